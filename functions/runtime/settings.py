@@ -1,0 +1,53 @@
+"""Every knob of every function, read from environment variables.
+
+One class so that a deployment (Terraform, the emulator, a test) configures all three
+functions the same way; each function reads only the fields it uses.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+
+    # query function
+    agent_app: str = "examples.friday:agent_app"
+    sse_ping_interval_s: float = 15.0
+    session_lock_ttl_s: float = 900.0
+    default_user_id: str = "default"
+
+    # model client (unset MODEL_BASE_URL and MODEL_API_KEY: the offline demo model)
+    model_base_url: str | None = None
+    model_api_key: SecretStr | None = None
+    model_name: str = "qwen-plus"
+    model_timeout_s: float = 120.0
+
+    # object store
+    store_url: str = "file://.data/store"
+    store_retry_attempts: int = 4
+    store_retry_base_s: float = 0.05
+    store_timeout_s: float = 10.0
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    oss_endpoint: str | None = None
+    oss_region: str | None = None
+    oss_access_key_id: SecretStr | None = None
+    oss_access_key_secret: SecretStr | None = None
+    oss_security_token: SecretStr | None = None
+
+    # local emulator
+    emulator_host: str = "127.0.0.1"
+    query_port: int = 8090
+    state_port: int = 8091
+    sandbox_port: int = 8092
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings; tests build ``Settings(...)`` directly instead."""
+    return Settings()

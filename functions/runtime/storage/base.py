@@ -1,0 +1,99 @@
+"""The object-store contract every backend honours.
+
+Object storage is the only database the functions have, so the contract is the smallest
+one S3, OSS and a local folder can all keep *exactly*: whole-object reads with an etag,
+create-only writes and compare-and-set writes. Everything durable (history, state rounds,
+locks) is built on these three primitives.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+
+MAX_KEY_BYTES = 1024
+
+
+class StoreError(Exception):
+    """Base class for object-store failures."""
+
+
+class PreconditionFailed(StoreError):
+    """A create-only put found the key, or an if-match put found another etag (or no object)."""
+
+
+class StoreUnavailable(StoreError):
+    """The store kept failing after bounded retries; the functions answer 503."""
+
+
+class InvalidKey(StoreError, ValueError):
+    """A key that could escape its prefix or that no backend can hold."""
+
+
+_BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+
+
+def check_key(key: str) -> str:
+    """Refuse keys before they reach any backend, so no backend must be trusted to do it."""
+    if not isinstance(key, str) or not key:
+        raise InvalidKey("object key must be a non-empty string")
+    if len(key.encode("utf-8")) > MAX_KEY_BYTES:
+        raise InvalidKey(f"object key longer than {MAX_KEY_BYTES} bytes")
+    if key.startswith("/") or key.endswith("/"):
+        raise InvalidKey(f"object key may not start or end with '/': {key!r}")
+    if _BAD_CHARS.search(key):
+        raise InvalidKey(f"object key has a control character or backslash: {key!r}")
+    for part in key.split("/"):
+        if part in ("", ".", ".."):
+            raise InvalidKey(f"object key has an empty, '.' or '..' segment: {key!r}")
+    return key
+
+
+def check_prefix(prefix: str) -> str:
+    """A list prefix is a key prefix: it may be empty or end in '/', nothing else is relaxed."""
+    if prefix == "":
+        return prefix
+    check_key(prefix.rstrip("/") or "x")
+    return prefix
+
+
+class ObjectStore(ABC):
+    """Async object store. Implementations must be safe to share between concurrent tasks.
+
+    Etags are opaque strings; the only thing callers do with one is hand it back as
+    ``if_match``.
+    """
+
+    url: str = ""
+
+    @abstractmethod
+    async def get(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and etag, or None when there is no such key."""
+
+    @abstractmethod
+    async def put(
+        self,
+        key: str,
+        data: bytes,
+        *,
+        if_match: str | None = None,
+        if_none_match: bool = False,
+    ) -> str:
+        """Write the whole object and return its new etag.
+
+        ``if_none_match=True`` writes only if the key does not exist; ``if_match=etag``
+        writes only if the current etag is that one. Otherwise ``PreconditionFailed``.
+        """
+
+    @abstractmethod
+    async def delete(self, key: str) -> None:
+        """Remove the key; removing a missing key is not an error."""
+
+    @abstractmethod
+    async def list(
+        self, prefix: str, *, start_after: str | None = None, limit: int | None = None
+    ) -> list[str]:
+        """Keys under ``prefix`` in ascending (byte-wise UTF-8) order, after ``start_after``."""
+
+    async def close(self) -> None:  # noqa: B027 - optional hook
+        """Release clients and connections."""
