@@ -1,0 +1,104 @@
+"""Friday, the seed's example assistant, on agentscope-faas.
+
+A ReAct-style loop: the model streams an answer or asks for tools; tool calls and their
+results stream to the client as ``plugin_call`` / ``plugin_call_output`` messages and go back
+to the model, until it answers in text. History comes from the session the runtime loaded,
+so any cold instance continues any conversation. With no model configured it runs on the
+offline demo model; set MODEL_BASE_URL, MODEL_API_KEY and MODEL_NAME for a real one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from functions.runtime.app import AgentApp
+from functions.runtime.models import get_model
+from functions.runtime.models.base import TextDelta, ToolCall
+from functions.runtime.models.messages import to_openai_messages
+from functions.runtime.protocol import AgentRequest, DataContent, Message, MessageType
+from functions.runtime.settings import get_settings
+from functions.runtime.tools import Toolkit
+
+SYSTEM_PROMPT = "You're a helpful assistant named Friday."
+MAX_STEPS = 8
+
+agent_app = AgentApp(app_name="Friday", app_description="A helpful assistant")
+
+
+def get_current_time(timezone_name: str = "UTC") -> str:
+    """The current date and time (only UTC is supported), ISO 8601."""
+    if timezone_name.upper() != "UTC":
+        raise ValueError("only UTC is supported")
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+@agent_app.init
+async def init_func(self: AgentApp) -> None:
+    self.model = get_model(get_settings())
+    self.toolkit = Toolkit()
+    self.toolkit.register(get_current_time)
+
+
+@agent_app.shutdown
+async def shutdown_func(self: AgentApp) -> None:
+    self.toolkit = None
+
+
+def _call_message(kind: str, data: dict[str, Any]) -> Message:
+    return Message(role="assistant", type=kind, content=[DataContent(data=data)])
+
+
+@agent_app.query(framework="native")
+async def query_func(self: AgentApp, msgs: list[Message], request: AgentRequest, **kwargs: Any):
+    session = kwargs.get("session")
+    history = session.messages if session is not None else []
+    chat = [{"role": "system", "content": SYSTEM_PROMPT}, *to_openai_messages([*history, *msgs])]
+    params = {
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "max_tokens": request.max_tokens,
+        "stop": request.stop,
+        "seed": request.seed,
+    }
+    tools = self.toolkit.schemas() or None
+    for _ in range(MAX_STEPS):
+        text, calls = "", []
+        async for item in self.model.stream(chat, tools=tools, **params):
+            if isinstance(item, TextDelta):
+                text += item.text
+                yield item.text
+            elif isinstance(item, ToolCall):
+                calls.append(item)
+        if not calls:
+            return
+        chat.append(
+            {
+                "role": "assistant",
+                "content": text or None,
+                "tool_calls": [
+                    {
+                        "id": c.id,
+                        "type": "function",
+                        "function": {"name": c.name, "arguments": c.arguments},
+                    }
+                    for c in calls
+                ],
+            }
+        )
+        for call in calls:
+            yield _call_message(
+                MessageType.PLUGIN_CALL,
+                {"call_id": call.id, "name": call.name, "arguments": call.arguments},
+            )
+            output, _ = await self.toolkit.call(call.name, call.arguments)
+            yield _call_message(
+                MessageType.PLUGIN_CALL_OUTPUT,
+                {"call_id": call.id, "name": call.name, "output": output},
+            )
+            chat.append({"role": "tool", "tool_call_id": call.id, "content": output})
+    yield f"\n(stopped after {MAX_STEPS} tool steps)"
+
+
+if __name__ == "__main__":
+    agent_app.run(host="127.0.0.1", port=8090)

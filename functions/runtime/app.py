@@ -1,0 +1,168 @@
+"""``AgentApp``: the object agent authors write against, as in AgentScope Runtime.
+
+An app registers an init hook, one query handler and a shutdown hook; the runtime turns each
+request into a complete, valid event stream. The handler never sees HTTP, sessions or
+storage plumbing, so the same app runs under ``agent_app.run()``, the local emulator, Lambda
+and Function Compute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from .adapters import get_adapter
+from .protocol import AgentRequest, Event, Response, ResponseBuilder
+
+log = logging.getLogger("agentscope_faas.app")
+
+Hook = Callable[..., Any]
+
+
+def error_fields(exc: BaseException) -> tuple[str, str]:
+    """The ``error{code, message}`` a failed response carries for ``exc``.
+
+    Exceptions may carry their own ``code`` (model and tool errors do); anything else is an
+    ``agent_error`` named by its class, so a client can tell failures apart.
+    """
+    code = getattr(exc, "code", None)
+    if not isinstance(code, str) or not code:
+        code = "agent_error"
+    text = str(exc) or type(exc).__name__
+    return code, f"{type(exc).__name__}: {text}" if code == "agent_error" else text
+
+
+class AgentApp:
+    def __init__(self, app_name: str = "agent", app_description: str = "", **kwargs: Any) -> None:
+        self.app_name = app_name
+        self.app_description = app_description
+        self.options = kwargs
+        self._init_hooks: list[Hook] = []
+        self._shutdown_hooks: list[Hook] = []
+        self._handler: Hook | None = None
+        self.framework = "text"
+        self._started = False
+        self._start_lock: asyncio.Lock | None = None
+
+    # -- registration -------------------------------------------------------------------
+    def init(self, fn: Hook) -> Hook:
+        """Run ``fn(self)`` once before the first query: build clients, load models."""
+        self._init_hooks.append(fn)
+        return fn
+
+    def shutdown(self, fn: Hook) -> Hook:
+        """Run ``fn(self)`` when the server stops."""
+        self._shutdown_hooks.append(fn)
+        return fn
+
+    def query(self, framework: str = "text") -> Callable[[Hook], Hook]:
+        """Register ``async def handler(self, msgs, request, **kwargs)`` yielding output."""
+        get_adapter(framework)  # unknown frameworks fail at import of the app, not per request
+
+        def register(fn: Hook) -> Hook:
+            if self._handler is not None:
+                raise RuntimeError(f"{self.app_name} already has a query handler")
+            self._handler = fn
+            self.framework = framework
+            return fn
+
+        return register
+
+    # -- lifecycle ----------------------------------------------------------------------
+    async def startup(self) -> None:
+        """Run the init hooks once, however many requests race to be first."""
+        if self._started:
+            return
+        if self._start_lock is None:
+            self._start_lock = asyncio.Lock()
+        async with self._start_lock:
+            if self._started:
+                return
+            for hook in self._init_hooks:
+                await _maybe_await(hook(self))
+            self._started = True
+
+    async def close(self) -> None:
+        if not self._started:
+            return
+        self._started = False
+        for hook in self._shutdown_hooks:
+            try:
+                await _maybe_await(hook(self))
+            except Exception:
+                log.exception("shutdown hook %s failed", getattr(hook, "__name__", hook))
+
+    # -- running queries ----------------------------------------------------------------
+    async def stream(
+        self,
+        request: AgentRequest,
+        builder: ResponseBuilder | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[Event]:
+        """The whole event sequence for ``request``, ending in ``completed`` or ``failed``.
+
+        Exceptions from the handler become a ``failed`` response, never a broken stream;
+        cancellation (a client gone) propagates so the caller can clean up.
+        """
+        if builder is None:
+            builder = ResponseBuilder(session_id=request.session_id)
+        yield builder.created()
+        yield builder.in_progress()
+        try:
+            if self._handler is None:
+                raise RuntimeError(f"{self.app_name} has no @query handler")
+            await self.startup()
+            items = _as_items(self._handler(self, request.input, request, **kwargs))
+            async for event in get_adapter(self.framework)(items, builder):
+                yield event
+        except Exception as exc:
+            log.warning("query failed: %s", exc, exc_info=not _is_expected(exc))
+            code, message = error_fields(exc)
+            for event in builder.failed(code, message):
+                yield event
+            return
+        for event in builder.completed():
+            yield event
+
+    async def run_query(self, request: AgentRequest, **kwargs: Any) -> Response:
+        """Run ``request`` to the end and return the final response (``stream: false``)."""
+        final: Event | None = None
+        async for event in self.stream(request, **kwargs):
+            final = event
+        assert isinstance(final, Response)
+        return final
+
+    def run(self, host: str = "127.0.0.1", port: int = 8090, **uvicorn_options: Any) -> None:
+        """Serve this app's ``/process`` with uvicorn, as the seed's ``AgentApp.run`` does."""
+        import uvicorn
+
+        from .server import build_app
+        from .settings import get_settings
+
+        uvicorn.run(build_app(self, get_settings()), host=host, port=port, **uvicorn_options)
+
+
+async def _maybe_await(value: Any) -> Any:
+    return await value if inspect.isawaitable(value) else value
+
+
+async def _as_items(result: Any) -> AsyncIterator[Any]:
+    """Accept async generators (the usual handler) and coroutines that return one item."""
+    if inspect.isasyncgen(result):
+        try:
+            async for item in result:
+                yield item
+        finally:
+            await result.aclose()
+        return
+    value = await _maybe_await(result)
+    if value is not None:
+        yield value
+
+
+def _is_expected(exc: Exception) -> bool:
+    # Errors that carry a code were anticipated by whoever raised them: no traceback spam.
+    return isinstance(getattr(exc, "code", None), str)

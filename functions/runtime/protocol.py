@@ -1,0 +1,377 @@
+"""The seed's agent protocol: the request, the streamed events, SSE framing and a builder.
+
+Field names, object kinds and status values follow AgentScope Runtime's agent schema, so a
+client written for the seed reads our streams unchanged. ``ResponseBuilder`` is the single
+place that numbers events and moves statuses forward, which is what keeps every stream
+valid: created -> in_progress -> (message in_progress -> content deltas -> content
+completed -> message completed)* -> completed | failed.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from .storage.keys import validate_id
+
+
+class MessageType:
+    MESSAGE = "message"
+    FUNCTION_CALL = "function_call"
+    FUNCTION_CALL_OUTPUT = "function_call_output"
+    PLUGIN_CALL = "plugin_call"
+    PLUGIN_CALL_OUTPUT = "plugin_call_output"
+    COMPONENT_CALL = "component_call"
+    COMPONENT_CALL_OUTPUT = "component_call_output"
+    MCP_LIST_TOOLS = "mcp_list_tools"
+    MCP_APPROVAL_REQUEST = "mcp_approval_request"
+    MCP_TOOL_CALL = "mcp_call"
+    MCP_TOOL_CALL_OUTPUT = "mcp_call_output"
+    MCP_APPROVAL_RESPONSE = "mcp_approval_response"
+    REASONING = "reasoning"
+    HEARTBEAT = "heartbeat"
+    ERROR = "error"
+
+
+class ContentType:
+    TEXT = "text"
+    DATA = "data"
+    IMAGE = "image"
+    AUDIO = "audio"
+    VIDEO = "video"
+    FILE = "file"
+    REFUSAL = "refusal"
+
+
+class Role:
+    ASSISTANT = "assistant"
+    USER = "user"
+    SYSTEM = "system"
+    TOOL = "tool"
+
+
+class RunStatus:
+    Created = "created"
+    InProgress = "in_progress"
+    Completed = "completed"
+    Canceled = "canceled"
+    Failed = "failed"
+    Rejected = "rejected"
+    Unknown = "unknown"
+    Queued = "queued"
+    Incomplete = "incomplete"
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{uuid.uuid4()}"
+
+
+class Error(BaseModel):
+    code: str
+    message: str
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    sequence_number: int | None = None
+    object: str
+    status: str | None = None
+    error: Error | None = None
+
+
+class Content(Event):
+    object: str = "content"
+    type: str
+    index: int | None = None
+    delta: bool | None = False
+    msg_id: str | None = None
+
+
+class TextContent(Content):
+    type: Literal["text"] = "text"
+    text: str | None = None
+
+
+class DataContent(Content):
+    type: Literal["data"] = "data"
+    data: dict[str, Any] | None = None
+
+
+class ImageContent(Content):
+    type: Literal["image"] = "image"
+    image_url: str | None = None
+
+
+class AudioContent(Content):
+    type: Literal["audio"] = "audio"
+    data: str | None = None
+    format: str | None = None
+
+
+class VideoContent(Content):
+    type: Literal["video"] = "video"
+    video_url: str | None = None
+
+
+class FileContent(Content):
+    type: Literal["file"] = "file"
+    file_url: str | None = None
+    file_id: str | None = None
+    filename: str | None = None
+    file_data: str | None = None
+
+
+class RefusalContent(Content):
+    type: Literal["refusal"] = "refusal"
+    refusal: str | None = None
+
+
+AgentContent = Annotated[
+    TextContent
+    | DataContent
+    | ImageContent
+    | AudioContent
+    | VideoContent
+    | FileContent
+    | RefusalContent,
+    Field(discriminator="type"),
+]
+
+AgentRole = Literal["assistant", "system", "user", "tool"]
+
+
+class Message(Event):
+    object: str = "message"
+    id: str = Field(default_factory=lambda: new_id("msg"))
+    type: str = MessageType.MESSAGE
+    status: str | None = RunStatus.Created
+    role: AgentRole | None = None
+    content: list[AgentContent] | None = None
+    code: str | None = None
+    message: str | None = None
+    usage: dict[str, Any] | None = None
+    metadata: dict[str, Any] | None = None
+
+    def get_text_content(self) -> str | None:
+        """The first text part, as the seed's helper returns it."""
+        for item in self.content or ():
+            if isinstance(item, TextContent):
+                return item.text
+        return None
+
+    @property
+    def text(self) -> str:
+        """All text parts joined; what most agents mean by "the message"."""
+        return "".join(c.text or "" for c in self.content or () if isinstance(c, TextContent))
+
+
+class FunctionTool(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    description: str | None = None
+    parameters: dict[str, Any] | None = None
+
+
+class Tool(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str = "function"
+    function: FunctionTool | None = None
+
+
+class AgentRequest(BaseModel):
+    """The body of ``POST /process``; fields the seed does not know are kept, not dropped."""
+
+    model_config = ConfigDict(extra="allow")
+
+    input: list[Message] = Field(min_length=1)
+    stream: bool = True
+    id: str | None = None
+    session_id: str | None = None
+    user_id: str | None = None
+    model: str | None = None
+    top_p: float | None = None
+    temperature: float | None = None
+    frequency_penalty: float | None = None
+    presence_penalty: float | None = None
+    max_tokens: int | None = None
+    stop: str | list[str] | None = None
+    n: int | None = Field(default=1, ge=1, le=5)
+    seed: int | None = None
+    tools: list[Tool | dict[str, Any]] | None = None
+
+    @field_validator("session_id", "user_id")
+    @classmethod
+    def _valid_id(cls, value: str | None, info: Any) -> str | None:
+        # Ids become object-store keys: refuse anything unsafe at the door, as a 422.
+        return None if value is None else validate_id(value, info.field_name)
+
+
+class Response(Event):
+    object: str = "response"
+    id: str = Field(default_factory=lambda: new_id("response"))
+    status: str | None = RunStatus.Created
+    created_at: int = Field(default_factory=lambda: int(time.time()))
+    completed_at: int | None = None
+    output: list[Message] | None = None
+    usage: dict[str, Any] | None = None
+    session_id: str | None = None
+
+
+AgentResponse = Response
+
+
+def sse_encode(event: BaseModel) -> bytes:
+    """One SSE frame: a ``data:`` line with the event's JSON and a blank line."""
+    return b"data: " + event.model_dump_json(exclude_none=True).encode() + b"\n\n"
+
+
+SSE_PING = b": ping\n\n"
+
+
+class MessageBuilder:
+    """Streams one message: opens it, appends content deltas, closes each part, completes it."""
+
+    def __init__(self, parent: ResponseBuilder, message: Message) -> None:
+        self._parent = parent
+        self.message = message
+        self._open: dict[int, Content] = {}  # index -> accumulated content of an open part
+
+    @property
+    def id(self) -> str:
+        return self.message.id
+
+    def _stamp(self, event: Content) -> Content:
+        event.msg_id = self.message.id
+        return self._parent.stamp(event)
+
+    def _new_part(self, part: Content) -> int:
+        content = self.message.content
+        if content is None:
+            content = self.message.content = []
+        content.append(part)
+        return len(content) - 1
+
+    def text_delta(self, text: str, index: int | None = None, *, new: bool = False) -> Content:
+        """A piece of text for part ``index``; by default the last open text part, or a new
+        part when there is none or ``new`` is set."""
+        if index is None and not new:
+            index = next(
+                (i for i, c in reversed(self._open.items()) if isinstance(c, TextContent)),
+                None,
+            )
+        if index is None or index not in self._open:
+            part = TextContent(text="", status=RunStatus.InProgress)
+            index = self._new_part(part)
+            self._open[index] = part
+        part = self._open[index]
+        part.text = (part.text or "") + text  # type: ignore[attr-defined]
+        return self._stamp(
+            TextContent(text=text, delta=True, index=index, status=RunStatus.InProgress)
+        )
+
+    def add_content(self, part: Content) -> list[Content]:
+        """A whole part (data, image, a full text): it is emitted completed at once."""
+        stored = part.model_copy(deep=True)
+        stored.sequence_number = stored.msg_id = stored.index = None
+        stored.delta = False
+        stored.status = RunStatus.Completed
+        index = self._new_part(stored)
+        event = stored.model_copy()
+        event.index = index
+        return [self._stamp(event)]
+
+    def close_parts(self) -> list[Content]:
+        """``completed`` events carrying each open part's full value."""
+        events = []
+        for index, part in sorted(self._open.items()):
+            part.status = RunStatus.Completed
+            event = part.model_copy()
+            event.index, event.delta = index, False
+            events.append(self._stamp(event))
+        self._open.clear()
+        return events
+
+    def complete(self, status: str = RunStatus.Completed) -> list[Event]:
+        """Close open parts, then the message itself (``completed`` or ``incomplete``)."""
+        events: list[Event] = list(self.close_parts())
+        self.message.status = status
+        events.append(self._parent.stamp(self.message.model_copy(deep=True)))
+        self._parent.finished_message(self)
+        return events
+
+
+class ResponseBuilder:
+    """Numbers every event of one response and accumulates the final ``Response``."""
+
+    def __init__(self, session_id: str | None = None, response_id: str | None = None) -> None:
+        self.response = Response(session_id=session_id)
+        if response_id:
+            self.response.id = response_id
+        self._seq = 0
+        self.current: MessageBuilder | None = None
+
+    def stamp(self, event: Event) -> Event:
+        event.sequence_number = self._seq
+        self._seq += 1
+        return event
+
+    def _snapshot(self) -> Response:
+        return self.stamp(self.response.model_copy())  # type: ignore[return-value]
+
+    def created(self) -> Response:
+        self.response.status = RunStatus.Created
+        return self._snapshot()
+
+    def in_progress(self) -> Response:
+        self.response.status = RunStatus.InProgress
+        return self._snapshot()
+
+    def open_message(
+        self,
+        role: str = Role.ASSISTANT,
+        type: str = MessageType.MESSAGE,
+        message_id: str | None = None,
+        **fields: Any,
+    ) -> tuple[MessageBuilder, list[Event]]:
+        """Open a message (completing any still-open one); returns its builder and the events."""
+        events = self.close_open_message()
+        msg = Message(role=role, type=type, status=RunStatus.InProgress, content=[], **fields)
+        if message_id:
+            msg.id = message_id
+        self.current = MessageBuilder(self, msg)
+        events.append(self.stamp(msg.model_copy(deep=True)))
+        return self.current, events
+
+    def finished_message(self, builder: MessageBuilder) -> None:
+        output = self.response.output
+        if output is None:
+            output = self.response.output = []
+        output.append(builder.message)
+        if self.current is builder:
+            self.current = None
+
+    def close_open_message(self, status: str = RunStatus.Completed) -> list[Event]:
+        return self.current.complete(status) if self.current is not None else []
+
+    def completed(self, usage: dict[str, Any] | None = None) -> list[Event]:
+        events = self.close_open_message()
+        self.response.status = RunStatus.Completed
+        self.response.completed_at = int(time.time())
+        if usage is not None:
+            self.response.usage = usage
+        events.append(self.stamp(self.response.model_copy(deep=True)))
+        return events
+
+    def failed(self, code: str, message: str) -> list[Event]:
+        events = self.close_open_message(RunStatus.Incomplete)
+        self.response.status = RunStatus.Failed
+        self.response.completed_at = int(time.time())
+        self.response.error = Error(code=code, message=message)
+        events.append(self.stamp(self.response.model_copy(deep=True)))
+        return events

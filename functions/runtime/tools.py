@@ -1,0 +1,115 @@
+"""Tools an agent offers its model: plain Python functions described by JSON schema.
+
+The schema comes from the function's signature and docstring, so registering a tool is one
+line; calls take the model's JSON argument string and always return text, with failures
+reported to the model as text instead of ending the query.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
+
+
+def _schema_for(annotation: Any) -> dict[str, Any]:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _schema_for(args[0]) if len(args) == 1 else {}
+    if origin in (list, tuple, set):
+        (item,) = typing.get_args(annotation)[:1] or (Any,)
+        return {"type": "array", "items": _schema_for(item)}
+    if origin is dict or annotation is dict:
+        return {"type": "object"}
+    if annotation is list:
+        return {"type": "array"}
+    if annotation in _JSON_TYPES:
+        return {"type": _JSON_TYPES[annotation]}
+    return {}
+
+
+@dataclass
+class ToolSpec:
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    fn: Callable[..., Any]
+
+    def openai(self) -> dict[str, Any]:
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+
+class ToolError(Exception):
+    code = "tool_error"
+
+
+class Toolkit:
+    def __init__(self) -> None:
+        self.tools: dict[str, ToolSpec] = {}
+
+    def register(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        description: str | None = None,
+        parameters: dict[str, Any] | None = None,
+    ) -> Callable[..., Any]:
+        """Offer ``fn`` to the model; usable as a decorator."""
+        if parameters is None:
+            hints = typing.get_type_hints(fn)
+            props: dict[str, Any] = {}
+            required = []
+            for pname, param in inspect.signature(fn).parameters.items():
+                if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                    continue
+                props[pname] = _schema_for(hints.get(pname, Any))
+                if param.default is param.empty:
+                    required.append(pname)
+            parameters = {"type": "object", "properties": props, "required": required}
+        doc = inspect.getdoc(fn) or ""
+        spec = ToolSpec(
+            name=name or fn.__name__,
+            description=description or doc.split("\n\n")[0].strip(),
+            parameters=parameters,
+            fn=fn,
+        )
+        self.tools[spec.name] = spec
+        return fn
+
+    def schemas(self) -> list[dict[str, Any]]:
+        return [spec.openai() for spec in self.tools.values()]
+
+    async def call(self, name: str, arguments: str) -> tuple[str, bool]:
+        """Run tool ``name``; returns ``(output text, is_error)``, never raises for bad calls."""
+        spec = self.tools.get(name)
+        if spec is None:
+            return f"unknown tool {name!r}; available: {', '.join(self.tools) or 'none'}", True
+        try:
+            args = json.loads(arguments or "{}")
+            if not isinstance(args, dict):
+                raise ValueError("arguments must be a JSON object")
+        except ValueError as exc:
+            return f"invalid arguments for {name}: {exc}", True
+        try:
+            result = spec.fn(**args)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            return f"{name} failed: {type(exc).__name__}: {exc}", True
+        if isinstance(result, str):
+            return result, False
+        return json.dumps(result, ensure_ascii=False, default=str), False

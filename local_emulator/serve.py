@@ -1,0 +1,103 @@
+"""Serve several functions' ASGI apps in one process, one uvicorn server per port.
+
+One Ctrl-C stops them all: the servers are told not to capture signals themselves (uvicorn
+would let only the last one see the signal) and a single handler stops every server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+
+@dataclass
+class Function:
+    name: str
+    app: Any
+    port: int
+    routes: str
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class AccessLog:
+    """One line per request: function, method, path, status, duration."""
+
+    def __init__(self, app: Any, name: str) -> None:
+        self.app = app
+        self.name = name
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = 0
+
+        async def send_logged(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_logged)
+        finally:
+            ms = (time.perf_counter() - start) * 1000
+            query = f"?{scope['query_string'].decode()}" if scope.get("query_string") else ""
+            print(
+                f"[{self.name}] {scope['method']} {scope['path']}{query} {status or '-'} "
+                f"{ms:.1f}ms",
+                flush=True,
+            )
+
+
+async def serve(functions: list[Function], host: str) -> None:
+    servers = []
+    for fn in functions:
+        config = uvicorn.Config(
+            AccessLog(fn.app, fn.name),
+            host=host,
+            port=fn.port,
+            access_log=False,
+            log_level="warning",
+            lifespan="on",
+        )
+        servers.append(_Server(config))
+
+    def stop(*_: object) -> None:
+        for server in servers:
+            if server.should_exit:
+                server.force_exit = True
+            server.should_exit = True
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop)
+    tasks = [asyncio.ensure_future(s.serve()) for s in servers]
+    while not all(s.started for s in servers):
+        done = [t for t in tasks if t.done()]
+        if done:  # a server failed to start (port in use...): stop the others and report
+            stop()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for t in done:
+                t.result()
+            raise SystemExit(1)
+        await asyncio.sleep(0.05)
+    for fn in functions:
+        print(f"  {fn.name:<8} http://{host}:{fn.port}  {fn.routes}", flush=True)
+    print("Ready. Ctrl-C stops the emulator.", flush=True)
+    await asyncio.gather(*tasks)
+    print("emulator stopped", file=sys.stderr, flush=True)
