@@ -1,0 +1,38 @@
+# One command each: `make local` runs everything on this machine, `make test` tests it.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-dev
+STORE  ?= file
+
+.PHONY: install local test lint format bench clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+local: install
+	$(BIN)/python -m local_emulator --store $(STORE)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: install lint
+	$(BIN)/python -m pytest -q
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	$(BIN)/python benchmarks/cold_start.py
+	$(BIN)/python benchmarks/process_load.py
+	$(BIN)/python benchmarks/store_bench.py
+
+clean:
+	rm -rf $(VENV) .data .pytest_cache .ruff_cache
