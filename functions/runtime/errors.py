@@ -42,9 +42,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(503, "store_unavailable", "the object store is unavailable; retry")
 
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()
-        ]
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
         return error_response(422, "invalid_request", errors)
 
     app.add_exception_handler(ApiError, api_error)

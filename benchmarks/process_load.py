@@ -1,0 +1,140 @@
+"""Throughput and latency of ``POST /process`` with a trivial text agent.
+
+Serves the query function (``functions.query.handler:app``, one uvicorn worker, state in a
+temporary local folder) on 127.0.0.1 and drives it with wrk at concurrency 1, 10 and 50,
+a few seconds each. Every request creates a new session, so each one takes a lease, writes
+the session and appends the turn: this is the full path, not a hello-world.
+
+Budget: >= 1,000 requests/s at c=10 on one worker, p99 <= 50 ms.
+Run: .venv/bin/python benchmarks/process_load.py [--seconds 5]   (needs wrk: apt-get install wrk)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BODY = {"input": [{"role": "user", "content": [{"type": "text", "text": "ping"}]}]}
+LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = '{body}'
+"""
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def parse_ms(value: str) -> float:
+    m = re.fullmatch(r"([\d.]+)(us|ms|s)", value)
+    assert m, value
+    return float(m.group(1)) * UNITS[m.group(2)]
+
+
+def run_wrk(url: str, script: str, connections: int, seconds: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 30,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    pct = dict(re.findall(r"^\s+(50|99)\.000%\s+(\S+)", out, re.M))
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    socket_errors = re.search(r"Socket errors: (.*)", out)
+    return {
+        "rps": rps,
+        "p50": parse_ms(pct["50"]),
+        "p99": parse_ms(pct["99"]),
+        "non2xx": int(errors.group(1)) if errors else 0,
+        "socket_errors": socket_errors.group(1) if socket_errors else "",
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=5)
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
+        return 2
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "AGENT_APP": "benchmarks.trivial_app:agent_app",
+            "STORE_URL": f"file://{tmp}/store",
+        }
+        server = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "functions.query.handler:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
+        url = f"http://127.0.0.1:{port}/process"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    resp = httpx.post(url, json=BODY, timeout=5)
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise
+                    time.sleep(0.1)
+            assert (
+                resp.text.rstrip().endswith('"completed"}') or '"status":"completed"' in resp.text
+            )
+            script = Path(tmp) / "post.lua"
+            script.write_text(LUA.format(body=json.dumps(BODY)))
+            results = {c: run_wrk(url, str(script), c, args.seconds) for c in (1, 10, 50)}
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    lines = [f"POST /process, trivial text agent, one uvicorn worker, {args.seconds} s per level"]
+    for c, r in results.items():
+        extra = f"  non-2xx {r['non2xx']}" if r["non2xx"] else ""
+        extra += f"  socket errors {r['socket_errors']}" if r["socket_errors"] else ""
+        lines.append(
+            f"  c={c:<3} {r['rps']:8.0f} req/s   p50 {r['p50']:6.2f} ms   "
+            f"p99 {r['p99']:6.2f} ms{extra}"
+        )
+    c10 = results[10]
+    ok = c10["rps"] >= 1000 and c10["p99"] <= 50 and not any(r["non2xx"] for r in results.values())
+    lines.append(f"  budget c=10 >= 1000 req/s and p99 <= 50 ms: {'PASS' if ok else 'FAIL'}")
+    print("\n".join(lines))
+    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
+    (ROOT / "benchmarks" / "results" / "process_load.txt").write_text("\n".join(lines) + "\n")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

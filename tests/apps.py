@@ -1,0 +1,61 @@
+"""Agent apps the tests serve (importable as AGENT_APP=tests.apps:<name> by subprocesses)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+
+from functions.runtime.app import AgentApp
+
+echo_app = AgentApp(app_name="echo")
+
+
+@echo_app.query(framework="text")
+async def echo(self, msgs, request, **kwargs):
+    """Says what it heard and what the session remembers, word by word."""
+    session = kwargs.get("session")
+    earlier = [
+        "".join(c.get("text", "") for c in m.get("content", []) if c.get("type") == "text")
+        for m in (session.messages if session is not None else [])
+        if m.get("role") == "user"
+    ]
+    yield f"turn {len(earlier) + 1}: "
+    yield msgs[-1].get_text_content() or ""
+    if earlier:
+        yield " | before: " + " / ".join(earlier)
+
+
+failing_app = AgentApp(app_name="failing")
+
+
+@failing_app.query(framework="text")
+async def fail(self, msgs, request, **kwargs):
+    yield "starting "
+    raise RuntimeError("deliberate failure")
+
+
+class Gate:
+    """Lets a test hold a handler at a point and see when it has been cleaned up."""
+
+    def __init__(self) -> None:
+        self.entered = threading.Event()
+        self.release = threading.Event()
+        self.cleaned_up = threading.Event()
+
+    def reset(self) -> None:
+        self.__init__()
+
+
+gate = Gate()
+gated_app = AgentApp(app_name="gated")
+
+
+@gated_app.query(framework="text")
+async def gated(self, msgs, request, **kwargs):
+    try:
+        yield "waiting "
+        gate.entered.set()
+        await asyncio.to_thread(gate.release.wait)
+        yield "released"
+    finally:
+        gate.cleaned_up.set()
