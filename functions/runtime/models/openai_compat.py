@@ -114,7 +114,11 @@ class _ToolCallAssembler:
         ]
 
 
+_SDK_PREFIX = re.compile(r"^Error code: \d+ - ")
+
+
 def _redact(text: str, secret: str | None) -> str:
+    text = _SDK_PREFIX.sub("", text)
     if secret:
         text = text.replace(secret, "***")
     text = _KEYLIKE.sub("***", text)
@@ -276,7 +280,9 @@ class OpenAICompatModel(ChatModel):
     def _model_error(self, openai: Any, exc: Any) -> ModelError:
         where = f"model {self.model!r} at {_safe_url(self.base_url)}"
         if isinstance(exc, openai.APITimeoutError):
-            return ModelError("model_timeout", f"{where} did not answer within {self.timeout_s}s")
+            return ModelError(
+                "model_timeout", f"{where} did not respond within the {self.timeout_s}s timeout"
+            )
         if isinstance(exc, openai.APIConnectionError):
             cause = exc.__cause__
             reason = f": {type(cause).__name__}" if cause is not None else ""
