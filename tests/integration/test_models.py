@@ -161,6 +161,55 @@ async def test_tool_calls_without_a_tool_calls_finish_reason_or_any_finish(
         assert of_type(items, ToolCall) == [ToolCall("call_1", "get_weather", WEATHER_ARGS)]
 
 
+def _fragments_reply(fragments: list[dict[str, Any]]) -> Reply:
+    chunks = [choice_chunk({"tool_calls": [fragment]}) for fragment in fragments]
+    return Reply(chunks=[*chunks, choice_chunk({}, "tool_calls")])
+
+
+async def test_tool_calls_from_servers_that_number_them_oddly(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    def fragment(call_id: str, name: str | None, arguments: str, **index: int) -> dict[str, Any]:
+        return {"id": call_id, "function": {"name": name, "arguments": arguments}, **index}
+
+    fake_openai.push(
+        # every parallel call at index 0, told apart by id and name
+        _fragments_reply(
+            [
+                fragment("call_a", "get_weather", '{"city":', index=0),
+                fragment("call_a", None, ' "Hangzhou"}', index=0),
+                fragment("call_b", "get_time", "", index=0),
+                fragment("", None, "{}", index=0),
+            ]
+        ),
+        # no index at all, id re-stamped on continuation fragments
+        _fragments_reply(
+            [
+                fragment(
+                    "call_c",
+                    "get_time",
+                    '{"tz": ',
+                ),
+                fragment("call_c", None, '"UTC"}'),
+                fragment("call_d", "get_weather", ""),
+            ]
+        ),
+    )
+    model = model_for(fake_openai)
+
+    first = await collect(model, USER, tools=WEATHER_TOOLS)
+    second = await collect(model, USER, tools=WEATHER_TOOLS)
+
+    assert of_type(first, ToolCall) == [
+        ToolCall("call_a", "get_weather", '{"city": "Hangzhou"}'),
+        ToolCall("call_b", "get_time", "{}"),
+    ]
+    assert of_type(second, ToolCall) == [
+        ToolCall("call_c", "get_time", '{"tz": "UTC"}'),
+        ToolCall("call_d", "get_weather", "{}"),  # no arguments streamed: an empty object
+    ]
+
+
 async def test_reasoning_streams_apart_and_before_the_answer(
     fake_openai: FakeOpenAIServer,
 ) -> None:
@@ -363,8 +412,11 @@ async def test_a_model_that_stops_talking_times_out(fake_openai: FakeOpenAIServe
 
 
 def test_get_model_is_offline_without_a_base_url() -> None:
-    assert isinstance(get_model(Settings()), OfflineDemoModel)
-    assert isinstance(get_model(Settings(model_api_key="sk-x")), OfflineDemoModel)
+    # explicit None: a developer's own MODEL_* environment must not change the outcome
+    assert isinstance(get_model(Settings(model_base_url=None)), OfflineDemoModel)
+    assert isinstance(
+        get_model(Settings(model_base_url=None, model_api_key="sk-x")), OfflineDemoModel
+    )
 
 
 async def test_get_model_talks_to_the_configured_endpoint(fake_openai: FakeOpenAIServer) -> None:
@@ -385,7 +437,11 @@ async def test_get_model_talks_to_the_configured_endpoint(fake_openai: FakeOpenA
 async def test_get_model_without_a_key_sends_a_placeholder() -> None:
     # vLLM and Ollama need no key, but the SDK refuses to run without one.
     with FakeOpenAIServer() as server:
-        model = opened(get_model(Settings(model_base_url=server.base_url, model_name="llama3.2")))
+        model = opened(
+            get_model(
+                Settings(model_base_url=server.base_url, model_api_key=None, model_name="llama3.2")
+            )
+        )
         await collect(model, USER)
 
     assert server.last_request.authorization == "Bearer EMPTY"
