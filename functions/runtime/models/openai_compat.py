@@ -234,10 +234,12 @@ class OpenAICompatModel(ChatModel):
                 self._send_stream_options = False
                 request.pop("stream_options")
                 chunks = await client.chat.completions.create(**request)
+            items = self._items(chunks)
             try:
-                async for item in self._items(chunks):
+                async for item in items:
                     yield item
-            finally:
+            finally:  # also when the caller stops early: free the connection right away
+                await items.aclose()
                 await chunks.close()
         except openai.APIError as exc:
             raise self._model_error(openai, exc) from None
