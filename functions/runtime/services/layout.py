@@ -1,0 +1,102 @@
+"""Every object key the services write, in one place.
+
+```
+users/{user}/session-index/{session}                 listing marker {id, created_at}
+users/{user}/sessions/{session}/history/snapshot     compacted history (header + segments 1..K)
+users/{user}/sessions/{session}/history/seg/{seq}    one append_message call, create-only
+users/{user}/sessions/{session}/state/head           pointer to the latest round (compare-and-set)
+users/{user}/sessions/{session}/state/rounds/{round} one saved state, create-only
+users/{user}/memory-index/{session}                  marker: this session has long-term memory
+users/{user}/memory/{session}/snapshot               compacted memory log of that session
+users/{user}/memory/{session}/seg/{seq}              one add_memory call, create-only
+```
+
+Sequence and round numbers are zero-padded to a fixed width so that the store's byte-wise
+key order is numeric order: "everything after K" is then a single ``list(start_after=...)``.
+Indexes live beside (not under) the per-session prefixes because the store contract has no
+delimiter listing: listing ``sessions/`` would enumerate every message object of every
+session, listing ``session-index/`` enumerates exactly one key per session.
+"""
+
+from __future__ import annotations
+
+from ..storage.keys import session_prefix, user_prefix, validate_id
+
+SEQ_WIDTH = 12
+MAX_SEQ = 10**SEQ_WIDTH - 1
+DEFAULT_SESSION_ID = "default"
+
+
+def seq_name(seq: int) -> str:
+    """A sequence number as a key segment that sorts numerically."""
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
+        raise ValueError(f"sequence number must be an int in 0..{MAX_SEQ}, got {seq!r}")
+    return f"{seq:0{SEQ_WIDTH}d}"
+
+
+def parse_seq(key: str, prefix: str) -> int | None:
+    """The number a key under ``prefix`` stands for; None for keys we did not write."""
+    name = key[len(prefix) :] if key.startswith(prefix) else ""
+    if len(name) != SEQ_WIDTH or not name.isdigit() or not name.isascii():
+        return None
+    return int(name)
+
+
+# --- session history -------------------------------------------------------------------
+
+
+def session_index_prefix(user_id: str) -> str:
+    return f"{user_prefix(user_id)}session-index/"
+
+
+def session_index_key(user_id: str, session_id: str) -> str:
+    return session_index_prefix(user_id) + validate_id(session_id, "session_id")
+
+
+def history_prefix(user_id: str, session_id: str) -> str:
+    return f"{session_prefix(user_id, session_id)}history/"
+
+
+# --- state -----------------------------------------------------------------------------
+
+
+def state_head_key(user_id: str, session_id: str) -> str:
+    return f"{session_prefix(user_id, session_id)}state/head"
+
+
+def state_rounds_prefix(user_id: str, session_id: str) -> str:
+    return f"{session_prefix(user_id, session_id)}state/rounds/"
+
+
+def state_round_key(user_id: str, session_id: str, round_id: int) -> str:
+    return state_rounds_prefix(user_id, session_id) + seq_name(round_id)
+
+
+# --- long-term memory ------------------------------------------------------------------
+
+
+def memory_index_prefix(user_id: str) -> str:
+    return f"{user_prefix(user_id)}memory-index/"
+
+
+def memory_index_key(user_id: str, session_id: str) -> str:
+    return memory_index_prefix(user_id) + validate_id(session_id, "session_id")
+
+
+def memory_prefix(user_id: str, session_id: str) -> str:
+    return f"{user_prefix(user_id)}memory/{validate_id(session_id, 'session_id')}/"
+
+
+# --- inside a log (history or memory) --------------------------------------------------
+
+
+def log_snapshot_key(log_prefix: str) -> str:
+    return f"{log_prefix}snapshot"
+
+
+def log_segments_prefix(log_prefix: str) -> str:
+    return f"{log_prefix}seg/"
+
+
+def log_segment_key(log_prefix: str, seq: int) -> str:
+    return log_segments_prefix(log_prefix) + seq_name(seq)
