@@ -1,0 +1,157 @@
+"""Bounded retries for object-store calls, shared by every networked backend.
+
+Object stores fail transiently (a 503 SlowDown, a reset connection, a read timeout) far
+more often than they fail for good, so each call gets a few attempts. But a function has
+a deadline and a caller waiting, so the retries are bounded (``store_retry_attempts``), the
+sleeps use exponential backoff with *full jitter* (many functions retrying in lockstep
+would otherwise hammer a throttled bucket together), and when the budget is spent the
+caller sees one exception type, ``StoreUnavailable``, which the HTTP layers turn into 503.
+
+What is never retried:
+
+* our own ``StoreError``s, above all ``PreconditionFailed``: a lost race is an answer, not
+  a fault, and the caller decides whether to re-read and try again;
+* client errors (4xx), including ``RequestTimeTooSkewed``: the clock will not fix itself
+  in 50 ms, and retrying only delays the real error.
+
+The SDKs' own retry loops are switched off where they exist (see ``boto_config``) so that
+one store call costs at most ``store_retry_attempts`` requests, not that times the SDK's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from .base import StoreError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+T = TypeVar("T")
+
+# Error codes that mean "slow down / try again" whatever their HTTP status says.
+_THROTTLE_CODES = frozenset(
+    {
+        "SlowDown",
+        "Throttling",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "TooManyRequests",
+        "RequestTimeout",
+        "InternalError",
+        "ServiceUnavailable",
+        "QpsLimitExceeded",
+    }
+)
+# Never transient, even if some proxy dresses them up with a 5xx.
+_PERMANENT_CODES = frozenset({"RequestTimeTooSkewed", "AccessDenied", "SignatureDoesNotMatch"})
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 4
+    base_s: float = 0.05
+    cap_s: float = 2.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RetryPolicy:
+        return cls(
+            attempts=max(1, int(settings.store_retry_attempts)),
+            base_s=max(0.0, float(settings.store_retry_base_s)),
+        )
+
+    def backoff(self, retry: int) -> float:
+        """Sleep before retry number ``retry`` (0-based): uniform in [0, min(cap, base*2^n)]."""
+        return random.uniform(0.0, min(self.cap_s, self.base_s * (2**retry)))
+
+
+def _status_and_code(exc: BaseException) -> tuple[int | None, str]:
+    """HTTP status and service error code of an SDK error, without importing the SDKs."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):  # botocore ClientError
+        err = response.get("Error") or {}
+        meta = response.get("ResponseMetadata") or {}
+        status = meta.get("HTTPStatusCode")
+        return (int(status) if status is not None else None), str(err.get("Code") or "")
+    status = getattr(exc, "status", None)  # oss2 OssError
+    if isinstance(status, int):
+        return status, str(getattr(exc, "code", "") or "")
+    return None, ""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for errors where the same request may well succeed a moment later."""
+    if isinstance(exc, StoreError):
+        return False
+    if isinstance(exc, (ConnectionError, TimeoutError)):  # builtins, incl. refused/reset
+        return True
+    status, code = _status_and_code(exc)
+    if code in _PERMANENT_CODES:
+        return False
+    if status is not None:
+        # oss2 reports transport failures (refused, reset, timeouts) as status -2 and a
+        # CRC mismatch of the transferred bytes as -3; both deserve another try.
+        if status in (-2, -3):
+            return True
+        if status >= 500 or status == 429 or code in _THROTTLE_CODES:
+            return True
+        return False
+    try:
+        from botocore import exceptions as be
+    except ImportError:  # pragma: no cover - boto3 not installed
+        return False
+    return isinstance(
+        exc, (be.ConnectionError, be.HTTPClientError, be.IncompleteReadError, be.ChecksumError)
+    )
+
+
+async def call_with_retry(
+    fn: Callable[[int], T],
+    *,
+    policy: RetryPolicy,
+    what: str,
+    transient: Callable[[BaseException], bool] = is_transient,
+) -> T:
+    """Run blocking ``fn(attempt)`` in a worker thread, retrying transient failures.
+
+    ``fn`` gets the 0-based attempt number so that a conditional write can tell a genuine
+    conflict from its own earlier attempt that landed but whose answer was lost (a timeout
+    after the server committed): on attempt > 0 a "precondition failed" needs a second look.
+    Non-transient exceptions propagate unchanged; the backend maps them.
+    """
+    last: BaseException | None = None
+    for attempt in range(policy.attempts):
+        try:
+            return await asyncio.to_thread(fn, attempt)
+        except StoreError:
+            raise
+        except Exception as exc:
+            if not transient(exc):
+                raise
+            last = exc
+        if attempt + 1 < policy.attempts:
+            await asyncio.sleep(policy.backoff(attempt))
+    raise StoreUnavailable(
+        f"{what}: still failing after {policy.attempts} attempts: {type(last).__name__}: {last}"
+    ) from last
+
+
+def boto_config(settings: Settings, **extra: Any) -> Any:
+    """A botocore Config whose own retries are off: ``call_with_retry`` is the only loop.
+
+    botocore's ``standard`` mode counts ``max_attempts`` including the first try, so 1 means
+    exactly one request per call. Timeouts come from ``store_timeout_s`` for both the connect
+    and the read, so a hung store costs a bounded ``attempts * timeout``.
+    """
+    from botocore.config import Config
+
+    return Config(
+        retries={"max_attempts": 1, "mode": "standard"},
+        connect_timeout=settings.store_timeout_s,
+        read_timeout=settings.store_timeout_s,
+        **extra,
+    )
