@@ -1,0 +1,146 @@
+"""Local object-store servers on 127.0.0.1: moto's S3 and our OSS emulator.
+
+Each ``start_*`` returns a ``ServerHandle`` (``.url``, ``.stop()``, usable as a context
+manager) serving from a background thread of this process, so the emulator
+(``make local STORE=s3``) and the tests can start one in milliseconds, on a free port
+(``port=0``), and other OS processes can reach it by URL.
+
+moto checks ``If-None-Match`` / ``If-Match`` on PutObject by looking the key up and then
+writing, with nothing holding the two together; its threaded server runs requests
+concurrently, so two racing conditional puts can both succeed. Real S3 decides them
+atomically. ``start_moto_s3(atomic=True)`` (the default) therefore runs moto's WSGI app
+one request at a time, which restores S3's answer to races at a throughput cost that does
+not matter locally.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+_START_TIMEOUT_S = 15.0
+
+
+@dataclass
+class ServerHandle:
+    name: str
+    host: str
+    port: int
+    _stop: Callable[[], None] = field(repr=False)
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def stop(self) -> None:
+        if not self._stopped:
+            self._stopped = True
+            self._stop()
+
+    def __enter__(self) -> ServerHandle:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _serialized(app: Callable[..., Iterable[bytes]]) -> Callable[..., list[bytes]]:
+    """Wrap a WSGI app so that one request runs at a time, start to finish."""
+    lock = threading.Lock()
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> list[bytes]:
+        with lock:
+            result = app(environ, start_response)
+            try:
+                return list(result)  # consume the body inside the lock
+            finally:
+                close = getattr(result, "close", None)
+                if close is not None:
+                    close()
+
+    return wrapped
+
+
+def start_moto_s3(host: str = "127.0.0.1", port: int = 0, *, atomic: bool = True) -> ServerHandle:
+    """Serve moto's S3 (and the rest of moto) on ``host:port`` from a daemon thread."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from werkzeug.serving import make_server
+
+    class QuietHandler(MotoRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass  # one line per request drowns test output; errors are still logged
+
+    app: Any = DomainDispatcherApplication(create_backend_app)
+    if atomic:
+        app = _serialized(app)
+    server = make_server(host, port, app, threaded=True, request_handler=QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, name="moto-s3", daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(_START_TIMEOUT_S)
+
+    return ServerHandle("moto-s3", host, int(server.server_address[1]), stop)
+
+
+def start_oss_emulator(host: str = "127.0.0.1", port: int = 0, backend: Any = None) -> ServerHandle:
+    """Serve the OSS emulator with uvicorn from a daemon thread.
+
+    The socket is bound and listening before this returns, so a client may connect at once
+    even if uvicorn is still starting (the kernel queues the connection).
+    """
+    import uvicorn
+
+    from local_emulator.oss import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    config = uvicorn.Config(
+        create_app(backend), log_level="warning", access_log=False, lifespan="off"
+    )
+    started = threading.Event()
+    failed: list[BaseException] = []
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            started.set()
+
+    server = Server(config)
+
+    def run() -> None:
+        try:
+            asyncio.run(server.serve(sockets=[sock]))
+        except BaseException as exc:  # surfaced to the caller below
+            failed.append(exc)
+        finally:
+            started.set()
+
+    thread = threading.Thread(target=run, name="oss-emulator", daemon=True)
+    thread.start()
+    started.wait(_START_TIMEOUT_S)
+    if failed or not thread.is_alive():
+        sock.close()
+        raise RuntimeError(f"OSS emulator failed to start: {failed[:1]}")
+
+    def stop() -> None:
+        server.should_exit = True
+        thread.join(_START_TIMEOUT_S)
+        with contextlib.suppress(OSError):
+            sock.close()
+
+    return ServerHandle("oss-emulator", host, int(sock.getsockname()[1]), stop)
