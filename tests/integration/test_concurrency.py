@@ -1,0 +1,208 @@
+"""Many OS processes writing one session at once, on the file and S3 (moto server) stores.
+
+Each test starts 20 spawned processes that open their own store client, load what they
+need, meet at a barrier and then write together, so the writes really overlap across
+processes (file locks, S3 conditional requests), not just across tasks of one event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from functions.runtime.services import (
+    MemoryService,
+    SessionHistoryService,
+    StateConflict,
+    StateService,
+)
+from functions.runtime.settings import Settings
+from functions.runtime.storage import open_store
+
+WRITERS = 20
+BARRIER_TIMEOUT_S = 120.0
+RESULT_TIMEOUT_S = 180.0
+
+ctx = multiprocessing.get_context("spawn")
+
+
+def msg(text: str) -> dict[str, Any]:
+    return {"role": "user", "type": "message", "content": [{"type": "text", "text": text}]}
+
+
+# --- what each process runs -------------------------------------------------------------------
+
+
+async def _append(settings: Settings, barrier: Any, i: int, count: int, compact_after: int) -> Any:
+    store = open_store(settings.store_url, settings)
+    try:
+        svc = SessionHistoryService(store, compact_after=compact_after)
+        session = await svc.get_session("u", "s")
+        assert session is not None
+        barrier.wait(BARRIER_TIMEOUT_S)
+        return [await svc.append_message(session, msg(f"w{i}-{j}")) for j in range(count)]
+    finally:
+        await store.close()
+
+
+async def _save(settings: Settings, barrier: Any, i: int, round_id: int | None) -> Any:
+    store = open_store(settings.store_url, settings)
+    try:
+        svc = StateService(store)
+        barrier.wait(BARRIER_TIMEOUT_S)
+        try:
+            return await svc.save_state("u", {"writer": i}, "s", round_id)
+        except StateConflict:
+            return "conflict"
+    finally:
+        await store.close()
+
+
+async def _remember(settings: Settings, barrier: Any, i: int) -> Any:
+    store = open_store(settings.store_url, settings)
+    try:
+        svc = MemoryService(store, compact_after=3)
+        barrier.wait(BARRIER_TIMEOUT_S)
+        await svc.add_memory("u", msg(f"fact {i}"), "s")
+        return "ok"
+    finally:
+        await store.close()
+
+
+WORKERS = {"append": _append, "save": _save, "remember": _remember}
+
+
+def _worker(kind: str, settings: Settings, barrier: Any, results: Any, i: int, *args: Any) -> None:
+    try:
+        out = asyncio.run(WORKERS[kind](settings, barrier, i, *args))
+        results.put((i, "ok", out))
+    except BaseException:
+        barrier.abort()  # never leave the others waiting for a writer that died
+        results.put((i, "error", traceback.format_exc()))
+
+
+def run_writers(kind: str, settings: Settings, *args: Any) -> dict[int, Any]:
+    """Run WRITERS processes of ``kind``; their results by writer index."""
+    barrier = ctx.Barrier(WRITERS)
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_worker, args=(kind, settings, barrier, results, i, *args))
+        for i in range(WRITERS)
+    ]
+    for p in procs:
+        p.start()
+    try:
+        collected = [results.get(timeout=RESULT_TIMEOUT_S) for _ in procs]
+    finally:
+        for p in procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.kill()
+    errors = [out for _, status, out in collected if status == "error"]
+    assert not errors, errors[0]
+    return {i: out for i, _, out in collected}
+
+
+# --- stores shared by the processes ----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def moto_s3() -> Iterator[str]:
+    from local_emulator.moto_s3 import start_moto_s3
+
+    with start_moto_s3() as server:
+        yield server.url
+
+
+@pytest.fixture(params=["file", "s3"])
+def settings(request, tmp_path, monkeypatch) -> Settings:
+    if request.param == "file":
+        return Settings(store_url=f"file://{tmp_path / 'store'}")
+    import boto3
+
+    endpoint = request.getfixturevalue("moto_s3")
+    # children inherit the environment: these are moto's dummy credentials
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    bucket = f"conc-{request.node.name.split('[')[0][-40:].replace('_', '-')}".lower()
+    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
+    return Settings(store_url=f"s3://{bucket}/t", s3_endpoint_url=endpoint, s3_region="us-east-1")
+
+
+def in_store(settings: Settings, fn: Any) -> Any:
+    async def main() -> Any:
+        store = open_store(settings.store_url, settings)
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+def texts(messages: list[dict[str, Any]]) -> list[str]:
+    return [m["content"][0]["text"] for m in messages]
+
+
+# --- the tests --------------------------------------------------------------------------------
+
+
+def test_twenty_processes_append_to_one_session_each_message_once(settings):
+    in_store(settings, lambda store: SessionHistoryService(store).create_session("u", "s"))
+    seqs = run_writers("append", settings, 1, 8)
+    assert sorted(s for out in seqs.values() for s in out) == list(range(1, WRITERS + 1))
+    session = in_store(settings, lambda store: SessionHistoryService(store).get_session("u", "s"))
+    assert sorted(texts(session.messages)) == sorted(f"w{i}-0" for i in range(WRITERS))
+
+
+def test_appends_racing_with_compaction_lose_nothing(settings):
+    in_store(settings, lambda store: SessionHistoryService(store).create_session("u", "s"))
+    run_writers("append", settings, 5, 2)  # 100 appends, a compaction every other one
+    session = in_store(settings, lambda store: SessionHistoryService(store).get_session("u", "s"))
+    got = texts(session.messages)
+    assert sorted(got) == sorted(f"w{i}-{j}" for i in range(WRITERS) for j in range(5))
+    for i in range(WRITERS):
+        assert [t for t in got if t.startswith(f"w{i}-")] == [f"w{i}-{j}" for j in range(5)]
+
+    async def snapshot_upto(store: Any) -> int:
+        loaded = await SessionHistoryService(store)._log("u", "s").load()
+        assert loaded is not None
+        return loaded[0].upto
+
+    assert in_store(settings, snapshot_upto) >= 90  # compaction did happen under the race
+
+
+def test_twenty_processes_save_state_get_distinct_rounds(settings):
+    rounds = run_writers("save", settings, None)
+    assert sorted(rounds.values()) == list(range(1, WRITERS + 1))
+
+    async def check(store: Any) -> None:
+        svc = StateService(store)
+        for writer, round_id in rounds.items():
+            assert await svc.export_state("u", "s", round_id) == {"writer": writer}
+        assert await svc.list_rounds("u", "s") == list(range(1, WRITERS + 1))
+        assert (await svc.export_round("u", "s"))[0] == WRITERS
+
+    in_store(settings, check)
+
+
+def test_explicit_overwrites_of_one_round_never_lose_silently(settings):
+    in_store(settings, lambda store: StateService(store).save_state("u", {"writer": -1}, "s", 1))
+    outcomes = run_writers("save", settings, 1)
+    winners = [i for i, out in outcomes.items() if out == 1]
+    assert winners and all(out in (1, "conflict") for out in outcomes.values())
+    final = in_store(settings, lambda store: StateService(store).export_state("u", "s", 1))
+    assert final["writer"] in winners  # the round holds a save that was told it succeeded
+
+
+def test_twenty_processes_add_memory_to_a_new_session(settings):
+    run_writers("remember", settings)
+    items = in_store(
+        settings, lambda store: MemoryService(store).list_memory("u", {"page_size": 100})
+    )
+    assert sorted(texts(items)) == sorted(f"fact {i}" for i in range(WRITERS))

@@ -1,0 +1,248 @@
+"""The state function under a real uvicorn server on 127.0.0.1, driven over HTTP by httpx."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from functions.runtime.settings import Settings
+from functions.state.app import create_app
+from tests.fixtures.servers import free_port, serve_app
+
+
+def msg(text: str, role: str = "user") -> dict[str, Any]:
+    return {"role": role, "type": "message", "content": [{"type": "text", "text": text}]}
+
+
+def texts(items: list[dict[str, Any]]) -> list[str]:
+    return [m["content"][0]["text"] for m in items]
+
+
+@pytest.fixture
+def client(tmp_path) -> Iterator[httpx.Client]:
+    app = create_app(Settings(store_url=f"file://{tmp_path / 'store'}"))
+    with serve_app(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        yield http
+
+
+def assert_error(resp: httpx.Response, status: int, code: str) -> None:
+    assert resp.status_code == status, resp.text
+    assert resp.headers["content-type"].startswith("application/json")
+    body = resp.json()
+    assert body["code"] == code and "detail" in body
+
+
+def test_health_and_openapi(client):
+    assert client.get("/health").json() == {"status": "ok"}
+    spec = client.get("/openapi.json").json()
+    ops = {op["operationId"] for path in spec["paths"].values() for op in path.values()}
+    assert ops >= {
+        "health",
+        "create_session",
+        "list_sessions",
+        "get_session",
+        "delete_session",
+        "list_messages",
+        "append_messages",
+        "get_state",
+        "save_state",
+        "save_state_post",
+        "list_state_rounds",
+        "add_memory",
+        "search_memory",
+        "list_memory",
+        "delete_memory",
+    }
+    get_session = spec["paths"]["/v1/users/{user_id}/sessions/{session_id}"]["get"]
+    assert get_session["responses"]["200"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/Session"
+    }
+    assert "404" in get_session["responses"]
+
+
+def test_session_lifecycle(client):
+    created = client.post("/v1/users/alice/sessions", json={"session_id": "s1"})
+    assert created.status_code == 201
+    body = created.json()
+    assert body["id"] == "s1" and body["user_id"] == "alice" and body["messages"] == []
+    assert client.post("/v1/users/alice/sessions/s1/messages", json=msg("hi")).status_code == 201
+    again = client.post("/v1/users/alice/sessions", json={"session_id": "s1"})
+    assert again.status_code == 200 and texts(again.json()["messages"]) == ["hi"]
+
+    generated = client.post("/v1/users/alice/sessions")
+    assert generated.status_code == 201 and generated.json()["id"] != "s1"
+    assert client.post("/v1/users/alice/sessions", json={}).status_code == 201
+
+    got = client.get("/v1/users/alice/sessions/s1").json()
+    assert got["id"] == "s1" and texts(got["messages"]) == ["hi"]
+    assert got["updated_at"] >= got["created_at"]
+
+    assert client.delete("/v1/users/alice/sessions/s1").status_code == 204
+    assert_error(client.get("/v1/users/alice/sessions/s1"), 404, "session_not_found")
+    assert_error(client.delete("/v1/users/alice/sessions/s1"), 404, "session_not_found")
+
+
+def test_list_sessions_walks_pages(client):
+    ids = [f"s{i:02d}" for i in range(7)]
+    for sid in reversed(ids):
+        client.post("/v1/users/bob/sessions", json={"session_id": sid})
+    client.post("/v1/users/carol/sessions", json={"session_id": "other"})
+    seen, cursor, pages = [], None, 0
+    while True:
+        params: dict[str, Any] = {"limit": 3}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/v1/users/bob/sessions", params=params).json()
+        pages += 1
+        assert all(item["messages"] == [] for item in page["items"])
+        seen += [item["id"] for item in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == ids and pages == 3
+    assert client.get("/v1/users/nobody/sessions").json() == {"items": [], "next_cursor": None}
+    assert_error(client.get("/v1/users/bob/sessions", params={"limit": 0}), 422, "invalid_request")
+
+
+def test_messages_append_and_page(client):
+    client.post("/v1/users/u/sessions", json={"session_id": "chat"})
+    one = client.post("/v1/users/u/sessions/chat/messages", json=msg("m0"))
+    assert one.status_code == 201 and one.json()["sequence"] == 1
+    batch = [msg(f"m{i}", "assistant" if i % 2 else "user") for i in range(1, 10)]
+    many = client.post("/v1/users/u/sessions/chat/messages", json=batch)
+    assert many.status_code == 201 and texts(many.json()["messages"]) == texts(batch)
+
+    seen, cursor = [], None
+    while True:
+        params: dict[str, Any] = {"limit": 4}
+        if cursor:
+            params["cursor"] = cursor
+        page = client.get("/v1/users/u/sessions/chat/messages", params=params).json()
+        seen += texts(page["items"])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == [f"m{i}" for i in range(10)]
+
+    unknown = client.post("/v1/users/u/sessions/nope/messages", json=msg("lost"))
+    assert_error(unknown, 404, "session_not_found")
+    assert_error(client.get("/v1/users/u/sessions/nope/messages"), 404, "session_not_found")
+    assert_error(client.post("/v1/users/u/sessions/chat/messages", json=[]), 422, "invalid_request")
+    bad_body = client.post("/v1/users/u/sessions/chat/messages", json=["not an object"])
+    assert_error(bad_body, 422, "invalid_request")
+    bad_cursor = client.get("/v1/users/u/sessions/chat/messages", params={"cursor": "x"})
+    assert_error(bad_cursor, 422, "invalid_cursor")
+
+
+def test_state_rounds(client):
+    base = "/v1/users/u/sessions/s/state"
+    assert_error(client.get(base), 404, "state_not_found")
+    assert client.put(base, json={"step": 1}).json() == {"round_id": 1}
+    assert client.post(base, json={"step": 2}).json() == {"round_id": 2}
+    assert client.put(base, params={"round_id": 1}, json={"step": "1b"}).json() == {"round_id": 1}
+    assert client.get(base).json() == {"round_id": 2, "state": {"step": 2}}
+    assert client.get(base, params={"round_id": 1}).json() == {
+        "round_id": 1,
+        "state": {"step": "1b"},
+    }
+    assert_error(client.get(base, params={"round_id": 7}), 404, "state_not_found")
+    assert client.get(f"{base}/rounds").json() == {"rounds": [1, 2]}
+    assert_error(client.get(base, params={"round_id": 0}), 422, "invalid_request")
+    assert_error(client.put(base, json=[1, 2]), 422, "invalid_request")
+    # deleting the session removes its state as well
+    client.post("/v1/users/u/sessions", json={"session_id": "s"})
+    assert client.delete("/v1/users/u/sessions/s").status_code == 204
+    assert client.get(f"{base}/rounds").json() == {"rounds": []}
+
+
+def test_memory_routes(client):
+    base = "/v1/users/u/memory"
+    added = client.post(
+        base, json={"messages": [msg("green apples"), msg("apples apples")], "session_id": "s1"}
+    )
+    assert added.status_code == 201 and added.json() == {"added": 2}
+    assert client.post(base, json={"messages": msg("red truck")}).json() == {"added": 1}
+
+    found = client.post(f"{base}/search", json={"query": "apples"}).json()["items"]
+    assert texts(found) == ["apples apples", "green apples"]
+    top1 = client.post(f"{base}/search", json={"messages": [msg("apples")], "top_k": 1})
+    assert texts(top1.json()["items"]) == ["apples apples"]
+    assert client.post(f"{base}/search", json={"query": "pears"}).json() == {"items": []}
+    assert_error(client.post(f"{base}/search", json={}), 422, "invalid_request")
+
+    page1 = client.get(base, params={"page_num": 1, "page_size": 2}).json()
+    page2 = client.get(base, params={"page_num": 2, "page_size": 2}).json()
+    assert len(page1["items"]) == 2 and len(page2["items"]) == 1
+    assert page2["page_num"] == 2 and page2["page_size"] == 2
+
+    assert client.delete(base, params={"session_id": "s1"}).status_code == 204
+    assert texts(client.get(base).json()["items"]) == ["red truck"]
+    assert client.delete(base).status_code == 204
+    assert client.get(base).json()["items"] == []
+
+
+HOSTILE = ["%2E%2E", "a%2Fb", "x" * 300, "", ".hidden", "sp%20ace"]
+
+
+@pytest.mark.parametrize("bad", HOSTILE)
+def test_hostile_ids_are_422_everywhere(client, bad):
+    routes = [
+        ("GET", f"/v1/users/{bad}/sessions"),
+        ("POST", f"/v1/users/{bad}/sessions"),
+        ("GET", f"/v1/users/ok/sessions/{bad}"),
+        ("DELETE", f"/v1/users/ok/sessions/{bad}"),
+        ("GET", f"/v1/users/{bad}/sessions/ok/messages"),
+        ("POST", f"/v1/users/ok/sessions/{bad}/messages"),
+        ("GET", f"/v1/users/ok/sessions/{bad}/state"),
+        ("PUT", f"/v1/users/ok/sessions/{bad}/state"),
+        ("GET", f"/v1/users/ok/sessions/{bad}/state/rounds"),
+        ("GET", f"/v1/users/{bad}/memory"),
+        ("POST", f"/v1/users/{bad}/memory/search"),
+    ]
+    for method, path in routes:
+        body = {"query": "x"} if path.endswith("search") else msg("x")
+        kwargs: dict[str, Any] = {"json": body} if method in ("POST", "PUT") else {}
+        resp = client.request(method, path, **kwargs)
+        assert_error(resp, 422, "invalid_id")
+    decoded = bad.replace("%2E", ".").replace("%2F", "/").replace("%20", " ")
+    assert_error(
+        client.post("/v1/users/ok/sessions", json={"session_id": decoded}), 422, "invalid_id"
+    )
+    assert_error(
+        client.delete("/v1/users/ok/memory", params={"session_id": decoded}), 422, "invalid_id"
+    )
+    assert_error(
+        client.post("/v1/users/ok/memory", json={"messages": [msg("x")], "session_id": decoded}),
+        422,
+        "invalid_id",
+    )
+
+
+def test_unknown_routes_are_404_json(client):
+    assert_error(client.get("/v1/users/ok/elsewhere"), 404, "not_found")
+    assert_error(client.get("/nothing"), 404, "not_found")
+    assert_error(client.patch("/v1/users/ok/sessions"), 405, "method_not_allowed")
+
+
+def test_store_down_is_503_json(monkeypatch):
+    # A real S3 client dialling a port nobody listens on, with a tiny retry budget.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    settings = Settings(
+        store_url="s3://bucket/prefix",
+        s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
+        s3_region="us-east-1",
+        store_retry_attempts=1,
+        store_retry_base_s=0.0,
+        store_timeout_s=2.0,
+    )
+    with serve_app(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as http:
+        assert_error(http.get("/v1/users/u/sessions/s"), 503, "store_unavailable")
+        assert_error(http.put("/v1/users/u/sessions/s/state", json={}), 503, "store_unavailable")
+        assert_error(
+            http.post("/v1/users/u/memory/search", json={"query": "x"}), 503, "store_unavailable"
+        )
+        assert_error(http.get("/health"), 503, "store_unavailable")
