@@ -20,6 +20,8 @@ Decisions
   so), GET the newest. The head only moves forward: it is advanced by compare-and-set and a
   writer that finds it already past its round leaves it alone. Its lagging is harmless (the
   LIST catches up); it moving backwards would not be, so it never does.
+* The head is advanced only once it lags ``HEAD_LAG`` rounds behind, so most saves are 3
+  requests with one write, and the LIST after the head stays a handful of keys.
 * Rounds are never deleted one by one, so round numbers stay occupied and a stale writer
   can never re-create a round that readers have moved past.
 """
@@ -37,6 +39,7 @@ from .log import dumps, gather_bounded
 
 MAX_SAVE_ATTEMPTS = 64
 MAX_HEAD_ATTEMPTS = 8
+HEAD_LAG = 4  # rounds the head may trail the newest before a save moves it
 
 
 class StateConflict(Exception):
@@ -73,8 +76,9 @@ class StateService(StoreService):
     ) -> int:
         """Store ``state`` and return its round id (next free round when ``round_id`` is None).
 
-        4 requests for a new round (GET head, LIST, create-only PUT, PUT head); 2 for an
-        explicit round (GET, conditional PUT) plus the head update when it is new.
+        3 requests for a new round (GET head, LIST, create-only PUT), plus a head update
+        every ``HEAD_LAG`` rounds; 2 for an explicit round (GET, conditional PUT), plus a GET
+        of the head (and its update when the new round is far past it) when it creates one.
         """
         validate_id(user_id, "user_id")
         sid = session_or_default(session_id)
@@ -95,7 +99,8 @@ class StateService(StoreService):
             except PreconditionFailed:
                 candidate = await self._latest_after(user_id, sid, candidate) + 1
                 continue
-            await self._advance_head(user_id, sid, candidate, head, head_etag)
+            if candidate - head >= HEAD_LAG:
+                await self._advance_head(user_id, sid, candidate, head, head_etag)
             return candidate
         raise StateConflict(candidate)
 
@@ -111,7 +116,8 @@ class StateService(StoreService):
             raise StateConflict(round_id) from None
         if current is None:
             head, head_etag = await self._head(user_id, sid)
-            await self._advance_head(user_id, sid, round_id, head, head_etag)
+            if round_id - head >= HEAD_LAG:
+                await self._advance_head(user_id, sid, round_id, head, head_etag)
         return round_id
 
     async def export_state(
