@@ -282,8 +282,6 @@ class SegmentLog:
             view.tail.update(zip(missing, bodies, strict=True))
         parts = [view.tail[s] for s in wanted if view.tail[s]]
         updated_at = view.updated_at
-        for part in parts[-1:]:
-            updated_at = max(updated_at, float(json.loads(part)["at"]))
         base = b"\n".join([view.base, *parts] if view.base else parts)
         upto = view.last
         try:
@@ -306,7 +304,10 @@ class SegmentLog:
             got = await self.store.get(key)
             if got is not None:
                 seg = json.loads(got[0])
-                return got[0] if seg.get("inc") == view.inc else b""
+                if seg.get("inc") != view.inc:
+                    return b""
+                view.updated_at = max(view.updated_at, float(seg["at"]))
+                return got[0]
             plug = dumps({"seq": seq, "inc": "", "at": time.time(), "records": []})
             try:
                 await self.store.put(key, plug, if_none_match=True)
