@@ -143,14 +143,15 @@ async def call_with_retry(
 def boto_config(settings: Settings, **extra: Any) -> Any:
     """A botocore Config whose own retries are off: ``call_with_retry`` is the only loop.
 
-    botocore's ``standard`` mode counts ``max_attempts`` including the first try, so 1 means
-    exactly one request per call. Timeouts come from ``store_timeout_s`` for both the connect
+    ``total_max_attempts`` counts the first try (botocore's older ``max_attempts`` counts
+    only retries, so ``max_attempts=1`` would quietly double every call): 1 means exactly
+    one request per SDK call. Timeouts come from ``store_timeout_s`` for both the connect
     and the read, so a hung store costs a bounded ``attempts * timeout``.
     """
     from botocore.config import Config
 
     return Config(
-        retries={"max_attempts": 1, "mode": "standard"},
+        retries={"total_max_attempts": 1, "mode": "standard"},
         connect_timeout=settings.store_timeout_s,
         read_timeout=settings.store_timeout_s,
         **extra,

@@ -131,6 +131,9 @@ class S3Store(ObjectStore):
         check_key(key)
         if if_match is not None and if_none_match:
             raise PreconditionFailed(f"{key}: if_match and if_none_match can never both hold")
+        if if_match is not None and not if_match.strip():
+            # An empty If-Match header is no condition at all to S3 (and to moto): refuse here.
+            raise PreconditionFailed(f"{key}: empty etag")
         name = self.prefix + key
         body = bytes(data)
         conditions: dict[str, str] = {}
