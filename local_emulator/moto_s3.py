@@ -105,7 +105,10 @@ def start_oss_emulator(host: str = "127.0.0.1", port: int = 0, backend: Any = No
 
     from local_emulator.oss import create_app
 
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only
+    # when the socket says it is TCP, and without it every keep-alive response with a body
+    # stalls ~40 ms on Nagle + delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)
