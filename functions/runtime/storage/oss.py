@@ -1,6 +1,6 @@
 """``oss://bucket/prefix``: Alibaba Cloud OSS, compare-and-set built on AppendObject.
 
-What OSS offers (Alibaba Cloud OSS documentation, found through the search tool):
+What OSS offers (Alibaba Cloud OSS documentation; pages listed at the end):
 
 * ``PutObject`` honours ``x-oss-forbid-overwrite: true``: 409 ``FileAlreadyExists`` when the
   name is taken (error pages 0026-00000002 / 0026-00000201, "Prevent objects from being
@@ -47,6 +47,18 @@ be compare-and-set later); the emulator implements it because OSS does.
 
 oss2 is synchronous and imported on first use; calls run in worker threads through
 ``retry.call_with_retry``. oss2 makes no retries of its own for these calls.
+
+Sources: "PutObject" (https://www.alibabacloud.com/help/doc-detail/31978.html); "Prevent
+objects from being overwritten by objects that have the same names"
+(https://www.alibabacloud.com/help/en/object-storage-service/latest/disable-overwriting-object-with-the-same-name);
+error pages https://help.aliyun.com/en/oss/user-guide/0026-00000002,
+https://help.aliyun.com/en/oss/user-guide/0017-00000245,
+https://help.aliyun.com/en/oss/user-guide/0026-00000016; "AppendObject"
+(https://www.alibabacloud.com/help/en/oss/developer-reference/appendobject); "How to obtain
+OSS resources by segmenting HTTP Range requests"
+(https://help.aliyun.com/en/oss/how-to-obtain-oss-resources-by-segmenting-http-range-requests).
+oss2's own ``PositionNotEqualToLength`` reads ``x-oss-next-append-position`` unconditionally,
+which confirms OSS always sends it with that error.
 """
 
 from __future__ import annotations
@@ -59,6 +71,7 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from .base import (
+    InvalidKey,
     ObjectStore,
     PreconditionFailed,
     StoreError,
@@ -77,6 +90,7 @@ _TOMBSTONE = 2
 _TRAILER = struct.Struct(">4sBBHQI8s")  # magic, kind, pad, reserved, length, crc32, nonce
 _TAIL = 64 * 1024  # one GET returns values up to this size
 _PAGE = 1000
+_MAX_NAME_BYTES = 1023  # OSS's limit on a whole object name, our prefix included
 _MAX_SPINS = 64  # appends lost to other writers before a blind put gives up
 _POSITIONS = 4096  # remembered object lengths (hints only)
 _STANDARD_RANGE = {"x-oss-range-behavior": "standard"}
@@ -228,9 +242,16 @@ class OSSStore(ObjectStore):
 
     # -- the contract ------------------------------------------------------------------
 
-    async def get(self, key: str) -> tuple[bytes, str] | None:
+    def _name(self, key: str) -> str:
+        """The object name for ``key``; refused here, not by the service, if it is too long."""
         check_key(key)
         name = self.prefix + key
+        if len(name.encode("utf-8")) > _MAX_NAME_BYTES:
+            raise InvalidKey(f"{key!r} is too long for this store's prefix {self.prefix!r}")
+        return name
+
+    async def get(self, key: str) -> tuple[bytes, str] | None:
+        name = self._name(key)
 
         def op(attempt: int) -> tuple[bytes, str] | None:
             import oss2
@@ -280,10 +301,9 @@ class OSSStore(ObjectStore):
         if_match: str | None = None,
         if_none_match: bool = False,
     ) -> str:
-        check_key(key)
+        name = self._name(key)
         if if_match is not None and if_none_match:
             raise PreconditionFailed(f"{key}: if_match and if_none_match can never both hold")
-        name = self.prefix + key
         payload = bytes(data)
         try:
             if if_match is not None:
@@ -321,8 +341,7 @@ class OSSStore(ObjectStore):
         raise StoreUnavailable(f"{key}: lost {_MAX_SPINS} appends in a row to other writers")
 
     async def delete(self, key: str) -> None:
-        check_key(key)
-        name = self.prefix + key
+        name = self._name(key)
         position = self._hint(name)
         if position is None or position == 0 or position % 2 == 1:
             # Only a live-looking hint may skip the HEAD: the append then verifies it, while

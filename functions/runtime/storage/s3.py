@@ -27,6 +27,7 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .base import (
+    InvalidKey,
     ObjectStore,
     PreconditionFailed,
     StoreError,
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
 
 _PAGE = 1000  # ListObjectsV2's maximum page
+_MAX_NAME_BYTES = 1024  # S3's limit on a whole object name, our prefix included
 
 
 def _error(exc: BaseException) -> tuple[int | None, str]:
@@ -104,9 +106,16 @@ class S3Store(ObjectStore):
             status, code = _error(exc)
             raise StoreError(f"s3 {what}: {code or type(exc).__name__} ({status}): {exc}") from exc
 
-    async def get(self, key: str) -> tuple[bytes, str] | None:
+    def _name(self, key: str) -> str:
+        """The object name for ``key``; refused here, not by the service, if it is too long."""
         check_key(key)
         name = self.prefix + key
+        if len(name.encode("utf-8")) > _MAX_NAME_BYTES:
+            raise InvalidKey(f"{key!r} is too long for this store's prefix {self.prefix!r}")
+        return name
+
+    async def get(self, key: str) -> tuple[bytes, str] | None:
+        name = self._name(key)
 
         def op(attempt: int) -> tuple[bytes, str] | None:
             try:
@@ -128,13 +137,12 @@ class S3Store(ObjectStore):
         if_match: str | None = None,
         if_none_match: bool = False,
     ) -> str:
-        check_key(key)
+        name = self._name(key)
         if if_match is not None and if_none_match:
             raise PreconditionFailed(f"{key}: if_match and if_none_match can never both hold")
         if if_match is not None and not if_match.strip():
             # An empty If-Match header is no condition at all to S3 (and to moto): refuse here.
             raise PreconditionFailed(f"{key}: empty etag")
-        name = self.prefix + key
         body = bytes(data)
         conditions: dict[str, str] = {}
         if if_none_match:
@@ -179,8 +187,7 @@ class S3Store(ObjectStore):
         return None
 
     async def delete(self, key: str) -> None:
-        check_key(key)
-        name = self.prefix + key
+        name = self._name(key)
 
         def op(attempt: int) -> None:
             try:
