@@ -22,6 +22,21 @@ Implemented, following Alibaba Cloud's OSS documentation:
   (``list-type=2``, prefix, delimiter, start-after, max-keys <= 1000, continuation-token,
   ``encoding-type=url``), PutBucket, DeleteBucket, HeadBucket, ListBuckets.
 
+Sources (found with the search tool): "PutObject"
+https://www.alibabacloud.com/help/doc-detail/31978.html; "Prevent objects from being
+overwritten by objects that have the same names"
+https://www.alibabacloud.com/help/en/object-storage-service/latest/disable-overwriting-object-with-the-same-name;
+error-center pages https://help.aliyun.com/en/oss/user-guide/0026-00000002 (FileAlreadyExists),
+https://help.aliyun.com/en/oss/user-guide/0017-00000245 (conditional PutObject headers: its
+text gives HTTP 400 for NotImplemented, which we follow; OSS's S3-compatible API is reported
+to answer 501), https://help.aliyun.com/en/oss/user-guide/0017-00000279 (forbid-overwrite
+values), https://help.aliyun.com/en/oss/user-guide/0026-00000016 (PositionNotEqualToLength);
+"AppendObject" https://www.alibabacloud.com/help/en/oss/developer-reference/appendobject;
+"How to obtain OSS resources by segmenting HTTP Range requests"
+https://help.aliyun.com/en/oss/how-to-obtain-oss-resources-by-segmenting-http-range-requests
+and https://help.aliyun.com/en/oss/user-guide/http-status-code-416 (ranges); oss2 2.19's
+source for addressing, listing XML and error parsing.
+
 Not implemented (501): multipart uploads, copy, ACLs, tagging, symlinks, versioning, and
 anything else. Signatures are not verified, but a request must carry an ``Authorization``
 header (or presigned-URL parameters), as for a private bucket. State lives in memory.
