@@ -317,6 +317,22 @@ async def test_long_key_with_a_segment_longer_than_a_file_name(any_store: Object
     assert await any_store.list("long/") == []
 
 
+async def test_a_key_too_long_with_the_store_prefix_is_an_invalid_key(
+    any_store: ObjectStore, request: pytest.FixtureRequest
+) -> None:
+    # check_key allows 1024 bytes; S3 (1024) and OSS (1023) count the store's prefix too.
+    # Such a key must be refused as InvalidKey before a request, never fail at the service.
+    key = "k/" + "x" * (MAX_KEY_BYTES - 2)
+    if request.node.callspec.params["any_store"] in ("s3", "oss"):
+        with pytest.raises(InvalidKey):
+            await any_store.put(key, b"v")
+        with pytest.raises(InvalidKey):
+            await any_store.get(key)
+    else:
+        etag = await any_store.put(key, b"v")
+        assert await any_store.get(key) == (b"v", etag)
+
+
 async def test_large_values_round_trip_and_update(any_store: ObjectStore) -> None:
     big = os.urandom(5 * MiB)
     etag = await any_store.put("big/blob", big)
@@ -695,6 +711,30 @@ async def test_client_errors_and_lost_races_are_not_retried(
         await store.get("lock")
     assert not isinstance(info.value, StoreUnavailable)
     assert denied.requests == 1
+    await store.close()
+
+
+@pytest.mark.parametrize("kind", ["s3", "oss"])
+async def test_a_conditional_write_whose_answer_was_lost_is_not_reported_as_lost(
+    kind: str, store_url_for: Callable[..., StoreConfig], fault_proxy: Callable[..., FaultProxy]
+) -> None:
+    # The server commits the write but the client sees a 503; the retry then finds the
+    # key taken / the etag moved. That is our own write, and the put must succeed, or a
+    # caller would retry an increment twice or think it lost a lock it holds.
+    config = store_url_for(kind)
+    proxy = fault_proxy(_server_url(config), lose_responses=1)
+    store = _via(config, proxy, store_url_for, store_retry_attempts=3)
+    etag = await store.put("lock", b"mine", if_none_match=True)
+    assert proxy.lost == 1
+    assert await store.get("lock") == (b"mine", etag)
+    proxy.reset(lose_responses=1)
+    new = await store.put("lock", b"mine, renewed", if_match=etag)
+    assert proxy.lost == 1
+    assert await store.get("lock") == (b"mine, renewed", new)
+    # ... while a genuine loss after a retry is still a loss
+    proxy.reset(failures=1)
+    with pytest.raises(PreconditionFailed):
+        await store.put("lock", b"theirs", if_none_match=True)
     await store.close()
 
 
