@@ -43,6 +43,8 @@ class Gate:
         self.cleaned_up = threading.Event()
 
     def reset(self) -> None:
+        # free any thread still parked on the old event, or interpreter exit waits for it forever
+        self.release.set()
         self.__init__()
 
 

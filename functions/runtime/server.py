@@ -212,7 +212,7 @@ class SSEResponse(HTTPResponse):
         self.background = None
         self.events = events
         self.ping_interval = ping_interval if ping_interval > 0 else None
-        self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
+        self.extra_headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         await send(
@@ -223,7 +223,7 @@ class SSEResponse(HTTPResponse):
                     (b"content-type", b"text/event-stream; charset=utf-8"),
                     (b"cache-control", b"no-cache"),
                     (b"x-accel-buffering", b"no"),
-                    *self.headers,
+                    *self.extra_headers,
                 ],
             }
         )
