@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import traceback
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -111,27 +110,16 @@ def run_writers(kind: str, settings: Settings, *args: Any) -> dict[int, Any]:
 # --- stores shared by the processes ----------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def moto_s3() -> Iterator[str]:
-    from local_emulator.moto_s3 import start_moto_s3
-
-    with start_moto_s3() as server:
-        yield server.url
-
-
 @pytest.fixture(params=["file", "s3"])
-def settings(request, tmp_path, monkeypatch) -> Settings:
-    if request.param == "file":
-        return Settings(store_url=f"file://{tmp_path / 'store'}")
-    import boto3
+def settings(request, store_url_for) -> Settings:
+    """A fresh namespace on a store other processes can reach.
 
-    endpoint = request.getfixturevalue("moto_s3")
-    # children inherit the environment: these are moto's dummy credentials
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    bucket = f"conc-{request.node.name.split('[')[0][-40:].replace('_', '-')}".lower()
-    boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
-    return Settings(store_url=f"s3://{bucket}/t", s3_endpoint_url=endpoint, s3_region="us-east-1")
+    The spawned writers inherit this process's environment, where the shared fixtures put
+    moto's dummy AWS credentials for the session.
+    """
+    config = store_url_for(request.param)
+    assert config.cross_process
+    return config.settings
 
 
 def in_store(settings: Settings, fn: Any) -> Any:

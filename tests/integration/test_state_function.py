@@ -10,7 +10,8 @@ import pytest
 
 from functions.runtime.settings import Settings
 from functions.state.app import create_app
-from tests.fixtures.servers import free_port, serve_app
+from tests.fixtures.servers import serve_app
+from tests.fixtures.stores import closed_port
 
 
 def msg(text: str, role: str = "user") -> dict[str, Any]:
@@ -227,13 +228,11 @@ def test_unknown_routes_are_404_json(client):
     assert_error(client.patch("/v1/users/ok/sessions"), 405, "method_not_allowed")
 
 
-def test_store_down_is_503_json(monkeypatch):
+def test_store_down_is_503_json(_aws_test_credentials):
     # A real S3 client dialling a port nobody listens on, with a tiny retry budget.
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     settings = Settings(
         store_url="s3://bucket/prefix",
-        s3_endpoint_url=f"http://127.0.0.1:{free_port()}",
+        s3_endpoint_url=f"http://127.0.0.1:{closed_port()}",
         s3_region="us-east-1",
         store_retry_attempts=1,
         store_retry_base_s=0.0,
