@@ -27,6 +27,8 @@ def _store_backend(kind: str, host: str) -> Iterator[None]:
 
     with local_store_server(kind, host) as env:
         os.environ.update(env)
+        endpoint = env.get("S3_ENDPOINT_URL") or env["OSS_ENDPOINT"]
+        print(f"  {kind:<8} emulator at {endpoint} (in memory: gone on exit)", flush=True)
         yield
 
 
@@ -40,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     from functions.runtime.settings import Settings
 
     host = args.host or Settings().emulator_host
+    print("agentscope-faas local emulator", flush=True)
     with _store_backend(args.store, host):
         settings = Settings()
         from functions.query.app import create_app as query_app
@@ -59,7 +62,6 @@ def main(argv: list[str] | None = None) -> None:
             if settings.model_base_url
             else "offline demo model (set MODEL_BASE_URL, MODEL_API_KEY, MODEL_NAME)"
         )
-        print("agentscope-faas local emulator", flush=True)
         print(f"  app      {settings.agent_app}", flush=True)
         print(f"  model    {model}", flush=True)
         print(f"  store    {settings.store_url}", flush=True)

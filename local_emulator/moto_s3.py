@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,3 +147,52 @@ def start_oss_emulator(host: str = "127.0.0.1", port: int = 0, backend: Any = No
             sock.close()
 
     return ServerHandle("oss-emulator", host, int(sock.getsockname()[1]), stop)
+
+
+LOCAL_BUCKET = "agentscope-faas"
+
+
+@contextlib.contextmanager
+def local_store_server(kind: str, host: str = "127.0.0.1") -> Iterator[dict[str, str]]:
+    """Start the ``kind`` ("s3" or "oss") server with one bucket; yield the env that selects it.
+
+    For ``make local STORE=s3|oss``: the functions then talk to it through the same client
+    code (boto3, oss2) they use in the cloud. The objects live in this process's memory and
+    are gone when the emulator stops. The credentials are the emulators' dummies, never real.
+    """
+    if kind == "s3":
+        import boto3
+
+        env = {
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }
+        with start_moto_s3(host) as server:
+            boto3.client(
+                "s3",
+                endpoint_url=server.url,
+                region_name="us-east-1",
+                aws_access_key_id="local",
+                aws_secret_access_key="local",
+            ).create_bucket(Bucket=LOCAL_BUCKET)
+            yield {
+                **env,
+                "STORE_URL": f"s3://{LOCAL_BUCKET}/store",
+                "S3_ENDPOINT_URL": server.url,
+                "S3_REGION": "us-east-1",
+            }
+        return
+    if kind == "oss":
+        import oss2
+
+        with start_oss_emulator(host) as server:
+            oss2.Bucket(oss2.Auth("local", "local"), server.url, LOCAL_BUCKET).create_bucket()
+            yield {
+                "STORE_URL": f"oss://{LOCAL_BUCKET}/store",
+                "OSS_ENDPOINT": server.url,
+                "OSS_ACCESS_KEY_ID": "local",
+                "OSS_ACCESS_KEY_SECRET": "local",
+            }
+        return
+    raise ValueError(f"unknown store server {kind!r}; use s3 or oss")

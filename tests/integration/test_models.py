@@ -473,7 +473,7 @@ async def test_offline_model_echoes_deterministically() -> None:
     deltas = of_type(first, TextDelta)
     assert len(deltas) > 2
     assert "".join(d.text for d in deltas) == (
-        "[offline demo model] You said: Hi!. "
+        "[offline demo model] You said: \"Hi!\" "
         "Set MODEL_BASE_URL, MODEL_API_KEY and MODEL_NAME to talk to a real model."
     )
     assert first[-1] == Usage(input_tokens=3, output_tokens=17)
@@ -484,7 +484,7 @@ async def test_offline_model_reads_text_parts() -> None:
 
     items = await collect(OfflineDemoModel(), messages)
 
-    assert "You said: from parts." in "".join(d.text for d in of_type(items, TextDelta))
+    assert 'You said: "from parts"' in "".join(d.text for d in of_type(items, TextDelta))
 
 
 async def test_offline_model_calls_a_tool_on_request() -> None:
@@ -522,7 +522,7 @@ async def test_offline_model_replies_to_a_tool_result_and_numbers_calls() -> Non
 @pytest.mark.parametrize(
     ("command", "tools", "expected"),
     [
-        ("/tool get_weather {}", None, "You said: /tool get_weather {}."),
+        ("/tool get_weather {}", None, 'You said: "/tool get_weather {}"'),
         ("/tool nope {}", WEATHER_TOOLS, "no tool named nope; available: get_weather, get_time"),
         ("/tool get_time [1, 2]", WEATHER_TOOLS, "must be a JSON object, got: [1, 2]"),
     ],
