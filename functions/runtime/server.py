@@ -98,9 +98,10 @@ class Runtime:
 class Turn:
     """One query on one session: its lease, its history, and its persistence."""
 
-    def __init__(self, runtime: Runtime, request: AgentRequest) -> None:
+    def __init__(self, runtime: Runtime, request: AgentRequest, *, new: bool = False) -> None:
         self.runtime = runtime
         self.request = request
+        self.new = new  # the id was generated for this request: nothing to load
         self.builder = ResponseBuilder(session_id=request.session_id)
         self.lease: Any = None
         self.session: Any = None
@@ -112,7 +113,9 @@ class Turn:
         assert req.user_id and req.session_id
         self.lease = await rt.lock.acquire(req.user_id, req.session_id)
         try:
-            session = await rt.history.get_session(req.user_id, req.session_id)
+            session = None
+            if not self.new:
+                session = await rt.history.get_session(req.user_id, req.session_id)
             if session is None:
                 session = await rt.history.create_session(req.user_id, req.session_id)
             self.session = session
@@ -321,9 +324,10 @@ def build_app(agent_app: AgentApp, settings: Settings, store: ObjectStore | None
         runtime.ensure()
         if req.user_id is None:
             req.user_id = settings.default_user_id
-        if req.session_id is None:
+        new = req.session_id is None
+        if new:
             req.session_id = uuid.uuid4().hex
-        turn = Turn(runtime, req)
+        turn = Turn(runtime, req, new=new)
         try:
             await turn.begin()
         except SessionBusy as exc:

@@ -32,6 +32,10 @@ class Settings(BaseSettings):
     store_retry_attempts: int = 4
     store_retry_base_s: float = 0.05
     store_timeout_s: float = 10.0
+    # file:// only: fsync every object before it is renamed into place. Off by default because
+    # the rename alone keeps objects whole across a process crash, which is what the local
+    # folder store must survive; turn it on where a power cut must not lose recent writes.
+    file_store_fsync: bool = False
     s3_endpoint_url: str | None = None
     s3_region: str | None = None
     oss_endpoint: str | None = None

@@ -473,7 +473,7 @@ async def test_offline_model_echoes_deterministically() -> None:
     deltas = of_type(first, TextDelta)
     assert len(deltas) > 2
     assert "".join(d.text for d in deltas) == (
-        "[offline demo model] You said: \"Hi!\" "
+        '[offline demo model] You said: "Hi!" '
         "Set MODEL_BASE_URL, MODEL_API_KEY and MODEL_NAME to talk to a real model."
     )
     assert first[-1] == Usage(input_tokens=3, output_tokens=17)

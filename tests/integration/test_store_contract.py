@@ -454,6 +454,21 @@ async def test_file_store_lists_only_objects(store_url_for: Callable[..., StoreC
     assert await store.list("d/") == ["d/obj"]
 
 
+@pytest.mark.parametrize("fsync", [False, True])
+async def test_file_store_fsyncs_each_write_only_when_asked(
+    store_url_for: Callable[..., StoreConfig], monkeypatch: pytest.MonkeyPatch, fsync: bool
+) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    store = store_url_for("file", file_store_fsync=fsync).open()
+    etag = await store.put("k", b"v1")
+    await store.put("k", b"v2", if_match=etag)
+    await store.put("n", b"x", if_none_match=True)
+    assert len(synced) == (3 if fsync else 0)
+    assert (await store.get("k"))[0] == b"v2"
+
+
 async def test_file_store_path_is_relative_to_the_cwd_at_open(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

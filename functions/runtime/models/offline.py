@@ -109,7 +109,7 @@ class OfflineDemoModel(ChatModel):
 
         if not said:
             return f"{PREFIX} You said nothing. {HINT}"
-        return f"{PREFIX} You said: \"{said}\" {HINT}"
+        return f'{PREFIX} You said: "{said}" {HINT}'
 
     async def stream(
         self,

@@ -13,15 +13,16 @@ Layout
     we list is decoded back from these names; nothing else in the tree is ever listed.
 
 Writes
-    The bytes go to a temp file in the object's own directory and are fsynced, then moved
-    into place with ``os.replace`` (or ``os.link`` for create-only, which fails if the name
-    exists), so a reader sees the old object or the new one, never half of one.
+    The bytes go to a temp file in the object's own directory (fsynced when
+    ``FILE_STORE_FSYNC`` is on), then moved into place with ``os.replace`` (or ``os.link``
+    for create-only, which fails if the name exists), so a reader sees the old object or
+    the new one, never half of one, whenever a writing process dies.
 
 Compare-and-set
     Every write and delete in a directory holds ``flock`` on that directory's ``\lock`` file,
     so "check the etag, then replace" is one step for every process on the machine. Reads
     take no lock: the rename is atomic. Only the check-and-rename runs under the lock; the
-    write and fsync happen before it, so the lock is held for microseconds.
+    write (and fsync) happen before it, so the lock is held for microseconds.
 
 Etags
     A random 128-bit token written in a one-line header inside the object file, so it
@@ -126,6 +127,7 @@ class FileStore(ObjectStore):
         # Resolved once: a later chdir must not move the store.
         self.root = os.path.abspath(path)
         self._made: set[str] = set()
+        self._fsync = bool(settings and settings.file_store_fsync)
 
     # -- paths -------------------------------------------------------------------------
 
@@ -175,7 +177,8 @@ class FileStore(ObjectStore):
         try:
             _write_all(fd, _MAGIC + token.encode("ascii") + b"\n")
             _write_all(fd, data)
-            os.fsync(fd)
+            if self._fsync:
+                os.fsync(fd)
         except BaseException:
             os.close(fd)
             os.unlink(tmp)
