@@ -196,3 +196,58 @@ def local_store_server(kind: str, host: str = "127.0.0.1") -> Iterator[dict[str,
             }
         return
     raise ValueError(f"unknown store server {kind!r}; use s3 or oss")
+
+
+def spawn(kind: str = "s3", host: str = "127.0.0.1") -> ServerHandle:
+    """Run ``kind``'s server ("s3" or "oss") in a child process; its handle stops it.
+
+    What the tests use, so the store is a separate server process as in the cloud: a
+    writer that blocks or crashes in the test process cannot stall or lose the server.
+    """
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "local_emulator.moto_s3", kind, "--host", host],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().strip()  # the child prints its URL once it listens
+    if not line.startswith("http://"):
+        proc.kill()
+        raise RuntimeError(f"{kind} server process failed to start (exit {proc.wait()})")
+    port = int(line.rsplit(":", 1)[1])
+
+    def stop() -> None:
+        proc.terminate()
+        try:
+            proc.wait(_START_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    return ServerHandle(f"{kind}-process", host, port, stop)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m local_emulator.moto_s3 s3|oss``: serve until SIGTERM or Ctrl-C."""
+    import argparse
+    import signal
+
+    parser = argparse.ArgumentParser(prog="python -m local_emulator.moto_s3")
+    parser.add_argument("kind", choices=("s3", "oss"))
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    start = start_moto_s3 if args.kind == "s3" else start_oss_emulator
+    with start(args.host, args.port) as server:
+        print(server.url, flush=True)
+        stop.wait()
+
+
+if __name__ == "__main__":
+    main()

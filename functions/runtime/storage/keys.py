@@ -17,7 +17,7 @@ class InvalidId(ValueError):
 
 
 def validate_id(value: object, what: str = "id") -> str:
-    if not isinstance(value, str) or not _ID_RE.match(value):
+    if not isinstance(value, str) or not _ID_RE.fullmatch(value):
         raise InvalidId(f"{what} must match {ID_PATTERN}, got {value!r}")
     return value
 

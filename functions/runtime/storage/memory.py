@@ -48,6 +48,8 @@ class MemoryStore(ObjectStore):
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
     ) -> list[str]:
         check_prefix(prefix)
+        if limit is not None and limit <= 0:
+            return []
         lo = bisect.bisect_left(self._keys, prefix)
         if start_after is not None:
             lo = max(lo, bisect.bisect_right(self._keys, start_after))
