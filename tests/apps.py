@@ -61,3 +61,19 @@ async def gated(self, msgs, request, **kwargs):
         yield "released"
     finally:
         gate.cleaned_up.set()
+
+
+stateful_app = AgentApp(app_name="stateful")
+
+
+@stateful_app.query(framework="text")
+async def count_turns(self, msgs, request, **kwargs):
+    """Keeps a counter in the state service, exported and saved the way the seed's example does."""
+    state = await self.state_service.export_state(
+        user_id=request.user_id, session_id=request.session_id
+    )
+    count = (state or {}).get("count", 0) + 1
+    await self.state_service.save_state(
+        user_id=request.user_id, session_id=request.session_id, state={"count": count}
+    )
+    yield f"count {count}"

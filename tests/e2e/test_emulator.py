@@ -77,3 +77,17 @@ def test_store_flag_serves_state_from_the_bundled_object_store(tmp_path, store):
     assert [s["id"] for s in listed["items"]] == [sid]
     assert f"{store}://agentscope-faas/store" in out
     assert not (tmp_path / "store").exists()  # --store wins over STORE_URL's folder
+
+
+def test_handler_state_survives_an_emulator_restart(tmp_path):
+    env = emulator_env(tmp_path, AGENT_APP="tests.apps:stateful_app")
+    url = f"http://127.0.0.1:{env['QUERY_PORT']}"
+    state_url = f"http://127.0.0.1:{env['STATE_PORT']}"
+    with run_emulator(env):
+        sid = say(url, "one", user_id="u1")["session_id"]
+        say(url, "two", user_id="u1", session_id=sid)
+    with run_emulator(env):
+        third = say(url, "three", user_id="u1", session_id=sid)
+        rounds = httpx.get(f"{state_url}/v1/users/u1/sessions/{sid}/state").json()
+    assert third["output"][0]["content"][0]["text"] == "count 3"
+    assert rounds == {"round_id": 3, "state": {"count": 3}}
