@@ -22,16 +22,13 @@ from functions.runtime.services import (
 )
 from functions.runtime.settings import Settings
 from functions.runtime.storage import open_store
+from tests.messages import msg, texts
 
 WRITERS = 20
 BARRIER_TIMEOUT_S = 120.0
 RESULT_TIMEOUT_S = 180.0
 
 ctx = multiprocessing.get_context("spawn")
-
-
-def msg(text: str) -> dict[str, Any]:
-    return {"role": "user", "type": "message", "content": [{"type": "text", "text": text}]}
 
 
 # --- what each process runs -------------------------------------------------------------------
@@ -131,10 +128,6 @@ def in_store(settings: Settings, fn: Any) -> Any:
             await store.close()
 
     return asyncio.run(main())
-
-
-def texts(messages: list[dict[str, Any]]) -> list[str]:
-    return [m["content"][0]["text"] for m in messages]
 
 
 # --- the tests --------------------------------------------------------------------------------

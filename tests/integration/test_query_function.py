@@ -233,17 +233,8 @@ def test_health(serve):
         assert httpx.get(f"{url}/health").json() == {"status": "ok", "app": "echo"}
 
 
-def test_store_down_is_503_json_before_any_stream(_aws_test_credentials):
-    from tests.fixtures.stores import closed_port
-
-    settings = Settings(
-        store_url="s3://bucket/prefix",
-        s3_endpoint_url=f"http://127.0.0.1:{closed_port()}",
-        s3_region="us-east-1",
-        store_retry_attempts=1,
-        store_retry_base_s=0.0,
-    )
-    with serve_app(build_app(echo_app, settings)) as url:
+def test_store_down_is_503_json_before_any_stream(unreachable_store_settings):
+    with serve_app(build_app(echo_app, unreachable_store_settings)) as url:
         resp = httpx.post(f"{url}/process", json={**SEED_BODY, "session_id": "s1"}, timeout=30)
     assert resp.status_code == 503
     assert resp.headers["content-type"].startswith("application/json")

@@ -8,7 +8,6 @@ including under concurrent tasks hitting a real server.
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from functions.runtime.services import (
     CountingStore,
@@ -19,14 +18,7 @@ from functions.runtime.services import (
     StateService,
 )
 from functions.runtime.services.layout import history_prefix, log_segments_prefix
-
-
-def msg(text: str, role: str = "user") -> dict[str, Any]:
-    return {"role": role, "type": "message", "content": [{"type": "text", "text": text}]}
-
-
-def texts(messages: list[dict[str, Any]]) -> list[str]:
-    return [m["content"][0]["text"] for m in messages]
+from tests.messages import msg, texts
 
 
 async def test_history_round_trip_with_compaction(any_store):

@@ -11,15 +11,7 @@ import pytest
 from functions.runtime.settings import Settings
 from functions.state.app import create_app
 from tests.fixtures.servers import serve_app
-from tests.fixtures.stores import closed_port
-
-
-def msg(text: str, role: str = "user") -> dict[str, Any]:
-    return {"role": role, "type": "message", "content": [{"type": "text", "text": text}]}
-
-
-def texts(items: list[dict[str, Any]]) -> list[str]:
-    return [m["content"][0]["text"] for m in items]
+from tests.messages import msg, texts
 
 
 @pytest.fixture
@@ -228,17 +220,12 @@ def test_unknown_routes_are_404_json(client):
     assert_error(client.patch("/v1/users/ok/sessions"), 405, "method_not_allowed")
 
 
-def test_store_down_is_503_json(_aws_test_credentials):
-    # A real S3 client dialling a port nobody listens on, with a tiny retry budget.
-    settings = Settings(
-        store_url="s3://bucket/prefix",
-        s3_endpoint_url=f"http://127.0.0.1:{closed_port()}",
-        s3_region="us-east-1",
-        store_retry_attempts=1,
-        store_retry_base_s=0.0,
-        store_timeout_s=2.0,
-    )
-    with serve_app(create_app(settings)) as url, httpx.Client(base_url=url, timeout=60) as http:
+def test_store_down_is_503_json(unreachable_store_settings):
+    # A real S3 client dialling a port nobody listens on.
+    with (
+        serve_app(create_app(unreachable_store_settings)) as url,
+        httpx.Client(base_url=url, timeout=60) as http,
+    ):
         assert_error(http.get("/v1/users/u/sessions/s"), 503, "store_unavailable")
         assert_error(http.put("/v1/users/u/sessions/s/state", json={}), 503, "store_unavailable")
         assert_error(

@@ -38,14 +38,7 @@ from functions.runtime.services.state import HEAD_LAG
 from functions.runtime.storage.base import ObjectStore, StoreUnavailable
 from functions.runtime.storage.keys import InvalidId
 from functions.runtime.storage.memory import MemoryStore
-
-
-def msg(text: str, role: str = "user") -> dict[str, Any]:
-    return {"role": role, "type": "message", "content": [{"type": "text", "text": text}]}
-
-
-def texts(messages: list[dict[str, Any]]) -> list[str]:
-    return [m["content"][0]["text"] for m in messages]
+from tests.messages import msg, texts
 
 
 class YieldingStore(CountingStore):

@@ -49,6 +49,19 @@ def check_key(key: str) -> str:
     return key
 
 
+def object_name(prefix: str, key: str, max_bytes: int) -> str:
+    """``prefix + key`` for a cloud store whose names hold at most ``max_bytes``.
+
+    Checked here, before any request, so an over-long name is a clear InvalidKey rather
+    than the service's own error after a round trip.
+    """
+    check_key(key)
+    name = prefix + key
+    if len(name.encode("utf-8")) > max_bytes:
+        raise InvalidKey(f"{key!r} is too long for this store's prefix {prefix!r}")
+    return name
+
+
 def check_prefix(prefix: str) -> str:
     """A list prefix is a key prefix: it may be empty or end in '/', nothing else is relaxed."""
     if prefix == "":

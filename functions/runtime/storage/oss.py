@@ -71,13 +71,12 @@ from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from .base import (
-    InvalidKey,
     ObjectStore,
     PreconditionFailed,
     StoreError,
     StoreUnavailable,
-    check_key,
     check_prefix,
+    object_name,
 )
 from .retry import RetryPolicy, call_with_retry
 
@@ -243,12 +242,7 @@ class OSSStore(ObjectStore):
     # -- the contract ------------------------------------------------------------------
 
     def _name(self, key: str) -> str:
-        """The object name for ``key``; refused here, not by the service, if it is too long."""
-        check_key(key)
-        name = self.prefix + key
-        if len(name.encode("utf-8")) > _MAX_NAME_BYTES:
-            raise InvalidKey(f"{key!r} is too long for this store's prefix {self.prefix!r}")
-        return name
+        return object_name(self.prefix, key, _MAX_NAME_BYTES)
 
     async def get(self, key: str) -> tuple[bytes, str] | None:
         name = self._name(key)

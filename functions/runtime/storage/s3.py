@@ -27,12 +27,11 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 from .base import (
-    InvalidKey,
     ObjectStore,
     PreconditionFailed,
     StoreError,
-    check_key,
     check_prefix,
+    object_name,
 )
 from .retry import RetryPolicy, boto_config, call_with_retry
 
@@ -107,12 +106,7 @@ class S3Store(ObjectStore):
             raise StoreError(f"s3 {what}: {code or type(exc).__name__} ({status}): {exc}") from exc
 
     def _name(self, key: str) -> str:
-        """The object name for ``key``; refused here, not by the service, if it is too long."""
-        check_key(key)
-        name = self.prefix + key
-        if len(name.encode("utf-8")) > _MAX_NAME_BYTES:
-            raise InvalidKey(f"{key!r} is too long for this store's prefix {self.prefix!r}")
-        return name
+        return object_name(self.prefix, key, _MAX_NAME_BYTES)
 
     async def get(self, key: str) -> tuple[bytes, str] | None:
         name = self._name(key)
