@@ -1,0 +1,1 @@
+"""The tool server that runs inside every sandbox image (standard library only)."""

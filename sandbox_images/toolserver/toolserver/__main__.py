@@ -1,0 +1,48 @@
+"""``python -m toolserver``: serve the tool sets named by TOOLSERVER_TOOLSETS until SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+from . import tools
+from .server import ToolServer
+from .workspace import Workspace
+
+
+def main() -> int:
+    token = os.environ.get("TOOLSERVER_TOKEN", "")
+    if not token:
+        print("toolserver: TOOLSERVER_TOKEN is not set; refusing to start", file=sys.stderr)
+        return 2
+    root = os.environ.get("WORKSPACE_DIR", "/workspace")
+    os.makedirs(root, exist_ok=True)
+    workspace = Workspace(root)
+    names = [
+        n.strip() for n in os.environ.get("TOOLSERVER_TOOLSETS", "base").split(",") if n.strip()
+    ]
+    try:
+        offered = tools.load(names, workspace)
+    except ValueError as exc:
+        print(f"toolserver: {exc}", file=sys.stderr)
+        return 2
+    host = os.environ.get("TOOLSERVER_HOST", "0.0.0.0")
+    port = int(os.environ.get("TOOLSERVER_PORT", "8000"))
+    server = ToolServer((host, port), token, offered, workspace)
+    # the token came from the environment: keep it out of what user code can read there
+    os.environ.pop("TOOLSERVER_TOKEN", None)
+    signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
+    print(f"toolserver listening on {host}:{server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,205 @@
+"""HTTP routes of the tool server, on the standard library's threading HTTP server.
+
+Every route checks the bearer token first (constant-time compare), so nothing, not even
+``/healthz``, answers a caller without the sandbox's token. Errors are JSON
+``{"detail", "code"}`` with a 4xx status, as in the functions.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import os
+import shutil
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .registry import Tool, ToolError, check_arguments
+from .workspace import Workspace
+
+MAX_BODY = 64 * 1024 * 1024
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.code, self.detail = status, code, detail
+
+
+class ToolServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(
+        self, address: tuple[str, int], token: str, tools: dict[str, Tool], workspace: Workspace
+    ) -> None:
+        if not token:
+            raise ValueError("a tool server needs a token: set TOOLSERVER_TOKEN")
+        super().__init__(address, Handler)
+        self.token = token.encode()
+        self.tools = tools
+        self.workspace = workspace
+
+
+class Handler(BaseHTTPRequestHandler):
+    server: ToolServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # the sandbox function logs calls; arguments may hold secrets
+
+    # -- plumbing --------------------------------------------------------------------------
+
+    def _send(self, status: int, body: bytes, content_type: str) -> None:
+        self.send_response(status)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _json(self, status: int, payload: Any) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json")
+
+    def _body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.close_connection = True
+            raise HttpError(413, "too_large", f"body over {MAX_BODY} bytes")
+        self.body_read = True
+        return self.rfile.read(length) if length else b""
+
+    def _json_body(self) -> Any:
+        raw = self._body()
+        try:
+            return json.loads(raw) if raw else {}
+        except ValueError as exc:
+            raise HttpError(400, "invalid_json", f"body is not JSON: {exc}") from None
+
+    def _authorized(self) -> bool:
+        header = self.headers.get("Authorization", "")
+        scheme, _, given = header.partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), self.server.token)
+
+    def _dispatch(self, method: str) -> None:
+        self.body_read = False
+        try:
+            if not self._authorized():
+                # read nothing from an unauthenticated caller; close after answering
+                self.close_connection = True
+                raise HttpError(401, "unauthorized", "missing or wrong bearer token")
+            url = urlsplit(self.path)
+            path = unquote(url.path)
+            query = parse_qs(url.query)
+            if path == "/healthz" and method == "GET":
+                return self._json(200, {"status": "ok"})
+            if path == "/tools" and method == "GET":
+                tools = [t.describe() for t in self.server.tools.values()]
+                return self._json(200, {"tools": tools})
+            if path.startswith("/tools/") and method == "POST":
+                return self._call_tool(path[len("/tools/") :])
+            if path == "/workspace" or path.startswith("/workspace/"):
+                return self._workspace(method, path[len("/workspace") :].lstrip("/"), query)
+            raise HttpError(404, "not_found", f"no route {method} {path}")
+        except HttpError as exc:
+            if not self.body_read and int(self.headers.get("Content-Length") or 0):
+                # an unread body would be taken for the next request on this connection
+                self.close_connection = True
+            self._json(exc.status, {"detail": exc.detail, "code": exc.code})
+
+    def do_GET(self) -> None:
+        self._dispatch("GET")
+
+    def do_POST(self) -> None:
+        self._dispatch("POST")
+
+    def do_PUT(self) -> None:
+        self._dispatch("PUT")
+
+    def do_DELETE(self) -> None:
+        self._dispatch("DELETE")
+
+    # -- tools -----------------------------------------------------------------------------
+
+    def _call_tool(self, name: str) -> None:
+        tool = self.server.tools.get(name)
+        if tool is None:
+            known = ", ".join(self.server.tools)
+            raise HttpError(404, "unknown_tool", f"no tool {name!r}; this sandbox has: {known}")
+        args = self._json_body()
+        try:
+            text = tool.fn(**check_arguments(tool, args))
+            is_error = False
+        except ToolError as exc:
+            text, is_error = str(exc), True
+        except Exception as exc:  # a tool bug is still an answer the model can read
+            text, is_error = f"{type(exc).__name__}: {exc}", True
+        self._json(200, {"content": [{"type": "text", "text": text}], "isError": is_error})
+
+    # -- workspace files -------------------------------------------------------------------
+
+    def _workspace(self, method: str, rel: str, query: dict[str, list[str]]) -> None:
+        ws = self.server.workspace
+        try:
+            target = ws.resolve(rel or ".")
+        except ToolError as exc:
+            raise HttpError(400, "invalid_path", str(exc)) from None
+        if method == "GET":
+            if target.is_dir():
+                entries = [
+                    {
+                        "name": p.name,
+                        "type": "directory" if p.is_dir() else "file",
+                        "size": p.stat().st_size if p.is_file() else None,
+                    }
+                    for p in sorted(target.iterdir())
+                ]
+                return self._json(200, {"path": ws.relative(target), "entries": entries})
+            if not target.is_file():
+                raise HttpError(404, "not_found", f"no such file: {rel!r}")
+            return self._send(200, target.read_bytes(), "application/octet-stream")
+        if method == "PUT":
+            if target.is_dir():
+                raise HttpError(409, "is_directory", f"{rel!r} is a directory")
+            data = self._body()
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.upload")
+            tmp.write_bytes(data)
+            os.replace(tmp, target)
+            return self._json(200, {"path": ws.relative(target), "size": len(data)})
+        if method == "DELETE":
+            if target == ws.root:
+                raise HttpError(400, "invalid_path", "the workspace itself cannot be deleted")
+            if target.is_dir():
+                if query.get("recursive", ["false"])[0].lower() not in ("1", "true"):
+                    if any(target.iterdir()):
+                        raise HttpError(409, "not_empty", f"{rel!r} is not empty; ?recursive=true")
+                shutil.rmtree(target)
+            elif target.exists() or target.is_symlink():
+                target.unlink()
+            else:
+                raise HttpError(404, "not_found", f"no such file or directory: {rel!r}")
+            return self._json(200, {"deleted": rel})
+        if method == "POST":
+            body = self._json_body()
+            op = body.get("op") if isinstance(body, dict) else None
+            if op == "mkdir":
+                target.mkdir(parents=True, exist_ok=True)
+                return self._json(200, {"path": ws.relative(target)})
+            if op == "move":
+                try:
+                    dest = ws.resolve(body.get("to", ""))
+                except ToolError as exc:
+                    raise HttpError(400, "invalid_path", str(exc)) from None
+                if not target.exists():
+                    raise HttpError(404, "not_found", f"no such file or directory: {rel!r}")
+                if dest.exists():
+                    raise HttpError(409, "exists", f"{body.get('to')!r} already exists")
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(target, dest)
+                return self._json(200, {"path": ws.relative(dest)})
+            raise HttpError(
+                400, "invalid_op", 'body must be {"op": "mkdir"} or {"op": "move", "to"}'
+            )
+        raise HttpError(405, "method_not_allowed", f"{method} is not allowed on /workspace")

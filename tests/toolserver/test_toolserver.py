@@ -1,0 +1,184 @@
+"""The tool server as a process on 127.0.0.1: auth, the base tools, workspace routes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.toolserver.conftest import toolserver_env
+
+
+def text_of(result: dict) -> str:
+    return "".join(part["text"] for part in result["content"])
+
+
+def test_refuses_to_start_without_a_token(tmp_path):
+    env = toolserver_env(tmp_path / "ws", 0)
+    env.pop("TOOLSERVER_TOKEN", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "toolserver"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2
+    assert "TOOLSERVER_TOKEN" in proc.stderr
+
+
+def test_every_route_needs_the_token(toolserver):
+    for token in ("", "wrong", toolserver.token + "x"):
+        with toolserver.client(token) as http:
+            for method, path in [
+                ("GET", "/healthz"),
+                ("GET", "/tools"),
+                ("POST", "/tools/run_shell_command"),
+                ("GET", "/workspace"),
+                ("PUT", "/workspace/a.txt"),
+            ]:
+                resp = http.request(method, path, json={"command": "touch pwned"})
+                assert resp.status_code == 401, (method, path)
+                assert resp.json()["code"] == "unauthorized"
+    assert not (toolserver.workspace / "pwned").exists()
+    assert not (toolserver.workspace / "a.txt").exists()
+    with toolserver.client() as http:
+        assert http.get("/healthz").json() == {"status": "ok"}
+
+
+def test_lists_the_base_tools_with_schemas(toolserver):
+    with toolserver.client() as http:
+        tools = {t["name"]: t for t in http.get("/tools").json()["tools"]}
+    assert set(tools) == {"run_ipython_cell", "run_shell_command"}
+    assert tools["run_ipython_cell"]["parameters"]["required"] == ["code"]
+    assert tools["run_shell_command"]["parameters"]["properties"]["command"]["type"] == "string"
+
+
+def test_python_state_persists_and_the_last_expression_is_shown(toolserver):
+    assert toolserver.call("run_ipython_cell", code="x = 41\nprint('set')") == {
+        "content": [{"type": "text", "text": "set\n"}],
+        "isError": False,
+    }
+    assert text_of(toolserver.call("run_ipython_cell", code="x + 1")) == "42\n"
+
+
+def test_python_errors_are_results_and_keep_the_state(toolserver):
+    toolserver.call("run_ipython_cell", code="kept = 'yes'")
+    result = toolserver.call("run_ipython_cell", code="print('before')\n1 / 0")
+    assert result["isError"] is True
+    assert "before" in text_of(result) and "ZeroDivisionError" in text_of(result)
+    assert "worker.py" not in text_of(result)  # the traceback shows the cell, not our plumbing
+    assert text_of(toolserver.call("run_ipython_cell", code="kept")) == "'yes'\n"
+
+
+def test_python_output_of_child_processes_is_captured(toolserver):
+    result = toolserver.call("run_ipython_cell", code="import os\nos.system('echo from-child')")
+    assert "from-child" in text_of(result)
+
+
+def test_an_endless_cell_is_stopped_and_the_interpreter_restarts(toolserver):
+    toolserver.call("run_ipython_cell", code="lost = 1")
+    result = toolserver.call("run_ipython_cell", code="while True: pass", timeout=1)
+    assert result["isError"] is True
+    assert "restarted" in text_of(result)
+    after = toolserver.call("run_ipython_cell", code="lost")
+    assert after["isError"] is True and "NameError" in text_of(after)
+    assert text_of(toolserver.call("run_ipython_cell", code="1 + 1")) == "2\n"
+
+
+def test_a_crashing_interpreter_does_not_take_the_server_down(toolserver):
+    result = toolserver.call(
+        "run_ipython_cell", code="import os\nprint('bye', flush=True)\nos._exit(3)"
+    )
+    assert result["isError"] is True
+    assert "bye" in text_of(result) and "exited" in text_of(result)
+    assert text_of(toolserver.call("run_ipython_cell", code="'alive'")) == "'alive'\n"
+
+
+def test_user_code_cannot_read_the_token(toolserver):
+    code = "import os\nos.environ.get('TOOLSERVER_TOKEN')"
+    assert text_of(toolserver.call("run_ipython_cell", code=code)) == ""
+    shell = toolserver.call("run_shell_command", command="env")
+    assert toolserver.token not in text_of(shell)
+
+
+def test_shell_output_exit_codes_and_timeouts(toolserver):
+    ok = toolserver.call("run_shell_command", command="echo out; echo err >&2; pwd")
+    assert ok["isError"] is False
+    lines = text_of(ok).splitlines()
+    assert lines[:2] == ["out", "err"]
+    assert lines[2] == str(toolserver.workspace.resolve())
+    failed = toolserver.call("run_shell_command", command="echo partial; exit 3")
+    assert failed["isError"] is True and "partial" in text_of(failed)
+    assert "exit code 3" in text_of(failed)
+    slow = toolserver.call("run_shell_command", command="echo started; sleep 30", timeout=1)
+    assert slow["isError"] is True and "killed" in text_of(slow)
+    assert "started" in text_of(slow)
+
+
+def test_long_output_is_cut_with_a_marker(toolserver):
+    # the fixture's server keeps 2000 bytes
+    result = toolserver.call("run_shell_command", command="yes abcd | head -c 100000")
+    text = text_of(result)
+    assert text.startswith("abcd\nabcd\n")
+    assert "[... output truncated: 98000 more bytes not shown ...]" in text
+    cell = toolserver.call("run_ipython_cell", code="print('z' * 5000)")
+    assert "output truncated: 3001 more bytes" in text_of(cell)
+
+
+def test_bad_tool_calls_are_clear(toolserver):
+    with toolserver.client() as http:
+        unknown = http.post("/tools/nope", json={})
+        assert unknown.status_code == 404 and unknown.json()["code"] == "unknown_tool"
+        assert "run_shell_command" in unknown.json()["detail"]
+        bad_json = http.post("/tools/run_shell_command", content=b"{not json")
+        assert bad_json.status_code == 400 and bad_json.json()["code"] == "invalid_json"
+    missing = toolserver.call("run_shell_command")
+    assert missing["isError"] and "command" in text_of(missing)
+    extra = toolserver.call("run_shell_command", command="true", shell="bash")
+    assert extra["isError"] and "unknown argument" in text_of(extra)
+    wrong_type = toolserver.call("run_ipython_cell", code=7)
+    assert wrong_type["isError"] and "must be string" in text_of(wrong_type)
+
+
+def test_workspace_file_routes(toolserver):
+    with toolserver.client() as http:
+        assert http.put("/workspace/docs/a.txt", content=b"hello").json() == {
+            "path": "docs/a.txt",
+            "size": 5,
+        }
+        assert http.get("/workspace/docs/a.txt").content == b"hello"
+        assert http.post("/workspace/docs/sub", json={"op": "mkdir"}).status_code == 200
+        listing = http.get("/workspace/docs").json()
+        assert listing["entries"] == [
+            {"name": "a.txt", "type": "file", "size": 5},
+            {"name": "sub", "type": "directory", "size": None},
+        ]
+        moved = http.post("/workspace/docs/a.txt", json={"op": "move", "to": "docs/sub/b.txt"})
+        assert moved.json() == {"path": "docs/sub/b.txt"}
+        clash = http.put("/workspace/c.txt", content=b"c")
+        assert clash.status_code == 200
+        onto = http.post("/workspace/c.txt", json={"op": "move", "to": "docs/sub/b.txt"})
+        assert onto.status_code == 409
+        not_empty = http.delete("/workspace/docs")
+        assert not_empty.status_code == 409 and not_empty.json()["code"] == "not_empty"
+        assert http.delete("/workspace/docs", params={"recursive": "true"}).status_code == 200
+        assert http.get("/workspace/docs/sub/b.txt").status_code == 404
+        assert http.delete("/workspace/docs").status_code == 404
+    # the shell sees the same files
+    assert text_of(toolserver.call("run_shell_command", command="cat c.txt")) == "c"
+
+
+def test_workspace_routes_stay_inside_the_workspace(toolserver, tmp_path):
+    secret = tmp_path / "outside.txt"
+    secret.write_text("secret")
+    (toolserver.workspace / "link").symlink_to(tmp_path)
+    with toolserver.client() as http:
+        for path in [
+            "/workspace/../outside.txt",
+            "/workspace/%2e%2e/outside.txt",
+            "/workspace/link/outside.txt",
+        ]:
+            resp = http.get(path)
+            assert resp.status_code in (400, 404), path
+            assert b"secret" not in resp.content
+        escape = http.put("/workspace/link/new.txt", content=b"x")
+        assert escape.status_code == 400 and escape.json()["code"] == "invalid_path"
+        away = http.post("/workspace/c", json={"op": "move", "to": str(tmp_path / "moved")})
+        assert away.status_code == 400
+    assert not (tmp_path / "new.txt").exists()
