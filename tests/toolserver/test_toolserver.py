@@ -182,3 +182,22 @@ def test_workspace_routes_stay_inside_the_workspace(toolserver, tmp_path):
         away = http.post("/workspace/c", json={"op": "move", "to": str(tmp_path / "moved")})
         assert away.status_code == 400
     assert not (tmp_path / "new.txt").exists()
+
+
+def test_filesystem_image_tool_sets_share_one_workspace(start_toolserver):
+    server = start_toolserver(TOOLSERVER_TOOLSETS="base,filesystem")
+    with server.client() as http:
+        names = {t["name"] for t in http.get("/tools").json()["tools"]}
+    assert {"run_ipython_cell", "read_file", "edit_file", "list_allowed_directories"} <= names
+    assert not server.call("write_file", path="notes/todo.md", content="- ship\n")["isError"]
+    assert text_of(server.call("run_shell_command", command="cat notes/todo.md")) == "- ship\n"
+    with server.client() as http:
+        assert http.get("/workspace/notes/todo.md").content == b"- ship\n"
+
+
+def test_an_unknown_tool_set_stops_the_server_at_start(tmp_path):
+    env = toolserver_env(tmp_path / "ws", 0, TOOLSERVER_TOKEN="t", TOOLSERVER_TOOLSETS="base,gpu")
+    proc = subprocess.run(
+        [sys.executable, "-m", "toolserver"], env=env, capture_output=True, text=True, timeout=30
+    )
+    assert proc.returncode == 2 and "unknown tool set 'gpu'" in proc.stderr

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .registry import Tool, ToolError, check_arguments
-from .workspace import Workspace
+from .workspace import Workspace, write_atomic
 
 MAX_BODY = 64 * 1024 * 1024
 
@@ -163,10 +163,7 @@ class Handler(BaseHTTPRequestHandler):
             if target.is_dir():
                 raise HttpError(409, "is_directory", f"{rel!r} is a directory")
             data = self._body()
-            target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.upload")
-            tmp.write_bytes(data)
-            os.replace(tmp, target)
+            write_atomic(target, data)
             return self._json(200, {"path": ws.relative(target), "size": len(data)})
         if method == "DELETE":
             if target == ws.root:

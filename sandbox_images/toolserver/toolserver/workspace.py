@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import stat
 from pathlib import Path
 
 from .registry import ToolError
@@ -34,3 +36,27 @@ class Workspace:
     def relative(self, real: Path) -> str:
         rel = real.relative_to(self.root).as_posix()
         return rel if rel != "." else ""
+
+
+def write_atomic(real: Path, data: bytes) -> None:
+    """Write via a temporary file in the same directory and ``os.replace``.
+
+    A reader never sees half a file, and a failed write leaves the old one. An overwritten
+    file keeps its mode; a new one gets the umask's (``os.open`` applies it, unlike mkstemp).
+    """
+    real.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        mode: int | None = stat.S_IMODE(real.stat().st_mode)
+    except FileNotFoundError:
+        mode = None
+    tmp = real.with_name(f".{real.name}.{secrets.token_hex(6)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, real)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
