@@ -44,6 +44,20 @@ class Settings(BaseSettings):
     oss_access_key_secret: SecretStr | None = None
     oss_security_token: SecretStr | None = None
 
+    # sandboxes: images are [registry/]namespace/runtime-sandbox-<type>:tag, as in the seed
+    runtime_sandbox_registry: str = ""
+    runtime_sandbox_image_namespace: str = "agentscope"
+    runtime_sandbox_image_tag: str = "latest"
+    sandbox_url: str | None = None  # the sandbox function; unset = launch directly (embedded)
+    sandbox_backend: str = "docker"
+    sandbox_ttl_s: float = 1800.0
+    max_sandbox_instances: int = 20
+    sandbox_pool_size: int = 0
+    sandbox_memory: str = "1g"
+    sandbox_cpus: float = 1.0
+    sandbox_pids_limit: int = 256
+    sandbox_network: bool = True  # internet access from inside the container
+
     # local emulator
     emulator_host: str = "127.0.0.1"
     query_port: int = 8090
@@ -55,3 +69,13 @@ class Settings(BaseSettings):
 def get_settings() -> Settings:
     """The process-wide settings; tests build ``Settings(...)`` directly instead."""
     return Settings()
+
+
+def sandbox_image(sandbox_type: str, settings: Settings) -> str:
+    """The image for a sandbox type, named the way the seed's env vars name it."""
+    registry = settings.runtime_sandbox_registry.strip("/")
+    name = (
+        f"{settings.runtime_sandbox_image_namespace}/runtime-sandbox-{sandbox_type}:"
+        f"{settings.runtime_sandbox_image_tag}"
+    )
+    return f"{registry}/{name}" if registry else name
