@@ -1,0 +1,173 @@
+"""Build the sandbox images: ``.venv/bin/python sandbox_images/build.py [type ...]``.
+
+Makes sure a Docker engine runs (``scripts/ensure_docker.sh``) and the local base image exists
+(``scripts/base_image.sh``; ``BASE_IMAGE`` picks another one), then ``docker build``s each
+sandbox type from ``sandbox_images/<type>/Dockerfile`` with ``sandbox_images/`` as the context,
+in dependency order (filesystem is FROM base). Image names come from
+``functions.runtime.settings.sandbox_image`` (the seed's ``RUNTIME_SANDBOX_*`` variables).
+Unchanged inputs rebuild from Docker's layer cache in about a second.
+
+From Python (tests): ``build_images(("base", "filesystem")) -> {type: image}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+SCRIPTS = HERE / "scripts"
+DEFAULT_BASE_IMAGE = "agentscope-faas/debian-python:bookworm"
+TYPES = ("base", "filesystem")
+# the sandbox type each one is built FROM (passed as SANDBOX_BASE_IMAGE)
+PARENT = {"filesystem": "base"}
+LOCK = Path(os.environ.get("TMPDIR", "/tmp")) / "agentscope-faas-build-images.lock"
+
+if __package__ in (None, ""):  # run as a script: make `functions` importable without install
+    sys.path.insert(0, str(ROOT))
+
+from functions.runtime.settings import Settings, sandbox_image  # noqa: E402
+
+
+class BuildError(RuntimeError):
+    """A step of the build failed; the message carries its output's tail."""
+
+
+def _run(cmd: list[str], what: str, *, quiet: bool, env: dict[str, str] | None = None) -> None:
+    """Run ``cmd``; echo its output unless ``quiet``; raise BuildError with the tail on failure."""
+    try:
+        proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+        )
+    except OSError as exc:
+        raise BuildError(f"{what}: cannot run {cmd[0]}: {exc}") from exc
+    lines: list[str] = []
+    assert proc.stdout is not None
+    with proc.stdout:
+        for line in proc.stdout:
+            lines.append(line)
+            if not quiet:
+                sys.stdout.write(line)
+                sys.stdout.flush()
+    if proc.wait() != 0:
+        tail = "".join(lines[-40:])
+        raise BuildError(f"{what} failed (exit {proc.returncode}):\n{tail}")
+
+
+def ensure_docker(*, quiet: bool = True) -> None:
+    """Install/start Docker when ``docker info`` fails (see scripts/ensure_docker.sh)."""
+    _run(["sh", str(SCRIPTS / "ensure_docker.sh")], "ensure_docker.sh", quiet=quiet)
+
+
+def base_image() -> str:
+    return os.environ.get("BASE_IMAGE") or DEFAULT_BASE_IMAGE
+
+
+def ensure_base_image(*, quiet: bool = True) -> str:
+    """Make (or find) the image the base sandbox is built FROM; returns its name."""
+    env = {**os.environ, "BASE_IMAGE": base_image()}
+    _run(["sh", str(SCRIPTS / "base_image.sh")], "base_image.sh", quiet=quiet, env=env)
+    return env["BASE_IMAGE"]
+
+
+def build_order(types: Iterable[str]) -> list[str]:
+    """``types`` plus the types they build FROM, parents first."""
+    order: list[str] = []
+
+    def add(sandbox_type: str) -> None:
+        if sandbox_type not in TYPES:
+            raise ValueError(f"unknown sandbox type {sandbox_type!r}; known: {', '.join(TYPES)}")
+        if sandbox_type in order:
+            return
+        if sandbox_type in PARENT:
+            add(PARENT[sandbox_type])
+        order.append(sandbox_type)
+
+    for sandbox_type in types:
+        add(sandbox_type)
+    return order
+
+
+def build_images(
+    types: Iterable[str] = TYPES,
+    settings: Settings | None = None,
+    *,
+    quiet: bool = True,
+    timings: dict[str, float] | None = None,
+) -> dict[str, str]:
+    """Build ``types`` (and what they are FROM); returns ``{type: image}`` for every one built.
+
+    ``timings``, when given, receives the seconds each step took (``docker``, ``base-image``
+    and one entry per type). Builds from several processes at once run one after another.
+    """
+    settings = settings or Settings()
+    order = build_order(types)
+    timings = {} if timings is None else timings
+    images = {t: sandbox_image(t, settings) for t in order}
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    with open(LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        start = time.monotonic()
+        ensure_docker(quiet=quiet)
+        timings["docker"] = time.monotonic() - start
+        start = time.monotonic()
+        base = ensure_base_image(quiet=quiet)
+        timings["base-image"] = time.monotonic() - start
+        for sandbox_type in order:
+            parent = PARENT.get(sandbox_type)
+            build_arg = f"SANDBOX_BASE_IMAGE={images[parent]}" if parent else f"BASE_IMAGE={base}"
+            cmd = [
+                "docker",
+                "build",
+                "--build-arg",
+                build_arg,
+                "-f",
+                str(HERE / sandbox_type / "Dockerfile"),
+                "-t",
+                images[sandbox_type],
+                str(HERE),
+            ]
+            start = time.monotonic()
+            _run(cmd, f"docker build ({sandbox_type})", quiet=quiet)
+            timings[sandbox_type] = time.monotonic() - start
+    return images
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("types", nargs="*", default=list(TYPES), help=f"of {', '.join(TYPES)}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="hide docker build output")
+    args = parser.parse_args(argv)
+    timings: dict[str, float] = {}
+    start = time.monotonic()
+    try:
+        images = build_images(args.types, quiet=args.quiet, timings=timings)
+    except (BuildError, ValueError) as exc:
+        print(f"build: {exc}", file=sys.stderr)
+        return 1
+    total = time.monotonic() - start
+    rows = [("docker", "engine", timings["docker"]), ("from", base_image(), timings["base-image"])]
+    rows += [(t, image, timings[t]) for t, image in images.items()]
+    width = max(len(image) for _, image, _ in rows)
+    print()
+    for label, image, seconds in rows:
+        print(f"{label:<10} {image:<{width}} {seconds:6.1f} s")
+    print(f"{'total':<10} {'':<{width}} {total:6.1f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
