@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 STORE  ?= file
 
-.PHONY: install local test lint format bench clean
+.PHONY: install local test lint format bench images clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ test: install lint
 format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# sandbox images (starts/installs Docker and makes the local base image when needed)
+images: install
+	$(BIN)/python sandbox_images/build.py
 
 bench: install
 	$(BIN)/python benchmarks/cold_start.py
