@@ -56,7 +56,11 @@ class Settings(BaseSettings):
     sandbox_memory: str = "1g"
     sandbox_cpus: float = 1.0
     sandbox_pids_limit: int = 256
-    sandbox_network: bool = True  # internet access from inside the container
+    sandbox_workspace_size: str = "512m"
+    sandbox_ready_timeout_s: float = 60.0
+    sandbox_reap_interval_s: float = 30.0  # the emulator's reaper; on FaaS a timer trigger
+    # an unrecorded container younger than this may still be starting: the reaper spares it
+    sandbox_orphan_grace_s: float = 120.0
 
     # local emulator
     emulator_host: str = "127.0.0.1"

@@ -1,0 +1,1 @@
+"""The sandbox function: sandbox lifecycle and tool calls over HTTP."""

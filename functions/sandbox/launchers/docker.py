@@ -1,0 +1,162 @@
+"""Sandboxes as containers on a Docker engine (local runs, the emulator, embedded mode).
+
+Every container gets the security defaults whatever the image says: a non-root user, no
+capabilities, no-new-privileges, a read-only root with tmpfs /workspace and /tmp, memory,
+CPU and pids limits, and its port published on 127.0.0.1 only. Each carries labels naming
+the deployment that owns it (a hash of its STORE_URL), so the reaper removes only
+containers this deployment started and never anyone else's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from typing import Any
+
+from functions.runtime.settings import Settings, sandbox_image
+
+from .base import Launched, LaunchError
+
+LABEL_OWNER = "agentscope-faas.owner"
+LABEL_SANDBOX = "agentscope-faas.sandbox-id"
+LABEL_TYPE = "agentscope-faas.sandbox-type"
+TOOL_PORT = "8000/tcp"
+_POLL_S = 0.05
+
+
+def _created(container: Any) -> float:
+    """When the container was created, as a Unix time (Docker gives RFC 3339, nanoseconds)."""
+    from datetime import datetime
+
+    stamp = container.attrs.get("Created", "")
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    try:
+        whole = datetime.fromisoformat(head + "+00:00").timestamp()
+    except ValueError:
+        return 0.0
+    return whole + float(f"0.{frac[:6] or 0}")
+
+
+def owner_id(settings: Settings) -> str:
+    """Who owns a container: the deployment, known by its state store."""
+    return hashlib.sha256(settings.store_url.encode()).hexdigest()[:16]
+
+
+class DockerLauncher:
+    name = "docker"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.owner = owner_id(settings)
+        self._client: Any = None
+
+    def client(self) -> Any:
+        if self._client is None:
+            import docker  # heavy: only a function that launches containers pays for it
+
+            try:
+                self._client = docker.from_env()
+            except docker.errors.DockerException as exc:
+                raise LaunchError(f"no Docker engine reachable: {exc}") from exc
+        return self._client
+
+    def run_options(self, sandbox_type: str, sandbox_id: str, token: str) -> dict[str, Any]:
+        s = self.settings
+        return {
+            "detach": True,
+            "name": f"asf-{sandbox_id}",
+            "environment": {"TOOLSERVER_TOKEN": token},
+            "labels": {
+                LABEL_OWNER: self.owner,
+                LABEL_SANDBOX: sandbox_id,
+                LABEL_TYPE: sandbox_type,
+            },
+            "user": "1000:1000",
+            "cap_drop": ["ALL"],
+            "security_opt": ["no-new-privileges:true"],
+            "read_only": True,
+            "tmpfs": {
+                "/tmp": "rw,nosuid,nodev,size=64m",
+                "/workspace": f"rw,nosuid,nodev,size={s.sandbox_workspace_size},uid=1000,gid=1000",
+            },
+            "mem_limit": s.sandbox_memory,
+            "nano_cpus": int(s.sandbox_cpus * 1e9),
+            "pids_limit": s.sandbox_pids_limit,
+            "ports": {TOOL_PORT: ("127.0.0.1", None)},
+        }
+
+    def _run(self, sandbox_type: str, sandbox_id: str, token: str) -> tuple[Any, int]:
+        import docker
+
+        client = self.client()
+        image = sandbox_image(sandbox_type, self.settings)
+        try:
+            client.images.get(image)
+        except docker.errors.ImageNotFound:
+            raise LaunchError(f"image {image} is not built; run `make images`") from None
+        container = client.containers.run(
+            image, **self.run_options(sandbox_type, sandbox_id, token)
+        )
+        try:
+            container.reload()
+            bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(TOOL_PORT) or []
+            if not bindings:
+                raise LaunchError(f"container {container.short_id} published no port")
+            return container, int(bindings[0]["HostPort"])
+        except BaseException:
+            container.remove(force=True)
+            raise
+
+    async def start(self, sandbox_type: str, sandbox_id: str, token: str) -> Launched:
+        container, port = await asyncio.to_thread(self._run, sandbox_type, sandbox_id, token)
+        endpoint = f"http://127.0.0.1:{port}"
+        try:
+            await self._wait_ready(container, endpoint, token)
+        except BaseException:
+            await asyncio.to_thread(container.remove, force=True)
+            raise
+        return Launched(handle=container.id, endpoint=endpoint)
+
+    async def _wait_ready(self, container: Any, endpoint: str, token: str) -> None:
+        """Poll the tool server's /healthz until it answers 200; fail fast if the container dies."""
+        import httpx
+
+        deadline = time.monotonic() + self.settings.sandbox_ready_timeout_s
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(timeout=2.0) as http:
+            while True:
+                try:
+                    if (await http.get(f"{endpoint}/healthz", headers=headers)).status_code == 200:
+                        return
+                except httpx.TransportError:
+                    pass
+                await asyncio.to_thread(container.reload)
+                if container.status in ("exited", "dead"):
+                    logs = (await asyncio.to_thread(container.logs, tail=20)).decode(
+                        errors="replace"
+                    )
+                    raise LaunchError(f"sandbox container exited before it was ready: {logs}")
+                if time.monotonic() > deadline:
+                    raise LaunchError("sandbox tool server did not become ready in time")
+                await asyncio.sleep(_POLL_S)
+
+    async def stop(self, handle: str) -> None:
+        import docker
+
+        def remove() -> None:
+            try:
+                self.client().containers.get(handle).remove(force=True)
+            except docker.errors.NotFound:
+                pass
+
+        await asyncio.to_thread(remove)
+
+    async def owned(self) -> dict[str, tuple[str, float]]:
+        def listing() -> dict[str, tuple[str, float]]:
+            found = self.client().containers.list(
+                all=True, filters={"label": f"{LABEL_OWNER}={self.owner}"}
+            )
+            return {c.id: (c.labels.get(LABEL_SANDBOX, ""), _created(c)) for c in found}
+
+        return await asyncio.to_thread(listing)

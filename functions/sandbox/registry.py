@@ -1,0 +1,121 @@
+"""The sandbox registry in the object store, so any instance can serve any sandbox.
+
+```
+sandboxes/{sandbox_id}                                 the record (compare-and-set on renewal)
+users/{user}/sessions/{session}/sandboxes/{type}       the session's sandbox of a type: its id
+```
+
+Records sit under one ``sandboxes/`` prefix rather than under their user, because the
+reaper must list every sandbox and the store can only list by prefix. The record holds the
+tool server's token: the store is this deployment's private bucket, and any instance needs
+the token to call the sandbox. It never leaves the function in a response.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from pydantic import BaseModel
+
+from functions.runtime.storage.base import ObjectStore, PreconditionFailed
+from functions.runtime.storage.keys import session_prefix, validate_id
+
+RECORDS = "sandboxes/"
+
+
+class SandboxRecord(BaseModel):
+    id: str
+    type: str
+    user_id: str
+    session_id: str | None = None
+    backend: str
+    handle: str
+    endpoint: str
+    token: str
+    created_at: float
+    expires_at: float
+    ttl_s: float
+
+    def expired(self, now: float | None = None) -> bool:
+        return (time.time() if now is None else now) >= self.expires_at
+
+    def public(self) -> dict:
+        """What callers see: never the token, the handle or the endpoint."""
+        return {
+            "sandbox_id": self.id,
+            "type": self.type,
+            "user_id": self.user_id,
+            "session_id": self.session_id,
+            "status": "running",
+            "created_at": self.created_at,
+            "expires_at": self.expires_at,
+            "desktop_url": None,
+        }
+
+
+def record_key(sandbox_id: str) -> str:
+    return RECORDS + validate_id(sandbox_id, "sandbox_id")
+
+
+def session_sandbox_key(user_id: str, session_id: str, sandbox_type: str) -> str:
+    return f"{session_prefix(user_id, session_id)}sandboxes/{validate_id(sandbox_type, 'type')}"
+
+
+class Registry:
+    def __init__(self, store: ObjectStore) -> None:
+        self.store = store
+
+    async def get(self, sandbox_id: str) -> tuple[SandboxRecord, str] | None:
+        found = await self.store.get(record_key(sandbox_id))
+        if found is None:
+            return None
+        return SandboxRecord.model_validate_json(found[0]), found[1]
+
+    async def add(self, record: SandboxRecord) -> str:
+        return await self.store.put(
+            record_key(record.id), record.model_dump_json().encode(), if_none_match=True
+        )
+
+    async def renew(self, record: SandboxRecord, etag: str) -> bool:
+        """Push the expiry out; False when another instance changed the record first."""
+        try:
+            await self.store.put(
+                record_key(record.id), record.model_dump_json().encode(), if_match=etag
+            )
+        except PreconditionFailed:
+            return False
+        return True
+
+    async def remove(self, sandbox_id: str) -> None:
+        await self.store.delete(record_key(sandbox_id))
+
+    async def ids(self) -> list[str]:
+        return [key[len(RECORDS) :] for key in await self.store.list(RECORDS)]
+
+    async def session_sandbox(
+        self, user_id: str, session_id: str, sandbox_type: str
+    ) -> tuple[str, str] | None:
+        """(sandbox id, etag) of the session's sandbox of this type, if one was bound."""
+        found = await self.store.get(session_sandbox_key(user_id, session_id, sandbox_type))
+        if found is None:
+            return None
+        return json.loads(found[0])["sandbox_id"], found[1]
+
+    async def bind(
+        self, user_id: str, session_id: str, sandbox_type: str, sandbox_id: str, etag: str | None
+    ) -> bool:
+        """Point the session at ``sandbox_id``: create-only, or replacing the binding ``etag``.
+
+        False when another instance bound the session first; the caller then uses theirs.
+        """
+        body = json.dumps({"sandbox_id": sandbox_id}).encode()
+        key = session_sandbox_key(user_id, session_id, sandbox_type)
+        try:
+            if etag is None:
+                await self.store.put(key, body, if_none_match=True)
+            else:
+                await self.store.put(key, body, if_match=etag)
+        except PreconditionFailed:
+            return False
+        return True

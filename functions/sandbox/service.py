@@ -1,0 +1,192 @@
+"""Sandbox lifecycle: create (idempotent per session), find, renew, call, delete, reap.
+
+Every step that two instances could race on is decided by the object store: a record is
+created create-only, a session's binding is create-only or compare-and-set, a renewal is
+compare-and-set. The loser of a race stops what it launched and uses the winner's sandbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+
+from functions.runtime.errors import ApiError
+from functions.runtime.settings import Settings
+from functions.runtime.storage.base import ObjectStore
+from functions.runtime.storage.keys import validate_id
+
+from .launchers import Launcher, LaunchError
+from .registry import Registry, SandboxRecord
+
+log = logging.getLogger("agentscope_faas.sandbox")
+
+SANDBOX_TYPES = ("base", "filesystem")
+
+
+def new_sandbox_id() -> str:
+    return f"sbx-{secrets.token_hex(12)}"
+
+
+@dataclass
+class Reaped:
+    expired: int
+    orphans: int
+
+
+class SandboxService:
+    def __init__(self, store: ObjectStore, launcher: Launcher, settings: Settings) -> None:
+        self.registry = Registry(store)
+        self.launcher = launcher
+        self.settings = settings
+
+    # -- create ----------------------------------------------------------------------------
+
+    async def create(
+        self,
+        sandbox_type: str,
+        user_id: str,
+        session_id: str | None = None,
+        ttl_s: float | None = None,
+    ) -> tuple[SandboxRecord, bool]:
+        """(record, created): the session's live sandbox of this type, else a new one."""
+        if sandbox_type not in SANDBOX_TYPES:
+            raise ApiError(422, "unknown_type", f"type must be one of {', '.join(SANDBOX_TYPES)}")
+        validate_id(user_id, "user_id")
+        ttl = float(ttl_s or self.settings.sandbox_ttl_s)
+        binding = None
+        if session_id is not None:
+            binding = await self.registry.session_sandbox(user_id, session_id, sandbox_type)
+            if binding is not None:
+                existing = await self.live(binding[0])
+                if existing is not None:
+                    return existing, False
+        await self._check_capacity()
+        record = await self._launch(sandbox_type, user_id, session_id, ttl)
+        if session_id is not None and not await self.registry.bind(
+            user_id, session_id, sandbox_type, record.id, binding[1] if binding else None
+        ):
+            # another instance bound this session first: use its sandbox, drop ours
+            await self.delete(record.id)
+            winner = await self.registry.session_sandbox(user_id, session_id, sandbox_type)
+            found = await self.live(winner[0]) if winner else None
+            if found is None:
+                raise ApiError(409, "sandbox_race", "the session's sandbox changed; retry")
+            return found, False
+        return record, True
+
+    async def _check_capacity(self) -> None:
+        count = len(await self.registry.ids())
+        if count >= self.settings.max_sandbox_instances:
+            raise ApiError(
+                429,
+                "sandbox_limit",
+                f"{count} sandboxes are running, the limit (MAX_SANDBOX_INSTANCES) is "
+                f"{self.settings.max_sandbox_instances}; delete one or retry later",
+            )
+
+    async def _launch(
+        self, sandbox_type: str, user_id: str, session_id: str | None, ttl: float
+    ) -> SandboxRecord:
+        sandbox_id = new_sandbox_id()
+        token = secrets.token_urlsafe(32)
+        try:
+            launched = await self.launcher.start(sandbox_type, sandbox_id, token)
+        except LaunchError as exc:
+            raise ApiError(503, "launch_failed", str(exc)) from exc
+        now = time.time()
+        record = SandboxRecord(
+            id=sandbox_id,
+            type=sandbox_type,
+            user_id=user_id,
+            session_id=session_id,
+            backend=self.launcher.name,
+            handle=launched.handle,
+            endpoint=launched.endpoint,
+            token=token,
+            created_at=now,
+            expires_at=now + ttl,
+            ttl_s=ttl,
+        )
+        try:
+            await self.registry.add(record)
+        except BaseException:
+            await self.launcher.stop(launched.handle)  # never leave a container unrecorded
+            raise
+        log.info("sandbox %s (%s) started for user %s", sandbox_id, sandbox_type, user_id)
+        return record
+
+    # -- find, renew, delete ---------------------------------------------------------------
+
+    async def live(self, sandbox_id: str) -> SandboxRecord | None:
+        """The record if it exists and has not expired; an expired one is removed on sight."""
+        found = await self.registry.get(sandbox_id)
+        if found is None:
+            return None
+        record, etag = found
+        if record.expired():
+            await self.delete(sandbox_id)
+            return None
+        if record.expires_at - time.time() < record.ttl_s / 2:
+            record.expires_at = time.time() + record.ttl_s
+            await self.registry.renew(record, etag)  # lost race = someone else renewed
+        return record
+
+    async def require(self, sandbox_id: str) -> SandboxRecord:
+        validate_id(sandbox_id, "sandbox_id")
+        record = await self.live(sandbox_id)
+        if record is None:
+            raise ApiError(
+                404,
+                "sandbox_not_found",
+                f"no sandbox {sandbox_id!r} (never made, deleted or expired)",
+            )
+        return record
+
+    async def delete(self, sandbox_id: str) -> bool:
+        """Stop and forget it; False when there was nothing to delete (not an error)."""
+        found = await self.registry.get(sandbox_id)
+        if found is None:
+            return False
+        await self.launcher.stop(found[0].handle)
+        await self.registry.remove(sandbox_id)
+        return True
+
+    async def list(self, user_id: str) -> list[SandboxRecord]:
+        validate_id(user_id, "user_id")
+        out = []
+        for sandbox_id in await self.registry.ids():
+            found = await self.registry.get(sandbox_id)
+            if found is not None and found[0].user_id == user_id and not found[0].expired():
+                out.append(found[0])
+        return out
+
+    # -- reaping ---------------------------------------------------------------------------
+
+    async def reap(self) -> Reaped:
+        """Remove expired sandboxes, then containers of ours that no record knows."""
+        expired = 0
+        known: set[str] = set()
+        for sandbox_id in await self.registry.ids():
+            found = await self.registry.get(sandbox_id)
+            if found is None:
+                continue
+            if found[0].expired():
+                await self.delete(sandbox_id)
+                expired += 1
+            else:
+                known.add(found[0].handle)
+        orphans = 0
+        # a container is recorded once it is ready: a younger one may still be launching
+        grace = self.settings.sandbox_orphan_grace_s
+        for handle, (sandbox_id, started_at) in (await self.launcher.owned()).items():
+            if handle in known or time.time() - started_at < grace:
+                continue
+            if sandbox_id and await self.registry.get(sandbox_id) is not None:
+                continue  # recorded since we listed
+            await self.launcher.stop(handle)
+            orphans += 1
+        if expired or orphans:
+            log.info("reaped %d expired sandboxes and %d orphaned containers", expired, orphans)
+        return Reaped(expired, orphans)
