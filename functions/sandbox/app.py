@@ -18,10 +18,10 @@ from fastapi import Body, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
 from functions.runtime.errors import ApiError, install_error_handlers
+from functions.runtime.sandbox.launchers import Launcher
 from functions.runtime.settings import Settings, get_settings
 from functions.runtime.storage.base import ObjectStore
 
-from .launchers import Launcher
 from .service import SANDBOX_TYPES, SandboxService
 
 log = logging.getLogger("agentscope_faas.sandbox")
@@ -55,7 +55,7 @@ class Runtime:
 
                 self._store = open_store(self.settings.store_url, self.settings)
             if self._launcher is None:
-                from .launchers import get_launcher
+                from functions.runtime.sandbox.launchers import get_launcher
 
                 self._launcher = get_launcher(self.settings)
             self._service = SandboxService(self._store, self._launcher, self.settings)

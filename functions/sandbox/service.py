@@ -13,11 +13,11 @@ import time
 from dataclasses import dataclass
 
 from functions.runtime.errors import ApiError
+from functions.runtime.sandbox.launchers import Launcher, LaunchError
 from functions.runtime.settings import Settings
 from functions.runtime.storage.base import ObjectStore
 from functions.runtime.storage.keys import validate_id
 
-from .launchers import Launcher, LaunchError
 from .registry import Registry, SandboxRecord
 
 log = logging.getLogger("agentscope_faas.sandbox")

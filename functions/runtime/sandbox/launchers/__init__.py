@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from functions.runtime.settings import Settings
-
+from ...settings import Settings
 from .base import Launched, Launcher, LaunchError
 
 BACKENDS = ("docker",)

@@ -14,8 +14,7 @@ import hashlib
 import time
 from typing import Any
 
-from functions.runtime.settings import Settings, sandbox_image
-
+from ...settings import Settings, sandbox_image
 from .base import Launched, LaunchError
 
 LABEL_OWNER = "agentscope-faas.owner"
