@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.stores"]
+pytest_plugins = ["tests.fixtures.stores", "tests.fixtures.docker"]
