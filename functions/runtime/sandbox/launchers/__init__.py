@@ -8,11 +8,12 @@ from .base import Launched, Launcher, LaunchError
 BACKENDS = ("docker",)
 
 
-def get_launcher(settings: Settings) -> Launcher:
+def get_launcher(settings: Settings, owner: str | None = None) -> Launcher:
+    """The configured backend; ``owner`` overrides whose containers these are (reaping)."""
     if settings.sandbox_backend == "docker":
         from .docker import DockerLauncher
 
-        return DockerLauncher(settings)
+        return DockerLauncher(settings, owner=owner)
     raise ValueError(
         f"unknown SANDBOX_BACKEND {settings.sandbox_backend!r}; use one of {', '.join(BACKENDS)}"
     )

@@ -45,9 +45,10 @@ def owner_id(settings: Settings) -> str:
 class DockerLauncher:
     name = "docker"
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, owner: str | None = None) -> None:
         self.settings = settings
-        self.owner = owner_id(settings)
+        # embedded sandboxes (the SDK without SANDBOX_URL) are nobody's: no reaper takes them
+        self.owner = owner or owner_id(settings)
         self._client: Any = None
 
     def client(self) -> Any:

@@ -1,0 +1,170 @@
+"""The sandbox function on a real Docker engine: lifecycle, proxying, races, reaping."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+
+from functions.runtime.sandbox.launchers.docker import DockerLauncher
+from functions.runtime.settings import Settings
+from functions.runtime.storage import open_store
+from functions.sandbox.registry import record_key
+from tests.sandbox.support import containers_of, text_of
+
+
+def test_lifecycle_tools_files_and_idempotent_delete(serve, settings, docker_client):
+    http = serve(settings)
+    created = http.post("/v1/sandboxes", json={"type": "base", "user_id": "alice"})
+    assert created.status_code == 201, created.text
+    box = created.json()
+    sid = box["sandbox_id"]
+    assert box["type"] == "base" and box["status"] == "running"
+    assert "token" not in created.text and "endpoint" not in created.text
+    assert http.get(f"/v1/sandboxes/{sid}").json()["sandbox_id"] == sid
+
+    names = {t["name"] for t in http.get(f"/v1/sandboxes/{sid}/tools").json()["tools"]}
+    assert names == {"run_ipython_cell", "run_shell_command"}
+    http.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "n = 20"})
+    result = http.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "n + 22"})
+    assert result.json() == {"content": [{"type": "text", "text": "42\n"}], "isError": False}
+
+    assert http.put(f"/v1/sandboxes/{sid}/files/data/in.txt", content=b"abc").status_code == 200
+    shell = http.post(
+        f"/v1/sandboxes/{sid}/tools/run_shell_command",
+        json={"command": "cat data/in.txt; echo; id -u"},
+    ).json()
+    assert text_of(shell).split() == ["abc", "1000"]
+    assert http.get(f"/v1/sandboxes/{sid}/files/data/in.txt").content == b"abc"
+    listing = http.get(f"/v1/sandboxes/{sid}/files").json()
+    assert [e["name"] for e in listing["entries"]] == ["data"]
+
+    assert len(containers_of(docker_client, settings)) == 1
+    assert http.delete(f"/v1/sandboxes/{sid}").json() == {"sandbox_id": sid, "deleted": True}
+    assert containers_of(docker_client, settings) == []
+    gone = http.get(f"/v1/sandboxes/{sid}")
+    assert gone.status_code == 404 and gone.json()["code"] == "sandbox_not_found"
+    assert http.delete(f"/v1/sandboxes/{sid}").json() == {"sandbox_id": sid, "deleted": False}
+
+
+def test_containers_get_the_security_defaults(serve, settings, docker_client):
+    http = serve(settings)
+    http.post("/v1/sandboxes", json={"type": "base"}).raise_for_status()
+    (container,) = containers_of(docker_client, settings)
+    host = container.attrs["HostConfig"]
+    assert host["CapDrop"] == ["ALL"]
+    assert host["ReadonlyRootfs"] is True
+    assert "no-new-privileges:true" in host["SecurityOpt"]
+    assert host["PidsLimit"] == settings.sandbox_pids_limit
+    assert host["Memory"] == 1024**3
+    assert set(host["Tmpfs"]) == {"/tmp", "/workspace"}
+    bindings = host["PortBindings"]["8000/tcp"]
+    assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
+    assert container.attrs["Config"]["User"] == "1000:1000"
+
+
+def test_a_session_gets_one_sandbox_even_when_requests_race(serve, settings, docker_client):
+    http = serve(settings)
+    body = {"type": "base", "user_id": "bob", "session_id": "chat-1"}
+    first = http.post("/v1/sandboxes", json=body)
+    again = http.post("/v1/sandboxes", json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["sandbox_id"] == again.json()["sandbox_id"]
+    other_type = http.post("/v1/sandboxes", json={**body, "type": "filesystem"})
+    assert other_type.status_code == 201
+    assert other_type.json()["sandbox_id"] != first.json()["sandbox_id"]
+
+    racing = {**body, "session_id": "chat-2"}
+
+    async def race() -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=str(http.base_url), timeout=120) as client:
+            return await asyncio.gather(
+                *(client.post("/v1/sandboxes", json=racing) for _ in range(3))
+            )
+
+    answers = asyncio.run(race())
+    assert {a.json()["sandbox_id"] for a in answers} == {answers[0].json()["sandbox_id"]}
+    assert sorted(a.status_code for a in answers).count(201) == 1
+    assert len(containers_of(docker_client, settings)) == 3  # losers removed theirs
+
+
+def test_another_instance_serves_the_same_sandboxes(serve, settings):
+    first = serve(settings)
+    sid = first.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    first.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "kept = 'yes'"})
+    second = serve(settings)  # a fresh instance: nothing in memory, the same store
+    result = second.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "kept"})
+    assert text_of(result.json()) == "'yes'\n"
+
+
+def test_instance_limit_is_a_clear_429(serve, settings):
+    http = serve(settings.model_copy(update={"max_sandbox_instances": 1}))
+    assert http.post("/v1/sandboxes", json={"type": "base"}).status_code == 201
+    refused = http.post("/v1/sandboxes", json={"type": "base"})
+    assert refused.status_code == 429 and refused.json()["code"] == "sandbox_limit"
+
+
+def test_bad_requests_are_clear(serve, settings):
+    http = serve(settings)
+    unknown_type = http.post("/v1/sandboxes", json={"type": "gpu"})
+    assert unknown_type.status_code == 422 and unknown_type.json()["code"] == "unknown_type"
+    assert http.get("/v1/sandboxes/..%2Fx").status_code in (404, 422)
+    assert http.get("/v1/sandboxes/bad id").json()["code"] == "invalid_id"
+    assert http.get("/v1/sandboxes/sbx-nothing").status_code == 404
+    bad_ttl = http.post("/v1/sandboxes", json={"type": "base", "ttl_s": -1})
+    assert bad_ttl.status_code == 422
+
+
+def expire(settings: Settings, sid: str) -> None:
+    async def rewrite() -> None:
+        store = open_store(settings.store_url, settings)
+        data, etag = await store.get(record_key(sid))
+        record = json.loads(data)
+        record["expires_at"] = record["created_at"] - 1
+        await store.put(record_key(sid), json.dumps(record).encode(), if_match=etag)
+
+    asyncio.run(rewrite())
+
+
+def test_expired_sandboxes_are_gone_and_reaped(serve, settings, docker_client):
+    http = serve(settings)
+    a = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    b = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    keep = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    expire(settings, a)
+    expire(settings, b)
+    assert http.get(f"/v1/sandboxes/{a}").status_code == 404  # seen expired: removed on sight
+    assert http.post("/v1/reaper/run").json() == {"expired": 1, "orphans": 0}
+    left = {c.labels["agentscope-faas.sandbox-id"] for c in containers_of(docker_client, settings)}
+    assert left == {keep}
+
+
+def test_reaper_removes_its_orphans_and_nobody_elses(serve, settings, docker_client, tmp_path):
+    http = serve(settings)
+    ours = DockerLauncher(settings)
+    theirs_settings = Settings(store_url=f"file://{tmp_path / 'other'}")
+    theirs = DockerLauncher(theirs_settings)
+
+    async def launch_unrecorded() -> tuple[str, str]:
+        mine = await ours.start("base", "sbx-orphan", "t1")
+        other = await theirs.start("base", "sbx-foreign", "t2")
+        return mine.handle, other.handle
+
+    mine, other = asyncio.run(launch_unrecorded())
+    try:
+        assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 1}
+        ids = {c.id for c in docker_client.containers.list(all=True)}
+        assert mine not in ids and other in ids
+    finally:
+        docker_client.containers.get(other).remove(force=True)
+
+
+def test_a_killed_container_gives_a_clear_error(serve, settings, docker_client):
+    http = serve(settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    (container,) = containers_of(docker_client, settings)
+    container.remove(force=True)
+    dead = http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json={"command": "true"})
+    assert dead.status_code == 502 and dead.json()["code"] == "sandbox_unreachable"
+    assert http.delete(f"/v1/sandboxes/{sid}").json()["deleted"] is True
