@@ -5,6 +5,11 @@ results stream to the client as ``plugin_call`` / ``plugin_call_output`` message
 to the model, until it answers in text. History comes from the session the runtime loaded,
 so any cold instance continues any conversation. With no model configured it runs on the
 offline demo model; set MODEL_BASE_URL, MODEL_API_KEY and MODEL_NAME for a real one.
+
+Its code tools (``execute_python_code``, ``run_shell_command``) run in a sandbox bound to the
+conversation: made on the first tool call, reused by every later turn of the session (the
+sandbox function keeps one per session and type), and gone when its TTL lapses. Without
+SANDBOX_URL (embedded mode) the sandbox lives for one query.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from functions.runtime.models import get_model
 from functions.runtime.models.base import TextDelta, ToolCall
 from functions.runtime.models.messages import to_openai_messages
 from functions.runtime.protocol import AgentRequest, DataContent, Message, MessageType
+from functions.runtime.sandbox import AsyncBaseSandbox, result_text
 from functions.runtime.settings import get_settings
 from functions.runtime.tools import Toolkit
 
@@ -40,6 +46,44 @@ async def init_func(self: AgentApp) -> None:
     self.toolkit.register(get_current_time)
 
 
+class SessionSandbox:
+    """The conversation's sandbox, started on first use so turns without code pay nothing."""
+
+    def __init__(self, request: AgentRequest) -> None:
+        self.request = request
+        self.box: AsyncBaseSandbox | None = None
+
+    async def get(self) -> AsyncBaseSandbox:
+        if self.box is None:
+            box = AsyncBaseSandbox(session_id=self.request.session_id, user_id=self.request.user_id)
+            await box.start()
+            self.box = box
+        return self.box
+
+    async def close(self) -> None:
+        if self.box is not None:
+            await self.box.close()  # keeps a session's sandbox; removes an embedded one
+
+    def tools(self) -> Toolkit:
+        sandbox = self
+
+        async def execute_python_code(code: str) -> str:
+            """Run Python code in this conversation's sandbox and return what it printed.
+
+            Variables persist across calls and turns; the value of a final expression is shown.
+            """
+            return result_text(await (await sandbox.get()).run_ipython_cell(code=code))
+
+        async def run_shell_command(command: str) -> str:
+            """Run a shell command in this conversation's sandbox; returns its output."""
+            return result_text(await (await sandbox.get()).run_shell_command(command=command))
+
+        toolkit = Toolkit()
+        toolkit.register(execute_python_code)
+        toolkit.register(run_shell_command)
+        return toolkit
+
+
 @agent_app.shutdown
 async def shutdown_func(self: AgentApp) -> None:
     self.toolkit = None
@@ -61,10 +105,21 @@ async def query_func(self: AgentApp, msgs: list[Message], request: AgentRequest,
         "stop": request.stop,
         "seed": request.seed,
     }
-    tools = self.toolkit.schemas() or None
+    sandbox = SessionSandbox(request)
+    toolkit = self.toolkit.merged(sandbox.tools())
+    try:
+        async for item in _react(self.model, toolkit, chat, params):
+            yield item
+    finally:
+        await sandbox.close()
+
+
+async def _react(model: Any, toolkit: Toolkit, chat: list[dict[str, Any]], params: dict[str, Any]):
+    """Stream the model's answer, running the tools it asks for, until it answers in text."""
+    tools = toolkit.schemas() or None
     for _ in range(MAX_STEPS):
         text, calls = "", []
-        async for item in self.model.stream(chat, tools=tools, **params):
+        async for item in model.stream(chat, tools=tools, **params):
             if isinstance(item, TextDelta):
                 text += item.text
                 yield item.text
@@ -91,7 +146,7 @@ async def query_func(self: AgentApp, msgs: list[Message], request: AgentRequest,
                 MessageType.PLUGIN_CALL,
                 {"call_id": call.id, "name": call.name, "arguments": call.arguments},
             )
-            output, _ = await self.toolkit.call(call.name, call.arguments)
+            output, _ = await toolkit.call(call.name, call.arguments)
             yield _call_message(
                 MessageType.PLUGIN_CALL_OUTPUT,
                 {"call_id": call.id, "name": call.name, "output": output},

@@ -44,6 +44,8 @@ def main(argv: list[str] | None = None) -> None:
     host = args.host or Settings().emulator_host
     print("agentscope-faas local emulator", flush=True)
     with _store_backend(args.store, host):
+        # the query function's agents reach sandboxes through the emulated sandbox function
+        os.environ.setdefault("SANDBOX_URL", f"http://{host}:{Settings().sandbox_port}")
         settings = Settings()
         from functions.query.app import create_app as query_app
         from local_emulator.serve import Function, serve
@@ -57,6 +59,16 @@ def main(argv: list[str] | None = None) -> None:
             functions.append(
                 Function("state", state_app(settings), settings.state_port, "/v1/users/...")
             )
+        from functions.sandbox.app import create_app as sandbox_app
+
+        functions.append(
+            Function(
+                "sandbox",
+                sandbox_app(settings, reaper=True),
+                settings.sandbox_port,
+                f"/v1/sandboxes (on {settings.sandbox_backend})",
+            )
+        )
         model = (
             f"{settings.model_name} at {settings.model_base_url}"
             if settings.model_base_url

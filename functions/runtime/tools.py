@@ -90,6 +90,12 @@ class Toolkit:
         self.tools[spec.name] = spec
         return fn
 
+    def merged(self, other: Toolkit) -> Toolkit:
+        """A toolkit with this one's tools and ``other``'s (``other`` wins a name clash)."""
+        both = Toolkit()
+        both.tools = {**self.tools, **other.tools}
+        return both
+
     def schemas(self) -> list[dict[str, Any]]:
         return [spec.openai() for spec in self.tools.values()]
 

@@ -91,3 +91,32 @@ def test_handler_state_survives_an_emulator_restart(tmp_path):
         rounds = httpx.get(f"{state_url}/v1/users/u1/sessions/{sid}/state").json()
     assert third["output"][0]["content"][0]["text"] == "count 3"
     assert rounds == {"round_id": 3, "state": {"count": 3}}
+
+
+def test_friday_runs_code_in_the_sessions_sandbox_with_no_model_key(
+    tmp_path, docker_client, sandbox_images_built
+):
+    from functions.runtime.sandbox.launchers.docker import LABEL_OWNER, owner_id
+    from functions.runtime.settings import Settings
+
+    env = emulator_env(tmp_path, MODEL_BASE_URL="")
+    url = f"http://127.0.0.1:{env['QUERY_PORT']}"
+    owner = owner_id(Settings(store_url=env["STORE_URL"]))
+    try:
+        with run_emulator(env):
+            first = say(url, "Run this:\n```python\nx = 6 * 7\nprint(x)\n```", session_id="c1")
+            second = say(url, "And:\n```python\nx + 1\n```", session_id="c1")
+        call, output, answer = first["output"]
+        assert call["type"] == "plugin_call"
+        assert call["content"][0]["data"]["name"] == "execute_python_code"
+        assert output["content"][0]["data"]["output"] == "42\n"
+        assert answer["content"][0]["text"].endswith("returned: 42\n")
+        # the next turn ran in the same sandbox: the variable was still there
+        assert second["output"][1]["content"][0]["data"]["output"] == "43\n"
+        boxes = docker_client.containers.list(filters={"label": f"{LABEL_OWNER}={owner}"})
+        assert len(boxes) == 1  # one sandbox for the session, kept for its next turn
+    finally:
+        for c in docker_client.containers.list(
+            all=True, filters={"label": f"{LABEL_OWNER}={owner}"}
+        ):
+            c.remove(force=True)

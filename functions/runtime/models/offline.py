@@ -2,8 +2,9 @@
 
 It says plainly what it is (nobody should mistake it for a real model) and is fully
 deterministic, so an end-to-end test can assert the exact stream. It can also drive the
-agent's tool loop: ``/tool <name> <json>`` as the last user message asks for a tool call,
-and a tool result as the last message gets a reply quoting it.
+agent's tool loop: ``/tool <name> <json>`` as the last user message asks for a tool call, a
+fenced code block asks for it to be run with ``execute_python_code`` (when the agent offers
+that tool), and a tool result as the last message gets a reply quoting it.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ PREFIX = "[offline demo model]"
 HINT = "Set MODEL_BASE_URL, MODEL_API_KEY and MODEL_NAME to talk to a real model."
 _WORDS_PER_DELTA = 3
 _TOOL_COMMAND = re.compile(r"^/tool\s+(?P<name>\S+)(?:\s+(?P<args>.*))?$", re.DOTALL)
+# a fenced code block: asking for it to be run is what the demo model answers with the
+# Python tool, so the tool loop and a sandbox can be seen working without a model key
+_CODE_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(?P<code>.*?)```", re.DOTALL)
+PYTHON_TOOL = "execute_python_code"
 
 
 def _text(content: Any) -> str:
@@ -65,6 +70,12 @@ def _tool_name_for(messages: list[dict[str, Any]], tool_call_id: str | None) -> 
     return "unknown"
 
 
+def _next_call_id(messages: list[dict[str, Any]]) -> str:
+    """Deterministic call ids: one more than the calls already in the conversation."""
+    earlier = sum(len(m.get("tool_calls") or ()) for m in messages)
+    return f"call_offline_{earlier + 1}"
+
+
 class OfflineDemoModel(ChatModel):
     """A deterministic stand-in model: same messages and tools, same stream, always."""
 
@@ -100,11 +111,18 @@ class OfflineDemoModel(ChatModel):
                 arguments = None
             if not isinstance(arguments, dict):
                 return f"{PREFIX} The arguments for {name} must be a JSON object, got: {raw_args}"
-            earlier = sum(len(m.get("tool_calls") or ()) for m in messages)
             return ToolCall(
-                id=f"call_offline_{earlier + 1}",
+                id=_next_call_id(messages),
                 name=name,
                 arguments=json.dumps(arguments, ensure_ascii=False),
+            )
+
+        block = _CODE_BLOCK.search(said) if tools else None
+        if block and PYTHON_TOOL in _tool_names(tools):
+            return ToolCall(
+                id=_next_call_id(messages),
+                name=PYTHON_TOOL,
+                arguments=json.dumps({"code": block["code"]}, ensure_ascii=False),
             )
 
         if not said:

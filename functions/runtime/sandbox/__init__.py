@@ -17,6 +17,7 @@ from .client import (
     BaseSandbox,
     FilesystemSandbox,
     SandboxError,
+    result_text,
     sandbox_tool_adapter,
 )
 
@@ -26,5 +27,6 @@ __all__ = [
     "BaseSandbox",
     "FilesystemSandbox",
     "SandboxError",
+    "result_text",
     "sandbox_tool_adapter",
 ]

@@ -307,7 +307,8 @@ class AsyncFilesystemSandbox(AsyncBaseSandbox, _FilesystemTools):
     sandbox_type = "filesystem"
 
 
-def _text(result: dict[str, Any]) -> str:
+def result_text(result: dict[str, Any]) -> str:
+    """A tool result's text; an error result raises ToolError with that text."""
     text = "".join(p.get("text", "") for p in result.get("content", []) if p.get("type") == "text")
     if result.get("isError"):
         raise ToolError(text)
@@ -324,12 +325,12 @@ def sandbox_tool_adapter(method: Callable[..., Any]) -> Callable[..., Any]:
 
         @functools.wraps(method)
         async def tool(**kwargs: Any) -> str:
-            return _text(await method(**kwargs))
+            return result_text(await method(**kwargs))
     else:
 
         @functools.wraps(method)
         def tool(**kwargs: Any) -> str:
-            return _text(method(**kwargs))
+            return result_text(method(**kwargs))
 
     tool.__annotations__ = {**method.__annotations__, "return": "str"}
     return tool

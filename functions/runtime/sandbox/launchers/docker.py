@@ -76,8 +76,10 @@ class DockerLauncher:
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges:true"],
             "read_only": True,
+            "init": True,  # a real PID 1 reaps what user code leaves behind
             "tmpfs": {
                 "/tmp": "rw,nosuid,nodev,size=64m",
+                "/home/sandbox": "rw,nosuid,nodev,size=64m,uid=1000,gid=1000",
                 "/workspace": f"rw,nosuid,nodev,size={s.sandbox_workspace_size},uid=1000,gid=1000",
             },
             "mem_limit": s.sandbox_memory,
