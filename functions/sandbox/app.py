@@ -157,8 +157,14 @@ def create_app(
             )
         except httpx.TransportError as exc:
             log.warning("sandbox %s unreachable: %s", sandbox_id, exc)
+            if await runtime.service().forget_if_gone(record):
+                raise ApiError(
+                    410,
+                    "sandbox_gone",
+                    f"sandbox {sandbox_id!r} stopped running and was removed; create a new one",
+                ) from exc
             raise ApiError(
-                502, "sandbox_unreachable", f"sandbox {sandbox_id!r} did not answer; recreate it"
+                502, "sandbox_unreachable", f"sandbox {sandbox_id!r} did not answer; retry"
             ) from exc
         return Response(
             upstream.content,

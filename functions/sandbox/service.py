@@ -153,6 +153,13 @@ class SandboxService:
         await self.registry.remove(sandbox_id)
         return True
 
+    async def forget_if_gone(self, record: SandboxRecord) -> bool:
+        """After a failed call: if its container is gone, drop the record (True)."""
+        if await self.launcher.alive(record.handle):
+            return False
+        await self.delete(record.id)
+        return True
+
     async def list(self, user_id: str) -> list[SandboxRecord]:
         validate_id(user_id, "user_id")
         out = []

@@ -167,5 +167,32 @@ def test_a_killed_container_gives_a_clear_error(serve, settings, docker_client):
     (container,) = containers_of(docker_client, settings)
     container.remove(force=True)
     dead = http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json={"command": "true"})
-    assert dead.status_code == 502 and dead.json()["code"] == "sandbox_unreachable"
-    assert http.delete(f"/v1/sandboxes/{sid}").json()["deleted"] is True
+    assert dead.status_code == 410 and dead.json()["code"] == "sandbox_gone"
+    # the registry has recovered: the record is gone, and a new sandbox can be made
+    assert http.get(f"/v1/sandboxes/{sid}").status_code == 404
+    assert http.delete(f"/v1/sandboxes/{sid}").json()["deleted"] is False
+    assert http.post("/v1/sandboxes", json={"type": "base"}).status_code == 201
+
+
+def test_a_sessions_dead_sandbox_is_replaced_on_the_next_create(serve, settings, docker_client):
+    http = serve(settings)
+    body = {"type": "base", "session_id": "s-dead"}
+    sid = http.post("/v1/sandboxes", json=body).json()["sandbox_id"]
+    (container,) = containers_of(docker_client, settings)
+    container.remove(force=True)
+    http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json={"command": "true"})
+    again = http.post("/v1/sandboxes", json=body)
+    assert again.status_code == 201 and again.json()["sandbox_id"] != sid
+
+
+def test_two_sandboxes_cannot_see_each_others_files(serve, settings):
+    http = serve(settings)
+    a = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    b = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    http.put(f"/v1/sandboxes/{a}/files/secret.txt", content=b"only a").raise_for_status()
+    assert http.get(f"/v1/sandboxes/{b}/files/secret.txt").status_code == 404
+    look = http.post(
+        f"/v1/sandboxes/{b}/tools/run_shell_command",
+        json={"command": "ls -a /workspace; cat /workspace/secret.txt"},
+    ).json()
+    assert look["isError"] is True and "only a" not in text_of(look)

@@ -27,6 +27,10 @@ class Launcher(Protocol):
         """Remove it; a handle that is already gone is not an error."""
         ...
 
+    async def alive(self, handle: str) -> bool:
+        """Whether the sandbox still runs (after a call to it failed)."""
+        ...
+
     async def owned(self) -> dict[str, tuple[str, float]]:
         """``handle -> (sandbox_id, started_at)`` of every sandbox this deployment has."""
         ...

@@ -154,6 +154,17 @@ class DockerLauncher:
 
         await asyncio.to_thread(remove)
 
+    async def alive(self, handle: str) -> bool:
+        import docker
+
+        def status() -> bool:
+            try:
+                return self.client().containers.get(handle).status == "running"
+            except docker.errors.NotFound:
+                return False
+
+        return await asyncio.to_thread(status)
+
     async def owned(self) -> dict[str, tuple[str, float]]:
         def listing() -> dict[str, tuple[str, float]]:
             found = self.client().containers.list(
