@@ -52,7 +52,8 @@ class Settings(BaseSettings):
     sandbox_backend: str = "docker"
     sandbox_ttl_s: float = 1800.0
     max_sandbox_instances: int = 20
-    sandbox_pool_size: int = 0
+    sandbox_pool_size: int = 0  # warm sandboxes kept ready per pooled type
+    sandbox_pool_types: str = "base"  # comma-separated
     sandbox_memory: str = "1g"
     sandbox_cpus: float = 1.0
     sandbox_pids_limit: int = 256

@@ -69,6 +69,8 @@ class Runtime:
         return self._http
 
     async def close(self) -> None:
+        if self._service is not None:
+            await self._service.close()
         if self._http is not None:
             await self._http.aclose()
 
@@ -85,7 +87,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # a long-lived process (the emulator) reaps and keeps the pool warm on its own
         task = asyncio.create_task(_reap_forever(runtime)) if reaper else None
+        if reaper and settings.sandbox_pool_size > 0:
+            runtime.service().refill_soon()
         try:
             yield
         finally:

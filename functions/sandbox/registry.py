@@ -2,8 +2,12 @@
 
 ```
 sandboxes/{sandbox_id}                                 the record (compare-and-set on renewal)
+sandbox-pool/{type}/{sandbox_id}                       a warm, unclaimed sandbox's record
 users/{user}/sessions/{session}/sandboxes/{type}       the session's sandbox of a type: its id
 ```
+
+A pooled sandbox is claimed by creating its ``sandboxes/{id}`` record create-only: exactly
+one claimer succeeds, whoever else read the same pool entry moves on to the next.
 
 Records sit under one ``sandboxes/`` prefix rather than under their user, because the
 reaper must list every sandbox and the store can only list by prefix. The record holds the
@@ -22,6 +26,7 @@ from functions.runtime.storage.base import ObjectStore, PreconditionFailed
 from functions.runtime.storage.keys import session_prefix, validate_id
 
 RECORDS = "sandboxes/"
+POOL = "sandbox-pool/"
 
 
 class SandboxRecord(BaseModel):
@@ -58,6 +63,10 @@ def record_key(sandbox_id: str) -> str:
     return RECORDS + validate_id(sandbox_id, "sandbox_id")
 
 
+def pool_key(sandbox_type: str, sandbox_id: str) -> str:
+    return f"{POOL}{validate_id(sandbox_type, 'type')}/{validate_id(sandbox_id, 'sandbox_id')}"
+
+
 def session_sandbox_key(user_id: str, session_id: str, sandbox_type: str) -> str:
     return f"{session_prefix(user_id, session_id)}sandboxes/{validate_id(sandbox_type, 'type')}"
 
@@ -92,6 +101,22 @@ class Registry:
 
     async def ids(self) -> list[str]:
         return [key[len(RECORDS) :] for key in await self.store.list(RECORDS)]
+
+    async def pooled(self, sandbox_type: str) -> list[str]:
+        prefix = f"{POOL}{validate_id(sandbox_type, 'type')}/"
+        return [key[len(prefix) :] for key in await self.store.list(prefix)]
+
+    async def get_pooled(self, sandbox_type: str, sandbox_id: str) -> SandboxRecord | None:
+        found = await self.store.get(pool_key(sandbox_type, sandbox_id))
+        return None if found is None else SandboxRecord.model_validate_json(found[0])
+
+    async def add_pooled(self, record: SandboxRecord) -> None:
+        await self.store.put(
+            pool_key(record.type, record.id), record.model_dump_json().encode(), if_none_match=True
+        )
+
+    async def remove_pooled(self, sandbox_type: str, sandbox_id: str) -> None:
+        await self.store.delete(pool_key(sandbox_type, sandbox_id))
 
     async def session_sandbox(
         self, user_id: str, session_id: str, sandbox_type: str

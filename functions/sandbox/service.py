@@ -7,6 +7,7 @@ compare-and-set. The loser of a race stops what it launched and uses the winner'
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from functions.runtime.errors import ApiError
 from functions.runtime.sandbox.launchers import Launcher, LaunchError
 from functions.runtime.settings import Settings
-from functions.runtime.storage.base import ObjectStore
+from functions.runtime.storage.base import ObjectStore, PreconditionFailed
 from functions.runtime.storage.keys import validate_id
 
 from .registry import Registry, SandboxRecord
@@ -40,6 +41,11 @@ class SandboxService:
         self.registry = Registry(store)
         self.launcher = launcher
         self.settings = settings
+        self.pool_types = [
+            t.strip() for t in settings.sandbox_pool_types.split(",") if t.strip() in SANDBOX_TYPES
+        ]
+        self._filling = asyncio.Lock()
+        self._background: set[asyncio.Task] = set()
 
     # -- create ----------------------------------------------------------------------------
 
@@ -62,8 +68,10 @@ class SandboxService:
                 existing = await self.live(binding[0])
                 if existing is not None:
                     return existing, False
-        await self._check_capacity()
-        record = await self._launch(sandbox_type, user_id, session_id, ttl)
+        record = await self._claim_pooled(sandbox_type, user_id, session_id, ttl)
+        if record is None:
+            await self._check_capacity()
+            record = await self._launch(sandbox_type, user_id, session_id, ttl)
         if session_id is not None and not await self.registry.bind(
             user_id, session_id, sandbox_type, record.id, binding[1] if binding else None
         ):
@@ -76,8 +84,12 @@ class SandboxService:
             return found, False
         return record, True
 
+    async def _count(self) -> int:
+        pooled = [len(await self.registry.pooled(t)) for t in self.pool_types]
+        return len(await self.registry.ids()) + sum(pooled)
+
     async def _check_capacity(self) -> None:
-        count = len(await self.registry.ids())
+        count = await self._count()
         if count >= self.settings.max_sandbox_instances:
             raise ApiError(
                 429,
@@ -86,8 +98,75 @@ class SandboxService:
                 f"{self.settings.max_sandbox_instances}; delete one or retry later",
             )
 
-    async def _launch(
+    async def _claim_pooled(
         self, sandbox_type: str, user_id: str, session_id: str | None, ttl: float
+    ) -> SandboxRecord | None:
+        """A warm sandbox from the pool, made ours; None when the pool has none."""
+        if sandbox_type not in self.pool_types or self.settings.sandbox_pool_size <= 0:
+            return None
+        claimed = None
+        for pooled_id in await self.registry.pooled(sandbox_type):
+            found = await self.registry.get_pooled(sandbox_type, pooled_id)
+            if found is None:
+                continue
+            now = time.time()
+            record = found.model_copy(
+                update={
+                    "user_id": user_id,
+                    "session_id": session_id,
+                    "created_at": now,
+                    "expires_at": now + ttl,
+                    "ttl_s": ttl,
+                }
+            )
+            try:
+                await self.registry.add(record)  # create-only: the one claim that counts
+            except PreconditionFailed:
+                continue  # another instance claimed it first
+            await self.registry.remove_pooled(sandbox_type, pooled_id)
+            claimed = record
+            break
+        self.refill_soon()
+        return claimed
+
+    def refill_soon(self) -> None:
+        task = asyncio.get_running_loop().create_task(self.fill_pool())
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def fill_pool(self) -> int:
+        """Start sandboxes until each pooled type has SANDBOX_POOL_SIZE warm ones."""
+        started = 0
+        async with self._filling:
+            for sandbox_type in self.pool_types:
+                missing = self.settings.sandbox_pool_size - len(
+                    await self.registry.pooled(sandbox_type)
+                )
+                for _ in range(max(0, missing)):
+                    if await self._count() >= self.settings.max_sandbox_instances:
+                        return started
+                    try:
+                        record = await self._launch(sandbox_type, "pool", None, 0.0, pooled=True)
+                    except ApiError as exc:
+                        log.warning("could not warm a %s sandbox: %s", sandbox_type, exc.detail)
+                        return started
+                    log.info("sandbox %s warm in the %s pool", record.id, sandbox_type)
+                    started += 1
+        return started
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+
+    async def _launch(
+        self,
+        sandbox_type: str,
+        user_id: str,
+        session_id: str | None,
+        ttl: float,
+        *,
+        pooled: bool = False,
     ) -> SandboxRecord:
         sandbox_id = new_sandbox_id()
         token = secrets.token_urlsafe(32)
@@ -110,11 +189,12 @@ class SandboxService:
             ttl_s=ttl,
         )
         try:
-            await self.registry.add(record)
+            await (self.registry.add_pooled if pooled else self.registry.add)(record)
         except BaseException:
             await self.launcher.stop(launched.handle)  # never leave a container unrecorded
             raise
-        log.info("sandbox %s (%s) started for user %s", sandbox_id, sandbox_type, user_id)
+        if not pooled:
+            log.info("sandbox %s (%s) started for user %s", sandbox_id, sandbox_type, user_id)
         return record
 
     # -- find, renew, delete ---------------------------------------------------------------
@@ -171,6 +251,14 @@ class SandboxService:
 
     # -- reaping ---------------------------------------------------------------------------
 
+    async def _recorded(self, sandbox_id: str) -> bool:
+        if await self.registry.get(sandbox_id) is not None:
+            return True
+        for sandbox_type in self.pool_types:
+            if await self.registry.get_pooled(sandbox_type, sandbox_id) is not None:
+                return True
+        return False
+
     async def reap(self) -> Reaped:
         """Remove expired sandboxes, then containers of ours that no record knows."""
         expired = 0
@@ -184,16 +272,29 @@ class SandboxService:
                 expired += 1
             else:
                 known.add(found[0].handle)
+        for sandbox_type in self.pool_types:
+            for pooled_id in await self.registry.pooled(sandbox_type):
+                if await self.registry.get(pooled_id) is not None:
+                    # claimed, but the claimer stopped before removing the pool entry
+                    await self.registry.remove_pooled(sandbox_type, pooled_id)
+                    continue
+                found = await self.registry.get_pooled(sandbox_type, pooled_id)
+                if found is not None:
+                    known.add(found.handle)
         orphans = 0
         # a container is recorded once it is ready: a younger one may still be launching
+        # (another instance's; this instance's pool fills wait for the scan to finish)
         grace = self.settings.sandbox_orphan_grace_s
-        for handle, (sandbox_id, started_at) in (await self.launcher.owned()).items():
-            if handle in known or time.time() - started_at < grace:
-                continue
-            if sandbox_id and await self.registry.get(sandbox_id) is not None:
-                continue  # recorded since we listed
-            await self.launcher.stop(handle)
-            orphans += 1
+        async with self._filling:
+            for handle, (sandbox_id, started_at) in (await self.launcher.owned()).items():
+                if handle in known or time.time() - started_at < grace:
+                    continue
+                if sandbox_id and await self._recorded(sandbox_id):
+                    continue  # recorded since we listed
+                await self.launcher.stop(handle)
+                orphans += 1
         if expired or orphans:
             log.info("reaped %d expired sandboxes and %d orphaned containers", expired, orphans)
+        if self.settings.sandbox_pool_size > 0:
+            await self.fill_pool()
         return Reaped(expired, orphans)

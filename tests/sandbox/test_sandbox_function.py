@@ -196,3 +196,25 @@ def test_two_sandboxes_cannot_see_each_others_files(serve, settings):
         json={"command": "ls -a /workspace; cat /workspace/secret.txt"},
     ).json()
     assert look["isError"] is True and "only a" not in text_of(look)
+
+
+def test_a_warm_pool_serves_creates_and_refills(serve, settings, docker_client):
+    pooled = settings.model_copy(update={"sandbox_pool_size": 1})
+    http = serve(pooled)
+    assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 0}  # fills the pool
+    (warm,) = containers_of(docker_client, pooled)
+    created = http.post("/v1/sandboxes", json={"type": "base", "user_id": "u"})
+    assert created.status_code == 201
+    assert created.json()["sandbox_id"] == warm.labels["agentscope-faas.sandbox-id"]
+    ran = http.post(
+        f"/v1/sandboxes/{created.json()['sandbox_id']}/tools/run_shell_command",
+        json={"command": "echo warm"},
+    )
+    assert text_of(ran.json()) == "warm\n"
+    # a replacement is being warmed in the background; the reaper waits for it too
+    http.post("/v1/reaper/run").raise_for_status()
+    running = containers_of(docker_client, pooled)
+    assert len(running) == 2 and warm.id in {c.id for c in running}
+    # the reaper keeps pooled containers: they are known, not orphans
+    assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 0}
+    assert len(containers_of(docker_client, pooled)) == 2
