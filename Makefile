@@ -37,6 +37,7 @@ bench: install
 	$(BIN)/python benchmarks/cold_start.py
 	$(BIN)/python benchmarks/process_load.py
 	$(BIN)/python benchmarks/store_bench.py
+	$(BIN)/python benchmarks/sandbox_bench.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache

@@ -44,6 +44,9 @@ class ToolServer(ThreadingHTTPServer):
 class Handler(BaseHTTPRequestHandler):
     server: ToolServer
     protocol_version = "HTTP/1.1"
+    # headers and body go out in two writes: with Nagle on, a keep-alive client waits ~40 ms
+    # for the delayed ACK before the body arrives
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the sandbox function logs calls; arguments may hold secrets

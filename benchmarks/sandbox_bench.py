@@ -1,0 +1,162 @@
+"""Sandbox latency on the local Docker engine, through the sandbox function's HTTP API.
+
+Serves the sandbox function (one uvicorn worker, registry in a temporary file store) and
+measures, over --runs runs each:
+
+* cold: ``POST /v1/sandboxes`` then the first ``run_shell_command("echo hi")`` result, no pool;
+* pooled: the same with a warm pool (SANDBOX_POOL_SIZE=1, refilled between runs);
+* call: one ``run_shell_command("echo hi")`` round trip on a running sandbox;
+* release: ``DELETE /v1/sandboxes/{id}`` until it answers.
+
+Budget, held to p95 (stricter than p50): cold <= 0.8 s, pooled <= 50 ms, call <= 10 ms,
+release <= 0.5 s.
+Run: .venv/bin/python benchmarks/sandbox_bench.py [--runs 10]   (needs the images: make images)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+BUDGET_MS = {"cold": 800.0, "pooled": 50.0, "call": 10.0, "release": 500.0}
+ECHO = {"command": "echo hi"}
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def sandbox_function(store: str, **env: str) -> Iterator[httpx.Client]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "functions.sandbox.handler:app",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "STORE_URL": store, **env},
+    )
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                client.get("/health").raise_for_status()
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.05)
+        yield client
+    finally:
+        client.close()
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def create_and_call(http: httpx.Client) -> tuple[str, float]:
+    start = time.perf_counter()
+    created = http.post("/v1/sandboxes", json={"type": "base"})
+    created.raise_for_status()
+    sid = created.json()["sandbox_id"]
+    result = http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json=ECHO).json()
+    elapsed = (time.perf_counter() - start) * 1e3
+    assert result["content"][0]["text"] == "hi\n", result
+    return sid, elapsed
+
+
+def release(http: httpx.Client, sid: str) -> float:
+    start = time.perf_counter()
+    assert http.delete(f"/v1/sandboxes/{sid}").json()["deleted"] is True
+    return (time.perf_counter() - start) * 1e3
+
+
+def remove_containers_of(store: str) -> None:
+    import docker
+
+    from functions.runtime.sandbox.launchers.docker import LABEL_OWNER, owner_id
+    from functions.runtime.settings import Settings
+
+    label = f"{LABEL_OWNER}={owner_id(Settings(store_url=store))}"
+    for container in docker.from_env().containers.list(all=True, filters={"label": label}):
+        container.remove(force=True)
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=10)
+    args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
+    from sandbox_images.build import build_images
+
+    build_images(("base",))
+    figures: dict[str, list[float]] = {k: [] for k in BUDGET_MS}
+    with tempfile.TemporaryDirectory() as tmp:
+        with sandbox_function(f"file://{tmp}/cold") as http:
+            for _ in range(args.runs):
+                sid, ms = create_and_call(http)
+                figures["cold"].append(ms)
+                if not figures["call"]:
+                    for _ in range(max(50, args.runs)):
+                        t = time.perf_counter()
+                        http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json=ECHO)
+                        figures["call"].append((time.perf_counter() - t) * 1e3)
+                figures["release"].append(release(http, sid))
+        with sandbox_function(
+            f"file://{tmp}/pooled", SANDBOX_POOL_SIZE="1", SANDBOX_ORPHAN_GRACE_S="0"
+        ) as http:
+            for _ in range(args.runs):
+                http.post("/v1/reaper/run").raise_for_status()  # returns once the pool is warm
+                sid, ms = create_and_call(http)
+                figures["pooled"].append(ms)
+                release(http, sid)
+        remove_containers_of(f"file://{tmp}/pooled")  # the pool's spare
+    lines = [f"sandbox_bench: docker backend, {args.runs} runs each (call: {len(figures['call'])})"]
+    ok = True
+    for name, values in figures.items():
+        p50, p95 = statistics.median(values), pct(values, 0.95)
+        passed = p95 <= BUDGET_MS[name]
+        ok &= passed
+        lines.append(
+            f"  {name:<8} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms   budget p95 <= "
+            f"{BUDGET_MS[name]:.0f} ms: {'PASS' if passed else 'FAIL'}"
+        )
+    lines.append(f"overall: {'PASS' if ok else 'FAIL'}")
+    print("\n".join(lines))
+    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
+    (ROOT / "benchmarks" / "results" / "sandbox_bench.txt").write_text("\n".join(lines) + "\n")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
