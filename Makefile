@@ -16,6 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 local: install
+	@$(BIN)/python sandbox_images/build.py -q || echo "warning: no sandbox images (Docker unavailable): agents run, code tools answer with an error"
 	$(BIN)/python -m local_emulator --store $(STORE)
 
 lint: install
