@@ -218,3 +218,21 @@ def test_a_warm_pool_serves_creates_and_refills(serve, settings, docker_client):
     # the reaper keeps pooled containers: they are known, not orphans
     assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 0}
     assert len(containers_of(docker_client, pooled)) == 2
+
+
+def test_use_renews_the_ttl(serve, settings):
+    http = serve(settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base", "ttl_s": 600}).json()["sandbox_id"]
+
+    async def shorten() -> float:
+        store = open_store(settings.store_url, settings)
+        data, etag = await store.get(record_key(sid))
+        record = json.loads(data)
+        record["expires_at"] = record["created_at"] + 60  # under half the TTL left
+        await store.put(record_key(sid), json.dumps(record).encode(), if_match=etag)
+        return record["expires_at"]
+
+    shortened = asyncio.run(shorten())
+    http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json={"command": "true"})
+    renewed = http.get(f"/v1/sandboxes/{sid}").json()["expires_at"]
+    assert renewed > shortened + 500  # pushed out to a full TTL from now
