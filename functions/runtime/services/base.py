@@ -7,11 +7,13 @@ classes make their own private store, so they own it and close it on ``stop``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..storage.base import ObjectStore, StoreError
 from ..storage.keys import validate_id
 from .layout import DEFAULT_SESSION_ID
+from .log import DEFAULT_COMPACT_AFTER, SegmentLog
 
 
 class StoreService:
@@ -42,6 +44,26 @@ class StoreService:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.stop()
+
+
+class LogBackedService(StoreService):
+    """A service keeping one segment log per (user, session) under ``log_prefix``."""
+
+    log_prefix: Callable[[str, str], str]
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        *,
+        compact_after: int = DEFAULT_COMPACT_AFTER,
+        owns_store: bool = False,
+    ) -> None:
+        super().__init__(store, owns_store=owns_store)
+        self.compact_after = compact_after
+
+    def _log(self, user_id: str, session_id: str) -> SegmentLog:
+        prefix = type(self).log_prefix(user_id, session_id)
+        return SegmentLog(self.store, prefix, compact_after=self.compact_after)
 
 
 def session_or_default(session_id: str | None) -> str:

@@ -26,11 +26,11 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, PrivateAttr
 
-from ..storage.base import ObjectStore, PreconditionFailed
+from ..storage.base import PreconditionFailed
 from ..storage.keys import validate_id
-from .base import StoreService, normalize_messages
+from .base import LogBackedService, normalize_messages
 from .layout import history_prefix, session_index_key, session_index_prefix
-from .log import DEFAULT_COMPACT_AFTER, LogNotFound, LogView, SegmentLog, dumps, gather_bounded
+from .log import LogNotFound, LogView, dumps, gather_bounded
 
 T = TypeVar("T")
 
@@ -71,23 +71,10 @@ def new_session_id() -> str:
     return str(uuid.uuid4())
 
 
-class SessionHistoryService(StoreService):
+class SessionHistoryService(LogBackedService):
     """Sessions and their messages in the object store (seed method names)."""
 
-    def __init__(
-        self,
-        store: ObjectStore,
-        *,
-        compact_after: int = DEFAULT_COMPACT_AFTER,
-        owns_store: bool = False,
-    ) -> None:
-        super().__init__(store, owns_store=owns_store)
-        self.compact_after = compact_after
-
-    def _log(self, user_id: str, session_id: str) -> SegmentLog:
-        return SegmentLog(
-            self.store, history_prefix(user_id, session_id), compact_after=self.compact_after
-        )
+    log_prefix = staticmethod(history_prefix)
 
     @staticmethod
     def _session(user_id: str, session_id: str, view: LogView, messages: list[Any]) -> Session:

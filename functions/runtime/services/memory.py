@@ -21,11 +21,11 @@ import re
 from collections import Counter
 from typing import Any
 
-from ..storage.base import ObjectStore, PreconditionFailed
+from ..storage.base import PreconditionFailed
 from ..storage.keys import validate_id
-from .base import StoreService, normalize_messages, session_or_default
+from .base import LogBackedService, normalize_messages, session_or_default
 from .layout import memory_index_key, memory_index_prefix, memory_prefix
-from .log import DEFAULT_COMPACT_AFTER, LogNotFound, SegmentLog, dumps, gather_bounded
+from .log import LogNotFound, dumps, gather_bounded
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -98,23 +98,10 @@ def _filter_int(filters: dict[str, Any] | None, name: str, default: int | None) 
     return value
 
 
-class MemoryService(StoreService):
+class MemoryService(LogBackedService):
     """Long-term memory per user, grouped by the session it came from (seed method names)."""
 
-    def __init__(
-        self,
-        store: ObjectStore,
-        *,
-        compact_after: int = DEFAULT_COMPACT_AFTER,
-        owns_store: bool = False,
-    ) -> None:
-        super().__init__(store, owns_store=owns_store)
-        self.compact_after = compact_after
-
-    def _log(self, user_id: str, session_id: str) -> SegmentLog:
-        return SegmentLog(
-            self.store, memory_prefix(user_id, session_id), compact_after=self.compact_after
-        )
+    log_prefix = staticmethod(memory_prefix)
 
     async def add_memory(self, user_id: str, messages: Any, session_id: str | None = None) -> None:
         """Remember ``messages`` (one or a list; dicts or models) as one create-only object."""
