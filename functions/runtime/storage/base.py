@@ -62,6 +62,12 @@ def object_name(prefix: str, key: str, max_bytes: int) -> str:
     return name
 
 
+def check_conditions(key: str, if_match: str | None, if_none_match: bool) -> None:
+    """Both conditions at once can never hold: refuse without asking the backend."""
+    if if_match is not None and if_none_match:
+        raise PreconditionFailed(f"{key}: if_match and if_none_match can never both hold")
+
+
 def check_prefix(prefix: str) -> str:
     """A list prefix is a key prefix: it may be empty or end in '/', nothing else is relaxed."""
     if prefix == "":

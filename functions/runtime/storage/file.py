@@ -48,6 +48,7 @@ from .base import (
     ObjectStore,
     PreconditionFailed,
     StoreError,
+    check_conditions,
     check_key,
     check_prefix,
 )
@@ -205,8 +206,7 @@ class FileStore(ObjectStore):
         if_none_match: bool = False,
     ) -> str:
         check_key(key)
-        if if_match is not None and if_none_match:
-            raise PreconditionFailed(f"{key}: if_match and if_none_match can never both hold")
+        check_conditions(key, if_match, if_none_match)
         return self._put(key, bytes(data), if_match, if_none_match)
 
     async def delete(self, key: str) -> None:

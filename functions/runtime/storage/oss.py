@@ -75,6 +75,7 @@ from .base import (
     PreconditionFailed,
     StoreError,
     StoreUnavailable,
+    check_conditions,
     check_prefix,
     object_name,
 )
@@ -296,8 +297,7 @@ class OSSStore(ObjectStore):
         if_none_match: bool = False,
     ) -> str:
         name = self._name(key)
-        if if_match is not None and if_none_match:
-            raise PreconditionFailed(f"{key}: if_match and if_none_match can never both hold")
+        check_conditions(key, if_match, if_none_match)
         payload = bytes(data)
         try:
             if if_match is not None:

@@ -30,6 +30,7 @@ from .base import (
     ObjectStore,
     PreconditionFailed,
     StoreError,
+    check_conditions,
     check_prefix,
     object_name,
 )
@@ -132,8 +133,7 @@ class S3Store(ObjectStore):
         if_none_match: bool = False,
     ) -> str:
         name = self._name(key)
-        if if_match is not None and if_none_match:
-            raise PreconditionFailed(f"{key}: if_match and if_none_match can never both hold")
+        check_conditions(key, if_match, if_none_match)
         if if_match is not None and not if_match.strip():
             # An empty If-Match header is no condition at all to S3 (and to moto): refuse here.
             raise PreconditionFailed(f"{key}: empty etag")
