@@ -19,6 +19,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from support import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S, BUDGET_MIB = 0.35, 70
 
@@ -66,9 +68,7 @@ def main() -> int:
         f"  import fastapi (floor)          {fastapi_s:.3f} s  {fastapi_mib:.1f} MiB peak RSS",
         f"  budget <= {BUDGET_S} s and <= {BUDGET_MIB} MiB: {'PASS' if ok else 'FAIL'}",
     ]
-    print("\n".join(lines))
-    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "cold_start.txt").write_text("\n".join(lines) + "\n")
+    publish("cold_start", "\n".join(lines))
     return 0 if ok else 1
 
 

@@ -21,7 +21,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,6 +28,7 @@ import time
 from pathlib import Path
 
 import httpx
+from support import free_port, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = {"input": [{"role": "user", "content": [{"type": "text", "text": "ping"}]}]}
@@ -38,12 +38,6 @@ wrk.headers["Content-Type"] = "application/json"
 wrk.body = '{body}'
 """
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def parse_ms(value: str) -> float:
@@ -153,9 +147,7 @@ def main() -> int:
         "  budget (file:// on tmpfs) c=10 >= 1000 req/s and p99 <= 50 ms: "
         + ("PASS" if ok else "FAIL")
     )
-    print("\n".join(lines))
-    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "process_load.txt").write_text("\n".join(lines) + "\n")
+    publish("process_load", "\n".join(lines))
     return 0 if ok else 1
 
 

@@ -27,18 +27,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+from support import free_port, publish
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_MS = {"cold": 800.0, "pooled": 50.0, "call": 10.0, "release": 500.0}
 ECHO = {"command": "echo hi"}
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @contextmanager
@@ -152,9 +145,7 @@ def main() -> int:
             f"{BUDGET_MS[name]:.0f} ms: {'PASS' if passed else 'FAIL'}"
         )
     lines.append(f"overall: {'PASS' if ok else 'FAIL'}")
-    print("\n".join(lines))
-    (ROOT / "benchmarks" / "results").mkdir(exist_ok=True)
-    (ROOT / "benchmarks" / "results" / "sandbox_bench.txt").write_text("\n".join(lines) + "\n")
+    publish("sandbox_bench", "\n".join(lines))
     return 0 if ok else 1
 
 

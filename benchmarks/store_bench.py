@@ -26,6 +26,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from support import publish
+
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
@@ -38,7 +40,6 @@ from functions.runtime.services import (  # noqa: E402
 from functions.runtime.settings import Settings  # noqa: E402
 from functions.runtime.storage import open_store  # noqa: E402
 
-RESULTS = ROOT / "benchmarks" / "results" / "store_bench.txt"
 TURN_STEPS = (10, 100, 1000)
 LOAD_SAMPLES = 5
 FILE_SAVE_EXPORT_P50_BUDGET_MS = 2.0
@@ -226,9 +227,7 @@ def main() -> int:
     parser.add_argument("--time-limit", type=float, default=120.0, help="seconds, whole run")
     args = parser.parse_args()
     text, ok = asyncio.run(run(args))
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text + "\n")
+    publish("store_bench", text)
     return 0 if ok else 1
 
 
