@@ -21,6 +21,7 @@ from functions.runtime.errors import ApiError, install_error_handlers
 from functions.runtime.sandbox.launchers import Launcher
 from functions.runtime.settings import Settings, get_settings
 from functions.runtime.storage.base import ObjectStore
+from functions.runtime.storage.keys import validate_id
 
 from .service import SANDBOX_TYPES, SandboxService
 
@@ -135,8 +136,6 @@ def create_app(
     @app.delete("/v1/sandboxes/{sandbox_id}")
     async def delete(sandbox_id: str) -> dict[str, Any]:
         """Idempotent: deleting what is already gone answers 200 with deleted=false."""
-        from functions.runtime.storage.keys import validate_id
-
         validate_id(sandbox_id, "sandbox_id")
         return {"sandbox_id": sandbox_id, "deleted": await runtime.service().delete(sandbox_id)}
 
