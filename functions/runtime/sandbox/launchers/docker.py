@@ -61,17 +61,16 @@ class DockerLauncher:
                 raise LaunchError(f"no Docker engine reachable: {exc}") from exc
         return self._client
 
-    def run_options(self, sandbox_type: str, sandbox_id: str, token: str) -> dict[str, Any]:
+    def run_options(
+        self, *, name: str, environment: dict[str, str], labels: dict[str, str]
+    ) -> dict[str, Any]:
+        """``containers.run`` keywords: the security defaults around what the caller names."""
         s = self.settings
         return {
             "detach": True,
-            "name": f"asf-{sandbox_id}",
-            "environment": {"TOOLSERVER_TOKEN": token},
-            "labels": {
-                LABEL_OWNER: self.owner,
-                LABEL_SANDBOX: sandbox_id,
-                LABEL_TYPE: sandbox_type,
-            },
+            "name": name,
+            "environment": environment,
+            "labels": {LABEL_OWNER: self.owner, **labels},
             "user": "1000:1000",
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges:true"],
@@ -88,17 +87,23 @@ class DockerLauncher:
             "ports": {TOOL_PORT: ("127.0.0.1", None)},
         }
 
-    def _run(self, sandbox_type: str, sandbox_id: str, token: str) -> tuple[Any, int]:
+    def run_image(
+        self, image: str, *, name: str, environment: dict[str, str], labels: dict[str, str]
+    ) -> tuple[Any, int]:
+        """Run ``image`` hardened; return the container and its tool port on 127.0.0.1.
+
+        Blocking: call it in a thread. Also what the local FC and AgentRun emulators use to
+        run a function's container, so every sandbox gets the same defaults.
+        """
         import docker
 
         client = self.client()
-        image = sandbox_image(sandbox_type, self.settings)
         try:
             client.images.get(image)
         except docker.errors.ImageNotFound:
             raise LaunchError(f"image {image} is not built; run `make images`") from None
         container = client.containers.run(
-            image, **self.run_options(sandbox_type, sandbox_id, token)
+            image, **self.run_options(name=name, environment=environment, labels=labels)
         )
         try:
             container.reload()
@@ -111,21 +116,26 @@ class DockerLauncher:
             raise
 
     async def start(self, sandbox_type: str, sandbox_id: str, token: str) -> Launched:
-        container, port = await asyncio.to_thread(self._run, sandbox_type, sandbox_id, token)
+        container, port = await asyncio.to_thread(
+            self.run_image,
+            sandbox_image(sandbox_type, self.settings),
+            name=f"asf-{sandbox_id}",
+            environment={"TOOLSERVER_TOKEN": token},
+            labels={LABEL_SANDBOX: sandbox_id, LABEL_TYPE: sandbox_type},
+        )
         endpoint = f"http://127.0.0.1:{port}"
         try:
-            await self._wait_ready(container, endpoint, token)
+            await self.wait_ready(container, endpoint, {"Authorization": f"Bearer {token}"})
         except BaseException:
             await asyncio.to_thread(container.remove, force=True)
             raise
         return Launched(handle=container.id, endpoint=endpoint)
 
-    async def _wait_ready(self, container: Any, endpoint: str, token: str) -> None:
+    async def wait_ready(self, container: Any, endpoint: str, headers: dict[str, str]) -> None:
         """Poll the tool server's /healthz until it answers 200; fail fast if the container dies."""
         import httpx
 
         deadline = time.monotonic() + self.settings.sandbox_ready_timeout_s
-        headers = {"Authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(timeout=2.0) as http:
             while True:
                 try:
