@@ -1,14 +1,25 @@
-"""Platform entry points around a function's ASGI app.
+"""AWS Lambda's entry point around a function's ASGI app.
 
-AWS Lambda calls ``lambda_handler(event, context)``; Function Compute's custom runtime runs
-the same ASGI ``app`` under uvicorn on port 9000. Mangum is imported on the first invocation,
-not at import, so it never weighs on the cold start of other platforms.
+Lambda calls ``lambda_handler(event, context)`` with a Function URL or API Gateway HTTP API
+(payload 2.0) event; mangum turns it into one ASGI request and the response back into the
+dict Lambda expects, body buffered (SSE arrives in one piece at the end, within Lambda's
+6 MB response cap - the Lambda Web Adapter mode streams instead: see serve.py).
+
+Mangum would run the app's lifespan around every invocation, which rebuilds the agent, its
+clients and the store on each request and throws away what a warm instance is for. Here
+the lifespan starts once, on the first invocation, and stays up for the instance's life:
+Lambda freezes an idle instance and gives no shutdown hook without an extension, so
+nothing is lost by running the shutdown half only at a normal process exit. Mangum is imported on that first
+invocation, so it never weighs on the cold start of other platforms.
 """
 
 from __future__ import annotations
 
+import atexit
 from collections.abc import Callable
 from typing import Any
+
+from functions.runtime.request_ids import RequestIds
 
 
 def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
@@ -18,8 +29,13 @@ def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
         nonlocal adapter
         if adapter is None:
             from mangum import Mangum
+            from mangum.protocols.lifespan import LifespanCycle
 
-            adapter = Mangum(app, lifespan="auto")
+            adapter = Mangum(RequestIds(app), lifespan="off")  # sets up the event loop
+            cycle = LifespanCycle(app, "on")
+            cycle.__enter__()
+            # where the process does exit on its own (the emulator, tests), shut down cleanly
+            atexit.register(cycle.__exit__, None, None, None)
         return adapter(event, context)
 
     return lambda_handler
