@@ -322,10 +322,9 @@ def _last_user_text(messages: list[dict[str, Any]]) -> str:
 
 def closed_port_url() -> str:
     """A base URL on a loopback port nothing listens on (connections are refused)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/v1"
+    from local_emulator.serve import free_port
+
+    return f"http://127.0.0.1:{free_port()}/v1"
 
 
 @pytest.fixture(name="fake_openai")

@@ -30,7 +30,8 @@ from functions.runtime.storage import (
 )
 from functions.runtime.storage.base import MAX_KEY_BYTES
 from functions.runtime.storage.keys import InvalidId, session_prefix, user_prefix, validate_id
-from tests.fixtures.stores import REPO_ROOT, FaultProxy, StoreConfig, closed_port
+from local_emulator.serve import free_port
+from tests.fixtures.stores import REPO_ROOT, FaultProxy, StoreConfig
 
 MiB = 1024 * 1024
 
@@ -373,7 +374,7 @@ async def test_hostile_keys_never_reach_the_network(
 ) -> None:
     # A store whose endpoint is dead: any request would end in StoreUnavailable, so
     # getting InvalidKey proves the key was refused before a request was made.
-    dead = f"http://127.0.0.1:{closed_port()}"
+    dead = f"http://127.0.0.1:{free_port()}"
     endpoint = {"s3": "s3_endpoint_url", "oss": "oss_endpoint"}[kind]
     config = store_url_for(kind, **{endpoint: dead, "store_retry_attempts": 1})
     store = config.open()
@@ -677,7 +678,7 @@ async def test_connection_refused_raises_store_unavailable(
     config = store_url_for(
         kind,
         **{
-            endpoint: f"http://127.0.0.1:{closed_port()}",
+            endpoint: f"http://127.0.0.1:{free_port()}",
             "store_retry_attempts": 2,
             "store_retry_base_s": 0.001,
         },
