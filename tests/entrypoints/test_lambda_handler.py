@@ -1,0 +1,174 @@
+"""Each function's ``lambda_handler`` fed real-format Function URL / HTTP API (2.0) events.
+
+The fixtures in tests/fixtures/events follow the AWS documentation: lower-cased headers
+with repeated values joined by commas, cookies in their own list, query strings both raw
+and parsed, a base64 body with ``isBase64Encoded``. The apps behind the handlers are the
+real ones, over a file store.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import logging
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from functions.query.app import create_app as query_app
+from functions.runtime.app import AgentApp
+from functions.runtime.entrypoints import lambda_handler_for
+from functions.runtime.request_ids import RequestIdFilter
+from functions.runtime.server import build_app
+from functions.runtime.settings import Settings
+from functions.sandbox.app import create_app as sandbox_app
+from functions.state.app import create_app as state_app
+
+EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
+
+
+def event(name: str, **changes: object) -> dict:
+    loaded = json.loads((EVENTS / f"{name}.json").read_text())
+    loaded.update(copy.deepcopy(changes))
+    return loaded
+
+
+def context(request_id: str = "11111111-2222-3333-4444-555555555555") -> SimpleNamespace:
+    return SimpleNamespace(
+        aws_request_id=request_id,
+        function_name="fn",
+        get_remaining_time_in_millis=lambda: 30_000,
+    )
+
+
+def with_path(base: dict, method: str, path: str, query: str = "") -> dict:
+    changed = copy.deepcopy(base)
+    changed["rawPath"] = path
+    changed["rawQueryString"] = query
+    changed["requestContext"]["http"].update(method=method, path=path)
+    return changed
+
+
+def sse_events(body: str) -> list[dict]:
+    return [json.loads(line[6:]) for line in body.splitlines() if line.startswith("data: ")]
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(store_url=f"file://{tmp_path / 'store'}", agent_app="tests.apps:echo_app")
+
+
+def process_event(body: dict, *, base64_body: bool) -> dict:
+    raw = json.dumps(body).encode()
+    found = event("function_url_post_base64")
+    found["headers"]["content-type"] = "application/json"
+    if base64_body:
+        found["body"], found["isBase64Encoded"] = base64.b64encode(raw).decode(), True
+    else:
+        found["body"], found["isBase64Encoded"] = raw.decode(), False
+    return found
+
+
+def test_query_streams_buffered_sse_from_a_base64_body_and_keeps_the_session(settings):
+    handler = lambda_handler_for(query_app(settings))
+    ask = {"input": [{"role": "user", "content": [{"type": "text", "text": "hello"}]}]}
+    first = handler(process_event(ask, base64_body=True), context())
+    assert first["statusCode"] == 200
+    assert first["headers"]["content-type"].startswith("text/event-stream")
+    assert first["isBase64Encoded"] is False
+    events = sse_events(first["body"])
+    assert events[0]["status"] == "created" and events[-1]["status"] == "completed"
+    session_id = events[-1]["session_id"]
+    assert first["headers"]["x-session-id"] == session_id
+
+    again = {**ask, "session_id": session_id, "stream": False}
+    again["input"] = [{"role": "user", "content": [{"type": "text", "text": "again"}]}]
+    second = handler(process_event(again, base64_body=False), context())
+    assert second["statusCode"] == 200
+    final = json.loads(second["body"])
+    text = final["output"][-1]["content"][0]["text"]
+    assert text.startswith("turn 2: again") and "before: hello" in text
+
+
+def test_a_malformed_body_is_a_422_json_answer(settings):
+    handler = lambda_handler_for(query_app(settings))
+    broken = event("function_url_post_base64", body=base64.b64encode(b"{not json").decode())
+    broken["headers"]["content-type"] = "application/json"
+    answer = handler(broken, context())
+    assert answer["statusCode"] == 422
+    assert json.loads(answer["body"])["code"] == "invalid_request"
+
+
+def test_state_function_takes_http_api_and_function_url_events(settings):
+    handler = lambda_handler_for(state_app(settings))
+    created = handler(event("http_api_v2_post"), context())
+    assert created["statusCode"] == 201, created
+    assert json.loads(created["body"])["id"] == "from-http-api"
+    # the same session again: 200, nothing duplicated
+    assert handler(event("http_api_v2_post"), context())["statusCode"] == 200
+
+    listed = handler(event("function_url_get"), context())  # ?limit=5&tag=a&tag=b, cookies
+    assert listed["statusCode"] == 200
+    ids = [s["id"] for s in json.loads(listed["body"])["items"]]
+    assert ids == ["from-http-api"]
+
+    bad = with_path(event("function_url_get"), "GET", "/v1/users/alice/sessions", "limit=0")
+    answer = handler(bad, context())
+    assert answer["statusCode"] == 422 and "limit" in answer["body"]
+
+
+def test_sandbox_function_answers_health_and_rejects_an_unknown_type(settings):
+    handler = lambda_handler_for(sandbox_app(settings))
+    health = handler(with_path(event("function_url_get"), "GET", "/health"), context())
+    assert health["statusCode"] == 200 and json.loads(health["body"]) == {"status": "ok"}
+
+    create = process_event({"type": "no-such-type"}, base64_body=True)
+    create = with_path(create, "POST", "/v1/sandboxes")
+    answer = handler(create, context())
+    assert answer["statusCode"] == 422
+    assert json.loads(answer["body"])["code"] == "unknown_type"
+
+
+def test_the_app_starts_once_per_instance_not_once_per_invocation(settings):
+    app = AgentApp(app_name="counted")
+    calls = {"init": 0, "shutdown": 0}
+
+    @app.init
+    async def init(self):
+        calls["init"] += 1
+
+    @app.shutdown
+    async def shutdown(self):
+        calls["shutdown"] += 1
+
+    @app.query(framework="text")
+    async def answer(self, msgs, request, **kwargs):
+        yield "ok"
+
+    handler = lambda_handler_for(build_app(app, settings))
+    ask = {"input": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}
+    for _ in range(3):
+        answered = handler(process_event({**ask, "stream": False}, base64_body=False), context())
+        assert answered["statusCode"] == 200
+    assert calls == {"init": 1, "shutdown": 0}
+
+
+def test_log_lines_carry_the_lambda_request_id(settings, caplog):
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    logger = logging.getLogger("agentscope_faas.test")
+
+    @app.get("/health")
+    async def health() -> dict:
+        logger.warning("inside the request")
+        return {"status": "ok"}
+
+    handler = lambda_handler_for(app)
+    caplog.handler.addFilter(RequestIdFilter())
+    answered = handler(with_path(event("function_url_get"), "GET", "/health"), context("req-42"))
+    assert answered["statusCode"] == 200
+    stamped = [r.request_id for r in caplog.records if r.getMessage() == "inside the request"]
+    assert stamped == ["req-42"]
