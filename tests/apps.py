@@ -77,3 +77,21 @@ async def count_turns(self, msgs, request, **kwargs):
         user_id=request.user_id, session_id=request.session_id, state={"count": count}
     )
     yield f"count {count}"
+
+
+file_gated_app = AgentApp(app_name="file-gated")
+
+
+@file_gated_app.query(framework="text")
+async def wait_for_file(self, msgs, request, **kwargs):
+    """Says one word, then waits until the file named by GATE_FILE exists (other processes)."""
+    import os
+    import time
+
+    def wait() -> None:  # another process makes the file: nothing here to await on
+        while not os.path.exists(os.environ["GATE_FILE"]):
+            time.sleep(0.02)
+
+    yield "waiting "
+    await asyncio.to_thread(wait)
+    yield "released"
