@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import Body, FastAPI, Request, Response
 from pydantic import BaseModel, Field
 
-from functions.runtime.errors import ApiError, install_error_handlers
+from functions.runtime.errors import ApiError, error_response, install_error_handlers
 from functions.runtime.sandbox.launchers import Launcher
+from functions.runtime.sandbox.launchers.base import BackendThrottled, BackendUnavailable
 from functions.runtime.settings import Settings, get_settings
 from functions.runtime.storage.base import ObjectStore
 from functions.runtime.storage.keys import validate_id
@@ -110,6 +112,17 @@ def create_app(
     )
     install_error_handlers(app)
 
+    async def throttled(_: Request, exc: BackendThrottled) -> Response:
+        response = error_response(429, "backend_throttled", f"{exc}; retry later")
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        return response
+
+    async def unavailable(_: Request, exc: BackendUnavailable) -> Response:
+        return error_response(503, "backend_unavailable", f"{exc}; retry later")
+
+    app.add_exception_handler(BackendThrottled, throttled)
+    app.add_exception_handler(BackendUnavailable, unavailable)
+
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
@@ -155,6 +168,7 @@ def create_app(
                 params=dict(request.query_params),
                 content=await request.body(),
                 headers={
+                    **record.headers,
                     "Authorization": f"Bearer {record.token}",
                     "Content-Type": request.headers.get("content-type", "application/json"),
                 },

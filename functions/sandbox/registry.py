@@ -38,6 +38,7 @@ class SandboxRecord(BaseModel):
     handle: str
     endpoint: str
     token: str
+    headers: dict[str, str] = {}  # sent on every call to it (Launched.headers)
     created_at: float
     expires_at: float
     ttl_s: float

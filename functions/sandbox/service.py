@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from functions.runtime.errors import ApiError
 from functions.runtime.sandbox.launchers import Launcher, LaunchError
+from functions.runtime.sandbox.launchers.base import BackendThrottled, BackendUnavailable
 from functions.runtime.settings import Settings
 from functions.runtime.storage.base import ObjectStore, PreconditionFailed
 from functions.runtime.storage.keys import validate_id
@@ -147,8 +148,8 @@ class SandboxService:
                         return started
                     try:
                         record = await self._launch(sandbox_type, "pool", None, 0.0, pooled=True)
-                    except ApiError as exc:
-                        log.warning("could not warm a %s sandbox: %s", sandbox_type, exc.detail)
+                    except (ApiError, LaunchError) as exc:
+                        log.warning("could not warm a %s sandbox: %s", sandbox_type, exc)
                         return started
                     log.info("sandbox %s warm in the %s pool", record.id, sandbox_type)
                     started += 1
@@ -172,6 +173,8 @@ class SandboxService:
         token = secrets.token_urlsafe(32)
         try:
             launched = await self.launcher.start(sandbox_type, sandbox_id, token)
+        except (BackendThrottled, BackendUnavailable):
+            raise  # the app answers 429 / 503 for these wherever they come from
         except LaunchError as exc:
             raise ApiError(503, "launch_failed", str(exc)) from exc
         now = time.time()
@@ -183,7 +186,8 @@ class SandboxService:
             backend=self.launcher.name,
             handle=launched.handle,
             endpoint=launched.endpoint,
-            token=token,
+            token=launched.token or token,
+            headers=launched.headers,
             created_at=now,
             expires_at=now + ttl,
             ttl_s=ttl,

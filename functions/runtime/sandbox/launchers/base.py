@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 
@@ -10,10 +10,27 @@ class LaunchError(Exception):
     """The backend could not start a sandbox (no image, no capacity, never became ready)."""
 
 
+class BackendThrottled(LaunchError):
+    """The cloud API throttled us: the caller should retry after ``retry_after_s`` (HTTP 429)."""
+
+    def __init__(self, retry_after_s: float, message: str) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+class BackendUnavailable(LaunchError):
+    """The cloud API is out of quota or keeps failing: nothing to do but retry later (503)."""
+
+
 @dataclass(frozen=True)
 class Launched:
     handle: str  # the backend's id for it (a container id, an FC session id)
     endpoint: str  # base URL of its tool server, as this function reaches it
+    # the tool server's token when the backend decides it (derived, not injected); else the
+    # token passed to start() is the one
+    token: str | None = None
+    # headers every call to the sandbox must carry (session affinity, a data-plane token)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class Launcher(Protocol):
