@@ -56,7 +56,7 @@ def start_toolserver(tmp_path: Path) -> Iterator[Callable[..., RunningToolServer
         port = free_port()
         token = secrets.token_urlsafe(24)
         workspace = tmp_path / f"workspace{len(procs)}"
-        env = toolserver_env(workspace, port, TOOLSERVER_TOKEN=token, **extra)
+        env = toolserver_env(workspace, port, **{"TOOLSERVER_TOKEN": token, **extra})
         proc = subprocess.Popen(
             [sys.executable, "-m", "toolserver"],
             env=env,

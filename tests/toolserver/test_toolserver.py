@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import subprocess
 import sys
+
+import httpx
 
 from tests.toolserver.conftest import toolserver_env
 
@@ -19,7 +23,7 @@ def test_refuses_to_start_without_a_token(tmp_path):
         [sys.executable, "-m", "toolserver"], env=env, capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 2
-    assert "TOOLSERVER_TOKEN" in proc.stderr
+    assert "TOOLSERVER_TOKEN" in proc.stderr and "TOOLSERVER_TOKEN_KEY" in proc.stderr
 
 
 def test_every_route_needs_the_token(toolserver):
@@ -201,3 +205,44 @@ def test_an_unknown_tool_set_stops_the_server_at_start(tmp_path):
         [sys.executable, "-m", "toolserver"], env=env, capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 2 and "unknown tool set 'gpu'" in proc.stderr
+
+
+def test_a_keyed_server_takes_one_hmac_token_per_session_header(start_toolserver):
+    """The FC scheme: a key shared by the function, the token derived from the session id."""
+    key = "function-wide-key"
+    server = start_toolserver(TOOLSERVER_TOKEN="", TOOLSERVER_TOKEN_KEY=key)
+
+    def token(session: str, with_key: str = key) -> str:
+        return hmac.new(with_key.encode(), session.encode(), hashlib.sha256).hexdigest()
+
+    def get(headers: dict[str, str]) -> httpx.Response:
+        return httpx.get(f"{server.url}/tools", headers=headers, timeout=30)
+
+    session = {"x-agentscope-sandbox-session": "sbx-a"}
+    assert get({**session, "Authorization": f"Bearer {token('sbx-a')}"}).status_code == 200
+    refused = [
+        {"Authorization": f"Bearer {token('sbx-a')}"},  # no session header
+        {**session, "Authorization": f"Bearer {token('sbx-b')}"},  # another session's token
+        {**session, "Authorization": f"Bearer {token('sbx-a', 'other-key')}"},  # forged
+        {**session, "Authorization": f"Bearer {key}"},  # the key itself is no token
+        {"x-agentscope-sandbox-session": "", "Authorization": f"Bearer {token('')}"},
+    ]
+    for headers in refused:
+        resp = get(headers)
+        assert resp.status_code == 401 and resp.json()["code"] == "unauthorized", headers
+    auth = {**session, "Authorization": f"Bearer {token('sbx-a')}"}
+    shell = httpx.post(
+        f"{server.url}/tools/run_shell_command", json={"command": "env"}, headers=auth, timeout=30
+    ).json()
+    assert key not in text_of(shell) and "TOOLSERVER_TOKEN_KEY" not in text_of(shell)
+
+
+def test_the_session_header_name_is_configurable(start_toolserver):
+    server = start_toolserver(
+        TOOLSERVER_TOKEN="", TOOLSERVER_TOKEN_KEY="k", TOOLSERVER_SESSION_HEADER="my-session"
+    )
+    token = hmac.new(b"k", b"s1", hashlib.sha256).hexdigest()
+    auth = {"Authorization": f"Bearer {token}"}
+    assert httpx.get(f"{server.url}/healthz", headers={**auth, "my-session": "s1"}).is_success
+    default = {**auth, "x-agentscope-sandbox-session": "s1"}
+    assert httpx.get(f"{server.url}/healthz", headers=default).status_code == 401

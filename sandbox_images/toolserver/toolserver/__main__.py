@@ -8,14 +8,20 @@ import sys
 import threading
 
 from . import tools
-from .server import ToolServer
+from .server import SESSION_HEADER, ToolServer
 from .workspace import Workspace
 
 
 def main() -> int:
     token = os.environ.get("TOOLSERVER_TOKEN", "")
-    if not token:
-        print("toolserver: TOOLSERVER_TOKEN is not set; refusing to start", file=sys.stderr)
+    # on FC: a key shared by the function's containers, one HMAC token per session header
+    token_key = "" if token else os.environ.get("TOOLSERVER_TOKEN_KEY", "")
+    if not token and not token_key:
+        print(
+            "toolserver: neither TOOLSERVER_TOKEN nor TOOLSERVER_TOKEN_KEY is set; "
+            "refusing to start",
+            file=sys.stderr,
+        )
         return 2
     root = os.environ.get("WORKSPACE_DIR", "/workspace")
     os.makedirs(root, exist_ok=True)
@@ -30,9 +36,18 @@ def main() -> int:
         return 2
     host = os.environ.get("TOOLSERVER_HOST", "0.0.0.0")
     port = int(os.environ.get("TOOLSERVER_PORT", "8000"))
-    server = ToolServer((host, port), token, offered, workspace)
-    # the token came from the environment: keep it out of what user code can read there
+    session_header = os.environ.get("TOOLSERVER_SESSION_HEADER") or SESSION_HEADER
+    server = ToolServer(
+        (host, port),
+        token,
+        offered,
+        workspace,
+        token_key=token_key,
+        session_header=session_header,
+    )
+    # the secrets came from the environment: keep them out of what user code can read there
     os.environ.pop("TOOLSERVER_TOKEN", None)
+    os.environ.pop("TOOLSERVER_TOKEN_KEY", None)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"toolserver listening on {host}:{server.server_address[1]}", flush=True)
     try:

@@ -3,10 +3,18 @@
 Every route checks the bearer token first (constant-time compare), so nothing, not even
 ``/healthz``, answers a caller without the sandbox's token. Errors are JSON
 ``{"detail", "code"}`` with a 4xx status, as in the functions.
+
+Two ways to know the token. On Docker each container gets its own (``TOOLSERVER_TOKEN``).
+On Function Compute every container of a function shares the function's environment, so a
+per-sandbox token cannot be injected; there the function carries a key
+(``TOOLSERVER_TOKEN_KEY``) and each request's token must be the hex HMAC-SHA256, under that
+key, of its session header (``TOOLSERVER_SESSION_HEADER``, the FC session id). Each session
+then has its own token, which only a holder of the key can compute.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import os
@@ -19,6 +27,12 @@ from .registry import Tool, ToolError, check_arguments
 from .workspace import Workspace, write_atomic
 
 MAX_BODY = 64 * 1024 * 1024
+SESSION_HEADER = "x-agentscope-sandbox-session"
+
+
+def session_token(key: str, session_id: str) -> str:
+    """The bearer token of one session under a function's key (what the sandbox function sends)."""
+    return hmac.new(key.encode(), session_id.encode(), hashlib.sha256).hexdigest()
 
 
 class HttpError(Exception):
@@ -31,14 +45,33 @@ class ToolServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], token: str, tools: dict[str, Tool], workspace: Workspace
+        self,
+        address: tuple[str, int],
+        token: str,
+        tools: dict[str, Tool],
+        workspace: Workspace,
+        *,
+        token_key: str = "",
+        session_header: str = SESSION_HEADER,
     ) -> None:
-        if not token:
-            raise ValueError("a tool server needs a token: set TOOLSERVER_TOKEN")
+        if not token and not token_key:
+            raise ValueError(
+                "a tool server needs a token: set TOOLSERVER_TOKEN (or TOOLSERVER_TOKEN_KEY)"
+            )
         super().__init__(address, Handler)
         self.token = token.encode()
+        self.token_key = token_key
+        self.session_header = session_header
         self.tools = tools
         self.workspace = workspace
+
+    def expected_token(self, session_id: str | None) -> bytes | None:
+        """The token a request must carry; None when it cannot carry a valid one."""
+        if self.token:
+            return self.token
+        if not session_id:
+            return None  # per-session tokens: no session, no token
+        return session_token(self.token_key, session_id).encode()
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -83,7 +116,10 @@ class Handler(BaseHTTPRequestHandler):
     def _authorized(self) -> bool:
         header = self.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(given.encode(), self.server.token)
+        expected = self.server.expected_token(self.headers.get(self.server.session_header))
+        if expected is None or scheme.lower() != "bearer":
+            return False
+        return hmac.compare_digest(given.encode(), expected)
 
     def _dispatch(self, method: str) -> None:
         self.body_read = False
