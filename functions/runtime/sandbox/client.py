@@ -316,10 +316,12 @@ def result_text(result: dict[str, Any]) -> str:
 
 
 def sandbox_tool_adapter(method: Callable[..., Any]) -> Callable[..., Any]:
-    """A sandbox method as a tool for ``Toolkit.register``: same name, schema and docstring.
+    """A sandbox method as a tool: same name, signature and docstring, returning text.
 
-    The tool returns the sandbox's text; an error result raises, so the toolkit reports it
-    to the model as a failure it can read.
+    Our ``Toolkit.register`` takes it, and so does AgentScope's ``FunctionTool`` (for its
+    ``Toolkit.add_tool``), which builds the schema from that signature and docstring and
+    turns the returned string into a text block. An error result raises with the sandbox's
+    output, so either toolkit reports it to the model as a failure it can read.
     """
     if inspect.iscoroutinefunction(getattr(method.__self__, "call_tool", None)):
 
