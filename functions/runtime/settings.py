@@ -63,6 +63,22 @@ class Settings(BaseSettings):
     # an unrecorded container younger than this may still be starting: the reaper spares it
     sandbox_orphan_grace_s: float = 120.0
 
+    # Alibaba Cloud credentials and account, shared by the FC and AgentRun launchers
+    # (AgentRun templates hold SANDBOX_TOKEN_KEY as TOOLSERVER_TOKEN_KEY too)
+    alibaba_cloud_access_key_id: SecretStr | None = None
+    alibaba_cloud_access_key_secret: SecretStr | None = None
+    alibaba_cloud_security_token: SecretStr | None = None
+    fc_region: str = "cn-hangzhou"
+    fc_account_id: str | None = None
+
+    # AgentRun launcher (SANDBOX_BACKEND=agentrun): one template per sandbox type
+    agentrun_endpoint: str | None = None  # control plane, e.g. http://127.0.0.1:9200 (emulator)
+    agentrun_data_endpoint: str | None = None  # unset: the account's agentrun-data endpoint
+    agentrun_region: str | None = None  # unset: FC_REGION
+    agentrun_template_prefix: str = "agentscope-sandbox-"  # template = prefix + sandbox type
+    agentrun_idle_timeout_s: int | None = None  # unset: SANDBOX_TTL_S
+    agentrun_retry_attempts: int = 3  # per control-plane call (all of them safe to repeat)
+
     # local emulator
     emulator_host: str = "127.0.0.1"
     query_port: int = 8090

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...settings import Settings
 from .base import Launched, Launcher, LaunchError
 
-BACKENDS = ("docker",)
+BACKENDS = ("docker", "agentrun")
 
 
 def get_launcher(settings: Settings, owner: str | None = None) -> Launcher:
@@ -14,6 +14,10 @@ def get_launcher(settings: Settings, owner: str | None = None) -> Launcher:
         from .docker import DockerLauncher
 
         return DockerLauncher(settings, owner=owner)
+    if settings.sandbox_backend == "agentrun":
+        from .agentrun import AgentRunLauncher
+
+        return AgentRunLauncher(settings, owner=owner)
     raise ValueError(
         f"unknown SANDBOX_BACKEND {settings.sandbox_backend!r}; use one of {', '.join(BACKENDS)}"
     )
