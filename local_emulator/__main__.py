@@ -3,7 +3,8 @@
 What ``make local`` runs. Ports, the store and the agent app come from the same environment
 variables the deployed functions read (QUERY_PORT, STATE_PORT, STORE_URL, AGENT_APP, ...);
 ``--store s3`` or ``--store oss`` starts a loopback S3 (moto) or OSS emulator and points
-STORE_URL at it.
+STORE_URL at it. ``--artifacts`` runs each function from its built zip instead of from
+this checkout (see artifacts.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import importlib.util
 import logging
 import os
 from collections.abc import Iterator
+from typing import Any
 
 
 @contextlib.contextmanager
@@ -36,6 +38,24 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m local_emulator", description=__doc__)
     parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     parser.add_argument("--store", choices=("file", "s3", "oss"), default="file")
+    parser.add_argument(
+        "--artifacts",
+        nargs="?",
+        const="dist/manifest.json",
+        metavar="MANIFEST",
+        help="run the packaged zips named by this manifest (default dist/manifest.json)",
+    )
+    parser.add_argument(
+        "--platform",
+        choices=("aws", "fc"),
+        default="aws",
+        help="with --artifacts: Lambda Function URLs (aws) or FC HTTP triggers (fc)",
+    )
+    parser.add_argument(
+        "--buffered",
+        action="store_true",
+        help="with --artifacts on aws: the query function through mangum, not the adapter",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
@@ -47,6 +67,9 @@ def main(argv: list[str] | None = None) -> None:
         # the query function's agents reach sandboxes through the emulated sandbox function
         os.environ.setdefault("SANDBOX_URL", f"http://{host}:{Settings().sandbox_port}")
         settings = Settings()
+        if args.artifacts:
+            _serve_artifacts(args, settings, host)
+            return
         from functions.query.app import create_app as query_app
         from local_emulator.serve import Function, serve
 
@@ -78,6 +101,74 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  model    {model}", flush=True)
         print(f"  store    {settings.store_url}", flush=True)
         asyncio.run(serve(functions, host))
+
+
+def _serve_artifacts(args: argparse.Namespace, settings: Any, host: str) -> None:
+    """Each function from its zip, in processes of its own, behind its platform's trigger."""
+    from pathlib import Path
+
+    from local_emulator.artifacts import ArtifactError, functions
+    from local_emulator.serve import Function, serve
+
+    store_url = settings.store_url
+    scheme, _, path = store_url.partition("://")
+    if scheme == "file":  # the functions run in their own folders: give them an absolute path
+        store_url = f"file://{Path(path).resolve()}"
+    common = {"STORE_URL": store_url}
+    sandbox_url = f"http://{host}:{settings.sandbox_port}"
+    environment = {
+        "query": {**common, "SANDBOX_URL": sandbox_url},
+        "state": dict(common),
+        "sandbox": dict(common),
+    }
+    manifest = Path(args.artifacts)
+    stack = contextlib.ExitStack()
+    environment["sandbox"].update(stack.enter_context(_cloud_sandboxes(host)))
+    try:
+        apps = functions(
+            manifest,
+            args.platform,
+            environment,
+            buffered=args.buffered,
+            work_dir=Path(".data/artifacts").resolve() / args.platform,
+        )
+    except (ArtifactError, FileNotFoundError) as exc:
+        stack.close()
+        raise SystemExit(f"--artifacts: {exc}") from None
+    ports = {"query": settings.query_port, "state": settings.state_port}
+    ports["sandbox"] = settings.sandbox_port
+    trigger = "Function URL" if args.platform == "aws" else "HTTP trigger"
+    served = [
+        Function(name, app, ports[name], f"{trigger}, from its zip") for name, app in apps.items()
+    ]
+    print(f"  artifacts {manifest} ({args.platform})", flush=True)
+    print(f"  store    {store_url}", flush=True)
+    with stack:
+        asyncio.run(serve(served, host))
+
+
+@contextlib.contextmanager
+def _cloud_sandboxes(host: str) -> Iterator[dict[str, str]]:
+    """Where the packaged sandbox function launches sandboxes: FC, emulated on Docker.
+
+    Its zip carries the cloud launchers' SDKs, not the Docker SDK (no function has a Docker
+    engine), so sandboxes take their cloud path: the FC launcher and the official SDK, to
+    the local FC API emulator, which runs each FC session as a container.
+    """
+    try:
+        from local_emulator.fc import fc_emulator
+
+        emulator = fc_emulator(host)
+        env = emulator.__enter__()
+    except Exception as exc:  # no Docker here: agents still run, their code tools answer errors
+        print(f"warning: no sandboxes ({exc})", flush=True)
+        yield {}
+        return
+    print(f"  fc api   {env['FC_ENDPOINT']} (sandbox sessions on Docker)", flush=True)
+    try:
+        yield env
+    finally:
+        emulator.__exit__(None, None, None)
 
 
 if __name__ == "__main__":

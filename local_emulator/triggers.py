@@ -1,0 +1,201 @@
+"""The HTTP front of each emulated function: what a Function URL or an FC HTTP trigger does.
+
+- :class:`FunctionUrl` (Lambda, buffered): the request becomes a Function URL event for
+  the function's ``lambda_handler`` and the handler's dict becomes the response, all at
+  once - an SSE stream arrives in one piece at the end, as it does through mangum on AWS.
+- :class:`StreamingProxy` (FC's custom runtime, and Lambda's RESPONSE_STREAM mode through
+  the Lambda Web Adapter): requests go to the function's own HTTP server and its response
+  streams back as it is written, with the request id header the platform adds.
+Both start the function's instances with the app's lifespan and stop them after.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from local_emulator.function_url import PAYLOAD_LIMIT, build_event, parse_result
+from local_emulator.instances import InvokeError, LambdaFunction, ServerFunction
+
+_HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+}
+
+
+async def _json(send: Any, status: int, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
+
+
+async def _lifespan(receive: Any, send: Any, start: Any, stop: Any) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            try:
+                await start()
+            except Exception as exc:
+                await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                return
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            await stop()
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+
+
+async def _read_body(receive: Any, limit: int | None) -> bytes | None:
+    """The request body, or None once it passes ``limit``."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"".join(chunks)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body"):
+            return b"".join(chunks)
+
+
+class FunctionUrl:
+    def __init__(self, function: LambdaFunction) -> None:
+        self.function = function
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+
+            async def nothing() -> None:
+                return None
+
+            await _lifespan(receive, send, nothing, self.function.close)
+            return
+        body = await _read_body(receive, PAYLOAD_LIMIT)
+        if body is None:
+            await _json(
+                send, 413, {"Message": f"Request must be smaller than {PAYLOAD_LIMIT} bytes"}
+            )
+            return
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        event = build_event(
+            method=scope["method"],
+            path=scope["path"],
+            raw_query=scope.get("query_string", b"").decode("latin-1"),
+            headers=headers,
+            body=body,
+            source_ip=(scope.get("client") or ("127.0.0.1", 0))[0],
+            domain=dict(headers).get("host", "localhost"),
+        )
+        try:
+            result = await self.function.invoke(event)
+        except InvokeError as exc:
+            message = "Rate Exceeded." if exc.status == 429 else "Internal Server Error"
+            await _json(send, exc.status, {"Message": message})
+            return
+        status, out_headers, out_body = parse_result(result)
+        if len(out_body) > PAYLOAD_LIMIT:
+            await _json(send, 502, {"Message": "Internal Server Error"})
+            return
+        raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out_headers]
+        raw = [h for h in raw if h[0] != b"content-length"]
+        raw.append((b"content-length", str(len(out_body)).encode()))
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": out_body})
+
+
+class StreamingProxy:
+    """Forward to a function's own server; ``platform`` picks the headers it adds."""
+
+    def __init__(self, function: ServerFunction, platform: str, shim_dir: Path) -> None:
+        self.function = function
+        self.platform = platform
+        self.shim_dir = shim_dir
+        self.upstream = f"http://127.0.0.1:{function.port}"
+        self._http: Any = None
+
+    async def _start(self) -> None:
+        import httpx
+
+        self._http = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=5.0))
+        await self.function.start(self.shim_dir)
+        deadline = time.monotonic() + 60
+        while True:  # a readiness probe, as FC and the adapter probe before routing traffic
+            if self.function.exited is not None:
+                raise RuntimeError(
+                    f"{self.function.name}: its server exited with {self.function.exited}"
+                )
+            try:
+                if (await self._http.get(f"{self.upstream}/health")).status_code < 500:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{self.function.name}: its server never answered")
+            await asyncio.sleep(0.05)
+
+    async def _stop(self) -> None:
+        await self.function.close()
+        if self._http is not None:
+            await self._http.aclose()
+
+    def _platform_headers(self) -> list[tuple[str, str]]:
+        request_id = str(uuid.uuid4())
+        if self.platform == "fc":
+            return [("x-fc-request-id", request_id)]
+        context = {"request_id": request_id, "function_name": self.function.name}
+        return [
+            ("x-amzn-request-context", json.dumps({"requestId": request_id})),
+            ("x-amzn-lambda-context", json.dumps(context)),
+        ]
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            await _lifespan(receive, send, self._start, self._stop)
+            return
+        import httpx
+
+        body = await _read_body(receive, None) or b""
+        headers = [
+            (k.decode("latin-1"), v.decode("latin-1"))
+            for k, v in scope["headers"]
+            if k.decode("latin-1").lower() not in _HOP_BY_HOP
+        ] + self._platform_headers()
+        query = scope.get("query_string", b"").decode("latin-1")
+        url = f"{self.upstream}{scope['path']}" + (f"?{query}" if query else "")
+        request = self._http.build_request(scope["method"], url, headers=headers, content=body)
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TransportError:
+            await _json(send, 502, {"Message": "the function's server is not answering"})
+            return
+        try:
+            raw = [
+                (k.encode("latin-1"), v.encode("latin-1"))
+                for k, v in response.headers.multi_items()
+                if k.lower() not in _HOP_BY_HOP
+            ]
+            await send(
+                {"type": "http.response.start", "status": response.status_code, "headers": raw}
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b""})
+        finally:
+            await response.aclose()
