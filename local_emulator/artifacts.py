@@ -89,7 +89,6 @@ def functions(
 
     manifest = json.loads(manifest_path.read_text())
     chosen = select(manifest, target)
-    shim_dir = work_dir / "bin"
     apps: dict[str, Any] = {}
     for name, artifact in chosen.items():
         root = unpack(manifest_path.parent / artifact["zip"], artifact["sha256"], work_dir / name)
@@ -107,7 +106,7 @@ def functions(
             )
             command = [str(root / c.removeprefix("/code/")) for c in artifact["command"]]
             server = ServerFunction(name, root, command, port, env)
-            apps[name] = StreamingProxy(server, "fc", shim_dir)
+            apps[name] = StreamingProxy(server, "fc")
         elif artifact.get("streaming_handler") and not buffered:
             port = free_port()
             env.update({"AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LWA_PORT": str(port)})
@@ -115,7 +114,7 @@ def functions(
             server = ServerFunction(
                 name, root, [str(root / artifact["streaming_handler"])], port, env
             )
-            apps[name] = StreamingProxy(server, "aws", shim_dir)
+            apps[name] = StreamingProxy(server, "aws")
         else:
             lam = LambdaFunction(
                 name,

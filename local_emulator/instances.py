@@ -8,8 +8,8 @@
   An invocation past the function's timeout kills its instance.
 - :class:`ServerFunction`: an artifact that is itself an HTTP server - FC's custom runtime
   (``bootstrap``) or the Lambda Web Adapter (``run.sh``) - started in the unpacked folder
-  with the platform's environment and a ``python3`` that sees only the standard library
-  and that folder.
+  with the platform's environment, on this machine's base interpreter (FAAS_PYTHON), which
+  the scripts run with -S: the standard library and that folder, nothing installed.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import asyncio
 import contextlib
 import json
 import os
-import stat
 import sys
 import time
 import uuid
@@ -186,15 +185,6 @@ class LambdaFunction:
             await self._kill(instance)
 
 
-def python3_shim(folder: Path) -> Path:
-    """A ``python3`` for entry scripts: the base interpreter with no site-packages."""
-    folder.mkdir(parents=True, exist_ok=True)
-    shim = folder / "python3"
-    shim.write_text(f'#!/bin/sh\nexec "{BASE_PYTHON}" -E -s -S "$@"\n')
-    shim.chmod(shim.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
-    return folder
-
-
 @dataclass
 class ServerFunction:
     """An artifact that serves HTTP itself: started once, its port proxied to callers."""
@@ -207,11 +197,12 @@ class ServerFunction:
     _proc: asyncio.subprocess.Process | None = None
     _logs: asyncio.Task | None = None
 
-    async def start(self, shim_dir: Path) -> None:
+    async def start(self) -> None:
         env = child_env(
             {
                 **self.environment,
-                "PATH": f"{python3_shim(shim_dir)}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+                # the entry scripts run the platform's python3 with -S; here, this machine's
+                "FAAS_PYTHON": BASE_PYTHON,
                 "SERVE_HOST": "127.0.0.1",  # FC binds all interfaces; locally, loopback only
                 "PYTHONUNBUFFERED": "1",
             }

@@ -15,7 +15,6 @@ import asyncio
 import json
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 from local_emulator.function_url import PAYLOAD_LIMIT, build_event, parse_result
@@ -123,10 +122,9 @@ class FunctionUrl:
 class StreamingProxy:
     """Forward to a function's own server; ``platform`` picks the headers it adds."""
 
-    def __init__(self, function: ServerFunction, platform: str, shim_dir: Path) -> None:
+    def __init__(self, function: ServerFunction, platform: str) -> None:
         self.function = function
         self.platform = platform
-        self.shim_dir = shim_dir
         self.upstream = f"http://127.0.0.1:{function.port}"
         self._http: Any = None
 
@@ -134,7 +132,7 @@ class StreamingProxy:
         import httpx
 
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=5.0))
-        await self.function.start(self.shim_dir)
+        await self.function.start()
         deadline = time.monotonic() + 60
         while True:  # a readiness probe, as FC and the adapter probe before routing traffic
             if self.function.exited is not None:
