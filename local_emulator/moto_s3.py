@@ -96,14 +96,21 @@ def start_moto_s3(host: str = "127.0.0.1", port: int = 0, *, atomic: bool = True
 
 
 def start_oss_emulator(host: str = "127.0.0.1", port: int = 0, backend: Any = None) -> ServerHandle:
-    """Serve the OSS emulator with uvicorn from a daemon thread.
+    """Serve the OSS emulator with uvicorn from a daemon thread."""
+    from local_emulator.oss import create_app
+
+    return start_asgi_server(create_app(backend), "oss-emulator", host, port)
+
+
+def start_asgi_server(
+    app: Any, name: str, host: str = "127.0.0.1", port: int = 0, *, lifespan: str = "off"
+) -> ServerHandle:
+    """Serve an emulator's ASGI app with uvicorn from a daemon thread.
 
     The socket is bound and listening before this returns, so a client may connect at once
     even if uvicorn is still starting (the kernel queues the connection).
     """
     import uvicorn
-
-    from local_emulator.oss import create_app
 
     # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only
     # when the socket says it is TCP, and without it every keep-alive response with a body
@@ -112,9 +119,7 @@ def start_oss_emulator(host: str = "127.0.0.1", port: int = 0, backend: Any = No
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     sock.listen(128)
-    config = uvicorn.Config(
-        create_app(backend), log_level="warning", access_log=False, lifespan="off"
-    )
+    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan)
     started = threading.Event()
     failed: list[BaseException] = []
 
@@ -133,12 +138,12 @@ def start_oss_emulator(host: str = "127.0.0.1", port: int = 0, backend: Any = No
         finally:
             started.set()
 
-    thread = threading.Thread(target=run, name="oss-emulator", daemon=True)
+    thread = threading.Thread(target=run, name=name, daemon=True)
     thread.start()
     started.wait(_START_TIMEOUT_S)
     if failed or not thread.is_alive():
         sock.close()
-        raise RuntimeError(f"OSS emulator failed to start: {failed[:1]}")
+        raise RuntimeError(f"{name} failed to start: {failed[:1]}")
 
     def stop() -> None:
         server.should_exit = True
@@ -146,7 +151,7 @@ def start_oss_emulator(host: str = "127.0.0.1", port: int = 0, backend: Any = No
         with contextlib.suppress(OSError):
             sock.close()
 
-    return ServerHandle("oss-emulator", host, int(sock.getsockname()[1]), stop)
+    return ServerHandle(name, host, int(sock.getsockname()[1]), stop)
 
 
 LOCAL_BUCKET = "agentscope-faas"
