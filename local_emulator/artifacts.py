@@ -16,6 +16,7 @@ import json
 import platform
 import sys
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -89,9 +90,22 @@ def functions(
 
     manifest = json.loads(manifest_path.read_text())
     chosen = select(manifest, target)
+    with ThreadPoolExecutor() as pool:
+        roots = dict(
+            zip(
+                chosen,
+                pool.map(
+                    lambda item: unpack(
+                        manifest_path.parent / item[1]["zip"], item[1]["sha256"], work_dir / item[0]
+                    ),
+                    chosen.items(),
+                ),
+                strict=True,
+            )
+        )
     apps: dict[str, Any] = {}
     for name, artifact in chosen.items():
-        root = unpack(manifest_path.parent / artifact["zip"], artifact["sha256"], work_dir / name)
+        root = roots[name]
         env = {**artifact.get("environment", {}), **environment.get(name, {})}
         if target == "fc":
             port = free_port()

@@ -1,1 +1,1 @@
-pytest_plugins = ["tests.fixtures.stores", "tests.fixtures.docker"]
+pytest_plugins = ["tests.fixtures.stores", "tests.fixtures.docker", "tests.fixtures.artifacts"]

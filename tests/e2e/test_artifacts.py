@@ -1,0 +1,101 @@
+"""The emulator in artifact mode: each function run from its built zip, as it ships.
+
+Three ways a function is invoked in the cloud, all from the same zips: Function URL events
+into ``lambda_handler`` (aws, buffered), the Lambda Web Adapter's ``run.sh`` (aws,
+streaming; the default for the query function), and FC's ``bootstrap`` behind an HTTP
+trigger (fc). Only a zip's own contents are importable in its processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import signal
+
+import httpx
+import pytest
+
+from local_emulator.artifacts import select, unpack
+from local_emulator.function_url import build_event
+from local_emulator.instances import InvokeError, LambdaFunction
+from tests.e2e.test_emulator import emulator_env, say
+from tests.fixtures.servers import run_emulator
+
+MODES = {
+    "aws-streaming": ("--platform", "aws"),
+    "aws-buffered": ("--platform", "aws", "--buffered"),
+    "fc": ("--platform", "fc"),
+}
+
+
+def texts(messages: list[dict]) -> list[str]:
+    return [c.get("text", "") for m in messages for c in m["content"] if c["type"] == "text"]
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_seed_curl_and_a_two_turn_session_run_from_the_zips(tmp_path, host_artifacts, mode):
+    env = emulator_env(tmp_path, MODEL_BASE_URL="")
+    url = f"http://127.0.0.1:{env['QUERY_PORT']}"
+    state = f"http://127.0.0.1:{env['STATE_PORT']}"
+    args = ("--artifacts", str(host_artifacts), *MODES[mode])
+    with run_emulator(env, args, timeout=120) as proc:
+        first = say(url, "What is the capital of France?", user_id="u1")
+        assert first["status"] == "completed"
+        assert "What is the capital of France?" in first["output"][-1]["content"][0]["text"]
+        sid = first["session_id"]
+        second = say(url, "And of Italy?", user_id="u1", session_id=sid)
+        assert second["session_id"] == sid
+        page = httpx.get(f"{state}/v1/users/u1/sessions/{sid}/messages", timeout=30).json()
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    said = texts(page["items"])
+    assert said[0] == "What is the capital of France?" and said[2] == "And of Italy?"
+    assert len(said) == 4
+    assert "from its zip" in out
+    if mode == "aws-buffered":  # the Lambda runtime's own log lines, per instance and request
+        assert "[query] INIT_REPORT Init Duration" in out and "[query] REPORT RequestId" in out
+    else:  # the function's own server logged each request with the platform's request id
+        assert "uvicorn.access" in out and "[-] uvicorn.access" not in out.split("Ready.")[1]
+
+
+@pytest.mark.parametrize("mode", ["aws-buffered", "fc"])
+def test_friday_runs_code_in_a_sandbox_from_the_packaged_functions(
+    tmp_path, host_artifacts, docker_client, sandbox_images_built, mode
+):
+    env = emulator_env(tmp_path, MODEL_BASE_URL="")
+    url = f"http://127.0.0.1:{env['QUERY_PORT']}"
+    args = ("--artifacts", str(host_artifacts), *MODES[mode])
+    with run_emulator(env, args, timeout=120) as proc:
+        first = say(url, "Run this:\n```python\nx = 6 * 7\nprint(x)\n```", session_id="c1")
+        second = say(url, "And:\n```python\nx + 1\n```", session_id="c1")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    call, output, _answer = first["output"]
+    assert call["content"][0]["data"]["name"] == "execute_python_code"
+    assert output["content"][0]["data"]["output"] == "42\n", out
+    assert second["output"][1]["content"][0]["data"]["output"] == "43\n"
+    assert "[sandbox]" in out  # the calls went through the packaged sandbox function
+
+
+def test_a_dependency_missing_from_the_zip_fails_as_in_the_cloud(tmp_path, host_artifacts):
+    manifest = json.loads(host_artifacts.read_text())
+    artifact = select(manifest, "aws")["state"]
+    root = unpack(host_artifacts.parent / artifact["zip"], artifact["sha256"], tmp_path)
+    broken = tmp_path / "broken"
+    shutil.copytree(root, broken, symlinks=True)
+    shutil.rmtree(broken / "pydantic_settings")
+    event = build_event(method="GET", path="/health", raw_query="", headers=[], body=b"")
+
+    async def invoke(folder) -> object:
+        fn = LambdaFunction("state", folder, artifact["handler"], timeout_s=30, memory_mb=512)
+        try:
+            return await fn.invoke(event)
+        finally:
+            await fn.close()
+
+    assert asyncio.run(invoke(root))["statusCode"] == 200
+    with pytest.raises(InvokeError) as failed:
+        asyncio.run(invoke(broken))
+    assert failed.value.error_type == "Runtime.ImportModuleError"
+    assert "pydantic_settings" in failed.value.message
