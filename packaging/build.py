@@ -1,0 +1,292 @@
+"""Build one zip per function and platform, and the manifest Terraform and the emulator read.
+
+Each zip holds, at its root: the function's folder, the shared runtime (functions/runtime),
+the user's agent app for query (the top-level package of AGENT_APP), only the third-party
+packages that function needs (installed by pip for the target's Python and CPU), and the
+entry file its platform starts: ``run.sh`` on AWS (the Lambda Web Adapter's handler, for
+streaming) and ``bootstrap`` on FC (the custom runtime's command). Bytecode is included
+when the target's Python is the building one (3.11 here): Lambda's /var/task is read-only,
+so without it every cold start compiles every module it imports.
+
+    packaging/build.py [--functions query,state,sandbox] [--targets aws,fc]
+                       [--python 3.11,3.12] [--arch x86_64,arm64] [--out dist]
+                       [--app examples.friday:agent_app] [--aws-services bedrock-runtime]
+                       [--no-pyc] [--refresh] [-q]
+
+``--python`` and ``--arch`` choose among the AWS builds; FC has one (Python 3.11, x86_64).
+The manifest lists exactly the artifacts this run built.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import deps
+import reprozip
+from targets import FUNCTIONS, OWN_AWS_SERVICES, PLATFORMS, Function, Platform
+
+ROOT = Path(__file__).resolve().parents[1]
+MANIFEST_FORMAT = 1
+BUDGET_ZIPPED_MB, BUDGET_UNZIPPED_MB = 30, 120
+CACHE = Path(os.environ.get("PACKAGING_CACHE", ROOT / "build" / "packaging-cache"))
+
+ENTRY_SCRIPT = """\
+#!/bin/sh
+# {why}
+# -S keeps the interpreter's own site-packages off the import path: this folder and the
+# standard library are all the function has, in the cloud as in the emulator.
+# FAAS_PYTHON overrides the interpreter (local runs).
+cd "$(dirname "$0")" || exit 1
+exec "${{FAAS_PYTHON:-{interpreter}}}" -S -m functions.runtime.serve functions.{name}.handler:app
+"""
+WHY = {
+    "aws": "AWS Lambda Web Adapter mode: the adapter starts this and proxies to AWS_LWA_PORT.",
+    "fc": "Function Compute custom runtime: FC starts /code/bootstrap and proxies to its port.",
+}
+ENTRY_FILE = {"aws": "run.sh", "fc": "bootstrap"}
+
+
+@dataclass(frozen=True)
+class Options:
+    app: str
+    out: Path
+    pyc: bool
+    aws_services: frozenset[str] | None  # botocore models the query zip keeps; None: all
+
+
+@dataclass(frozen=True)
+class Job:
+    function: Function
+    platform: Platform
+    site: Path
+
+    @property
+    def zip_rel(self) -> str:
+        return f"{self.platform.target}/{self.function.name}-{self.platform.slug}.zip"
+
+
+def dropped(rel: tuple[str, ...], aws_services: frozenset[str] | None, pyc: bool) -> bool:
+    """Third-party files a function never runs: console scripts, packages' test suites,
+    botocore's usage examples (read only to write docs) and the models of AWS services
+    the function does not call (``aws_services``; None keeps them all)."""
+    if rel[0] == "bin" or (not pyc and "__pycache__" in rel):
+        return True
+    if any(part in ("tests", "test") for part in rel[:-1]):
+        return True
+    if rel[:2] == ("botocore", "data") and len(rel) > 3:
+        if rel[-1].startswith("examples-1."):
+            return True
+        return aws_services is not None and rel[2] not in aws_services
+    return False
+
+
+def tree_entries(root: Path, prefix: str = "", skip=lambda rel: False) -> list[reprozip.Entry]:
+    entries = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        base = Path(dirpath).relative_to(root).parts
+        for filename in sorted(filenames):
+            rel = (*base, filename)
+            if skip(rel):
+                continue
+            entries.append(reprozip.Entry.file(prefix + "/".join(rel), Path(dirpath, filename)))
+    return entries
+
+
+def copy_sources(src: Path, dest: Path) -> None:
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.pyo", ".*")
+    if src.is_dir():
+        shutil.copytree(src, dest, ignore=ignore)
+    else:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest)
+
+
+def app_source(spec: str) -> Path:
+    """The top-level package (or module) of ``module:attr``, found without importing it."""
+    module = spec.partition(":")[0]
+    top = module.split(".")[0]
+    for base in (Path.cwd(), ROOT):
+        for candidate in (base / top, base / f"{top}.py"):
+            if candidate.exists():
+                return candidate
+    found = importlib.util.find_spec(top)
+    if found is None or not found.origin:
+        raise SystemExit(f"AGENT_APP={spec!r}: no package {top!r} to put in the query zip")
+    origin = Path(found.origin)
+    return origin.parent if origin.name == "__init__.py" else origin
+
+
+def own_code(function: Function, app: str, staging: Path, pyc: bool) -> list[reprozip.Entry]:
+    """Our code (and the agent app) copied clean, compiled there when the target allows."""
+    copy_sources(ROOT / "functions" / "__init__.py", staging / "functions" / "__init__.py")
+    copy_sources(ROOT / "functions" / "runtime", staging / "functions" / "runtime")
+    copy_sources(ROOT / "functions" / function.name, staging / "functions" / function.name)
+    if function.carries_app:
+        src = app_source(app)
+        copy_sources(src, staging / src.name)
+    if pyc:
+        deps.compile_tree(staging)
+    return tree_entries(staging)
+
+
+def entry_script(function: Function, platform: Platform) -> reprozip.Entry:
+    text = ENTRY_SCRIPT.format(
+        why=WHY[platform.target], interpreter=platform.interpreter, name=function.name
+    )
+    return reprozip.Entry(ENTRY_FILE[platform.target], text.encode(), executable=True)
+
+
+def build_one(job: Job, opts: Options) -> dict:
+    function, platform, app = job.function, job.platform, opts.app
+    pyc = opts.pyc and deps.compiles_here(platform.python)
+    services = opts.aws_services if function.carries_app else frozenset(OWN_AWS_SERVICES)
+    with tempfile.TemporaryDirectory(prefix="pkg-") as tmp:
+        entries = own_code(function, app, Path(tmp), pyc)
+        entries += tree_entries(job.site, skip=lambda rel: dropped(rel, services, pyc))
+        entries.append(entry_script(function, platform))
+        written = reprozip.write_zip(opts.out / job.zip_rel, entries)
+    environment = dict(function.environment)
+    if function.carries_app:
+        environment["AGENT_APP"] = app
+    aws = platform.target == "aws"
+    return {
+        "function": function.name,
+        "target": platform.target,
+        "runtime": platform.runtime,
+        "python": platform.python,
+        "arch": platform.arch,
+        "handler": f"functions.{function.name}.handler.lambda_handler" if aws else "bootstrap",
+        "command": None if aws else ["/code/bootstrap"],
+        "streaming_handler": "run.sh" if aws and function.name == "query" else None,
+        "port": platform.port,
+        "memory_mb": function.memory_mb,
+        "timeout_s": function.timeout_s,
+        "environment": dict(sorted(environment.items())),
+        "zip": job.zip_rel,
+        "sha256": written.sha256,
+        "size": written.size,
+        "unzipped_size": written.unzipped_size,
+    }
+
+
+def split(value: str) -> list[str]:
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def choose(args: argparse.Namespace) -> tuple[list[Function], list[Platform]]:
+    names, targets = split(args.functions), split(args.targets)
+    pythons, arches = split(args.python), split(args.arch)
+    for value, allowed, what in (
+        (names, FUNCTIONS, "function"),
+        (targets, ("aws", "fc"), "target"),
+        (pythons, {p.python for p in PLATFORMS if p.target == "aws"}, "python"),
+        (arches, {p.arch for p in PLATFORMS if p.target == "aws"}, "arch"),
+    ):
+        unknown = [v for v in value if v not in allowed]
+        if unknown:
+            raise SystemExit(f"unknown {what} {', '.join(unknown)}; use {', '.join(allowed)}")
+    platforms = [
+        p
+        for p in PLATFORMS
+        if p.target in targets and (p.target == "fc" or (p.python in pythons and p.arch in arches))
+    ]
+    return [FUNCTIONS[n] for n in FUNCTIONS if n in names], platforms
+
+
+def size_table(artifacts: list[dict]) -> str:
+    header = (
+        f"{'function':<8} {'target':<6} {'python':<6} {'arch':<6} "
+        f"{'zipped MB':>9} {'unzipped MB':>11}  sha256"
+    )
+    lines = [header]
+    for a in artifacts:
+        over = ""
+        if a["size"] > BUDGET_ZIPPED_MB * 1e6 or a["unzipped_size"] > BUDGET_UNZIPPED_MB * 1e6:
+            over = f"  over budget ({BUDGET_ZIPPED_MB}/{BUDGET_UNZIPPED_MB} MB)"
+        lines.append(
+            f"{a['function']:<8} {a['target']:<6} {a['python']:<6} {a['arch']:<6} "
+            f"{a['size'] / 1e6:>9.2f} {a['unzipped_size'] / 1e6:>11.2f}  {a['sha256'][:12]}{over}"
+        )
+    return "\n".join(lines)
+
+
+def default_app() -> str:
+    sys.path.insert(0, str(ROOT))
+    from functions.runtime.settings import Settings
+
+    return Settings().agent_app  # AGENT_APP if set, else the runtime's default
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--functions", default=",".join(FUNCTIONS))
+    parser.add_argument("--targets", default="aws,fc")
+    parser.add_argument("--python", default=",".join(sorted({p.python for p in PLATFORMS})))
+    parser.add_argument("--arch", default="x86_64,arm64")
+    parser.add_argument("--out", type=Path, default=ROOT / "dist")
+    parser.add_argument("--app", default=None, help="module:attr of the agent app (AGENT_APP)")
+    parser.add_argument(
+        "--aws-services",
+        default="",
+        help="AWS services the agent app calls, whose botocore models the query zip keeps "
+        "besides the runtime's own (comma-separated, e.g. bedrock-runtime; 'all' keeps all)",
+    )
+    parser.add_argument("--cache", type=Path, default=CACHE, help="installed-wheels cache")
+    parser.add_argument("--refresh", action="store_true", help="re-resolve, ignoring the cache")
+    parser.add_argument("--no-pyc", action="store_true", help="ship sources only")
+    parser.add_argument("-q", "--quiet", action="store_true")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    started = time.perf_counter()
+    functions, platforms = choose(args)
+    app = args.app or default_app()
+    meta = deps.project()
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for platform in platforms:
+        for function in functions:
+            reqs = deps.requirements((*function.extras, *platform.extras), meta)
+            site = deps.install(reqs, platform, args.cache.resolve(), args.refresh, args.quiet)
+            jobs.append(Job(function, platform, site))
+    extra = split(args.aws_services)
+    opts = Options(
+        app=app,
+        out=out,
+        pyc=not args.no_pyc,
+        aws_services=None if "all" in extra else frozenset((*OWN_AWS_SERVICES, *extra)),
+    )
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        artifacts = list(pool.map(lambda job: build_one(job, opts), jobs))
+    order = {name: i for i, name in enumerate(FUNCTIONS)}
+    artifacts.sort(key=lambda a: (order[a["function"]], a["target"], a["python"], a["arch"]))
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "project": meta["name"],
+        "version": meta["version"],
+        "artifacts": artifacts,
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(size_table(artifacts))
+    if not args.quiet:
+        elapsed = time.perf_counter() - started
+        print(f"{len(artifacts)} artifacts and manifest.json in {out} ({elapsed:.1f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,197 @@
+"""A function's third-party dependencies, installed for a target platform and cached.
+
+The lists come from pyproject.toml (core dependencies + extras), so the packages and the
+editable install can never disagree. pip installs wheels for the target (``--platform``,
+``--python-version``, ``--only-binary=:all:``), never compiling for this machine; the few
+packages PyPI has only as sources (oss2, crcmod) become pure-Python wheels first.
+Each install is kept under the cache, keyed by the requirement strings and the platform:
+a rebuild reuses it without asking the index, which is what makes rebuilds fast and keeps
+the same inputs giving the same zip. ``--refresh`` (build.py) re-resolves against the index.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import tomllib
+from targets import Platform
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def project() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+
+
+def requirements(extras: tuple[str, ...], meta: dict | None = None) -> list[str]:
+    """Core dependencies plus ``extras``, self-references (``name[a,b]``) expanded."""
+    meta = meta or project()
+    optional = meta.get("optional-dependencies", {})
+    self_ref = re.compile(rf"^{re.escape(meta['name'])}\[([^\]]+)\]$", re.IGNORECASE)
+    out: list[str] = list(meta.get("dependencies", []))
+    pending, seen = list(extras), set()
+    while pending:
+        extra = pending.pop(0)
+        if extra in seen:
+            continue
+        if extra not in optional:
+            raise SystemExit(f"pyproject.toml has no extra {extra!r}")
+        seen.add(extra)
+        for req in optional[extra]:
+            match = self_ref.match(req.replace(" ", ""))
+            if match:
+                pending.extend(match.group(1).split(","))
+            elif req not in out:
+                out.append(req)
+    return sorted(out, key=str.lower)
+
+
+def compiles_here(python: str) -> bool:
+    """Bytecode is valid only for the minor version that wrote it: the building one."""
+    return python == f"{sys.version_info.major}.{sys.version_info.minor}"
+
+
+def compile_tree(root: Path) -> None:
+    """Deterministic .pyc beside the sources: hash-based and never checked against them
+    (no mtimes), paths relative to ``root``, one fresh single-process interpreter with a
+    fixed hash seed (set/frozenset constants are marshalled in iteration order)."""
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "compileall",
+            "-q",
+            "-q",
+            "--invalidation-mode",
+            "unchecked-hash",
+            "-s",
+            str(root),
+            str(root),
+        ],
+        env={**os.environ, "PYTHONHASHSEED": "0"},
+        check=False,  # a file that does not compile (a py2 example in a wheel) stays source
+        stdout=subprocess.DEVNULL,
+    )
+
+
+# pip's words when no wheel fits; the requirement follows
+MISSING = re.compile(r"No matching distribution found for (\S+)")
+
+
+def pip_install(target: Path, platform: Platform, reqs: list[str], wheelhouse: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--no-warn-script-location",
+        "--no-compile",
+        "--target",
+        str(target),
+        *(arg for p in platform.pip_platforms for arg in ("--platform", p)),
+        "--only-binary=:all:",
+        "--python-version",
+        platform.python,
+        "--implementation",
+        "cp",
+        "--find-links",
+        str(wheelhouse),
+        *reqs,
+    ]
+
+
+def pure_wheel(requirement: str, wheelhouse: Path, quiet: bool) -> None:
+    """A wheel built here from the sdist of a package PyPI has no wheel for (oss2, crcmod).
+
+    Only a pure-Python wheel fits every target, so the build gets no C compiler (CC=false):
+    packages with optional speedups (crcmod) fall back to their Python code, and one whose
+    extension is mandatory fails here rather than in the cloud.
+    """
+    if not quiet:
+        print(f"  no wheel on the index for {requirement}: building a pure one from its sdist")
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--disable-pip-version-check",
+                "--no-deps",
+                "--no-cache-dir",  # pip's cache may hold a wheel built here with the compiler
+                "--no-binary",
+                ":all:",
+                "--wheel-dir",
+                tmp,
+                requirement,
+            ],
+            env={**os.environ, "CC": "false", "CXX": "false", "SOURCE_DATE_EPOCH": "315532800"},
+            capture_output=True,
+            text=True,
+        )
+        wheels = list(Path(tmp).glob("*.whl"))
+        if proc.returncode != 0 or not wheels:
+            raise SystemExit(
+                f"cannot build {requirement} from source:\n{proc.stdout}\n{proc.stderr}"
+            )
+        for wheel in wheels:
+            if not wheel.name.endswith("-none-any.whl"):
+                raise SystemExit(f"{requirement} builds only as {wheel.name}, not pure Python")
+            shutil.move(str(wheel), wheelhouse / wheel.name)
+
+
+def install(reqs: list[str], platform: Platform, cache: Path, refresh: bool, quiet: bool) -> Path:
+    """The installed site folder for ``reqs`` on ``platform``, from the cache if it is there."""
+    pyc = compiles_here(platform.python)
+    key_data = {
+        "requirements": reqs,
+        "platforms": platform.pip_platforms,
+        "python": platform.python,
+        "implementation": "cp",
+        "pyc": pyc,
+    }
+    key = hashlib.sha256(json.dumps(key_data, sort_keys=True).encode()).hexdigest()[:20]
+    site = cache / "site" / f"{platform.python}-{platform.arch}-{key}"
+    if site.is_dir() and not refresh:
+        return site
+    site.parent.mkdir(parents=True, exist_ok=True)
+    tmp = site.with_name(f"{site.name}.tmp-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    if not quiet:
+        print(f"  pip install for {platform.target} {platform.slug}: {' '.join(reqs)}", flush=True)
+    wheelhouse = cache / "wheels"
+    wheelhouse.mkdir(parents=True, exist_ok=True)
+    built: set[str] = set()
+    while True:
+        shutil.rmtree(tmp, ignore_errors=True)
+        proc = subprocess.run(
+            pip_install(tmp, platform, reqs, wheelhouse), capture_output=True, text=True
+        )
+        if proc.returncode == 0:
+            break
+        missing = MISSING.search(proc.stdout + proc.stderr)
+        if missing is None or missing.group(1) in built:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise SystemExit(f"pip failed for {platform.slug}:\n{proc.stdout}\n{proc.stderr}")
+        built.add(missing.group(1))
+        pure_wheel(missing.group(1), wheelhouse, quiet)
+    if pyc:
+        compile_tree(tmp)
+    if site.is_dir():  # --refresh, or another build got there first
+        shutil.rmtree(site, ignore_errors=True)
+    try:
+        tmp.rename(site)
+    except OSError:  # a concurrent build renamed its own copy first: same content
+        shutil.rmtree(tmp, ignore_errors=True)
+    site.with_name(f"{site.name}.json").write_text(json.dumps(key_data, indent=1) + "\n")
+    return site

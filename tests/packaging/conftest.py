@@ -1,0 +1,62 @@
+"""One build of the artifacts this machine can run (AWS Python 3.11 x86_64 and FC), shared by
+the whole session, under pytest's tmp folder. Building needs PyPI (or the wheels cache
+in build/packaging-cache from an earlier build)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PACKAGING = ROOT / "packaging"
+HOST_BUILD = ("--targets", "aws,fc", "--python", "3.11", "--arch", "x86_64")
+
+
+def load_packaging(name: str) -> ModuleType:
+    """A packaging/ script as a module (packaging/ is no package: it would shadow PyPI's)."""
+    if str(PACKAGING) not in sys.path:
+        sys.path.append(str(PACKAGING))  # its scripts import one another by plain name
+    spec = importlib.util.spec_from_file_location(f"packaging_{name}", PACKAGING / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+def build(out: Path, *args: str) -> dict:
+    proc = subprocess.run(
+        [sys.executable, str(PACKAGING / "build.py"), *args, "--out", str(out), "-q"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return json.loads((out / "manifest.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """(out dir, manifest) of the host-matching build."""
+    out = tmp_path_factory.mktemp("dist")
+    return out, build(out, *HOST_BUILD)
+
+
+@pytest.fixture(scope="session")
+def unpacked(built: tuple[Path, dict], tmp_path_factory: pytest.TempPathFactory):
+    """Each artifact unpacked once, permissions kept: {zip path: folder}."""
+    reprozip = load_packaging("reprozip")
+    out, manifest = built
+    base = tmp_path_factory.mktemp("unpacked")
+    folders = {}
+    for artifact in manifest["artifacts"]:
+        dest = base / artifact["zip"].replace("/", "_").removesuffix(".zip")
+        reprozip.extract(out / artifact["zip"], dest)
+        folders[artifact["zip"]] = dest
+    return folders
