@@ -4,6 +4,11 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 STORE  ?= file
+# `make local ARTIFACTS=1 [PLATFORM=aws|fc]`: run the packaged zips instead of this checkout
+ARTIFACTS ?=
+PLATFORM  ?= aws
+HOST_PY    = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+HOST_ARCH  = $(shell $(BIN)/python -c 'from local_emulator.artifacts import host_arch; print(host_arch())')
 
 .PHONY: install local test lint format bench images clean
 
@@ -17,7 +22,12 @@ install: $(STAMP)
 
 local: install
 	@$(BIN)/python sandbox_images/build.py -q || echo "warning: no sandbox images (Docker unavailable): agents run, code tools answer with an error"
+ifeq ($(ARTIFACTS),)
 	$(BIN)/python -m local_emulator --store $(STORE)
+else
+	$(BIN)/python packaging/build.py --targets $(PLATFORM) --python $(HOST_PY) --arch $(HOST_ARCH) --out .data/dist -q
+	$(BIN)/python -m local_emulator --store $(STORE) --artifacts .data/dist/manifest.json --platform $(PLATFORM)
+endif
 
 lint: install
 	$(BIN)/ruff check .
