@@ -34,10 +34,34 @@ def _store_backend(kind: str, host: str) -> Iterator[None]:
         yield
 
 
+@contextlib.contextmanager
+def _sandbox_backend(kind: str | None, host: str) -> Iterator[None]:
+    """Start the emulated cloud API ``kind`` names and point the sandbox launcher at it."""
+    if kind in (None, "docker"):
+        if kind:
+            os.environ["SANDBOX_BACKEND"] = kind
+        yield
+        return
+    from local_emulator.agentrun.local import agentrun_emulator
+
+    with agentrun_emulator(host) as env:
+        os.environ.update(env)
+        endpoint = env["AGENTRUN_ENDPOINT"]
+        print(f"  agentrun {endpoint} (AgentRun API; sandboxes on Docker)", flush=True)
+        yield
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m local_emulator", description=__doc__)
     parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     parser.add_argument("--store", choices=("file", "s3", "oss"), default="file")
+    parser.add_argument(
+        "--sandbox-backend",
+        choices=("docker", "agentrun"),
+        default=None,
+        help="where sandboxes run: local Docker, or AgentRun's API emulated on Docker "
+        "(default: SANDBOX_BACKEND, else docker)",
+    )
     parser.add_argument(
         "--artifacts",
         nargs="?",
@@ -63,7 +87,7 @@ def main(argv: list[str] | None = None) -> None:
 
     host = args.host or Settings().emulator_host
     print("agentscope-faas local emulator", flush=True)
-    with _store_backend(args.store, host):
+    with _store_backend(args.store, host), _sandbox_backend(args.sandbox_backend, host):
         # the query function's agents reach sandboxes through the emulated sandbox function
         os.environ.setdefault("SANDBOX_URL", f"http://{host}:{Settings().sandbox_port}")
         settings = Settings()

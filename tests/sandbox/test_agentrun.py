@@ -296,3 +296,49 @@ def test_an_unreachable_control_plane_is_503_after_retries(function, tmp_path):
     assert answer.status_code == 503, answer.text
     assert answer.json()["code"] == "backend_unavailable"
     assert "unreachable (CreateSandbox)" in answer.json()["detail"]
+
+
+def test_make_local_with_agentrun_runs_fridays_code_tool(
+    tmp_path, docker_client, sandbox_images_built
+):
+    from local_emulator.agentrun.models import LABEL_EMULATOR
+    from local_emulator.serve import free_port
+    from tests.fixtures.servers import run_emulator
+
+    def emulator_containers() -> set[str]:
+        found = docker_client.containers.list(all=True, filters={"label": LABEL_EMULATOR})
+        return {c.id for c in found}
+
+    before = emulator_containers()
+    port = free_port()
+    env = {
+        "QUERY_PORT": str(port),
+        "STATE_PORT": str(free_port()),
+        "SANDBOX_PORT": str(free_port()),
+        "STORE_URL": f"file://{tmp_path}/store",
+        "MODEL_BASE_URL": "",
+    }
+    body = {
+        "session_id": "c1",
+        "stream": False,
+        "input": [
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "Run this:\n```python\nprint(6 * 7)\n```"}],
+            }
+        ],
+    }
+    with run_emulator(env, ("--sandbox-backend", "agentrun")) as proc:
+        answer = httpx.post(f"http://127.0.0.1:{port}/process", json=body, timeout=60)
+        started = emulator_containers() - before
+    output = proc.stdout.read()
+    assert "agentrun http://127.0.0.1:" in output
+    assert answer.status_code == 200, answer.text
+    call, result, _ = answer.json()["output"]
+    assert call["content"][0]["data"]["name"] == "execute_python_code"
+    assert result["content"][0]["data"]["output"] == "42\n"
+    assert len(started) == 1  # the session's sandbox ran as an AgentRun sandbox on Docker
+    leftover = emulator_containers() & started
+    for container_id in leftover:
+        docker_client.containers.get(container_id).remove(force=True)
+    assert not leftover  # the emulator removed its sandboxes when it stopped
