@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from functions.runtime.sandbox.launchers.agentrun import AgentRunLauncher, session_token
+from functions.runtime.sandbox.launchers.base import LaunchError
 from functions.runtime.sandbox.launchers.docker import LABEL_OWNER
 from functions.runtime.settings import Settings
 from local_emulator.acs_signature import Credential
@@ -261,6 +262,8 @@ def test_pause_and_resume_keep_the_interpreter(agentrun, tmp_path):
     httpx.post(cell, json={"code": "kept = 'yes'"}, headers=headers).raise_for_status()
     asyncio.run(launcher.pause(launched.handle))
     assert backend.sandboxes[launched.handle].status == "PAUSED"
+    with pytest.raises(LaunchError, match="not READY"):  # AgentRun's 409: a refusal, no retry
+        asyncio.run(launcher.pause(launched.handle))
     assert asyncio.run(launcher.alive(launched.handle))  # paused is not gone
     assert httpx.post(cell, json={"code": "kept"}, headers=headers).status_code == 409
     asyncio.run(launcher.resume(launched.handle))

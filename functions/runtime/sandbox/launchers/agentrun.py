@@ -193,7 +193,7 @@ class AgentRunLauncher:
                 status, code = exc.status_code or 0, str(exc.code or "")
                 if status == 404:
                     raise _Missing(exc.message) from None
-                if status == 409 or "already exist" in str(exc.message).lower():
+                if "already exist" in str(exc.message).lower():
                     raise _Exists(exc.message) from None
                 if "quota" in code.lower():
                     raise BackendUnavailable(f"AgentRun quota reached ({action}: {code})") from None
