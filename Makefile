@@ -10,7 +10,7 @@ PLATFORM  ?= aws
 HOST_PY    = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 HOST_ARCH  = $(shell $(BIN)/python -c 'from local_emulator.artifacts import host_arch; print(host_arch())')
 
-.PHONY: install local test lint format bench images clean
+.PHONY: install local test lint format bench images package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# one zip per function and platform + dist/manifest.json, for Terraform (and ARTIFACTS=1)
+package: install
+	$(BIN)/python packaging/build.py
+
 # sandbox images (starts/installs Docker and makes the local base image when needed)
 images: install
 	$(BIN)/python sandbox_images/build.py
@@ -49,6 +53,7 @@ bench: install
 	$(BIN)/python benchmarks/process_load.py
 	$(BIN)/python benchmarks/store_bench.py
 	$(BIN)/python benchmarks/sandbox_bench.py
+	$(BIN)/python benchmarks/package_report.py
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache .ruff_cache

@@ -1,6 +1,7 @@
-"""One build of the artifacts this machine can run (AWS Python 3.11 x86_64 and FC), shared by
-the whole session, under pytest's tmp folder. Building needs PyPI (or the wheels cache
-in build/packaging-cache from an earlier build)."""
+"""The packaging tests use the session's one build of the artifacts this machine can run
+(``host_artifacts``, tests/fixtures/artifacts.py: AWS for this Python and CPU, and FC), which
+the artifact-mode end-to-end tests share. Building needs PyPI (or the wheels cache in
+build/packaging-cache from an earlier build)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,11 @@ from types import ModuleType
 
 import pytest
 
+from local_emulator.artifacts import host_arch, host_python
+
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGING = ROOT / "packaging"
-HOST_BUILD = ("--targets", "aws,fc", "--python", "3.11", "--arch", "x86_64")
+HOST_BUILD = ("--targets", "aws,fc", "--python", host_python(), "--arch", host_arch())
 
 
 def load_packaging(name: str) -> ModuleType:
@@ -42,10 +45,9 @@ def build(out: Path, *args: str) -> dict:
 
 
 @pytest.fixture(scope="session")
-def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+def built(host_artifacts: Path) -> tuple[Path, dict]:
     """(out dir, manifest) of the host-matching build."""
-    out = tmp_path_factory.mktemp("dist")
-    return out, build(out, *HOST_BUILD)
+    return host_artifacts.parent, json.loads(host_artifacts.read_text())
 
 
 @pytest.fixture(scope="session")

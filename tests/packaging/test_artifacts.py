@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from local_emulator.artifacts import host_arch, host_python
 from tests.fixtures.servers import free_port, wait_http
 from tests.packaging.conftest import HOST_BUILD, build, load_packaging
 
@@ -71,15 +72,16 @@ def test_manifest_lists_every_host_artifact_with_its_platform_facts(built):
     for a in manifest["artifacts"]:
         assert set(a) == ARTIFACT_KEYS
         assert (a["memory_mb"], a["timeout_s"]) == MEMORY_TIMEOUT[a["function"]]
-        assert (a["python"], a["arch"]) == ("3.11", "x86_64")
         if a["target"] == "aws":
-            assert a["runtime"] == "python3.11"
+            assert (a["python"], a["arch"]) == (host_python(), host_arch())
+            assert a["runtime"] == f"python{host_python()}"
             assert a["handler"] == f"functions.{a['function']}.handler.lambda_handler"
             assert a["command"] is None
             assert a["port"] == 8080
             assert a["streaming_handler"] == ("run.sh" if a["function"] == "query" else None)
-            assert a["zip"] == f"aws/{a['function']}-python3.11-x86_64.zip"
+            assert a["zip"] == f"aws/{a['function']}-python{host_python()}-{host_arch()}.zip"
         else:
+            assert (a["python"], a["arch"]) == ("3.11", "x86_64")
             assert a["runtime"] == "custom.debian12"
             assert (a["handler"], a["command"], a["port"]) == (
                 "bootstrap",
