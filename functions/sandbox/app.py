@@ -157,10 +157,25 @@ def create_app(
         done = await runtime.service().reap()
         return {"expired": done.expired, "orphans": done.orphans}
 
+    @app.post("/v1/sandboxes/{sandbox_id}/pause")
+    async def pause(sandbox_id: str) -> dict[str, Any]:
+        """Freeze it (memory and files kept, no compute); 501 where the backend cannot."""
+        return (await runtime.service().set_paused(sandbox_id, True)).public()
+
+    @app.post("/v1/sandboxes/{sandbox_id}/resume")
+    async def resume(sandbox_id: str) -> dict[str, Any]:
+        return (await runtime.service().set_paused(sandbox_id, False)).public()
+
     async def proxy(sandbox_id: str, method: str, path: str, request: Request) -> Response:
         import httpx
 
         record = await runtime.service().require(sandbox_id)
+        if record.paused:
+            raise ApiError(
+                409,
+                "sandbox_paused",
+                f"sandbox {sandbox_id!r} is paused; POST /v1/sandboxes/{sandbox_id}/resume first",
+            )
         try:
             upstream = await runtime.http().request(
                 method,
@@ -184,6 +199,12 @@ def create_app(
             raise ApiError(
                 502, "sandbox_unreachable", f"sandbox {sandbox_id!r} did not answer; retry"
             ) from exc
+        judge = getattr(runtime.service().launcher, "call_error", None)
+        failure = judge(upstream.status_code, upstream.content) if judge else None
+        if failure is not None:  # the backend's gateway refused, not the tool server
+            if isinstance(failure, ApiError) and failure.status == 410:
+                await runtime.service().delete(record.id)  # gone for good: so is its record
+            raise failure
         return Response(
             upstream.content,
             status_code=upstream.status_code,

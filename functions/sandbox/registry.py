@@ -42,18 +42,19 @@ class SandboxRecord(BaseModel):
     created_at: float
     expires_at: float
     ttl_s: float
+    paused: bool = False  # frozen by POST .../pause; calls wait for .../resume
 
     def expired(self, now: float | None = None) -> bool:
         return (time.time() if now is None else now) >= self.expires_at
 
     def public(self) -> dict:
-        """What callers see: never the token, the handle or the endpoint."""
+        """What callers see: never the token, the headers, the handle or the endpoint."""
         return {
             "sandbox_id": self.id,
             "type": self.type,
             "user_id": self.user_id,
             "session_id": self.session_id,
-            "status": "running",
+            "status": "paused" if self.paused else "running",
             "created_at": self.created_at,
             "expires_at": self.expires_at,
             "desktop_url": None,

@@ -244,6 +244,44 @@ class SandboxService:
         await self.delete(record.id)
         return True
 
+    # -- pause, resume ---------------------------------------------------------------------
+
+    async def set_paused(self, sandbox_id: str, paused: bool) -> SandboxRecord:
+        """Freeze or thaw it (idempotent); 501 where the backend cannot."""
+        record = await self.require(sandbox_id)
+        step = getattr(self.launcher, "pause" if paused else "resume", None)
+        if step is None:
+            raise ApiError(
+                501,
+                "not_supported",
+                f"the {self.launcher.name} backend cannot pause and resume sandboxes",
+            )
+        if record.paused == paused:
+            return record
+        try:
+            await step(record.handle)
+        except (BackendThrottled, BackendUnavailable):
+            raise  # the app answers 429 / 503
+        except ApiError as exc:
+            if exc.status == 410:  # the backend says it is gone: so is its record
+                await self.delete(sandbox_id)
+            raise
+        except LaunchError as exc:
+            if await self.forget_if_gone(record):
+                raise ApiError(
+                    410, "sandbox_gone", f"sandbox {sandbox_id!r} stopped running and was removed"
+                ) from exc
+            raise ApiError(502, "sandbox_backend_error", str(exc)) from exc
+        for _ in range(5):  # the flag is compare-and-set, like renewals
+            found = await self.registry.get(sandbox_id)
+            if found is None:
+                break
+            current, etag = found
+            current.paused = paused
+            if await self.registry.renew(current, etag):
+                return current
+        raise ApiError(409, "sandbox_race", "the sandbox changed while pausing; retry")
+
     async def list(self, user_id: str) -> list[SandboxRecord]:
         validate_id(user_id, "user_id")
         out = []

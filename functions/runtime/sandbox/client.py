@@ -121,7 +121,9 @@ class _Handle:
         self.sandbox_id = f"sbx-{secrets.token_hex(12)}"
         launched = await launcher.start(self.sandbox_type, self.sandbox_id, token)
         self._launched = (launcher, launched.handle)
-        self._route = _Route(launched.endpoint, "", {"Authorization": f"Bearer {token}"})
+        token = launched.token or token  # FC derives each session's token from its key
+        headers = {**launched.headers, "Authorization": f"Bearer {token}"}
+        self._route = _Route(launched.endpoint, "", headers)
         self._owned = True
 
     def _require_route(self) -> _Route:

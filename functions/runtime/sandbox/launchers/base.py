@@ -51,3 +51,23 @@ class Launcher(Protocol):
     async def owned(self) -> dict[str, tuple[str, float]]:
         """``handle -> (sandbox_id, started_at)`` of every sandbox this deployment has."""
         ...
+
+
+class Pausable(Protocol):
+    """Backends that can freeze a sandbox and thaw it with its memory and files intact."""
+
+    async def pause(self, handle: str) -> None: ...
+
+    async def resume(self, handle: str) -> None: ...
+
+
+class CallJudge(Protocol):
+    """Backends with a gateway in front of the tool server (FC's HTTP trigger).
+
+    ``call_error`` tells the gateway's own refusals (session gone, paused, throttled) from
+    the tool server's answers, which pass through untouched: it returns the exception to
+    raise (an ``ApiError``, ``BackendThrottled``...), or None when the tool server answered.
+    An ``ApiError`` with status 410 means the sandbox is gone for good.
+    """
+
+    def call_error(self, status: int, body: bytes) -> Exception | None: ...

@@ -62,7 +62,12 @@ class DockerLauncher:
         return self._client
 
     def run_options(
-        self, *, name: str, environment: dict[str, str], labels: dict[str, str]
+        self,
+        *,
+        name: str,
+        environment: dict[str, str],
+        labels: dict[str, str],
+        port: str = TOOL_PORT,
     ) -> dict[str, Any]:
         """``containers.run`` keywords: the security defaults around what the caller names."""
         s = self.settings
@@ -84,17 +89,24 @@ class DockerLauncher:
             "mem_limit": s.sandbox_memory,
             "nano_cpus": int(s.sandbox_cpus * 1e9),
             "pids_limit": s.sandbox_pids_limit,
-            "ports": {TOOL_PORT: ("127.0.0.1", None)},
+            "ports": {port: ("127.0.0.1", None)},
         }
 
     def run_image(
-        self, image: str, *, name: str, environment: dict[str, str], labels: dict[str, str]
+        self,
+        image: str,
+        *,
+        name: str,
+        environment: dict[str, str],
+        labels: dict[str, str],
+        port: int = 8000,
     ) -> tuple[Any, int]:
-        """Run ``image`` hardened; return the container and its tool port on 127.0.0.1.
+        """Run ``image`` hardened; return the container and ``port``'s host port on 127.0.0.1.
 
         Blocking: call it in a thread. Also what the local FC and AgentRun emulators use to
         run a function's container, so every sandbox gets the same defaults.
         """
+        container_port = f"{port}/tcp"
         import docker
 
         client = self.client()
@@ -103,11 +115,15 @@ class DockerLauncher:
         except docker.errors.ImageNotFound:
             raise LaunchError(f"image {image} is not built; run `make images`") from None
         container = client.containers.run(
-            image, **self.run_options(name=name, environment=environment, labels=labels)
+            image,
+            **self.run_options(
+                name=name, environment=environment, labels=labels, port=container_port
+            ),
         )
         try:
             container.reload()
-            bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(TOOL_PORT) or []
+            ports = container.attrs["NetworkSettings"]["Ports"] or {}
+            bindings = ports.get(container_port) or []
             if not bindings:
                 raise LaunchError(f"container {container.short_id} published no port")
             return container, int(bindings[0]["HostPort"])
@@ -131,15 +147,27 @@ class DockerLauncher:
             raise
         return Launched(handle=container.id, endpoint=endpoint)
 
-    async def wait_ready(self, container: Any, endpoint: str, headers: dict[str, str]) -> None:
-        """Poll the tool server's /healthz until it answers 200; fail fast if the container dies."""
+    async def wait_ready(
+        self,
+        container: Any,
+        endpoint: str,
+        headers: dict[str, str],
+        *,
+        any_answer: bool = False,
+    ) -> None:
+        """Poll the tool server's /healthz until it answers 200; fail fast if the container dies.
+
+        ``any_answer``: any HTTP answer will do (the server listens), for a caller without the
+        token, as FC's instance start is (it only waits for the port).
+        """
         import httpx
 
         deadline = time.monotonic() + self.settings.sandbox_ready_timeout_s
         async with httpx.AsyncClient(timeout=2.0) as http:
             while True:
                 try:
-                    if (await http.get(f"{endpoint}/healthz", headers=headers)).status_code == 200:
+                    status = (await http.get(f"{endpoint}/healthz", headers=headers)).status_code
+                    if status == 200 or any_answer:
                         return
                 except httpx.TransportError:
                     pass
@@ -169,11 +197,31 @@ class DockerLauncher:
 
         def status() -> bool:
             try:
-                return self.client().containers.get(handle).status == "running"
+                return self.client().containers.get(handle).status in ("running", "paused")
             except docker.errors.NotFound:
                 return False
 
         return await asyncio.to_thread(status)
+
+    async def pause(self, handle: str) -> None:
+        """``docker pause``: the cgroup freezer keeps memory and files; nothing runs."""
+        await self._container_step(handle, "pause")
+
+    async def resume(self, handle: str) -> None:
+        await self._container_step(handle, "unpause")
+
+    async def _container_step(self, handle: str, step: str) -> None:
+        import docker
+
+        def run() -> None:
+            try:
+                getattr(self.client().containers.get(handle), step)()
+            except docker.errors.NotFound:
+                raise LaunchError(f"container {handle[:12]} is gone") from None
+            except docker.errors.APIError as exc:
+                raise LaunchError(f"docker {step} failed: {exc.explanation}") from None
+
+        await asyncio.to_thread(run)
 
     async def owned(self) -> dict[str, tuple[str, float]]:
         def listing() -> dict[str, tuple[str, float]]:
