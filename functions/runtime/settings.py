@@ -44,6 +44,22 @@ class Settings(BaseSettings):
     oss_access_key_secret: SecretStr | None = None
     oss_security_token: SecretStr | None = None
 
+    # sandboxes on Function Compute 3.0 (SANDBOX_BACKEND=fc): one pre-deployed function per
+    # type, named prefix + type; a sandbox is one of its sessions (FC_REGION, FC_ACCOUNT_ID
+    # and the ALIBABA_CLOUD_* credentials are below, shared with AgentRun)
+    fc_endpoint: str | None = None  # unset: {account_id}.{region}.fc.aliyuncs.com
+    fc_sandbox_function_prefix: str = "agentscope-sandbox-"
+    fc_sandbox_qualifier: str = "LATEST"
+    fc_session_ttl_s: int = 21600  # an FC session's hard lifetime (FC allows 1..21600)
+    fc_retry_attempts: int = 3  # per control-plane call that is safe to repeat
+    # the key the FC sandbox functions hold as TOOLSERVER_TOKEN_KEY: each session's token
+    # is hex(HMAC-SHA256(key, session id)), computed here per sandbox
+    sandbox_token_key: SecretStr | None = None
+    sandbox_internet_access: bool = True  # FC: CreateSession allowInternetAccess
+    # on AWS: a Secrets Manager ARN holding {"access_key_id", "access_key_secret"}, read once
+    alibaba_cloud_credentials_secret: str | None = None
+    secretsmanager_endpoint_url: str | None = None  # e.g. moto on 127.0.0.1 in tests
+
     # sandboxes: images are [registry/]namespace/runtime-sandbox-<type>:tag, as in the seed
     runtime_sandbox_registry: str = ""
     runtime_sandbox_image_namespace: str = "agentscope"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...settings import Settings
 from .base import Launched, Launcher, LaunchError
 
-BACKENDS = ("docker", "agentrun")
+BACKENDS = ("docker", "fc", "agentrun")
 
 
 def get_launcher(settings: Settings, owner: str | None = None) -> Launcher:
@@ -14,6 +14,10 @@ def get_launcher(settings: Settings, owner: str | None = None) -> Launcher:
         from .docker import DockerLauncher
 
         return DockerLauncher(settings, owner=owner)
+    if settings.sandbox_backend == "fc":
+        from .fc import FcLauncher
+
+        return FcLauncher(settings)
     if settings.sandbox_backend == "agentrun":
         from .agentrun import AgentRunLauncher
 

@@ -1,0 +1,454 @@
+"""Sandboxes as Function Compute 3.0 sessions (``SANDBOX_BACKEND=fc``), through the official SDK.
+
+Each sandbox type has one pre-deployed custom-container function, ``FC_SANDBOX_FUNCTION_PREFIX``
++ type (the Terraform of the packaging creates them): the type's image, its tool server on
+port 8000, ``instanceIsolationMode`` SESSION_EXCLUSIVE and ``sessionAffinity`` HEADER_FIELD on
+the ``x-agentscope-sandbox-session`` header, and an HTTP trigger. A sandbox is one session of
+that function: ``CreateSession`` with the sandbox id as the session id gives it an instance of
+its own, and every call goes to the trigger's URL carrying the session header, so FC routes it
+to that instance. ``GetSession`` tells whether it still lives, ``DeleteSession`` ends it,
+``ListSessions`` finds what the reaper owns, ``PauseSession`` / ``ResumeSession`` freeze it.
+
+The token: a function's instances all share its environment, so no per-sandbox token can be
+injected. The functions hold a key (``TOOLSERVER_TOKEN_KEY``), this side holds the same key
+(``SANDBOX_TOKEN_KEY``), and a session's token is hex HMAC-SHA256(key, session id).
+
+Failures: calls that are safe to repeat (get, list, delete, pause, resume, and a create that
+FC throttled, so made nothing) are retried with jittered exponential backoff; tool calls never
+are (they go through the sandbox function's proxy, not through here). What is left maps to
+the sandbox function's errors: throttling -> 429 with Retry-After, quota -> 503, a missing
+function -> 404, a missing or expired session -> 410, refused credentials -> 503.
+
+The SDK (``alibabacloud-fc20230330``, with aiohttp under its async methods) is imported on the
+first call, so a sandbox function on another backend never loads it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from ...errors import ApiError
+from ...settings import Settings
+from .alibaba import alibaba_credentials, secret_value, session_token
+from .base import BackendThrottled, BackendUnavailable, Launched, LaunchError
+
+SESSION_HEADER = "x-agentscope-sandbox-session"
+MAX_SESSION_S = 21600  # FC's bound on a session's TTL and idle timeout
+_SESSION_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]{0,63}$")  # CreateSessionInput.sessionId
+_THROTTLED = ("ResourceExhausted", "ResourceThrottled", "TooManyRequests", "Throttling")
+_QUOTA = ("LimitExceeded", "QuotaExceeded", "ExceededQuota")
+_GONE = ("SessionNotFound", "SessionExpired")
+_BACKOFF_BASE_S = 0.1
+_BACKOFF_CAP_S = 2.0
+
+
+@dataclass(frozen=True)
+class FcFailure:
+    """An FC API answer that is not a success; status None when no answer came at all."""
+
+    status: int | None
+    code: str
+    message: str
+    retry_after_s: float | None = None
+
+    @property
+    def throttled(self) -> bool:
+        return self.status == 429 or self.code.startswith(_THROTTLED)
+
+    @property
+    def quota(self) -> bool:
+        return any(word in self.code for word in _QUOTA)
+
+    @property
+    def gone(self) -> bool:
+        return self.code in _GONE or self.status == 410
+
+    @property
+    def transient(self) -> bool:
+        """Worth repeating a call that is safe to repeat: no answer, throttled, FC's fault."""
+        return self.status is None or self.throttled or self.status >= 500
+
+
+def fc_failure(exc: BaseException) -> FcFailure | None:
+    """What the SDK raised, as status and code; None for anything else (a bug: re-raise it)."""
+    from alibabacloud_tea_openapi.exceptions import AlibabaCloudException
+    from Tea.exceptions import UnretryableException
+
+    if isinstance(exc, AlibabaCloudException):
+        retry_after = getattr(exc, "retry_after", None)
+        return FcFailure(
+            exc.status_code,
+            str(exc.code or ""),
+            str(exc.message or ""),
+            retry_after / 1000 if retry_after else None,  # x-acs-retry-after: milliseconds
+        )
+    if isinstance(exc, (UnretryableException, OSError, asyncio.TimeoutError)):
+        return FcFailure(None, "NetworkError", str(exc) or type(exc).__name__)
+    return None
+
+
+def fc_error(failure: FcFailure, what: str) -> Exception:
+    """The sandbox function's answer to an FC failure of ``what`` (an operation, in words)."""
+    said = f"{failure.code}: {failure.message}" if failure.message else failure.code
+    if failure.status is None:
+        return BackendUnavailable(f"Function Compute did not answer {what} ({said})")
+    if failure.throttled:
+        return BackendThrottled(
+            failure.retry_after_s or 1.0, f"Function Compute throttled {what} ({failure.code})"
+        )
+    if failure.quota:
+        return BackendUnavailable(f"Function Compute quota reached for {what} ({said})")
+    if failure.code == "FunctionNotFound":
+        return ApiError(
+            404,
+            "sandbox_type_not_deployed",
+            f"{what}: the sandbox type's FC function does not exist ({said}); deploy it",
+        )
+    if failure.gone:
+        return ApiError(410, "sandbox_gone", f"the sandbox's FC session is gone ({said})")
+    if failure.code == "SessionPaused":
+        return ApiError(409, "sandbox_paused", "the sandbox is paused; resume it first")
+    if failure.status in (401, 403):
+        return BackendUnavailable(
+            f"Function Compute refused this deployment's credentials for {what} "
+            f"({failure.code}); check ALIBABA_CLOUD_ACCESS_KEY_ID/SECRET and the role"
+        )
+    if failure.code == "CAExited" or failure.status == 412:
+        return LaunchError(f"the sandbox instance did not start ({said})")
+    if failure.status >= 500:
+        return BackendUnavailable(f"Function Compute failed {what} ({said})")
+    return ApiError(502, "sandbox_backend_error", f"Function Compute refused {what} ({said})")
+
+
+def _endpoint(settings: Settings) -> tuple[str | None, str]:
+    """(host[:port], protocol) of the FC API; (None, https) lets the SDK pick by region."""
+    if settings.fc_endpoint:
+        value = settings.fc_endpoint.rstrip("/")
+        for scheme in ("http", "https"):
+            if value.startswith(f"{scheme}://"):
+                return value[len(scheme) + 3 :], scheme
+        return value, "https"
+    if settings.fc_account_id:
+        return f"{settings.fc_account_id}.{settings.fc_region}.fc.aliyuncs.com", "https"
+    return None, "https"
+
+
+def _timestamp(value: str | None) -> float:
+    if not value:
+        return 0.0
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
+
+
+class FcLauncher:
+    name = "fc"
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._client: Any = None
+        self._trigger_urls: dict[str, str] = {}
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def client(self) -> Any:
+        if self._client is None:
+            from alibabacloud_fc20230330.client import Client
+            from alibabacloud_tea_openapi.utils_models import Config
+
+            credentials = alibaba_credentials(self.settings)
+            endpoint, protocol = _endpoint(self.settings)
+            self._client = Client(
+                Config(
+                    access_key_id=credentials.access_key_id,
+                    access_key_secret=credentials.access_key_secret,
+                    security_token=credentials.security_token,
+                    region_id=self.settings.fc_region,
+                    endpoint=endpoint,
+                    protocol=protocol,
+                    connect_timeout=5_000,
+                    read_timeout=120_000,  # CreateSession waits for the instance to start
+                )
+            )
+        return self._client
+
+    def function_name(self, sandbox_type: str) -> str:
+        return f"{self.settings.fc_sandbox_function_prefix}{sandbox_type}"
+
+    @staticmethod
+    def _split(handle: str) -> tuple[str, str]:
+        function, _, session = handle.partition("/")
+        return function, session
+
+    async def _call(
+        self, what: str, call: Callable[[], Awaitable[Any]], *, safe: bool = True
+    ) -> Any:
+        """One SDK call; repeated on transient failures when ``safe``, on throttling always.
+
+        A throttled call did nothing, so even a create may be repeated then.
+        """
+        attempts = max(1, self.settings.fc_retry_attempts)
+        for attempt in range(attempts):
+            try:
+                return await call()
+            except Exception as exc:
+                failure = fc_failure(exc)
+                if failure is None:
+                    raise
+                again = failure.throttled or (safe and failure.transient)
+                if not again or attempt + 1 >= attempts:
+                    raise _Failed(failure, what) from None
+                ceiling = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt)
+                await asyncio.sleep(
+                    min(_BACKOFF_CAP_S, failure.retry_after_s or random.uniform(0, ceiling))
+                )
+        raise AssertionError("unreachable")
+
+    async def _do(self, what: str, call: Callable[[], Awaitable[Any]], safe: bool = True) -> Any:
+        """``_call``, with what is left of a failure turned into the sandbox function's error."""
+        try:
+            return await self._call(what, call, safe=safe)
+        except _Failed as failed:
+            raise fc_error(failed.failure, what) from None
+
+    def _options(self) -> Any:
+        from darabonba.runtime import RuntimeOptions
+
+        return RuntimeOptions()
+
+    # -- the trigger -------------------------------------------------------------------------
+
+    async def trigger_url(self, function: str) -> str:
+        """The public URL of the function's HTTP trigger (looked up once per function)."""
+        if function in self._trigger_urls:
+            return self._trigger_urls[function]
+        from alibabacloud_fc20230330 import models
+
+        found: list[tuple[bool, str]] = []
+        token: str | None = None
+        while True:
+            page = await self._do(
+                f"ListTriggers of {function}",
+                lambda t=token: self.client().list_triggers_with_options_async(
+                    function,
+                    models.ListTriggersRequest(limit=100, next_token=t),
+                    {},
+                    self._options(),
+                ),
+            )
+            for trigger in page.body.triggers or []:
+                url = trigger.http_trigger.url_internet if trigger.http_trigger else None
+                if trigger.trigger_type == "http" and url:
+                    found.append((trigger.qualifier == self.settings.fc_sandbox_qualifier, url))
+            token = page.body.next_token
+            if not token:
+                break
+        if not found:
+            raise LaunchError(f"FC function {function} has no HTTP trigger; deploy one")
+        url = max(found, key=lambda pair: pair[0])[1].rstrip("/")  # this qualifier's first
+        self._trigger_urls[function] = url
+        return url
+
+    def call_error(self, status: int, body: bytes) -> Exception | None:
+        """FC's own refusal of a call through the trigger, told from the tool server's answers.
+
+        FC answers with ``{"Code", "Message", "RequestId"}`` (the tool server never uses
+        capitalised keys: its errors are ``{"detail", "code"}``).
+        """
+        if status < 400:
+            return None
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("Code"), str):
+            return None
+        failure = FcFailure(status, data["Code"], str(data.get("Message") or ""))
+        return fc_error(failure, "the call to the sandbox")
+
+    # -- the Launcher protocol ---------------------------------------------------------------
+
+    async def start(self, sandbox_type: str, sandbox_id: str, token: str) -> Launched:
+        from alibabacloud_fc20230330 import models
+
+        key = secret_value(self.settings.sandbox_token_key)
+        if not key:
+            raise LaunchError(
+                "SANDBOX_TOKEN_KEY is not set: the FC sandbox functions' tool servers take "
+                "tokens derived from it (their TOOLSERVER_TOKEN_KEY)"
+            )
+        if not _SESSION_ID.match(sandbox_id):
+            raise LaunchError(f"{sandbox_id!r} cannot be an FC session id")
+        function = self.function_name(sandbox_type)
+        ttl = max(1, min(self.settings.fc_session_ttl_s, MAX_SESSION_S))
+        request = models.CreateSessionRequest(
+            qualifier=self.settings.fc_sandbox_qualifier,
+            body=models.CreateSessionInput(
+                session_id=sandbox_id,
+                session_ttlin_seconds=ttl,
+                session_idle_timeout_in_seconds=min(ttl, int(self.settings.sandbox_ttl_s)),
+                allow_internet_access=self.settings.sandbox_internet_access,
+                disable_session_id_reuse=True,  # an expired id must not quietly start afresh
+            ),
+        )
+        created, url = await asyncio.gather(
+            self._do(
+                f"CreateSession on {function}",
+                lambda: self.client().create_session_with_options_async(
+                    function, request, {}, self._options()
+                ),
+                safe=False,
+            ),
+            self.trigger_url(function),
+            return_exceptions=True,
+        )
+        if isinstance(created, BaseException):
+            raise created
+        session_id = created.body.session_id or sandbox_id
+        handle = f"{function}/{session_id}"
+        if isinstance(url, BaseException):
+            await self.stop(handle)  # never leave a session nobody can reach
+            raise url
+        return Launched(
+            handle=handle,
+            endpoint=url,
+            token=session_token(key, session_id),
+            headers={SESSION_HEADER: session_id},
+        )
+
+    async def _session(self, handle: str) -> Any | None:
+        from alibabacloud_fc20230330 import models
+
+        function, session = self._split(handle)
+        try:
+            found = await self._call(
+                f"GetSession {session}",
+                lambda: self.client().get_session_with_options_async(
+                    function,
+                    session,
+                    models.GetSessionRequest(qualifier=self.settings.fc_sandbox_qualifier),
+                    {},
+                    self._options(),
+                ),
+            )
+        except _Failed as failed:
+            if failed.failure.gone or failed.failure.status == 404:
+                return None
+            raise fc_error(failed.failure, f"GetSession {session}") from None
+        return found.body
+
+    async def stop(self, handle: str) -> None:
+        from alibabacloud_fc20230330 import models
+
+        function, session = self._split(handle)
+        try:
+            await self._call(
+                f"DeleteSession {session}",
+                lambda: self.client().delete_session_with_options_async(
+                    function,
+                    session,
+                    models.DeleteSessionRequest(qualifier=self.settings.fc_sandbox_qualifier),
+                    {},
+                    self._options(),
+                ),
+            )
+        except _Failed as failed:
+            if failed.failure.gone or failed.failure.status == 404:
+                return  # already gone: what stop wants
+            raise fc_error(failed.failure, f"DeleteSession {session}") from None
+
+    async def alive(self, handle: str) -> bool:
+        session = await self._session(handle)
+        return session is not None and session.session_status != "Expired"
+
+    async def owned(self) -> dict[str, tuple[str, float]]:
+        """Every live session of this deployment's sandbox functions (by name prefix)."""
+        from alibabacloud_fc20230330 import models
+
+        prefix = self.settings.fc_sandbox_function_prefix
+        functions: list[str] = []
+        token: str | None = None
+        while True:
+            page = await self._do(
+                "ListFunctions",
+                lambda t=token: self.client().list_functions_with_options_async(
+                    models.ListFunctionsRequest(prefix=prefix, limit=100, next_token=t),
+                    {},
+                    self._options(),
+                ),
+            )
+            functions += [f.function_name for f in page.body.functions or [] if f.function_name]
+            token = page.body.next_token
+            if not token:
+                break
+        owned: dict[str, tuple[str, float]] = {}
+        for function in functions:
+            token = None
+            while True:
+                page = await self._do(
+                    f"ListSessions of {function}",
+                    lambda f=function, t=token: self.client().list_sessions_with_options_async(
+                        f,
+                        models.ListSessionsRequest(
+                            qualifier=self.settings.fc_sandbox_qualifier, limit=100, next_token=t
+                        ),
+                        {},
+                        self._options(),
+                    ),
+                )
+                for session in page.body.sessions or []:
+                    if session.session_id and session.session_status != "Expired":
+                        owned[f"{function}/{session.session_id}"] = (
+                            session.session_id,
+                            _timestamp(session.created_time),
+                        )
+                token = page.body.next_token
+                if not token:
+                    break
+        return owned
+
+    async def pause(self, handle: str) -> None:
+        from alibabacloud_fc20230330 import models
+
+        function, session = self._split(handle)
+        await self._do(
+            f"PauseSession {session}",
+            lambda: self.client().pause_session_with_options_async(
+                function,
+                session,
+                models.PauseSessionRequest(qualifier=self.settings.fc_sandbox_qualifier),
+                {},
+                self._options(),
+            ),
+        )
+
+    async def resume(self, handle: str) -> None:
+        from alibabacloud_fc20230330 import models
+
+        function, session = self._split(handle)
+        await self._do(
+            f"ResumeSession {session}",
+            lambda: self.client().resume_session_with_options_async(
+                function,
+                session,
+                models.ResumeSessionRequest(qualifier=self.settings.fc_sandbox_qualifier),
+                {},
+                self._options(),
+            ),
+        )
+
+
+class _Failed(Exception):
+    """An SDK call that failed for good, with FC's status and code, before it is mapped."""
+
+    def __init__(self, failure: FcFailure, what: str) -> None:
+        super().__init__(f"{what}: {failure.code}")
+        self.failure = failure
