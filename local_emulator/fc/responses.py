@@ -1,0 +1,261 @@
+"""FC 3.0's wire protocol as the official SDK speaks it: check the signature, parse, answer.
+
+API calls must carry a valid Alibaba Cloud V3 signature (``ACS3-HMAC-SHA256``, what
+tea-openapi sends for the 2023-03-30 API) from a configured key pair; request and response
+bodies are JSON in the API's camelCase; errors are ``{Code, Message, RequestId}``; every
+answer has an ``x-fc-request-id``. Trigger calls are not signed (anonymous HTTP triggers):
+they are routed by the function's affinity header to the session's container and streamed
+back both ways.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+
+from local_emulator.acs_signature import Credential, NonceCache, SignatureError, verify_request
+
+from . import exceptions as err
+from .models import FakeFunction, FakeSession, FcBackend
+from .urls import match, trigger_path
+
+# hop-by-hop headers: a proxy does not pass them on
+_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+}
+_TRIGGER_TIMEOUT_S = 900.0
+
+
+def request_id() -> str:
+    return f"1-{int(time.time()):08x}-{secrets.token_hex(12)}"
+
+
+class FcResponses:
+    def __init__(self, backend: FcBackend, credentials: Mapping[str, Credential]) -> None:
+        self.backend = backend
+        self.credentials = credentials
+        self.nonces = NonceCache()
+        self._http: Any = None
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    def _error(self, exc: err.FcError, rid: str) -> Response:
+        headers = {"x-fc-request-id": rid, **exc.headers}
+        return JSONResponse(exc.body(rid), status_code=exc.status, headers=headers)
+
+    # -- the API ---------------------------------------------------------------------------
+
+    async def handle(self, request: Request) -> Response:
+        rid = request_id()
+        try:
+            try:
+                await verify_request(request, self.credentials, nonces=self.nonces)
+            except SignatureError as exc:
+                raise err.SignatureRefused(exc.status, exc.code, exc.message) from None
+            found = match(request.method, request.url.path)
+            if found is None:
+                raise err.PathNotSupported(request.method, request.url.path)
+            handler, args = found
+            self.backend.calls[handler] += 1
+            status, payload = await getattr(self, handler)(request, **args)
+        except err.FcError as exc:
+            return self._error(exc, rid)
+        headers = {"x-fc-request-id": rid}
+        if payload is None:
+            return Response(status_code=status, headers=headers)
+        return JSONResponse(payload, status_code=status, headers=headers)
+
+    async def _json(self, request: Request) -> dict[str, Any]:
+        raw = await request.body()
+        if not raw:
+            return {}
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            raise err.InvalidArgument("the request body is not valid JSON") from None
+        if not isinstance(body, dict):
+            raise err.InvalidArgument("the request body must be a JSON object")
+        return body
+
+    # functions
+
+    async def create_function(self, request: Request) -> tuple[int, Any]:
+        return 200, self.backend.create_function(await self._json(request)).describe()
+
+    async def get_function(self, request: Request, function: str) -> tuple[int, Any]:
+        return 200, self.backend.get_function(function).describe()
+
+    async def update_function(self, request: Request, function: str) -> tuple[int, Any]:
+        return 200, self.backend.update_function(function, await self._json(request)).describe()
+
+    async def delete_function(self, request: Request, function: str) -> tuple[int, Any]:
+        await self.backend.delete_function(function)
+        return 204, None
+
+    async def list_functions(self, request: Request) -> tuple[int, Any]:
+        q = request.query_params
+        found, token = self.backend.list_functions(
+            q.get("prefix"), q.get("limit"), q.get("nextToken")
+        )
+        return 200, {"functions": [f.describe() for f in found], "nextToken": token}
+
+    # sessions
+
+    async def create_session(self, request: Request, function: str) -> tuple[int, Any]:
+        body = await self._json(request)
+        qualifier = request.query_params.get("qualifier")
+        return 200, (await self.backend.create_session(function, body, qualifier)).describe()
+
+    async def get_session(self, request: Request, function: str, session: str) -> tuple[int, Any]:
+        return 200, (await self.backend.session(function, session)).describe()
+
+    async def update_session(
+        self, request: Request, function: str, session: str
+    ) -> tuple[int, Any]:
+        changes = await self._json(request)
+        return 200, (await self.backend.update_session(function, session, changes)).describe()
+
+    async def delete_session(
+        self, request: Request, function: str, session: str
+    ) -> tuple[int, Any]:
+        await self.backend.delete_session(function, session)
+        return 204, None
+
+    async def pause_session(self, request: Request, function: str, session: str) -> tuple[int, Any]:
+        return 200, (await self.backend.pause_session(function, session)).describe()
+
+    async def resume_session(
+        self, request: Request, function: str, session: str
+    ) -> tuple[int, Any]:
+        return 200, (await self.backend.resume_session(function, session)).describe()
+
+    async def list_sessions(self, request: Request, function: str) -> tuple[int, Any]:
+        q = request.query_params
+        found, token = await self.backend.list_sessions(
+            function,
+            status=q.get("sessionStatus"),
+            session_id=q.get("sessionId"),
+            limit=q.get("limit"),
+            next_token=q.get("nextToken"),
+        )
+        return 200, {"sessions": [s.describe() for s in found], "nextToken": token}
+
+    # triggers
+
+    async def create_trigger(self, request: Request, function: str) -> tuple[int, Any]:
+        return 200, self.backend.create_trigger(function, await self._json(request)).describe()
+
+    async def get_trigger(self, request: Request, function: str, trigger: str) -> tuple[int, Any]:
+        return 200, self.backend.get_trigger(function, trigger).describe()
+
+    async def delete_trigger(
+        self, request: Request, function: str, trigger: str
+    ) -> tuple[int, Any]:
+        self.backend.delete_trigger(function, trigger)
+        return 204, None
+
+    async def list_triggers(self, request: Request, function: str) -> tuple[int, Any]:
+        q = request.query_params
+        found, token = self.backend.list_triggers(
+            function, q.get("prefix"), q.get("limit"), q.get("nextToken")
+        )
+        return 200, {"triggers": [t.describe() for t in found], "nextToken": token}
+
+    # -- HTTP triggers ---------------------------------------------------------------------
+
+    async def invoke(self, request: Request) -> Response:
+        """A call through a trigger, to the container of the session its header names."""
+        rid = request_id()
+        self.backend.calls["invoke"] += 1
+        try:
+            found = trigger_path.match(request.url.path)
+            if found is None:
+                raise err.PathNotSupported(request.method, request.url.path)
+            trigger = self.backend.get_trigger(found["function"], found["trigger"])
+            if trigger.auth_type != "anonymous":
+                raise err.AccessDenied("the emulator serves anonymous HTTP triggers only")
+            if any(name.lower().startswith("x-fc-") for name in request.headers):
+                raise err.InvalidArgument("request headers must not start with x-fc-")
+            function = self.backend.get_function(trigger.function)
+            session = await self._route(function, request)
+            return await self._forward(request, session, found["rest"] or "/", function, rid)
+        except err.FcError as exc:
+            return self._error(exc, rid)
+
+    async def _route(self, function: FakeFunction, request: Request) -> FakeSession:
+        """The session the affinity header names; FC starts one for an id it has not seen."""
+        header = function.header_name
+        if function.affinity != "HEADER_FIELD" or not header:
+            raise err.InvalidArgument("the emulator routes HEADER_FIELD affinity functions only")
+        session_id = request.headers.get(header)
+        if session_id:
+            key = (function.name, session_id)
+            if key in self.backend.sessions:
+                session = await self.backend.session(*key)
+                if session.status == "Paused":
+                    if not session.auto_resume:
+                        raise err.SessionPaused(*key)
+                    session = await self.backend.resume_session(*key)
+                if session.status == "Active":
+                    return session
+                if session.disable_reuse:
+                    raise err.SessionExpired(*key)
+        spec = {"sessionId": session_id} if session_id else {}
+        return await self.backend.create_session(function.name, spec, None)
+
+    async def _forward(
+        self, request: Request, session: FakeSession, path: str, function: FakeFunction, rid: str
+    ) -> Response:
+        import httpx
+
+        if self._http is None:
+            self._http = httpx.AsyncClient(timeout=httpx.Timeout(_TRIGGER_TIMEOUT_S, connect=5))
+        session.last_used = self.backend.now()
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP]
+        upstream_request = self._http.build_request(
+            request.method,
+            f"http://127.0.0.1:{session.port}{path}",
+            params=request.url.query,
+            headers=headers,
+            content=await request.body(),
+        )
+        try:
+            upstream = await self._http.send(upstream_request, stream=True)
+        except httpx.TransportError:
+            if not await self.backend.instance_alive(session):
+                raise err.SessionExpired(session.function, session.session_id) from None
+            raise err.CAExited("the instance did not answer") from None
+        out = {
+            k: v for k, v in upstream.headers.items() if k.lower() not in _HOP - {"content-length"}
+        }
+        out["x-fc-request-id"] = rid
+        if function.header_name:
+            out[function.header_name] = session.session_id
+
+        async def body() -> AsyncIterator[bytes]:
+            try:
+                async for chunk in upstream.aiter_raw():
+                    yield chunk
+            finally:
+                await upstream.aclose()
+                session.last_used = self.backend.now()
+
+        return StreamingResponse(body(), status_code=upstream.status_code, headers=out)
