@@ -1,9 +1,18 @@
-"""The sandbox function served on 127.0.0.1 over a real Docker engine, cleaned up after."""
+"""The sandbox function served on 127.0.0.1, on every sandbox backend, cleaned up after.
+
+Each test of this suite runs twice: ``docker`` (containers on the local engine) and ``fc``
+(the FC launcher and the official FC SDK against the FC emulator, which runs the same images
+on the same engine as FC sessions). One emulator serves a whole module; each test ends by
+deleting every session it left, through the API, so the next test starts from none.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Callable, Iterator
 
+import docker
 import httpx
 import pytest
 
@@ -12,15 +21,47 @@ from functions.runtime.settings import Settings
 from functions.sandbox.app import create_app
 from tests.fixtures.servers import serve_app
 
+BACKENDS = ("docker", "fc")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def sandbox_backend(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def backend_env(sandbox_backend: str, sandbox_images_built) -> Iterator[dict[str, str]]:
+    """The env that selects the backend: nothing for docker, an FC emulator's for fc."""
+    if sandbox_backend == "docker":
+        yield {}
+        return
+    from local_emulator.fc import fc_emulator
+
+    with fc_emulator() as env:
+        yield env
+
 
 @pytest.fixture
-def settings(tmp_path, sandbox_images_built) -> Settings:
-    return Settings(store_url=f"file://{tmp_path / 'store'}", sandbox_orphan_grace_s=0)
+def settings(tmp_path, backend_env: dict[str, str]) -> Settings:
+    backend = {name.lower(): value for name, value in backend_env.items()}
+    return Settings(store_url=f"file://{tmp_path / 'store'}", sandbox_orphan_grace_s=0, **backend)
+
+
+def end_fc_sessions(settings: Settings) -> None:
+    """Delete every session of the FC sandbox functions, as a client of the FC API would."""
+    from functions.runtime.sandbox.launchers.fc import FcLauncher
+
+    async def end() -> None:
+        launcher = FcLauncher(settings)
+        for handle in await launcher.owned():
+            await launcher.stop(handle)
+
+    asyncio.run(end())
 
 
 @pytest.fixture
-def serve(docker_client) -> Iterator[Callable[..., httpx.Client]]:
-    """Serve the sandbox function for ``settings``; remove its containers afterwards."""
+def serve(docker_client, settings: Settings) -> Iterator[Callable[..., httpx.Client]]:
+    """Serve the sandbox function for ``settings``; remove its sandboxes afterwards."""
     stack: list = []
     owners: set[str] = {"embedded"}
 
@@ -36,8 +77,11 @@ def serve(docker_client) -> Iterator[Callable[..., httpx.Client]]:
     yield start
     for item in reversed(stack):
         item.__exit__(None, None, None)
+    if settings.sandbox_backend == "fc":
+        end_fc_sessions(settings)
     for owner in owners:
         for c in docker_client.containers.list(
             all=True, filters={"label": f"{LABEL_OWNER}={owner}"}
         ):
-            c.remove(force=True)
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                c.remove(force=True)  # APIError: another remover got there first

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 import httpx
+import pytest
 
 from functions.runtime.sandbox.launchers.docker import DockerLauncher
 from functions.runtime.settings import Settings
@@ -141,6 +142,7 @@ def test_expired_sandboxes_are_gone_and_reaped(serve, settings, docker_client):
     assert left == {keep}
 
 
+@pytest.mark.parametrize("sandbox_backend", ["docker"], indirect=True)  # fc: in test_fc.py
 def test_reaper_removes_its_orphans_and_nobody_elses(serve, settings, docker_client, tmp_path):
     http = serve(settings)
     ours = DockerLauncher(settings)
@@ -236,3 +238,25 @@ def test_use_renews_the_ttl(serve, settings):
     http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json={"command": "true"})
     renewed = http.get(f"/v1/sandboxes/{sid}").json()["expires_at"]
     assert renewed > shortened + 500  # pushed out to a full TTL from now
+
+
+def test_pause_then_resume_keeps_the_interpreter_and_the_workspace(serve, settings):
+    http = serve(settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    http.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "kept = 41"})
+    http.put(f"/v1/sandboxes/{sid}/files/notes.txt", content=b"still here").raise_for_status()
+
+    paused = http.post(f"/v1/sandboxes/{sid}/pause")
+    assert paused.status_code == 200 and paused.json()["status"] == "paused"
+    assert http.get(f"/v1/sandboxes/{sid}").json()["status"] == "paused"
+    refused = http.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "kept"})
+    assert refused.status_code == 409 and refused.json()["code"] == "sandbox_paused"
+    assert http.post(f"/v1/sandboxes/{sid}/pause").json()["status"] == "paused"  # idempotent
+
+    resumed = http.post(f"/v1/sandboxes/{sid}/resume")
+    assert resumed.status_code == 200 and resumed.json()["status"] == "running"
+    result = http.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "kept + 1"})
+    assert text_of(result.json()) == "42\n"
+    assert http.get(f"/v1/sandboxes/{sid}/files/notes.txt").content == b"still here"
+    missing = http.post("/v1/sandboxes/sbx-nothing/pause")
+    assert missing.status_code == 404 and missing.json()["code"] == "sandbox_not_found"

@@ -14,7 +14,7 @@ from functions.runtime.sandbox import (
     SandboxError,
     sandbox_tool_adapter,
 )
-from functions.runtime.sandbox.launchers.docker import LABEL_OWNER, LABEL_SANDBOX
+from functions.runtime.sandbox.launchers.docker import LABEL_SANDBOX
 from functions.runtime.tools import Toolkit
 from tests.sandbox.support import containers_of, text_of
 
@@ -85,14 +85,12 @@ def test_embedded_mode_starts_the_container_itself(serve, settings, docker_clien
     with BaseSandbox(settings=embedded) as box:
         (container,) = [
             c
-            for c in docker_client.containers.list(filters={"label": f"{LABEL_OWNER}=embedded"})
+            for c in containers_of(docker_client, embedded, owner="embedded")
             if c.labels[LABEL_SANDBOX] == box.sandbox_id
         ]
         assert container.attrs["HostConfig"]["ReadonlyRootfs"] is True
         assert text_of(box.run_ipython_cell(code="6 * 7")) == "42\n"
-    remaining = docker_client.containers.list(
-        all=True, filters={"label": f"{LABEL_OWNER}=embedded"}
-    )
+    remaining = containers_of(docker_client, embedded, owner="embedded")
     assert container.id not in {c.id for c in remaining}
 
 

@@ -1,0 +1,310 @@
+"""The FC backend beyond the shared contract: the emulator through the official SDK, expiry,
+throttling, the reaper, credentials from AWS Secrets Manager, and FC's errors mapped.
+
+One emulator (with the sandbox functions deployed) serves the module; its clock moves
+forward instead of tests sleeping, and its request counter shows what was retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from functions.runtime.errors import ApiError
+from functions.runtime.sandbox.launchers.base import (
+    BackendThrottled,
+    BackendUnavailable,
+    LaunchError,
+)
+from functions.runtime.sandbox.launchers.fc import FcFailure, FcLauncher, fc_error
+from functions.runtime.settings import Settings
+from local_emulator.fc import FcEmulator, deployed_emulator, register_sandbox_functions
+from tests.sandbox.conftest import end_fc_sessions
+from tests.sandbox.support import containers_of, text_of
+
+
+@pytest.fixture(scope="module")
+def emulator(sandbox_images_built) -> Iterator[tuple[FcEmulator, dict[str, str]]]:
+    with deployed_emulator() as running:
+        yield running
+
+
+@pytest.fixture
+def fc_settings(emulator, tmp_path) -> Iterator[Settings]:
+    _, env = emulator
+    settings = Settings(
+        store_url=f"file://{tmp_path / 'store'}",
+        sandbox_orphan_grace_s=0,
+        **{name.lower(): value for name, value in env.items()},
+    )
+    yield settings
+    end_fc_sessions(settings)
+
+
+@pytest.fixture
+def settings(fc_settings: Settings) -> Settings:
+    """What the shared ``serve`` fixture serves: FC only here, not the backend matrix."""
+    return fc_settings
+
+
+def sdk_client(emulator: FcEmulator, key_id: str, secret: str):
+    from alibabacloud_fc20230330.client import Client
+    from alibabacloud_tea_openapi.utils_models import Config
+
+    return Client(
+        Config(
+            access_key_id=key_id,
+            access_key_secret=secret,
+            endpoint=emulator.url.removeprefix("http://"),
+            protocol="http",
+            region_id="cn-hangzhou",
+        )
+    )
+
+
+def test_the_emulator_speaks_fc_to_the_official_sdk_and_refuses_a_wrong_key(emulator):
+    from alibabacloud_fc20230330 import models
+    from alibabacloud_tea_openapi.exceptions import ClientException
+
+    running, _ = emulator
+    good = sdk_client(running, running.access_key_id, running.access_key_secret)
+    listed = good.list_functions(models.ListFunctionsRequest(prefix="agentscope-sandbox-"))
+    names = sorted(f.function_name for f in listed.body.functions)
+    assert names == ["agentscope-sandbox-base", "agentscope-sandbox-filesystem"]
+    base = good.get_function("agentscope-sandbox-base", models.GetFunctionRequest()).body
+    assert (base.instance_isolation_mode, base.session_affinity) == (
+        "SESSION_EXCLUSIVE",
+        "HEADER_FIELD",
+    )
+    affinity = json.loads(base.session_affinity_config)
+    assert affinity["affinityHeaderFieldName"] == "x-agentscope-sandbox-session"
+    assert base.custom_container_config.port == 8000
+    (trigger,) = good.list_triggers(
+        "agentscope-sandbox-base", models.ListTriggersRequest()
+    ).body.triggers
+    assert trigger.http_trigger.url_internet.startswith(running.url)
+
+    with pytest.raises(ClientException) as missing:
+        good.get_function("agentscope-sandbox-gpu", models.GetFunctionRequest())
+    assert (missing.value.status_code, missing.value.code) == (404, "FunctionNotFound")
+    with pytest.raises(ClientException) as exists:
+        good.create_function(
+            models.CreateFunctionRequest(
+                body=models.CreateFunctionInput(
+                    function_name="agentscope-sandbox-base",
+                    runtime="custom-container",
+                    custom_container_config=models.CustomContainerConfig(image="x", port=8000),
+                )
+            )
+        )
+    assert (exists.value.status_code, exists.value.code) == (409, "FunctionAlreadyExists")
+
+    wrong_secret = sdk_client(running, running.access_key_id, "not-the-secret")
+    with pytest.raises(ClientException) as refused:
+        wrong_secret.list_functions(models.ListFunctionsRequest())
+    assert (refused.value.status_code, refused.value.code) == (403, "SignatureNotMatch")
+    unknown_key = sdk_client(running, "LTAInobody", running.access_key_secret)
+    with pytest.raises(ClientException) as unknown:
+        unknown_key.list_functions(models.ListFunctionsRequest())
+    assert (unknown.value.status_code, unknown.value.code) == (403, "InvalidAccessKeyID")
+    assert running.access_key_secret not in str(refused.value)
+
+
+def test_a_wrong_key_in_the_sandbox_function_is_a_clear_503(emulator, fc_settings, serve):
+    wrong = fc_settings.model_copy(update={"alibaba_cloud_access_key_secret": "wrong"})
+    refused = serve(wrong).post("/v1/sandboxes", json={"type": "base"})
+    assert refused.status_code == 503 and refused.json()["code"] == "backend_unavailable"
+    assert "SignatureNotMatch" in refused.json()["detail"]
+    assert "wrong" not in refused.text
+
+
+def test_throttling_becomes_429_with_retry_after_and_only_safe_calls_repeat(
+    emulator, fc_settings, serve
+):
+    running, _ = emulator
+    http = serve(fc_settings)
+    assert http.post("/v1/sandboxes", json={"type": "base"}).status_code == 201
+    running.backend.max_sessions = 1
+    try:
+        before = running.backend.calls["create_session"]
+        throttled = http.post("/v1/sandboxes", json={"type": "base"})
+        assert throttled.status_code == 429, throttled.text
+        assert throttled.json()["code"] == "backend_throttled"
+        assert int(throttled.headers["Retry-After"]) >= 1
+        # FC made nothing, so CreateSession was tried again, up to the retry budget
+        tried = running.backend.calls["create_session"] - before
+        assert tried == fc_settings.fc_retry_attempts
+    finally:
+        running.backend.max_sessions = 100
+
+
+def test_a_tool_call_is_never_repeated(emulator, fc_settings, serve):
+    running, _ = emulator
+    http = serve(fc_settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+
+    async def pause_behind_its_back() -> None:
+        await FcLauncher(fc_settings).pause(f"agentscope-sandbox-base/{sid}")
+
+    asyncio.run(pause_behind_its_back())  # FC now refuses calls; the registry does not know
+    before = running.backend.calls["invoke"]
+    refused = http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json={"command": "true"})
+    assert refused.status_code == 409 and refused.json()["code"] == "sandbox_paused"
+    assert running.backend.calls["invoke"] - before == 1
+
+
+def test_an_expired_session_is_cleaned_up_and_then_a_clear_error(
+    emulator, fc_settings, serve, docker_client
+):
+    running, _ = emulator
+    http = serve(fc_settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    http.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "x = 1"})
+    assert len(containers_of(docker_client, fc_settings)) == 1
+    running.backend.advance(fc_settings.sandbox_ttl_s + 1)  # past the session's idle timeout
+    try:
+        # the reaper's ListSessions finds it ended: FC has already removed its instance
+        assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 0}
+        assert containers_of(docker_client, fc_settings) == []
+        gone = http.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "x"})
+        assert gone.status_code == 410 and gone.json()["code"] == "sandbox_gone"
+        assert http.get(f"/v1/sandboxes/{sid}").status_code == 404  # its record went too
+        fresh = http.post("/v1/sandboxes", json={"type": "base"})
+        assert fresh.status_code == 201 and fresh.json()["sandbox_id"] != sid
+    finally:
+        running.backend.advance(-(fc_settings.sandbox_ttl_s + 1))
+
+
+def test_the_reaper_ends_its_orphan_sessions_and_nobody_elses(
+    emulator, fc_settings, serve, docker_client
+):
+    running, _ = emulator
+    theirs = fc_settings.model_copy(update={"fc_sandbox_function_prefix": "other-sandbox-"})
+    register_sandbox_functions(running, theirs, "their-key", ("base",))
+    ours = FcLauncher(fc_settings)
+    other = FcLauncher(theirs.model_copy(update={"sandbox_token_key": "their-key"}))
+
+    async def launch_unrecorded() -> tuple[str, str]:
+        mine = await ours.start("base", "sbx-orphan", "")
+        foreign = await other.start("base", "sbx-foreign", "")
+        return mine.handle, foreign.handle
+
+    mine, foreign = asyncio.run(launch_unrecorded())
+    try:
+        assert serve(fc_settings).post("/v1/reaper/run").json() == {"expired": 0, "orphans": 1}
+        assert not asyncio.run(ours.alive(mine))
+        assert asyncio.run(other.alive(foreign))
+    finally:
+        asyncio.run(other.stop(foreign))
+        admin = sdk_client(running, running.access_key_id, running.access_key_secret)
+        admin.delete_function("other-sandbox-base")
+
+
+def test_a_type_without_a_function_is_a_clear_404(emulator, fc_settings, serve):
+    undeployed = fc_settings.model_copy(update={"fc_sandbox_function_prefix": "nothing-here-"})
+    missing = serve(undeployed).post("/v1/sandboxes", json={"type": "base"})
+    assert missing.status_code == 404 and missing.json()["code"] == "sandbox_type_not_deployed"
+
+
+def test_credentials_can_come_from_an_aws_secret_read_once(emulator, fc_settings, moto_s3_server):
+    import boto3
+
+    running, _ = emulator
+    secrets = boto3.client(
+        "secretsmanager", endpoint_url=moto_s3_server.url, region_name="us-east-1"
+    )
+    arn = secrets.create_secret(
+        Name=f"alibaba-{running.backend.account_id}",
+        SecretString=json.dumps(
+            {"access_key_id": running.access_key_id, "access_key_secret": running.access_key_secret}
+        ),
+    )["ARN"]
+    on_aws = fc_settings.model_copy(
+        update={
+            "alibaba_cloud_access_key_id": None,
+            "alibaba_cloud_access_key_secret": None,
+            "alibaba_cloud_credentials_secret": arn,
+            "secretsmanager_endpoint_url": moto_s3_server.url,
+        }
+    )
+    assert asyncio.run(FcLauncher(on_aws).owned()) == {}  # signed with the secret's key pair
+    secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    assert asyncio.run(FcLauncher(on_aws).owned()) == {}  # read once per process, not per call
+    nowhere = on_aws.model_copy(update={"alibaba_cloud_credentials_secret": None})
+    with pytest.raises(LaunchError, match="no Alibaba Cloud credentials"):
+        asyncio.run(FcLauncher(nowhere).owned())
+
+
+def test_a_session_s_token_opens_only_that_session(emulator, fc_settings):
+    """Through the trigger: the session header picks the instance, its token only opens it."""
+
+    async def two_sessions() -> list:
+        launcher = FcLauncher(fc_settings)
+        return [await launcher.start("base", sid, "") for sid in ("sbx-one", "sbx-two")]
+
+    one, two = asyncio.run(two_sessions())
+    call = {"command": "echo ok"}
+    with httpx.Client(timeout=60) as http:
+        url = f"{one.endpoint}/tools/run_shell_command"
+        own = http.post(
+            url, json=call, headers={**one.headers, "Authorization": f"Bearer {one.token}"}
+        )
+        assert text_of(own.json()) == "ok\n"
+        crossed = http.post(
+            url, json=call, headers={**two.headers, "Authorization": f"Bearer {one.token}"}
+        )
+        assert crossed.status_code == 401  # reached sbx-two's instance, which wants its own
+
+
+@pytest.mark.parametrize(
+    ("failure", "expected"),
+    [
+        (
+            FcFailure(404, "FunctionNotFound", "function 'x' does not exist."),
+            (404, "sandbox_type_not_deployed"),
+        ),
+        (FcFailure(404, "SessionNotFound", "no"), (410, "sandbox_gone")),
+        (FcFailure(410, "SessionExpired", "ended"), (410, "sandbox_gone")),
+        (FcFailure(409, "SessionPaused", "paused"), (409, "sandbox_paused")),
+        (FcFailure(400, "InvalidArgument", "bad"), (502, "sandbox_backend_error")),
+    ],
+)
+def test_fc_errors_map_to_api_errors(failure, expected):
+    mapped = fc_error(failure, "CreateSession")
+    assert isinstance(mapped, ApiError) and (mapped.status, mapped.code) == expected
+
+
+def test_fc_throttling_quota_auth_and_outages_map_to_429_and_503():
+    throttled = [
+        FcFailure(429, "ResourceExhausted", "limit", retry_after_s=3.0),
+        FcFailure(503, "ResourceThrottled", "machines"),
+        FcFailure(400, "Throttling.User", "slow down"),
+    ]
+    for failure in throttled:
+        mapped = fc_error(failure, "CreateSession")
+        assert isinstance(mapped, BackendThrottled), failure
+    assert fc_error(throttled[0], "x").retry_after_s == 3.0
+    assert fc_error(throttled[1], "x").retry_after_s == 1.0
+    for failure in [
+        FcFailure(400, "LimitExceeded.Instance", "quota"),
+        FcFailure(403, "SignatureNotMatch", "bad signature"),
+        FcFailure(500, "InternalServerError", "oops"),
+        FcFailure(None, "NetworkError", "refused"),
+    ]:
+        assert isinstance(fc_error(failure, "CreateSession"), BackendUnavailable), failure
+    assert isinstance(fc_error(FcFailure(412, "CAExited", "no image"), "x"), LaunchError)
+
+
+def test_the_tool_server_s_own_errors_are_not_taken_for_fc_s():
+    launcher = FcLauncher(Settings())
+    tool_server = json.dumps({"detail": "no such file", "code": "not_found"}).encode()
+    assert launcher.call_error(404, tool_server) is None
+    assert launcher.call_error(200, b'{"Code": "x"}') is None
+    assert launcher.call_error(502, b"<html>bad gateway</html>") is None
+    fc = json.dumps({"Code": "SessionExpired", "Message": "m", "RequestId": "r"}).encode()
+    gone = launcher.call_error(410, fc)
+    assert isinstance(gone, ApiError) and gone.status == 410
