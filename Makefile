@@ -7,6 +7,8 @@ STORE  ?= file
 # `make local ARTIFACTS=1 [PLATFORM=aws|fc]`: run the packaged zips instead of this checkout
 ARTIFACTS ?=
 PLATFORM  ?= aws
+# `make local SANDBOX_BACKEND=fc|agentrun`: sandboxes through that cloud's emulated API
+SANDBOX_BACKEND ?=
 HOST_PY    = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 HOST_ARCH  = $(shell $(BIN)/python -c 'from local_emulator.artifacts import host_arch; print(host_arch())')
 
@@ -23,7 +25,7 @@ install: $(STAMP)
 local: install
 	@$(BIN)/python sandbox_images/build.py -q || echo "warning: no sandbox images (Docker unavailable): agents run, code tools answer with an error"
 ifeq ($(ARTIFACTS),)
-	$(BIN)/python -m local_emulator --store $(STORE)
+	$(BIN)/python -m local_emulator --store $(STORE) $(if $(SANDBOX_BACKEND),--sandbox-backend $(SANDBOX_BACKEND))
 else
 	$(BIN)/python packaging/build.py --targets $(PLATFORM) --python $(HOST_PY) --arch $(HOST_ARCH) --out .data/dist -q
 	$(BIN)/python -m local_emulator --store $(STORE) --artifacts .data/dist/manifest.json --platform $(PLATFORM)

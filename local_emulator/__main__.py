@@ -42,6 +42,14 @@ def _sandbox_backend(kind: str | None, host: str) -> Iterator[None]:
             os.environ["SANDBOX_BACKEND"] = kind
         yield
         return
+    if kind == "fc":
+        from local_emulator.fc import fc_emulator
+
+        with fc_emulator(host, account_id=os.environ.get("FC_ACCOUNT_ID")) as env:
+            os.environ.update(env)
+            print(f"  fc api   {env['FC_ENDPOINT']} (FC 3.0 API; sessions on Docker)", flush=True)
+            yield
+        return
     from local_emulator.agentrun.local import agentrun_emulator
 
     with agentrun_emulator(host) as env:
@@ -57,9 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--store", choices=("file", "s3", "oss"), default="file")
     parser.add_argument(
         "--sandbox-backend",
-        choices=("docker", "agentrun"),
-        default=None,
-        help="where sandboxes run: local Docker, or AgentRun's API emulated on Docker "
+        choices=("docker", "fc", "agentrun"),
+        default=os.environ.get("SANDBOX_BACKEND") or None,
+        help="where sandboxes run: local Docker, or FC's or AgentRun's API emulated on Docker "
         "(default: SANDBOX_BACKEND, else docker)",
     )
     parser.add_argument(
@@ -81,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
         help="with --artifacts on aws: the query function through mangum, not the adapter",
     )
     args = parser.parse_args(argv)
+    if args.sandbox_backend not in (None, "docker", "fc", "agentrun"):  # from SANDBOX_BACKEND
+        parser.error(f"SANDBOX_BACKEND={args.sandbox_backend!r}: use docker, fc or agentrun")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     from functions.runtime.settings import Settings

@@ -120,3 +120,33 @@ def test_friday_runs_code_in_the_sessions_sandbox_with_no_model_key(
             all=True, filters={"label": f"{LABEL_OWNER}={owner}"}
         ):
             c.remove(force=True)
+
+
+def test_friday_runs_code_in_an_fc_session_with_sandbox_backend_fc(
+    tmp_path, docker_client, sandbox_images_built
+):
+    """`make local SANDBOX_BACKEND=fc`: the FC launcher and SDK, the FC emulator, Docker."""
+    import secrets
+
+    from functions.runtime.sandbox.launchers.docker import LABEL_OWNER
+    from local_emulator.fc import emulator_owner
+
+    account = str(10**15 + secrets.randbelow(10**15))
+    env = emulator_env(tmp_path, MODEL_BASE_URL="", SANDBOX_BACKEND="fc", FC_ACCOUNT_ID=account)
+    url = f"http://127.0.0.1:{env['QUERY_PORT']}"
+    label = f"{LABEL_OWNER}={emulator_owner(account)}"
+    try:
+        with run_emulator(env) as proc:
+            first = say(url, "Run this:\n```python\nx = 6 * 7\nprint(x)\n```", session_id="c1")
+            second = say(url, "And:\n```python\nx + 1\n```", session_id="c1")
+            sessions = docker_client.containers.list(filters={"label": label})
+            proc.send_signal(signal.SIGINT)
+            out, _ = proc.communicate(timeout=60)
+        assert first["output"][1]["content"][0]["data"]["output"] == "42\n"
+        assert second["output"][1]["content"][0]["data"]["output"] == "43\n"
+        assert len(sessions) == 1  # the chat's sandbox: one FC session, one container
+        assert "fc api   http://127.0.0.1:" in out and "(on fc)" in out
+        assert docker_client.containers.list(all=True, filters={"label": label}) == []
+    finally:
+        for c in docker_client.containers.list(all=True, filters={"label": label}):
+            c.remove(force=True)
