@@ -260,3 +260,18 @@ def test_pause_then_resume_keeps_the_interpreter_and_the_workspace(serve, settin
     assert http.get(f"/v1/sandboxes/{sid}/files/notes.txt").content == b"still here"
     missing = http.post("/v1/sandboxes/sbx-nothing/pause")
     assert missing.status_code == 404 and missing.json()["code"] == "sandbox_not_found"
+
+
+def test_user_code_cannot_read_the_tool_servers_secrets_from_proc(serve, settings):
+    """The token (docker) or the function's key (FC) stays in the tool server's first
+    environment block; user code runs with its uid, so only a non-dumpable process keeps
+    ``/proc/<its pid>/environ`` and its memory out of reach."""
+    http = serve(settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    look = http.post(
+        f"/v1/sandboxes/{sid}/tools/run_shell_command",
+        json={"command": "cat /proc/$PPID/environ; echo; cat /proc/$PPID/cmdline"},
+    ).json()
+    assert "-m\x00toolserver" in text_of(look)  # $PPID is the tool server
+    assert "environ: Permission denied" in text_of(look)
+    assert "TOOLSERVER_TOKEN" not in text_of(look)

@@ -12,6 +12,23 @@ from .server import SESSION_HEADER, ToolServer
 from .workspace import Workspace
 
 
+def keep_memory_private() -> None:
+    """Make this process non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``).
+
+    Popping the secrets from ``os.environ`` hides them from the processes started later, but
+    the process's first environment block stays in its memory, readable by anything with its
+    uid at ``/proc/<pid>/environ`` - and user code runs with its uid. A non-dumpable process's
+    ``/proc`` files belong to root and it cannot be ptraced, so its environment and memory
+    stay private; its children (the user's code) are dumpable again after their exec.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # 4 = PR_SET_DUMPABLE
+    except (OSError, AttributeError):  # not Linux: nothing of this kind to protect
+        pass
+
+
 def main() -> int:
     token = os.environ.get("TOOLSERVER_TOKEN", "")
     # on FC: a key shared by the function's containers, one HMAC token per session header
@@ -48,6 +65,7 @@ def main() -> int:
     # the secrets came from the environment: keep them out of what user code can read there
     os.environ.pop("TOOLSERVER_TOKEN", None)
     os.environ.pop("TOOLSERVER_TOKEN_KEY", None)
+    keep_memory_private()
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"toolserver listening on {host}:{server.server_address[1]}", flush=True)
     try:
