@@ -8,9 +8,9 @@ dict Lambda expects, body buffered (SSE arrives in one piece at the end, within 
 Mangum would run the app's lifespan around every invocation, which rebuilds the agent, its
 clients and the store on each request and throws away what a warm instance is for. Here
 the lifespan starts once, on the first invocation, and stays up for the instance's life:
-Lambda freezes an idle instance and gives no shutdown hook without an extension, so
-nothing is lost by running the shutdown half only at a normal process exit. Mangum is imported on that first
-invocation, so it never weighs on the cold start of other platforms.
+Lambda freezes an idle instance and gives no shutdown hook without an extension, so the
+shutdown half runs only where the process exits normally (the emulator, tests). Mangum is
+imported on that first invocation, so it never weighs on the cold start of other platforms.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
             adapter = Mangum(RequestIds(app), lifespan="off")  # sets up the event loop
             cycle = LifespanCycle(app, "on")
             cycle.__enter__()
-            # where the process does exit on its own (the emulator, tests), shut down cleanly
             atexit.register(cycle.__exit__, None, None, None)
         return adapter(event, context)
 
