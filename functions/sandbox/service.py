@@ -108,7 +108,7 @@ class SandboxService:
         claimed = None
         for pooled_id in await self.registry.pooled(sandbox_type):
             found = await self.registry.get_pooled(sandbox_type, pooled_id)
-            if found is None:
+            if found is None or found.backend != self.launcher.name:
                 continue
             now = time.time()
             record = found.model_copy(
@@ -204,12 +204,16 @@ class SandboxService:
     # -- find, renew, delete ---------------------------------------------------------------
 
     async def live(self, sandbox_id: str) -> SandboxRecord | None:
-        """The record if it exists and has not expired; an expired one is removed on sight."""
+        """The record if it exists and has not expired; an expired one is removed on sight.
+
+        So is one another backend launched (the store outlived a change of SANDBOX_BACKEND):
+        this launcher cannot reach it, and the session then gets one of its own.
+        """
         found = await self.registry.get(sandbox_id)
         if found is None:
             return None
         record, etag = found
-        if record.expired():
+        if record.expired() or record.backend != self.launcher.name:
             await self.delete(sandbox_id)
             return None
         if record.expires_at - time.time() < record.ttl_s / 2:
@@ -233,7 +237,8 @@ class SandboxService:
         found = await self.registry.get(sandbox_id)
         if found is None:
             return False
-        await self.launcher.stop(found[0].handle)
+        if found[0].backend == self.launcher.name:  # another backend's: not ours to stop
+            await self.launcher.stop(found[0].handle)
         await self.registry.remove(sandbox_id)
         return True
 

@@ -204,6 +204,45 @@ def test_the_reaper_ends_its_orphan_sessions_and_nobody_elses(
         admin.delete_function("other-sandbox-base")
 
 
+def test_a_sandbox_another_backend_launched_is_replaced_not_used(fc_settings, serve):
+    """The store outlived a switch from docker to fc: the session gets an FC sandbox."""
+    import time
+
+    from functions.runtime.storage import open_store
+    from functions.sandbox.registry import Registry, SandboxRecord
+
+    async def left_by_docker() -> None:
+        registry = Registry(open_store(fc_settings.store_url, fc_settings))
+        now = time.time()
+        await registry.add(
+            SandboxRecord(
+                id="sbx-from-docker",
+                type="base",
+                user_id="u",
+                session_id="chat",
+                backend="docker",
+                handle="0123456789abcdef",
+                endpoint="http://127.0.0.1:9",
+                token="t",
+                created_at=now,
+                expires_at=now + 600,
+                ttl_s=600,
+            )
+        )
+        await registry.bind("u", "chat", "base", "sbx-from-docker", None)
+
+    asyncio.run(left_by_docker())
+    http = serve(fc_settings)
+    created = http.post(
+        "/v1/sandboxes", json={"type": "base", "user_id": "u", "session_id": "chat"}
+    )
+    assert created.status_code == 201 and created.json()["sandbox_id"] != "sbx-from-docker"
+    assert http.get("/v1/sandboxes/sbx-from-docker").status_code == 404
+    sid = created.json()["sandbox_id"]
+    ran = http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json={"command": "echo fc"})
+    assert text_of(ran.json()) == "fc\n"
+
+
 def test_a_type_without_a_function_is_a_clear_404(emulator, fc_settings, serve):
     undeployed = fc_settings.model_copy(update={"fc_sandbox_function_prefix": "nothing-here-"})
     missing = serve(undeployed).post("/v1/sandboxes", json={"type": "base"})

@@ -328,6 +328,8 @@ class FcLauncher:
         from alibabacloud_fc20230330 import models
 
         function, session = self._split(handle)
+        if not function or not session:
+            return None  # not a handle of ours (function/session): nothing FC knows
         try:
             found = await self._call(
                 f"GetSession {session}",
@@ -349,6 +351,8 @@ class FcLauncher:
         from alibabacloud_fc20230330 import models
 
         function, session = self._split(handle)
+        if not function or not session:
+            return  # not a handle of ours: nothing to end
         try:
             await self._call(
                 f"DeleteSession {session}",
