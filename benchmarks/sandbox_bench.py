@@ -9,7 +9,8 @@ measures, over --runs runs each:
 * release: ``DELETE /v1/sandboxes/{id}`` until it answers.
 
 Budget, held to p95 (stricter than p50): cold <= 0.8 s, pooled <= 50 ms, call <= 10 ms,
-release <= 0.5 s.
+release <= 0.5 s. Each function process first does one unmeasured round (printed apart): it
+pays the process's one-time costs, imports and first connections.
 
 ``--backend fc`` measures the same through the FC launcher: the official FC SDK against the
 local FC API emulator (``local_emulator.fc``), whose sessions are containers on the same
@@ -113,8 +114,17 @@ def pct(values: list[float], q: float) -> float:
 
 
 def measure(runs: int, tmp: str, env: dict[str, str]) -> dict[str, list[float]]:
-    figures: dict[str, list[float]] = {k: [] for k in BUDGET_MS}
+    """The figures; ``first`` is each function process's first create -> result, unjudged.
+
+    That first round pays what a fresh process pays once (imports of httpx, docker or the FC
+    SDK, the trigger lookup, first connections), which would otherwise land in whichever
+    measured step happens to come first.
+    """
+    figures: dict[str, list[float]] = {k: [] for k in (*BUDGET_MS, "first")}
     with sandbox_function(f"file://{tmp}/cold", **env) as http:
+        sid, ms = create_and_call(http)
+        figures["first"].append(ms)
+        release(http, sid)
         for _ in range(runs):
             sid, ms = create_and_call(http)
             figures["cold"].append(ms)
@@ -127,6 +137,10 @@ def measure(runs: int, tmp: str, env: dict[str, str]) -> dict[str, list[float]]:
     with sandbox_function(
         f"file://{tmp}/pooled", SANDBOX_POOL_SIZE="1", SANDBOX_ORPHAN_GRACE_S="0", **env
     ) as http:
+        http.post("/v1/reaper/run").raise_for_status()
+        sid, ms = create_and_call(http)
+        figures["first"].append(ms)
+        release(http, sid)
         for _ in range(runs):
             http.post("/v1/reaper/run").raise_for_status()  # returns once the pool is warm
             sid, ms = create_and_call(http)
@@ -140,7 +154,8 @@ def measure(runs: int, tmp: str, env: dict[str, str]) -> dict[str, list[float]]:
 def report(backend: str, figures: dict[str, list[float]], runs: int) -> tuple[list[str], bool]:
     lines = [f"sandbox_bench: {backend} backend, {runs} runs each (call: {len(figures['call'])})"]
     ok = True
-    for name, values in figures.items():
+    for name in BUDGET_MS:
+        values = figures[name]
         p50, p95 = statistics.median(values), pct(values, 0.95)
         passed = p95 <= BUDGET_MS[name]
         ok &= passed
@@ -148,6 +163,11 @@ def report(backend: str, figures: dict[str, list[float]], runs: int) -> tuple[li
             f"  {name:<8} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms   budget p95 <= "
             f"{BUDGET_MS[name]:.0f} ms: {'PASS' if passed else 'FAIL'}"
         )
+    cold, pooled = figures["first"]
+    lines.append(
+        f"  (a fresh function process's first create -> result, not judged: {cold:.1f} ms "
+        f"without a pool, {pooled:.1f} ms pooled)"
+    )
     return lines, ok
 
 
@@ -177,6 +197,8 @@ def main() -> int:
                 p50 = statistics.median(fc[name]) - statistics.median(docker[name])
                 p95 = pct(fc[name], 0.95) - pct(docker[name], 0.95)
                 lines.append(f"  {name:<8} p50 {p50:+8.1f} ms   p95 {p95:+8.1f} ms")
+            first = fc["first"][0] - docker["first"][0]
+            lines.append(f"  first create -> result in a fresh process: {first:+.1f} ms")
     lines.append(f"overall: {'PASS' if ok else 'FAIL'}")
     name = "sandbox_bench" if args.backend == "docker" else "sandbox_bench_fc"
     publish(name, "\n".join(lines))
