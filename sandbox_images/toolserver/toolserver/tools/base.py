@@ -72,18 +72,21 @@ class Interpreter:
                 self._start()
             out = os.path.join(tmp, "out")
             answer: list[str] = []
+            timed_out = False
             try:
                 self.requests.write(json.dumps({"code": code, "out": out}) + "\n")
                 self.requests.flush()
                 reader = threading.Thread(target=lambda: answer.append(self.answers.readline()))
                 reader.start()
                 reader.join(timeout)
+                # still reading: the cell runs on; an empty line instead is the pipe's end,
+                # the worker gone (which poll() may not report yet: the exit is in flight)
+                timed_out = reader.is_alive()
             except BrokenPipeError:
                 pass
             ok = bool(answer and answer[0])
             note = ""
             if not ok:
-                timed_out = self.proc is not None and self.proc.poll() is None
                 self._stop()
                 note = (
                     f"\n[the cell ran longer than {timeout:g} s and was stopped"
