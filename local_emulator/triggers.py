@@ -20,7 +20,8 @@ from typing import Any
 from local_emulator.function_url import PAYLOAD_LIMIT, build_event, parse_result
 from local_emulator.instances import InvokeError, LambdaFunction, ServerFunction
 
-_HOP_BY_HOP = {
+# hop-by-hop headers (and the ones a proxy recomputes): never passed on
+HOP_BY_HOP = {
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -173,7 +174,7 @@ class StreamingProxy:
         headers = [
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
-            if k.decode("latin-1").lower() not in _HOP_BY_HOP
+            if k.decode("latin-1").lower() not in HOP_BY_HOP
         ] + self._platform_headers()
         query = scope.get("query_string", b"").decode("latin-1")
         url = f"{self.upstream}{scope['path']}" + (f"?{query}" if query else "")
@@ -187,7 +188,7 @@ class StreamingProxy:
             raw = [
                 (k.encode("latin-1"), v.encode("latin-1"))
                 for k, v in response.headers.multi_items()
-                if k.lower() not in _HOP_BY_HOP
+                if k.lower() not in HOP_BY_HOP
             ]
             await send(
                 {"type": "http.response.start", "status": response.status_code, "headers": raw}

@@ -20,24 +20,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from local_emulator.acs_signature import Credential, NonceCache, SignatureError, verify_request
+from local_emulator.triggers import HOP_BY_HOP
 
 from . import exceptions as err
 from .models import FakeFunction, FakeSession, FcBackend
 from .urls import match, trigger_path
 
-# hop-by-hop headers: a proxy does not pass them on
-_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
-}
 _TRIGGER_TIMEOUT_S = 900.0
 
 
@@ -229,7 +217,7 @@ class FcResponses:
         if self._http is None:
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(_TRIGGER_TIMEOUT_S, connect=5))
         session.last_used = self.backend.now()
-        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in _HOP]
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
         upstream_request = self._http.build_request(
             request.method,
             f"http://127.0.0.1:{session.port}{path}",
@@ -244,7 +232,9 @@ class FcResponses:
                 raise err.SessionExpired(session.function, session.session_id) from None
             raise err.CAExited("the instance did not answer") from None
         out = {
-            k: v for k, v in upstream.headers.items() if k.lower() not in _HOP - {"content-length"}
+            k: v
+            for k, v in upstream.headers.items()
+            if k.lower() not in HOP_BY_HOP - {"content-length"}
         }
         out["x-fc-request-id"] = rid
         if function.header_name:

@@ -53,16 +53,14 @@ the local emulator (``local_emulator/agentrun``), which then also serves the dat
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import random
 import time
-from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from ...settings import Settings
+from .alibaba import alibaba_credentials, iso_time, secret_value, session_token
 from .base import BackendThrottled, BackendUnavailable, Launched, LaunchError
 from .docker import owner_id
 
@@ -81,26 +79,6 @@ class _Missing(Exception):
 
 class _Exists(Exception):
     """AgentRun answered that what we create already exists."""
-
-
-def session_token(key: str, session: str) -> str:
-    """The tool server's bearer token for a sandbox, derived from the shared key."""
-    return hmac.new(key.encode(), session.encode(), hashlib.sha256).hexdigest()
-
-
-def _secret(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-
-
-def _timestamp(value: str | None) -> float:
-    if not value:
-        return 0.0
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
 
 
 class AgentRunLauncher:
@@ -137,16 +115,11 @@ class AgentRunLauncher:
             from alibabacloud_tea_openapi.utils_models import Config
 
             s = self.settings
-            key_id = _secret(s.alibaba_cloud_access_key_id)
-            secret = _secret(s.alibaba_cloud_access_key_secret)
-            if not key_id or not secret:
-                raise LaunchError(
-                    "AgentRun needs ALIBABA_CLOUD_ACCESS_KEY_ID and ALIBABA_CLOUD_ACCESS_KEY_SECRET"
-                )
+            credentials = alibaba_credentials(s)
             config = Config(
-                access_key_id=key_id,
-                access_key_secret=secret,
-                security_token=_secret(s.alibaba_cloud_security_token),
+                access_key_id=credentials.access_key_id,
+                access_key_secret=credentials.access_key_secret,
+                security_token=credentials.security_token,
                 region_id=self.region,
             )
             if s.agentrun_endpoint:
@@ -160,7 +133,7 @@ class AgentRunLauncher:
         return self._client
 
     def token_key(self) -> str:
-        key = _secret(self.settings.sandbox_token_key)
+        key = secret_value(self.settings.sandbox_token_key)
         if not key:
             raise LaunchError(
                 "AgentRun sandboxes need SANDBOX_TOKEN_KEY (the templates' TOOLSERVER_TOKEN_KEY) "
@@ -323,7 +296,7 @@ class AgentRunLauncher:
                 if item.sandbox_id and item.sandbox_id.startswith(self.prefix):
                     found[item.sandbox_id] = (
                         item.sandbox_id.removeprefix(self.prefix),
-                        _timestamp(item.created_at),
+                        iso_time(item.created_at),
                     )
             next_token = data.next_token if data else None
             if not next_token:

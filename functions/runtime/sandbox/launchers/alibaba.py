@@ -1,4 +1,4 @@
-"""What the launchers on Alibaba Cloud share: credentials and per-session tool-server tokens.
+"""What the launchers on Alibaba Cloud share: credentials, per-session tool-server tokens, times.
 
 Credentials come from the settings (``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``_SECRET`` /
 ``_SECURITY_TOKEN``: what FC injects into a function that has a role), or, for a sandbox
@@ -27,6 +27,18 @@ def secret_value(value: Any) -> str | None:
         return None
     plain = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
     return plain or None
+
+
+def iso_time(value: str | None) -> float:
+    """An API's ISO 8601 time (``...Z`` allowed) as a Unix time; 0 when absent or unreadable."""
+    from datetime import datetime
+
+    if not value:
+        return 0.0
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return 0.0
 
 
 def session_token(key: str, session_id: str) -> str:

@@ -31,12 +31,11 @@ import random
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from ...errors import ApiError
 from ...settings import Settings
-from .alibaba import alibaba_credentials, secret_value, session_token
+from .alibaba import alibaba_credentials, iso_time, secret_value, session_token
 from .base import BackendThrottled, BackendUnavailable, Launched, LaunchError
 
 SESSION_HEADER = "x-agentscope-sandbox-session"
@@ -138,15 +137,6 @@ def _endpoint(settings: Settings) -> tuple[str | None, str]:
     if settings.fc_account_id:
         return f"{settings.fc_account_id}.{settings.fc_region}.fc.aliyuncs.com", "https"
     return None, "https"
-
-
-def _timestamp(value: str | None) -> float:
-    if not value:
-        return 0.0
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return 0.0
 
 
 class FcLauncher:
@@ -412,7 +402,7 @@ class FcLauncher:
                     if session.session_id and session.session_status != "Expired":
                         owned[f"{function}/{session.session_id}"] = (
                             session.session_id,
-                            _timestamp(session.created_time),
+                            iso_time(session.created_time),
                         )
                 token = page.body.next_token
                 if not token:
