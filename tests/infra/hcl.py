@@ -1,0 +1,93 @@
+"""The Terraform configuration as data, parsed with python-hcl2 (no provider, no terraform).
+
+``load_dir`` merges a directory's ``*.tf`` files into one dict per block kind, keyed by
+label the way Terraform addresses them: ``config.resource["aws_s3_bucket"]["state"]``,
+``config.module["query"]``, ``config.variable["region"]``. Nested blocks stay lists of
+dicts (``body["rule"][0]``); expressions stay strings such as ``"${var.region}"``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import hcl2
+
+TERRAFORM = Path(__file__).resolve().parents[2] / "infra" / "terraform"
+ROOTS = ("aws", "alicloud")
+MODULES = ("manifest", "lambda_function", "fc_function")
+
+_OPTIONS = hcl2.SerializationOptions(
+    explicit_blocks=False, strip_string_quotes=True, with_comments=False
+)
+
+
+@dataclass
+class Config:
+    path: Path
+    resource: dict[str, dict[str, dict]] = field(default_factory=dict)
+    data: dict[str, dict[str, dict]] = field(default_factory=dict)
+    module: dict[str, dict] = field(default_factory=dict)
+    variable: dict[str, dict] = field(default_factory=dict)
+    output: dict[str, dict] = field(default_factory=dict)
+    locals: dict[str, Any] = field(default_factory=dict)
+    terraform: list[dict] = field(default_factory=list)
+    provider: dict[str, dict] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """Every .tf file of the directory, for checks on raw source."""
+        return "\n".join(p.read_text() for p in sorted(self.path.glob("*.tf")))
+
+
+def parse_file(path: Path) -> dict:
+    with path.open() as f:
+        return hcl2.load(f, serialization_options=_OPTIONS)
+
+
+def load_dir(path: Path) -> Config:
+    config = Config(path)
+    for tf in sorted(path.glob("*.tf")):
+        parsed = parse_file(tf)
+        for kind in ("resource", "data"):
+            for block in parsed.get(kind, []):
+                for type_, named in block.items():
+                    for name, body in named.items():
+                        target = getattr(config, kind).setdefault(type_, {})
+                        assert name not in target, f"{type_}.{name} declared twice in {path}"
+                        target[name] = body
+        for kind in ("module", "variable", "output", "provider"):
+            for block in parsed.get(kind, []):
+                for name, body in block.items():
+                    assert name not in getattr(config, kind), f"{kind} {name} twice in {path}"
+                    getattr(config, kind)[name] = body
+        for block in parsed.get("locals", []):
+            for name, value in block.items():
+                assert name not in config.locals, f"local.{name} twice in {path}"
+                config.locals[name] = value
+        config.terraform += parsed.get("terraform", [])
+    return config
+
+
+def root(name: str) -> Config:
+    return load_dir(TERRAFORM / name)
+
+
+def module(name: str) -> Config:
+    return load_dir(TERRAFORM / "modules" / name)
+
+
+def expr(value: Any) -> str:
+    """An attribute's expression without its ``${ }`` wrapper, whitespace squeezed."""
+    text = str(value).strip()
+    if text.startswith("${") and text.endswith("}"):
+        text = text[2:-1]
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def references(value: Any) -> set[str]:
+    """The ``var.x`` / ``local.x`` / ``module.x`` / ``each.value.x`` names an expression reads."""
+    return set(
+        re.findall(r"\b(?:var|local|module|each\.value|each\.key)(?:\.[\w\[\]\"]+)*", str(value))
+    )
