@@ -79,15 +79,9 @@ def module(name: str) -> Config:
 
 
 def expr(value: Any) -> str:
-    """An attribute's expression without its ``${ }`` wrapper, whitespace squeezed."""
+    """An attribute's expression without its ``${ }`` wrapper, whitespace squeezed, ``{a}``."""
     text = str(value).strip()
     if text.startswith("${") and text.endswith("}"):
         text = text[2:-1]
-    return re.sub(r"\s+", " ", text).strip()
-
-
-def references(value: Any) -> set[str]:
-    """The ``var.x`` / ``local.x`` / ``module.x`` / ``each.value.x`` names an expression reads."""
-    return set(
-        re.findall(r"\b(?:var|local|module|each\.value|each\.key)(?:\.[\w\[\]\"]+)*", str(value))
-    )
+    text = re.sub(r"\s+", " ", text).strip()
+    return re.sub(r"\{ ", "{", re.sub(r" \}", "}", text))

@@ -1,0 +1,117 @@
+# One custom-container function per sandbox type: the type's image with its tool server on
+# port 8000, one instance per session (SESSION_EXCLUSIVE) and requests routed to a session's
+# instance by the x-agentscope-sandbox-session header (HEADER_FIELD affinity). The sandbox
+# function's FC launcher makes each sandbox a session of these functions (CreateSession)
+# and calls the trigger with that header and the session's token: hex HMAC-SHA256 of the
+# session id under TOOLSERVER_TOKEN_KEY, the key it holds as SANDBOX_TOKEN_KEY.
+
+resource "random_password" "sandbox_token_key" {
+  length  = 48
+  special = false
+}
+
+locals {
+  session_header    = "x-agentscope-sandbox-session"
+  sandbox_token_key = var.sandbox_token_key == null ? random_password.sandbox_token_key.result : var.sandbox_token_key
+
+  # images named as the seed names them: [registry/]namespace/runtime-sandbox-<type>:tag
+  image_registry = coalesce(var.image_registry, "registry.${var.region}.aliyuncs.com")
+
+  # All of FC the launcher needs (sessions of the sandbox functions, their trigger URLs,
+  # and invoking them when their triggers demand signatures), on those functions only. Not
+  # fc:ListFunctions, which the reaper's orphan sweep uses: it cannot be limited to a
+  # prefix and would show every function's environment in the region; FC ends abandoned
+  # sessions itself (TTL and idle timeout).
+  launcher_actions = [
+    "fc:CreateSession",
+    "fc:GetSession",
+    "fc:DeleteSession",
+    "fc:PauseSession",
+    "fc:ResumeSession",
+    "fc:ListSessions",
+    "fc:ListTriggers",
+    "fc:GetFunction",
+    "fc:InvokeFunction",
+  ]
+  sandbox_functions_arn = "acs:fc:${var.region}:${local.account_id}:functions/${var.sandbox_function_prefix}*"
+}
+
+resource "alicloud_fcv3_function" "sandbox_type" {
+  for_each = toset(var.sandbox_types)
+
+  function_name   = "${var.sandbox_function_prefix}${each.key}"
+  description     = "agentscope-faas ${each.key} sandbox: one instance per session"
+  runtime         = "custom-container"
+  handler         = "index.handler" # required by the API, unused by a container
+  cpu             = var.sandbox_cpu
+  memory_size     = var.sandbox_memory_mb
+  disk_size       = var.sandbox_disk_mb
+  timeout         = var.sandbox_timeout_s
+  internet_access = var.sandbox_internet_access
+
+  custom_container_config {
+    image = "${local.image_registry}/${var.image_namespace}/runtime-sandbox-${each.key}:${var.image_tag}"
+    port  = 8000 # the tool server
+  }
+
+  instance_isolation_mode = "SESSION_EXCLUSIVE"
+  session_affinity        = "HEADER_FIELD"
+  # FC's HeaderFieldSessionAffinityConfig (API 2023-03-30). These lifetimes apply to
+  # sessions a request starts by itself; the launcher's CreateSession sets its own.
+  session_affinity_config = jsonencode({
+    affinityHeaderFieldName       = local.session_header
+    sessionTTLInSeconds           = var.sandbox_session_ttl_s
+    sessionIdleTimeoutInSeconds   = var.sandbox_idle_timeout_s
+    sessionConcurrencyPerInstance = 1
+    disableSessionIdReuse         = true
+  })
+
+  environment_variables = {
+    TOOLSERVER_TOKEN_KEY      = local.sandbox_token_key
+    TOOLSERVER_SESSION_HEADER = local.session_header
+  }
+
+  lifecycle {
+    precondition {
+      condition     = var.sandbox_memory_mb >= var.sandbox_cpu * 1024 && var.sandbox_memory_mb <= var.sandbox_cpu * 4096
+      error_message = "FC needs 1 to 4 GB of memory per vCPU: sandbox_memory_mb ${var.sandbox_memory_mb} does not fit sandbox_cpu ${var.sandbox_cpu}."
+    }
+    precondition {
+      condition     = var.sandbox_idle_timeout_s <= var.sandbox_session_ttl_s
+      error_message = "sandbox_idle_timeout_s must not exceed sandbox_session_ttl_s."
+    }
+  }
+}
+
+resource "alicloud_fcv3_trigger" "sandbox_type" {
+  for_each = alicloud_fcv3_function.sandbox_type
+
+  function_name = each.value.function_name
+  trigger_name  = "http"
+  trigger_type  = "http"
+  qualifier     = "LATEST"
+  description   = "Tool calls into ${each.key} sandboxes, routed by ${local.session_header}"
+  trigger_config = jsonencode({
+    authType           = var.sandbox_trigger_auth_type
+    methods            = ["GET", "POST", "PUT", "DELETE", "HEAD"]
+    disableURLInternet = false
+  })
+}
+
+# The same FC permissions as a policy of their own, for the RAM user whose access key an
+# AWS deployment's sandbox function uses (attach it to that user; Terraform creates no key).
+resource "alicloud_ram_policy" "sandbox_launcher" {
+  policy_name = "${var.name_prefix}-sandbox-launcher"
+  description = "Launch sandboxes: sessions of the ${var.sandbox_function_prefix}* functions"
+  policy_document = jsonencode({
+    Version = "1"
+    Statement = [
+      {
+        Effect   = "Allow"
+        Action   = local.launcher_actions
+        Resource = [local.sandbox_functions_arn]
+      },
+    ]
+  })
+  force = true
+}

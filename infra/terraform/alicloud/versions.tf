@@ -1,0 +1,19 @@
+terraform {
+  required_version = ">= 1.5"
+
+  required_providers {
+    alicloud = {
+      source = "aliyun/alicloud"
+      # 1.256: instance_isolation_mode / session_affinity(_config) on alicloud_fcv3_function
+      version = ">= 1.256.0"
+    }
+    random = {
+      source  = "hashicorp/random"
+      version = ">= 3.5"
+    }
+  }
+}
+
+provider "alicloud" {
+  region = var.region
+}

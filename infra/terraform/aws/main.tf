@@ -1,0 +1,35 @@
+# agentscope-faas on AWS: the state bucket (storage.tf), one Lambda function per function
+# of the manifest with its own role and Function URL (functions.tf), and the credentials the
+# sandbox function uses to launch sandboxes on Alibaba Cloud (sandbox.tf).
+
+data "aws_region" "current" {}
+
+locals {
+  manifest_path = coalesce(var.manifest_path, "${path.module}/../../../dist/manifest.json")
+  functions     = var.enable_sandbox ? ["query", "state", "sandbox"] : ["query", "state"]
+
+  # STORE_URL names a prefix, the IAM policies the same prefix with its slash
+  state_prefix = "${var.state_prefix}/"
+  store_url    = "s3://${aws_s3_bucket.state.bucket}/${var.state_prefix}"
+
+  web_adapter_layer_arn = coalesce(
+    var.lambda_web_adapter_layer_arn,
+    format(
+      "arn:aws:lambda:%s:753240598075:layer:%s:%d",
+      data.aws_region.current.region,
+      var.architecture == "arm64" ? "LambdaAdapterLayerArm64" : "LambdaAdapterLayerX86",
+      var.lambda_web_adapter_layer_version,
+    ),
+  )
+}
+
+# The artifacts of this target, python version and CPU: see modules/manifest.
+module "manifest" {
+  source = "../modules/manifest"
+
+  manifest_path = local.manifest_path
+  target        = "aws"
+  python        = var.python_version
+  arch          = var.architecture
+  functions     = local.functions
+}

@@ -1,0 +1,85 @@
+variable "name" {
+  description = "The Lambda function's name; its role, policy and log group are named after it."
+  type        = string
+}
+
+variable "artifact" {
+  description = "The function's entry from the manifest module: zip_path, source_code_hash, handler, streaming_handler, runtime, arch, memory_mb, timeout_s, port, environment."
+  type = object({
+    function          = string
+    zip_path          = string
+    source_code_hash  = string
+    handler           = string
+    streaming_handler = optional(string)
+    runtime           = string
+    arch              = string
+    memory_mb         = number
+    timeout_s         = number
+    port              = number
+    environment       = map(string)
+  })
+}
+
+variable "environment" {
+  description = "Environment variables added to the manifest's (STORE_URL and the like)."
+  type        = map(string)
+  default     = {}
+}
+
+variable "state_bucket_arn" {
+  description = "ARN of the state bucket."
+  type        = string
+}
+
+variable "state_prefix" {
+  description = "Key prefix of the state in the bucket, ending in \"/\"; the role may touch nothing else."
+  type        = string
+
+  validation {
+    condition     = endswith(var.state_prefix, "/") && length(var.state_prefix) > 1
+    error_message = "state_prefix must be non-empty and end in \"/\"."
+  }
+}
+
+variable "extra_statements" {
+  description = "More IAM statements for this function's role alone (a secret, another function's URL)."
+  type = list(object({
+    sid       = string
+    actions   = list(string)
+    resources = list(string)
+  }))
+  default = []
+}
+
+variable "streaming" {
+  description = "Serve through the Lambda Web Adapter with a RESPONSE_STREAM Function URL instead of mangum (buffered)."
+  type        = bool
+  default     = false
+}
+
+variable "web_adapter_layer_arn" {
+  description = "The Lambda Web Adapter layer for the function's architecture (used when streaming)."
+  type        = string
+  default     = null
+}
+
+variable "url_auth_type" {
+  description = "The Function URL's authorization_type: AWS_IAM or NONE."
+  type        = string
+
+  validation {
+    condition     = contains(["AWS_IAM", "NONE"], var.url_auth_type)
+    error_message = "url_auth_type must be AWS_IAM or NONE."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days CloudWatch keeps the function's logs."
+  type        = number
+}
+
+variable "tags" {
+  description = "Tags for every resource."
+  type        = map(string)
+  default     = {}
+}
