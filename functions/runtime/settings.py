@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from pydantic import SecretStr
+from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -100,6 +100,16 @@ class Settings(BaseSettings):
     query_port: int = 8090
     state_port: int = 8091
     sandbox_port: int = 8092
+
+    @model_validator(mode="after")
+    def _oss_key_from_role(self) -> Settings:
+        """On FC a function with a RAM role gets its temporary key as ALIBABA_CLOUD_*: with no
+        OSS_* key set, the OSS store uses that key (all three parts, never mixed with OSS_*)."""
+        if self.oss_access_key_id is None and self.oss_access_key_secret is None:
+            self.oss_access_key_id = self.alibaba_cloud_access_key_id
+            self.oss_access_key_secret = self.alibaba_cloud_access_key_secret
+            self.oss_security_token = self.alibaba_cloud_security_token
+        return self
 
 
 @lru_cache(maxsize=1)

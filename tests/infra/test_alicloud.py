@@ -227,17 +227,9 @@ def test_store_and_sandbox_settings_reach_the_functions(ali):
     }
     assert "oss-${var.region}-internal.aliyuncs.com" in ali.locals["oss_endpoint"]
     sandbox = expr(ali.module["sandbox"]["environment"])
-    assert env_keys(sandbox) == {
-        "SANDBOX_BACKEND",
-        "FC_REGION",
-        "FC_ACCOUNT_ID",
-        "FC_SANDBOX_FUNCTION_PREFIX",
-        "SANDBOX_TOKEN_KEY",
-        "SANDBOX_INTERNET_ACCESS",
-    }
+    assert env_keys(sandbox) == {"SANDBOX_BACKEND", "SANDBOX_TOKEN_KEY", "SANDBOX_INTERNET_ACCESS"}
     assert 'SANDBOX_BACKEND = "fc"' in sandbox
     assert "SANDBOX_TOKEN_KEY = local.sandbox_token_key" in sandbox
-    assert "FC_SANDBOX_FUNCTION_PREFIX = var.sandbox_function_prefix" in sandbox
     query = expr(ali.module["query"]["environment"])
     assert "{SANDBOX_URL = module.sandbox[0].url}" in query
     for name in FUNCTIONS:
@@ -348,3 +340,28 @@ def test_trigger_configs_carry_only_fields_of_fcs_http_trigger_config(ali):
     for config in configs:
         keys = set(re.findall(r"^\s*(\w+)\s*=", config, re.M))
         assert keys == {"authType", "methods", "disableURLInternet"}, keys
+
+
+def test_no_function_sets_a_variable_fc_reserves(ali):
+    """FC refuses FC_* names (it sets FC_REGION, FC_ACCOUNT_ID itself, which the launcher reads)."""
+    written = set()
+    for name in FUNCTIONS:
+        written |= env_keys(expr(ali.module[name]["environment"]))
+    written |= env_keys(expr(ali.locals["store_environment"]))
+    written |= set(ali.resource["alicloud_fcv3_function"]["sandbox_type"]["environment_variables"])
+    assert written and not {k for k in written if k.startswith("FC_")}
+    conditions = [v["condition"] for v in ali.variable["environment"]["validation"]]
+    assert any('!startswith(k, "FC_")' in c for c in conditions)
+
+
+def test_an_fc_hosted_launcher_keeps_its_default_prefix(ali):
+    """The sandbox function on FC cannot be told FC_SANDBOX_FUNCTION_PREFIX, so the prefix
+    Terraform names the sandbox functions with must be the launcher's default."""
+    default = Settings().fc_sandbox_function_prefix
+    assert ali.variable["sandbox_function_prefix"]["default"] == default
+    checks = ali.resource["alicloud_fcv3_function"]["sandbox_type"]["lifecycle"][0]["precondition"]
+    assert any(
+        expr(c["condition"])
+        == f'!var.deploy_api_functions || var.sandbox_function_prefix == "{default}"'
+        for c in checks
+    )

@@ -1,7 +1,7 @@
 # --- where and what --------------------------------------------------------------------
 
 variable "region" {
-  description = "Alibaba Cloud region to deploy to (FC_REGION of the sandbox function)."
+  description = "Alibaba Cloud region to deploy to."
   type        = string
   default     = "cn-hangzhou"
 }
@@ -152,13 +152,19 @@ variable "log_store" {
 }
 
 variable "environment" {
-  description = "More environment variables per function, e.g. { query = { MODEL_BASE_URL = \"...\", MODEL_NAME = \"qwen-plus\" } }. STORE_URL, OSS_*, SANDBOX_* and FC_* are set by this configuration and win."
+  description = "More environment variables per function, e.g. { query = { MODEL_BASE_URL = \"...\", MODEL_NAME = \"qwen-plus\" } }. STORE_URL, OSS_* and SANDBOX_* are set by this configuration and win; FC reserves FC_* names for its own."
   type        = map(map(string))
   default     = {}
 
   validation {
     condition     = alltrue([for f in keys(var.environment) : contains(["query", "state", "sandbox"], f)])
     error_message = "environment keys must be function names: query, state, sandbox."
+  }
+  validation {
+    condition = alltrue(flatten([
+      for env in values(var.environment) : [for k in keys(env) : can(regex("^[A-Za-z][A-Za-z0-9_]*$", k)) && !startswith(k, "FC_")]
+    ]))
+    error_message = "Variable names must start with a letter, hold only letters, digits and '_', and not start with FC_ (reserved by Function Compute)."
   }
 }
 
@@ -183,7 +189,7 @@ variable "sandbox_types" {
 }
 
 variable "sandbox_function_prefix" {
-  description = "Name prefix of the sandbox functions (FC_SANDBOX_FUNCTION_PREFIX): function = prefix + type."
+  description = "Name prefix of the sandbox functions (FC_SANDBOX_FUNCTION_PREFIX): function = prefix + type. With deploy_api_functions it must stay the launcher's default, since FC lets no function set an FC_* variable; another prefix suits an AWS deployment, which is told it."
   type        = string
   default     = "agentscope-sandbox-"
 
