@@ -165,6 +165,21 @@ variable "environment" {
     condition     = alltrue([for f in keys(var.environment) : contains(["query", "state", "sandbox"], f)])
     error_message = "environment keys must be function names: query, state, sandbox."
   }
+  validation {
+    # Lambda refuses its reserved names (https://docs.aws.amazon.com/lambda/latest/dg/configuration-envvars.html)
+    condition = alltrue(flatten([
+      for env in values(var.environment) : [
+        for k in keys(env) : can(regex("^[A-Za-z][A-Za-z0-9_]*$", k)) && !contains([
+          "_HANDLER", "_X_AMZN_TRACE_ID", "AWS_DEFAULT_REGION", "AWS_REGION", "AWS_EXECUTION_ENV",
+          "AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "AWS_LAMBDA_FUNCTION_VERSION",
+          "AWS_LAMBDA_INITIALIZATION_TYPE", "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME",
+          "AWS_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+          "AWS_LAMBDA_RUNTIME_API", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR",
+        ], k)
+      ]
+    ]))
+    error_message = "Variable names must start with a letter, hold only letters, digits and '_', and not be one Lambda reserves (AWS_REGION, AWS_ACCESS_KEY_ID, LAMBDA_TASK_ROOT, ...)."
+  }
 }
 
 variable "model_api_key" {
