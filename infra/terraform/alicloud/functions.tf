@@ -28,7 +28,7 @@ module "sandbox" {
   # FC_REGION and FC_ACCOUNT_ID: FC sets them in every function (the FC_ names are FC's
   # own: a function may not set any), which is the region and account of the sandbox
   # functions here; FC_SANDBOX_FUNCTION_PREFIX cannot be set either, so the launcher uses
-  # its default prefix (see the check on sandbox_function_prefix below).
+  # its default prefix (sandboxes.tf checks sandbox_function_prefix keeps it).
   environment = merge(lookup(var.environment, "sandbox", {}), local.store_environment, {
     SANDBOX_BACKEND         = "fc"
     SANDBOX_TOKEN_KEY       = local.sandbox_token_key
