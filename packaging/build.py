@@ -33,7 +33,15 @@ from pathlib import Path
 
 import deps
 import reprozip
-from targets import FUNCTIONS, OWN_AWS_SERVICES, PLATFORMS, Function, Platform
+from targets import (
+    FUNCTIONS,
+    OWN_AWS_SERVICES,
+    PLATFORMS,
+    Function,
+    Platform,
+    manifest_entry,
+    zip_rel,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST_FORMAT = 1
@@ -72,7 +80,7 @@ class Job:
 
     @property
     def zip_rel(self) -> str:
-        return f"{self.platform.target}/{self.function.name}-{self.platform.slug}.zip"
+        return zip_rel(self.function, self.platform)
 
 
 def dropped(rel: tuple[str, ...], aws_services: frozenset[str] | None, pyc: bool) -> bool:
@@ -156,28 +164,9 @@ def build_one(job: Job, opts: Options) -> dict:
         entries += tree_entries(job.site, skip=lambda rel: dropped(rel, services, pyc))
         entries.append(entry_script(function, platform))
         written = reprozip.write_zip(opts.out / job.zip_rel, entries)
-    environment = dict(function.environment)
-    if function.carries_app:
-        environment["AGENT_APP"] = app
-    aws = platform.target == "aws"
-    return {
-        "function": function.name,
-        "target": platform.target,
-        "runtime": platform.runtime,
-        "python": platform.python,
-        "arch": platform.arch,
-        "handler": f"functions.{function.name}.handler.lambda_handler" if aws else "bootstrap",
-        "command": None if aws else ["/code/bootstrap"],
-        "streaming_handler": "run.sh" if aws and function.name == "query" else None,
-        "port": platform.port,
-        "memory_mb": function.memory_mb,
-        "timeout_s": function.timeout_s,
-        "environment": dict(sorted(environment.items())),
-        "zip": job.zip_rel,
-        "sha256": written.sha256,
-        "size": written.size,
-        "unzipped_size": written.unzipped_size,
-    }
+    return manifest_entry(
+        function, platform, app, written.sha256, written.size, written.unzipped_size
+    )
 
 
 def split(value: str) -> list[str]:

@@ -110,3 +110,36 @@ PLATFORMS: tuple[Platform, ...] = (
         "/usr/bin/python3",
     ),
 )
+
+
+def zip_rel(function: Function, platform: Platform) -> str:
+    """Where a function's zip for a platform lies, relative to the manifest."""
+    return f"{platform.target}/{function.name}-{platform.slug}.zip"
+
+
+def manifest_entry(
+    function: Function, platform: Platform, app: str, sha256: str, size: int, unzipped: int
+) -> dict:
+    """One artifact as the manifest lists it: what Terraform and the emulator deploy from."""
+    environment = dict(function.environment)
+    if function.carries_app:
+        environment["AGENT_APP"] = app
+    aws = platform.target == "aws"
+    return {
+        "function": function.name,
+        "target": platform.target,
+        "runtime": platform.runtime,
+        "python": platform.python,
+        "arch": platform.arch,
+        "handler": f"functions.{function.name}.handler.lambda_handler" if aws else "bootstrap",
+        "command": None if aws else ["/code/bootstrap"],
+        "streaming_handler": "run.sh" if aws and function.name == "query" else None,
+        "port": platform.port,
+        "memory_mb": function.memory_mb,
+        "timeout_s": function.timeout_s,
+        "environment": dict(sorted(environment.items())),
+        "zip": zip_rel(function, platform),
+        "sha256": sha256,
+        "size": size,
+        "unzipped_size": unzipped,
+    }

@@ -45,37 +45,17 @@ def write_manifest(dist: Path, *, duplicate: str | None = None) -> Path:
     artifacts = []
     for platform in targets.PLATFORMS:
         for function in targets.FUNCTIONS.values():
-            aws = platform.target == "aws"
-            rel = f"{platform.target}/{function.name}-{platform.slug}.zip"
+            rel = targets.zip_rel(function, platform)
             path = dist / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             with zipfile.ZipFile(path, "w") as z:
                 z.writestr("entry", f"{function.name} {platform.target} {platform.slug}\n")
             data = path.read_bytes()
-            environment = dict(function.environment)
-            if function.carries_app:
-                environment["AGENT_APP"] = "examples.friday:agent_app"
+            sha256 = hashlib.sha256(data).hexdigest()
             artifacts.append(
-                {
-                    "function": function.name,
-                    "target": platform.target,
-                    "runtime": platform.runtime,
-                    "python": platform.python,
-                    "arch": platform.arch,
-                    "handler": (
-                        f"functions.{function.name}.handler.lambda_handler" if aws else "bootstrap"
-                    ),
-                    "command": None if aws else ["/code/bootstrap"],
-                    "streaming_handler": "run.sh" if aws and function.name == "query" else None,
-                    "port": platform.port,
-                    "memory_mb": function.memory_mb,
-                    "timeout_s": function.timeout_s,
-                    "environment": dict(sorted(environment.items())),
-                    "zip": rel,
-                    "sha256": hashlib.sha256(data).hexdigest(),
-                    "size": len(data),
-                    "unzipped_size": len(data),
-                }
+                targets.manifest_entry(
+                    function, platform, "examples.friday:agent_app", sha256, len(data), len(data)
+                )
             )
     if duplicate:
         artifacts += [
