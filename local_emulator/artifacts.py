@@ -90,19 +90,12 @@ def functions(
 
     manifest = json.loads(manifest_path.read_text())
     chosen = select(manifest, target)
-    with ThreadPoolExecutor() as pool:
-        roots = dict(
-            zip(
-                chosen,
-                pool.map(
-                    lambda item: unpack(
-                        manifest_path.parent / item[1]["zip"], item[1]["sha256"], work_dir / item[0]
-                    ),
-                    chosen.items(),
-                ),
-                strict=True,
-            )
-        )
+    with ThreadPoolExecutor() as pool:  # unzipping is zlib and file writes: in parallel
+        pending = {
+            name: pool.submit(unpack, manifest_path.parent / a["zip"], a["sha256"], work_dir / name)
+            for name, a in chosen.items()
+        }
+    roots = {name: future.result() for name, future in pending.items()}
     apps: dict[str, Any] = {}
     for name, artifact in chosen.items():
         root = roots[name]

@@ -62,7 +62,6 @@ class _Instance:
     writer: asyncio.StreamWriter
     logs: asyncio.Task
     busy: bool = True
-    fresh: bool = True
 
 
 @dataclass
