@@ -84,6 +84,14 @@ def main(argv: list[str] | None = None) -> None:
         help="with --artifacts: Lambda Function URLs (aws) or FC HTTP triggers (fc)",
     )
     parser.add_argument(
+        "--sandbox-url-auth",
+        choices=("signed", "none"),
+        default="signed",
+        help="with --artifacts: the sandbox function's URL admits only calls the query "
+        "function's role signed (AWS_IAM on aws, 'function' on fc: Terraform's defaults), "
+        "or anyone (none)",
+    )
+    parser.add_argument(
         "--buffered",
         action="store_true",
         help="with --artifacts on aws: the query function through mangum, not the adapter",
@@ -155,6 +163,13 @@ def _serve_artifacts(args: argparse.Namespace, settings: Any, host: str) -> None
         "state": dict(common),
         "sandbox": dict(common),
     }
+    verifier = None
+    if args.sandbox_url_auth == "signed":  # the query role's key, as the platform hands it over
+        from local_emulator.url_auth import role_keys
+
+        role_env, verifier = role_keys(args.platform, os.environ.get("AWS_REGION", "us-east-1"))
+        scheme = "aws_iam" if args.platform == "aws" else "fc"
+        environment["query"].update({**role_env, "SANDBOX_URL_AUTH": scheme})
     manifest = Path(args.artifacts)
     stack = contextlib.ExitStack()
     environment["sandbox"].update(stack.enter_context(_cloud_sandboxes(host)))
@@ -169,11 +184,19 @@ def _serve_artifacts(args: argparse.Namespace, settings: Any, host: str) -> None
     except (ArtifactError, FileNotFoundError) as exc:
         stack.close()
         raise SystemExit(f"--artifacts: {exc}") from None
+    if verifier is not None:
+        from local_emulator.url_auth import SignedOnly
+
+        apps["sandbox"] = SignedOnly(apps["sandbox"], verifier)
     ports = {"query": settings.query_port, "state": settings.state_port}
     ports["sandbox"] = settings.sandbox_port
     trigger = "Function URL" if args.platform == "aws" else "HTTP trigger"
+    doors = {name: trigger for name in apps}
+    if verifier is not None:
+        doors["sandbox"] += " (AWS_IAM auth)" if args.platform == "aws" else " (function auth)"
     served = [
-        Function(name, app, ports[name], f"{trigger}, from its zip") for name, app in apps.items()
+        Function(name, app, ports[name], f"{doors[name]}, from its zip")
+        for name, app in apps.items()
     ]
     print(f"  artifacts {manifest} ({args.platform})", flush=True)
     print(f"  store    {store_url}", flush=True)

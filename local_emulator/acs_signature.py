@@ -6,7 +6,9 @@ the cloud does, so tests prove the SDK is configured, not merely pointed somewhe
 every emulator of an OpenAPI product (``local_emulator/agentrun``, ``local_emulator/fc``):
 each maps ``SignatureError`` to its own error body.
 
-The scheme, as Alibaba Cloud documents it ("Request syntax and signature method V3",
+The canonical request and signature are computed by the same functions the sandbox SDK
+signs FC HTTP trigger calls with (``functions/runtime/sandbox/url_auth.py``); the scheme, as
+Alibaba Cloud documents it ("Request syntax and signature method V3",
 https://www.alibabacloud.com/help/en/sdk/product-overview/v3-request-structure-and-signature)
 and as tea-openapi 0.4 implements it:
 
@@ -32,9 +34,9 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from urllib.parse import parse_qsl, quote
 
-ALGORITHM = "ACS3-HMAC-SHA256"
+from functions.runtime.sandbox.url_auth import ACS3_ALGORITHM, acs3_signature
+
 REQUIRED_SIGNED = ("host", "x-acs-date", "x-acs-signature-nonce", "x-acs-content-sha256")
 MAX_SKEW_S = 900.0
 
@@ -73,14 +75,9 @@ class NonceCache:
             return True
 
 
-def canonical_query(query_string: str) -> str:
-    pairs = parse_qsl(query_string, keep_blank_values=True)
-    return "&".join(f"{k}={quote(v, safe='~')}" for k, v in sorted(pairs))
-
-
 def _parse_authorization(value: str) -> tuple[str, list[str], str]:
     algorithm, _, rest = value.strip().partition(" ")
-    if algorithm != ALGORITHM:
+    if algorithm != ACS3_ALGORITHM:
         raise SignatureError(400, "IncompleteSignature", f"unsupported algorithm {algorithm!r}")
     fields = dict(part.strip().partition("=")[::2] for part in rest.split(","))
     try:
@@ -146,19 +143,9 @@ def verify(
         headers.get("x-acs-security-token", ""), credential.security_token
     ):
         raise SignatureError(403, "InvalidSecurityToken.Mismatch", "the STS token is not valid")
-    canonical_headers = "".join(f"{h}:{headers.get(h, '').strip()}\n" for h in signed)
-    canonical_request = "\n".join(
-        [
-            method.upper(),
-            raw_path or "/",
-            canonical_query(query_string),
-            canonical_headers,
-            ";".join(signed),
-            payload_hash,
-        ]
+    expected = acs3_signature(
+        credential.secret, method, raw_path, query_string, headers, signed, payload_hash
     )
-    to_sign = f"{ALGORITHM}\n{hashlib.sha256(canonical_request.encode()).hexdigest()}"
-    expected = hmac.new(credential.secret.encode(), to_sign.encode(), hashlib.sha256).hexdigest()
     if not hmac.compare_digest(signature, expected):
         raise SignatureError(
             403,

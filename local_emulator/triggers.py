@@ -35,7 +35,7 @@ HOP_BY_HOP = {
 }
 
 
-async def _json(send: Any, status: int, body: dict[str, Any]) -> None:
+async def send_json(send: Any, status: int, body: dict[str, Any]) -> None:
     data = json.dumps(body).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -58,7 +58,7 @@ async def _lifespan(receive: Any, send: Any, start: Any, stop: Any) -> None:
             return
 
 
-async def _read_body(receive: Any, limit: int | None) -> bytes | None:
+async def read_body(receive: Any, limit: int | None) -> bytes | None:
     """The request body, or None once it passes ``limit``."""
     chunks: list[bytes] = []
     size = 0
@@ -87,9 +87,9 @@ class FunctionUrl:
 
             await _lifespan(receive, send, nothing, self.function.close)
             return
-        body = await _read_body(receive, PAYLOAD_LIMIT)
+        body = await read_body(receive, PAYLOAD_LIMIT)
         if body is None:
-            await _json(
+            await send_json(
                 send, 413, {"Message": f"Request must be smaller than {PAYLOAD_LIMIT} bytes"}
             )
             return
@@ -107,11 +107,11 @@ class FunctionUrl:
             result = await self.function.invoke(event)
         except InvokeError as exc:
             message = "Rate Exceeded." if exc.status == 429 else "Internal Server Error"
-            await _json(send, exc.status, {"Message": message})
+            await send_json(send, exc.status, {"Message": message})
             return
         status, out_headers, out_body = parse_result(result)
         if len(out_body) > PAYLOAD_LIMIT:
-            await _json(send, 502, {"Message": "Internal Server Error"})
+            await send_json(send, 502, {"Message": "Internal Server Error"})
             return
         raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in out_headers]
         raw = [h for h in raw if h[0] != b"content-length"]
@@ -170,7 +170,7 @@ class StreamingProxy:
             return
         import httpx
 
-        body = await _read_body(receive, None) or b""
+        body = await read_body(receive, None) or b""
         headers = [
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
@@ -182,7 +182,7 @@ class StreamingProxy:
         try:
             response = await self._http.send(request, stream=True)
         except httpx.TransportError:
-            await _json(send, 502, {"Message": "the function's server is not answering"})
+            await send_json(send, 502, {"Message": "the function's server is not answering"})
             return
         try:
             raw = [

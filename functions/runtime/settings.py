@@ -7,6 +7,7 @@ functions the same way; each function reads only the fields it uses.
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Literal
 
 from pydantic import SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +66,9 @@ class Settings(BaseSettings):
     runtime_sandbox_image_namespace: str = "agentscope"
     runtime_sandbox_image_tag: str = "latest"
     sandbox_url: str | None = None  # the sandbox function; unset = launch directly (embedded)
+    # how calls to SANDBOX_URL are signed: "aws_iam" (SigV4, a Function URL with AWS_IAM
+    # auth), "fc" (ACS3, an FC HTTP trigger with "function" auth) or "none" (an open URL)
+    sandbox_url_auth: Literal["none", "aws_iam", "fc"] = "none"
     sandbox_backend: str = "docker"
     sandbox_ttl_s: float = 1800.0
     max_sandbox_instances: int = 20

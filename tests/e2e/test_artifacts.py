@@ -63,14 +63,23 @@ def test_seed_curl_and_a_two_turn_session_run_from_the_zips(tmp_path, host_artif
 def test_friday_runs_code_in_a_sandbox_from_the_packaged_functions(
     tmp_path, host_artifacts, docker_client, sandbox_images_built, mode
 ):
+    """The sandbox function's URL demands signed calls (AWS_IAM / FC "function" auth, as
+    Terraform deploys it): the query function's role signs, an unsigned caller is refused."""
     env = emulator_env(tmp_path, MODEL_BASE_URL="")
     url = f"http://127.0.0.1:{env['QUERY_PORT']}"
     args = ("--artifacts", str(host_artifacts), *MODES[mode])
     with run_emulator(env, args, timeout=120) as proc:
         first = say(url, "Run this:\n```python\nx = 6 * 7\nprint(x)\n```", session_id="c1")
         second = say(url, "And:\n```python\nx + 1\n```", session_id="c1")
+        sandboxes = f"http://127.0.0.1:{env['SANDBOX_PORT']}/v1/sandboxes"
+        unsigned = httpx.post(sandboxes, json={"type": "base"}, timeout=30)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
+    if mode == "fc":
+        assert unsigned.status_code == 400 and unsigned.json()["Code"] == "MissingRequiredHeader"
+    else:
+        assert unsigned.status_code == 403 and unsigned.json() == {"Message": "Forbidden"}
+    assert "(AWS_IAM auth)" in out or "(function auth)" in out
     call, output, _answer = first["output"]
     assert call["content"][0]["data"]["name"] == "execute_python_code"
     assert output["content"][0]["data"]["output"] == "42\n", out

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import docker
 import httpx
@@ -65,9 +66,11 @@ def serve(docker_client, settings: Settings) -> Iterator[Callable[..., httpx.Cli
     stack: list = []
     owners: set[str] = {"embedded"}
 
-    def start(settings: Settings) -> httpx.Client:
+    def start(settings: Settings, front: Callable[[Any], Any] | None = None) -> httpx.Client:
+        """``front`` wraps the app as a platform's door would (e.g. a signature check)."""
         owners.add(owner_id(settings))
-        server = serve_app(create_app(settings))
+        app = create_app(settings)
+        server = serve_app(front(app) if front else app)
         url = server.__enter__()
         stack.append(server)
         client = httpx.Client(base_url=url, timeout=120)

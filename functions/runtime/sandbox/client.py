@@ -61,7 +61,9 @@ def _result(resp: Any) -> Any:
     if resp.status_code >= 400:
         try:
             body = resp.json()
-            detail, code = body.get("detail"), body.get("code")
+            # ours say {detail, code}; Lambda's and FC's front doors {Message} / {message}
+            detail = body.get("detail") or body.get("Message") or body.get("message")
+            code = body.get("code") or body.get("Code")
         except ValueError:
             detail, code = resp.text, None
         raise SandboxError(
@@ -98,6 +100,17 @@ class _Handle:
             if self.base_url is None:
                 raise SandboxError("attaching to a sandbox by id needs SANDBOX_URL")
             self._route = _Route(self.base_url, f"/v1/sandboxes/{sandbox_id}")
+
+    def _url_auth(self) -> Any:
+        """How calls to the sandbox function are signed (SANDBOX_URL_AUTH); None: not at all.
+
+        Embedded sandboxes are called on their own endpoint with their token: never signed.
+        """
+        if self.base_url is None:
+            return None
+        from .url_auth import sandbox_url_auth
+
+        return sandbox_url_auth(self.settings)
 
     def _create_body(self) -> dict[str, Any]:
         return _args(
@@ -208,7 +221,9 @@ class BaseSandbox(_Handle, _BaseTools):
         super().__init__(**kwargs)
         import httpx
 
-        self._http = httpx.Client(timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10))
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10), auth=self._url_auth()
+        )
 
     def start(self) -> BaseSandbox:
         if self._route is not None:
@@ -262,7 +277,9 @@ class AsyncBaseSandbox(_Handle, _BaseTools):
         super().__init__(**kwargs)
         import httpx
 
-        self._http = httpx.AsyncClient(timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10))
+        self._http = httpx.AsyncClient(
+            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10), auth=self._url_auth()
+        )
 
     async def start(self) -> AsyncBaseSandbox:
         if self._route is not None:
