@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import get_args
 
 import pytest
 
@@ -231,7 +232,10 @@ def test_store_and_sandbox_settings_reach_the_functions(ali):
     assert 'SANDBOX_BACKEND = "fc"' in sandbox
     assert "SANDBOX_TOKEN_KEY = local.sandbox_token_key" in sandbox
     query = expr(ali.module["query"]["environment"])
-    assert "{SANDBOX_URL = module.sandbox[0].url}" in query
+    assert "{SANDBOX_URL = module.sandbox[0].url, " in query
+    # "function" auth makes FC refuse unsigned calls: the query function signs them (ACS3)
+    assert 'SANDBOX_URL_AUTH = var.http_trigger_auth_type == "function" ? "fc" : "none"' in query
+    assert {"fc", "none"} <= set(get_args(Settings.model_fields["sandbox_url_auth"].annotation))
     for name in FUNCTIONS:
         env = expr(ali.module[name]["environment"])
         assert env.startswith(f'merge(lookup(var.environment, "{name}", {{}}),'), name

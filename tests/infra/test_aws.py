@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import get_args
 
 import pytest
 
@@ -221,7 +222,19 @@ def test_enable_sandbox_leaves_the_sandbox_function_out(aws):
     assert aws.variable["enable_sandbox"]["default"] is True
     assert expr(aws.module["sandbox"]["count"]) == "var.enable_sandbox ? 1 : 0"
     query_env = expr(aws.module["query"]["environment"])
-    assert "var.enable_sandbox ? {SANDBOX_URL = module.sandbox[0].url} : {}" in query_env
+    assert "var.enable_sandbox ? {SANDBOX_URL = module.sandbox[0].url, " in query_env
+
+
+def test_the_query_function_signs_its_sandbox_calls_when_the_url_demands_it(aws):
+    """AWS_IAM on the sandbox URL (the default) makes Lambda refuse unsigned calls: the
+    query function is told to sign them (SigV4), with a value the settings accept."""
+    assert aws.variable["function_url_auth_type"]["default"] == "AWS_IAM"
+    query_env = expr(aws.module["query"]["environment"])
+    assert 'SANDBOX_URL_AUTH = var.function_url_auth_type == "AWS_IAM" ? "aws_iam" : "none"' in (
+        query_env
+    )
+    accepted = get_args(Settings.model_fields["sandbox_url_auth"].annotation)
+    assert {"aws_iam", "none"} <= set(accepted)
 
 
 def test_the_sandbox_function_gets_the_launcher_settings(aws):

@@ -86,7 +86,11 @@ module "query" {
     lookup(var.environment, "query", {}),
     local.model_environment,
     local.store_environment,
-    { SANDBOX_URL = module.sandbox[0].url },
+    {
+      SANDBOX_URL = module.sandbox[0].url
+      # with "function" auth the sandbox SDK signs each call with the role's key (ACS3)
+      SANDBOX_URL_AUTH = var.http_trigger_auth_type == "function" ? "fc" : "none"
+    },
   )
   # With "function" auth on the sandbox function's trigger, the query function may invoke
   # that function (and no other): it signs its requests with its role.

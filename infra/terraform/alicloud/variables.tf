@@ -107,7 +107,7 @@ variable "noncurrent_version_expiry_days" {
 # --- functions -------------------------------------------------------------------------
 
 variable "http_trigger_auth_type" {
-  description = "authType of the query, state and sandbox functions' HTTP triggers: \"function\" (callers sign requests with an Alibaba Cloud key) or \"anonymous\" (public: anyone may call the agent, and the sandbox API, which runs code)."
+  description = "authType of the query, state and sandbox functions' HTTP triggers: \"function\" (callers sign requests with an Alibaba Cloud key; the query function signs its own calls to the sandbox function, SANDBOX_URL_AUTH=fc) or \"anonymous\" (public: anyone may call the agent, and the sandbox API, which runs code)."
   type        = string
   default     = "function"
 

@@ -61,7 +61,11 @@ module "query" {
     lookup(var.environment, "query", {}),
     local.model_environment,
     local.store_environment,
-    var.enable_sandbox ? { SANDBOX_URL = module.sandbox[0].url } : {},
+    # with AWS_IAM the sandbox SDK signs each call with the role's credentials (SigV4)
+    var.enable_sandbox ? {
+      SANDBOX_URL      = module.sandbox[0].url
+      SANDBOX_URL_AUTH = var.function_url_auth_type == "AWS_IAM" ? "aws_iam" : "none"
+    } : {},
   )
   # With AWS_IAM on the sandbox function's URL, the query function may call that URL
   # (and nothing else): it signs its requests with its role (SigV4, service "lambda").

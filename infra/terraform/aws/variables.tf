@@ -117,7 +117,7 @@ variable "noncurrent_version_expiry_days" {
 # --- functions -------------------------------------------------------------------------
 
 variable "function_url_auth_type" {
-  description = "Authorization of every Function URL: AWS_IAM (callers sign with SigV4 and need lambda:InvokeFunctionUrl and lambda:InvokeFunction) or NONE (public: anyone may call the agent, and the sandbox API, which runs code)."
+  description = "Authorization of every Function URL: AWS_IAM (callers sign with SigV4 and need lambda:InvokeFunctionUrl and lambda:InvokeFunction; the query function signs its own calls to the sandbox function, SANDBOX_URL_AUTH=aws_iam) or NONE (public: anyone may call the agent, and the sandbox API, which runs code)."
   type        = string
   default     = "AWS_IAM"
 
