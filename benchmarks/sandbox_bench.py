@@ -17,7 +17,9 @@ local FC API emulator (``local_emulator.fc``), whose sessions are containers on 
 engine and whose HTTP trigger proxies every call. It runs the docker backend too and prints
 what the FC path adds to each figure (the emulator's own hop and the SDK; not FC's cloud
 latency, which only the cloud can show).
-Run: .venv/bin/python benchmarks/sandbox_bench.py [--runs 10] [--backend docker|fc]
+``--signed`` measures docker again behind the emulator's AWS_IAM door (the sandbox SDK's
+SigV4 signer against the emulator's verifier) and prints what signing adds.
+Run: .venv/bin/python benchmarks/sandbox_bench.py [--runs 10] [--backend docker|fc] [--signed]
 (needs the images: make images)
 """
 
@@ -40,17 +42,20 @@ from support import free_port, publish
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_MS = {"cold": 800.0, "pooled": 50.0, "call": 10.0, "release": 500.0}
 ECHO = {"command": "echo hi"}
+SANDBOX_APP = "functions.sandbox.handler:app"
 
 
 @contextmanager
-def sandbox_function(store: str, **env: str) -> Iterator[httpx.Client]:
+def sandbox_function(
+    store: str, app: str = SANDBOX_APP, auth: httpx.Auth | None = None, **env: str
+) -> Iterator[httpx.Client]:
     port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
             "-m",
             "uvicorn",
-            "functions.sandbox.handler:app",
+            app,
             "--host",
             "127.0.0.1",
             "--port",
@@ -62,7 +67,7 @@ def sandbox_function(store: str, **env: str) -> Iterator[httpx.Client]:
         cwd=ROOT,
         env={**os.environ, "STORE_URL": store, **env},
     )
-    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120)
+    client = httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120, auth=auth)
     try:
         deadline = time.monotonic() + 30
         while True:
@@ -113,7 +118,13 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
-def measure(runs: int, tmp: str, env: dict[str, str]) -> dict[str, list[float]]:
+def measure(
+    runs: int,
+    tmp: str,
+    env: dict[str, str],
+    app: str = SANDBOX_APP,
+    auth: httpx.Auth | None = None,
+) -> dict[str, list[float]]:
     """The figures; ``first`` is each function process's first create -> result, unjudged.
 
     That first round pays what a fresh process pays once (imports of httpx, docker or the FC
@@ -121,7 +132,7 @@ def measure(runs: int, tmp: str, env: dict[str, str]) -> dict[str, list[float]]:
     measured step happens to come first.
     """
     figures: dict[str, list[float]] = {k: [] for k in (*BUDGET_MS, "first")}
-    with sandbox_function(f"file://{tmp}/cold", **env) as http:
+    with sandbox_function(f"file://{tmp}/cold", app, auth, **env) as http:
         sid, ms = create_and_call(http)
         figures["first"].append(ms)
         release(http, sid)
@@ -135,7 +146,7 @@ def measure(runs: int, tmp: str, env: dict[str, str]) -> dict[str, list[float]]:
                     figures["call"].append((time.perf_counter() - t) * 1e3)
             figures["release"].append(release(http, sid))
     with sandbox_function(
-        f"file://{tmp}/pooled", SANDBOX_POOL_SIZE="1", SANDBOX_ORPHAN_GRACE_S="0", **env
+        f"file://{tmp}/pooled", app, auth, SANDBOX_POOL_SIZE="1", SANDBOX_ORPHAN_GRACE_S="0", **env
     ) as http:
         http.post("/v1/reaper/run").raise_for_status()
         sid, ms = create_and_call(http)
@@ -146,7 +157,7 @@ def measure(runs: int, tmp: str, env: dict[str, str]) -> dict[str, list[float]]:
             sid, ms = create_and_call(http)
             figures["pooled"].append(ms)
             release(http, sid)
-    if not env:
+    if "FC_ENDPOINT" not in env:
         remove_containers_of(f"file://{tmp}/pooled")  # the pool's spare (FC: the emulator's)
     return figures
 
@@ -171,10 +182,28 @@ def report(backend: str, figures: dict[str, list[float]], runs: int) -> tuple[li
     return lines, ok
 
 
+def added(what: str, other: dict[str, list[float]], base: dict[str, list[float]]) -> list[str]:
+    """What ``other`` adds to each figure of ``base``."""
+    lines = [f"what {what} adds:"]
+    for name in BUDGET_MS:
+        p50 = statistics.median(other[name]) - statistics.median(base[name])
+        p95 = pct(other[name], 0.95) - pct(base[name], 0.95)
+        lines.append(f"  {name:<8} p50 {p50:+8.1f} ms   p95 {p95:+8.1f} ms")
+    first = other["first"][0] - base["first"][0]
+    lines.append(f"  first create -> result in a fresh process: {first:+.1f} ms")
+    return lines
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--backend", choices=("docker", "fc"), default="docker")
+    parser.add_argument(
+        "--signed",
+        action="store_true",
+        help="also measure docker behind an AWS_IAM door: every call SigV4-signed by the "
+        "SDK's signer and checked by the emulator's verifier (SANDBOX_URL_AUTH=aws_iam)",
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from sandbox_images.build import build_images
@@ -192,16 +221,21 @@ def main() -> int:
                 "fc (FC SDK -> local FC API emulator -> Docker)", fc, args.runs
             )
             ok = ok and fc_ok
-            lines = [*fc_lines, "", *lines, "", "what the FC path adds (fc - docker):"]
-            for name in BUDGET_MS:
-                p50 = statistics.median(fc[name]) - statistics.median(docker[name])
-                p95 = pct(fc[name], 0.95) - pct(docker[name], 0.95)
-                lines.append(f"  {name:<8} p50 {p50:+8.1f} ms   p95 {p95:+8.1f} ms")
-            first = fc["first"][0] - docker["first"][0]
-            lines.append(f"  first create -> result in a fresh process: {first:+.1f} ms")
+            lines = [*fc_lines, "", *lines, "", *added("the FC path", fc, docker)]
+        if args.signed:
+            from functions.runtime.sandbox.url_auth import AwsSigV4Auth
+            from local_emulator.url_auth import role_keys
+
+            role_env, _ = role_keys("aws", "us-east-1")
+            os.environ.update(role_env)  # where the signer finds the role's key
+            door = "benchmarks.signed_sandbox:app"
+            signed = measure(args.runs, f"{tmp}/signed", role_env, door, AwsSigV4Auth())
+            signed_lines, signed_ok = report("docker behind an AWS_IAM door", signed, args.runs)
+            ok = ok and signed_ok
+            lines += ["", *signed_lines, "", *added("signing (SigV4 + its check)", signed, docker)]
     lines.append(f"overall: {'PASS' if ok else 'FAIL'}")
     name = "sandbox_bench" if args.backend == "docker" else "sandbox_bench_fc"
-    publish(name, "\n".join(lines))
+    publish(name + ("_signed" if args.signed else ""), "\n".join(lines))
     return 0 if ok else 1
 
 
