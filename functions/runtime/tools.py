@@ -7,6 +7,7 @@ reported to the model as text instead of ending the query.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import json
 import types
@@ -111,8 +112,11 @@ class Toolkit:
         except ValueError as exc:
             return f"invalid arguments for {name}: {exc}", True
         try:
-            result = spec.fn(**args)
-            if inspect.isawaitable(result):
+            if inspect.iscoroutinefunction(spec.fn):
+                result = await spec.fn(**args)
+            else:  # a blocking tool would stall every other request this instance serves
+                result = await asyncio.to_thread(spec.fn, **args)
+            if inspect.isawaitable(result):  # a sync callable that hands back a coroutine
                 result = await result
         except Exception as exc:
             return f"{name} failed: {type(exc).__name__}: {exc}", True
