@@ -105,6 +105,8 @@ class SandboxService:
         """A warm sandbox from the pool, made ours; None when the pool has none."""
         if sandbox_type not in self.pool_types or self.settings.sandbox_pool_size <= 0:
             return None
+        if self.launcher.ends_idle and ttl > self.settings.sandbox_ttl_s:
+            return None  # the backend would end it at the pool's idle timeout, before ttl
         claimed = None
         for pooled_id in await self.registry.pooled(sandbox_type):
             found = await self.registry.get_pooled(sandbox_type, pooled_id)
@@ -172,7 +174,10 @@ class SandboxService:
         sandbox_id = new_sandbox_id()
         token = secrets.token_urlsafe(32)
         try:
-            launched = await self.launcher.start(sandbox_type, sandbox_id, token)
+            # a pooled sandbox waits with the default idle timeout (None); see _claim_pooled
+            launched = await self.launcher.start(
+                sandbox_type, sandbox_id, token, None if pooled else ttl
+            )
         except (BackendThrottled, BackendUnavailable):
             raise  # the app answers 429 / 503 for these wherever they come from
         except LaunchError as exc:

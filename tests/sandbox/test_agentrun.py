@@ -228,6 +228,17 @@ def test_idle_sandboxes_are_terminated_by_the_emulator(agentrun, function, tmp_p
     assert answer.status_code == 410
 
 
+def test_a_sandbox_s_own_ttl_is_its_idle_timeout(agentrun, function, tmp_path):
+    url, backend = agentrun()
+    http = function(agentrun_settings(tmp_path, url, agentrun_idle_timeout_s=60))
+    made = http.post("/v1/sandboxes", json={"type": "base", "ttl_s": 7200})
+    assert made.status_code == 201
+    (sandbox,) = backend.sandboxes.values()
+    assert sandbox.idle_timeout_s == 7200  # its own, over the deployment's default of 60
+    sandbox.last_active -= 61
+    assert asyncio.run(backend.reap_idle()) == 0
+
+
 def test_the_reaper_removes_only_its_own_orphans(agentrun, function, tmp_path):
     from alibabacloud_agentrun20250910 import models
 

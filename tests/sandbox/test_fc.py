@@ -179,6 +179,26 @@ def test_an_expired_session_is_cleaned_up_and_then_a_clear_error(
         running.backend.advance(-(fc_settings.sandbox_ttl_s + 1))
 
 
+def test_a_sandbox_s_own_ttl_is_its_session_idle_timeout(emulator, fc_settings, serve):
+    """A sandbox asked to live longer than SANDBOX_TTL_S idle is not ended by FC sooner;
+    a pooled session (started with the default idle timeout) is not handed out for it."""
+    running, _ = emulator
+    http = serve(fc_settings.model_copy(update={"sandbox_pool_size": 1}))
+    assert http.post("/v1/reaper/run").status_code == 200  # returns once the pool is warm
+    default, long = int(fc_settings.sandbox_ttl_s), int(fc_settings.sandbox_ttl_s) * 2
+    made = http.post("/v1/sandboxes", json={"type": "base", "ttl_s": long})
+    assert made.status_code == 201
+    sid = made.json()["sandbox_id"]
+    idle = {s.session_id: s.idle_s for s in running.backend.sessions.values()}
+    assert idle[sid] == long and sorted(idle.values()) == [default, long]  # the pool kept its own
+    running.backend.advance(default + 1)  # past the default idle timeout, within its own
+    try:
+        alive = http.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "6 * 7"})
+        assert alive.status_code == 200 and text_of(alive.json()) == "42\n"
+    finally:
+        running.backend.advance(-(default + 1))
+
+
 def test_the_reaper_ends_its_orphan_sessions_and_nobody_elses(
     emulator, fc_settings, serve, docker_client
 ):

@@ -132,7 +132,7 @@ class _Handle:
         launcher = get_launcher(self.settings, owner="embedded")
         token = secrets.token_urlsafe(32)
         self.sandbox_id = f"sbx-{secrets.token_hex(12)}"
-        launched = await launcher.start(self.sandbox_type, self.sandbox_id, token)
+        launched = await launcher.start(self.sandbox_type, self.sandbox_id, token, self.ttl_s)
         self._launched = (launcher, launched.handle)
         token = launched.token or token  # FC derives each session's token from its key
         headers = {**launched.headers, "Authorization": f"Bearer {token}"}

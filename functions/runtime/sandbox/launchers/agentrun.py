@@ -83,6 +83,7 @@ class _Exists(Exception):
 
 class AgentRunLauncher:
     name = "agentrun"
+    ends_idle = True
 
     def __init__(self, settings: Settings, owner: str | None = None) -> None:
         self.settings = settings
@@ -185,7 +186,13 @@ class AgentRunLauncher:
 
     # -- the Launcher protocol -------------------------------------------------------------
 
-    async def start(self, sandbox_type: str, sandbox_id: str, token: str) -> Launched:
+    async def start(
+        self,
+        sandbox_type: str,
+        sandbox_id: str,
+        token: str,
+        idle_timeout_s: float | None = None,
+    ) -> Launched:
         """Create the sandbox, then return once its tool server answers through the data plane.
 
         ``token`` is not used: the template's environment is shared by all its sandboxes, so
@@ -196,7 +203,9 @@ class AgentRunLauncher:
         handle = f"{self.prefix}{sandbox_id}"
         template = self.template(sandbox_type)
         bearer = session_token(self.token_key(), handle)
-        idle_s = int(self.settings.agentrun_idle_timeout_s or self.settings.sandbox_ttl_s)
+        idle_s = int(
+            idle_timeout_s or self.settings.agentrun_idle_timeout_s or self.settings.sandbox_ttl_s
+        )
         request = models.CreateSandboxRequest(
             body=models.CreateSandboxInput(
                 template_name=template, sandbox_id=handle, sandbox_idle_timeout_seconds=idle_s

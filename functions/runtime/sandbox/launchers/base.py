@@ -35,9 +35,22 @@ class Launched:
 
 class Launcher(Protocol):
     name: str
+    # the backend itself ends a sandbox left idle for the timeout given at start (FC,
+    # AgentRun); Docker's containers live until our reaper removes them
+    ends_idle: bool
 
-    async def start(self, sandbox_type: str, sandbox_id: str, token: str) -> Launched:
-        """Start a sandbox and return once its tool server answers."""
+    async def start(
+        self,
+        sandbox_type: str,
+        sandbox_id: str,
+        token: str,
+        idle_timeout_s: float | None = None,
+    ) -> Launched:
+        """Start a sandbox and return once its tool server answers.
+
+        ``idle_timeout_s`` is the sandbox's own ``ttl_s``: a backend that ends idle
+        sandboxes must not end this one sooner. None: the deployment's SANDBOX_TTL_S.
+        """
         ...
 
     async def stop(self, handle: str) -> None:

@@ -44,6 +44,7 @@ def owner_id(settings: Settings) -> str:
 
 class DockerLauncher:
     name = "docker"
+    ends_idle = False
 
     def __init__(self, settings: Settings, owner: str | None = None) -> None:
         self.settings = settings
@@ -131,7 +132,13 @@ class DockerLauncher:
             container.remove(force=True)
             raise
 
-    async def start(self, sandbox_type: str, sandbox_id: str, token: str) -> Launched:
+    async def start(
+        self,
+        sandbox_type: str,
+        sandbox_id: str,
+        token: str,
+        idle_timeout_s: float | None = None,  # the reaper ends it, by the registry's record
+    ) -> Launched:
         container, port = await asyncio.to_thread(
             self.run_image,
             sandbox_image(sandbox_type, self.settings),

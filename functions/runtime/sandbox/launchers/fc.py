@@ -141,6 +141,7 @@ def _endpoint(settings: Settings) -> tuple[str | None, str]:
 
 class FcLauncher:
     name = "fc"
+    ends_idle = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -266,7 +267,13 @@ class FcLauncher:
 
     # -- the Launcher protocol ---------------------------------------------------------------
 
-    async def start(self, sandbox_type: str, sandbox_id: str, token: str) -> Launched:
+    async def start(
+        self,
+        sandbox_type: str,
+        sandbox_id: str,
+        token: str,
+        idle_timeout_s: float | None = None,
+    ) -> Launched:
         from alibabacloud_fc20230330 import models
 
         key = secret_value(self.settings.sandbox_token_key)
@@ -279,12 +286,13 @@ class FcLauncher:
             raise LaunchError(f"{sandbox_id!r} cannot be an FC session id")
         function = self.function_name(sandbox_type)
         ttl = max(1, min(self.settings.fc_session_ttl_s, MAX_SESSION_S))
+        idle = int(idle_timeout_s or self.settings.sandbox_ttl_s)
         request = models.CreateSessionRequest(
             qualifier=self.settings.fc_sandbox_qualifier,
             body=models.CreateSessionInput(
                 session_id=sandbox_id,
                 session_ttlin_seconds=ttl,
-                session_idle_timeout_in_seconds=min(ttl, int(self.settings.sandbox_ttl_s)),
+                session_idle_timeout_in_seconds=max(1, min(ttl, idle)),
                 allow_internet_access=self.settings.sandbox_internet_access,
                 disable_session_id_reuse=True,  # an expired id must not quietly start afresh
             ),
