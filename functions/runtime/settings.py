@@ -7,14 +7,21 @@ functions the same way; each function reads only the fields it uses.
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def _also(name: str, other: str, default: Any) -> Any:
+    """A setting read from env ``name`` or, when that is unset, ``other``."""
+    return Field(default, validation_alias=AliasChoices(name, other))
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=None, extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(
+        env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True
+    )
 
     # query function
     agent_app: str = "examples.friday:agent_app"
@@ -48,11 +55,17 @@ class Settings(BaseSettings):
     # sandboxes on Function Compute 3.0 (SANDBOX_BACKEND=fc): one pre-deployed function per
     # type, named prefix + type; a sandbox is one of its sessions (FC_REGION, FC_ACCOUNT_ID
     # and the ALIBABA_CLOUD_* credentials are below, shared with AgentRun)
-    fc_endpoint: str | None = None  # unset: {account_id}.{region}.fc.aliyuncs.com
-    fc_sandbox_function_prefix: str = "agentscope-sandbox-"
-    fc_sandbox_qualifier: str = "LATEST"
-    fc_session_ttl_s: int = 21600  # an FC session's hard lifetime (FC allows 1..21600)
-    fc_retry_attempts: int = 3  # per control-plane call that is safe to repeat
+    # FC refuses a function's own variable named FC_*, so a sandbox function hosted on FC
+    # is told these as SANDBOX_FC_* (the second name of each)
+    fc_endpoint: str | None = _also("fc_endpoint", "sandbox_fc_endpoint", None)  # unset: FC's
+    fc_sandbox_function_prefix: str = _also(
+        "fc_sandbox_function_prefix", "sandbox_fc_function_prefix", "agentscope-sandbox-"
+    )
+    fc_sandbox_qualifier: str = _also("fc_sandbox_qualifier", "sandbox_fc_qualifier", "LATEST")
+    # an FC session's hard lifetime (FC allows 1..21600)
+    fc_session_ttl_s: int = _also("fc_session_ttl_s", "sandbox_fc_session_ttl_s", 21600)
+    # per control-plane call that is safe to repeat
+    fc_retry_attempts: int = _also("fc_retry_attempts", "sandbox_fc_retry_attempts", 3)
     # the key the FC sandbox functions hold as TOOLSERVER_TOKEN_KEY: each session's token
     # is hex(HMAC-SHA256(key, session id)), computed here per sandbox
     sandbox_token_key: SecretStr | None = None

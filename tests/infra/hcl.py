@@ -85,3 +85,15 @@ def expr(value: Any) -> str:
         text = text[2:-1]
     text = re.sub(r"\s+", " ", text).strip()
     return re.sub(r"\{ ", "{", re.sub(r" \}", "}", text))
+
+
+def setting_names() -> set[str]:
+    """Every environment variable (lower-case) the settings read, second names included."""
+    from functions.runtime.settings import Settings
+
+    names = set()
+    for name, info in Settings.model_fields.items():
+        alias = info.validation_alias
+        names.add(name)
+        names.update(str(choice) for choice in getattr(alias, "choices", ()))
+    return names

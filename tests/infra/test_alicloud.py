@@ -9,7 +9,7 @@ import pytest
 
 from functions.runtime.sandbox.launchers.fc import SESSION_HEADER
 from functions.runtime.settings import Settings
-from tests.infra.hcl import expr, module, root
+from tests.infra.hcl import expr, module, root, setting_names
 
 FUNCTIONS = ("query", "state", "sandbox")
 
@@ -228,7 +228,12 @@ def test_store_and_sandbox_settings_reach_the_functions(ali):
     }
     assert "oss-${var.region}-internal.aliyuncs.com" in ali.locals["oss_endpoint"]
     sandbox = expr(ali.module["sandbox"]["environment"])
-    assert env_keys(sandbox) == {"SANDBOX_BACKEND", "SANDBOX_TOKEN_KEY", "SANDBOX_INTERNET_ACCESS"}
+    assert env_keys(sandbox) == {
+        "SANDBOX_BACKEND",
+        "SANDBOX_FC_FUNCTION_PREFIX",
+        "SANDBOX_TOKEN_KEY",
+        "SANDBOX_INTERNET_ACCESS",
+    }
     assert 'SANDBOX_BACKEND = "fc"' in sandbox
     assert "SANDBOX_TOKEN_KEY = local.sandbox_token_key" in sandbox
     query = expr(ali.module["query"]["environment"])
@@ -243,7 +248,7 @@ def test_store_and_sandbox_settings_reach_the_functions(ali):
 
 
 def test_every_variable_the_functions_get_is_a_setting_they_read(ali):
-    fields = set(Settings.model_fields)
+    fields = setting_names()
     written = set()
     for name in FUNCTIONS:
         written |= env_keys(expr(ali.module[name]["environment"]))
@@ -358,14 +363,12 @@ def test_no_function_sets_a_variable_fc_reserves(ali):
     assert any('!startswith(k, "FC_")' in c for c in conditions)
 
 
-def test_an_fc_hosted_launcher_keeps_its_default_prefix(ali):
-    """The sandbox function on FC cannot be told FC_SANDBOX_FUNCTION_PREFIX, so the prefix
-    Terraform names the sandbox functions with must be the launcher's default."""
+def test_an_fc_hosted_launcher_is_told_the_prefix_by_its_non_fc_name(ali):
+    """FC refuses FC_SANDBOX_FUNCTION_PREFIX on a function; the launcher reads the prefix
+    Terraform names the sandbox functions with as SANDBOX_FC_FUNCTION_PREFIX too."""
+    sandbox = expr(ali.module["sandbox"]["environment"])
+    assert "SANDBOX_FC_FUNCTION_PREFIX = var.sandbox_function_prefix" in sandbox
+    told = Settings(sandbox_fc_function_prefix="team-a-")
+    assert told.fc_sandbox_function_prefix == "team-a-"
     default = Settings().fc_sandbox_function_prefix
     assert ali.variable["sandbox_function_prefix"]["default"] == default
-    checks = ali.resource["alicloud_fcv3_function"]["sandbox_type"]["lifecycle"][0]["precondition"]
-    assert any(
-        expr(c["condition"])
-        == f'!var.deploy_api_functions || var.sandbox_function_prefix == "{default}"'
-        for c in checks
-    )

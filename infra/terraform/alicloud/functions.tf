@@ -27,12 +27,12 @@ module "sandbox" {
   artifact = module.manifest[0].artifacts["sandbox"]
   # FC_REGION and FC_ACCOUNT_ID: FC sets them in every function (the FC_ names are FC's
   # own: a function may not set any), which is the region and account of the sandbox
-  # functions here; FC_SANDBOX_FUNCTION_PREFIX cannot be set either, so the launcher uses
-  # its default prefix (sandboxes.tf checks sandbox_function_prefix keeps it).
+  # functions here; the prefix goes by the launcher's other name, SANDBOX_FC_*.
   environment = merge(lookup(var.environment, "sandbox", {}), local.store_environment, {
-    SANDBOX_BACKEND         = "fc"
-    SANDBOX_TOKEN_KEY       = local.sandbox_token_key
-    SANDBOX_INTERNET_ACCESS = tostring(var.sandbox_internet_access)
+    SANDBOX_BACKEND            = "fc"
+    SANDBOX_FC_FUNCTION_PREFIX = var.sandbox_function_prefix
+    SANDBOX_TOKEN_KEY          = local.sandbox_token_key
+    SANDBOX_INTERNET_ACCESS    = tostring(var.sandbox_internet_access)
   })
   # sessions of the sandbox functions, and nothing else of FC (sandboxes.tf)
   extra_statements = [

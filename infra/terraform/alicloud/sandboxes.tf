@@ -80,11 +80,6 @@ resource "alicloud_fcv3_function" "sandbox_type" {
       condition     = var.sandbox_idle_timeout_s <= var.sandbox_session_ttl_s
       error_message = "sandbox_idle_timeout_s must not exceed sandbox_session_ttl_s."
     }
-    precondition {
-      # the sandbox function here cannot be told another prefix: FC reserves FC_* names
-      condition     = !var.deploy_api_functions || var.sandbox_function_prefix == "agentscope-sandbox-"
-      error_message = "With deploy_api_functions, sandbox_function_prefix must be the launcher's default \"agentscope-sandbox-\" (FC_SANDBOX_FUNCTION_PREFIX cannot be set on an FC function)."
-    }
   }
 }
 

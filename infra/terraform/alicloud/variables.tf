@@ -189,7 +189,7 @@ variable "sandbox_types" {
 }
 
 variable "sandbox_function_prefix" {
-  description = "Name prefix of the sandbox functions (FC_SANDBOX_FUNCTION_PREFIX): function = prefix + type. With deploy_api_functions it must stay the launcher's default, since FC lets no function set an FC_* variable; another prefix suits an AWS deployment, which is told it."
+  description = "Name prefix of the sandbox functions: function = prefix + type. The sandbox function here is told it as SANDBOX_FC_FUNCTION_PREFIX (FC lets no function set an FC_* variable); an AWS deployment as FC_SANDBOX_FUNCTION_PREFIX."
   type        = string
   default     = "agentscope-sandbox-"
 

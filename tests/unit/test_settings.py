@@ -1,0 +1,24 @@
+"""Settings read from the environment, including the second names FC-hosted functions need."""
+
+from __future__ import annotations
+
+import pytest
+
+from functions.runtime.settings import Settings
+
+
+def test_fc_launcher_settings_also_read_their_sandbox_fc_names(monkeypatch):
+    """FC refuses a function's own FC_* variables: SANDBOX_FC_* say the same."""
+    monkeypatch.setenv("SANDBOX_FC_FUNCTION_PREFIX", "team-a-")
+    monkeypatch.setenv("SANDBOX_FC_SESSION_TTL_S", "600")
+    settings = Settings()
+    assert settings.fc_sandbox_function_prefix == "team-a-"
+    assert settings.fc_session_ttl_s == 600
+    monkeypatch.setenv("FC_SANDBOX_FUNCTION_PREFIX", "team-b-")
+    assert Settings().fc_sandbox_function_prefix == "team-b-"  # the first name wins
+
+
+def test_fields_are_still_set_by_name_and_bad_values_are_refused():
+    assert Settings(fc_sandbox_qualifier="prod").fc_sandbox_qualifier == "prod"
+    with pytest.raises(ValueError, match="sandbox_url_auth"):
+        Settings(sandbox_url_auth="basic")
