@@ -172,7 +172,14 @@ def _serve_artifacts(args: argparse.Namespace, settings: Any, host: str) -> None
         environment["query"].update({**role_env, "SANDBOX_URL_AUTH": scheme})
     manifest = Path(args.artifacts)
     stack = contextlib.ExitStack()
-    environment["sandbox"].update(stack.enter_context(_cloud_sandboxes(host)))
+    cloud = stack.enter_context(_cloud_sandboxes(host))
+    if args.platform == "fc":  # an FC function may not set FC_*: the launcher's other names
+        other = {
+            "FC_ENDPOINT": "SANDBOX_FC_ENDPOINT",
+            "FC_SANDBOX_FUNCTION_PREFIX": "SANDBOX_FC_FUNCTION_PREFIX",
+        }
+        cloud = {other.get(name, name): value for name, value in cloud.items()}
+    environment["sandbox"].update(cloud)
     try:
         apps = functions(
             manifest,

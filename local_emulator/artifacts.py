@@ -23,6 +23,8 @@ from typing import Any
 from local_emulator.instances import LambdaFunction, ServerFunction
 from local_emulator.triggers import FunctionUrl, StreamingProxy
 
+# what FC itself sets in every function's environment (the emulator passes these through)
+FC_PROVIDED = frozenset({"FC_REGION", "FC_ACCOUNT_ID"})
 _ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "arm64", "arm64": "arm64"}
 
 
@@ -101,6 +103,11 @@ def functions(
         root = roots[name]
         env = {**artifact.get("environment", {}), **environment.get(name, {})}
         if target == "fc":
+            refused = sorted(k for k in env if k.startswith("FC_") and k not in FC_PROVIDED)
+            if refused:  # FC's CreateFunction refuses these: the FC_ names are its own
+                raise ArtifactError(
+                    f"{name}: FC reserves environment variables named FC_*: {refused}"
+                )
             port = free_port()
             env.update(
                 {

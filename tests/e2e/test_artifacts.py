@@ -108,3 +108,17 @@ def test_a_dependency_missing_from_the_zip_fails_as_in_the_cloud(tmp_path, host_
         asyncio.run(invoke(broken))
     assert failed.value.error_type == "Runtime.ImportModuleError"
     assert "pydantic_settings" in failed.value.message
+
+
+def test_an_fc_function_may_not_set_fc_variables(tmp_path, host_artifacts):
+    """FC keeps FC_* names for itself: a deployment setting one fails here as it would there."""
+    from local_emulator.artifacts import ArtifactError, functions
+
+    with pytest.raises(ArtifactError, match=r"FC reserves .*FC_SANDBOX_QUALIFIER"):
+        functions(
+            host_artifacts,
+            "fc",
+            {"sandbox": {"FC_SANDBOX_QUALIFIER": "prod", "FC_REGION": "cn-hangzhou"}},
+            buffered=False,
+            work_dir=tmp_path,
+        )
