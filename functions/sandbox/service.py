@@ -72,7 +72,9 @@ class SandboxService:
         record = await self._claim_pooled(sandbox_type, user_id, session_id, ttl)
         if record is None:
             await self._check_capacity()
-            record = await self._launch(sandbox_type, user_id, session_id, ttl)
+            record = await self._launch(
+                sandbox_type, user_id, session_id, ttl, idle_timeout_s=ttl_s
+            )
         if session_id is not None and not await self.registry.bind(
             user_id, session_id, sandbox_type, record.id, binding[1] if binding else None
         ):
@@ -170,14 +172,14 @@ class SandboxService:
         ttl: float,
         *,
         pooled: bool = False,
+        idle_timeout_s: float | None = None,
     ) -> SandboxRecord:
+        """``idle_timeout_s``: the sandbox's own ttl_s, for a backend that ends idle ones;
+        None (the request named none, or the pool) leaves the backend's default."""
         sandbox_id = new_sandbox_id()
         token = secrets.token_urlsafe(32)
         try:
-            # a pooled sandbox waits with the default idle timeout (None); see _claim_pooled
-            launched = await self.launcher.start(
-                sandbox_type, sandbox_id, token, None if pooled else ttl
-            )
+            launched = await self.launcher.start(sandbox_type, sandbox_id, token, idle_timeout_s)
         except (BackendThrottled, BackendUnavailable):
             raise  # the app answers 429 / 503 for these wherever they come from
         except LaunchError as exc:
