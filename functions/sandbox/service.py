@@ -69,7 +69,10 @@ class SandboxService:
                 existing = await self.live(binding[0])
                 if existing is not None:
                     return existing, False
-        record = await self._claim_pooled(sandbox_type, user_id, session_id, ttl)
+        record = None
+        if ttl_s is None or not self.launcher.ends_idle:
+            # a pooled FC/AgentRun session idles out at the backend's default, not at ttl_s
+            record = await self._claim_pooled(sandbox_type, user_id, session_id, ttl)
         if record is None:
             await self._check_capacity()
             record = await self._launch(
@@ -107,8 +110,6 @@ class SandboxService:
         """A warm sandbox from the pool, made ours; None when the pool has none."""
         if sandbox_type not in self.pool_types or self.settings.sandbox_pool_size <= 0:
             return None
-        if self.launcher.ends_idle and ttl > self.settings.sandbox_ttl_s:
-            return None  # the backend would end it at the pool's idle timeout, before ttl
         claimed = None
         for pooled_id in await self.registry.pooled(sandbox_type):
             found = await self.registry.get_pooled(sandbox_type, pooled_id)

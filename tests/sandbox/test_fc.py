@@ -181,7 +181,8 @@ def test_an_expired_session_is_cleaned_up_and_then_a_clear_error(
 
 def test_a_sandbox_s_own_ttl_is_its_session_idle_timeout(emulator, fc_settings, serve):
     """A sandbox asked to live longer than SANDBOX_TTL_S idle is not ended by FC sooner;
-    a pooled session (started with the default idle timeout) is not handed out for it."""
+    a pooled session (started with the default idle timeout) is not handed to any request
+    that names its own ttl_s."""
     running, _ = emulator
     http = serve(fc_settings.model_copy(update={"sandbox_pool_size": 1}))
     assert http.post("/v1/reaper/run").status_code == 200  # returns once the pool is warm
@@ -191,6 +192,10 @@ def test_a_sandbox_s_own_ttl_is_its_session_idle_timeout(emulator, fc_settings, 
     sid = made.json()["sandbox_id"]
     idle = {s.session_id: s.idle_s for s in running.backend.sessions.values()}
     assert idle[sid] == long and sorted(idle.values()) == [default, long]  # the pool kept its own
+    short = http.post("/v1/sandboxes", json={"type": "base", "ttl_s": default // 2})
+    assert short.status_code == 201  # FC ends it idle at its own ttl_s, so not the pooled one
+    idle = {s.session_id: s.idle_s for s in running.backend.sessions.values()}
+    assert idle[short.json()["sandbox_id"]] == default // 2 and len(idle) == 3
     running.backend.advance(default + 1)  # past the default idle timeout, within its own
     try:
         alive = http.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "6 * 7"})

@@ -49,7 +49,8 @@ class Launcher(Protocol):
         """Start a sandbox and return once its tool server answers.
 
         ``idle_timeout_s`` is the sandbox's own ``ttl_s``: a backend that ends idle
-        sandboxes must not end this one sooner. None: the deployment's SANDBOX_TTL_S.
+        sandboxes must not end this one sooner. None: the backend's default (SANDBOX_TTL_S;
+        on AgentRun AGENTRUN_IDLE_TIMEOUT_S first).
         """
         ...
 
