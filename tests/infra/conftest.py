@@ -8,32 +8,17 @@ fmt`) is run by the real terraform binary.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import shutil
 import subprocess
-import sys
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def packaging_targets() -> ModuleType:
-    """packaging/targets.py: the functions and platforms `make package` builds for."""
-    spec = importlib.util.spec_from_file_location(
-        "packaging_targets", ROOT / "packaging" / "targets.py"
-    )
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault(spec.name, module)  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+from tests.fixtures.artifacts import load_packaging
 
 
 def write_manifest(dist: Path, *, duplicate: str | None = None) -> Path:
@@ -41,7 +26,7 @@ def write_manifest(dist: Path, *, duplicate: str | None = None) -> Path:
 
     ``duplicate`` names a function whose aws python3.11 x86_64 artifact appears twice.
     """
-    targets = packaging_targets()
+    targets = load_packaging("targets")
     artifacts = []
     for platform in targets.PLATFORMS:
         for function in targets.FUNCTIONS.values():

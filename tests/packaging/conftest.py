@@ -5,32 +5,18 @@ build/packaging-cache from an earlier build)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from local_emulator.artifacts import host_arch, host_python
+from tests.fixtures.artifacts import PACKAGING, load_packaging
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGING = ROOT / "packaging"
 HOST_BUILD = ("--targets", "aws,fc", "--python", host_python(), "--arch", host_arch())
-
-
-def load_packaging(name: str) -> ModuleType:
-    """A packaging/ script as a module (packaging/ is no package: it would shadow PyPI's)."""
-    if str(PACKAGING) not in sys.path:
-        sys.path.append(str(PACKAGING))  # its scripts import one another by plain name
-    spec = importlib.util.spec_from_file_location(f"packaging_{name}", PACKAGING / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 def build(out: Path, *args: str) -> dict:

@@ -15,8 +15,9 @@ import httpx
 import pytest
 
 from local_emulator.artifacts import host_arch, host_python
+from tests.fixtures.artifacts import load_packaging
 from tests.fixtures.servers import free_port, wait_http
-from tests.packaging.conftest import HOST_BUILD, build, load_packaging
+from tests.packaging.conftest import HOST_BUILD, build
 
 FUNCTIONS = ("query", "state", "sandbox")
 MEMORY_TIMEOUT = {"query": (1024, 300), "state": (512, 30), "sandbox": (512, 900)}
