@@ -20,6 +20,7 @@ from functions.runtime.sandbox import BaseSandbox, SandboxError
 from functions.runtime.sandbox.url_auth import AwsSigV4Auth, FcSignatureAuth, sandbox_url_auth
 from functions.runtime.settings import Settings
 from local_emulator.acs_signature import Credential
+from local_emulator.triggers import read_body
 from local_emulator.url_auth import (
     AwsKey,
     FcTriggerVerifier,
@@ -38,12 +39,7 @@ async def echo(scope, receive, send) -> None:
     """What reached the function: method, path, query and body."""
     if scope["type"] != "http":
         return
-    body = b""
-    while True:
-        message = await receive()
-        body += message.get("body", b"")
-        if not message.get("more_body"):
-            break
+    body = await read_body(receive, None) or b""
     seen = {
         "method": scope["method"],
         "path": scope["path"],
