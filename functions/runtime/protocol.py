@@ -64,6 +64,9 @@ class RunStatus:
     Queued = "queued"
     Incomplete = "incomplete"
 
+    # a response in one of these is over: the turn is persisted and the session released
+    FINAL = frozenset({"completed", "failed", "incomplete", "canceled"})
+
 
 def new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4()}"
@@ -360,18 +363,31 @@ class ResponseBuilder:
         return self.current.complete(status) if self.current is not None else []
 
     def completed(self, usage: dict[str, Any] | None = None) -> list[Event]:
-        events = self.close_open_message()
-        self.response.status = RunStatus.Completed
-        self.response.completed_at = int(time.time())
-        if usage is not None:
-            self.response.usage = usage
-        events.append(self.stamp(self.response.model_copy(deep=True)))
-        return events
+        return self.finish(RunStatus.Completed, usage=usage)
 
     def failed(self, code: str, message: str) -> list[Event]:
-        events = self.close_open_message(RunStatus.Incomplete)
-        self.response.status = RunStatus.Failed
+        return self.finish(RunStatus.Failed, Error(code=code, message=message))
+
+    def finish(
+        self,
+        status: str,
+        error: Error | None = None,
+        usage: dict[str, Any] | None = None,
+    ) -> list[Event]:
+        """End the response in ``status`` (one of ``RunStatus.FINAL``).
+
+        An open message is completed when the response completed, else marked incomplete:
+        it was cut off (a failure, a stop, a budget, a question back to the user).
+        """
+        message_status = (
+            RunStatus.Completed if status == RunStatus.Completed else (RunStatus.Incomplete)
+        )
+        events = self.close_open_message(message_status)
+        self.response.status = status
         self.response.completed_at = int(time.time())
-        self.response.error = Error(code=code, message=message)
+        if error is not None:
+            self.response.error = error
+        if usage is not None:
+            self.response.usage = usage
         events.append(self.stamp(self.response.model_copy(deep=True)))
         return events

@@ -132,10 +132,7 @@ class Turn:
                 self.request, builder=self.builder, session=self.session
             )
             async for event in stream:
-                if isinstance(event, Response) and event.status in (
-                    RunStatus.Completed,
-                    RunStatus.Failed,
-                ):
+                if isinstance(event, Response) and event.status in RunStatus.FINAL:
                     event = await self._persist_then(event)
                 yield event
         finally:
