@@ -23,6 +23,11 @@ class Settings(BaseSettings):
         env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True
     )
 
+    # every function: request bodies over this are refused with 413 (Lambda's own cap is 6 MB)
+    max_request_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
+    # sandbox function: file uploads into a workspace (the tool server's own cap is 64 MiB)
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+
     # query function
     agent_app: str = "examples.friday:agent_app"
     sse_ping_interval_s: float = 15.0

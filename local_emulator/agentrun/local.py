@@ -11,8 +11,8 @@ import contextlib
 import secrets
 from collections.abc import Iterator
 
+from functions.runtime.sandbox.types import SANDBOX_TYPES
 from functions.runtime.settings import Settings, sandbox_image
-from functions.sandbox.service import SANDBOX_TYPES
 from local_emulator.acs_signature import Credential
 
 from .models import AgentRunBackend

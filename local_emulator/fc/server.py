@@ -9,13 +9,14 @@ import logging
 import secrets
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from functions.runtime.sandbox.types import SANDBOX_TYPES
 from local_emulator.acs_signature import Credential
 
 from .models import FcBackend
@@ -154,7 +155,7 @@ def register_sandbox_functions(
     emulator: FcEmulator,
     settings: Any,
     token_key: str,
-    types: tuple[str, ...] = ("base", "filesystem"),
+    types: Iterable[str] = SANDBOX_TYPES,
 ) -> None:
     """Deploy one sandbox function per type, as the Terraform does, through the official SDK."""
     from alibabacloud_fc20230330 import models
@@ -225,7 +226,7 @@ def deployed_emulator(
     account_id: str | None = None,
     max_sessions: int = 100,
     settings: Any = None,
-    types: tuple[str, ...] = ("base", "filesystem"),
+    types: Iterable[str] = SANDBOX_TYPES,
 ) -> Iterator[tuple[FcEmulator, dict[str, str]]]:
     """``fc_emulator``, also giving the running emulator (its backend, its keys) to tests."""
     from functions.runtime.settings import Settings
@@ -258,7 +259,7 @@ def fc_emulator(
     account_id: str | None = None,
     max_sessions: int = 100,
     settings: Any = None,
-    types: tuple[str, ...] = ("base", "filesystem"),
+    types: Iterable[str] = SANDBOX_TYPES,
 ) -> Iterator[dict[str, str]]:
     """An emulator with the sandbox functions deployed; yields the sandbox function's env.
 

@@ -156,16 +156,20 @@ def test_the_app_starts_once_per_instance_not_once_per_invocation(settings):
 
 
 def test_log_lines_carry_the_lambda_request_id(settings, caplog):
-    from fastapi import FastAPI
+    from fastapi import APIRouter
 
-    app = FastAPI()
+    from functions.runtime.function_app import create_function_app
+    from functions.runtime.instance import Instance
+
+    router = APIRouter()
     logger = logging.getLogger("agentscope_faas.test")
 
-    @app.get("/health")
+    @router.get("/health")
     async def health() -> dict:
         logger.warning("inside the request")
         return {"status": "ok"}
 
+    app = create_function_app(title="t", instance=Instance(settings), routers=[router])
     handler = lambda_handler_for(app)
     caplog.handler.addFilter(RequestIdFilter())
     answered = handler(with_path(event("function_url_get"), "GET", "/health"), context("req-42"))

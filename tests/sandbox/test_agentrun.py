@@ -14,9 +14,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from functions.runtime.sandbox.errors import LaunchError
 from functions.runtime.sandbox.launchers.agentrun import AgentRunLauncher
 from functions.runtime.sandbox.launchers.alibaba import session_token
-from functions.runtime.sandbox.launchers.base import LaunchError
 from functions.runtime.sandbox.launchers.docker import LABEL_OWNER
 from functions.runtime.settings import Settings
 from local_emulator.acs_signature import Credential

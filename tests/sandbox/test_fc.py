@@ -15,10 +15,11 @@ import httpx
 import pytest
 
 from functions.runtime.errors import ApiError
-from functions.runtime.sandbox.launchers.base import (
+from functions.runtime.sandbox.errors import (
     BackendThrottled,
     BackendUnavailable,
     LaunchError,
+    SandboxGone,
 )
 from functions.runtime.sandbox.launchers.fc import FcFailure, FcLauncher, fc_error
 from functions.runtime.settings import Settings
@@ -371,4 +372,4 @@ def test_the_tool_server_s_own_errors_are_not_taken_for_fc_s():
     assert launcher.call_error(502, b"<html>bad gateway</html>") is None
     fc = json.dumps({"Code": "SessionExpired", "Message": "m", "RequestId": "r"}).encode()
     gone = launcher.call_error(410, fc)
-    assert isinstance(gone, ApiError) and gone.status == 410
+    assert isinstance(gone, SandboxGone) and gone.status == 410

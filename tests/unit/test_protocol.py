@@ -9,8 +9,8 @@ from functions.runtime.protocol import (
     Message,
     Response,
     ResponseBuilder,
-    sse_encode,
 )
+from functions.runtime.sse import sse_encode
 
 SEED_BODY = {
     "input": [

@@ -19,16 +19,9 @@ from typing import Any
 
 from ..settings import Settings, get_settings
 from ..tools import ToolError
+from .errors import SandboxError, error_for
 
 CALL_TIMEOUT_S = 900.0
-
-
-class SandboxError(Exception):
-    """The sandbox could not be made, found or called (not a tool's own error result)."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code = status, code
 
 
 def _args(**values: Any) -> dict[str, Any]:
@@ -58,16 +51,21 @@ class _Route:
 
 
 def _result(resp: Any) -> Any:
+    """The answer's JSON; an error answer raises its named error (``SandboxGone``...)."""
     if resp.status_code >= 400:
         try:
             body = resp.json()
-            # ours say {detail, code}; Lambda's and FC's front doors {Message} / {message}
+            # ours say {code, detail}; Lambda's and FC's front doors {Message} / {message}
             detail = body.get("detail") or body.get("Message") or body.get("message")
             code = body.get("code") or body.get("Code")
-        except ValueError:
+        except (ValueError, AttributeError):
             detail, code = resp.text, None
-        raise SandboxError(
-            f"sandbox call failed ({resp.status_code}): {detail}", resp.status_code, code
+        retry_after = resp.headers.get("retry-after")
+        raise error_for(
+            resp.status_code,
+            code if isinstance(code, str) else None,
+            f"sandbox call failed ({resp.status_code}): {detail}",
+            float(retry_after) if retry_after and retry_after.isdigit() else None,
         )
     return resp.json()
 
@@ -342,7 +340,8 @@ def sandbox_tool_adapter(method: Callable[..., Any]) -> Callable[..., Any]:
     turns the returned string into a text block. An error result raises with the sandbox's
     output, so either toolkit reports it to the model as a failure it can read.
     """
-    if inspect.iscoroutinefunction(getattr(method.__self__, "call_tool", None)):
+    owner = getattr(method, "__self__", None)  # a bound tool method of a sandbox handle
+    if inspect.iscoroutinefunction(getattr(owner, "call_tool", None)):
 
         @functools.wraps(method)
         async def tool(**kwargs: Any) -> str:

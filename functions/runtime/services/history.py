@@ -26,6 +26,7 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, PrivateAttr
 
+from ..errors import ApiError
 from ..storage.base import PreconditionFailed
 from ..storage.keys import validate_id
 from .base import LogBackedService, normalize_messages
@@ -45,8 +46,11 @@ class Page(list[T], Generic[T]):
         self.next_cursor = next_cursor
 
 
-class SessionNotFound(LookupError):
-    """Appending to a session that was never created (or was deleted)."""
+class SessionNotFound(ApiError, LookupError):
+    """A session that was never created (or was deleted) (HTTP 404)."""
+
+    status = 404
+    code = "session_not_found"
 
     def __init__(self, user_id: str, session_id: str) -> None:
         super().__init__(f"session {session_id!r} of user {user_id!r} does not exist")

@@ -17,13 +17,15 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from ..errors import ApiError
 from ..storage.base import ObjectStore, PreconditionFailed
 from ..storage.keys import user_prefix, validate_id
 
 
-class SessionBusy(Exception):
-    """Another query holds the session's lease."""
+class SessionBusy(ApiError):
+    """Another query holds the session's lease (HTTP 409)."""
 
+    status = 409
     code = "session_busy"
 
     def __init__(self, session_id: str, expires_at: float) -> None:

@@ -25,7 +25,7 @@ from ..storage.base import PreconditionFailed
 from ..storage.keys import validate_id
 from .base import LogBackedService, normalize_messages, session_or_default
 from .layout import memory_index_key, memory_index_prefix, memory_prefix
-from .log import LogNotFound, dumps, gather_bounded
+from .log import LogNotFound, LogView, dumps, gather_bounded
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -113,6 +113,7 @@ class MemoryService(LogBackedService):
         log = self._log(user_id, sid)
         for _ in range(3):
             loaded = await log.load()
+            view: LogView | None
             if loaded is not None:
                 view = loaded[0]
             else:

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 import re
 
+from ..errors import ApiError
+
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
 _ID_RE = re.compile(ID_PATTERN)
 
 
-class InvalidId(ValueError):
-    """An id that does not match ID_PATTERN; the HTTP layers answer 422."""
+class InvalidId(ApiError, ValueError):
+    """An id that does not match ID_PATTERN (HTTP 422)."""
+
+    status = 422
+    code = "invalid_id"
 
 
 def validate_id(value: object, what: str = "id") -> str:

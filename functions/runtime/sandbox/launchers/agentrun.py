@@ -54,14 +54,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ...retry import RetryPolicy, retry_async
 from ...settings import Settings
+from ..errors import (
+    BackendThrottled,
+    BackendUnavailable,
+    LaunchError,
+    SandboxBusy,
+    SandboxGone,
+    SandboxRefused,
+    SandboxUnreachable,
+)
 from .alibaba import alibaba_credentials, iso_time, secret_value, session_token
-from .base import BackendThrottled, BackendUnavailable, Launched, LaunchError
+from .base import Launched, Launcher
 from .docker import owner_id
 
 HANDLE_PREFIX = "asf-"
@@ -81,9 +90,14 @@ class _Exists(Exception):
     """AgentRun answered that what we create already exists."""
 
 
-class AgentRunLauncher:
+def _exists(exc: Any) -> bool:
+    return "already exist" in str(exc.message).lower()
+
+
+class AgentRunLauncher(Launcher):
     name = "agentrun"
     ends_idle = True
+    can_pause = True
 
     def __init__(self, settings: Settings, owner: str | None = None) -> None:
         self.settings = settings
@@ -150,39 +164,44 @@ class AgentRunLauncher:
         from darabonba.runtime import RuntimeOptions
         from Tea.exceptions import UnretryableException
 
-        attempts = max(1, self.settings.agentrun_retry_attempts)
         runtime = RuntimeOptions(read_timeout=30_000, connect_timeout=5_000)
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            delay = min(2.0, 0.1 * 2**attempt) * (0.5 + random.random())
-            try:
-                call = getattr(self.client(), f"{method}_with_options_async")
-                return await call(*args, {}, runtime)
-            except ThrottlingException as exc:
+
+        def retryable(exc: BaseException) -> bool | float:
+            if isinstance(exc, ThrottlingException):
                 wait_s = (exc.retry_after or 1000) / 1000
-                if last or wait_s > _MAX_INLINE_WAIT_S:
-                    raise BackendThrottled(wait_s, f"AgentRun throttled {action}") from None
-                delay = wait_s
-            except AlibabaCloudException as exc:
+                return wait_s if wait_s <= _MAX_INLINE_WAIT_S else False
+            if isinstance(exc, AlibabaCloudException):
                 status, code = exc.status_code or 0, str(exc.code or "")
-                if status == 404:
-                    raise _Missing(exc.message) from None
-                if "already exist" in str(exc.message).lower():
-                    raise _Exists(exc.message) from None
-                if "quota" in code.lower():
-                    raise BackendUnavailable(f"AgentRun quota reached ({action}: {code})") from None
-                if status == 429:
-                    if last:
-                        raise BackendThrottled(1.0, f"AgentRun throttled {action}") from None
-                elif status < 500:
-                    raise LaunchError(f"AgentRun refused {action}: {code} {exc.message}") from None
-                elif last:
-                    raise BackendUnavailable(f"AgentRun failed {action}: {code}") from None
-            except UnretryableException as exc:
-                if last:
-                    raise BackendUnavailable(f"AgentRun is unreachable ({action}): {exc}") from None
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+                if status == 404 or _exists(exc) or "quota" in code.lower():
+                    return False
+                return status == 429 or status >= 500
+            return isinstance(exc, UnretryableException)
+
+        async def once(_: int) -> Any:
+            call = getattr(self.client(), f"{method}_with_options_async")
+            return await call(*args, {}, runtime)
+
+        policy = RetryPolicy(max(1, self.settings.agentrun_retry_attempts), 0.1, 2.0)
+        try:
+            return await retry_async(once, policy=policy, retryable=retryable)
+        except ThrottlingException as exc:
+            wait_s = (exc.retry_after or 1000) / 1000
+            raise BackendThrottled(wait_s, f"AgentRun throttled {action}") from None
+        except AlibabaCloudException as exc:
+            status, code = exc.status_code or 0, str(exc.code or "")
+            if status == 404:
+                raise _Missing(exc.message) from None
+            if _exists(exc):
+                raise _Exists(exc.message) from None
+            if "quota" in code.lower():
+                raise BackendUnavailable(f"AgentRun quota reached ({action}: {code})") from None
+            if status == 429:
+                raise BackendThrottled(1.0, f"AgentRun throttled {action}") from None
+            if status < 500:
+                raise LaunchError(f"AgentRun refused {action}: {code} {exc.message}") from None
+            raise BackendUnavailable(f"AgentRun failed {action}: {code}") from None
+        except UnretryableException as exc:
+            raise BackendUnavailable(f"AgentRun is unreachable ({action}): {exc}") from None
 
     # -- the Launcher protocol -------------------------------------------------------------
 
@@ -324,18 +343,16 @@ class AgentRunLauncher:
             return None
         if "requestId" not in answer:
             return None
-        from functions.runtime.errors import ApiError
-
         message = str(answer.get("message") or answer["code"])
         if status == 404:
-            return ApiError(410, "sandbox_gone", f"the AgentRun sandbox ended ({message})")
+            return SandboxGone(f"the AgentRun sandbox ended ({message})")
         if status == 429:
             return BackendThrottled(1.0, f"AgentRun throttled the call ({message})")
         if status == 409:
-            return ApiError(409, "sandbox_busy", f"AgentRun: {message}")
+            return SandboxBusy(f"AgentRun: {message}")
         if status in (401, 403):
-            return ApiError(502, "sandbox_refused", f"AgentRun refused the call ({message})")
-        return ApiError(502, "sandbox_unreachable", f"AgentRun: {message}; retry")
+            return SandboxRefused(f"AgentRun refused the call ({message})")
+        return SandboxUnreachable(f"AgentRun: {message}; retry")
 
     async def pause(self, handle: str) -> None:
         try:

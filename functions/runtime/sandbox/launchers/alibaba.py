@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...settings import Settings
-from .base import LaunchError
+from ..errors import LaunchError
 
 
 def secret_value(value: Any) -> str | None:

@@ -15,7 +15,8 @@ import time
 from typing import Any
 
 from ...settings import Settings, sandbox_image
-from .base import Launched, LaunchError
+from ..errors import LaunchError
+from .base import Launched, Launcher
 
 LABEL_OWNER = "agentscope-faas.owner"
 LABEL_SANDBOX = "agentscope-faas.sandbox-id"
@@ -42,9 +43,9 @@ def owner_id(settings: Settings) -> str:
     return hashlib.sha256(settings.store_url.encode()).hexdigest()[:16]
 
 
-class DockerLauncher:
+class DockerLauncher(Launcher):
     name = "docker"
-    ends_idle = False
+    can_pause = True
 
     def __init__(self, settings: Settings, owner: str | None = None) -> None:
         self.settings = settings

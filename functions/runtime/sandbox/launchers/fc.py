@@ -26,17 +26,27 @@ first call, so a sandbox function on another backend never loads it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import random
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import ApiError
+from ...retry import RetryPolicy, retry_async
 from ...settings import Settings
+from ..errors import (
+    BackendThrottled,
+    BackendUnavailable,
+    LaunchError,
+    SandboxBackendError,
+    SandboxError,
+    SandboxGone,
+    SandboxPaused,
+    SandboxTypeNotDeployed,
+)
 from .alibaba import alibaba_credentials, iso_time, secret_value, session_token
-from .base import BackendThrottled, BackendUnavailable, Launched, LaunchError
+from .base import Launched, Launcher
 
 SESSION_HEADER = "x-agentscope-sandbox-session"
 MAX_SESSION_S = 21600  # FC's bound on a session's TTL and idle timeout
@@ -93,7 +103,7 @@ def fc_failure(exc: BaseException) -> FcFailure | None:
     return None
 
 
-def fc_error(failure: FcFailure, what: str) -> Exception:
+def fc_error(failure: FcFailure, what: str) -> SandboxError:
     """The sandbox function's answer to an FC failure of ``what`` (an operation, in words)."""
     said = f"{failure.code}: {failure.message}" if failure.message else failure.code
     if failure.status is None:
@@ -105,15 +115,13 @@ def fc_error(failure: FcFailure, what: str) -> Exception:
     if failure.quota:
         return BackendUnavailable(f"Function Compute quota reached for {what} ({said})")
     if failure.code == "FunctionNotFound":
-        return ApiError(
-            404,
-            "sandbox_type_not_deployed",
-            f"{what}: the sandbox type's FC function does not exist ({said}); deploy it",
+        return SandboxTypeNotDeployed(
+            f"{what}: the sandbox type's FC function does not exist ({said}); deploy it"
         )
     if failure.gone:
-        return ApiError(410, "sandbox_gone", f"the sandbox's FC session is gone ({said})")
+        return SandboxGone(f"the sandbox's FC session is gone ({said})")
     if failure.code == "SessionPaused":
-        return ApiError(409, "sandbox_paused", "the sandbox is paused; resume it first")
+        return SandboxPaused("the sandbox is paused; resume it first")
     if failure.status in (401, 403):
         return BackendUnavailable(
             f"Function Compute refused this deployment's credentials for {what} "
@@ -123,7 +131,7 @@ def fc_error(failure: FcFailure, what: str) -> Exception:
         return LaunchError(f"the sandbox instance did not start ({said})")
     if failure.status >= 500:
         return BackendUnavailable(f"Function Compute failed {what} ({said})")
-    return ApiError(502, "sandbox_backend_error", f"Function Compute refused {what} ({said})")
+    return SandboxBackendError(f"Function Compute refused {what} ({said})")
 
 
 def _endpoint(settings: Settings) -> tuple[str | None, str]:
@@ -139,9 +147,10 @@ def _endpoint(settings: Settings) -> tuple[str | None, str]:
     return None, "https"
 
 
-class FcLauncher:
+class FcLauncher(Launcher):
     name = "fc"
     ends_idle = True
+    can_pause = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -186,22 +195,23 @@ class FcLauncher:
 
         A throttled call did nothing, so even a create may be repeated then.
         """
-        attempts = max(1, self.settings.fc_retry_attempts)
-        for attempt in range(attempts):
-            try:
-                return await call()
-            except Exception as exc:
-                failure = fc_failure(exc)
-                if failure is None:
-                    raise
-                again = failure.throttled or (safe and failure.transient)
-                if not again or attempt + 1 >= attempts:
-                    raise _Failed(failure, what) from None
-                ceiling = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt)
-                await asyncio.sleep(
-                    min(_BACKOFF_CAP_S, failure.retry_after_s or random.uniform(0, ceiling))
-                )
-        raise AssertionError("unreachable")
+
+        def retryable(exc: BaseException) -> bool | float:
+            failure = fc_failure(exc)
+            if failure is None or not (failure.throttled or (safe and failure.transient)):
+                return False
+            return failure.retry_after_s or True
+
+        policy = RetryPolicy(
+            max(1, self.settings.fc_retry_attempts), _BACKOFF_BASE_S, _BACKOFF_CAP_S
+        )
+        try:
+            return await retry_async(lambda _: call(), policy=policy, retryable=retryable)
+        except Exception as exc:
+            failure = fc_failure(exc)
+            if failure is None:
+                raise
+            raise _Failed(failure, what) from None
 
     async def _do(self, what: str, call: Callable[[], Awaitable[Any]], safe: bool = True) -> Any:
         """``_call``, with what is left of a failure turned into the sandbox function's error."""
@@ -228,9 +238,10 @@ class FcLauncher:
         while True:
             page = await self._do(
                 f"ListTriggers of {function}",
-                lambda t=token: self.client().list_triggers_with_options_async(
+                functools.partial(
+                    self.client().list_triggers_with_options_async,
                     function,
-                    models.ListTriggersRequest(limit=100, next_token=t),
+                    models.ListTriggersRequest(limit=100, next_token=token),
                     {},
                     self._options(),
                 ),
@@ -297,6 +308,8 @@ class FcLauncher:
                 disable_session_id_reuse=True,  # an expired id must not quietly start afresh
             ),
         )
+        created: Any
+        url: Any
         created, url = await asyncio.gather(
             self._do(
                 f"CreateSession on {function}",
@@ -381,8 +394,9 @@ class FcLauncher:
         while True:
             page = await self._do(
                 "ListFunctions",
-                lambda t=token: self.client().list_functions_with_options_async(
-                    models.ListFunctionsRequest(prefix=prefix, limit=100, next_token=t),
+                functools.partial(
+                    self.client().list_functions_with_options_async,
+                    models.ListFunctionsRequest(prefix=prefix, limit=100, next_token=token),
                     {},
                     self._options(),
                 ),
@@ -397,10 +411,13 @@ class FcLauncher:
             while True:
                 page = await self._do(
                     f"ListSessions of {function}",
-                    lambda f=function, t=token: self.client().list_sessions_with_options_async(
-                        f,
+                    functools.partial(
+                        self.client().list_sessions_with_options_async,
+                        function,
                         models.ListSessionsRequest(
-                            qualifier=self.settings.fc_sandbox_qualifier, limit=100, next_token=t
+                            qualifier=self.settings.fc_sandbox_qualifier,
+                            limit=100,
+                            next_token=token,
                         ),
                         {},
                         self._options(),
