@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .auth.middleware import Authenticate, Predicate
 from .body_limit import BodyLimit, Limit
 from .errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound
 from .http_errors import ErrorBody, error_response, field_errors
@@ -28,6 +29,14 @@ from .request_ids import RequestIds
 Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
 # ``(request) -> ApiError | None``: a function's own reading of a path no route matched
 NotFoundHook = Callable[[Request], "ApiError | None"]
+
+
+PUBLIC_PATHS = frozenset({"/health", "/openapi.json"})
+
+
+def is_public(scope: Any) -> bool:
+    """What any caller may read without credentials: health and the API's description."""
+    return scope["path"] in PUBLIC_PATHS and scope.get("method", "GET") in ("GET", "HEAD")
 
 
 def get_instance(request: Request) -> Instance:
@@ -109,6 +118,8 @@ def create_function_app(
     not_found: NotFoundHook | None = None,
     redirect_slashes: bool = True,
     body_limit: Limit | None = None,
+    public: Predicate | None = None,
+    json_route: Predicate | None = None,
 ) -> FastAPI:
     """A function's app: its routers over ``instance``, with the shared machinery installed.
 
@@ -116,6 +127,9 @@ def create_function_app(
     is closed after it. ``not_found`` lets a function explain an unmatched path better than
     404 (the state function answers an id that cannot route with 422). ``body_limit``
     gives a route's body cap in bytes (default: ``MAX_REQUEST_BYTES`` everywhere).
+    Every request is authenticated (``auth/``) before a route runs; ``public`` says which
+    may come without credentials (default: ``/health`` and the OpenAPI document),
+    ``json_route`` which take JSON bodies (default: all).
     """
 
     @contextlib.asynccontextmanager
@@ -143,6 +157,12 @@ def create_function_app(
     install_error_handlers(app, not_found)
     max_bytes = instance.settings.max_request_bytes
     app.add_middleware(BodyLimit, limit=body_limit or (lambda _: max_bytes))
+    app.add_middleware(
+        Authenticate,
+        settings=instance.settings,
+        public=public or is_public,
+        json_route=json_route or (lambda _: True),
+    )
     app.add_middleware(RequestIds)
     for router in routers:
         app.include_router(router)

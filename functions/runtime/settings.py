@@ -23,6 +23,19 @@ class Settings(BaseSettings):
         env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True
     )
 
+    # caller identity (functions/runtime/auth): "jwt" verifies a bearer JWT on every request;
+    # "none" trusts callers but answers only loopback, same-site, JSON requests (local runs)
+    auth_mode: Literal["none", "jwt"] = "none"
+    auth_jwks_url: str | None = None  # the OIDC provider's key set
+    auth_jwt_secret: SecretStr | None = None  # HS256, development only
+    auth_issuer: str | None = None  # checked when set
+    auth_audience: str | None = None  # checked when set
+    auth_user_claim: str = "sub"
+    auth_admin_scope: str = "agentscope:admin"  # may act for any user
+    auth_leeway_s: float = 30.0  # clock skew allowed on exp / nbf / iat
+    auth_jwks_min_refresh_s: float = 30.0  # an unknown kid refetches the keys at most this often
+    sandbox_token: SecretStr | None = None  # the SDK's bearer token for SANDBOX_URL
+
     # every function: request bodies over this are refused with 413 (Lambda's own cap is 6 MB)
     max_request_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     # sandbox function: file uploads into a workspace (the tool server's own cap is 64 MiB)

@@ -29,6 +29,7 @@ from .protocol import AgentRequest, Error, Event, Response, ResponseBuilder, Run
 from .storage.base import StoreError
 
 if TYPE_CHECKING:
+    from .auth import Principal
     from .instance import Instance
     from .services.history import Session
     from .services.lock import Lease
@@ -276,16 +277,18 @@ async def open_turn(
     instance: Instance,
     agent: Agent,
     request: AgentRequest,
+    principal: Principal,
     observers: Sequence[TurnObserver] = (),
 ) -> Turn:
-    """A begun turn for ``request``: defaults filled in, lease taken, session loaded.
+    """A begun turn for ``request``: its user resolved, lease taken, session loaded.
 
-    A request without ``user_id`` acts for ``DEFAULT_USER_ID``; one without ``session_id``
-    starts a new session (its id is on ``request.session_id`` afterwards). Raises
-    ``SessionBusy`` (409) when another request holds the session.
+    The turn acts for the user the request names if ``principal`` may (``Forbidden``, 403,
+    otherwise), else for the principal's own user (``DEFAULT_USER_ID`` for an anonymous
+    local caller); one without ``session_id`` starts a new session (its id is on
+    ``request.session_id`` afterwards). Raises ``SessionBusy`` (409) when another request
+    holds the session.
     """
-    if request.user_id is None:
-        request.user_id = instance.settings.default_user_id
+    request.user_id = principal.act_for(request.user_id, instance.settings.default_user_id)
     new = request.session_id is None
     if new:
         request.session_id = uuid.uuid4().hex

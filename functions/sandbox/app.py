@@ -56,6 +56,7 @@ def create_app(
         routers=[r.router for r in (sandboxes, tools, files, reaping)],
         lifespan=lifespan,
         body_limit=files.body_limit(instance.settings),
+        json_route=lambda scope: not files.is_upload(scope),
     )
 
 

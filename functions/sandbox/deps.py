@@ -8,8 +8,10 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from functions.runtime.auth import Forbidden, Principal
 from functions.runtime.instance import Instance
 
+from .registry import SandboxRecord
 from .service import SandboxService
 
 
@@ -35,3 +37,10 @@ def get_service(instance: Annotated[SandboxInstance, Depends(get_instance)]) -> 
 
 SandboxInstanceDep = Annotated[SandboxInstance, Depends(get_instance)]
 Service = Annotated[SandboxService, Depends(get_service)]
+
+
+def check_owner(record: SandboxRecord, principal: Principal) -> SandboxRecord:
+    """``record`` if ``principal`` may use it; ``Forbidden`` (403) for another user's."""
+    if not principal.may_access(record.user_id):
+        raise Forbidden(f"sandbox {record.id!r} belongs to another user")
+    return record

@@ -12,21 +12,28 @@ import logging
 
 from fastapi import Request, Response
 
+from functions.runtime.auth import Principal
 from functions.runtime.sandbox.errors import SandboxGone, SandboxPaused, SandboxUnreachable
 
-from .deps import SandboxInstance
+from .deps import SandboxInstance, check_owner
 
 log = logging.getLogger("agentscope_faas.sandbox")
 
 
 async def forward(
-    instance: SandboxInstance, sandbox_id: str, method: str, path: str, request: Request
+    instance: SandboxInstance,
+    principal: Principal,
+    sandbox_id: str,
+    method: str,
+    path: str,
+    request: Request,
 ) -> Response:
-    """``method path`` on the sandbox's tool server with the request's query and body."""
+    """``method path`` on the sandbox's tool server with the request's query and body,
+    for a ``principal`` who may use the sandbox."""
     import httpx
 
     service = instance.service
-    record = await service.require(sandbox_id)
+    record = check_owner(await service.require(sandbox_id), principal)
     if record.paused:
         raise SandboxPaused(
             f"sandbox {sandbox_id!r} is paused; POST /v1/sandboxes/{sandbox_id}/resume first"

@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends
 
+from functions.runtime.auth import PrincipalDep
 from functions.runtime.errors import InvalidCursor
 from functions.runtime.function_app import InstanceDep
 from functions.runtime.services import (
@@ -29,12 +30,19 @@ def _memory(instance: InstanceDep) -> MemoryService:
     return instance.memory
 
 
+def acting_user(user_id: str, principal: PrincipalDep, instance: InstanceDep) -> str:
+    """The path's user, if the caller may act for them (``Forbidden``, 403, otherwise)."""
+    return principal.act_for(user_id, instance.settings.default_user_id)
+
+
+# a route's ``user_id`` path parameter, checked against the caller's identity
+ActingUser = Annotated[str, Depends(acting_user)]
 History = Annotated[SessionHistoryService, Depends(_history)]
 State = Annotated[StateService, Depends(_state)]
 Memory = Annotated[MemoryService, Depends(_memory)]
 
 
-async def existing_session(history: History, user_id: str, session_id: str) -> Session:
+async def existing_session(history: History, user_id: ActingUser, session_id: str) -> Session:
     """The session with its messages; ``SessionNotFound`` (404) when there is none."""
     session = await history.get_session(user_id, session_id)
     if session is None:

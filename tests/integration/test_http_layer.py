@@ -82,6 +82,8 @@ def assert_error(resp: httpx.Response, status: int, code: str) -> dict[str, Any]
     return body
 
 
+JSON = {"Content-Type": "application/json"}
+
 # a route each function has, and a method it does not take there
 KNOWN = {
     "query": ("/process", "GET"),
@@ -103,7 +105,7 @@ def test_unknown_routes_and_methods_answer_in_the_one_error_shape(functions, fun
 
 def test_query_errors_are_named(functions):
     base = functions["query"]
-    assert_error(httpx.post(f"{base}/process", content=b"{"), 422, "invalid_request")
+    assert_error(httpx.post(f"{base}/process", content=b"{", headers=JSON), 422, "invalid_request")
     body = assert_error(httpx.post(f"{base}/process", json={"input": []}), 422, "invalid_request")
     assert isinstance(body["detail"], list) and body["detail"][0]["loc"][:2] == ["body", "input"]
     bad_id = {"session_id": "a/b", "input": [{"role": "user", "content": []}]}
@@ -214,9 +216,9 @@ def test_every_function_refuses_a_body_over_its_limit(tmp_path):
     for path, app in apps.items():
         with serve_app(app) as base:
             for body in (big, chunked(big)):
-                resp = httpx.post(f"{base}{path}", content=body)
+                resp = httpx.post(f"{base}{path}", content=body, headers=JSON)
                 assert_error(resp, 413, "payload_too_large")
-            small = httpx.post(f"{base}{path}", content=b"{}")
+            small = httpx.post(f"{base}{path}", content=b"{}", headers=JSON)
             assert small.status_code != 413
     with serve_app(apps["/v1/sandboxes"]) as base:
         # an upload may be larger than other bodies (it fails further on: no such sandbox)

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from ..auth import PrincipalDep
 from ..errors import InvalidRequest
 from ..function_app import InstanceDep
 from ..http_errors import errors, field_errors
@@ -57,12 +58,14 @@ async def health(agent: AgentDep) -> dict[str, str]:
     operation_id="process",
     openapi_extra=PROCESS_BODY_SCHEMA,
     response_model=None,
-    responses=errors(409, 422, 503),
+    responses=errors(401, 403, 409, 413, 415, 422, 503),
 )
-async def process(request: Request, instance: InstanceDep, agent: AgentDep) -> Any:
+async def process(
+    request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep
+) -> Any:
     """Run the agent on one request: SSE events, or the final response with stream=false."""
     req = parse_request(await request.body())
-    turn = await open_turn(instance, agent, req)
+    turn = await open_turn(instance, agent, req, principal)
     headers = {"X-Session-Id": turn.session_id}
     if req.stream:
         frames = encoded(turn.events(), sse_encode)

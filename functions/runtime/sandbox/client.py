@@ -83,9 +83,11 @@ class _Handle:
         user_id: str | None = None,
         ttl_s: float | None = None,
         base_url: str | None = None,
+        token: str | None = None,
         settings: Settings | None = None,
     ) -> None:
         self.settings = settings or get_settings()
+        self.token = token
         self.base_url = (base_url or self.settings.sandbox_url or "").rstrip("/") or None
         self.sandbox_id = sandbox_id
         self.session_id = session_id
@@ -109,6 +111,26 @@ class _Handle:
         from .url_auth import sandbox_url_auth
 
         return sandbox_url_auth(self.settings)
+
+    def _identity(self) -> dict[str, str]:
+        """Who the calls to the sandbox function are made for: a bearer token - the one
+        given, else ``SANDBOX_TOKEN``, else that of the request this code is serving (so
+        the query function acts for its caller's user and no one else).
+
+        It rides in ``Authorization``, or in ``X-Forwarded-Authorization`` where the
+        platform's signature (``SANDBOX_URL_AUTH``) takes ``Authorization``.
+        """
+        if self.base_url is None:
+            return {}
+        from ..auth import current_principal
+        from .launchers.alibaba import secret_value
+
+        token = self.token or secret_value(self.settings.sandbox_token)
+        token = token or current_principal().token
+        if not token:
+            return {}
+        signed = self.settings.sandbox_url_auth != "none"
+        return {"X-Forwarded-Authorization" if signed else "Authorization": f"Bearer {token}"}
 
     def _create_body(self) -> dict[str, Any]:
         return _args(
@@ -220,7 +242,9 @@ class BaseSandbox(_Handle, _BaseTools):
         import httpx
 
         self._http = httpx.Client(
-            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10), auth=self._url_auth()
+            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10),
+            auth=self._url_auth(),
+            headers=self._identity(),
         )
 
     def start(self) -> BaseSandbox:
@@ -276,7 +300,9 @@ class AsyncBaseSandbox(_Handle, _BaseTools):
         import httpx
 
         self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10), auth=self._url_auth()
+            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10),
+            auth=self._url_auth(),
+            headers=self._identity(),
         )
 
     async def start(self) -> AsyncBaseSandbox:

@@ -7,6 +7,7 @@ import re
 from fastapi import APIRouter, Request, Response
 from starlette.types import Scope
 
+from functions.runtime.auth import Principal, PrincipalDep
 from functions.runtime.body_limit import Limit
 from functions.runtime.http_errors import errors
 from functions.runtime.settings import Settings
@@ -18,21 +19,22 @@ from ..proxy import forward
 router = APIRouter(prefix="/v1/sandboxes/{sandbox_id}/files")
 
 
-def body_limit(settings: Settings) -> Limit:
-    """Uploads (``PUT .../files/...``) may be as large as ``MAX_UPLOAD_BYTES``; any other
-    body of this function as ``MAX_REQUEST_BYTES``."""
-    upload, other = settings.max_upload_bytes, settings.max_request_bytes
-
-    def limit(scope: Scope) -> int:
-        is_upload = scope["method"] == "PUT" and _UPLOAD.match(scope["path"]) is not None
-        return upload if is_upload else other
-
-    return limit
-
-
 _UPLOAD = re.compile(r"^/v1/sandboxes/[^/]+/files/.")
 
-FILE_ERRORS = errors(400, 404, 409, 410, 413, 422, 429, 502, 503)
+
+def is_upload(scope: Scope) -> bool:
+    """``PUT .../files/<path>``: a file's raw bytes, not JSON."""
+    return scope["method"] == "PUT" and _UPLOAD.match(scope["path"]) is not None
+
+
+def body_limit(settings: Settings) -> Limit:
+    """Uploads may be as large as ``MAX_UPLOAD_BYTES``; any other body of this function as
+    ``MAX_REQUEST_BYTES``."""
+    upload, other = settings.max_upload_bytes, settings.max_request_bytes
+    return lambda scope: upload if is_upload(scope) else other
+
+
+FILE_ERRORS = errors(400, 401, 403, 404, 409, 410, 413, 422, 429, 502, 503)
 
 
 @router.get(
@@ -41,15 +43,19 @@ FILE_ERRORS = errors(400, 404, 409, 410, 413, 422, 429, 502, 503)
     response_model=WorkspaceListing,
     responses=FILE_ERRORS,
 )
-async def files_root(sandbox_id: str, request: Request, instance: SandboxInstanceDep) -> Response:
+async def files_root(
+    sandbox_id: str, request: Request, instance: SandboxInstanceDep, principal: PrincipalDep
+) -> Response:
     """The workspace's top-level entries."""
-    return await forward(instance, sandbox_id, "GET", "/workspace", request)
+    return await forward(instance, principal, sandbox_id, "GET", "/workspace", request)
 
 
 async def _file(
-    sandbox_id: str, path: str, request: Request, instance: SandboxInstance
+    sandbox_id: str, path: str, request: Request, instance: SandboxInstance, principal: Principal
 ) -> Response:
-    return await forward(instance, sandbox_id, request.method, f"/workspace/{path}", request)
+    return await forward(
+        instance, principal, sandbox_id, request.method, f"/workspace/{path}", request
+    )
 
 
 FILE = "/{path:path}"
@@ -70,31 +76,47 @@ FILE = "/{path:path}"
     },
 )
 async def read_file(
-    sandbox_id: str, path: str, request: Request, instance: SandboxInstanceDep
+    sandbox_id: str,
+    path: str,
+    request: Request,
+    instance: SandboxInstanceDep,
+    principal: PrincipalDep,
 ) -> Response:
     """A file's bytes, or a directory's entries."""
-    return await _file(sandbox_id, path, request, instance)
+    return await _file(sandbox_id, path, request, instance, principal)
 
 
 @router.put(FILE, operation_id="write_file", response_model=FileWritten, responses=FILE_ERRORS)
 async def write_file(
-    sandbox_id: str, path: str, request: Request, instance: SandboxInstanceDep
+    sandbox_id: str,
+    path: str,
+    request: Request,
+    instance: SandboxInstanceDep,
+    principal: PrincipalDep,
 ) -> Response:
     """Write the body's bytes to the file (parents made): ``{path, size}``."""
-    return await _file(sandbox_id, path, request, instance)
+    return await _file(sandbox_id, path, request, instance, principal)
 
 
 @router.post(FILE, operation_id="file_operation", response_model=FileMoved, responses=FILE_ERRORS)
 async def file_operation(
-    sandbox_id: str, path: str, request: Request, instance: SandboxInstanceDep
+    sandbox_id: str,
+    path: str,
+    request: Request,
+    instance: SandboxInstanceDep,
+    principal: PrincipalDep,
 ) -> Response:
     """``{"op": "mkdir"}`` or ``{"op": "move", "to": <path>}``."""
-    return await _file(sandbox_id, path, request, instance)
+    return await _file(sandbox_id, path, request, instance, principal)
 
 
 @router.delete(FILE, operation_id="delete_file", response_model=FileDeleted, responses=FILE_ERRORS)
 async def delete_file(
-    sandbox_id: str, path: str, request: Request, instance: SandboxInstanceDep
+    sandbox_id: str,
+    path: str,
+    request: Request,
+    instance: SandboxInstanceDep,
+    principal: PrincipalDep,
 ) -> Response:
     """Delete a file, an empty directory, or any directory with ``?recursive=true``."""
-    return await _file(sandbox_id, path, request, instance)
+    return await _file(sandbox_id, path, request, instance, principal)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 from functions.runtime.errors import InvalidRequest
 from functions.runtime.http_errors import errors
 
-from ..deps import Memory
+from ..deps import ActingUser, Memory
 from ..models import MemoryAddBody, MemoryAdded, MemoryItems, MemoryPage, MemorySearchBody
 
 router = APIRouter(prefix="/v1/users/{user_id}/memory")
@@ -20,9 +20,9 @@ router = APIRouter(prefix="/v1/users/{user_id}/memory")
     operation_id="add_memory",
     response_model=MemoryAdded,
     status_code=201,
-    responses=errors(422, 503),
+    responses=errors(401, 403, 422, 503),
 )
-async def add_memory(user_id: str, body: MemoryAddBody, memory: Memory) -> Any:
+async def add_memory(user_id: ActingUser, body: MemoryAddBody, memory: Memory) -> Any:
     """Remember messages (optionally tagged with the session they came from)."""
     messages = body.messages if isinstance(body.messages, list) else [body.messages]
     if not messages:
@@ -35,9 +35,9 @@ async def add_memory(user_id: str, body: MemoryAddBody, memory: Memory) -> Any:
     "/search",
     operation_id="search_memory",
     response_model=MemoryItems,
-    responses=errors(422, 503),
+    responses=errors(401, 403, 422, 503),
 )
-async def search_memory(user_id: str, body: MemorySearchBody, memory: Memory) -> Any:
+async def search_memory(user_id: ActingUser, body: MemorySearchBody, memory: Memory) -> Any:
     """Memory items ranked by BM25 against the query (or the last message's text)."""
     if body.messages is not None:
         query: Any = body.messages
@@ -52,10 +52,10 @@ async def search_memory(user_id: str, body: MemorySearchBody, memory: Memory) ->
     "",
     operation_id="list_memory",
     response_model=MemoryPage,
-    responses=errors(422, 503),
+    responses=errors(401, 403, 422, 503),
 )
 async def list_memory(
-    user_id: str,
+    user_id: ActingUser,
     memory: Memory,
     page_num: int = Query(1, ge=1),
     page_size: int = Query(10, ge=1, le=1000),
@@ -69,10 +69,10 @@ async def list_memory(
     "",
     operation_id="delete_memory",
     status_code=204,
-    responses=errors(422, 503),
+    responses=errors(401, 403, 422, 503),
 )
 async def delete_memory(
-    user_id: str, memory: Memory, session_id: str | None = Query(None)
+    user_id: ActingUser, memory: Memory, session_id: str | None = Query(None)
 ) -> Response:
     """Forget one session's memory, or all of the user's when session_id is absent."""
     await memory.delete_memory(user_id, session_id)

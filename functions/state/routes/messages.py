@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query
 from functions.runtime.errors import InvalidRequest
 from functions.runtime.http_errors import errors
 
-from ..deps import ExistingSession, History, existing_session, parse_offset
+from ..deps import ActingUser, ExistingSession, History, existing_session, parse_offset
 from ..models import AppendResult, Message, MessagePage
 
 router = APIRouter(prefix="/v1/users/{user_id}/sessions/{session_id}/messages")
@@ -19,7 +19,7 @@ router = APIRouter(prefix="/v1/users/{user_id}/sessions/{session_id}/messages")
     "",
     operation_id="list_messages",
     response_model=MessagePage,
-    responses=errors(404, 422, 503),
+    responses=errors(401, 403, 404, 422, 503),
 )
 async def list_messages(
     session: ExistingSession,
@@ -40,10 +40,10 @@ async def list_messages(
     operation_id="append_messages",
     response_model=AppendResult,
     status_code=201,
-    responses=errors(404, 422, 503),
+    responses=errors(401, 403, 404, 422, 503),
 )
 async def append_messages(
-    user_id: str,
+    user_id: ActingUser,
     session_id: str,
     history: History,
     body: Message | list[Message] = Body(..., description="one message or a list"),

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from functions.runtime.http_errors import errors
 from functions.runtime.services import Session, SessionNotFound
 
-from ..deps import ExistingSession, History, State
+from ..deps import ActingUser, ExistingSession, History, State
 from ..models import CreateSessionBody, SessionPage
 
 router = APIRouter(prefix="/v1/users/{user_id}/sessions")
@@ -22,11 +22,15 @@ router = APIRouter(prefix="/v1/users/{user_id}/sessions")
     response_model=Session,
     status_code=201,
     responses=errors(
-        422, 503, also={200: {"model": Session, "description": "the session already existed"}}
+        401,
+        403,
+        422,
+        503,
+        also={200: {"model": Session, "description": "the session already existed"}},
     ),
 )
 async def create_session(
-    user_id: str, response: Response, history: History, body: CreateSessionBody | None = None
+    user_id: ActingUser, response: Response, history: History, body: CreateSessionBody | None = None
 ) -> Any:
     """Create a session (201), or return the existing one with that id (200)."""
     session_id = body.session_id if body else None
@@ -40,10 +44,10 @@ async def create_session(
     "",
     operation_id="list_sessions",
     response_model=SessionPage,
-    responses=errors(422, 503),
+    responses=errors(401, 403, 422, 503),
 )
 async def list_sessions(
-    user_id: str,
+    user_id: ActingUser,
     history: History,
     limit: int = Query(50, ge=1, le=1000),
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
@@ -57,7 +61,7 @@ async def list_sessions(
     "/{session_id}",
     operation_id="get_session",
     response_model=Session,
-    responses=errors(404, 422, 503),
+    responses=errors(401, 403, 404, 422, 503),
 )
 async def get_session(session: ExistingSession) -> Any:
     """The session with all its messages (page them with .../messages)."""
@@ -68,9 +72,11 @@ async def get_session(session: ExistingSession) -> Any:
     "/{session_id}",
     operation_id="delete_session",
     status_code=204,
-    responses=errors(404, 422, 503),
+    responses=errors(401, 403, 404, 422, 503),
 )
-async def delete_session(user_id: str, session_id: str, history: History, state: State) -> Response:
+async def delete_session(
+    user_id: ActingUser, session_id: str, history: History, state: State
+) -> Response:
     """Delete the session's history and its saved state."""
     existed, _ = await asyncio.gather(
         history.delete_session(user_id, session_id), state.delete_state(user_id, session_id)

@@ -10,7 +10,7 @@ from functions.runtime.http_errors import errors
 from functions.runtime.services import StateNotFound
 from functions.runtime.services.layout import MAX_SEQ
 
-from ..deps import State
+from ..deps import ActingUser, State
 from ..models import RoundId, Rounds, StateRound
 
 router = APIRouter(prefix="/v1/users/{user_id}/sessions/{session_id}/state")
@@ -23,10 +23,10 @@ STATE_BODY = Body(..., description="the state object")
     "",
     operation_id="get_state",
     response_model=StateRound,
-    responses=errors(404, 422, 503),
+    responses=errors(401, 403, 404, 422, 503),
 )
 async def get_state(
-    user_id: str, session_id: str, service: State, round_id: int | None = ROUND
+    user_id: ActingUser, session_id: str, service: State, round_id: int | None = ROUND
 ) -> Any:
     """The state of a round (the latest when round_id is absent)."""
     found = await service.export_round(user_id, session_id, round_id)
@@ -40,10 +40,10 @@ async def get_state(
     "",
     operation_id="save_state",
     response_model=RoundId,
-    responses=errors(409, 422, 503),
+    responses=errors(401, 403, 409, 422, 503),
 )
 async def put_state(
-    user_id: str,
+    user_id: ActingUser,
     session_id: str,
     service: State,
     state: dict[str, Any] = STATE_BODY,
@@ -57,10 +57,10 @@ async def put_state(
     "",
     operation_id="save_state_post",
     response_model=RoundId,
-    responses=errors(409, 422, 503),
+    responses=errors(401, 403, 409, 422, 503),
 )
 async def post_state(
-    user_id: str,
+    user_id: ActingUser,
     session_id: str,
     service: State,
     state: dict[str, Any] = STATE_BODY,
@@ -74,8 +74,8 @@ async def post_state(
     "/rounds",
     operation_id="list_state_rounds",
     response_model=Rounds,
-    responses=errors(422, 503),
+    responses=errors(401, 403, 422, 503),
 )
-async def list_rounds(user_id: str, session_id: str, service: State) -> Any:
+async def list_rounds(user_id: ActingUser, session_id: str, service: State) -> Any:
     """Every saved round id, ascending."""
     return Rounds(rounds=await service.list_rounds(user_id, session_id))
