@@ -124,6 +124,7 @@ CODE_SIDE_SETTINGS = {
         "AUTH_ADMIN_SCOPE",
         "AUTH_JWT_SECRET",
     },
+    16: {"MAX_REQUEST_BYTES"},
     20: {"LOG_FORMAT"},
     22: {
         "TURN_MAX_SECONDS",
@@ -132,7 +133,6 @@ CODE_SIDE_SETTINGS = {
         "TURN_MAX_OUTPUT_TOKENS",
         "USER_MAX_TURNS_PER_MINUTE",
         "USER_MAX_SANDBOXES",
-        "MAX_REQUEST_BYTES",
         "FUNCTION_TIMEOUT_S",
     },
 }
