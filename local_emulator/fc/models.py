@@ -445,9 +445,7 @@ class FcBackend:
             raise err.CAExited(str(exc)) from None
         try:
             # FC waits for the port, not for any particular answer
-            await self._launcher.wait_ready(
-                container, f"http://127.0.0.1:{port}", {}, any_answer=True
-            )
+            await self._launcher.wait_ready(container, f"http://127.0.0.1:{port}")
         except BaseException as exc:
             await asyncio.to_thread(container.remove, force=True)
             if isinstance(exc, LaunchError):

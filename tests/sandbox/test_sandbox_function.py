@@ -150,8 +150,8 @@ def test_reaper_removes_its_orphans_and_nobody_elses(serve, settings, docker_cli
     theirs = DockerLauncher(theirs_settings)
 
     async def launch_unrecorded() -> tuple[str, str]:
-        mine = await ours.start("base", "sbx-orphan", "t1")
-        other = await theirs.start("base", "sbx-foreign", "t2")
+        mine = await ours.start("base", "sbx-orphan", "1" * 43)
+        other = await theirs.start("base", "sbx-foreign", "2" * 43)
         return mine.handle, other.handle
 
     mine, other = asyncio.run(launch_unrecorded())
@@ -263,9 +263,9 @@ def test_pause_then_resume_keeps_the_interpreter_and_the_workspace(serve, settin
 
 
 def test_user_code_cannot_read_the_tool_servers_secrets_from_proc(serve, settings):
-    """The token (docker) or the function's key (FC) stays in the tool server's first
-    environment block; user code runs with its uid, so only a non-dumpable process keeps
-    ``/proc/<its pid>/environ`` and its memory out of reach."""
+    """The claimed token lives in the tool server's memory; user code runs with its uid, so
+    only a non-dumpable process keeps ``/proc/<its pid>/environ`` and its memory out of
+    reach (what else it could read: ``test_secrets.py``)."""
     http = serve(settings)
     sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
     look = http.post(

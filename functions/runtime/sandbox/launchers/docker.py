@@ -5,6 +5,9 @@ capabilities, no-new-privileges, a read-only root with tmpfs /workspace and /tmp
 CPU and pids limits, and its port published on 127.0.0.1 only. Each carries labels naming
 the deployment that owns it (a hash of its STORE_URL), so the reaper removes only
 containers this deployment started and never anyone else's.
+
+Its environment holds no secret: the launcher claims the tool server with the sandbox's
+token right after the start (``claim``).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from typing import Any
 
 from ...settings import Settings, sandbox_image
 from .base import Launched, LaunchError
+from .claim import claim
 
 LABEL_OWNER = "agentscope-faas.owner"
 LABEL_SANDBOX = "agentscope-faas.sandbox-id"
@@ -115,12 +119,10 @@ class DockerLauncher:
             client.images.get(image)
         except docker.errors.ImageNotFound:
             raise LaunchError(f"image {image} is not built; run `make images`") from None
-        container = client.containers.run(
-            image,
-            **self.run_options(
-                name=name, environment=environment, labels=labels, port=container_port
-            ),
+        options = self.run_options(
+            name=name, environment=environment, labels=labels, port=container_port
         )
+        container = client.containers.run(image, **options)
         try:
             container.reload()
             ports = container.attrs["NetworkSettings"]["Ports"] or {}
@@ -143,41 +145,40 @@ class DockerLauncher:
             self.run_image,
             sandbox_image(sandbox_type, self.settings),
             name=f"asf-{sandbox_id}",
-            environment={"TOOLSERVER_TOKEN": token},
+            environment={
+                "SANDBOX_MAX_CALL_TIMEOUT_S": f"{self.settings.sandbox_max_call_timeout_s:g}"
+            },
             labels={LABEL_SANDBOX: sandbox_id, LABEL_TYPE: sandbox_type},
         )
         endpoint = f"http://127.0.0.1:{port}"
         try:
-            await self.wait_ready(container, endpoint, {"Authorization": f"Bearer {token}"})
+            await self.wait_ready(container, endpoint, token=token)
         except BaseException:
             await asyncio.to_thread(container.remove, force=True)
             raise
         return Launched(handle=container.id, endpoint=endpoint)
 
-    async def wait_ready(
-        self,
-        container: Any,
-        endpoint: str,
-        headers: dict[str, str],
-        *,
-        any_answer: bool = False,
-    ) -> None:
-        """Poll the tool server's /healthz until it answers 200; fail fast if the container dies.
+    async def wait_ready(self, container: Any, endpoint: str, *, token: str | None = None) -> None:
+        """Poll the tool server until it is ready; fail fast if the container dies.
 
-        ``any_answer``: any HTTP answer will do (the server listens), for a caller without the
-        token, as FC's instance start is (it only waits for the port).
+        With ``token``: until it has claimed the tool server with it (``claim``). Without:
+        until any HTTP answer comes (the server listens), as FC's instance start waits only
+        for the port.
         """
         import httpx
 
         deadline = time.monotonic() + self.settings.sandbox_ready_timeout_s
         async with httpx.AsyncClient(timeout=2.0) as http:
             while True:
-                try:
-                    status = (await http.get(f"{endpoint}/healthz", headers=headers)).status_code
-                    if status == 200 or any_answer:
+                if token is not None:
+                    if await claim(http, endpoint, token, {}) is None:
                         return
-                except httpx.TransportError:
-                    pass
+                else:
+                    try:
+                        await http.get(f"{endpoint}/healthz")
+                        return
+                    except httpx.TransportError:
+                        pass
                 await asyncio.to_thread(container.reload)
                 if container.status in ("exited", "dead"):
                     logs = (await asyncio.to_thread(container.logs, tail=20)).decode(
