@@ -70,7 +70,9 @@ class Settings(BaseSettings):
     # key (tool servers are claimed with a token per sandbox now, no key derives them); remove
     # this field with that Terraform line
     sandbox_token_key: SecretStr | None = None
-    sandbox_internet_access: bool = True  # FC: CreateSession allowInternetAccess
+    # whether code in a sandbox may reach the internet: FC's CreateSession allowInternetAccess;
+    # on Docker the egress of the sandboxes' network (the firewall cuts it when false)
+    sandbox_internet_access: bool = True
     # on AWS: a Secrets Manager ARN holding {"access_key_id", "access_key_secret"}, read once
     alibaba_cloud_credentials_secret: str | None = None
     secretsmanager_endpoint_url: str | None = None  # e.g. moto on 127.0.0.1 in tests
@@ -96,6 +98,16 @@ class Settings(BaseSettings):
     # the longest `timeout` a tool call gets (longer ones are cut to it); passed into the
     # containers (the Docker launcher, the FC functions' and AgentRun templates' environment)
     sandbox_max_call_timeout_s: float = Field(300.0, gt=0, le=840)
+    # Docker: the bridge network sandboxes run on (created when missing, inter-container
+    # traffic off); unset: agentscope-faas-sandboxes, or ...-offline without internet access
+    sandbox_docker_network: str | None = None
+    # Docker: "iptables" keeps sandboxes off SANDBOX_BLOCKED_CIDRS (and, without internet
+    # access, off everything) with rules for that bridge; "off" adds none (a host that cannot:
+    # sandboxes then reach what the bridge routes to, metadata addresses included)
+    sandbox_docker_firewall: Literal["iptables", "off"] = "iptables"
+    # what a sandbox with internet access still never reaches: link-local (the metadata
+    # services of AWS, GCP, Azure, ECS task roles) and Alibaba Cloud's metadata address
+    sandbox_blocked_cidrs: str = "169.254.0.0/16,100.100.100.200/32"
     sandbox_reap_interval_s: float = 30.0  # the emulator's reaper; on FaaS a timer trigger
     # an unrecorded container younger than this may still be starting: the reaper spares it
     sandbox_orphan_grace_s: float = 120.0

@@ -6,8 +6,10 @@ CPU and pids limits, and its port published on 127.0.0.1 only. Each carries labe
 the deployment that owns it (a hash of its STORE_URL), so the reaper removes only
 containers this deployment started and never anyone else's.
 
-Its environment holds no secret: the launcher claims the tool server with the sandbox's
-token right after the start (``claim``).
+Each runs on the sandboxes' own bridge network, walled off from the other sandboxes, the
+host and the metadata addresses, and from everything without internet access
+(``docker_network``). Its environment holds no secret: the launcher claims the tool server
+with the sandbox's token right after the start (``claim``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any
 from ...settings import Settings, sandbox_image
 from .base import Launched, LaunchError
 from .claim import claim
+from .docker_network import ensure_network
 
 LABEL_OWNER = "agentscope-faas.owner"
 LABEL_SANDBOX = "agentscope-faas.sandbox-id"
@@ -105,11 +108,13 @@ class DockerLauncher:
         environment: dict[str, str],
         labels: dict[str, str],
         port: int = 8000,
+        internet_access: bool | None = None,
     ) -> tuple[Any, int]:
         """Run ``image`` hardened; return the container and ``port``'s host port on 127.0.0.1.
 
         Blocking: call it in a thread. Also what the local FC and AgentRun emulators use to
         run a function's container, so every sandbox gets the same defaults.
+        ``internet_access``: None is SANDBOX_INTERNET_ACCESS.
         """
         container_port = f"{port}/tcp"
         import docker
@@ -122,6 +127,9 @@ class DockerLauncher:
         options = self.run_options(
             name=name, environment=environment, labels=labels, port=container_port
         )
+        if internet_access is None:
+            internet_access = self.settings.sandbox_internet_access
+        options["network"] = ensure_network(client, self.settings, internet_access).name
         container = client.containers.run(image, **options)
         try:
             container.reload()
