@@ -49,6 +49,22 @@ def test_lifecycle_tools_files_and_idempotent_delete(serve, settings, docker_cli
     assert http.delete(f"/v1/sandboxes/{sid}").json() == {"sandbox_id": sid, "deleted": False}
 
 
+def test_deletes_racing_each_other_all_answer_200(serve, settings, docker_client):
+    """Docker refuses a second removal while one is under way (409): that is no 500."""
+    http = serve(settings)
+
+    async def race(sid: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=str(http.base_url), timeout=120) as client:
+            return await asyncio.gather(*(client.delete(f"/v1/sandboxes/{sid}") for _ in range(3)))
+
+    for _ in range(3):
+        sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+        answers = asyncio.run(race(sid))
+        assert [a.status_code for a in answers] == [200] * 3, [a.text for a in answers]
+        assert http.get(f"/v1/sandboxes/{sid}").status_code == 404
+    assert containers_of(docker_client, settings) == []
+
+
 def test_containers_get_the_security_defaults(serve, settings, docker_client):
     http = serve(settings)
     http.post("/v1/sandboxes", json={"type": "base"}).raise_for_status()

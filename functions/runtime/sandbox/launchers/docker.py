@@ -205,6 +205,9 @@ class DockerLauncher:
                 self.client().containers.get(handle).remove(force=True)
             except docker.errors.NotFound:
                 pass
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: another caller's removal is under way
+                    raise
 
         await asyncio.to_thread(remove)
 
