@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import secrets
 
@@ -87,7 +88,8 @@ def record_of(settings: Settings, sid: str) -> SandboxRecord:
     return asyncio.run(get())
 
 
-def test_no_token_or_key_is_readable_in_a_sandbox_nor_opens_another(serve, settings):
+def test_no_token_or_key_is_readable_in_a_sandbox_nor_opens_another(serve, settings, caplog):
+    caplog.set_level(logging.DEBUG)  # every log line of the function, launcher and emulator
     http = serve(settings)
     a, b = (http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"] for _ in "ab")
     mine, theirs = record_of(settings, a), record_of(settings, b)
@@ -114,6 +116,8 @@ def test_no_token_or_key_is_readable_in_a_sandbox_nor_opens_another(serve, setti
         assert direct.get(
             "/healthz", headers={"Authorization": f"Bearer {theirs.token}"}
         ).is_success
+    assert caplog.records  # the logs were captured, and hold neither token
+    assert mine.token not in caplog.text and theirs.token not in caplog.text
 
 
 def test_code_in_a_sandbox_cannot_claim_its_own_tool_server(serve, settings):
