@@ -162,6 +162,14 @@ class Settings(BaseSettings):
         return self
 
 
+def secret_value(value: SecretStr | str | None) -> str | None:
+    """The plain string of a ``SecretStr`` setting (or str); None when unset or empty."""
+    if value is None:
+        return None
+    plain = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    return plain or None
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """The process-wide settings; tests build ``Settings(...)`` directly instead."""

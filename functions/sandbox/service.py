@@ -194,7 +194,7 @@ class SandboxService:
             backend=self.launcher.name,
             handle=launched.handle,
             endpoint=launched.endpoint,
-            token=launched.token or token,
+            token=token,
             headers=launched.headers,
             created_at=now,
             expires_at=now + ttl,
