@@ -10,7 +10,10 @@ Every protocol (``/process``, the Responses API, AG-UI, A2A) runs a request as a
 * ``Turn.stop(status, error)`` ends the turn from anywhere (a stop request, a budget, a
   deadline): the agent is cancelled, what it said is kept, the stream ends in ``status``;
 * every exit - the end, a failure, a stop, a client that went away - persists what was
-  said (an unfinished message marked ``incomplete``) and releases the lease.
+  said (an unfinished message marked ``incomplete``) and releases the lease;
+* while the turn runs, a watcher task reads its lease every ``STOP_POLL_INTERVAL_S``: it
+  renews the lease (so a crashed instance frees the session within ``SESSION_LOCK_TTL_S``)
+  and stops the turn when ``POST /process/stop`` - on any instance - marked it stopping.
 
 The agent runs in a task of its own feeding a queue, so stopping it never depends on when
 the consumer next asks for an event.
@@ -26,9 +29,12 @@ from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .protocol import AgentRequest, Error, Event, Response, ResponseBuilder, RunStatus
+from .sse import wait_disconnect
 from .storage.base import StoreError
 
 if TYPE_CHECKING:
+    from starlette.types import Receive
+
     from .auth import Principal
     from .instance import Instance
     from .services.history import Session
@@ -71,6 +77,7 @@ def bind_services(agent: Any, instance: Instance) -> None:
         ("state_service", lambda: instance.state),
         ("session_service", lambda: instance.history),
         ("memory_service", lambda: instance.memory),
+        ("session_lock", lambda: instance.lock),  # AgentApp.stop_chat marks leases stopping
     ):
         if getattr(agent, name, None) is None:
             setattr(agent, name, service())
@@ -100,7 +107,8 @@ class Turn:
         self.agent = agent
         self.request = request
         self.new = new  # the id was generated for this request: nothing to load
-        self.builder = ResponseBuilder(session_id=request.session_id)
+        # the request's own id names the response, as AgentScope Runtime does
+        self.builder = ResponseBuilder(session_id=request.session_id, response_id=request.id)
         self.observers = observers
         self.lease: Lease | None = None
         self.session: Session | None = None
@@ -108,6 +116,7 @@ class Turn:
         self.final: Response | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._producer: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     @property
     def user_id(self) -> str:
@@ -118,6 +127,10 @@ class Turn:
     def session_id(self) -> str:
         assert self.request.session_id is not None
         return self.request.session_id
+
+    @property
+    def response_id(self) -> str:
+        return self.builder.response.id
 
     async def begin(self) -> None:
         """Take the lease and load the session; raises before any byte is streamed."""
@@ -133,6 +146,7 @@ class Turn:
         except BaseException:
             await self.end()
             raise
+        self._watcher = asyncio.ensure_future(self._watch())
         for observer in self.observers:
             observer.started(self)
 
@@ -160,6 +174,34 @@ class Turn:
         self._queue.put_nowait(_Stop(status, error))
         if self._producer is not None:
             self._producer.cancel()
+
+    async def _watch(self) -> None:
+        """Renew the lease and obey a stop mark, until the turn ends (then cancelled)."""
+        from .services.lock import LeaseState
+
+        lock, lease = self.instance.lock, self.lease
+        assert lease is not None
+        interval = self.instance.settings.stop_poll_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                state = await lock.check(lease)
+            except Exception as exc:  # a store hiccup: the lease outlives a few of them
+                log.warning("could not check the lease of session %s: %s", self.session_id, exc)
+                continue
+            if state is LeaseState.STOP:
+                self.stop(RunStatus.Canceled)
+                return
+            if state is LeaseState.LOST:
+                self.stop(
+                    RunStatus.Failed,
+                    Error(
+                        code="session_lease_lost",
+                        message="the turn lost its session lease (the store was unreachable "
+                        "for longer than SESSION_LOCK_TTL_S)",
+                    ),
+                )
+                return
 
     async def _produce(self) -> None:
         stream = self.agent.stream(self.request, builder=self.builder, session=self.session)
@@ -265,12 +307,30 @@ class Turn:
             observer.finished(self, self.final)
 
     async def end(self) -> None:
+        """Stop watching the lease and release it (persisting is :meth:`persist`'s)."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         lease, self.lease = self.lease, None
         if lease is not None:
             try:
                 await self.instance.lock.release(lease)
             except Exception as exc:  # the lease expires on its own
                 log.warning("could not release session lease: %s", exc)
+
+
+async def run_watching(turn: Turn, receive: Receive) -> Response:
+    """``turn.run()`` for a client waiting on one answer (``stream: false``): a client that
+    goes away (``http.disconnect``) stops the turn as a stop request would, instead of
+    leaving its tools running for nobody."""
+    gone = asyncio.ensure_future(wait_disconnect(receive))
+    gone.add_done_callback(lambda task: task.cancelled() or turn.stop(RunStatus.Canceled))
+    try:
+        return await turn.run()
+    finally:
+        gone.cancel()
 
 
 async def open_turn(
