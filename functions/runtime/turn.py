@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .protocol import AgentRequest, Error, Event, Response, ResponseBuilder, RunStatus
@@ -113,6 +113,9 @@ class Turn:
         self.lease: Lease | None = None
         self.session: Session | None = None
         self.persisted = False
+        # ids of input messages the agent sees but the history does not keep (the Responses
+        # API's instructions apply to one request only)
+        self.unsaved: set[str] = set()
         self.final: Response | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._producer: asyncio.Task[None] | None = None
@@ -271,6 +274,8 @@ class Turn:
         self.persisted = True
         messages: list[dict[str, Any]] = []
         for msg in self.request.input:
+            if msg.id in self.unsaved:
+                continue
             item = msg.model_dump(mode="json", exclude_none=True)
             item["status"] = RunStatus.Completed
             item.pop("sequence_number", None)
@@ -321,16 +326,24 @@ class Turn:
                 log.warning("could not release session lease: %s", exc)
 
 
-async def run_watching(turn: Turn, receive: Receive) -> Response:
-    """``turn.run()`` for a client waiting on one answer (``stream: false``): a client that
-    goes away (``http.disconnect``) stops the turn as a stop request would, instead of
-    leaving its tools running for nobody."""
+async def run_watching(
+    turn: Turn, receive: Receive, each: Callable[[Event], object] | None = None
+) -> Response:
+    """Run ``turn`` to the end for a client waiting on one answer (``stream: false``),
+    passing each event to ``each``. A client that goes away (``http.disconnect``) stops the
+    turn as a stop request would, instead of leaving its tools running for nobody."""
     gone = asyncio.ensure_future(wait_disconnect(receive))
     gone.add_done_callback(lambda task: task.cancelled() or turn.stop(RunStatus.Canceled))
+    events = turn.events()
     try:
-        return await turn.run()
+        async for event in events:
+            if each is not None:
+                each(event)
     finally:
         gone.cancel()
+        await events.aclose()  # type: ignore[attr-defined]  # an async generator
+    assert turn.final is not None
+    return turn.final
 
 
 async def open_turn(
