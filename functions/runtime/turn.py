@@ -332,8 +332,13 @@ async def run_watching(
     """Run ``turn`` to the end for a client waiting on one answer (``stream: false``),
     passing each event to ``each``. A client that goes away (``http.disconnect``) stops the
     turn as a stop request would, instead of leaving its tools running for nobody."""
+
+    def stop_if_gone(task: asyncio.Future[None]) -> None:
+        if not task.cancelled():
+            turn.stop(RunStatus.Canceled)
+
     gone = asyncio.ensure_future(wait_disconnect(receive))
-    gone.add_done_callback(lambda task: task.cancelled() or turn.stop(RunStatus.Canceled))
+    gone.add_done_callback(stop_if_gone)
     events = turn.events()
     try:
         async for event in events:

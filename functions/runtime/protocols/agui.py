@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
@@ -34,6 +34,7 @@ from ..function_app import InstanceDep
 from ..http_errors import errors, field_errors
 from ..protocol import (
     AgentRequest,
+    AgentRole,
     Content,
     DataContent,
     Event,
@@ -84,11 +85,11 @@ def _parts(content: Any) -> list[Any]:
     return parts
 
 
-def _data(kind: str, role: str, msg_id: str, data: dict[str, Any]) -> Message:
+def _data(kind: str, role: AgentRole, msg_id: str, data: dict[str, Any]) -> Message:
     return Message(
         id=msg_id,
         type=kind,
-        role=role,  # type: ignore[arg-type]  # one of AgentRole
+        role=role,
         content=[DataContent(data=data)],
         status=RunStatus.Completed,
     )
@@ -97,13 +98,13 @@ def _data(kind: str, role: str, msg_id: str, data: dict[str, Any]) -> Message:
 def input_messages(run: RunAgentInput) -> list[Message]:
     """The run's messages as protocol messages, each keeping its AG-UI id."""
     out: list[Message] = []
-    for msg in run.messages:
+    for msg in cast(list[Any], run.messages):  # a union of message models, told by role
         role = msg.role
         if role in ("user", "system", "developer"):
             out.append(
                 Message(
                     id=msg.id,
-                    role=Role.USER if role == "user" else Role.SYSTEM,
+                    role="user" if role == "user" else "system",
                     content=_parts(msg.content),
                     status=RunStatus.Completed,
                 )
@@ -113,7 +114,7 @@ def input_messages(run: RunAgentInput) -> list[Message]:
                 out.append(
                     Message(
                         id=msg.id,
-                        role=Role.ASSISTANT,
+                        role="assistant",
                         content=[TextContent(text=msg.content)],
                         status=RunStatus.Completed,
                     )
@@ -124,11 +125,11 @@ def input_messages(run: RunAgentInput) -> list[Message]:
                     "name": call.function.name,
                     "arguments": call.function.arguments,
                 }
-                out.append(_data(MessageType.FUNCTION_CALL, Role.ASSISTANT, call.id, data))
+                out.append(_data(MessageType.FUNCTION_CALL, "assistant", call.id, data))
         elif role == "tool":
             content = msg.content if isinstance(msg.content, str) else _text_of(msg.content)
             data = {"call_id": msg.tool_call_id, "output": msg.error or content}
-            out.append(_data(MessageType.FUNCTION_CALL_OUTPUT, Role.TOOL, msg.id, data))
+            out.append(_data(MessageType.FUNCTION_CALL_OUTPUT, "tool", msg.id, data))
         # activity and reasoning messages are the front end's own: nothing for the agent
     return out
 

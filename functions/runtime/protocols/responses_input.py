@@ -20,15 +20,15 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..errors import InvalidRequest
 from ..protocol import (
+    AgentContent,
     AgentRequest,
-    Content,
+    AgentRole,
     DataContent,
     FileContent,
     ImageContent,
     Message,
     MessageType,
     RefusalContent,
-    Role,
     TextContent,
 )
 from ..storage.keys import validate_id
@@ -66,10 +66,10 @@ def _bad(loc: list[Any], msg: str) -> InvalidRequest:
     return InvalidRequest([{"loc": ["body", *loc], "msg": msg, "type": "value_error"}])
 
 
-_ROLES = {"user": Role.USER, "assistant": Role.ASSISTANT, "system": Role.SYSTEM}
+_ROLES: dict[str, AgentRole] = {"user": "user", "assistant": "assistant", "system": "system"}
 
 
-def _part(part: Any, loc: list[Any]) -> Content:
+def _part(part: Any, loc: list[Any]) -> AgentContent:
     if not isinstance(part, dict):
         raise _bad(loc, "a content part is an object")
     kind = part.get("type")
@@ -96,22 +96,22 @@ def _message(item: dict[str, Any], loc: list[Any]) -> Message:
     role = item.get("role")
     if role == "developer":  # the Responses API's name for instructions-like messages
         role = "system"
-    if role not in _ROLES:
+    if not isinstance(role, str) or role not in _ROLES:
         raise _bad([*loc, "role"], "role must be user, assistant, system or developer")
     content = item.get("content")
     if isinstance(content, str):
-        parts: list[Content] = [TextContent(text=content)]
+        parts: list[AgentContent] = [TextContent(text=content)]
     elif isinstance(content, list):
         parts = [_part(p, [*loc, "content", i]) for i, p in enumerate(content)]
     else:
         raise _bad([*loc, "content"], "content is a string or a list of parts")
-    return Message(role=_ROLES[role], content=parts, status="completed")  # type: ignore[arg-type]
+    return Message(role=_ROLES[role], content=parts, status="completed")
 
 
-def _data_message(kind: str, role: str, data: dict[str, Any]) -> Message:
+def _data_message(kind: str, role: AgentRole, data: dict[str, Any]) -> Message:
     return Message(
         type=kind,
-        role=role,  # type: ignore[arg-type]  # one of AgentRole
+        role=role,
         content=[DataContent(data=data)],
         status="completed",
     )
@@ -128,7 +128,7 @@ def _text(value: Any) -> str:
 def input_messages(value: str | list[dict[str, Any]]) -> list[Message]:
     """``input`` as protocol messages (``InvalidRequest`` naming a bad item)."""
     if isinstance(value, str):
-        return [Message(role=Role.USER, content=[TextContent(text=value)], status="completed")]
+        return [Message(role="user", content=[TextContent(text=value)], status="completed")]
     messages: list[Message] = []
     for i, item in enumerate(value):
         loc: list[Any] = ["input", i]
@@ -139,7 +139,7 @@ def input_messages(value: str | list[dict[str, Any]]) -> list[Message]:
             if not item.get("call_id"):
                 raise _bad([*loc, "call_id"], "function_call_output needs call_id")
             data = {"call_id": item["call_id"], "output": _text(item.get("output", ""))}
-            messages.append(_data_message(MessageType.FUNCTION_CALL_OUTPUT, Role.TOOL, data))
+            messages.append(_data_message(MessageType.FUNCTION_CALL_OUTPUT, "tool", data))
         elif kind == "function_call":
             if not item.get("call_id") or not item.get("name"):
                 raise _bad(loc, "function_call needs call_id and name")
@@ -148,14 +148,14 @@ def input_messages(value: str | list[dict[str, Any]]) -> list[Message]:
                 "name": item["name"],
                 "arguments": _text(item.get("arguments", "{}")),
             }
-            messages.append(_data_message(MessageType.FUNCTION_CALL, Role.ASSISTANT, data))
+            messages.append(_data_message(MessageType.FUNCTION_CALL, "assistant", data))
         elif kind == "mcp_call":  # a server-run call the client sends back as context
             call_id = str(item.get("id") or "")
             name = str(item.get("name") or "")
             call = {"call_id": call_id, "name": name, "arguments": item.get("arguments") or ""}
             done = {"call_id": call_id, "name": name, "output": item.get("output") or ""}
-            messages.append(_data_message(MessageType.PLUGIN_CALL, Role.ASSISTANT, call))
-            messages.append(_data_message(MessageType.PLUGIN_CALL_OUTPUT, Role.TOOL, done))
+            messages.append(_data_message(MessageType.PLUGIN_CALL, "assistant", call))
+            messages.append(_data_message(MessageType.PLUGIN_CALL_OUTPUT, "tool", done))
         elif kind == "reasoning":
             continue  # the model's own notes: nothing for the agent to act on
         else:
@@ -197,11 +197,17 @@ def agent_request(
     instructions = None
     if body.instructions:
         instructions = Message(
-            role=Role.SYSTEM, content=[TextContent(text=body.instructions)], status="completed"
+            role="system", content=[TextContent(text=body.instructions)], status="completed"
         )
         messages.insert(0, instructions)
     if not messages:
         raise _bad(["input"], "input has no message for the agent")
+    # kept on the request as fields the seed does not know (AgentRequest keeps extras)
+    extra: dict[str, Any] = {
+        "tool_choice": _tool_choice(body.tool_choice),
+        "instructions": body.instructions,
+        "metadata": body.metadata,
+    }
     request = AgentRequest(
         input=messages,
         stream=body.stream,
@@ -213,8 +219,6 @@ def agent_request(
         top_p=body.top_p,
         max_tokens=body.max_output_tokens,
         tools=chat_tools(body.tools),  # type: ignore[arg-type]  # dicts are accepted
-        tool_choice=_tool_choice(body.tool_choice),
-        instructions=body.instructions,
-        metadata=body.metadata,
+        **extra,
     )
     return request, instructions

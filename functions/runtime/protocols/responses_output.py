@@ -293,7 +293,7 @@ class ResponsesStream:
         events: list[dict[str, Any]] = []
         content_index = self._parts.get(slot)
         if content_index is None:
-            empty = {"type": kind, key: ""}
+            empty: dict[str, Any] = {"type": kind, key: ""}
             if kind == "output_text":
                 empty["annotations"] = []
             item["content"].append(empty)
@@ -309,7 +309,7 @@ class ResponsesStream:
             )
         current = item["content"][content_index]
         where = {"item_id": item["id"], "output_index": index, "content_index": content_index}
-        extra = {"logprobs": []} if kind == "output_text" else {}
+        extra: dict[str, Any] = {"logprobs": []} if kind == "output_text" else {}
         if part.delta:
             current[key] += text
             events.append(self._event(delta_event, **where, delta=text, **extra))
