@@ -136,6 +136,7 @@ def serve_and_load(
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=3, help="alternating comparison runs")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
@@ -154,11 +155,21 @@ def main() -> int:
         }
         results = {name: serve_and_load(url, args.seconds) for name, url in configs.items()}
         tmpfs = configs["file:// on tmpfs (budget)"]
-        responses = serve_and_load(tmpfs, args.seconds, (10,), RESPONSES, RESPONSES_BODY)[10]
-        process = serve_and_load(tmpfs, args.seconds, (10,))[10]  # again, right beside it
-        polling = serve_and_load(
-            tmpfs, args.seconds, (10,), env_extra={"STOP_POLL_INTERVAL_S": "0.001"}
-        )[10]
+        # this machine's speed drifts between runs: alternate the three, keep each one's median
+        runs: dict[str, list[dict[str, float]]] = {"process": [], "responses": [], "polling": []}
+        for _ in range(args.rounds):
+            runs["process"].append(serve_and_load(tmpfs, args.seconds, (10,))[10])
+            runs["responses"].append(
+                serve_and_load(tmpfs, args.seconds, (10,), RESPONSES, RESPONSES_BODY)[10]
+            )
+            runs["polling"].append(
+                serve_and_load(
+                    tmpfs, args.seconds, (10,), env_extra={"STOP_POLL_INTERVAL_S": "0.001"}
+                )[10]
+            )
+        process, responses, polling = (
+            median_run(runs[k]) for k in ("process", "responses", "polling")
+        )
     watcher_us, check_ms = watcher_costs()
     lines = [f"POST /process, trivial text agent, one uvicorn worker, {args.seconds} s per level"]
     for name, levels in results.items():
@@ -181,7 +192,8 @@ def main() -> int:
     lines.append(
         f"  Responses API c=10 (tmpfs): {responses['rps']:.0f} req/s "
         f"(p99 {responses['p99']:.2f} ms) vs /process {process['rps']:.0f} req/s measured "
-        f"beside it: {ratio:.0%}; budget >= 90 %: " + ("PASS" if ratio >= 0.9 else "FAIL")
+        f"beside it (medians of {args.rounds} alternating runs): {ratio:.0%}; budget >= 90 %: "
+        + ("PASS" if ratio >= 0.9 else "FAIL")
     )
     per_request_us = 1e6 * 10 / process["rps"]
     lines.append(
@@ -197,6 +209,11 @@ def main() -> int:
     )
     publish("process_load", "\n".join(lines))
     return 0 if ok and ratio >= 0.9 else 1
+
+
+def median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the median throughput."""
+    return sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
 
 
 def watcher_costs(turns: int = 20000) -> tuple[float, float]:
