@@ -174,3 +174,24 @@ def test_malformed_input_is_422(serve):
         )
     assert missing.status_code == 422 and missing.json()["code"] == "invalid_request"
     assert bad_thread.status_code == 422
+
+
+def test_building_the_query_app_does_not_import_ag_ui():
+    """ag-ui-protocol's models take a fifth of a second to import: only /ag-ui pays it."""
+    import subprocess
+    import sys
+
+    from tests.fixtures.servers import ROOT
+
+    probe = (
+        "import sys\n"
+        "from functions.runtime.server import build_app\n"
+        "from functions.runtime.settings import Settings\n"
+        "from tests.apps import echo_app\n"
+        "build_app(echo_app, Settings(store_url='memory://'))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'ag_ui'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"
