@@ -25,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .protocol import AgentRequest, Error, Event, Response, ResponseBuilder, RunStatus
@@ -116,6 +116,8 @@ class Turn:
         # ids of input messages the agent sees but the history does not keep (the Responses
         # API's instructions apply to one request only)
         self.unsaved: set[str] = set()
+        # ``(final response, history length after it)`` -> awaited beside the final append
+        self.finalizers: list[Callable[[Response, int], Awaitable[None]]] = []
         self.final: Response | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._producer: asyncio.Task[None] | None = None
@@ -254,9 +256,14 @@ class Turn:
                 await producer
 
     async def _persist_then(self, final: Response) -> Response:
-        """Make the turn durable before the client is told it is over."""
+        """Make the turn durable before the client is told it is over; the ``finalizers``
+        (a protocol's own record of the turn) run beside the history append."""
         try:
-            await self.persist()
+            records = self.records()
+            end = len(self.session.messages) + len(records) if self.session is not None else 0
+            await asyncio.gather(
+                self.persist(records), *(finalize(final, end) for finalize in self.finalizers)
+            )
         except StoreError as exc:
             log.warning("could not persist turn of session %s: %s", self.session_id, exc)
             final.status = RunStatus.Failed
@@ -268,10 +275,9 @@ class Turn:
 
     # -- persistence and release -----------------------------------------------------------
 
-    async def persist(self) -> None:
-        if self.persisted or self.session is None:
-            return
-        self.persisted = True
+    def records(self) -> list[dict[str, Any]]:
+        """The messages this turn adds to its session's history: its input (less
+        ``unsaved``), then what it said (a message cut off marked ``incomplete``)."""
         messages: list[dict[str, Any]] = []
         for msg in self.request.input:
             if msg.id in self.unsaved:
@@ -289,6 +295,13 @@ class Turn:
             if item.get("status") != RunStatus.Completed:
                 item["status"] = RunStatus.Incomplete
             messages.append(item)
+        return messages
+
+    async def persist(self, records: list[dict[str, Any]] | None = None) -> None:
+        if self.persisted or self.session is None:
+            return
+        self.persisted = True
+        messages = self.records() if records is None else records
         await self.instance.history.append_message(self.session, messages)
 
     async def _shielded_end(self) -> None:

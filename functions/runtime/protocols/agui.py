@@ -286,8 +286,12 @@ async def _frames(turn: Turn, out: AguiStream) -> AsyncIterator[bytes]:
     events = turn.events()
     try:
         async for event in events:
-            for item in out.feed(event):
-                yield frame(item.model_dump_json(by_alias=True, exclude_none=True))
+            produced = out.feed(event)
+            if produced:  # one write for what one turn event became
+                yield b"".join(
+                    frame(item.model_dump_json(by_alias=True, exclude_none=True))
+                    for item in produced
+                )
     finally:
         await events.aclose()  # type: ignore[attr-defined]  # an async generator
 

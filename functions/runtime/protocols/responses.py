@@ -33,6 +33,7 @@ from ..errors import ApiError, InvalidRequest
 from ..function_app import InstanceDep
 from ..http_errors import errors
 from ..instance import Instance
+from ..protocol import Response
 from ..sse import SSEResponse, frame
 from ..turn import Turn, open_turn, run_watching
 from .process import AgentDep, parse_body
@@ -97,13 +98,22 @@ class _Recorder:
     def __init__(self, instance: Instance, turn: Turn, out: ResponsesStream, keep: bool):
         self.instance, self.turn, self.out, self.keep = instance, turn, out, keep
 
-    async def save(self) -> None:
+    async def finalize(self, final: Response, end: int) -> None:
+        """A turn finalizer: the final Response is built and stored beside the history
+        append, so the client is told it is over only once both are durable."""
+        self.out.feed(final)
+        await self.save(end)
+
+    async def save(self, end: int | None = None) -> None:
         final, session = self.out.final, self.turn.session
         if not self.keep or final is None or session is None:
             return
         try:
             await self.instance.responses.save(
-                self.turn.user_id, final, self.turn.session_id, len(session.messages)
+                self.turn.user_id,
+                final,
+                self.turn.session_id,
+                len(session.messages) if end is None else end,
             )
         except Exception as exc:  # the client still gets its answer; it cannot be chained
             log.warning("could not store response %s: %s", final["id"], exc)
@@ -118,11 +128,9 @@ async def _frames(turn: Turn, out: ResponsesStream, recorder: _Recorder) -> Asyn
     events = turn.events()
     try:
         async for event in events:
-            produced = out.feed(event)
-            if out.final is not None:
-                await recorder.save()  # before the client hears it is over
-            for item in produced:
-                yield _frame(item)
+            produced = out.feed(event)  # the final: as the finalizer built and stored it
+            if produced:  # one write for what one turn event became (fewer, fuller chunks)
+                yield b"".join(_frame(item) for item in produced)
     finally:
         await events.aclose()  # type: ignore[attr-defined]  # an async generator
         if out.final is None:  # the client left: the turn stopped, keep what it said
@@ -162,12 +170,12 @@ async def create_response(
         turn.response_id, _echoed(body, body.model or agent.app_name), agent.app_name
     )
     recorder = _Recorder(instance, turn, out, body.store)
+    turn.finalizers.append(recorder.finalize)
     headers = {"X-Session-Id": turn.session_id}
     if body.stream:
         frames = _frames(turn, out, recorder)
         return SSEResponse(frames, instance.settings.sse_ping_interval_s, headers)
     await run_watching(turn, request.receive, out.feed)
-    await recorder.save()
     return JSONResponse(out.final, headers=headers)
 
 

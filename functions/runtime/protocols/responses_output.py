@@ -84,6 +84,7 @@ class ResponsesStream:
         self._done: set[int] = set()
         self._seq = 0
         self.final: dict[str, Any] | None = None
+        self._final_events: list[dict[str, Any]] = []
 
     # -- objects ---------------------------------------------------------------------------
 
@@ -135,8 +136,10 @@ class ResponsesStream:
             return [self._event("response.in_progress", response=self.response())]
         if event.status not in RunStatus.FINAL:
             return []
-        events = self._close_pending()
         status = event.status or RunStatus.Completed
+        if self.final is not None:  # built already (a finalizer saw it before persisting)
+            return self._settle(status, event)
+        events = self._close_pending()
         self.status = _STATUS.get(status, status)
         self.usage = usage_object(event.usage)
         if event.error is not None:
@@ -144,7 +147,20 @@ class ResponsesStream:
         self.final = self.response()
         kind = _FINAL_EVENT.get(status, "response.completed")
         events.append(self._event(kind, response=self.final))
+        self._final_events = events
         return events
+
+    def _settle(self, status: str, event: Response) -> list[dict[str, Any]]:
+        """The final events again; turned into ``response.failed`` if the turn could not be
+        saved after they were built."""
+        assert self.final is not None
+        if _STATUS.get(status, status) != self.final["status"]:
+            self.status = self.final["status"] = _STATUS.get(status, status)
+            if event.error is not None:
+                self.error = {"code": event.error.code, "message": event.error.message}
+                self.final["error"] = self.error
+            self._final_events[-1]["type"] = _FINAL_EVENT.get(status, "response.completed")
+        return self._final_events
 
     def _add(self, item: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         self.items.append(item)
