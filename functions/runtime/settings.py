@@ -44,7 +44,11 @@ class Settings(BaseSettings):
     # query function
     agent_app: str = "examples.friday:agent_app"
     sse_ping_interval_s: float = 15.0
-    session_lock_ttl_s: float = 900.0
+    # a turn's session lease lasts this long unless renewed; the running turn renews it every
+    # third of it, so a crashed instance frees its sessions within this time
+    session_lock_ttl_s: float = Field(default=30.0, ge=1.0)
+    # how often a running turn reads its lease (renewal, stop marks from POST /process/stop)
+    stop_poll_interval_s: float = Field(default=0.5, gt=0)
     default_user_id: str = "default"
 
     # model client (unset MODEL_BASE_URL and MODEL_API_KEY: the offline demo model)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from fastapi import APIRouter
 
 # the seed's /process first: it is what `AgentApp.run` and the emulator announce
-PROTOCOLS = ("process",)
+PROTOCOLS = ("process", "responses", "agui")
 
 
 def routers(names: Iterable[str] = PROTOCOLS) -> list[APIRouter]:
