@@ -88,10 +88,6 @@ class Settings(BaseSettings):
     fc_session_ttl_s: int = _also("fc_session_ttl_s", "sandbox_fc_session_ttl_s", 21600)
     # per control-plane call that is safe to repeat
     fc_retry_attempts: int = _also("fc_retry_attempts", "sandbox_fc_retry_attempts", 3)
-    # read by nothing: a deployment's Terraform still sets SANDBOX_TOKEN_KEY until it drops the
-    # key (tool servers are claimed with a token per sandbox now, no key derives them); remove
-    # this field with that Terraform line
-    sandbox_token_key: SecretStr | None = None
     # whether code in a sandbox may reach the internet: FC's CreateSession allowInternetAccess;
     # on Docker the egress of the sandboxes' network (the firewall cuts it when false)
     sandbox_internet_access: bool = True
