@@ -118,10 +118,11 @@ async def _react(model: Any, toolkit: Toolkit, chat: list[dict[str, Any]], param
     """Stream the model's answer, running the tools it asks for, until it answers in text."""
     tools = toolkit.schemas() or None
     for _ in range(MAX_STEPS):
-        text, calls = "", []
+        text: list[str] = []
+        calls = []
         async for item in model.stream(chat, tools=tools, **params):
             if isinstance(item, TextDelta):
-                text += item.text
+                text.append(item.text)
                 yield item.text
             elif isinstance(item, ToolCall):
                 calls.append(item)
@@ -130,7 +131,7 @@ async def _react(model: Any, toolkit: Toolkit, chat: list[dict[str, Any]], param
         chat.append(
             {
                 "role": "assistant",
-                "content": text or None,
+                "content": "".join(text) or None,
                 "tool_calls": [
                     {
                         "id": c.id,
