@@ -20,7 +20,7 @@ from typing import Any
 from functions.runtime.app import AgentApp
 from functions.runtime.models import get_model
 from functions.runtime.models.base import TextDelta, ToolCall
-from functions.runtime.models.messages import to_openai_messages
+from functions.runtime.models.messages import check_chat_input, to_openai_messages
 from functions.runtime.protocol import AgentRequest, DataContent, Message, MessageType
 from functions.runtime.sandbox import AsyncBaseSandbox, result_text
 from functions.runtime.settings import get_settings
@@ -30,6 +30,8 @@ SYSTEM_PROMPT = "You're a helpful assistant named Friday."
 MAX_STEPS = 8
 
 agent_app = AgentApp(app_name="Friday", app_description="A helpful assistant")
+# input the chat model cannot take (a video, a file known only by URL) is a 422 up front
+agent_app.input_check(check_chat_input)
 
 
 def get_current_time(timezone_name: str = "UTC") -> str:
