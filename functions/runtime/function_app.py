@@ -24,6 +24,7 @@ from .body_limit import BodyLimit, Limit
 from .errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound
 from .http_errors import ErrorBody, error_response, field_errors
 from .instance import Instance
+from .json_numbers import JsonNumbers
 from .request_ids import RequestIds
 
 Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
@@ -156,6 +157,7 @@ def create_function_app(
     _declare_one_error_shape(app)
     install_error_handlers(app, not_found)
     max_bytes = instance.settings.max_request_bytes
+    app.add_middleware(JsonNumbers, json_route=json_route or (lambda _: True))
     app.add_middleware(BodyLimit, limit=body_limit or (lambda _: max_bytes))
     app.add_middleware(
         Authenticate,
