@@ -26,6 +26,7 @@ from .http_errors import ErrorBody, error_response, field_errors
 from .instance import Instance
 from .json_numbers import JsonNumbers
 from .request_ids import RequestIds
+from .storage.base import StoreError
 
 Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
 # ``(request) -> ApiError | None``: a function's own reading of a path no route matched
@@ -48,8 +49,12 @@ InstanceDep = Annotated[Instance, Depends(get_instance)]
 
 
 def install_error_handlers(app: FastAPI, not_found: NotFoundHook | None = None) -> None:
-    async def api_error(_: Request, exc: Exception) -> JSONResponse:
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
+        if isinstance(exc, StoreError) and exc.status == 503:
+            probe = get_instance(request).built("store_probe")
+            if probe is not None:
+                probe.forget()  # /health must not vouch for a store a request saw fail
         return error_response(exc)
 
     async def invalid_request(_: Request, exc: Exception) -> JSONResponse:

@@ -48,8 +48,10 @@ def parse_request(body: bytes) -> AgentRequest:
         ) from None
 
 
-@router.get("/health", operation_id="health")
-async def health(agent: AgentDep) -> dict[str, str]:
+@router.get("/health", operation_id="health", responses=errors(503))
+async def health(agent: AgentDep, instance: InstanceDep) -> dict[str, str]:
+    """Up when the session store reads and takes writes (503 otherwise)."""
+    await instance.check_store()
     return {"status": "ok", "app": agent.app_name}
 
 
