@@ -11,6 +11,8 @@ import httpx
 
 from tests.toolserver.conftest import toolserver_env
 
+TOOLSERVER_MAX_BODY = 64 * 1024 * 1024  # toolserver.server.MAX_BODY
+
 
 def text_of(result: dict) -> str:
     return "".join(part["text"] for part in result["content"])
@@ -246,3 +248,20 @@ def test_the_session_header_name_is_configurable(start_toolserver):
     assert httpx.get(f"{server.url}/healthz", headers={**auth, "my-session": "s1"}).is_success
     default = {**auth, "x-agentscope-sandbox-session": "s1"}
     assert httpx.get(f"{server.url}/healthz", headers=default).status_code == 401
+
+
+def test_refusals_are_answers_the_sender_can_read(toolserver):
+    """An upload over the cap is a readable 413 (the body is drained, not reset), a name the
+    file system refuses a 400, and the connection stays usable after either."""
+    with toolserver.client() as http:
+        too_big = http.put("/workspace/big.bin", content=b"x" * (TOOLSERVER_MAX_BODY + 1))
+        assert too_big.status_code == 413, too_big.text
+        assert too_big.json()["code"] == "payload_too_large"
+        long_name = http.put(f"/workspace/{'n' * 300}.txt", content=b"x")
+        assert long_name.status_code == 400 and long_name.json()["code"] == "invalid_path"
+        deep = http.put(f"/workspace/{'d' * 300}/a.txt", content=b"x")
+        assert deep.status_code == 400 and deep.json()["code"] == "invalid_path"
+        http.put("/workspace/a.txt", content=b"x").raise_for_status()
+        nested = http.post("/workspace/a.txt/b", json={"op": "mkdir"})
+        assert nested.status_code == 409 and nested.json()["code"] == "not_a_directory"
+        assert http.get("/healthz").status_code == 200
