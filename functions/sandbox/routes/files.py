@@ -34,7 +34,8 @@ def body_limit(settings: Settings) -> Limit:
     return lambda scope: upload if is_upload(scope) else other
 
 
-FILE_ERRORS = errors(400, 401, 403, 404, 409, 410, 413, 422, 429, 502, 503)
+# the tool server's own answers included: 400 a path it refuses, 507 a full workspace
+FILE_ERRORS = errors(400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 502, 503, 507)
 
 
 @router.get(

@@ -77,7 +77,7 @@ async def get(sandbox_id: str, service: Service, principal: PrincipalDep) -> Any
     "/v1/sandboxes/{sandbox_id}",
     operation_id="delete_sandbox",
     response_model=Deleted,
-    responses=errors(401, 403, 422, 503),
+    responses=errors(401, 403, 422, 502, 503),
 )
 async def delete(sandbox_id: str, service: Service, principal: PrincipalDep) -> Any:
     """Idempotent: deleting what is already gone answers 200 with deleted=false."""
