@@ -258,7 +258,8 @@ class SandboxService:
         try:
             if marker is not None:
                 await self.registry.end_call(marker)
-            await self.renew(record.id)
+            if marker is not None or record.expires_at - time.time() < record.ttl_s / 2:
+                await self.renew(record.id)  # else a quick call: nothing to pay for
         except StoreError as exc:
             log.warning("sandbox %s: could not end a call's bookkeeping: %s", record.id, exc)
 
