@@ -160,6 +160,8 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(404, "not_found", f"no route {method} {path}")
         except HttpError as exc:
             self._refuse(exc)
+        except ConnectionError:  # the caller went away: no one to answer
+            self.close_connection = True
         except OSError as exc:
             status, code, why = _OS_ERRORS.get(exc.errno or 0, (500, "internal_error", "failed"))
             self._refuse(HttpError(status, code, f"{why}: {exc.strerror or exc}"))
