@@ -68,6 +68,7 @@ bench: install
 	$(BIN)/python benchmarks/stop_latency.py
 	$(BIN)/python benchmarks/store_bench.py
 	$(BIN)/python benchmarks/sandbox_bench.py
+	$(BIN)/python benchmarks/message_build.py
 	$(BIN)/python benchmarks/package_report.py
 
 clean:

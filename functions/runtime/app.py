@@ -42,6 +42,7 @@ class AgentApp:
         self.options = kwargs
         self._init_hooks: list[Hook] = []
         self._shutdown_hooks: list[Hook] = []
+        self._input_checks: list[Hook] = []
         self._handler: Hook | None = None
         self.framework = "text"
         self._started = False
@@ -57,6 +58,18 @@ class AgentApp:
         """Run ``fn(self)`` when the server stops."""
         self._shutdown_hooks.append(fn)
         return fn
+
+    def input_check(self, fn: Hook) -> Hook:
+        """Run ``fn(messages)`` on each request's input before the turn starts: it raises an
+        ``ApiError`` (say ``models.messages.check_chat_input``'s 422) for input the app cannot
+        take, so the caller is refused before anything runs or is stored."""
+        self._input_checks.append(fn)
+        return fn
+
+    def check_input(self, request: AgentRequest) -> None:
+        """Every registered input check on ``request.input`` (they raise to refuse)."""
+        for check in self._input_checks:
+            check(request.input)
 
     def query(self, framework: str = "text") -> Callable[[Hook], Hook]:
         """Register ``async def handler(self, msgs, request, **kwargs)`` yielding output."""

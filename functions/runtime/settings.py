@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     store_retry_attempts: int = 4
     store_retry_base_s: float = 0.05
     store_timeout_s: float = 10.0
+    # GET /health writes one small object to prove the store takes writes; a success is
+    # trusted this long per instance, so frequent health checks cost one write per interval
+    store_health_interval_s: float = Field(default=30.0, ge=0)
     # file:// only: fsync every object before it is renamed into place. Off by default because
     # the rename alone keeps objects whole across a process crash, which is what the local
     # folder store must survive; turn it on where a power cut must not lose recent writes.

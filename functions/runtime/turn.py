@@ -380,6 +380,9 @@ async def open_turn(
     holds the session.
     """
     request.user_id = principal.act_for(request.user_id, instance.settings.default_user_id)
+    check_input = getattr(agent, "check_input", None)  # AgentApp.input_check's hooks
+    if check_input is not None:
+        check_input(request)
     new = request.session_id is None
     if new:
         request.session_id = uuid.uuid4().hex

@@ -266,6 +266,9 @@ class FakeOpenAIServer:
                     param="stream_options",
                 )
             )
+        invalid = _invalid_messages(body.get("messages") or [])
+        if invalid is not None:
+            return self._error(error_reply(400, invalid, param="messages"))
         with self._lock:
             reply = self._replies.popleft() if self._replies else None
         if reply is None:
@@ -308,6 +311,31 @@ class FakeOpenAIServer:
     @staticmethod
     def _error(reply: Reply) -> Response:
         return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
+
+
+def _invalid_messages(messages: list[dict[str, Any]]) -> str | None:
+    """OpenAI's refusal of a tool message without its call, or a call without its answer
+    (the 400 every later turn of a session got when history held an orphan output)."""
+    pending: set[str] = set()
+    for i, message in enumerate(messages):
+        if message.get("role") == "tool":
+            if message.get("tool_call_id") not in pending:
+                return (
+                    f"Invalid parameter: messages with role 'tool' must be a response to a "
+                    f"preceeding message with 'tool_calls' (messages.[{i}].role)."
+                )
+            pending.discard(message["tool_call_id"])
+            continue
+        if pending:
+            return (
+                "An assistant message with 'tool_calls' must be followed by tool messages "
+                "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+                f"response messages: {', '.join(sorted(pending))}"
+            )
+        pending = {c.get("id") for c in message.get("tool_calls") or ()}
+    if pending:
+        return f"tool_call_ids without response messages: {', '.join(sorted(pending))}"
+    return None
 
 
 def _last_user_text(messages: list[dict[str, Any]]) -> str:

@@ -19,7 +19,7 @@ import json
 import re
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -53,7 +53,8 @@ class _PendingCall:
     order: int
     id: str = ""
     name: str = ""
-    arguments: str = ""
+    # fragments, joined once the call is complete (``str +=`` per fragment is quadratic)
+    arguments: list[str] = field(default_factory=list)
 
 
 class _ToolCallAssembler:
@@ -86,7 +87,7 @@ class _ToolCallAssembler:
             call.id = frag_id
         if name and not call.name:
             call.name = name
-        call.arguments += arguments
+        call.arguments.append(arguments)
 
     def _index_without_index(self, frag_id: str) -> int:
         """Servers that omit ``index`` send one call at a time: a fragment belongs to the call
@@ -107,7 +108,7 @@ class _ToolCallAssembler:
             ToolCall(
                 id=c.id or f"call_{uuid.uuid4().hex[:24]}",
                 name=c.name,
-                arguments=c.arguments or "{}",
+                arguments="".join(c.arguments) or "{}",
             )
             for c in calls
             if c.name
