@@ -25,6 +25,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .calls import TurnCalls
 from .protocol import AgentRequest, Error, Event, Response, ResponseBuilder, RunStatus
 from .storage.base import StoreError
 
@@ -102,6 +103,7 @@ class Turn:
         self.new = new  # the id was generated for this request: nothing to load
         self.builder = ResponseBuilder(session_id=request.session_id)
         self.observers = observers
+        self.calls = TurnCalls()  # its model and tool calls: totals, watchers (calls.py)
         self.lease: Lease | None = None
         self.session: Session | None = None
         self.persisted = False
@@ -162,6 +164,7 @@ class Turn:
             self._producer.cancel()
 
     async def _produce(self) -> None:
+        self.calls.bind()
         stream = self.agent.stream(self.request, builder=self.builder, session=self.session)
         try:
             async for event in stream:
@@ -289,6 +292,7 @@ async def open_turn(
     holds the session.
     """
     request.user_id = principal.act_for(request.user_id, instance.settings.default_user_id)
+    observers = (*instance.turn_observers, *observers)  # the instance's: tracing, request log
     new = request.session_id is None
     if new:
         request.session_id = uuid.uuid4().hex

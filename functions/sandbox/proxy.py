@@ -9,9 +9,11 @@ longer answers become the named sandbox errors (gone, paused, unreachable).
 from __future__ import annotations
 
 import logging
+import time
 
 from fastapi import Request, Response
 
+from functions.runtime import tracing
 from functions.runtime.auth import Principal
 from functions.runtime.sandbox.errors import SandboxGone, SandboxPaused, SandboxUnreachable
 
@@ -38,17 +40,20 @@ async def forward(
         raise SandboxPaused(
             f"sandbox {sandbox_id!r} is paused; POST /v1/sandboxes/{sandbox_id}/resume first"
         )
+    sent_ns = time.time_ns()
     try:
         upstream = await instance.http.request(
             method,
             f"{record.endpoint}{path}",
             params=dict(request.query_params),
             content=await request.body(),
-            headers={
-                **record.headers,
-                "Authorization": f"Bearer {record.token}",
-                "Content-Type": request.headers.get("content-type", "application/json"),
-            },
+            headers=tracing.inject(
+                {
+                    **record.headers,
+                    "Authorization": f"Bearer {record.token}",
+                    "Content-Type": request.headers.get("content-type", "application/json"),
+                }
+            ),
         )
     except httpx.TransportError as exc:
         log.warning("sandbox %s unreachable: %s", sandbox_id, exc)
@@ -57,6 +62,14 @@ async def forward(
                 f"sandbox {sandbox_id!r} stopped running and was removed; create a new one"
             ) from exc
         raise SandboxUnreachable(f"sandbox {sandbox_id!r} did not answer; retry") from exc
+    if instance.tracing is not None:  # the tool server's span of the run, under its own name
+        instance.tracing.adopt_remote_span(
+            upstream.headers.get(tracing.SPAN_HEADER),
+            sent_ns,
+            time.time_ns(),
+            f"agentscope-sandbox-{record.type}",
+            {"agentscope.sandbox.id": record.id},
+        )
     failure = service.launcher.call_error(upstream.status_code, upstream.content)
     if failure is not None:  # the backend's gateway refused, not the tool server
         if isinstance(failure, SandboxGone):

@@ -57,4 +57,5 @@ def create_app(settings: Settings | None = None, store: ObjectStore | None = Non
         not_found=bad_id_in_path,
         # ``/sessions/`` is a session with an empty id (422), not the list under another name
         redirect_slashes=False,
+        function="state",
     )
