@@ -12,8 +12,9 @@ watchers (:class:`CallWatcher`), each of which gets a context manager around the
 * tracing (``tracing/genai.py``) opens a ``chat`` / ``execute_tool`` span in it and puts
   the span's W3C ``traceparent`` in ``call.headers``, which the model client sends;
 * a turn budget can raise in ``__enter__`` to refuse a call before it is made (the model
-  or the tool is then never called), and read the running totals on ``TurnCalls`` after
-  each call - ``model_calls`` and ``tool_calls`` already count the call being entered.
+  or the tool is then never called, and not counted), and read the running totals on
+  ``TurnCalls``: in ``__enter__`` they count the calls made before this one; after the
+  call (``__exit__``) its tokens are in them too.
 
 A watcher is added per turn by a :class:`~.turn.TurnObserver` in its ``started(turn)``:
 ``turn.calls.watchers.append(...)``.
@@ -111,22 +112,22 @@ class TurnCalls:
 
     @contextlib.contextmanager
     def model_call(self, call: ModelCall) -> Iterator[ModelCall]:
-        self.model_calls += 1
-        try:
-            with contextlib.ExitStack() as stack:
-                for watcher in self.watchers:
-                    stack.enter_context(watcher.model_call(call))
+        with contextlib.ExitStack() as stack:
+            for watcher in self.watchers:  # any may refuse: then the call is not made
+                stack.enter_context(watcher.model_call(call))
+            self.model_calls += 1
+            try:
                 yield call
-        finally:
-            self.input_tokens += call.input_tokens
-            self.output_tokens += call.output_tokens
+            finally:
+                self.input_tokens += call.input_tokens
+                self.output_tokens += call.output_tokens
 
     @contextlib.contextmanager
     def tool_call(self, run: ToolExecution) -> Iterator[ToolExecution]:
-        self.tool_calls += 1
         with contextlib.ExitStack() as stack:
             for watcher in self.watchers:
                 stack.enter_context(watcher.tool_call(run))
+            self.tool_calls += 1
             yield run
 
 

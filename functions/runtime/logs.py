@@ -27,7 +27,8 @@ from .request_ids import REQUEST_ID, RequestIdFilter
 REQUEST_LOGGER = "agentscope_faas.request"
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 # third-party loggers that would write request bodies or headers at DEBUG
-QUIET = ("httpx", "httpcore", "openai", "urllib3", "botocore", "hpack")
+# (and the httpx family writes a line per outgoing call at INFO: noise)
+QUIET = ("httpx", "httpx2", "httpcore", "openai", "urllib3", "botocore", "hpack")
 
 
 @dataclass(eq=False)
@@ -56,7 +57,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
-            "request_id": getattr(record, "request_id", None) or _request_id(),
+            "request_id": _request_id(),
             "trace_id": request.trace_id if request is not None else None,
         }
         fields = getattr(record, "fields", None)
