@@ -16,7 +16,7 @@ OTEL_ENV = $(if $(TRACES),OTEL_EXPORTER_OTLP_ENDPOINT=$(TRACES_URL) )
 HOST_PY    = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 HOST_ARCH  = $(shell $(BIN)/python -c 'from local_emulator.artifacts import host_arch; print(host_arch())')
 
-.PHONY: install local test lint format bench images package clean checkov traces
+.PHONY: install local test lint format bench images package clean checkov traces traces-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -67,6 +67,11 @@ $(VIEWER):
 
 traces: $(VIEWER)
 	.venv-traces/bin/python local_emulator/trace_viewer.py
+
+# the documented check: a turn's trace (query, sandbox function, tool server) reaches the viewer
+traces-check: install $(VIEWER)
+	$(BIN)/python sandbox_images/build.py -q
+	$(BIN)/python -m local_emulator.trace_check $(if $(SCREENSHOT),--screenshot $(SCREENSHOT))
 
 # one zip per function and platform + dist/manifest.json, for Terraform (and ARTIFACTS=1)
 package: install

@@ -10,13 +10,24 @@ the same on this machine's disk, whose speed varies several-fold from minute to 
 here (a create-only put measured 0.07 to 0.8 ms), so it is shown, not judged; and memory://,
 which is what the seed's in-memory services do.
 
-Budget: >= 1,000 requests/s at c=10 on one worker, p99 <= 50 ms.
+Tracing off and on, on the budget's store: on sets OTEL_EXPORTER_OTLP_ENDPOINT to an OTLP
+sink in this process (it answers every export with 200 and reads nothing), so each request
+makes its server and invoke_agent spans and the batch processor ships them.
+
+At c=10 one worker is saturated, so p50 is about ten service times: a cost per request
+shows ten-fold in it (and the noise of a shared machine with it). Tracing's budget is judged
+on what one request costs the worker, its service time (1 / throughput at c=10); the p50
+difference is printed beside it.
+
+Budget: >= 1,000 requests/s at c=10 on one worker, p99 <= 50 ms; tracing on costs
+<= 0.5 ms per request at c=10.
 Run: .venv/bin/python benchmarks/process_load.py [--seconds 5]   (needs wrk: apt-get install wrk)
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -24,7 +35,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
@@ -68,10 +82,41 @@ def run_wrk(url: str, script: str, connections: int, seconds: int) -> dict[str, 
     }
 
 
-def serve_and_load(store_url: str, seconds: int) -> dict[int, dict[str, float]]:
+class _Sink(BaseHTTPRequestHandler):
+    """An OTLP/HTTP endpoint that takes every export and keeps nothing."""
+
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def otlp_sink() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+
+
+def serve_and_load(
+    store_url: str, seconds: int, extra_env: dict[str, str] | None = None
+) -> dict[int, dict[str, float]]:
     """Start one uvicorn worker on ``store_url`` and drive it at c=1, 10 and 50."""
     port = free_port()
-    env = {**os.environ, "AGENT_APP": "benchmarks.trivial_app:agent_app", "STORE_URL": store_url}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(AGENT_APP="benchmarks.trivial_app:agent_app", STORE_URL=store_url)
+    env.update(extra_env or {})
     server = subprocess.Popen(
         [
             sys.executable,
@@ -130,7 +175,15 @@ def main() -> int:
             "memory://": "memory://",
         }
         results = {name: serve_and_load(url, args.seconds) for name, url in configs.items()}
-    lines = [f"POST /process, trivial text agent, one uvicorn worker, {args.seconds} s per level"]
+        with otlp_sink() as sink:
+            traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink}
+            results["file:// on tmpfs, tracing on"] = serve_and_load(
+                configs["file:// on tmpfs (budget)"], args.seconds, traced
+            )
+    lines = [
+        f"POST /process, trivial text agent, one uvicorn worker, {args.seconds} s per level "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)"
+    ]
     for name, levels in results.items():
         lines.append(f"  store {name}")
         for c, r in levels.items():
@@ -147,8 +200,21 @@ def main() -> int:
         "  budget (file:// on tmpfs) c=10 >= 1000 req/s and p99 <= 50 ms: "
         + ("PASS" if ok else "FAIL")
     )
+    traced = results["file:// on tmpfs, tracing on"]
+    extra_p50 = {c: traced[c]["p50"] - budget[c]["p50"] for c in traced}
+    per_request = {c: 1000 / traced[c]["rps"] - 1000 / budget[c]["rps"] for c in traced}
+    tracing_ok = per_request[10] <= 0.5
+    lines.append(
+        "  tracing on vs off: p50 "
+        + ", ".join(f"c={c} {d:+.2f} ms" for c, d in extra_p50.items())
+        + "; service time (1/throughput) "
+        + ", ".join(f"c={c} {d:+.3f} ms" for c, d in per_request.items())
+    )
+    lines.append(
+        "  budget tracing on, c=10 <= +0.5 ms per request: " + ("PASS" if tracing_ok else "FAIL")
+    )
     publish("process_load", "\n".join(lines))
-    return 0 if ok else 1
+    return 0 if ok and tracing_ok else 1
 
 
 if __name__ == "__main__":
