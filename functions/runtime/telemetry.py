@@ -67,7 +67,8 @@ class RequestTelemetry:
             if span is not None:
                 span.end(status, route, error)
             if self.log:
-                _log_request(record, scope, route, status if error is None else 500)
+                # what the caller got: the status sent, else the 500 that follows an error
+                _log_request(record, scope, route, status or (500 if error else None))
             if span is not None:
                 # served (FC, the Lambda Web Adapter): flush once idle; mangum: the handler does
                 tracing.idle_flush.finished(flush="aws.event" not in scope)

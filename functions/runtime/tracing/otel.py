@@ -11,6 +11,7 @@ Propagation is W3C Trace Context.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import threading
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from ..settings import Settings
     from .genai import TurnTracing
 
+log = logging.getLogger("agentscope_faas.tracing")
 PROPAGATOR = TraceContextTextMapPropagator()
 INSTRUMENTATION = "agentscope-faas"
 
@@ -173,6 +175,12 @@ class Tracing:
     """One function's tracing: its tracer, the server span per request, the turn observer."""
 
     def __init__(self, settings: Settings, service: str) -> None:
+        for name in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+            protocol = os.environ.get(name)
+            if protocol and protocol != "http/protobuf":
+                log.warning(
+                    "%s=%s: spans are sent as http/protobuf, the one protocol here", name, protocol
+                )
         self.service = service
         self.processor = _processor(settings)
         self.provider = _provider(self.processor, service)
