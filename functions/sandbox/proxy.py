@@ -47,13 +47,12 @@ async def forward(
             f"{record.endpoint}{path}",
             params=dict(request.query_params),
             content=await request.body(),
-            headers=tracing.inject(
-                {
-                    **record.headers,
-                    "Authorization": f"Bearer {record.token}",
-                    "Content-Type": request.headers.get("content-type", "application/json"),
-                }
-            ),
+            headers={
+                **record.headers,
+                "Authorization": f"Bearer {record.token}",
+                "Content-Type": request.headers.get("content-type", "application/json"),
+                **tracing.inject(),  # the tool server joins the trace (tracing on)
+            },
         )
     except httpx.TransportError as exc:
         log.warning("sandbox %s unreachable: %s", sandbox_id, exc)
