@@ -38,8 +38,10 @@ def test_the_packaged_query_function_traces_a_turn_and_logs_it_as_json(
         with run_emulator(env, args, timeout=120) as proc:
             final = say(url, "/tool get_current_time {}", session_id="packaged")
             spans = receiver.wait_for(
-                lambda got: any(s.name == "invoke_agent Friday" for s in got)
-                and any(s.name == "POST /process" for s in got)
+                lambda got: (
+                    any(s.name == "invoke_agent Friday" for s in got)
+                    and any(s.name == "POST /process" for s in got)
+                )
             )
             proc.send_signal(signal.SIGINT)
             out, _ = proc.communicate(timeout=60)
