@@ -12,12 +12,11 @@ which is what the seed's in-memory services do.
 
 Tracing off and on, on the budget's store: on sets OTEL_EXPORTER_OTLP_ENDPOINT to an OTLP
 sink in this process (it answers every export with 200 and reads nothing), so each request
-makes its server and invoke_agent spans and the batch processor ships them.
-
-At c=10 one worker is saturated, so p50 is about ten service times: a cost per request
-shows ten-fold in it (and the noise of a shared machine with it). Tracing's budget is judged
-on what one request costs the worker, its service time (1 / throughput at c=10); the p50
-difference is printed beside it.
+makes its server and invoke_agent spans and the batch processor ships them. At c=10 one
+worker is saturated, so p50 is about ten service times: a cost per request shows ten-fold
+in it (and the noise of a shared machine with it). Tracing's budget is judged on what one
+request costs the worker, its service time (1 / throughput at c=10); the p50 difference is
+printed beside it.
 
 Budget: >= 1,000 requests/s at c=10 on one worker, p99 <= 50 ms; tracing on costs
 <= 0.5 ms per request at c=10.
@@ -49,8 +48,10 @@ BODY = {"input": [{"role": "user", "content": [{"type": "text", "text": "ping"}]
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
-wrk.body = '{body}'
+{extra}wrk.body = '{body}'
 """
+# AUTH_MODE=jwt with a dev HS256 key: every request's token is verified (the key is cached)
+JWT_SECRET = "process-load-" + "k" * 32
 UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
 
 
@@ -110,13 +111,18 @@ def otlp_sink() -> Iterator[str]:
 
 
 def serve_and_load(
-    store_url: str, seconds: int, extra_env: dict[str, str] | None = None
+    store_url: str, seconds: int, env_extra: dict[str, str] | None = None
 ) -> dict[int, dict[str, float]]:
     """Start one uvicorn worker on ``store_url`` and drive it at c=1, 10 and 50."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(AGENT_APP="benchmarks.trivial_app:agent_app", STORE_URL=store_url)
-    env.update(extra_env or {})
+    env |= env_extra or {}
+    headers: dict[str, str] = {}
+    if env.get("AUTH_MODE") == "jwt":
+        from local_emulator.tokens import mint_token
+
+        headers["Authorization"] = f"Bearer {mint_token(JWT_SECRET, 'bench-user')}"
     server = subprocess.Popen(
         [
             sys.executable,
@@ -139,7 +145,7 @@ def serve_and_load(
         deadline = time.monotonic() + 30
         while True:
             try:
-                resp = httpx.post(url, json=BODY, timeout=5)
+                resp = httpx.post(url, json=BODY, headers=headers, timeout=5)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline or server.poll() is not None:
@@ -147,12 +153,34 @@ def serve_and_load(
                 time.sleep(0.1)
         assert '"status":"completed"' in resp.text, resp.text
         with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
-            script.write(LUA.format(body=json.dumps(BODY)))
+            extra = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
+            script.write(LUA.format(body=json.dumps(BODY), extra=extra))
             script.flush()
             return {c: run_wrk(url, script.name, c, seconds) for c in (1, 10, 50)}
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def verify_cost_us(rounds: int = 5000) -> float:
+    """Microseconds one JWT verification takes in process (HS256, key cached): the part
+    of the jwt line that is ours, free of the load generator's noise."""
+    import asyncio
+
+    from functions.runtime.auth.jwt import JwtVerifier
+    from functions.runtime.settings import Settings
+    from local_emulator.tokens import mint_token
+
+    verifier = JwtVerifier(Settings(auth_mode="jwt", auth_jwt_secret=JWT_SECRET))
+    token = mint_token(JWT_SECRET, "bench-user")
+
+    async def run() -> float:
+        start = time.perf_counter()
+        for _ in range(rounds):
+            await verifier.verify(token)
+        return (time.perf_counter() - start) / rounds * 1e6
+
+    return asyncio.run(run())
 
 
 def main() -> int:
@@ -175,6 +203,10 @@ def main() -> int:
             "memory://": "memory://",
         }
         results = {name: serve_and_load(url, args.seconds) for name, url in configs.items()}
+        jwt_env = {"AUTH_MODE": "jwt", "AUTH_JWT_SECRET": JWT_SECRET}
+        results["file:// on tmpfs, AUTH_MODE=jwt"] = serve_and_load(
+            configs["file:// on tmpfs (budget)"], args.seconds, jwt_env
+        )
         with otlp_sink() as sink:
             traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink}
             results["file:// on tmpfs, tracing on"] = serve_and_load(
@@ -199,6 +231,15 @@ def main() -> int:
     lines.append(
         "  budget (file:// on tmpfs) c=10 >= 1000 req/s and p99 <= 50 ms: "
         + ("PASS" if ok else "FAIL")
+    )
+    with_jwt = results["file:// on tmpfs, AUTH_MODE=jwt"][10]
+    added = with_jwt["p50"] - c10["p50"]
+    jwt_ok = added <= 0.3
+    ok = ok and jwt_ok
+    lines.append(
+        f"  JWT verification (cached key) adds {added:+.2f} ms p50 at c=10 "
+        f"(budget <= 0.3 ms): {'PASS' if jwt_ok else 'FAIL'}; "
+        f"in process one verification takes {verify_cost_us():.0f} us"
     )
     traced = results["file:// on tmpfs, tracing on"]
     extra_p50 = {c: traced[c]["p50"] - budget[c]["p50"] for c in traced}

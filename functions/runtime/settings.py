@@ -103,10 +103,13 @@ class Settings(BaseSettings):
     fc_session_ttl_s: int = _also("fc_session_ttl_s", "sandbox_fc_session_ttl_s", 21600)
     # per control-plane call that is safe to repeat
     fc_retry_attempts: int = _also("fc_retry_attempts", "sandbox_fc_retry_attempts", 3)
-    # the key the FC sandbox functions hold as TOOLSERVER_TOKEN_KEY: each session's token
-    # is hex(HMAC-SHA256(key, session id)), computed here per sandbox
+    # read by nothing: a deployment's Terraform still sets SANDBOX_TOKEN_KEY until it drops the
+    # key (tool servers are claimed with a token per sandbox now, no key derives them); remove
+    # this field with that Terraform line
     sandbox_token_key: SecretStr | None = None
-    sandbox_internet_access: bool = True  # FC: CreateSession allowInternetAccess
+    # whether code in a sandbox may reach the internet: FC's CreateSession allowInternetAccess;
+    # on Docker the egress of the sandboxes' network (the firewall cuts it when false)
+    sandbox_internet_access: bool = True
     # on AWS: a Secrets Manager ARN holding {"access_key_id", "access_key_secret"}, read once
     alibaba_cloud_credentials_secret: str | None = None
     secretsmanager_endpoint_url: str | None = None  # e.g. moto on 127.0.0.1 in tests
@@ -129,12 +132,24 @@ class Settings(BaseSettings):
     sandbox_pids_limit: int = 256
     sandbox_workspace_size: str = "512m"
     sandbox_ready_timeout_s: float = 60.0
+    # the longest `timeout` a tool call gets (longer ones are cut to it); passed into the
+    # containers (the Docker launcher, the FC functions' and AgentRun templates' environment)
+    sandbox_max_call_timeout_s: float = Field(default=300.0, gt=0, le=840)
+    # Docker: the bridge network sandboxes run on (created when missing, inter-container
+    # traffic off); unset: agentscope-faas-sandboxes, or ...-offline without internet access
+    sandbox_docker_network: str | None = None
+    # Docker: "iptables" keeps sandboxes off SANDBOX_BLOCKED_CIDRS (and, without internet
+    # access, off everything) with rules for that bridge; "off" adds none (a host that cannot:
+    # sandboxes then reach what the bridge routes to, metadata addresses included)
+    sandbox_docker_firewall: Literal["iptables", "off"] = "iptables"
+    # what a sandbox with internet access still never reaches: link-local (the metadata
+    # services of AWS, GCP, Azure, ECS task roles) and Alibaba Cloud's metadata address
+    sandbox_blocked_cidrs: str = "169.254.0.0/16,100.100.100.200/32"
     sandbox_reap_interval_s: float = 30.0  # the emulator's reaper; on FaaS a timer trigger
     # an unrecorded container younger than this may still be starting: the reaper spares it
     sandbox_orphan_grace_s: float = 120.0
 
     # Alibaba Cloud credentials and account, shared by the FC and AgentRun launchers
-    # (AgentRun templates hold SANDBOX_TOKEN_KEY as TOOLSERVER_TOKEN_KEY too)
     alibaba_cloud_access_key_id: SecretStr | None = None
     alibaba_cloud_access_key_secret: SecretStr | None = None
     alibaba_cloud_security_token: SecretStr | None = None
@@ -164,6 +179,14 @@ class Settings(BaseSettings):
             self.oss_access_key_secret = self.alibaba_cloud_access_key_secret
             self.oss_security_token = self.alibaba_cloud_security_token
         return self
+
+
+def secret_value(value: SecretStr | str | None) -> str | None:
+    """The plain string of a ``SecretStr`` setting (or str); None when unset or empty."""
+    if value is None:
+        return None
+    plain = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    return plain or None
 
 
 @lru_cache(maxsize=1)

@@ -28,7 +28,7 @@ from functions.runtime.sandbox.launchers import Launcher
 from functions.runtime.sandbox.types import SANDBOX_TYPES, get_sandbox_type
 from functions.runtime.settings import Settings
 from functions.runtime.storage.base import ObjectStore, PreconditionFailed
-from functions.runtime.storage.keys import validate_id
+from functions.runtime.storage.keys import validate_id, validate_plain_id
 
 from .registry import Registry, SandboxRecord
 
@@ -194,7 +194,7 @@ class SandboxService:
             backend=self.launcher.name,
             handle=launched.handle,
             endpoint=launched.endpoint,
-            token=launched.token or token,
+            token=token,
             headers=launched.headers,
             created_at=now,
             expires_at=now + ttl,
@@ -230,7 +230,7 @@ class SandboxService:
         return record
 
     async def require(self, sandbox_id: str) -> SandboxRecord:
-        validate_id(sandbox_id, "sandbox_id")
+        validate_plain_id(sandbox_id, "sandbox_id")
         record = await self.live(sandbox_id)
         if record is None:
             raise SandboxNotFound(f"no sandbox {sandbox_id!r} (never made, deleted or expired)")

@@ -23,6 +23,7 @@ from functions.runtime.settings import Settings, get_settings
 from functions.runtime.storage.base import ObjectStore
 from functions.runtime.storage.keys import InvalidId, validate_id
 
+from .paths import EncodedSlashes
 from .routes import health, memory, messages, sessions, state
 
 
@@ -49,7 +50,7 @@ def bad_id_in_path(request: Request) -> ApiError | None:
 
 def create_app(settings: Settings | None = None, store: ObjectStore | None = None) -> FastAPI:
     """The state function's ASGI app; ``store`` overrides ``settings.store_url`` (tests)."""
-    return create_function_app(
+    app = create_function_app(
         title="agentscope-faas state",
         description="Sessions, messages, agent state rounds and long-term memory.",
         instance=Instance(settings or get_settings(), store=store),
@@ -59,3 +60,5 @@ def create_app(settings: Settings | None = None, store: ObjectStore | None = Non
         redirect_slashes=False,
         function="state",
     )
+    app.add_middleware(EncodedSlashes)
+    return app

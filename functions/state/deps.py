@@ -16,6 +16,7 @@ from functions.runtime.services import (
     SessionNotFound,
     StateService,
 )
+from functions.state.paths import path_id
 
 
 def _history(instance: InstanceDep) -> SessionHistoryService:
@@ -32,17 +33,23 @@ def _memory(instance: InstanceDep) -> MemoryService:
 
 def acting_user(user_id: str, principal: PrincipalDep, instance: InstanceDep) -> str:
     """The path's user, if the caller may act for them (``Forbidden``, 403, otherwise)."""
-    return principal.act_for(user_id, instance.settings.default_user_id)
+    return principal.act_for(path_id(user_id), instance.settings.default_user_id)
+
+
+def session_in_path(session_id: str) -> str:
+    return path_id(session_id)
 
 
 # a route's ``user_id`` path parameter, checked against the caller's identity
 ActingUser = Annotated[str, Depends(acting_user)]
+# a route's ``session_id`` path parameter (a ``/`` in it arrives encoded: paths.py)
+SessionId = Annotated[str, Depends(session_in_path)]
 History = Annotated[SessionHistoryService, Depends(_history)]
 State = Annotated[StateService, Depends(_state)]
 Memory = Annotated[MemoryService, Depends(_memory)]
 
 
-async def existing_session(history: History, user_id: ActingUser, session_id: str) -> Session:
+async def existing_session(history: History, user_id: ActingUser, session_id: SessionId) -> Session:
     """The session with its messages; ``SessionNotFound`` (404) when there is none."""
     session = await history.get_session(user_id, session_id)
     if session is None:

@@ -108,7 +108,7 @@ def test_query_errors_are_named(functions):
     assert_error(httpx.post(f"{base}/process", content=b"{", headers=JSON), 422, "invalid_request")
     body = assert_error(httpx.post(f"{base}/process", json={"input": []}), 422, "invalid_request")
     assert isinstance(body["detail"], list) and body["detail"][0]["loc"][:2] == ["body", "input"]
-    bad_id = {"session_id": "a/b", "input": [{"role": "user", "content": []}]}
+    bad_id = {"session_id": "a\x00b", "input": [{"role": "user", "content": []}]}
     assert_error(httpx.post(f"{base}/process", json=bad_id), 422, "invalid_request")
 
 
@@ -116,7 +116,7 @@ def test_state_errors_are_named(functions):
     base = functions["state"]
     assert_error(httpx.get(f"{base}/v1/users/u/sessions/missing"), 404, "session_not_found")
     assert_error(httpx.get(f"{base}/v1/users/u/sessions/missing/state"), 404, "state_not_found")
-    assert_error(httpx.get(f"{base}/v1/users/a%2Fb/sessions"), 422, "invalid_id")
+    assert_error(httpx.get(f"{base}/v1/users/a%00b/sessions"), 422, "invalid_id")
     httpx.post(f"{base}/v1/users/u/sessions", json={"session_id": "s"}).raise_for_status()
     cursor = httpx.get(f"{base}/v1/users/u/sessions/s/messages", params={"cursor": "x"})
     assert_error(cursor, 422, "invalid_cursor")

@@ -8,6 +8,7 @@ with a final response event.
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
@@ -38,6 +39,13 @@ def get_agent(request: Request) -> Agent:
 AgentDep = Annotated[Agent, Depends(get_agent)]
 
 
+def session_header(session_id: str) -> dict[str, str]:
+    """``X-Session-Id``: the id itself when it is printable ASCII (as every id this function
+    makes is), else percent-encoded UTF-8 - HTTP header values cannot carry the rest."""
+    printable = session_id.isascii() and session_id.isprintable()
+    return {"X-Session-Id": session_id if printable else quote(session_id, safe="")}
+
+
 def parse_request(body: bytes) -> AgentRequest:
     """The body as an ``AgentRequest``; ``InvalidRequest`` (422) naming each bad field."""
     try:
@@ -66,7 +74,7 @@ async def process(
     """Run the agent on one request: SSE events, or the final response with stream=false."""
     req = parse_request(await request.body())
     turn = await open_turn(instance, agent, req, principal)
-    headers = {"X-Session-Id": turn.session_id}
+    headers = session_header(turn.session_id)
     if req.stream:
         frames = encoded(turn.events(), sse_encode)
         return SSEResponse(frames, instance.settings.sse_ping_interval_s, headers)

@@ -134,7 +134,7 @@ class _Handle:
         if self.base_url is None:
             return {}
         from ..auth import current_principal
-        from .launchers.alibaba import secret_value
+        from ..settings import secret_value
 
         token = self.token or secret_value(self.settings.sandbox_token)
         token = token or current_principal().token
@@ -165,7 +165,6 @@ class _Handle:
         self.sandbox_id = f"sbx-{secrets.token_hex(12)}"
         launched = await launcher.start(self.sandbox_type, self.sandbox_id, token, self.ttl_s)
         self._launched = (launcher, launched.handle)
-        token = launched.token or token  # FC derives each session's token from its key
         headers = {**launched.headers, "Authorization": f"Bearer {token}"}
         self._route = _Route(launched.endpoint, "", headers)
         self._owned = True

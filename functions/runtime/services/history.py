@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field, PrivateAttr
 
 from ..errors import ApiError
 from ..storage.base import PreconditionFailed
-from ..storage.keys import validate_id
+from ..storage.keys import InvalidId, id_from_segment, is_segment, validate_id
 from .base import LogBackedService, normalize_messages
 from .layout import history_prefix, session_index_key, session_index_prefix
 from .log import LogNotFound, LogView, dumps, gather_bounded
@@ -159,7 +159,9 @@ class SessionHistoryService(LogBackedService):
         Costs 1 LIST + one small GET per session returned.
         """
         prefix = session_index_prefix(user_id)
-        start = prefix + validate_id(cursor, "cursor") if cursor is not None else None
+        if cursor is not None and not is_segment(cursor):
+            raise InvalidId(f"cursor must be a next_cursor this listing returned, got {cursor!r}")
+        start = prefix + cursor if cursor is not None else None
         keys = await self.store.list(
             prefix, start_after=start, limit=None if limit is None else limit + 1
         )
@@ -173,7 +175,7 @@ class SessionHistoryService(LogBackedService):
             info = json.loads(body[0])
             items.append(
                 Session(
-                    id=key[len(prefix) :],
+                    id=info.get("id") or id_from_segment(key[len(prefix) :]) or "",
                     user_id=user_id,
                     created_at=float(info.get("created_at", 0.0)),
                 )

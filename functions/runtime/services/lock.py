@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 from ..errors import ApiError
 from ..storage.base import ObjectStore, PreconditionFailed
-from ..storage.keys import user_prefix, validate_id
+from ..storage.keys import id_segment, user_prefix
 
 
 class SessionBusy(ApiError):
@@ -44,7 +44,7 @@ class Lease:
 
 
 def lock_key(user_id: str, session_id: str) -> str:
-    return f"{user_prefix(user_id)}locks/{validate_id(session_id, 'session_id')}"
+    return f"{user_prefix(user_id)}locks/{id_segment(session_id, 'session_id')}"
 
 
 class SessionLock:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Response
 
 from functions.runtime.auth import PrincipalDep
 from functions.runtime.http_errors import errors
-from functions.runtime.storage.keys import validate_id
+from functions.runtime.storage.keys import validate_plain_id
 
 from ..deps import Service, check_owner
 from ..models import CreateSandbox, Deleted, Health, SandboxInfo, SandboxList
@@ -78,7 +78,7 @@ async def get(sandbox_id: str, service: Service, principal: PrincipalDep) -> Any
 )
 async def delete(sandbox_id: str, service: Service, principal: PrincipalDep) -> Any:
     """Idempotent: deleting what is already gone answers 200 with deleted=false."""
-    validate_id(sandbox_id, "sandbox_id")
+    validate_plain_id(sandbox_id, "sandbox_id")
     found = await service.registry.get(sandbox_id)
     if found is not None:
         check_owner(found[0], principal)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Body, Query
 from functions.runtime.errors import InvalidRequest
 from functions.runtime.http_errors import errors
 
-from ..deps import ActingUser, ExistingSession, History, existing_session, parse_offset
+from ..deps import ActingUser, ExistingSession, History, SessionId, existing_session, parse_offset
 from ..models import AppendResult, Message, MessagePage
 
 router = APIRouter(prefix="/v1/users/{user_id}/sessions/{session_id}/messages")
@@ -44,7 +44,7 @@ async def list_messages(
 )
 async def append_messages(
     user_id: ActingUser,
-    session_id: str,
+    session_id: SessionId,
     history: History,
     body: Message | list[Message] = Body(..., description="one message or a list"),
 ) -> Any:

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Response
 from functions.runtime.http_errors import errors
 from functions.runtime.services import Session, SessionNotFound
 
-from ..deps import ActingUser, ExistingSession, History, State
+from ..deps import ActingUser, ExistingSession, History, SessionId, State
 from ..models import CreateSessionBody, SessionPage
 
 router = APIRouter(prefix="/v1/users/{user_id}/sessions")
@@ -75,7 +75,7 @@ async def get_session(session: ExistingSession) -> Any:
     responses=errors(401, 403, 404, 422, 503),
 )
 async def delete_session(
-    user_id: ActingUser, session_id: str, history: History, state: State
+    user_id: ActingUser, session_id: SessionId, history: History, state: State
 ) -> Response:
     """Delete the session's history and its saved state."""
     existed, _ = await asyncio.gather(

@@ -10,7 +10,7 @@ from functions.runtime.http_errors import errors
 from functions.runtime.services import StateNotFound
 from functions.runtime.services.layout import MAX_SEQ
 
-from ..deps import ActingUser, State
+from ..deps import ActingUser, SessionId, State
 from ..models import RoundId, Rounds, StateRound
 
 router = APIRouter(prefix="/v1/users/{user_id}/sessions/{session_id}/state")
@@ -26,7 +26,7 @@ STATE_BODY = Body(..., description="the state object")
     responses=errors(401, 403, 404, 422, 503),
 )
 async def get_state(
-    user_id: ActingUser, session_id: str, service: State, round_id: int | None = ROUND
+    user_id: ActingUser, session_id: SessionId, service: State, round_id: int | None = ROUND
 ) -> Any:
     """The state of a round (the latest when round_id is absent)."""
     found = await service.export_round(user_id, session_id, round_id)
@@ -44,7 +44,7 @@ async def get_state(
 )
 async def put_state(
     user_id: ActingUser,
-    session_id: str,
+    session_id: SessionId,
     service: State,
     state: dict[str, Any] = STATE_BODY,
     round_id: int | None = ROUND,
@@ -61,7 +61,7 @@ async def put_state(
 )
 async def post_state(
     user_id: ActingUser,
-    session_id: str,
+    session_id: SessionId,
     service: State,
     state: dict[str, Any] = STATE_BODY,
     round_id: int | None = ROUND,
@@ -76,6 +76,6 @@ async def post_state(
     response_model=Rounds,
     responses=errors(401, 403, 422, 503),
 )
-async def list_rounds(user_id: ActingUser, session_id: str, service: State) -> Any:
+async def list_rounds(user_id: ActingUser, session_id: SessionId, service: State) -> Any:
     """Every saved round id, ascending."""
     return Rounds(rounds=await service.list_rounds(user_id, session_id))

@@ -8,18 +8,20 @@ import sys
 import threading
 
 from . import tools
-from .server import SESSION_HEADER, ToolServer
+from .server import ToolServer
 from .workspace import Workspace
+
+# what earlier launchers put in the environment; a secret there is readable by user code
+_SECRETS_IN_ENV = ("TOOLSERVER_TOKEN", "TOOLSERVER_TOKEN_KEY")
 
 
 def keep_memory_private() -> None:
     """Make this process non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``).
 
-    Popping the secrets from ``os.environ`` hides them from the processes started later, but
-    the process's first environment block stays in its memory, readable by anything with its
-    uid at ``/proc/<pid>/environ`` - and user code runs with its uid. A non-dumpable process's
-    ``/proc`` files belong to root and it cannot be ptraced, so its environment and memory
-    stay private; its children (the user's code) are dumpable again after their exec.
+    User code runs with this process's uid, so without this it could read the claimed token
+    from ``/proc/<pid>/mem`` or ptrace the server. A non-dumpable process's ``/proc`` files
+    belong to root and it cannot be ptraced; its children (the user's code) are dumpable
+    again after their exec.
     """
     import ctypes
 
@@ -30,13 +32,12 @@ def keep_memory_private() -> None:
 
 
 def main() -> int:
-    token = os.environ.get("TOOLSERVER_TOKEN", "")
-    # on FC: a key shared by the function's containers, one HMAC token per session header
-    token_key = "" if token else os.environ.get("TOOLSERVER_TOKEN_KEY", "")
-    if not token and not token_key:
+    given = [name for name in _SECRETS_IN_ENV if os.environ.get(name)]
+    if given:
         print(
-            "toolserver: neither TOOLSERVER_TOKEN nor TOOLSERVER_TOKEN_KEY is set; "
-            "refusing to start",
+            f"toolserver: {', '.join(given)} is set, but a secret in the container's "
+            "environment is readable by the code the sandbox runs (/proc/1/environ); "
+            "refusing to start. The launcher claims the server with POST /claim instead.",
             file=sys.stderr,
         )
         return 2
@@ -53,19 +54,8 @@ def main() -> int:
         return 2
     host = os.environ.get("TOOLSERVER_HOST", "0.0.0.0")
     port = int(os.environ.get("TOOLSERVER_PORT", "8000"))
-    session_header = os.environ.get("TOOLSERVER_SESSION_HEADER") or SESSION_HEADER
-    server = ToolServer(
-        (host, port),
-        token,
-        offered,
-        workspace,
-        token_key=token_key,
-        session_header=session_header,
-    )
-    # the secrets came from the environment: keep them out of what user code can read there
-    os.environ.pop("TOOLSERVER_TOKEN", None)
-    os.environ.pop("TOOLSERVER_TOKEN_KEY", None)
-    keep_memory_private()
+    server = ToolServer((host, port), offered, workspace)
+    keep_memory_private()  # before the first request: the token arrives with a claim
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"toolserver listening on {host}:{server.server_address[1]}", flush=True)
     try:

@@ -1,11 +1,10 @@
 """Sandboxes on Alibaba Cloud AgentRun, through its official SDK (alibabacloud-agentrun20250910).
 
 One AgentRun template per sandbox type (``AGENTRUN_TEMPLATE_PREFIX`` + type, e.g.
-``agentscope-sandbox-base``), deployed beforehand with the type's image, port 8000 and
-``TOOLSERVER_TOKEN_KEY`` (the value of this function's ``SANDBOX_TOKEN_KEY``) in its
-environment variables. A sandbox is an AgentRun sandbox of that template whose id we choose
-(``asf-<owner>-<sandbox id>``): the id makes CreateSandbox safe to retry and tells which
-sandboxes belong to this deployment, since sandboxes carry no tags.
+``agentscope-sandbox-base``), deployed beforehand with the type's image and port 8000, and
+no secret in its environment variables. A sandbox is an AgentRun sandbox of that template
+whose id we choose (``asf-<owner>-<sandbox id>``): the id makes CreateSandbox safe to retry
+and tells which sandboxes belong to this deployment, since sandboxes carry no tags.
 
 What the SDK (5.7) offers for sandboxes, all ROA over HTTPS at
 ``agentrun.<region>.aliyuncs.com``, version 2025-09-10, signed ACS3-HMAC-SHA256:
@@ -35,9 +34,10 @@ The SDK has no data-plane operation. Calls into a sandbox go to AgentRun's data 
 ``https://<account>.agentrun-data.<region>.aliyuncs.com/sandboxes/<sandboxId>/<path>``
 with an ``Agentrun-Access-Token`` header from GetAccessToken (as AgentRun's own Python SDK,
 agentrun-sdk, calls it); the path after the prefix reaches the sandbox's port.
-CreateSandboxInput has no environment variables, so a per-sandbox ``TOOLSERVER_TOKEN`` cannot
-be injected: the tool server checks ``Bearer hex(HMAC-SHA256(TOOLSERVER_TOKEN_KEY, <session
-header>))`` and we send the AgentRun sandbox id in that header (x-agentscope-sandbox-session).
+The tool server's token is the sandbox's own: the launcher claims the tool server with it
+(``POST /claim`` through the data plane, ``claim``) as soon as it answers, before the sandbox
+id is known to anyone else; the template's environment, shared by all its sandboxes, holds no
+secret for code in one sandbox to read.
 
 Errors: a missing sandbox (404) is "gone"; a missing template fails the launch with a message
 naming it; throttling (``ThrottlingException``, HTTP 429) becomes ``BackendThrottled``, quota
@@ -69,8 +69,9 @@ from ..errors import (
     SandboxRefused,
     SandboxUnreachable,
 )
-from .alibaba import alibaba_credentials, iso_time, secret_value, session_token
+from .alibaba import alibaba_credentials, iso_time
 from .base import Launched, Launcher
+from .claim import claim
 from .docker import owner_id
 
 HANDLE_PREFIX = "asf-"
@@ -147,15 +148,6 @@ class AgentRunLauncher(Launcher):
             self._client = Client(config)
         return self._client
 
-    def token_key(self) -> str:
-        key = secret_value(self.settings.sandbox_token_key)
-        if not key:
-            raise LaunchError(
-                "AgentRun sandboxes need SANDBOX_TOKEN_KEY (the templates' TOOLSERVER_TOKEN_KEY) "
-                "to derive each sandbox's tool server token"
-            )
-        return key
-
     # -- calls -----------------------------------------------------------------------------
 
     async def _call(self, action: str, method: str, *args: Any) -> Any:
@@ -212,16 +204,12 @@ class AgentRunLauncher(Launcher):
         token: str,
         idle_timeout_s: float | None = None,
     ) -> Launched:
-        """Create the sandbox, then return once its tool server answers through the data plane.
-
-        ``token`` is not used: the template's environment is shared by all its sandboxes, so
-        each sandbox's token is derived from the sandbox id (``Launched.token``).
-        """
+        """Create the sandbox, then return once its tool server, reached through the data
+        plane, has been claimed with ``token``."""
         from alibabacloud_agentrun20250910 import models
 
         handle = f"{self.prefix}{sandbox_id}"
         template = self.template(sandbox_type)
-        bearer = session_token(self.token_key(), handle)
         idle_s = int(
             idle_timeout_s or self.settings.agentrun_idle_timeout_s or self.settings.sandbox_ttl_s
         )
@@ -250,13 +238,11 @@ class AgentRunLauncher(Launcher):
                 ACCESS_TOKEN_HEADER: access.body.data.access_token,
             }
             endpoint = f"{self.data_endpoint()}/sandboxes/{quote(handle, safe='')}"
-            await self._wait_ready(
-                handle, endpoint, {**headers, "Authorization": f"Bearer {bearer}"}
-            )
+            await self._claim(handle, endpoint, token, headers)
         except BaseException:
             await asyncio.shield(self._forget(handle))
             raise
-        return Launched(handle=handle, endpoint=endpoint, token=bearer, headers=headers)
+        return Launched(handle=handle, endpoint=endpoint, headers=headers)
 
     async def _forget(self, handle: str) -> None:
         try:
@@ -264,19 +250,17 @@ class AgentRunLauncher(Launcher):
         except Exception:  # the reaper removes it later: it is ours by its id
             pass
 
-    async def _wait_ready(self, handle: str, endpoint: str, headers: dict[str, str]) -> None:
-        """Poll /healthz through the data plane; check the sandbox's status now and then."""
+    async def _claim(self, handle: str, endpoint: str, token: str, headers: dict[str, str]) -> None:
+        """Claim the tool server through the data plane until it answers; check the
+        sandbox's status now and then."""
         import httpx
 
         deadline = time.monotonic() + self.settings.sandbox_ready_timeout_s
         next_status = time.monotonic() + _STATUS_EVERY_S
         async with httpx.AsyncClient(timeout=5.0) as http:
             while True:
-                try:
-                    if (await http.get(f"{endpoint}/healthz", headers=headers)).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
+                if await claim(http, endpoint, token, headers) is None:
+                    return
                 if time.monotonic() >= next_status:
                     next_status = time.monotonic() + _STATUS_EVERY_S
                     status = await self._status(handle)

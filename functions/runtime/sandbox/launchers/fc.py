@@ -9,9 +9,11 @@ its own, and every call goes to the trigger's URL carrying the session header, s
 to that instance. ``GetSession`` tells whether it still lives, ``DeleteSession`` ends it,
 ``ListSessions`` finds what the reaper owns, ``PauseSession`` / ``ResumeSession`` freeze it.
 
-The token: a function's instances all share its environment, so no per-sandbox token can be
-injected. The functions hold a key (``TOOLSERVER_TOKEN_KEY``), this side holds the same key
-(``SANDBOX_TOKEN_KEY``), and a session's token is hex HMAC-SHA256(key, session id).
+The token: a function's instances all share its environment, so none is put there (a key
+there would let code in one session derive every other session's token). Right after
+CreateSession the launcher claims the session's tool server with the sandbox's own token
+(``POST /claim`` through the trigger, ``claim``), before the session id is known to anyone
+else.
 
 Failures: calls that are safe to repeat (get, list, delete, pause, resume, and a create that
 FC throttled, so made nothing) are retried with jittered exponential backoff; tool calls never
@@ -45,8 +47,9 @@ from ..errors import (
     SandboxPaused,
     SandboxTypeNotDeployed,
 )
-from .alibaba import alibaba_credentials, iso_time, secret_value, session_token
+from .alibaba import alibaba_credentials, iso_time
 from .base import Launched, Launcher
+from .claim import claim
 
 SESSION_HEADER = "x-agentscope-sandbox-session"
 MAX_SESSION_S = 21600  # FC's bound on a session's TTL and idle timeout
@@ -56,6 +59,7 @@ _QUOTA = ("LimitExceeded", "QuotaExceeded", "ExceededQuota")
 _GONE = ("SessionNotFound", "SessionExpired")
 _BACKOFF_BASE_S = 0.1
 _BACKOFF_CAP_S = 2.0
+_CLAIM_RETRY_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -287,12 +291,6 @@ class FcLauncher(Launcher):
     ) -> Launched:
         from alibabacloud_fc20230330 import models
 
-        key = secret_value(self.settings.sandbox_token_key)
-        if not key:
-            raise LaunchError(
-                "SANDBOX_TOKEN_KEY is not set: the FC sandbox functions' tool servers take "
-                "tokens derived from it (their TOOLSERVER_TOKEN_KEY)"
-            )
         if not _SESSION_ID.match(sandbox_id):
             raise LaunchError(f"{sandbox_id!r} cannot be an FC session id")
         function = self.function_name(sandbox_type)
@@ -325,15 +323,41 @@ class FcLauncher(Launcher):
             raise created
         session_id = created.body.session_id or sandbox_id
         handle = f"{function}/{session_id}"
-        if isinstance(url, BaseException):
-            await self.stop(handle)  # never leave a session nobody can reach
-            raise url
-        return Launched(
-            handle=handle,
-            endpoint=url,
-            token=session_token(key, session_id),
-            headers={SESSION_HEADER: session_id},
-        )
+        headers = {SESSION_HEADER: session_id}
+        try:
+            if isinstance(url, BaseException):
+                raise url
+            await self._claim(url, token, headers)
+        except BaseException:
+            await asyncio.shield(self._forget(handle))  # never leave a session unusable
+            raise
+        return Launched(handle=handle, endpoint=url, headers=headers)
+
+    async def _claim(self, url: str, token: str, headers: dict[str, str]) -> None:
+        """Claim the session's tool server, through the trigger, until the deadline.
+
+        CreateSession answers once the instance listens, so the first claim normally holds;
+        an instance still starting (no answer, throttled, FC's 5xx) is asked again, FC's
+        refusal (a 4xx: the session is gone, paused...) is final.
+        """
+        import httpx
+
+        deadline = asyncio.get_running_loop().time() + self.settings.sandbox_ready_timeout_s
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            while True:
+                why = await claim(http, url, token, headers)
+                if why is None:
+                    return
+                final = why.status is not None and why.status < 500 and why.status != 429
+                if final or asyncio.get_running_loop().time() > deadline:
+                    raise LaunchError(f"the FC session's tool server could not be claimed: {why}")
+                await asyncio.sleep(_CLAIM_RETRY_S)
+
+    async def _forget(self, handle: str) -> None:
+        try:
+            await self.stop(handle)
+        except Exception:  # the reaper ends it later: it is one of our functions' sessions
+            pass
 
     async def _session(self, handle: str) -> Any | None:
         from alibabacloud_fc20230330 import models
