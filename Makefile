@@ -9,10 +9,14 @@ ARTIFACTS ?=
 PLATFORM  ?= aws
 # `make local SANDBOX_BACKEND=fc|agentrun`: sandboxes through that cloud's emulated API
 SANDBOX_BACKEND ?=
+# `make local TRACES=1`: every function sends its traces to the viewer `make traces` runs
+TRACES ?=
+TRACES_URL ?= http://127.0.0.1:6006
+OTEL_ENV = $(if $(TRACES),OTEL_EXPORTER_OTLP_ENDPOINT=$(TRACES_URL) )
 HOST_PY    = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 HOST_ARCH  = $(shell $(BIN)/python -c 'from local_emulator.artifacts import host_arch; print(host_arch())')
 
-.PHONY: install local test lint format bench images package clean checkov
+.PHONY: install local test lint format bench images package clean checkov traces traces-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,10 +29,10 @@ install: $(STAMP)
 local: install
 	@$(BIN)/python sandbox_images/build.py -q || echo "warning: no sandbox images (Docker unavailable): agents run, code tools answer with an error"
 ifeq ($(ARTIFACTS),)
-	$(BIN)/python -m local_emulator --store $(STORE) $(if $(SANDBOX_BACKEND),--sandbox-backend $(SANDBOX_BACKEND))
+	$(OTEL_ENV)$(BIN)/python -m local_emulator --store $(STORE) $(if $(SANDBOX_BACKEND),--sandbox-backend $(SANDBOX_BACKEND))
 else
 	$(BIN)/python packaging/build.py --targets $(PLATFORM) --python $(HOST_PY) --arch $(HOST_ARCH) --out .data/dist -q
-	$(BIN)/python -m local_emulator --store $(STORE) --artifacts .data/dist/manifest.json --platform $(PLATFORM)
+	$(OTEL_ENV)$(BIN)/python -m local_emulator --store $(STORE) --artifacts .data/dist/manifest.json --platform $(PLATFORM)
 endif
 
 lint: install
@@ -54,6 +58,21 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# the local trace viewer: Arize Phoenix from PyPI, in a venv of its own (its pins must not move
+# .venv's), on 127.0.0.1:6006 (web UI and OTLP/HTTP), offline; see local_emulator/trace_viewer.py
+VIEWER := .venv-traces/bin/phoenix
+$(VIEWER):
+	$(PYTHON) -m venv .venv-traces
+	.venv-traces/bin/python -m pip install -q 'arize-phoenix==20.26.1'
+
+traces: $(VIEWER)
+	.venv-traces/bin/python local_emulator/trace_viewer.py
+
+# the documented check: a turn's trace (query, sandbox function, tool server) reaches the viewer
+traces-check: install $(VIEWER)
+	$(BIN)/python sandbox_images/build.py -q
+	$(BIN)/python -m local_emulator.trace_check $(if $(SCREENSHOT),--screenshot $(SCREENSHOT))
+
 # one zip per function and platform + dist/manifest.json, for Terraform (and ARTIFACTS=1)
 package: install
 	$(BIN)/python packaging/build.py
@@ -72,4 +91,4 @@ bench: install
 	$(BIN)/python benchmarks/package_report.py
 
 clean:
-	rm -rf $(VENV) .venv-checkov .data .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .venv-traces .data .pytest_cache .ruff_cache

@@ -173,7 +173,7 @@ async def _react(
                 MessageType.PLUGIN_CALL,
                 {"call_id": call.id, "name": call.name, "arguments": call.arguments},
             )
-            output, _ = await toolkit.call(call.name, call.arguments)
+            output, _ = await toolkit.call(call.name, call.arguments, call.id)
             yield _call_message(
                 MessageType.PLUGIN_CALL_OUTPUT,
                 {"call_id": call.id, "name": call.name, "output": output},

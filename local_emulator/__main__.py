@@ -109,6 +109,11 @@ def main(argv: list[str] | None = None) -> None:
 
     from functions.runtime.settings import Settings
 
+    if Settings().log_format == "json":  # as the functions log on the platforms
+        from functions.runtime.logs import configure_logging
+
+        configure_logging("json", sys.stdout)
+
     host = args.host or Settings().emulator_host
     print("agentscope-faas local emulator", flush=True)
     with _store_backend(args.store, host), _sandbox_backend(args.sandbox_backend, host):
@@ -153,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  app      {settings.agent_app}", flush=True)
         print(f"  model    {model}", flush=True)
         print(f"  store    {settings.store_url}", flush=True)
+        _print_traces(settings)
         asyncio.run(serve(functions, host))
 
 
@@ -174,6 +180,8 @@ def _serve_artifacts(args: argparse.Namespace, settings: Any, host: str) -> None
         "state": dict(common),
         "sandbox": dict(common),
     }
+    for name, env in environment.items():  # as Terraform names them (OTEL_* are inherited)
+        env["OTEL_SERVICE_NAME"] = os.environ.get("OTEL_SERVICE_NAME") or f"agentscope-{name}"
     verifier = None
     if args.sandbox_url_auth == "signed":  # the query role's key, as the platform hands it over
         from local_emulator.url_auth import role_keys
@@ -218,8 +226,17 @@ def _serve_artifacts(args: argparse.Namespace, settings: Any, host: str) -> None
     ]
     print(f"  artifacts {manifest} ({args.platform})", flush=True)
     print(f"  store    {store_url}", flush=True)
+    _print_traces(settings)
     with stack:
         asyncio.run(serve(served, host))
+
+
+def _print_traces(settings: Any) -> None:
+    from functions.runtime import tracing
+
+    if tracing.enabled(settings):
+        where = settings.otel_exporter_otlp_traces_endpoint or settings.otel_exporter_otlp_endpoint
+        print(f"  traces   {where} (OTLP/HTTP)", flush=True)
 
 
 @contextlib.contextmanager

@@ -3,7 +3,8 @@
 ``create_function_app`` installs, in one place, what every function must do the same way:
 the error handlers (any :class:`~.errors.ApiError`, FastAPI's validation errors, unknown
 routes and methods - all answered as ``{"code", "detail"}``), the platform request id on
-every log line, and the instance context (``app.state.instance``) that routers reach
+every log line, the request's trace and log line (``telemetry.py``: tracing on, or
+``LOG_FORMAT=json``), and the instance context (``app.state.instance``) that routers reach
 through the ``InstanceDep`` dependency. Each function is then its routers and a
 ``create_app`` of a few lines.
 """
@@ -122,6 +123,25 @@ def _complete_openapi(app: FastAPI, public: Predicate) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def install_telemetry(app: FastAPI, instance: Instance, function: str) -> None:
+    """Tracing (imported here, at app build, and only when an exporter is configured) and
+    the JSON request line; nothing at all when neither is on."""
+    from . import tracing
+
+    tracer = tracing.setup(instance.settings, function)
+    log = instance.settings.log_format == "json"
+    if tracer is None and not log:
+        return
+    from .telemetry import RequestTelemetry, TurnRecorder
+
+    if tracer is not None:
+        instance.tracing = tracer
+        instance.turn_observers.append(tracer.turn_observer())
+    if log:
+        instance.turn_observers.append(TurnRecorder())
+    app.add_middleware(RequestTelemetry, tracer=tracer, log=log)
+
+
 def create_function_app(
     *,
     title: str,
@@ -135,6 +155,7 @@ def create_function_app(
     body_limit: Limit | None = None,
     public: Predicate | None = None,
     json_route: Predicate | None = None,
+    function: str = "query",
 ) -> FastAPI:
     """A function's app: its routers over ``instance``, with the shared machinery installed.
 
@@ -144,7 +165,8 @@ def create_function_app(
     gives a route's body cap in bytes (default: ``MAX_REQUEST_BYTES`` everywhere).
     Every request is authenticated (``auth/``) before a route runs; ``public`` says which
     may come without credentials (default: ``/health`` and the OpenAPI document),
-    ``json_route`` which take JSON bodies (default: all).
+    ``json_route`` which take JSON bodies (default: all). ``function`` (query, state,
+    sandbox) names its traces' service unless ``OTEL_SERVICE_NAME`` does.
     """
 
     @contextlib.asynccontextmanager
@@ -166,6 +188,9 @@ def create_function_app(
         docs_url=None,
         redoc_url=None,
         redirect_slashes=redirect_slashes,
+        # FastAPI's own OpenTelemetry (>= 0.142) would add a second server span once a
+        # global tracer provider exists; ours (telemetry.py) is lighter and also links X-Ray
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.instance = instance
     _complete_openapi(app, public or is_public)
@@ -179,6 +204,7 @@ def create_function_app(
         public=public or is_public,
         json_route=json_route or (lambda _: True),
     )
+    install_telemetry(app, instance, function)
     app.add_middleware(RequestIds)
     for router in routers:
         app.include_router(router)

@@ -39,6 +39,9 @@ class Instance:
         launcher: Launcher | None = None,
     ) -> None:
         self.settings = settings
+        # TurnObservers (turn.py) given every turn of this instance: tracing, the request log
+        self.turn_observers: list[Any] = []
+        self.tracing: Any = None  # the function's tracing.otel.Tracing, when it is on
         self._given_store = store
         self._given_launcher = launcher
 

@@ -36,6 +36,25 @@ class Settings(BaseSettings):
     auth_jwks_min_refresh_s: float = 30.0  # an unknown kid refetches the keys at most this often
     sandbox_token: SecretStr | None = None  # the SDK's bearer token for SANDBOX_URL
 
+    # every function: "json" writes one JSON object per log line and one line per request
+    # (request id, trace id, user, session, route, status, duration; tokens and tool calls
+    # for turns); "text" keeps the plain lines (Terraform deploys json)
+    log_format: Literal["text", "json"] = "text"
+
+    # OpenTelemetry tracing (functions/runtime/tracing), by the SDK's own variables: on when
+    # an OTLP/HTTP endpoint is set, unless OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none.
+    # The SDK reads the rest itself: OTEL_TRACES_SAMPLER(_ARG), OTEL_RESOURCE_ATTRIBUTES,
+    # OTEL_EXPORTER_OTLP_TIMEOUT / _COMPRESSION.
+    otel_exporter_otlp_endpoint: str | None = None  # the base URL: spans go to <it>/v1/traces
+    otel_exporter_otlp_traces_endpoint: str | None = None  # the full URL, over the one above
+    otel_exporter_otlp_headers: SecretStr | None = None  # "k1=v1,k2=v2": a collector's key
+    otel_sdk_disabled: bool = False
+    otel_traces_exporter: str = "otlp"
+    otel_service_name: str | None = None  # unset: agentscope-<function>
+    # prompts, completions, tool arguments and results on spans: "true" (or the semantic
+    # conventions' SPAN_ONLY / SPAN_AND_EVENT) records them; anything else does not
+    otel_instrumentation_genai_capture_message_content: str = "false"
+
     # every function: request bodies over this are refused with 413 (Lambda's own cap is 6 MB)
     max_request_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     # sandbox function: file uploads into a workspace (the tool server's own cap is 64 MiB)

@@ -17,10 +17,12 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from urllib.parse import quote, unquote
 
 from fastapi import Request, Response
 
+from functions.runtime import tracing
 from functions.runtime.auth import Principal
 from functions.runtime.sandbox.errors import (
     InvalidPath,
@@ -79,6 +81,7 @@ async def forward(
     url = f"{record.endpoint}{path}" + (f"?{query}" if query else "")
     body = await request.body()
     marker = await service.begin_call(record)
+    sent_ns = time.time_ns()
     try:
         try:
             upstream = await instance.http.request(
@@ -89,6 +92,7 @@ async def forward(
                     **record.headers,
                     "Authorization": f"Bearer {record.token}",
                     "Content-Type": request.headers.get("content-type", "application/json"),
+                    **tracing.inject(),  # the tool server joins the trace (tracing on)
                 },
             )
         except httpx.TransportError as exc:
@@ -100,6 +104,14 @@ async def forward(
             raise SandboxUnreachable(f"sandbox {sandbox_id!r} did not answer; retry") from exc
     finally:
         await service.end_call(record, marker)
+    if instance.tracing is not None:  # the tool server's span of the run, under its own name
+        instance.tracing.adopt_remote_span(
+            upstream.headers.get(tracing.SPAN_HEADER),
+            sent_ns,
+            time.time_ns(),
+            f"agentscope-sandbox-{record.type}",
+            {"agentscope.sandbox.id": record.id},
+        )
     failure = service.launcher.call_error(upstream.status_code, upstream.content)
     if failure is not None:  # the backend's gateway refused, not the tool server
         if isinstance(failure, SandboxGone):

@@ -14,6 +14,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ..calls import model_call
 from .base import ChatModel, StreamItem, TextDelta, ToolCall, Usage
 
 PREFIX = "[offline demo model]"
@@ -136,14 +137,28 @@ class OfflineDemoModel(ChatModel):
         tools: list[dict[str, Any]] | None = None,
         **params: Any,
     ) -> AsyncIterator[StreamItem]:
-        """Stream ``reply()``; generation params are accepted and ignored."""
-        answer = self.reply(messages, tools)
-        if isinstance(answer, ToolCall):
-            yield answer
-            output_words = _word_count(answer.name) + _word_count(answer.arguments)
-        else:
-            for piece in _pieces(answer):
-                yield TextDelta(piece)
-            output_words = _word_count(answer)
-        input_words = sum(_word_count(_text(m.get("content"))) for m in messages)
-        yield Usage(input_tokens=input_words, output_tokens=output_words)
+        """Stream ``reply()``; generation params are accepted and ignored.
+
+        Reported to the turn's watchers like any model call (a trace shows it, a budget
+        counts it), as provider ``offline``.
+        """
+        with model_call(self.name, provider="offline", messages=messages) as call:
+            answer = self.reply(messages, tools)
+            if call is not None:
+                call.chunk()
+                call.finish_reasons.append("tool_calls" if isinstance(answer, ToolCall) else "stop")
+            if isinstance(answer, ToolCall):
+                yield answer
+                output_words = _word_count(answer.name) + _word_count(answer.arguments)
+            else:
+                for piece in _pieces(answer):
+                    yield TextDelta(piece)
+                output_words = _word_count(answer)
+            input_words = sum(_word_count(_text(m.get("content"))) for m in messages)
+            if call is not None:
+                call.input_tokens, call.output_tokens = input_words, output_words
+                if call.capture:
+                    call.output_text = answer if isinstance(answer, str) else ""
+                    if isinstance(answer, ToolCall):
+                        call.output_tool_calls.append(answer.to_openai())
+            yield Usage(input_tokens=input_words, output_tokens=output_words)

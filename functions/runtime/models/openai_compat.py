@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..calls import ModelCall, model_call
 from .base import (
     GENERATION_PARAMS,
     ChatModel,
@@ -147,6 +148,26 @@ def _mentions_stream_options(exc: Any) -> bool:
     return "stream_options" in text or "include_usage" in text
 
 
+def _record_chunk(call: ModelCall, chunk: Any) -> None:
+    """What a raw chunk tells the turn's watchers: its arrival, ids, finish reasons."""
+    call.chunk()
+    call.response_id = call.response_id or getattr(chunk, "id", None)
+    call.response_model = call.response_model or getattr(chunk, "model", None)
+    for choice in getattr(chunk, "choices", None) or ():
+        reason = getattr(choice, "finish_reason", None)
+        if reason and getattr(choice, "index", 0) in (0, None):
+            call.finish_reasons.append(str(reason))
+
+
+def _record_item(call: ModelCall, item: StreamItem) -> None:
+    if isinstance(item, Usage):
+        call.input_tokens, call.output_tokens = item.input_tokens, item.output_tokens
+    elif call.capture and isinstance(item, TextDelta):
+        call.output_text += item.text
+    elif call.capture and isinstance(item, ToolCall):
+        call.output_tool_calls.append(item.to_openai())
+
+
 class OpenAICompatModel(ChatModel):
     """Streams chat completions from an OpenAI-compatible ``base_url`` (ending in ``/v1``).
 
@@ -222,10 +243,35 @@ class OpenAICompatModel(ChatModel):
         tools: list[dict[str, Any]] | None = None,
         **params: Any,
     ) -> AsyncIterator[StreamItem]:
-        """Stream one turn; see ``ChatModel.stream`` for the order of items."""
+        """Stream one turn; see ``ChatModel.stream`` for the order of items.
+
+        The call is reported to the turn's watchers (``calls.model_call``: tracing, budgets),
+        and the headers they give (the W3C ``traceparent``) go with the request.
+        """
+        sent = {k: v for k, v in params.items() if k in GENERATION_PARAMS and v is not None}
+        server = _safe_url(self.base_url)
+        with model_call(self.model, server=server, params=sent, messages=messages) as call:
+            items = self._stream(messages, tools, params, call)
+            try:
+                async for item in items:
+                    if call is not None:
+                        _record_item(call, item)
+                    yield item
+            finally:
+                await items.aclose()
+
+    async def _stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        params: dict[str, Any],
+        call: ModelCall | None,
+    ) -> AsyncGenerator[StreamItem, None]:
         openai = _import_openai()
         client = self._get_client(openai)
         request = self._request(messages, tools, params)
+        if call is not None and call.headers:
+            request["extra_headers"] = call.headers
         try:
             try:
                 chunks = await client.chat.completions.create(**request)
@@ -235,7 +281,7 @@ class OpenAICompatModel(ChatModel):
                 self._send_stream_options = False
                 request.pop("stream_options")
                 chunks = await client.chat.completions.create(**request)
-            items = self._items(chunks)
+            items = self._items(chunks, call)
             try:
                 async for item in items:
                     yield item
@@ -249,10 +295,14 @@ class OpenAICompatModel(ChatModel):
                 "model_error", f"model {self.model!r} sent a malformed event stream"
             ) from None
 
-    async def _items(self, chunks: Any) -> AsyncGenerator[StreamItem, None]:
+    async def _items(
+        self, chunks: Any, report: ModelCall | None
+    ) -> AsyncGenerator[StreamItem, None]:
         assembler = _ToolCallAssembler()
         usage: Any = None
         async for chunk in chunks:
+            if report is not None:
+                _record_chunk(report, chunk)
             usage = getattr(chunk, "usage", None) or usage
             for choice in getattr(chunk, "choices", None) or ():
                 if getattr(choice, "index", 0) not in (0, None):

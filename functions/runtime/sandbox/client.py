@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import tracing
 from ..settings import Settings, get_settings
 from ..tools import ToolError
 from .errors import SandboxError, error_for
@@ -68,6 +69,16 @@ def _result(resp: Any) -> Any:
             float(retry_after) if retry_after and retry_after.isdigit() else None,
         )
     return resp.json()
+
+
+def _trace_context(request: Any) -> None:
+    """httpx request hook: the current span's ``traceparent`` on every call (tracing on),
+    so the sandbox function and the tool server join the caller's trace."""
+    tracing.inject(request.headers)
+
+
+async def _atrace_context(request: Any) -> None:
+    _trace_context(request)
 
 
 class _Handle:
@@ -244,6 +255,7 @@ class BaseSandbox(_Handle, _BaseTools):
             timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10),
             auth=self._url_auth(),
             headers=self._identity(),
+            event_hooks={"request": [_trace_context]},
         )
 
     def start(self) -> BaseSandbox:
@@ -302,6 +314,7 @@ class AsyncBaseSandbox(_Handle, _BaseTools):
             timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10),
             auth=self._url_auth(),
             headers=self._identity(),
+            event_hooks={"request": [_atrace_context]},
         )
 
     async def start(self) -> AsyncBaseSandbox:

@@ -24,11 +24,13 @@ import json
 import os
 import shutil
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .registry import Tool, ToolError, check_arguments
+from .tracing import tool_span
 from .workspace import Workspace, write_atomic
 
 MAX_BODY = 64 * 1024 * 1024
@@ -90,17 +92,21 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict | None = None
+    ) -> None:
         self.send_response(status)
         if self.close_connection:
             self.send_header("Connection", "close")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
-    def _json(self, status: int, payload: Any) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json")
+    def _json(self, status: int, payload: Any, headers: dict | None = None) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json", headers)
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -221,6 +227,7 @@ class Handler(BaseHTTPRequestHandler):
             known = ", ".join(self.server.tools)
             raise HttpError(404, "unknown_tool", f"no tool {name!r}; this sandbox has: {known}")
         args = self._json_body()
+        started = time.time_ns()
         try:
             text = tool.fn(**check_arguments(tool, args))
             is_error = False
@@ -228,7 +235,10 @@ class Handler(BaseHTTPRequestHandler):
             text, is_error = str(exc), True
         except Exception as exc:  # a tool bug is still an answer the model can read
             text, is_error = f"{type(exc).__name__}: {exc}", True
-        self._json(200, {"content": [{"type": "text", "text": text}], "isError": is_error})
+        span = tool_span(
+            self.headers.get("traceparent"), name, started, "tool_error" if is_error else None
+        )
+        self._json(200, {"content": [{"type": "text", "text": text}], "isError": is_error}, span)
 
     # -- workspace files -------------------------------------------------------------------
 
