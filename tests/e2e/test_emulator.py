@@ -30,6 +30,7 @@ def emulator_env(tmp_path, **extra) -> dict[str, str]:
         "QUERY_PORT": str(free_port()),
         "STATE_PORT": str(free_port()),
         "SANDBOX_PORT": str(free_port()),
+        "MODEL_PORT": str(free_port()),
         "STORE_URL": f"file://{tmp_path}/store",
         **extra,
     }
