@@ -9,10 +9,13 @@ ARTIFACTS ?=
 PLATFORM  ?= aws
 # `make local SANDBOX_BACKEND=fc|agentrun`: sandboxes through that cloud's emulated API
 SANDBOX_BACKEND ?=
+# agentscope 1.x (the seed's example) cannot share .venv with agentscope 2.x: its own venv
+VENV1  := .venv-agentscope1
+STAMP1 := $(VENV1)/.installed-agentscope1
 HOST_PY    = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 HOST_ARCH  = $(shell $(BIN)/python -c 'from local_emulator.artifacts import host_arch; print(host_arch())')
 
-.PHONY: install local test lint format bench images package clean
+.PHONY: install agentscope1 local test lint format bench images package clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,6 +24,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# the query function and the test runner with agentscope 1.x; tests/agentscope run the 1.x
+# suite (tests/agentscope1) and the seed's example in it
+$(STAMP1): pyproject.toml
+	test -x $(VENV1)/bin/python || $(PYTHON) -m venv $(VENV1)
+	$(VENV1)/bin/python -m pip install -q --upgrade pip
+	$(VENV1)/bin/python -m pip install -q -e '.[query,serve,agentscope1,test]'
+	touch $(STAMP1)
+
+agentscope1: $(STAMP1)
 
 local: install
 	@$(BIN)/python sandbox_images/build.py -q || echo "warning: no sandbox images (Docker unavailable): agents run, code tools answer with an error"
@@ -35,7 +48,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: install lint
+test: install agentscope1 lint
 	$(BIN)/python -m pytest -q
 
 format: install
@@ -58,4 +71,4 @@ bench: install
 	$(BIN)/python benchmarks/package_report.py
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV1) .data .pytest_cache .ruff_cache
