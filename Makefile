@@ -25,12 +25,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# the query function and the test runner with agentscope 1.x; tests/agentscope run the 1.x
-# suite (tests/agentscope1) and the seed's example in it
+# every function (the emulator runs here too) and the test runner with agentscope 1.x;
+# tests/agentscope run the 1.x suite (tests/agentscope1) and the seed's example in it
 $(STAMP1): pyproject.toml
 	test -x $(VENV1)/bin/python || $(PYTHON) -m venv $(VENV1)
 	$(VENV1)/bin/python -m pip install -q --upgrade pip
-	$(VENV1)/bin/python -m pip install -q -e '.[query,serve,agentscope1,test]'
+	$(VENV1)/bin/python -m pip install -q -e '.[query,state,sandbox,docker,serve,agentscope1,test]'
 	touch $(STAMP1)
 
 agentscope1: $(STAMP1)

@@ -5,6 +5,19 @@ Each sample is a fresh interpreter (as a new FaaS instance is) importing
 beside ``import fastapi`` measured the same way in the same run, as the floor.
 
 Budget on this machine: median <= 0.35 s and <= 70 MiB.
+
+Then an agentscope 2.x app (examples/agentscope_friday.py), in the same run, each sample a
+fresh interpreter answering one question from the offline model's endpoint (served here on
+127.0.0.1, the same for both):
+
+* ours: ``import functions.query.handler`` with that app + its first ``lambda_handler``
+  call, a Function URL event POST /process (state loaded from and saved to a file store);
+* agentscope alone: the same imports from agentscope, the same ``Agent`` with the same
+  tool and model, one ``reply_stream`` turn and its state dumped, no runtime at all;
+* and ``import agentscope`` by itself, for scale.
+
+Budget: ours - agentscope alone <= 0.15 s (AgentScope Runtime's overhead over agentscope 1.x
+measured about 0.6 s here).
 Run: .venv/bin/python benchmarks/cold_start.py [--runs 7]
 """
 
@@ -23,6 +36,9 @@ from support import publish
 
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S, BUDGET_MIB = 0.35, 70
+BUDGET_AGENTSCOPE_OVERHEAD_S = 0.15
+AGENTSCOPE_APP = "examples.agentscope_friday:agent_app"
+QUESTION = "What is the capital of France?"
 
 PROBE = """
 import json, resource, time
@@ -34,11 +50,71 @@ print(json.dumps({{"s": elapsed, "mib": peak}}))
 """
 
 
-def sample(module: str, runs: int, env: dict[str, str]) -> tuple[float, float]:
+# ours: the query function as Lambda starts it, its first request a POST /process
+FIRST_REQUEST = """
+import json, resource, sys, time
+t = time.perf_counter()
+import functions.query.handler as handler
+answer = handler.lambda_handler(json.loads(sys.argv[1]), None)
+elapsed = time.perf_counter() - t
+assert answer["statusCode"] == 200 and '"status":"completed"' in answer["body"], answer
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"s": elapsed, "mib": peak}}))
+"""
+
+# agentscope alone: what examples/agentscope_friday.py asks of agentscope, without us
+FRAMEWORK_ONLY = """
+import asyncio, json, os, resource, time
+t = time.perf_counter()
+from agentscope.agent import Agent, InjectionConfig
+from agentscope.credential import OpenAICredential
+from agentscope.message import Msg, TextBlock
+from agentscope.model import OpenAIChatModel
+from agentscope.permission import PermissionBehavior, PermissionDecision
+from agentscope.state import AgentState
+from agentscope.tool import FunctionTool, Toolkit
+
+
+def run_ipython_cell(code: str, timeout: float | None = None) -> str:
+    \"\"\"Run Python code in the sandbox's persistent interpreter; variables survive calls.\"\"\"
+    return ""
+
+
+async def turn() -> None:
+    credential = OpenAICredential(api_key="offline", base_url=os.environ["MODEL_BASE_URL"])
+    model = OpenAIChatModel(credential=credential, model="offline-demo", stream=True)
+    tool = FunctionTool(
+        run_ipython_cell,
+        permission=PermissionDecision(behavior=PermissionBehavior.ALLOW, message="sandboxed"),
+    )
+    agent = Agent(
+        name="Friday",
+        system_prompt="You're a helpful assistant named Friday.",
+        model=model,
+        toolkit=Toolkit(tools=[tool]),
+        state=None,
+        injection_config=InjectionConfig(inject_runtime_state=False),
+    )
+    question = Msg(name="user", role="user", content=[TextBlock(text={question!r})])
+    async for _ in agent.reply_stream(question, yield_final_msg=True):
+        pass
+    json.dumps(agent.state.model_dump(mode="json"))
+
+
+asyncio.run(turn())
+elapsed = time.perf_counter() - t
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({{"s": elapsed, "mib": peak}}))
+"""
+
+
+def sample(
+    module: str, runs: int, env: dict[str, str], probe: str = PROBE, *args: str
+) -> tuple[float, float]:
     times, rss = [], []
     for _ in range(runs):
         out = subprocess.run(
-            [sys.executable, "-c", PROBE.format(module=module)],
+            [sys.executable, "-c", probe.format(module=module, question=QUESTION), *args],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -61,6 +137,7 @@ def main() -> int:
         sample("functions.query.handler", 1, env)  # warm the bytecode cache, as a deploy would
         handler_s, handler_mib = sample("functions.query.handler", args.runs, env)
         fastapi_s, fastapi_mib = sample("fastapi", args.runs, env)
+        agentscope = agentscope_figures(args.runs, env, tmp)
     ok = handler_s <= BUDGET_S and handler_mib <= BUDGET_MIB
     lines = [
         f"cold start, median of {args.runs} fresh processes (python {sys.version.split()[0]})",
@@ -68,8 +145,64 @@ def main() -> int:
         f"  import fastapi (floor)          {fastapi_s:.3f} s  {fastapi_mib:.1f} MiB peak RSS",
         f"  budget <= {BUDGET_S} s and <= {BUDGET_MIB} MiB: {'PASS' if ok else 'FAIL'}",
     ]
+    ours, alone, bare = agentscope
+    overhead = ours[0] - alone[0]
+    as_ok = overhead <= BUDGET_AGENTSCOPE_OVERHEAD_S
+    lines += [
+        f"agentscope 2.x app ({AGENTSCOPE_APP}), import + first request, same run",
+        f"  ours: handler + POST /process   {ours[0]:.3f} s  {ours[1]:.1f} MiB peak RSS",
+        f"  agentscope alone, same turn     {alone[0]:.3f} s  {alone[1]:.1f} MiB peak RSS",
+        f"  import agentscope (bare)        {bare[0]:.3f} s  {bare[1]:.1f} MiB peak RSS",
+        f"  overhead {overhead:+.3f} s, budget <= {BUDGET_AGENTSCOPE_OVERHEAD_S} s: "
+        f"{'PASS' if as_ok else 'FAIL'}",
+    ]
     publish("cold_start", "\n".join(lines))
-    return 0 if ok else 1
+    return 0 if ok and as_ok else 1
+
+
+def agentscope_figures(
+    runs: int, env: dict[str, str], tmp: str
+) -> tuple[tuple[float, float], tuple[float, float], tuple[float, float]]:
+    """(ours, agentscope alone, bare import) for the agentscope app, against one endpoint."""
+    sys.path.insert(0, str(ROOT))
+    from local_emulator.chat_completions import offline_model_app
+    from local_emulator.function_url import build_event
+    from tests.fixtures.servers import serve_app
+
+    body = json.dumps(
+        {"input": [{"role": "user", "content": [{"type": "text", "text": QUESTION}]}]}
+    ).encode()
+    event = build_event(
+        method="POST",
+        path="/process",
+        raw_query="",
+        headers=[("content-type", "application/json"), ("host", "localhost")],
+        body=body,
+    )
+    with serve_app(offline_model_app()) as url:
+        env = {
+            **env,
+            "AGENT_APP": AGENTSCOPE_APP,
+            "MODEL_BASE_URL": f"{url}/v1",
+            "MODEL_API_KEY": "offline",
+            "STORE_URL": f"file://{tmp}/agentscope-store",
+        }
+        env.pop("SANDBOX_URL", None)
+        warm = (env, FIRST_REQUEST, json.dumps(event))
+        sample("functions.query.handler", 1, *warm)  # bytecode, as a deploy would
+        sample("agentscope", 1, env, FRAMEWORK_ONLY)
+        # interleaved, so that a load that comes and goes weighs on both alike
+        pairs = [
+            (
+                sample("functions.query.handler", 1, *warm),
+                sample("agentscope", 1, env, FRAMEWORK_ONLY),
+            )
+            for _ in range(runs)
+        ]
+        bare = sample("agentscope", runs, env)
+    ours = (statistics.median(p[0][0] for p in pairs), statistics.median(p[0][1] for p in pairs))
+    alone = (statistics.median(p[1][0] for p in pairs), statistics.median(p[1][1] for p in pairs))
+    return ours, alone, bare
 
 
 if __name__ == "__main__":

@@ -31,6 +31,8 @@ from functions.runtime.sandbox import AsyncBaseSandbox
 from functions.runtime.settings import get_settings
 
 SYSTEM_PROMPT = "You're a helpful assistant named Friday."
+# the sandbox is the isolation: no need to ask the user before each run
+ALLOWED = PermissionDecision(behavior=PermissionBehavior.ALLOW, message="runs in the sandbox")
 
 agent_app = AgentApp(app_name="Friday", app_description="A helpful assistant")
 
@@ -60,12 +62,8 @@ def model() -> OpenAIChatModel:
 async def query_func(self: AgentApp, msgs: list, request: AgentRequest, **kwargs: Any):
     session_id, user_id = request.session_id, request.user_id
     state = await self.state_service.export_state(session_id=session_id, user_id=user_id)
-    box = SessionSandbox(session_id=session_id, user_id=user_id)
-    python = FunctionTool(
-        sandbox_tool_adapter(box.run_ipython_cell),
-        # the sandbox is the isolation: no need to ask the user before each run
-        permission=PermissionDecision(behavior=PermissionBehavior.ALLOW, message="sandboxed"),
-    )
+    box = SessionSandbox(session_id=session_id, user_id=user_id)  # started by its first call
+    python = FunctionTool(sandbox_tool_adapter(box.run_ipython_cell), permission=ALLOWED)
     agent = Agent(
         name="Friday",
         system_prompt=SYSTEM_PROMPT,
