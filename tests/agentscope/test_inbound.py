@@ -84,3 +84,21 @@ def test_other_frameworks_keep_the_protocol_messages():
         {"input": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}
     )
     assert get_inbound("native")(request.input) is request.input
+
+
+def test_the_adapter_loads_only_for_apps_that_declare_it_and_agentscope_lazily():
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "import functions.query.app, examples.friday\n"
+        "assert 'functions.runtime.adapters.agentscope' not in sys.modules\n"
+        "from functions.runtime.app import AgentApp\n"
+        "app = AgentApp()\n"
+        "app.query(framework='agentscope')(lambda self, msgs, request: None)\n"
+        "assert 'functions.runtime.adapters.agentscope' in sys.modules\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'agentscope'], 'eager'\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
