@@ -292,3 +292,18 @@ def test_an_mcp_tool_streams_as_mcp_call_and_output(model, serve):
     assert data_of(call)["server_label"] == "calc" and data_of(call)["tool"] == "multiply"
     assert data_of(output)["output"] == "42"
     assert events[-1]["status"] == "completed"
+
+
+def test_a_handler_yielding_something_else_fails_with_what_it_must_yield(serve):
+    from functions.runtime.app import AgentApp
+
+    app = AgentApp(app_name="wrong")
+
+    @app.query(framework="agentscope")
+    async def query(self, msgs, request, **kwargs):
+        yield "plain text"
+
+    with serve(app) as url:
+        final = say(url, "hi")[-1]
+    assert final["status"] == "failed"
+    assert "reply_stream" in final["error"]["message"]

@@ -189,10 +189,15 @@ class ReplyStream:
     # -- the items -------------------------------------------------------------------------
     def feed(self, item: Any) -> list[Event]:
         kind = getattr(item, "type", None)
-        if kind is None or not isinstance(kind, str) or not kind.isupper():
+        if isinstance(kind, str) and kind.isupper():  # an AgentEvent
+            handler = getattr(self, f"_on_{kind.lower()}", None)
+            return handler(item) if handler is not None else []
+        if hasattr(item, "role") and hasattr(item, "content"):  # the reply's final Msg
             return self._final(item)
-        handler = getattr(self, f"_on_{kind.lower()}", None)
-        return handler(item) if handler is not None else []
+        raise TypeError(
+            'a framework="agentscope" handler on agentscope 2.x must yield what '
+            f"agent.reply_stream(..., yield_final_msg=True) yields, got {type(item).__name__}"
+        )
 
     def _on_reply_start(self, _ev: Any) -> list[Event]:
         self.ended, self.parked, self.streamed = None, [], []
