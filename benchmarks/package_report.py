@@ -224,10 +224,13 @@ def framework_report(tmp: Path, runs: int) -> tuple[list[str], int]:
             zipped, unzipped = a["size"] / 1e6, a["unzipped_size"] / 1e6
             ok = unzipped <= LAMBDA_UNZIPPED_MB
             failures += not ok
-            upload = "direct" if zipped <= LAMBDA_DIRECT_ZIPPED_MB else "from S3"
+            upload = ""
+            if a["target"] == "aws":
+                upload = "direct" if zipped <= LAMBDA_DIRECT_ZIPPED_MB else "from S3"
+                upload = f"({upload} upload)"
             lines.append(
                 f"  {a['target']:<4} {a['runtime']:<16} {a['arch']:<7}"
-                f" {zipped:6.2f} MB zipped ({upload:<7}) {unzipped:6.2f} MB unzipped  {verdict(ok)}"
+                f" {zipped:6.2f} MB zipped {upload:<20} {unzipped:6.2f} MB unzipped  {verdict(ok)}"
             )
         for a in artifacts:
             if not (a["target"] == "aws" and (a["python"], a["arch"]) == (python, arch)):
