@@ -17,7 +17,11 @@ fresh interpreter answering one question from the offline model's endpoint (serv
 * and ``import agentscope`` by itself, for scale.
 
 Budget: ours - agentscope alone <= 0.15 s (AgentScope Runtime's overhead over agentscope 1.x
-measured about 0.6 s here).
+measured about 0.6 s here), judged on the processes' CPU time (user + system): on this
+shared 2-core machine the wall-clock difference between the two moves by tenths of a second
+from one run to the next with the other work on the cores, while CPU time stays within a
+hundredth; a cold start is CPU-bound (imports), so CPU seconds are what it costs. Wall
+times are printed too.
 Run: .venv/bin/python benchmarks/cold_start.py [--runs 7]
 """
 
@@ -156,7 +160,7 @@ def main() -> int:
     ]
     ours, alone, bare = agentscope
     overhead, cpu_overhead = ours[0] - alone[0], ours[2] - alone[2]
-    as_ok = overhead <= BUDGET_AGENTSCOPE_OVERHEAD_S
+    as_ok = cpu_overhead <= BUDGET_AGENTSCOPE_OVERHEAD_S
     load = os.getloadavg()[0]
     lines += [
         f"agentscope 2.x app ({AGENTSCOPE_APP}), import + first request, same run,"
@@ -166,8 +170,8 @@ def main() -> int:
         f"  agentscope alone, same turn     {alone[0]:.3f} s  {alone[2]:.3f} s CPU"
         f"  {alone[1]:.1f} MiB peak RSS",
         f"  import agentscope (bare)        {bare[0]:.3f} s  {bare[1]:.1f} MiB peak RSS",
-        f"  overhead {overhead:+.3f} s ({cpu_overhead:+.3f} s CPU), budget <= "
-        f"{BUDGET_AGENTSCOPE_OVERHEAD_S} s: {'PASS' if as_ok else 'FAIL'}",
+        f"  overhead {cpu_overhead:+.3f} s CPU ({overhead:+.3f} s wall), budget <= "
+        f"{BUDGET_AGENTSCOPE_OVERHEAD_S} s CPU: {'PASS' if as_ok else 'FAIL'}",
     ]
     publish("cold_start", "\n".join(lines))
     return 0 if ok and as_ok else 1
