@@ -19,6 +19,7 @@ from functions.runtime.server import build_app
 from functions.runtime.settings import Settings
 from functions.runtime.storage.memory import MemoryStore
 from tests.agentscope.apps import agentscope_app
+from tests.agentscope.stream import data_of, deltas_of, events_of, messages
 from tests.fakes.openai_server import (
     FakeOpenAIServer,
     error_reply,
@@ -30,10 +31,6 @@ from tests.fixtures.servers import serve_app
 ADD_ARGS = '{"a": 1, "b": 2}'
 
 
-def events_of(text: str) -> list[dict]:
-    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
-
-
 def say(url: str, text: str, session_id: str = "s1", **fields: Any) -> list[dict]:
     body = {
         "session_id": session_id,
@@ -43,20 +40,7 @@ def say(url: str, text: str, session_id: str = "s1", **fields: Any) -> list[dict
     }
     resp = httpx.post(f"{url}/process", json=body, timeout=60)
     assert resp.status_code == 200, resp.text
-    events = events_of(resp.text)
-    assert [e["sequence_number"] for e in events] == list(range(len(events)))
-    return events
-
-
-def messages(events: list[dict], kind: str | None = None) -> list[dict]:
-    done = [e for e in events if e["object"] == "message" and e["status"] != "in_progress"]
-    return [m for m in done if kind is None or m["type"] == kind]
-
-
-def data_of(message: dict) -> dict:
-    (part,) = message["content"]
-    assert part["type"] == "data"
-    return part["data"]
+    return events_of(resp.text)
 
 
 @pytest.fixture
@@ -95,11 +79,7 @@ def test_reply_streams_text_reasoning_a_tool_call_and_usage(model, serve):
     assert reasoning["content"][0]["text"] == "1 plus 2"
     (answer,) = messages(events, "message")
     assert answer["role"] == "assistant"
-    deltas = [
-        e["text"]
-        for e in events
-        if e["object"] == "content" and e.get("delta") and e["msg_id"] == answer["id"]
-    ]
+    deltas = deltas_of(events, answer)
     assert len(deltas) == 4 and "".join(deltas) == "The answer is 3."
     assert answer["content"][0]["text"] == "The answer is 3."
     assert answer["usage"] == {"input_tokens": 11, "output_tokens": 7, "total_tokens": 18}

@@ -14,7 +14,6 @@ The 1.x suite (tests/agentscope1) also runs in that virtualenv, from here, so th
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ import pytest
 from functions.runtime.sandbox.launchers.docker import LABEL_OWNER, owner_id
 from functions.runtime.settings import Settings
 from local_emulator.chat_completions import offline_model_app
+from tests.agentscope.stream import events_of
 from tests.e2e.test_emulator import emulator_env
 from tests.fixtures.servers import ROOT, free_port, run_emulator, serve_app, wait_http
 
@@ -52,8 +52,7 @@ def say(url: str, text: str, session_id: str) -> dict:
     }
     resp = httpx.post(f"{url}/process", json=body, timeout=120)
     assert resp.status_code == 200, resp.text
-    events = [json.loads(x[6:]) for x in resp.text.splitlines() if x.startswith("data: ")]
-    assert [e["sequence_number"] for e in events] == list(range(len(events)))
+    events = events_of(resp.text)
     assert events[-1]["status"] == "completed", events[-1]
     return events[-1]
 

@@ -25,9 +25,10 @@ from functions.runtime.adapters.agentscope import major
 from functions.runtime.adapters.agentscope.memory import AgentScopeSessionHistoryMemory
 from functions.runtime.adapters.agentscope.tool import as_tool_result, execute_python_code
 from functions.runtime.app import AgentApp
-from functions.runtime.protocol import AgentRequest, Event
+from functions.runtime.protocol import AgentRequest, Event, sse_encode
 from functions.runtime.services import InMemorySessionHistoryService, InMemoryStateService
 from functions.runtime.tools import ToolError
+from tests.agentscope.stream import data_of, deltas_of, events_of, messages
 from tests.fakes.openai_server import FakeOpenAIServer, text_reply, tool_calls_reply
 
 ADD_ARGS = '{"a": 1, "b": 2}'
@@ -106,19 +107,7 @@ async def turn(app: AgentApp, text: str, session_id: str = "s1") -> list[dict]:
         }
     )
     events: list[Event] = [e async for e in app.stream(request)]
-    dumped = [e.model_dump(mode="json", exclude_none=True) for e in events]
-    assert [e["sequence_number"] for e in dumped] == list(range(len(dumped)))
-    return dumped
-
-
-def messages(events: list[dict], kind: str | None = None) -> list[dict]:
-    done = [e for e in events if e["object"] == "message" and e["status"] != "in_progress"]
-    return [m for m in done if kind is None or m["type"] == kind]
-
-
-def data_of(message: dict) -> dict:
-    (part,) = message["content"]
-    return part["data"]
+    return events_of("".join(sse_encode(e).decode() for e in events))
 
 
 def test_this_is_agentscope_1():
@@ -140,11 +129,7 @@ async def test_pairs_stream_as_deltas_a_tool_call_and_its_output(model):
     (reasoning,) = messages(events, "reasoning")
     assert reasoning["content"][0]["text"] == "1 plus 2"
     (answer,) = messages(events, "message")
-    deltas = [
-        e["text"]
-        for e in events
-        if e["object"] == "content" and e.get("delta") and e["msg_id"] == answer["id"]
-    ]
+    deltas = deltas_of(events, answer)
     assert len(deltas) == 4 and "".join(deltas) == "The answer is 3."
     assert [m["type"] for m in messages(events)] == [
         "plugin_call",

@@ -322,37 +322,11 @@ def v1_records(msg: Any, marks: list[str]) -> list[dict[str, Any]]:
             flush()
             text = TextContent(text=block.get("thinking", ""))
             records.append(Message(role="assistant", type=MessageType.REASONING, content=[text]))
-        elif kind == "tool_use":
+        elif kind in ("tool_use", "tool_result"):
             flush()
-            data = {
-                "call_id": block.get("id", ""),
-                "name": block.get("name", ""),
-                "arguments": block.get("raw_input")
-                or json.dumps(block.get("input") or {}, ensure_ascii=False),
-            }
-            records.append(
-                Message(
-                    role="assistant",
-                    type=MessageType.PLUGIN_CALL,
-                    content=[DataContent(data=data)],
-                )
-            )
-        elif kind == "tool_result":
-            flush()
-            data = {
-                "call_id": block.get("id", ""),
-                "name": block.get("name", ""),
-                "output": _v1_output_text(block.get("output")),
-            }
-            records.append(
-                Message(
-                    role="tool",
-                    type=MessageType.PLUGIN_CALL_OUTPUT,
-                    content=[DataContent(data=data)],
-                )
-            )
+            records.append(v1_tool_message(block))
         elif kind in ("image", "audio", "video"):
-            parts.append(_v1_media(kind, block.get("source") or {}))
+            parts.append(v1_media(kind, block.get("source") or {}))
     flush()
     out = []
     for record in records:
@@ -360,6 +334,21 @@ def v1_records(msg: Any, marks: list[str]) -> list[dict[str, Any]]:
         record.metadata = {META_KEY: identity}
         out.append(record.model_dump(mode="json", exclude_none=True))
     return out
+
+
+def v1_tool_message(block: dict[str, Any], **fields: Any) -> Message:
+    """A 1.x ``tool_use`` block as a ``plugin_call`` message ``{call_id, name, arguments}``,
+    a ``tool_result`` block as a ``plugin_call_output`` one ``{call_id, name, output}``."""
+    data = {"call_id": block.get("id", ""), "name": block.get("name", "")}
+    if block.get("type") == "tool_use":
+        data["arguments"] = block.get("raw_input") or json.dumps(
+            block.get("input") or {}, ensure_ascii=False
+        )
+        kind, role = MessageType.PLUGIN_CALL, "assistant"
+    else:
+        data["output"] = _v1_output_text(block.get("output"))
+        kind, role = MessageType.PLUGIN_CALL_OUTPUT, "tool"
+    return Message(role=role, type=kind, content=[DataContent(data=data)], **fields)
 
 
 def _v1_output_text(output: Any) -> str:
@@ -370,7 +359,7 @@ def _v1_output_text(output: Any) -> str:
     return str(output)
 
 
-def _v1_media(kind: str, source: dict[str, Any]) -> Content:
+def v1_media(kind: str, source: dict[str, Any]) -> Content:
     if source.get("type") == "base64":
         media_type = source.get("media_type", "")
         url = f"data:{media_type};base64,{source.get('data', '')}"

@@ -20,12 +20,10 @@ holds. 1.x messages carry no token usage (its agents drop the model's), so none 
 
 from __future__ import annotations
 
-import json
 from collections.abc import AsyncIterator
 from typing import Any
 
 from ...protocol import (
-    DataContent,
     Event,
     Message,
     MessageType,
@@ -34,7 +32,7 @@ from ...protocol import (
     TextContent,
 )
 from .. import native
-from .message import _v1_media, _v1_output_text
+from .message import v1_media, v1_tool_message
 
 
 def _split(msg: Any, last: bool) -> list[tuple[str, Message, bool]]:
@@ -61,53 +59,19 @@ def _split(msg: Any, last: bool) -> list[tuple[str, Message, bool]]:
         parts = [
             TextContent(text=b.get("text", ""))
             if b.get("type") == "text"
-            else _v1_media(b["type"], b.get("source") or {})
+            else v1_media(b["type"], b.get("source") or {})
             for b in said
         ]
         done = last or any(b.get("type") == "tool_use" for b in content)
-        role = "assistant" if msg.role == "assistant" else msg.role
-        out.append(("message", Message(id=msg.id, role=role, status=status, content=parts), done))
+        message = Message(id=msg.id, role=msg.role, status=status, content=parts)
+        out.append(("message", message, done))
     if not last:
         return out
     for block in content:
-        kind = block.get("type")
-        if kind == "tool_use":
-            data = {
-                "call_id": block.get("id", ""),
-                "name": block.get("name", ""),
-                "arguments": block.get("raw_input")
-                or json.dumps(block.get("input") or {}, ensure_ascii=False),
-            }
-            out.append(
-                (
-                    f"call-{data['call_id']}",
-                    Message(
-                        id=f"{msg.id}-call-{data['call_id']}",
-                        role="assistant",
-                        type=MessageType.PLUGIN_CALL,
-                        content=[DataContent(data=data)],
-                    ),
-                    True,
-                )
-            )
-        elif kind == "tool_result":
-            data = {
-                "call_id": block.get("id", ""),
-                "name": block.get("name", ""),
-                "output": _v1_output_text(block.get("output")),
-            }
-            out.append(
-                (
-                    f"output-{data['call_id']}",
-                    Message(
-                        id=f"{msg.id}-output-{data['call_id']}",
-                        role="tool",
-                        type=MessageType.PLUGIN_CALL_OUTPUT,
-                        content=[DataContent(data=data)],
-                    ),
-                    True,
-                )
-            )
+        if block.get("type") in ("tool_use", "tool_result"):
+            part = "call" if block["type"] == "tool_use" else "output"
+            key = f"{part}-{block.get('id', '')}"
+            out.append((key, v1_tool_message(block, id=f"{msg.id}-{key}"), True))
     return out
 
 
