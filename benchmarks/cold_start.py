@@ -153,7 +153,8 @@ def main() -> int:
         agentscope = agentscope_figures(args.runs, env, tmp)
     ok = handler_s <= BUDGET_S and handler_mib <= BUDGET_MIB
     lines = [
-        f"cold start, median of {args.runs} fresh processes (python {sys.version.split()[0]})",
+        f"cold start, median of {args.runs} fresh processes (python {sys.version.split()[0]},"
+        f" load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)",
         f"  import functions.query.handler  {handler_s:.3f} s  {handler_mib:.1f} MiB peak RSS",
         f"  import fastapi (floor)          {fastapi_s:.3f} s  {fastapi_mib:.1f} MiB peak RSS",
         f"  budget <= {BUDGET_S} s and <= {BUDGET_MIB} MiB: {'PASS' if ok else 'FAIL'}",

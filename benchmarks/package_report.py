@@ -288,6 +288,7 @@ def main() -> int:
         lines.append(
             f"cold start, median of {args.runs} fresh isolated processes (python -I -S, import"
             f" path = the unpacked zip + stdlib), import + first GET /health"
+            f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
         )
         for a in runnable:
             root = tmp / "unpacked" / a["zip"].removesuffix(".zip")
