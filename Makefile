@@ -13,10 +13,13 @@ SANDBOX_BACKEND ?=
 TRACES ?=
 TRACES_URL ?= http://127.0.0.1:6006
 OTEL_ENV = $(if $(TRACES),OTEL_EXPORTER_OTLP_ENDPOINT=$(TRACES_URL) )
+# agentscope 1.x (the seed's example) cannot share .venv with agentscope 2.x: its own venv
+VENV1  := .venv-agentscope1
+STAMP1 := $(VENV1)/.installed-agentscope1
 HOST_PY    = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 HOST_ARCH  = $(shell $(BIN)/python -c 'from local_emulator.artifacts import host_arch; print(host_arch())')
 
-.PHONY: install local test lint format bench images package clean checkov traces traces-check
+.PHONY: install agentscope1 local test lint format bench images package clean checkov traces traces-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,6 +28,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# every function (the emulator runs here too) and the test runner with agentscope 1.x;
+# tests/agentscope run the 1.x suite (tests/agentscope1) and the seed's example in it
+$(STAMP1): pyproject.toml
+	test -x $(VENV1)/bin/python || $(PYTHON) -m venv $(VENV1)
+	$(VENV1)/bin/python -m pip install -q --upgrade pip
+	$(VENV1)/bin/python -m pip install -q -e '.[query,state,sandbox,docker,serve,agentscope1,test]'
+	touch $(STAMP1)
+
+agentscope1: $(STAMP1)
 
 local: install
 	@$(BIN)/python sandbox_images/build.py -q || echo "warning: no sandbox images (Docker unavailable): agents run, code tools answer with an error"
@@ -40,7 +53,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install lint checkov
+test: install agentscope1 lint checkov
 	$(BIN)/python -m pytest -q
 
 # checkov over infra/terraform, in a venv of its own (its pins must not move .venv's),
@@ -91,4 +104,4 @@ bench: install
 	$(BIN)/python benchmarks/package_report.py
 
 clean:
-	rm -rf $(VENV) .venv-checkov .venv-traces .data .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV1) .venv-checkov .venv-traces .data .pytest_cache .ruff_cache

@@ -17,7 +17,10 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from local_emulator.serve import Function
 
 
 @contextlib.contextmanager
@@ -58,6 +61,21 @@ def _sandbox_backend(kind: str | None, host: str) -> Iterator[None]:
         endpoint = env["AGENTRUN_ENDPOINT"]
         print(f"  agentrun {endpoint} (AgentRun API; sandboxes on Docker)", flush=True)
         yield
+
+
+def _offline_model(host: str) -> Function | None:
+    """With no model configured: the offline demo model's endpoint, MODEL_BASE_URL on it."""
+    if os.environ.get("MODEL_BASE_URL"):
+        return None
+    from functions.runtime.settings import Settings
+    from local_emulator.chat_completions import OFFLINE_API_KEY, offline_model_app
+    from local_emulator.serve import Function
+
+    port = Settings().model_port
+    os.environ["MODEL_BASE_URL"] = f"http://{host}:{port}/v1"
+    if not os.environ.get("MODEL_API_KEY"):
+        os.environ["MODEL_API_KEY"] = OFFLINE_API_KEY
+    return Function("model", offline_model_app(), port, "/v1/chat/completions (offline demo)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -119,9 +137,10 @@ def main(argv: list[str] | None = None) -> None:
     with _store_backend(args.store, host), _sandbox_backend(args.sandbox_backend, host):
         # the query function's agents reach sandboxes through the emulated sandbox function
         os.environ.setdefault("SANDBOX_URL", f"http://{host}:{Settings().sandbox_port}")
+        offline = _offline_model(host)
         settings = Settings()
         if args.artifacts:
-            _serve_artifacts(args, settings, host)
+            _serve_artifacts(args, settings, host, offline)
             return
         from functions.query.app import create_app as query_app
         from local_emulator.serve import Function, serve
@@ -150,10 +169,13 @@ def main(argv: list[str] | None = None) -> None:
                 f"/v1/sandboxes (on {settings.sandbox_backend})",
             )
         )
+        if offline is not None:
+            functions.append(offline)
         model = (
             f"{settings.model_name} at {settings.model_base_url}"
-            if settings.model_base_url
-            else "offline demo model (set MODEL_BASE_URL, MODEL_API_KEY, MODEL_NAME)"
+            if offline is None
+            else f"offline demo model at {settings.model_base_url} "
+            "(set MODEL_BASE_URL, MODEL_API_KEY, MODEL_NAME for a real one)"
         )
         print(f"  app      {settings.agent_app}", flush=True)
         print(f"  model    {model}", flush=True)
@@ -162,7 +184,9 @@ def main(argv: list[str] | None = None) -> None:
         asyncio.run(serve(functions, host))
 
 
-def _serve_artifacts(args: argparse.Namespace, settings: Any, host: str) -> None:
+def _serve_artifacts(
+    args: argparse.Namespace, settings: Any, host: str, offline: Function | None = None
+) -> None:
     """Each function from its zip, in processes of its own, behind its platform's trigger."""
     from pathlib import Path
 
@@ -175,8 +199,9 @@ def _serve_artifacts(args: argparse.Namespace, settings: Any, host: str) -> None
         store_url = f"file://{Path(path).resolve()}"
     common = {"STORE_URL": store_url}
     sandbox_url = f"http://{host}:{settings.sandbox_port}"
+    model = {k: os.environ[k] for k in ("MODEL_BASE_URL", "MODEL_API_KEY") if k in os.environ}
     environment = {
-        "query": {**common, "SANDBOX_URL": sandbox_url},
+        "query": {**common, "SANDBOX_URL": sandbox_url, **(model if offline else {})},
         "state": dict(common),
         "sandbox": dict(common),
     }
@@ -224,6 +249,8 @@ def _serve_artifacts(args: argparse.Namespace, settings: Any, host: str) -> None
         Function(name, app, ports[name], f"{doors[name]}, from its zip")
         for name, app in apps.items()
     ]
+    if offline is not None:
+        served.append(offline)
     print(f"  artifacts {manifest} ({args.platform})", flush=True)
     print(f"  store    {store_url}", flush=True)
     _print_traces(settings)

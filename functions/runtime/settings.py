@@ -172,6 +172,7 @@ class Settings(BaseSettings):
     query_port: int = 8090
     state_port: int = 8091
     sandbox_port: int = 8092
+    model_port: int = 8093  # the offline demo model's Chat Completions endpoint
 
     @model_validator(mode="after")
     def _oss_key_from_role(self) -> Settings:

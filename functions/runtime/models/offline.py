@@ -3,8 +3,9 @@
 It says plainly what it is (nobody should mistake it for a real model) and is fully
 deterministic, so an end-to-end test can assert the exact stream. It can also drive the
 agent's tool loop: ``/tool <name> <json>`` as the last user message asks for a tool call, a
-fenced code block asks for it to be run with ``execute_python_code`` (when the agent offers
-that tool), and a tool result as the last message gets a reply quoting it.
+fenced code block asks for it to be run with ``execute_python_code`` (or the sandbox's
+``run_ipython_cell``, when the agent offers one of them), and a tool result as the last
+message gets a reply quoting it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ _TOOL_COMMAND = re.compile(r"^/tool\s+(?P<name>\S+)(?:\s+(?P<args>.*))?$", re.DO
 # Python tool, so the tool loop and a sandbox can be seen working without a model key
 _CODE_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(?P<code>.*?)```", re.DOTALL)
 PYTHON_TOOL = "execute_python_code"
+# the names a code tool goes by: the seed's agentscope tool, and the sandbox's own method
+PYTHON_TOOLS = (PYTHON_TOOL, "run_ipython_cell")
 
 
 def _text(content: Any) -> str:
@@ -119,10 +122,11 @@ class OfflineDemoModel(ChatModel):
             )
 
         block = _CODE_BLOCK.search(said) if tools else None
-        if block and PYTHON_TOOL in _tool_names(tools):
+        python = next((n for n in PYTHON_TOOLS if n in _tool_names(tools)), None)
+        if block and python:
             return ToolCall(
                 id=_next_call_id(messages),
-                name=PYTHON_TOOL,
+                name=python,
                 arguments=json.dumps({"code": block["code"]}, ensure_ascii=False),
             )
 

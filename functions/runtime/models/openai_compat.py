@@ -332,35 +332,45 @@ class OpenAICompatModel(ChatModel):
 
     def _model_error(self, openai: Any, exc: Any) -> ModelError:
         where = f"model {self.model!r} at {_safe_url(self.base_url)}"
-        if isinstance(exc, openai.APITimeoutError):
+        return model_error(openai, exc, where, api_key=self._api_key, timeout_s=self.timeout_s)
+
+
+def model_error(
+    openai: Any, exc: Any, where: str, *, api_key: str | None = None, timeout_s: float | None = None
+) -> ModelError:
+    """An ``openai`` SDK exception as a ``ModelError`` (codes in ``ModelError``'s docstring).
+
+    ``where`` names the model for the message; the key (and anything key-like) is masked.
+    Also used for errors the SDK raises inside agent frameworks (agentscope).
+    """
+    if isinstance(exc, openai.APITimeoutError):
+        limit = f"within the {timeout_s}s timeout" if timeout_s is not None else "in time"
+        return ModelError("model_timeout", f"{where} did not respond {limit}")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        reason = f": {type(cause).__name__}" if cause is not None else ""
+        return ModelError("model_unavailable", f"cannot reach {where}{reason}")
+    detail = _redact(str(getattr(exc, "message", "") or exc), api_key)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status in (401, 403):
+            # The provider's text often quotes the key (masked or not); say nothing of it.
             return ModelError(
-                "model_timeout", f"{where} did not respond within the {self.timeout_s}s timeout"
+                "model_auth_error",
+                f"{where} rejected the API key (HTTP {status}); check MODEL_API_KEY",
+                status=status,
             )
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__
-            reason = f": {type(cause).__name__}" if cause is not None else ""
-            return ModelError("model_unavailable", f"cannot reach {where}{reason}")
-        detail = _redact(str(getattr(exc, "message", "") or exc), self._api_key)
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            if status in (401, 403):
-                # The provider's text often quotes the key (masked or not); say nothing of it.
-                return ModelError(
-                    "model_auth_error",
-                    f"{where} rejected the API key (HTTP {status}); check MODEL_API_KEY",
-                    status=status,
-                )
-            if status == 408:
-                return ModelError("model_timeout", f"{where} timed out: {detail}", status=status)
-            if status == 429:
-                return ModelError(
-                    "model_rate_limited", f"{where} is rate limited: {detail}", status=status
-                )
-            if 400 <= status < 500:
-                return ModelError(
-                    "model_bad_request", f"{where} refused the request: {detail}", status=status
-                )
+        if status == 408:
+            return ModelError("model_timeout", f"{where} timed out: {detail}", status=status)
+        if status == 429:
             return ModelError(
-                "model_unavailable", f"{where} failed (HTTP {status}): {detail}", status=status
+                "model_rate_limited", f"{where} is rate limited: {detail}", status=status
             )
-        return ModelError("model_error", f"{where} reported an error mid-stream: {detail}")
+        if 400 <= status < 500:
+            return ModelError(
+                "model_bad_request", f"{where} refused the request: {detail}", status=status
+            )
+        return ModelError(
+            "model_unavailable", f"{where} failed (HTTP {status}): {detail}", status=status
+        )
+    return ModelError("model_error", f"{where} reported an error mid-stream: {detail}")
