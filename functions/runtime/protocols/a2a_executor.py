@@ -24,8 +24,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import uuid
-from datetime import datetime, timezone
 from collections.abc import AsyncGenerator
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, cast
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
