@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
 
-from ..auth import PrincipalDep
-from ..function_app import InstanceDep
+from ..auth import get_principal
 from ..http_errors import errors
 
 if TYPE_CHECKING:
@@ -81,7 +80,10 @@ async def agent_card(request: Request) -> Any:
     response_model=None,
     responses=errors(401, 403, 413, 415),
 )
-async def a2a(request: Request, instance: InstanceDep, principal: PrincipalDep) -> Any:
+async def a2a(request: Request) -> Any:
     """One A2A JSON-RPC call: a JSON-RPC response, or an SSE stream for the streaming methods."""
-    owner = principal.act_for(None, instance.settings.default_user_id)
+    # read directly, not as dependencies: FastAPI runs a plain-function dependency in a
+    # worker thread, two thread hops a call that this route does not need
+    settings = request.app.state.instance.settings
+    owner = get_principal(request).act_for(None, settings.default_user_id)
     return await server_of(request).rpc(request, owner)

@@ -77,6 +77,8 @@ STEP_TYPES = frozenset(
     }
 )
 A2AEvent = Task | TaskStatusUpdateEvent | TaskArtifactUpdateEvent
+# call-context flag: the server made the contextId for this message (nothing to load)
+NEW_CONTEXT = "a2a_new_context"
 
 
 def status(state: TaskState, message: Message | None = None) -> TaskStatus:
@@ -283,7 +285,8 @@ class TurnExecutor(AgentExecutor):
             user_id=context.call_context.user.user_name,
         )
         try:
-            turn = await open_turn(self.instance, self.agent, request, principal)
+            new = bool(context.call_context.state.get(NEW_CONTEXT))
+            turn = await open_turn(self.instance, self.agent, request, principal, new=new)
         except ApiError as exc:  # busy session, unreachable store: the task fails saying so
             await event_queue.enqueue_event(task)
             body = exc.body()

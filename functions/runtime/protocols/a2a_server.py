@@ -28,9 +28,10 @@ from collections.abc import AsyncGenerator, Iterator
 from typing import TYPE_CHECKING, Any
 
 from a2a.auth.user import User
-from a2a.server.cluster import StoredTask
+from a2a.server.agent_execution import RequestContext
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandlerV2
+from a2a.server.request_handlers.request_handler import validate_request_params
 from a2a.server.routes import create_agent_card_routes
 from a2a.server.routes.common import DefaultServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
@@ -48,20 +49,21 @@ from a2a.types.a2a_pb2 import (
     StringList,
     SubscribeToTaskRequest,
     Task,
-    TaskArtifactUpdateEvent,
     TaskState,
-    TaskStatusUpdateEvent,
 )
 from a2a.utils.errors import (
+    InternalError,
     InvalidParamsError,
     TaskNotCancelableError,
     TaskNotFoundError,
     UnsupportedOperationError,
 )
+from a2a.utils.task import apply_history_length, validate_history_length
 from google.protobuf import json_format
 
 from ..storage.keys import InvalidId, validate_id
-from .a2a_executor import TurnExecutor
+from .a2a_executor import NEW_CONTEXT, TurnExecutor
+from .a2a_runs import TaskRun, copy_task, follow
 from .a2a_tasks import TERMINAL, ObjectTaskStore
 
 if TYPE_CHECKING:
@@ -167,55 +169,13 @@ def build_card(agent: Agent, settings: Settings, base_url: str) -> AgentCard:
     return card
 
 
-# -- following a task in the store ------------------------------------------------------------
-
-
-def changes(old: Task, new: Task) -> list[Event]:
-    """The events that take a subscriber from ``old`` to ``new`` (same task, later)."""
-    events: list[Event] = []
-    before = {a.artifact_id: a for a in old.artifacts}
-    for artifact in new.artifacts:
-        prior = before.get(artifact.artifact_id)
-        if prior == artifact:
-            continue
-        added = _appended(prior, artifact) if prior is not None else None
-        update = TaskArtifactUpdateEvent(task_id=new.id, context_id=new.context_id)
-        if added is None:
-            update.artifact.CopyFrom(artifact)
-        else:
-            update.artifact.artifact_id = artifact.artifact_id
-            update.artifact.parts.extend(added)
-            update.append = True
-        events.append(update)
-    if new.status != old.status:
-        events.append(
-            TaskStatusUpdateEvent(task_id=new.id, context_id=new.context_id, status=new.status)
-        )
-    return events
-
-
-def _appended(old: Any, new: Any) -> list[Any] | None:
-    """The parts that, appended to ``old``'s, make ``new``'s (a grown last text part gives
-    its new text); None when ``new`` is not ``old`` plus something."""
-    n = len(old.parts)
-    if n == 0 or len(new.parts) < n or list(old.parts[: n - 1]) != list(new.parts[: n - 1]):
-        return None if n else list(new.parts)
-    last_old, last_new = old.parts[n - 1], new.parts[n - 1]
-    if last_old == last_new:
-        return list(new.parts[n:])
-    kinds = (last_old.WhichOneof("content"), last_new.WhichOneof("content"))
-    if kinds == ("text", "text") and last_new.text.startswith(last_old.text):
-        grown = type(last_new)(text=last_new.text[len(last_old.text) :])
-        return [grown, *new.parts[n:]]
-    return None
-
-
 # -- the request handler ----------------------------------------------------------------------
 
 
 class TurnRequestHandler(DefaultRequestHandlerV2):
-    """a2a-sdk's handler, made stateless where the SDK keeps running tasks in one process
-    (see the module's docstring)."""
+    """a2a-sdk's handler (``GetTask``, ``ListTasks``, validation), with tasks run as
+    :class:`TaskRun` s, canceled and followed through the store (see the module's
+    docstring)."""
 
     def __init__(
         self, instance: Instance, executor: TurnExecutor, tasks: ObjectTaskStore, card: AgentCard
@@ -226,8 +186,14 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
         self.executor = executor
         self.tasks = tasks
         self.follow_interval_s = max(tasks.save_interval_s, 0.1)
+        self.runs: dict[str, tuple[TaskRun, asyncio.Task[None]]] = {}  # running here
 
-    async def _check_message(self, params: SendMessageRequest, context: ServerCallContext) -> None:
+    # -- sending -------------------------------------------------------------------------------
+
+    async def _start(self, params: SendMessageRequest, context: ServerCallContext) -> TaskRun:
+        """Check the message, then start its task in the background (a task outlives the
+        call that started it: a caller that leaves may read it later)."""
+        validate_history_length(params.configuration)
         message = params.message
         try:
             if message.context_id:
@@ -235,27 +201,45 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
         except InvalidId as exc:
             raise InvalidParamsError(message=str(exc.detail)) from None
         if message.task_id:
-            stored = await self.tasks.get(message.task_id, context)
-            if stored is None:
+            if await self.tasks.get(message.task_id, context) is None:
                 raise TaskNotFoundError(f"Task {message.task_id} not found")
             raise UnsupportedOperationError(
                 message=f"task {message.task_id} is not waiting for input: every message starts "
                 "a task of its own; continue the conversation with the same contextId"
             )
+        context.state[NEW_CONTEXT] = not message.context_id
+        run = TaskRun(self.tasks, self.executor, RequestContext(context, params))
+        job = asyncio.ensure_future(run.run())
+        self.runs[run.task_id] = (run, job)
+        job.add_done_callback(lambda _: self.runs.pop(run.task_id, None))
+        return run
 
+    @validate_request_params
     async def on_message_send(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> Message | Task:
-        await self._check_message(params, context)
-        return await super().on_message_send(params, context)
+        run = await self._start(params, context)
+        await (run.created if params.configuration.return_immediately else run.done).wait()
+        if run.task is None:
+            raise InternalError(message=f"task {run.task_id} failed before it began")
+        return apply_history_length(copy_task(run.task), params.configuration)
 
+    @validate_request_params
     async def on_message_send_stream(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
-        await self._check_message(params, context)
-        async for event in super().on_message_send_stream(params, context):
-            yield event
+        run = await self._start(params, context)
+        async with contextlib.aclosing(run.events()) as events:
+            async for event in events:
+                if isinstance(event, Task):
+                    event = apply_history_length(event, params.configuration)
+                yield event
+        if run.error is not None:
+            raise InternalError(message=f"task {run.task_id} failed: {run.error}")
 
+    # -- canceling -----------------------------------------------------------------------------
+
+    @validate_request_params
     async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> Task:
         stored = await self.tasks.get(params.id, context)
         if stored is None:
@@ -298,6 +282,9 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
             await asyncio.sleep(CANCEL_POLL_S)
         return None
 
+    # -- subscribing ---------------------------------------------------------------------------
+
+    @validate_request_params
     async def on_subscribe_to_task(
         self, params: SubscribeToTaskRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
@@ -309,31 +296,23 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
                 message=f"Task {params.id} is in terminal state: "
                 f"{TaskState.Name(stored.task.status.state)}"
             )
-        local = await self._active_task_registry.get(params.id)
-        if local is not None and not local.is_finished:
-            async for event in local.subscribe(include_initial_task=True):
+        running = self.runs.get(params.id)
+        events = (
+            running[0].events(initial=True)
+            if running is not None
+            else follow(self.tasks, stored, context, self.follow_interval_s)
+        )
+        async with contextlib.aclosing(events):
+            async for event in events:
                 yield event
-            return
-        async for event in self._follow(stored, context):
-            yield event
 
-    async def _follow(
-        self, stored: StoredTask, context: ServerCallContext
-    ) -> AsyncGenerator[Event]:
-        """The task as stored now, then its changes as the instance running it saves them,
-        until it ends."""
-        task, version = stored.task, stored.version
-        yield task
-        while task.status.state not in TERMINAL:
-            await asyncio.sleep(self.follow_interval_s)
-            latest = await self.tasks.get(task.id, context)
-            if latest is None:
-                raise TaskNotFoundError
-            if latest.version == version:
-                continue
-            for event in changes(task, latest.task):
-                yield event
-            task, version = latest.task, latest.version
+    async def aclose(self) -> None:
+        """Stop the tasks running here (each turn is saved as it ends, its task failed)."""
+        jobs = [job for _, job in self.runs.values()]
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        await super().aclose()
 
 
 @contextlib.contextmanager
@@ -394,3 +373,4 @@ class A2AServer:
     async def close(self) -> None:
         """Stop this instance's running tasks (each saved as its turn ends)."""
         await self.handler.aclose()
+        await self.tasks.close()
