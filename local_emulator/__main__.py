@@ -164,8 +164,11 @@ def _serve_artifacts(args: argparse.Namespace, settings: Any, host: str) -> None
         store_url = f"file://{Path(path).resolve()}"
     common = {"STORE_URL": store_url}
     sandbox_url = f"http://{host}:{settings.sandbox_port}"
+    # the trigger's own URL for the agent card (behind a Function URL event the app would see
+    # https, as it does in the cloud; here the trigger is plain http)
+    a2a_url = f"http://{host}:{settings.query_port}"
     environment = {
-        "query": {**common, "SANDBOX_URL": sandbox_url},
+        "query": {**common, "SANDBOX_URL": sandbox_url, "A2A_PUBLIC_URL": a2a_url},
         "state": dict(common),
         "sandbox": dict(common),
     }
