@@ -386,7 +386,10 @@ def test_a_0_3_message_send_gets_a_0_3_shaped_task(store_url):
         result = resp.json()["result"]
         get = {"jsonrpc": "2.0", "id": 2, "method": "tasks/get", "params": {"id": result["id"]}}
         again = httpx.post(f"{url}/a2a", json=get, timeout=DEADLINE_S).json()["result"]
+        cancel = {**get, "method": "tasks/cancel"}
+        late = httpx.post(f"{url}/a2a", json=cancel, timeout=DEADLINE_S).json()
     assert resp.json()["id"] == "req-1"
+    assert late["error"]["code"] == -32002  # 0.3's TaskNotCancelableError: it had completed
     assert result["kind"] == "task" and result["status"]["state"] == "completed"
     assert result["artifacts"][0]["parts"] == [{"kind": "text", "text": "turn 1: old client"}]
     assert result["history"][0]["role"] == "user"
