@@ -62,7 +62,7 @@ def server_of(request: Request) -> A2AServer:
         from .a2a_server import A2AServer
 
         instance = state.instance
-        server = state.a2a_server = A2AServer(instance, state.agent)
+        server = state.a2a_server = A2AServer(instance, state.agent, RPC_PATH)
         instance.on_close(server.close)
     return server
 

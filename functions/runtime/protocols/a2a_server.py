@@ -61,6 +61,7 @@ from a2a.utils.errors import (
 from a2a.utils.task import apply_history_length, validate_history_length
 from google.protobuf import json_format
 
+from ..auth import get_principal
 from ..storage.keys import InvalidId, validate_id
 from .a2a_executor import NEW_CONTEXT, TurnExecutor
 from .a2a_runs import TaskRun, copy_task, follow
@@ -75,9 +76,6 @@ if TYPE_CHECKING:
     from ..settings import Settings
     from ..turn import Agent
 
-log = logging.getLogger("agentscope_faas.a2a")
-
-RPC_PATH = "/a2a"
 INPUT_MODES = ["text/plain", "application/json"]
 OUTPUT_MODES = ["text/plain", "application/json"]
 # request headers the SDK may read (version, extensions); credentials stay out of its context
@@ -116,8 +114,6 @@ class PrincipalContextBuilder(DefaultServerCallContextBuilder):
     it resolved, the principal (turns act for it), no credentials."""
 
     def build(self, request: Request) -> ServerCallContext:
-        from ..auth import get_principal
-
         context = super().build(request)
         principal = get_principal(request)
         context.user = TaskOwner(request.scope["state"][OWNER_KEY], principal.kind != "anonymous")
@@ -133,14 +129,14 @@ class PrincipalContextBuilder(DefaultServerCallContextBuilder):
 # -- the agent card ---------------------------------------------------------------------------
 
 
-def build_card(agent: Agent, settings: Settings, base_url: str) -> AgentCard:
-    """The agent card for ``agent`` served at ``base_url`` (``A2A_PUBLIC_URL`` wins).
+def build_card(agent: Agent, settings: Settings, rpc_url: str) -> AgentCard:
+    """The agent card for ``agent`` whose JSON-RPC endpoint is at ``rpc_url``.
 
     Name and description are the app's; skills are ``A2A_SKILLS`` (A2A ``AgentSkill``
     objects as JSON) or one skill named for the app; it streams; with ``AUTH_MODE=jwt`` it
     asks for a bearer JWT. JSON-RPC is offered as A2A 1.0 and, at the same URL, 0.3.
     """
-    url = (settings.a2a_public_url or base_url).rstrip("/") + RPC_PATH
+    url = rpc_url
     description = agent.app_description or f"{agent.app_name}, an AgentScope agent"
     skills = settings.a2a_skills or [
         {"id": agent.app_name, "name": agent.app_name, "description": description, "tags": ["chat"]}
@@ -318,7 +314,7 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
 @contextlib.contextmanager
 def _quiet_cluster_warning() -> Iterator[None]:
     """The SDK warns that a versioned store without its event stream cannot stream across
-    replicas; this handler does (``_follow``), so the warning would only mislead."""
+    replicas; this handler does (``a2a_runs.follow``), so the warning would only mislead."""
     sdk_log = logging.getLogger("a2a.server.request_handlers.default_request_handler_v2")
     previous = sdk_log.level
     sdk_log.setLevel(logging.ERROR)
@@ -334,15 +330,16 @@ def _quiet_cluster_warning() -> Iterator[None]:
 
 
 class A2AServer:
-    """Everything A2A of one instance, built once on its first A2A request."""
+    """Everything A2A of one instance, built once on its first A2A request; its JSON-RPC
+    endpoint is at ``rpc_path`` under the base URL."""
 
-    def __init__(self, instance: Instance, agent: Agent) -> None:
-        self.instance, self.agent = instance, agent
+    def __init__(self, instance: Instance, agent: Agent, rpc_path: str) -> None:
+        self.instance, self.agent, self.rpc_path = instance, agent, rpc_path
         settings = instance.settings
         self.executor = TurnExecutor(instance, agent)
         self.tasks = ObjectTaskStore(instance.store, settings.a2a_save_interval_s)
         # the handler reads only capabilities and modes off its card: any base URL will do
-        card = build_card(agent, settings, "http://localhost")
+        card = build_card(agent, settings, "http://localhost" + rpc_path)
         self.handler = TurnRequestHandler(instance, self.executor, self.tasks, card)
         self.dispatcher = JsonRpcDispatcher(
             request_handler=self.handler,
@@ -356,7 +353,8 @@ class A2AServer:
         base = self.instance.settings.a2a_public_url or str(request.base_url)
         endpoint = self._cards.get(base)
         if endpoint is None:
-            card = build_card(self.agent, self.instance.settings, base)
+            rpc_url = base.rstrip("/") + self.rpc_path
+            card = build_card(self.agent, self.instance.settings, rpc_url)
             endpoint = create_agent_card_routes(card)[0].endpoint
             if len(self._cards) >= MAX_CARDS:
                 self._cards.clear()
