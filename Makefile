@@ -65,6 +65,7 @@ images: install
 bench: install
 	$(BIN)/python benchmarks/cold_start.py
 	$(BIN)/python benchmarks/process_load.py
+	$(BIN)/python benchmarks/stop_latency.py
 	$(BIN)/python benchmarks/store_bench.py
 	$(BIN)/python benchmarks/sandbox_bench.py
 	$(BIN)/python benchmarks/package_report.py

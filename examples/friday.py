@@ -6,6 +6,10 @@ to the model, until it answers in text. History comes from the session the runti
 so any cold instance continues any conversation. With no model configured it runs on the
 offline demo model; set MODEL_BASE_URL, MODEL_API_KEY and MODEL_NAME for a real one.
 
+Tools the client passes (``request.tools``, e.g. function tools of the Responses API) are
+offered to the model too; a call to one ends the turn with a ``function_call`` message for
+the client to run, and the client's ``function_call_output`` in the next request continues.
+
 Its code tools (``execute_python_code``, ``run_shell_command``) run in a sandbox bound to the
 conversation: made on the first tool call, reused by every later turn of the session (the
 sandbox function keeps one per session and type), and gone when its TTL lapses. Without
@@ -14,12 +18,13 @@ SANDBOX_URL (embedded mode) the sandbox lives for one query.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
 
 from functions.runtime.app import AgentApp
 from functions.runtime.models import get_model
-from functions.runtime.models.base import TextDelta, ToolCall
+from functions.runtime.models.base import TextDelta, ToolCall, Usage
 from functions.runtime.models.messages import to_openai_messages
 from functions.runtime.protocol import AgentRequest, DataContent, Message, MessageType
 from functions.runtime.sandbox import AsyncBaseSandbox, result_text
@@ -107,16 +112,30 @@ async def query_func(self: AgentApp, msgs: list[Message], request: AgentRequest,
     }
     sandbox = SessionSandbox(request)
     toolkit = self.toolkit.merged(sandbox.tools())
+    client_tools = [_as_dict(t) for t in request.tools or ()]
     try:
-        async for item in _react(self.model, toolkit, chat, params):
+        async for item in _react(self.model, toolkit, chat, params, client_tools):
             yield item
     finally:
         await sandbox.close()
 
 
-async def _react(model: Any, toolkit: Toolkit, chat: list[dict[str, Any]], params: dict[str, Any]):
-    """Stream the model's answer, running the tools it asks for, until it answers in text."""
-    tools = toolkit.schemas() or None
+def _as_dict(tool: Any) -> dict[str, Any]:
+    return tool.model_dump(exclude_none=True) if hasattr(tool, "model_dump") else dict(tool)
+
+
+async def _react(
+    model: Any,
+    toolkit: Toolkit,
+    chat: list[dict[str, Any]],
+    params: dict[str, Any],
+    client_tools: Sequence[dict[str, Any]] = (),
+):
+    """Stream the model's answer, running the tools it asks for, until it answers in text
+    or calls a tool of the client's (which the client runs: the turn ends there)."""
+    ours = toolkit.schemas()
+    theirs = [t for t in client_tools if (t.get("function") or {}).get("name") not in toolkit.tools]
+    tools = [*ours, *theirs] or None
     for _ in range(MAX_STEPS):
         text, calls = "", []
         async for item in model.stream(chat, tools=tools, **params):
@@ -125,6 +144,8 @@ async def _react(model: Any, toolkit: Toolkit, chat: list[dict[str, Any]], param
                 yield item.text
             elif isinstance(item, ToolCall):
                 calls.append(item)
+            elif isinstance(item, Usage):
+                yield item
         if not calls:
             return
         chat.append(
@@ -141,7 +162,10 @@ async def _react(model: Any, toolkit: Toolkit, chat: list[dict[str, Any]], param
                 ],
             }
         )
+        client_calls = [c for c in calls if c.name not in toolkit.tools]
         for call in calls:
+            if call in client_calls:
+                continue
             yield _call_message(
                 MessageType.PLUGIN_CALL,
                 {"call_id": call.id, "name": call.name, "arguments": call.arguments},
@@ -152,6 +176,13 @@ async def _react(model: Any, toolkit: Toolkit, chat: list[dict[str, Any]], param
                 {"call_id": call.id, "name": call.name, "output": output},
             )
             chat.append({"role": "tool", "tool_call_id": call.id, "content": output})
+        for call in client_calls:  # the client runs these; its outputs continue the turn
+            yield _call_message(
+                MessageType.FUNCTION_CALL,
+                {"call_id": call.id, "name": call.name, "arguments": call.arguments},
+            )
+        if client_calls:
+            return
     yield f"\n(stopped after {MAX_STEPS} tool steps)"
 
 

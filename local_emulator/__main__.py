@@ -122,7 +122,12 @@ def main(argv: list[str] | None = None) -> None:
         from local_emulator.serve import Function, serve
 
         functions = [
-            Function("query", query_app(settings), settings.query_port, "POST /process"),
+            Function(
+                "query",
+                query_app(settings),
+                settings.query_port,
+                "POST /process, /compatible-mode/v1/responses, /ag-ui",
+            ),
         ]
         if importlib.util.find_spec("functions.state.app") is not None:
             from functions.state.app import create_app as state_app

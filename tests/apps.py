@@ -112,3 +112,36 @@ async def use_sandbox(self, msgs, request, **kwargs):
     ) as box:
         out = result_text(await box.run_shell_command(command="id -u"))
         yield f"{box.sandbox_id} {out.strip()}"
+
+
+class Slow:
+    """Marks when the slow tool of ``slow_app`` started and when it was torn down."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.finished = threading.Event()
+
+    def reset(self) -> None:
+        self.__init__()
+
+
+slow = Slow()
+slow_app = AgentApp(app_name="slow")
+
+
+@slow_app.query(framework="text")
+async def slow_reply(self, msgs, request, **kwargs):
+    """Input "slow": says it is working, then runs a tool that never ends on its own (a
+    stop or a vanished client ends it). Anything else: a quick reply naming the turn."""
+    text = msgs[-1].get_text_content() if msgs else ""
+    session = kwargs.get("session")
+    if text != "slow":
+        yield f"turn {len(session.messages) // 2 + 1 if session else 1}: quick reply to {text}"
+        return
+    yield "working: "
+    slow.started.set()
+    try:
+        await asyncio.sleep(3600)  # the slow tool
+    finally:
+        slow.finished.set()
+    yield "done"

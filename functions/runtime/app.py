@@ -135,6 +135,32 @@ class AgentApp:
         assert isinstance(final, Response)
         return final
 
+    async def stop_chat(self, user_id: str, session_id: str) -> bool:
+        """Stop the turn running on ``session_id``, whichever instance runs it, as
+        ``POST /process/stop`` does; False when no turn runs there.
+
+        The turn ends ``canceled`` within ``STOP_POLL_INTERVAL_S``, what it said kept as
+        ``incomplete``; the next request on the session continues from there. Needs the
+        services the runtime binds when it serves the app.
+        """
+        from .services.lock import NoRunningTurn
+
+        lock = getattr(self, "session_lock", None)
+        if lock is None:
+            raise RuntimeError("stop_chat needs the app to be served (AgentApp.run, deploy)")
+        try:
+            await lock.request_stop(user_id, session_id)
+        except NoRunningTurn:
+            return False
+        return True
+
+    async def deploy(
+        self, deployer: Any, endpoint_path: str = "/process", **kwargs: Any
+    ) -> dict[str, str]:
+        """Serve this app with ``deployer`` (``functions.runtime.deployers``), as the seed's
+        ``app.deploy(LocalDeployManager(...))``; returns ``{"deploy_id", "url"}``."""
+        return await deployer.deploy(self, endpoint_path=endpoint_path, **kwargs)
+
     def run(self, host: str = "127.0.0.1", port: int = 8090, **uvicorn_options: Any) -> None:
         """Serve this app's protocols with uvicorn, as the seed's ``AgentApp.run`` does."""
         import uvicorn

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .sandbox.launchers.base import Launcher
     from .services import MemoryService, SessionHistoryService, StateService
     from .services.lock import SessionLock
+    from .services.responses import ResponseStore
     from .settings import Settings
     from .storage.base import ObjectStore
 
@@ -75,6 +76,12 @@ class Instance:
         return SessionLock(self.store, self.settings.session_lock_ttl_s)
 
     @cached_property
+    def responses(self) -> ResponseStore:
+        from .services.responses import ResponseStore
+
+        return ResponseStore(self.store)
+
+    @cached_property
     def launcher(self) -> Launcher:
         if self._given_launcher is not None:
             return self._given_launcher
@@ -106,7 +113,7 @@ class Instance:
         if http is not None:
             await http.aclose()
         store = self.__dict__.pop("store", None)
-        for name in ("history", "state", "memory", "lock"):
+        for name in ("history", "state", "memory", "lock", "responses"):
             self.__dict__.pop(name, None)
         if store is not None and self._given_store is None:
             await store.close()

@@ -366,6 +366,15 @@ class ResponseBuilder:
     def close_open_message(self, status: str = RunStatus.Completed) -> list[Event]:
         return self.current.complete(status) if self.current is not None else []
 
+    def add_usage(self, input_tokens: int, output_tokens: int) -> None:
+        """Count one model call's tokens into the response's ``usage``
+        (``{input_tokens, output_tokens, total_tokens}``, summed over the turn's calls)."""
+        usage = self.response.usage or {"input_tokens": 0, "output_tokens": 0}
+        usage["input_tokens"] = int(usage.get("input_tokens", 0)) + input_tokens
+        usage["output_tokens"] = int(usage.get("output_tokens", 0)) + output_tokens
+        usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
+        self.response.usage = usage
+
     def completed(self, usage: dict[str, Any] | None = None) -> list[Event]:
         return self.finish(RunStatus.Completed, usage=usage)
 

@@ -44,7 +44,11 @@ class Settings(BaseSettings):
     # query function
     agent_app: str = "examples.friday:agent_app"
     sse_ping_interval_s: float = 15.0
-    session_lock_ttl_s: float = 900.0
+    # a turn's session lease lasts this long unless renewed; the running turn renews it every
+    # third of it, so a crashed instance frees its sessions within this time
+    session_lock_ttl_s: float = Field(default=30.0, ge=1.0)
+    # how often a running turn reads its lease (renewal, stop marks from POST /process/stop)
+    stop_poll_interval_s: float = Field(default=0.5, gt=0)
     default_user_id: str = "default"
     # A2A (protocols/a2a.py): the base URL the agent card advertises (unset: the request's),
     # its skills (a JSON list of A2A AgentSkill objects; unset: one named for the app), its
@@ -92,10 +96,6 @@ class Settings(BaseSettings):
     fc_session_ttl_s: int = _also("fc_session_ttl_s", "sandbox_fc_session_ttl_s", 21600)
     # per control-plane call that is safe to repeat
     fc_retry_attempts: int = _also("fc_retry_attempts", "sandbox_fc_retry_attempts", 3)
-    # read by nothing: a deployment's Terraform still sets SANDBOX_TOKEN_KEY until it drops the
-    # key (tool servers are claimed with a token per sandbox now, no key derives them); remove
-    # this field with that Terraform line
-    sandbox_token_key: SecretStr | None = None
     # whether code in a sandbox may reach the internet: FC's CreateSession allowInternetAccess;
     # on Docker the egress of the sandboxes' network (the firewall cuts it when false)
     sandbox_internet_access: bool = True

@@ -123,6 +123,45 @@ def test_with_jwt_each_user_reaches_only_their_own_and_sandboxes_act_for_them(
     assert other.status_code == 403 and other.json()["code"] == "forbidden"
 
 
+@pytest.mark.parametrize("mode", list(MODES))
+def test_responses_api_agui_and_stop_routes_run_from_the_zips(tmp_path, host_artifacts, mode):
+    """The openai client and an AG-UI front end against the packaged query function (its
+    zip must hold ag-ui-protocol); the stop route answers from the zip too."""
+    from ag_ui.core import Event, EventType
+    from openai import OpenAI
+    from pydantic import TypeAdapter
+
+    env = emulator_env(tmp_path, MODEL_BASE_URL="")
+    url = f"http://127.0.0.1:{env['QUERY_PORT']}"
+    args = ("--artifacts", str(host_artifacts), *MODES[mode])
+    with run_emulator(env, args, timeout=120):
+        client = OpenAI(base_url=f"{url}/compatible-mode/v1", api_key="unused", max_retries=0)
+        first = client.responses.create(model="any_name", input="What is the capital of France?")
+        with client.responses.stream(
+            model="any_name", input="And of Italy?", previous_response_id=first.id
+        ) as stream:
+            deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
+            second = stream.get_final_response()
+        kept = client.responses.retrieve(second.id)
+        run = {
+            "threadId": "thread-1",
+            "runId": "run-1",
+            "messages": [{"id": "m1", "role": "user", "content": "Hello"}],
+        }
+        agui = httpx.post(f"{url}/ag-ui", json=run, timeout=60)
+        stop = httpx.post(f"{url}/process/stop", json={"session_id": "thread-1"}, timeout=30)
+    assert "What is the capital of France?" in first.output_text
+    assert "".join(deltas) == second.output_text and "And of Italy?" in second.output_text
+    assert kept.previous_response_id == first.id and kept.output_text == second.output_text
+    adapter = TypeAdapter(Event)
+    events = [
+        adapter.validate_json(x[6:]) for x in agui.text.splitlines() if x.startswith("data: ")
+    ]
+    assert events[0].type == EventType.RUN_STARTED and events[-1].type == EventType.RUN_FINISHED
+    assert EventType.TEXT_MESSAGE_CONTENT in [e.type for e in events]
+    assert stop.status_code == 404 and stop.json()["code"] == "no_running_turn"
+
+
 def test_a_dependency_missing_from_the_zip_fails_as_in_the_cloud(tmp_path, host_artifacts):
     manifest = json.loads(host_artifacts.read_text())
     artifact = select(manifest, "aws")["state"]

@@ -251,13 +251,16 @@ def test_the_sandbox_function_gets_the_launcher_settings(aws):
         "FC_ACCOUNT_ID",
         "FC_SANDBOX_FUNCTION_PREFIX",
         "ALIBABA_CLOUD_CREDENTIALS_SECRET",
-        "SANDBOX_TOKEN_KEY",
     }
+    # no key shared with the sandboxes: the launcher claims each with a token of its own
+    assert not {k for k in env_keys(env) if "TOKEN" in k}
+    assert "sandbox_token_key" not in aws.variable
+    precondition = aws.output["sandbox_url"]["precondition"][0]
+    assert expr(precondition["condition"]) == "!var.enable_sandbox || var.fc_account_id != null"
     assert "SANDBOX_BACKEND = var.sandbox_backend" in env
     assert "ALIBABA_CLOUD_CREDENTIALS_SECRET = local.alibaba_secret_arn" in env
     assert aws.variable["sandbox_backend"]["default"] == "fc"
     assert "agentrun" in aws.variable["sandbox_backend"]["validation"][0]["condition"]
-    assert aws.variable["sandbox_token_key"]["sensitive"] is True
     assert aws.variable["model_api_key"]["sensitive"] is True
 
 

@@ -240,3 +240,12 @@ def test_store_down_is_503_json_before_any_stream(unreachable_store_settings):
     assert resp.status_code == 503
     assert resp.headers["content-type"].startswith("application/json")
     assert resp.json()["code"] == "store_unavailable"
+
+
+def test_the_request_id_names_the_response(serve):
+    with serve(echo_app) as url:
+        resp = httpx.post(f"{url}/process", json={**SEED_BODY, "id": "req-42"})
+        plain = httpx.post(f"{url}/process", json={**SEED_BODY, "id": "req-43", "stream": False})
+    responses = [e for e in events_of(resp.text) if e["object"] == "response"]
+    assert [e["id"] for e in responses] == ["req-42"] * 3
+    assert plain.json()["id"] == "req-43"

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from fastapi import APIRouter
 
 # the seed's /process first: it is what `AgentApp.run` and the emulator announce
-PROTOCOLS = ("process", "a2a")
+PROTOCOLS = ("process", "responses", "agui", "a2a")
 
 
 def routers(names: Iterable[str] = PROTOCOLS) -> list[APIRouter]:

@@ -10,6 +10,8 @@ users/{user}/a2a-tasks/{task}                        an A2A task (protocols/a2a_
 users/{user}/memory-index/{session}                  marker: this session has long-term memory
 users/{user}/memory/{session}/snapshot               compacted memory log of that session
 users/{user}/memory/{session}/seg/{seq}              one add_memory call, create-only
+users/{user}/locks/{session}                         a running turn's lease (services/lock.py)
+users/{user}/responses/{response}                    a stored Responses API response
 ```
 
 ``{user}`` and ``{session}`` are ``storage.keys.id_segment`` of the ids: the id itself when
@@ -89,6 +91,13 @@ def memory_index_key(user_id: str, session_id: str) -> str:
 
 def memory_prefix(user_id: str, session_id: str) -> str:
     return f"{user_prefix(user_id)}memory/{id_segment(session_id, 'session_id')}/"
+
+
+# --- Responses API ---------------------------------------------------------------------
+
+
+def response_key(user_id: str, response_id: str) -> str:
+    return f"{user_prefix(user_id)}responses/{id_segment(response_id, 'response_id')}"
 
 
 # --- inside a log (history or memory) --------------------------------------------------

@@ -257,13 +257,6 @@ variable "alibaba_credentials_secret_arn" {
   }
 }
 
-variable "sandbox_token_key" {
-  description = "HMAC key for sandbox tokens (SANDBOX_TOKEN_KEY); must equal the TOOLSERVER_TOKEN_KEY of the FC sandbox functions (the alicloud root's sandbox_token_key output). Required with enable_sandbox."
-  type        = string
-  default     = null
-  sensitive   = true
-}
-
 variable "sandbox_internet_access" {
   description = "Whether sandboxes may reach the internet (SANDBOX_INTERNET_ACCESS, CreateSession's allowInternetAccess)."
   type        = bool
