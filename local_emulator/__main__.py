@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> None:
                 "query",
                 query_app(settings),
                 settings.query_port,
-                "POST /process, /compatible-mode/v1/responses, /ag-ui",
+                "POST /process, /compatible-mode/v1/responses, /ag-ui, /a2a",
             ),
         ]
         if importlib.util.find_spec("functions.state.app") is not None:
