@@ -111,7 +111,7 @@ def dropped(rel: tuple[str, ...], aws_services: frozenset[str] | None, pyc: bool
     other packages' unused parts need (``UNUSED_DISTRIBUTIONS``)."""
     if rel[0] == "bin" or (not pyc and "__pycache__" in rel) or unused(rel):
         return True
-    if any(part in ("tests", "test") for part in rel[:-1]):
+    if any(part in ("tests", "test", "SelfTest") for part in rel[:-1]):  # SelfTest: pycryptodome
         return True
     if rel[:2] == ("botocore", "data") and len(rel) > 3:
         if rel[-1].startswith("examples-1."):
