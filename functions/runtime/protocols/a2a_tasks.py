@@ -1,8 +1,8 @@
 """A2A tasks in the object store: a2a-sdk's ``VersionedTaskStore`` over ``ObjectStore``.
 
 One object per task, ``users/{owner}/a2a-tasks/{task}`` (``services/layout.py``), holding
-the task as an A2A 1.0 ``Task`` in the protobuf wire format (``a2a.types.Task``). The owner is the
-caller the request was authenticated as (``context.user.user_name``, set by
+the task as an A2A 1.0 ``Task`` in the protobuf wire format (``a2a.types.Task``). The
+owner is the caller the request was authenticated as (``context.user.user_name``, set by
 ``a2a_server.py``), so a task is found only by its owner: anyone else gets "not found".
 
 Optimistic concurrency, as ``VersionedTaskStore`` asks: a task's version is the object's
@@ -16,10 +16,12 @@ Two economies, because every event the agent emits is saved before it is streame
 
 * adjacent plain text parts of an artifact are merged before a write (a streamed answer
   arrives as one part per delta; stored it is one text), in the task being saved too;
-* a chunk in the middle of an artifact is written at most every ``save_interval_s`` per
-  task: the others return the version they were given, so the next write (the artifact's
-  last chunk, any status change) carries them. A reader on another instance sees a
-  streaming answer at most that much behind; nothing else is ever deferred.
+* artifact chunks are written at most every ``save_interval_s`` per task: a chunk soon
+  after the last write is held (its save returns the version it was given) and a timer
+  writes it when the interval is up, unless a status change - always written at once -
+  carries it first. A reader on another instance sees a streaming answer at most that
+  much behind. The store remembers the etag the timer wrote, so the version the SDK holds
+  stays valid.
 """
 
 from __future__ import annotations
@@ -172,13 +174,14 @@ class ObjectTaskStore(VersionedTaskStore):
             self._forget(task.id)
             return await self._cancel(key, task)
         if_match = None if prev_version.is_missing else _etag(prev_version)
-        if mine is not None and if_match == mine.issued:
-            if self._may_hold(mine, task, event):
-                self._hold(mine, task)
-                return prev_version
-            if_match = mine.actual  # a held state went out since: the store has its etag
+        ours = mine is not None and if_match == mine.issued  # derived from our last write
+        if ours and mine is not None and self._may_hold(mine, task, event):
+            self._hold(mine, task)
+            return prev_version
         lock = mine.lock if mine is not None else contextlib.nullcontext()
-        async with lock:
+        async with lock:  # not while the timer writes this task
+            if ours and mine is not None:
+                if_match = mine.actual  # the timer may have written since: its etag
             merge_text_parts(task)
             try:
                 if if_match is None:
