@@ -25,7 +25,7 @@ from typing import Any
 from functions.runtime.app import AgentApp
 from functions.runtime.models import get_model
 from functions.runtime.models.base import TextDelta, ToolCall, Usage
-from functions.runtime.models.messages import to_openai_messages
+from functions.runtime.models.messages import check_chat_input, to_openai_messages
 from functions.runtime.protocol import AgentRequest, DataContent, Message, MessageType
 from functions.runtime.sandbox import AsyncBaseSandbox, result_text
 from functions.runtime.settings import get_settings
@@ -35,6 +35,8 @@ SYSTEM_PROMPT = "You're a helpful assistant named Friday."
 MAX_STEPS = 8
 
 agent_app = AgentApp(app_name="Friday", app_description="A helpful assistant")
+# input the chat model cannot take (a video, a file known only by URL) is a 422 up front
+agent_app.input_check(check_chat_input)
 
 
 def get_current_time(timezone_name: str = "UTC") -> str:
@@ -137,10 +139,11 @@ async def _react(
     theirs = [t for t in client_tools if (t.get("function") or {}).get("name") not in toolkit.tools]
     tools = [*ours, *theirs] or None
     for _ in range(MAX_STEPS):
-        text, calls = "", []
+        text: list[str] = []
+        calls = []
         async for item in model.stream(chat, tools=tools, **params):
             if isinstance(item, TextDelta):
-                text += item.text
+                text.append(item.text)
                 yield item.text
             elif isinstance(item, ToolCall):
                 calls.append(item)
@@ -151,7 +154,7 @@ async def _react(
         chat.append(
             {
                 "role": "assistant",
-                "content": text or None,
+                "content": "".join(text) or None,
                 "tool_calls": [
                     {
                         "id": c.id,
@@ -170,7 +173,7 @@ async def _react(
                 MessageType.PLUGIN_CALL,
                 {"call_id": call.id, "name": call.name, "arguments": call.arguments},
             )
-            output, _ = await toolkit.call(call.name, call.arguments)
+            output, _ = await toolkit.call(call.name, call.arguments, call.id)
             yield _call_message(
                 MessageType.PLUGIN_CALL_OUTPUT,
                 {"call_id": call.id, "name": call.name, "output": output},

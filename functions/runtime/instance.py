@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .services.responses import ResponseStore
     from .settings import Settings
     from .storage.base import ObjectStore
+    from .storage.health import StoreProbe
 
 # a tool call may run for as long as its own timeout allows (the tool server caps it)
 HTTP_TIMEOUT_S = 900.0
@@ -39,6 +40,9 @@ class Instance:
         launcher: Launcher | None = None,
     ) -> None:
         self.settings = settings
+        # TurnObservers (turn.py) given every turn of this instance: tracing, the request log
+        self.turn_observers: list[Any] = []
+        self.tracing: Any = None  # the function's tracing.otel.Tracing, when it is on
         self._given_store = store
         self._given_launcher = launcher
         self._closers: list[Callable[[], Awaitable[None]]] = []
@@ -50,6 +54,17 @@ class Instance:
         from .storage import open_store
 
         return open_store(self.settings.store_url, self.settings)
+
+    @cached_property
+    def store_probe(self) -> StoreProbe:
+        from .storage.health import StoreProbe
+
+        return StoreProbe(self.store, self.settings.store_health_interval_s)
+
+    async def check_store(self) -> None:
+        """``/health``'s check: the store reads and writes (503 ``store_unavailable`` /
+        ``store_unwritable`` otherwise)."""
+        await self.store_probe.check()
 
     @cached_property
     def history(self) -> SessionHistoryService:
@@ -113,7 +128,7 @@ class Instance:
         if http is not None:
             await http.aclose()
         store = self.__dict__.pop("store", None)
-        for name in ("history", "state", "memory", "lock", "responses"):
+        for name in ("history", "state", "memory", "lock", "responses", "store_probe"):
             self.__dict__.pop(name, None)
         if store is not None and self._given_store is None:
             await store.close()

@@ -36,6 +36,25 @@ class Settings(BaseSettings):
     auth_jwks_min_refresh_s: float = 30.0  # an unknown kid refetches the keys at most this often
     sandbox_token: SecretStr | None = None  # the SDK's bearer token for SANDBOX_URL
 
+    # every function: "json" writes one JSON object per log line and one line per request
+    # (request id, trace id, user, session, route, status, duration; tokens and tool calls
+    # for turns); "text" keeps the plain lines (Terraform deploys json)
+    log_format: Literal["text", "json"] = "text"
+
+    # OpenTelemetry tracing (functions/runtime/tracing), by the SDK's own variables: on when
+    # an OTLP/HTTP endpoint is set, unless OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none.
+    # The SDK reads the rest itself: OTEL_TRACES_SAMPLER(_ARG), OTEL_RESOURCE_ATTRIBUTES,
+    # OTEL_EXPORTER_OTLP_TIMEOUT / _COMPRESSION.
+    otel_exporter_otlp_endpoint: str | None = None  # the base URL: spans go to <it>/v1/traces
+    otel_exporter_otlp_traces_endpoint: str | None = None  # the full URL, over the one above
+    otel_exporter_otlp_headers: SecretStr | None = None  # "k1=v1,k2=v2": a collector's key
+    otel_sdk_disabled: bool = False
+    otel_traces_exporter: str = "otlp"
+    otel_service_name: str | None = None  # unset: agentscope-<function>
+    # prompts, completions, tool arguments and results on spans: "true" (or the semantic
+    # conventions' SPAN_ONLY / SPAN_AND_EVENT) records them; anything else does not
+    otel_instrumentation_genai_capture_message_content: str = "false"
+
     # every function: request bodies over this are refused with 413 (Lambda's own cap is 6 MB)
     max_request_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
     # sandbox function: file uploads into a workspace (the tool server's own cap is 64 MiB)
@@ -70,6 +89,9 @@ class Settings(BaseSettings):
     store_retry_attempts: int = 4
     store_retry_base_s: float = 0.05
     store_timeout_s: float = 10.0
+    # GET /health writes one small object to prove the store takes writes; a success is
+    # trusted this long per instance, so frequent health checks cost one write per interval
+    store_health_interval_s: float = Field(default=30.0, ge=0)
     # file:// only: fsync every object before it is renamed into place. Off by default because
     # the rename alone keeps objects whole across a process crash, which is what the local
     # folder store must survive; turn it on where a power cut must not lose recent writes.
@@ -158,6 +180,7 @@ class Settings(BaseSettings):
     query_port: int = 8090
     state_port: int = 8091
     sandbox_port: int = 8092
+    model_port: int = 8093  # the offline demo model's Chat Completions endpoint
 
     @model_validator(mode="after")
     def _oss_key_from_role(self) -> Settings:

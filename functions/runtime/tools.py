@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .calls import tool_call
+
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
@@ -100,9 +102,22 @@ class Toolkit:
     def schemas(self) -> list[dict[str, Any]]:
         return [spec.openai() for spec in self.tools.values()]
 
-    async def call(self, name: str, arguments: str) -> tuple[str, bool]:
-        """Run tool ``name``; returns ``(output text, is_error)``, never raises for bad calls."""
+    async def call(self, name: str, arguments: str, call_id: str | None = None) -> tuple[str, bool]:
+        """Run tool ``name``; returns ``(output text, is_error)``, never raises for bad calls.
+
+        ``call_id`` is the model's id for the call; both are reported to the turn's
+        watchers (``calls.tool_call``: tracing, budgets).
+        """
         spec = self.tools.get(name)
+        with tool_call(
+            name, arguments, call_id=call_id, description=spec.description if spec else None
+        ) as run:
+            output, is_error = await self._call(spec, name, arguments)
+            if run is not None:
+                run.result, run.is_error = output, is_error
+        return output, is_error
+
+    async def _call(self, spec: ToolSpec | None, name: str, arguments: str) -> tuple[str, bool]:
         if spec is None:
             return f"unknown tool {name!r}; available: {', '.join(self.tools) or 'none'}", True
         try:

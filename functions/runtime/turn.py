@@ -28,6 +28,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .calls import TurnCalls
 from .protocol import AgentRequest, Error, Event, Response, ResponseBuilder, RunStatus
 from .sse import wait_disconnect
 from .storage.base import StoreError
@@ -110,6 +111,7 @@ class Turn:
         # the request's own id names the response, as AgentScope Runtime does
         self.builder = ResponseBuilder(session_id=request.session_id, response_id=request.id)
         self.observers = observers
+        self.calls = TurnCalls()  # its model and tool calls: totals, watchers (calls.py)
         self.lease: Lease | None = None
         self.session: Session | None = None
         self.persisted = False
@@ -209,6 +211,7 @@ class Turn:
                 return
 
     async def _produce(self) -> None:
+        self.calls.bind()
         stream = self.agent.stream(self.request, builder=self.builder, session=self.session)
         try:
             async for event in stream:
@@ -382,6 +385,10 @@ async def open_turn(
     Raises ``SessionBusy`` (409) when another request holds the session.
     """
     request.user_id = principal.act_for(request.user_id, instance.settings.default_user_id)
+    check_input = getattr(agent, "check_input", None)  # AgentApp.input_check's hooks
+    if check_input is not None:
+        check_input(request)
+    observers = (*instance.turn_observers, *observers)  # the instance's: tracing, request log
     new = new or request.session_id is None
     if request.session_id is None:
         request.session_id = uuid.uuid4().hex

@@ -57,6 +57,7 @@ def create_app(
         lifespan=lifespan,
         body_limit=files.body_limit(instance.settings),
         json_route=lambda scope: not files.is_upload(scope),
+        function="sandbox",
     )
 
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 import shutil
 import signal
+import zipfile
 
 import httpx
 import pytest
@@ -160,6 +161,38 @@ def test_responses_api_agui_and_stop_routes_run_from_the_zips(tmp_path, host_art
     assert events[0].type == EventType.RUN_STARTED and events[-1].type == EventType.RUN_FINISHED
     assert EventType.TEXT_MESSAGE_CONTENT in [e.type for e in events]
     assert stop.status_code == 404 and stop.json()["code"] == "no_running_turn"
+
+
+def test_an_agentscope_app_runs_from_its_pruned_query_zip(
+    tmp_path, agentscope_artifacts, docker_client, sandbox_images_built
+):
+    """examples/agentscope_friday.py packaged: agentscope in the zip, its prunes left out,
+    the offline model over the emulator's endpoint, code in a sandbox via the packaged
+    sandbox function (run.sh under the Lambda Web Adapter: events stream)."""
+    manifest = json.loads(agentscope_artifacts.read_text())
+    query = select(manifest, "aws")["query"]
+    assert query["environment"]["AGENT_APP"] == "examples.agentscope_friday:agent_app"
+    assert query["unzipped_size"] < 250e6  # Lambda's limit
+    with zipfile.ZipFile(agentscope_artifacts.parent / query["zip"]) as archive:
+        tops = {name.split("/")[0] for name in archive.namelist()}
+    assert {"agentscope", "openai", "numpy", "examples"} <= tops
+    assert not tops & {"anthropic", "dashscope", "grpc"}
+
+    env = emulator_env(tmp_path, MODEL_BASE_URL="")
+    url = f"http://127.0.0.1:{env['QUERY_PORT']}"
+    args = ("--artifacts", str(agentscope_artifacts), "--platform", "aws")
+    with run_emulator(env, args, timeout=180) as proc:
+        first = say(url, "Run this:\n```python\nx = 6 * 7\nprint(x)\n```", session_id="c1")
+        second = say(url, "And:\n```python\nx + 1\n```", session_id="c1")
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert first["status"] == "completed", out
+    call, output, _answer = first["output"]
+    assert call["content"][0]["data"]["name"] == "run_ipython_cell"
+    assert output["content"][0]["data"]["output"] == "42\n", out
+    assert second["output"][1]["content"][0]["data"]["output"] == "43\n"
+    assert first["usage"]["total_tokens"] > 0
+    assert "[model] POST /v1/chat/completions 200" in out
 
 
 def test_a_dependency_missing_from_the_zip_fails_as_in_the_cloud(tmp_path, host_artifacts):

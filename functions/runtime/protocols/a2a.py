@@ -15,6 +15,7 @@ object store under its owner, so any instance answers for any task. The work is 
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
@@ -59,6 +60,9 @@ def server_of(request: Request) -> A2AServer:
     state = request.app.state
     server: A2AServer | None = getattr(state, "a2a_server", None)
     if server is None:
+        # a2a-sdk wraps its own methods in spans, read from this variable once at import:
+        # our traces have the request's and the turn's spans; its internals only on request
+        os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
         from .a2a_server import A2AServer
 
         instance = state.instance

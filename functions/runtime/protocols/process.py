@@ -20,7 +20,7 @@ from ..auth import PrincipalDep
 from ..errors import InvalidRequest
 from ..function_app import InstanceDep
 from ..http_errors import errors, field_errors
-from ..protocol import AgentRequest
+from ..protocol import AgentRequest, Response
 from ..sse import SSEResponse, encoded, sse_encode
 from ..storage.keys import validate_id
 from ..turn import Agent, open_turn, run_watching
@@ -84,9 +84,32 @@ class StopAccepted(BaseModel):
     status: str = "stopping"
 
 
-@router.get("/health", operation_id="health")
-async def health(agent: AgentDep) -> dict[str, str]:
+@router.get("/health", operation_id="health", response_model=dict[str, str], responses=errors(503))
+async def health(agent: AgentDep, instance: InstanceDep) -> dict[str, str]:
+    """Up when the session store reads and takes writes (503 otherwise)."""
+    await instance.check_store()
     return {"status": "ok", "app": agent.app_name}
+
+
+PROCESS_ANSWER = {
+    "model": Response,
+    "description": "the event stream (stream: true), or the final response (stream: false)",
+    # OpenAPI 3.1 reads an event stream's schema as one event's (SSE fields): each ``data``
+    # is the JSON of a response, message or content event
+    "content": {
+        "text/event-stream": {
+            "schema": {
+                "type": "object",
+                "required": ["data"],
+                "properties": {
+                    "data": {"type": "string", "contentMediaType": "application/json"},
+                    "event": {"type": "string"},
+                    "id": {"type": "string"},
+                },
+            }
+        }
+    },
+}
 
 
 @router.post(
@@ -94,7 +117,7 @@ async def health(agent: AgentDep) -> dict[str, str]:
     operation_id="process",
     openapi_extra=PROCESS_BODY_SCHEMA,
     response_model=None,
-    responses=errors(401, 403, 409, 413, 415, 422, 503),
+    responses=errors(401, 403, 409, 413, 415, 422, 503, also={200: PROCESS_ANSWER}),
 )
 async def process(
     request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep

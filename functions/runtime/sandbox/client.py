@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import tracing
 from ..settings import Settings, get_settings
 from ..tools import ToolError
 from .errors import SandboxError, error_for
@@ -68,6 +69,16 @@ def _result(resp: Any) -> Any:
             float(retry_after) if retry_after and retry_after.isdigit() else None,
         )
     return resp.json()
+
+
+def _trace_context(request: Any) -> None:
+    """httpx request hook: the current span's ``traceparent`` on every call (tracing on),
+    so the sandbox function and the tool server join the caller's trace."""
+    tracing.inject(request.headers)
+
+
+async def _atrace_context(request: Any) -> None:
+    _trace_context(request)
 
 
 class _Handle:
@@ -238,13 +249,22 @@ class BaseSandbox(_Handle, _BaseTools):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        import httpx
+        self._client: Any = None
 
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10),
-            auth=self._url_auth(),
-            headers=self._identity(),
-        )
+    @property
+    def _http(self) -> Any:
+        # made on first use: a handle an agent builds per turn costs no httpx import until
+        # a tool is called
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.Client(
+                timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10),
+                auth=self._url_auth(),
+                headers=self._identity(),
+                event_hooks={"request": [_trace_context]},
+            )
+        return self._client
 
     def start(self) -> BaseSandbox:
         if self._route is not None:
@@ -266,7 +286,9 @@ class BaseSandbox(_Handle, _BaseTools):
         finally:
             self._owned = False
             self._route = None
-            self._http.close()
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def __enter__(self) -> BaseSandbox:
         return self.start()
@@ -296,13 +318,20 @@ class AsyncBaseSandbox(_Handle, _BaseTools):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        import httpx
+        self._client: Any = None
 
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10),
-            auth=self._url_auth(),
-            headers=self._identity(),
-        )
+    @property
+    def _http(self) -> Any:
+        if self._client is None:  # made on first use (see BaseSandbox._http)
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10),
+                auth=self._url_auth(),
+                headers=self._identity(),
+                event_hooks={"request": [_atrace_context]},
+            )
+        return self._client
 
     async def start(self) -> AsyncBaseSandbox:
         if self._route is not None:
@@ -324,7 +353,9 @@ class AsyncBaseSandbox(_Handle, _BaseTools):
         finally:
             self._owned = False
             self._route = None
-            await self._http.aclose()
+            if self._client is not None:
+                await self._client.aclose()
+                self._client = None
 
     async def __aenter__(self) -> AsyncBaseSandbox:
         return await self.start()

@@ -61,6 +61,14 @@ class SandboxLimit(SandboxError):
     code = "sandbox_limit"
 
 
+class InvalidPath(SandboxError):
+    """A file path or tool name no tool server may be asked for (a control character, a
+    ``..`` segment); the tool server answers its own refusals with the same code."""
+
+    status = 400
+    code = "invalid_path"
+
+
 class UnknownSandboxType(SandboxError):
     status = 422
     code = "unknown_type"

@@ -10,14 +10,17 @@ from functions.runtime.auth import PrincipalDep
 from functions.runtime.http_errors import errors
 from functions.runtime.storage.keys import validate_plain_id
 
-from ..deps import Service, check_owner
+from ..deps import SandboxInstanceDep, Service, check_owner
 from ..models import CreateSandbox, Deleted, Health, SandboxInfo, SandboxList
 
 router = APIRouter()
 
 
-@router.get("/health", operation_id="health", response_model=Health)
-async def health() -> Any:
+@router.get("/health", operation_id="health", response_model=Health, responses=errors(503))
+async def health(instance: SandboxInstanceDep) -> Any:
+    """Up when the registry's object store answers reads and takes writes (503
+    ``store_unavailable`` / ``store_unwritable`` otherwise)."""
+    await instance.check_store()
     return Health(status="ok")
 
 
@@ -74,7 +77,7 @@ async def get(sandbox_id: str, service: Service, principal: PrincipalDep) -> Any
     "/v1/sandboxes/{sandbox_id}",
     operation_id="delete_sandbox",
     response_model=Deleted,
-    responses=errors(401, 403, 422, 503),
+    responses=errors(401, 403, 422, 502, 503),
 )
 async def delete(sandbox_id: str, service: Service, principal: PrincipalDep) -> Any:
     """Idempotent: deleting what is already gone answers 200 with deleted=false."""
