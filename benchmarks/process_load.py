@@ -16,7 +16,9 @@ for ``previous_response_id``), budget >= 90 % of ``/process`` throughput; and th
 the lease heartbeat (the watcher task each turn runs: it renews the lease and reads stop
 marks every STOP_POLL_INTERVAL_S): ``/process`` with the default interval beside one so
 short (1 ms) that every turn reads its lease, and the watcher's own per-turn cost measured
-in-process.
+in-process. And A2A ``SendMessage`` (JSON-RPC at ``/a2a``, same agent; each call also
+creates its task in the store and saves it completed), budget >= 80 % of ``/process``
+throughput, in the same alternating runs, with the server's CPU time per request.
 
 Tracing off and on, on the budget's store: on sets OTEL_EXPORTER_OTLP_ENDPOINT to an OTLP
 sink in this process (it answers every export with 200 and reads nothing), so each request
@@ -55,6 +57,10 @@ ROOT = Path(__file__).resolve().parents[1]
 BODY = {"input": [{"role": "user", "content": [{"type": "text", "text": "ping"}]}]}
 RESPONSES_BODY = {"model": "any", "input": "ping", "stream": True}
 PROCESS, RESPONSES = "/process", "/compatible-mode/v1/responses"
+# A2A 1.0 SendMessage of the same text: blocking, answered with the completed task
+A2A_MESSAGE = {"messageId": "bench", "role": "ROLE_USER", "parts": [{"text": "ping"}]}
+A2A_BODY = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": A2A_MESSAGE}}
+A2A = {"path": "/a2a", "body": A2A_BODY, "headers": {"A2A-Version": "1.0"}, "done": "COMPLETED"}
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -86,6 +92,7 @@ def run_wrk(url: str, script: str, connections: int, seconds: int) -> dict[str, 
     socket_errors = re.search(r"Socket errors: (.*)", out)
     return {
         "rps": rps,
+        "requests": int(re.search(r"(\d+) requests in", out).group(1)),
         "p50": parse_ms(pct["50"]),
         "p99": parse_ms(pct["99"]),
         "non2xx": int(errors.group(1)) if errors else 0,
@@ -127,14 +134,17 @@ def serve_and_load(
     path: str = PROCESS,
     body: dict | None = None,
     env_extra: dict[str, str] | None = None,
+    headers: dict[str, str] | None = None,
+    done: str = '"status":"completed"',
 ) -> dict[int, dict[str, float]]:
-    """Start one uvicorn worker on ``store_url`` and drive ``path`` at each concurrency."""
+    """Start one uvicorn worker on ``store_url`` and drive ``path`` at each concurrency
+    (``done``: what the first answer must contain)."""
     body = body or BODY
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
     env.update(AGENT_APP="benchmarks.trivial_app:agent_app", STORE_URL=store_url)
     env |= env_extra or {}
-    headers: dict[str, str] = {}
+    headers = dict(headers or {})
     if env.get("AUTH_MODE") == "jwt":
         from local_emulator.tokens import mint_token
 
@@ -167,12 +177,18 @@ def serve_and_load(
                 if time.monotonic() > deadline or server.poll() is not None:
                     raise
                 time.sleep(0.1)
-        assert '"status":"completed"' in resp.text, resp.text
+        assert done in resp.text, resp.text
         with tempfile.NamedTemporaryFile("w", suffix=".lua") as script:
             extra = "".join(f'wrk.headers["{k}"] = "{v}"\n' for k, v in headers.items())
             script.write(LUA.format(body=json.dumps(body), extra=extra))
             script.flush()
-            return {c: run_wrk(url, script.name, c, seconds) for c in levels}
+            cpu_before = server_cpu_s(server.pid)
+            results = {c: run_wrk(url, script.name, c, seconds) for c in levels}
+            cpu_s = server_cpu_s(server.pid) - cpu_before
+            served = sum(r["requests"] for r in results.values())
+            for r in results.values():
+                r["cpu_ms"] = cpu_s / max(served, 1) * 1e3
+            return results
     finally:
         server.terminate()
         server.wait(timeout=10)
@@ -225,8 +241,13 @@ def main() -> int:
         results["file:// on tmpfs, AUTH_MODE=jwt"] = serve_and_load(
             tmpfs, args.seconds, env_extra=jwt_env
         )
-        # this machine's speed drifts between runs: alternate the three, keep each one's median
-        runs: dict[str, list[dict[str, float]]] = {"process": [], "responses": [], "polling": []}
+        # this machine's speed drifts between runs: alternate them, keep each one's median
+        runs: dict[str, list[dict[str, float]]] = {
+            "process": [],
+            "responses": [],
+            "polling": [],
+            "a2a": [],
+        }
         for _ in range(args.rounds):
             runs["process"].append(serve_and_load(tmpfs, args.seconds, (10,))[10])
             runs["responses"].append(
@@ -237,8 +258,9 @@ def main() -> int:
                     tmpfs, args.seconds, (10,), env_extra={"STOP_POLL_INTERVAL_S": "0.001"}
                 )[10]
             )
-        process, responses, polling = (
-            median_run(runs[k]) for k in ("process", "responses", "polling")
+            runs["a2a"].append(serve_and_load(tmpfs, args.seconds, (10,), **A2A)[10])
+        process, responses, polling, a2a = (
+            median_run(runs[k]) for k in ("process", "responses", "polling", "a2a")
         )
         with otlp_sink() as sink:
             traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink}
@@ -307,8 +329,21 @@ def main() -> int:
     lines.append(
         "  budget tracing on, c=10 <= +0.5 ms per request: " + ("PASS" if tracing_ok else "FAIL")
     )
+    a2a_ratio = a2a["rps"] / process["rps"]
+    lines.append(
+        f"  A2A SendMessage c=10 (tmpfs): {a2a['rps']:.0f} req/s (p99 {a2a['p99']:.2f} ms, "
+        f"server CPU {a2a['cpu_ms']:.2f} ms/request) vs /process {process['rps']:.0f} req/s "
+        f"({process['cpu_ms']:.2f} ms/request), medians of {args.rounds} alternating runs: "
+        f"{a2a_ratio:.0%}; budget >= 80 %: " + ("PASS" if a2a_ratio >= 0.8 else "FAIL")
+    )
     publish("process_load", "\n".join(lines))
-    return 0 if ok and ratio >= 0.9 and tracing_ok else 1
+    return 0 if ok and ratio >= 0.9 and tracing_ok and a2a_ratio >= 0.8 else 1
+
+
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) the process has used so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def median_run(runs: list[dict[str, float]]) -> dict[str, float]:

@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> None:
                 "query",
                 query_app(settings),
                 settings.query_port,
-                "POST /process, /compatible-mode/v1/responses, /ag-ui",
+                "POST /process, /compatible-mode/v1/responses, /ag-ui, /a2a",
             ),
         ]
         if importlib.util.find_spec("functions.state.app") is not None:
@@ -206,8 +206,16 @@ def _serve_artifacts(
         for k in ("MODEL_BASE_URL", "MODEL_API_KEY", "MODEL_NAME")
         if k in os.environ
     }
+    # the trigger's own URL for the agent card (behind a Function URL event the app would see
+    # https, as it does in the cloud; here the trigger is plain http)
+    a2a_url = f"http://{host}:{settings.query_port}"
     environment = {
-        "query": {**common, "SANDBOX_URL": sandbox_url, **(model if offline else {})},
+        "query": {
+            **common,
+            "SANDBOX_URL": sandbox_url,
+            "A2A_PUBLIC_URL": a2a_url,
+            **(model if offline else {}),
+        },
         "state": dict(common),
         "sandbox": dict(common),
     }

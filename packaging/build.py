@@ -90,13 +90,42 @@ class Job:
         return zip_rel(self.function, self.platform)
 
 
+# distributions a dependency declares that no function imports: a2a-sdk's google-api-core
+# (with google-auth, pyasn1, pyasn1-modules, proto-plus) serves a2a-sdk's gRPC client; the
+# query function's A2A server never loads them (the artifact e2e suite runs A2A from the zip)
+UNUSED_DISTRIBUTIONS = ("google_api_core", "google_auth", "pyasn1", "pyasn1_modules", "proto_plus")
+UNUSED_PACKAGES = {
+    ("google", "api_core"),
+    ("google", "auth"),
+    ("google", "oauth2"),
+    ("pyasn1",),
+    ("pyasn1_modules",),
+    ("proto",),
+}
+
+
+def unused(rel: tuple[str, ...]) -> bool:
+    if rel[:1] in UNUSED_PACKAGES or rel[:2] in UNUSED_PACKAGES:
+        return True
+    name, _, rest = rel[0].partition("-")
+    return rest.endswith(".dist-info") and name in UNUSED_DISTRIBUTIONS
+
+
+# sources no interpreter runs: type stubs, protobuf and C sources and headers
+NOT_RUN = (".pyi", ".proto", ".c", ".h", ".pyx", ".pxd", "py.typed")
+
+
 def dropped(rel: tuple[str, ...], aws_services: frozenset[str] | None, pyc: bool) -> bool:
     """Third-party files a function never runs: console scripts, packages' test suites,
-    botocore's usage examples (read only to write docs) and the models of AWS services
-    the function does not call (``aws_services``; None keeps them all)."""
-    if rel[0] == "bin" or (not pyc and "__pycache__" in rel):
+    type stubs and other sources no interpreter runs (``NOT_RUN``), botocore's usage
+    examples (read only to write docs), the models of AWS services the function does not
+    call (``aws_services``; None keeps them all) and distributions only other packages'
+    unused parts need (``UNUSED_DISTRIBUTIONS``)."""
+    if rel[0] == "bin" or (not pyc and "__pycache__" in rel) or unused(rel):
         return True
-    if any(part in ("tests", "test") for part in rel[:-1]):
+    if rel[-1].endswith(NOT_RUN):
+        return True
+    if any(part in ("tests", "test", "SelfTest") for part in rel[:-1]):  # SelfTest: pycryptodome
         return True
     if rel[:2] == ("botocore", "data") and len(rel) > 3:
         if rel[-1].startswith("examples-1."):

@@ -9,6 +9,7 @@ functions use this one class; routers reach it through ``functions.runtime.deps`
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +45,7 @@ class Instance:
         self.tracing: Any = None  # the function's tracing.otel.Tracing, when it is on
         self._given_store = store
         self._given_launcher = launcher
+        self._closers: list[Callable[[], Awaitable[None]]] = []
 
     @cached_property
     def store(self) -> ObjectStore:
@@ -113,8 +115,15 @@ class Instance:
         """The value of a lazy attribute if it was built, else None (without building it)."""
         return self.__dict__.get(name)
 
+    def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Run ``close`` first when the instance closes (a server built on first use)."""
+        self._closers.append(close)
+
     async def close(self) -> None:
         """Close what this instance opened; safe to call twice."""
+        closers, self._closers = self._closers, []
+        for closer in closers:
+            await closer()
         http = self.__dict__.pop("http", None)
         if http is not None:
             await http.aclose()

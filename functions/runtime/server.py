@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from .function_app import create_function_app
+from .function_app import create_function_app, is_public
 from .instance import Instance
-from .protocols import PROTOCOLS, routers
+from .protocols import PROTOCOLS, public_paths, routers
 from .turn import Agent, bind_services
 
 if TYPE_CHECKING:
@@ -42,12 +42,19 @@ def build_app(
         finally:
             await agent.close()
 
+    public = public_paths(protocols)
+
+    def may_read(scope: Any) -> bool:
+        reads = scope.get("method", "GET") in ("GET", "HEAD")
+        return is_public(scope) or (reads and scope["path"] in public)
+
     app = create_function_app(
         title=agent.app_name,
         description=agent.app_description,
         instance=instance,
         routers=routers(protocols),
         lifespan=lifespan,
+        public=may_read,
     )
     app.state.agent = agent
     return app

@@ -69,6 +69,14 @@ class Settings(BaseSettings):
     # how often a running turn reads its lease (renewal, stop marks from POST /process/stop)
     stop_poll_interval_s: float = Field(default=0.5, gt=0)
     default_user_id: str = "default"
+    # A2A (protocols/a2a.py): the base URL the agent card advertises (unset: the request's),
+    # its skills (a JSON list of A2A AgentSkill objects; unset: one named for the app), its
+    # version, and how often a task's streaming answer is saved at most (other readers of
+    # the task see it that far behind; status changes are always saved at once)
+    a2a_public_url: str | None = None
+    a2a_skills: list[dict[str, Any]] | None = None
+    a2a_agent_version: str = "1.0.0"
+    a2a_save_interval_s: float = Field(default=0.5, ge=0)
 
     # model client (unset MODEL_BASE_URL and MODEL_API_KEY: the offline demo model)
     model_base_url: str | None = None

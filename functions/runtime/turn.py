@@ -373,22 +373,24 @@ async def open_turn(
     request: AgentRequest,
     principal: Principal,
     observers: Sequence[TurnObserver] = (),
+    *,
+    new: bool = False,
 ) -> Turn:
     """A begun turn for ``request``: its user resolved, lease taken, session loaded.
 
     The turn acts for the user the request names if ``principal`` may (``Forbidden``, 403,
     otherwise), else for the principal's own user (``DEFAULT_USER_ID`` for an anonymous
     local caller); one without ``session_id`` starts a new session (its id is on
-    ``request.session_id`` afterwards). Raises ``SessionBusy`` (409) when another request
-    holds the session.
+    ``request.session_id`` afterwards), as does one whose id the caller just made (``new``).
+    Raises ``SessionBusy`` (409) when another request holds the session.
     """
     request.user_id = principal.act_for(request.user_id, instance.settings.default_user_id)
     check_input = getattr(agent, "check_input", None)  # AgentApp.input_check's hooks
     if check_input is not None:
         check_input(request)
     observers = (*instance.turn_observers, *observers)  # the instance's: tracing, request log
-    new = request.session_id is None
-    if new:
+    new = new or request.session_id is None
+    if request.session_id is None:
         request.session_id = uuid.uuid4().hex
     turn = Turn(instance, agent, request, new=new, observers=observers)
     await turn.begin()

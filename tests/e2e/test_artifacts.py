@@ -230,3 +230,43 @@ def test_an_fc_function_may_not_set_fc_variables(tmp_path, host_artifacts):
             buffered=False,
             work_dir=tmp_path,
         )
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_a2a_runs_from_the_zips(tmp_path, host_artifacts, mode):
+    """The official a2a-sdk client against the packaged query function: the card, a sent
+    and a streamed message in one context, the task read back (the zip holds a2a-sdk and
+    none of what only its gRPC client needs)."""
+    from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
+    from a2a.helpers.proto_helpers import get_artifact_text, new_text_message
+    from a2a.types.a2a_pb2 import GetTaskRequest, Role, SendMessageRequest, TaskState
+
+    env = emulator_env(tmp_path, MODEL_BASE_URL="")
+    url = f"http://127.0.0.1:{env['QUERY_PORT']}"
+    args = ("--artifacts", str(host_artifacts), *MODES[mode])
+
+    async def talk() -> tuple[object, list, object, object]:
+        async with httpx.AsyncClient(timeout=60) as http:
+            card = await A2ACardResolver(http, url).get_agent_card()
+            sending = ClientFactory(ClientConfig(httpx_client=http, streaming=False)).create(card)
+            message = new_text_message("What is the capital of France?", role=Role.ROLE_USER)
+            (sent,) = [e async for e in sending.send_message(SendMessageRequest(message=message))]
+            streaming = ClientFactory(ClientConfig(httpx_client=http)).create(card)
+            follow_up = new_text_message("And of Italy?", role=Role.ROLE_USER)
+            follow_up.context_id = sent.task.context_id
+            streamed = [
+                e async for e in streaming.send_message(SendMessageRequest(message=follow_up))
+            ]
+            task = await streaming.get_task(GetTaskRequest(id=streamed[0].task.id))
+            return card, streamed, sent.task, task
+
+    with run_emulator(env, args, timeout=120):
+        card, streamed, first, second = asyncio.run(talk())
+    assert card.name and card.capabilities.streaming
+    assert first.status.state == TaskState.TASK_STATE_COMPLETED
+    assert "What is the capital of France?" in get_artifact_text(first.artifacts[0])
+    kinds = [e.WhichOneof("payload") for e in streamed]
+    assert kinds[0] == "task" and "artifact_update" in kinds
+    assert streamed[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
+    assert second.context_id == first.context_id
+    assert "And of Italy?" in get_artifact_text(second.artifacts[0])
