@@ -30,6 +30,25 @@ from ..proxy import checked, forward, raw_tail
 router = APIRouter()
 
 _JSON_RPC = {"application/json": {"schema": {"type": "object"}}}
+# MCP's transport refuses in JSON-RPC (ours before it, in ErrorBody): either may answer
+JSON_RPC_ERROR = {
+    "type": "object",
+    "required": ["jsonrpc", "error"],
+    "properties": {
+        "jsonrpc": {"type": "string"},
+        "id": {},
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "integer"}, "message": {"type": "string"}, "data": {}},
+        },
+    },
+}
+_EITHER = {
+    "application/json": {
+        "schema": {"anyOf": [{"$ref": "#/components/schemas/ErrorBody"}, JSON_RPC_ERROR]}
+    }
+}
 MCP_BODY: dict[str, Any] = {
     "requestBody": {
         "required": True,
@@ -46,9 +65,15 @@ MCP_ANSWERS = errors(
     also={
         200: {"description": "a JSON-RPC response", "content": _JSON_RPC},
         202: {"description": "a notification, accepted"},
-        400: {"description": "not a JSON-RPC message (a JSON-RPC error)", "content": _JSON_RPC},
-        406: {"description": "Accept lacks application/json", "content": _JSON_RPC},
-        415: {"description": "not application/json", "content": _JSON_RPC},
+        **{
+            status: {"description": why, "content": _EITHER}
+            for status, why in (
+                (400, "not a JSON-RPC message of MCP"),
+                (406, "Accept lacks application/json"),
+                (413, "over the body limit"),
+                (415, "not application/json"),
+            )
+        },
     },
 )
 
