@@ -19,6 +19,7 @@ from mcp.client import Client
 from mcp.client.streamable_http import streamable_http_client
 from mcp.shared.exceptions import MCPError
 
+from functions.runtime.settings import Settings
 from local_emulator.tokens import mint_token
 from tests.fakes.mcp_server_stdlib import tiny_png
 from tests.sandbox.support import containers_of
@@ -256,3 +257,45 @@ def test_the_sdk_starts_mcp_servers_at_create_and_later(serve, settings):
         assert box.call_tool("second__echo", {"text": "sdk"})["content"][0]["text"] == "sdk"
         with pytest.raises(McpServerFailed, match="command not found"):
             box.add_mcp_servers({"mcpServers": {"x": {"command": "nope-nope"}}})
+
+
+@pytest.mark.parametrize("sandbox_backend", ["docker"], indirect=True)
+def test_an_agentscope_agent_uses_a_session_s_sandbox_as_its_mcp_server(serve, settings):
+    """AgentScope's own MCP client on the session endpoint: its calls stream as mcp_call."""
+    from agentscope.mcp import HttpMCPConfig, MCPClient
+
+    from functions.runtime.server import build_app
+    from tests.agentscope.apps import agentscope_app
+    from tests.agentscope.stream import data_of, events_of, messages
+    from tests.fakes.openai_server import FakeOpenAIServer, text_reply, tool_calls_reply
+    from tests.fixtures.servers import serve_app
+
+    http = serve(settings)
+    url = f"{http.base_url}/v1/mcp?type=base&session_id=agent-1"
+
+    def mcps() -> list:
+        config = HttpMCPConfig(url=url)
+        return [MCPClient(name="sandbox", is_stateful=False, mcp_config=config)]
+
+    with FakeOpenAIServer() as model:
+        model.push(
+            tool_calls_reply(
+                [("call_s", "mcp__sandbox__run_ipython_cell", '{"code": "print(6 * 7)"}')]
+            ),
+            text_reply("42."),
+        )
+        app = agentscope_app(model.base_url, tools=lambda: [], mcps=mcps, bypass=True)
+        with serve_app(build_app(app, Settings(store_url="memory://"))) as agent:
+            body = {
+                "session_id": "agent-1",
+                "input": [{"role": "user", "content": [{"type": "text", "text": "6 * 7?"}]}],
+            }
+            events = events_of(httpx.post(f"{agent}/process", json=body, timeout=120).text)
+    (call,) = messages(events, "mcp_call")
+    (output,) = messages(events, "mcp_call_output")
+    assert data_of(call)["call_id"] == data_of(output)["call_id"] == "call_s"
+    assert data_of(call)["server_label"] == "sandbox"
+    assert data_of(call)["tool"] == "run_ipython_cell"
+    assert data_of(output)["output"] == "42\n"
+    (box,) = http.get("/v1/sandboxes").json()["items"]
+    assert box["session_id"] == "agent-1"
