@@ -4,6 +4,7 @@ their tools offered as ``<server>__<tool>`` and called like the built-in ones.""
 from __future__ import annotations
 
 import base64
+import json
 import shutil
 import sys
 from pathlib import Path
@@ -203,3 +204,12 @@ def test_a_call_past_the_cap_is_cancelled_and_a_dead_server_is_an_error_result(
     # the same configuration again restarts a server that has exited
     assert add(toolserver, {"demo": stdlib_server(toolserver.workspace)}).status_code == 200
     assert toolserver.call("demo__echo", text="back")["content"][0]["text"] == "back"
+
+
+def test_a_traced_call_answers_its_span(toolserver):
+    assert add(toolserver, {"demo": stdlib_server(toolserver.workspace)}).status_code == 200
+    sampled = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    with toolserver.client() as http:
+        resp = http.post("/tools/demo__fail", json={}, headers={"traceparent": sampled})
+    span = json.loads(resp.headers["X-Toolserver-Span"])
+    assert span["name"] == "execute_tool demo__fail" and span["error"] == "tool_error"

@@ -230,7 +230,12 @@ class Handler(BaseHTTPRequestHandler):
         tool = self.server.tools.get(name)
         found = self.server.mcp.find(name) if tool is None else None
         if found is not None:  # a tool of an MCP server in the sandbox: its own result
-            return self._json(200, self.server.mcp.call(*found, self._json_body()))
+            args, started = self._json_body(), time.time_ns()
+            result = self.server.mcp.call(*found, args)
+            error = "tool_error" if result["isError"] else None
+            return self._json(
+                200, result, tool_span(self.headers.get("traceparent"), name, started, error)
+            )
         if tool is None:
             known = ", ".join(self.server.tools)
             raise HttpError(404, "unknown_tool", f"no tool {name!r}; this sandbox has: {known}")
