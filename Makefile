@@ -30,11 +30,13 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # every function (the emulator runs here too) and the test runner with agentscope 1.x;
-# tests/agentscope run the 1.x suite (tests/agentscope1) and the seed's example in it
+# tests/agentscope run the 1.x suite (tests/agentscope1) and the seed's example in it. Not
+# the sandbox extra: its mcp 2.x (the sandbox function's MCP routes) cannot share an
+# environment with 1.x's mcp<2; the function's other dependencies come with query
 $(STAMP1): pyproject.toml
 	test -x $(VENV1)/bin/python || $(PYTHON) -m venv $(VENV1)
 	$(VENV1)/bin/python -m pip install -q --upgrade pip
-	$(VENV1)/bin/python -m pip install -q -e '.[query,state,sandbox,docker,serve,agentscope1,test]'
+	$(VENV1)/bin/python -m pip install -q -e '.[query,state,docker,serve,agentscope1,test]'
 	touch $(STAMP1)
 
 agentscope1: $(STAMP1)

@@ -1,8 +1,9 @@
 """Friday, the seed's example assistant, on agentscope-faas.
 
 A ReAct-style loop: the model streams an answer or asks for tools; tool calls and their
-results stream to the client as ``plugin_call`` / ``plugin_call_output`` messages and go back
-to the model, until it answers in text. History comes from the session the runtime loaded,
+results stream to the client as ``plugin_call`` / ``plugin_call_output`` messages (an MCP
+server's tools, ``Toolkit.add_mcp_server``, as ``mcp_call`` / ``mcp_call_output``) and go
+back to the model, until it answers in text. History comes from the session the runtime loaded,
 so any cold instance continues any conversation. With no model configured it runs on the
 offline demo model; set MODEL_BASE_URL, MODEL_API_KEY and MODEL_NAME for a real one.
 
@@ -23,6 +24,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from functions.runtime.app import AgentApp
+from functions.runtime.mcp_tools import call_kind
 from functions.runtime.models import get_model
 from functions.runtime.models.base import TextDelta, ToolCall, Usage
 from functions.runtime.models.messages import check_chat_input, to_openai_messages
@@ -169,14 +171,13 @@ async def _react(
         for call in calls:
             if call in client_calls:
                 continue
+            kind, output_kind, extra = call_kind(call.name)  # plugin_call, or mcp_call
             yield _call_message(
-                MessageType.PLUGIN_CALL,
-                {"call_id": call.id, "name": call.name, "arguments": call.arguments},
+                kind, {"call_id": call.id, "name": call.name, "arguments": call.arguments, **extra}
             )
             output, _ = await toolkit.call(call.name, call.arguments, call.id)
             yield _call_message(
-                MessageType.PLUGIN_CALL_OUTPUT,
-                {"call_id": call.id, "name": call.name, "output": output},
+                output_kind, {"call_id": call.id, "name": call.name, "output": output, **extra}
             )
             chat.append({"role": "tool", "tool_call_id": call.id, "content": output})
         for call in client_calls:  # the client runs these; its outputs continue the turn

@@ -3,7 +3,9 @@
 An app that imports agentscope needs it in the query zip: build.py reads the app's sources
 (without importing them) and adds the pyproject extra of the framework's generation:
 ``agentscope`` (2.x), or ``agentscope1`` when the app uses names only 1.x has
-(``ReActAgent``, ``stream_printing_messages``). ``--app-extras`` names them instead.
+(``ReActAgent``, ``stream_printing_messages``). An app that connects to MCP servers itself
+(``McpServer`` of ``functions.runtime.mcp_tools``, or the ``mcp`` package) gets the ``mcp``
+extra (agentscope 2.x brings ``mcp`` already). ``--app-extras`` names them instead.
 
 With bytecode for Python 3.11 the query zip of an agentscope app is about 245 MB unzipped
 (2.x) or 251 MB (1.x) before pruning: at or over Lambda's 250 MB limit, which counts the
@@ -65,6 +67,8 @@ PRUNES: dict[str, tuple[Prune, ...]] = {
     "agentscope1": (ANTHROPIC, GRPC),
 }
 
+MCP_TOOLS = "functions.runtime.mcp_tools"  # McpServer from it needs the mcp package
+
 # names only agentscope 1.x has: an app using one needs the 1.x extra
 V1_NAMES = frozenset({"ReActAgent", "stream_printing_messages", "InMemoryMemory"})
 
@@ -77,6 +81,7 @@ def framework_extras(app_src: Path) -> tuple[str, ...]:
     """The pyproject extras an app's imports call for (``()`` when it brings no framework)."""
     imports_agentscope = False
     v1 = False
+    uses_mcp = False
     for path in _sources(app_src):
         try:
             tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
@@ -89,13 +94,16 @@ def framework_extras(app_src: Path) -> tuple[str, ...]:
                 names = [node.module]
                 if node.module.split(".")[0] == "agentscope":
                     v1 = v1 or any(a.name in V1_NAMES for a in node.names)
+                if node.module == MCP_TOOLS:
+                    uses_mcp = uses_mcp or any(a.name == "McpServer" for a in node.names)
             else:
                 continue
             imports_agentscope = imports_agentscope or any(
                 n.split(".")[0] == "agentscope" for n in names
             )
+            uses_mcp = uses_mcp or any(n.split(".")[0] == "mcp" for n in names)
     if not imports_agentscope:
-        return ()
+        return ("mcp",) if uses_mcp else ()
     return ("agentscope1",) if v1 else ("agentscope",)
 
 

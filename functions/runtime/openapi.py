@@ -6,7 +6,8 @@ for every function, so that fuzzers and client generators can trust it:
 * schemas a route hands in whole (``openapi_extra``: pydantic's JSON schema, with its own
   ``$defs``) are hoisted into ``components/schemas`` and their ``#/$defs/...`` references
   rewritten, so every reference resolves inside the document;
-* every error is the one ``ErrorBody`` (FastAPI declares its own 422 body), and each operation
+* every error is the one ``ErrorBody`` (FastAPI declares its own 422 body; a route may declare
+  ``anyOf`` it and a protocol's own error body, as MCP's endpoints do), and each operation
   declares the errors the shared layers can answer on it: 401 (a route that needs
   credentials), 403 (a local run's host and origin checks; acting for another user), 413 and
   415 (a request body: over the limit, not JSON), 422 (parameters or a body), 503 (the
@@ -55,6 +56,13 @@ def _error(status: int) -> dict[str, Any]:
     }
 
 
+def _one_of_which_is_ours(answer: dict[str, Any]) -> bool:
+    """An error declared as ``ErrorBody`` or a protocol's own body (``anyOf``): MCP's
+    transport answers its refusals as JSON-RPC errors."""
+    schema = answer.get("content", {}).get("application/json", {}).get("schema", {})
+    return ERROR_REF in schema.get("anyOf", ())
+
+
 def _id_pattern(parameter: dict[str, Any]) -> None:
     pattern = ID_PARAMETERS.get(parameter.get("name", ""))
     if pattern is None or parameter.get("in") not in ("path", "query"):
@@ -88,7 +96,7 @@ def complete(spec: dict[str, Any], public: Public) -> dict[str, Any]:
             for status in sorted(wanted):
                 responses.setdefault(str(status), _error(status))
             for status, answer in responses.items():
-                if status.startswith(("4", "5")):
+                if status.startswith(("4", "5")) and not _one_of_which_is_ours(answer):
                     answer["content"] = {"application/json": {"schema": dict(ERROR_REF)}}
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)

@@ -93,6 +93,14 @@ class Toolkit:
         self.tools[spec.name] = spec
         return fn
 
+    async def add_mcp_server(self, server: Any) -> list[str]:
+        """Offer the tools of an MCP server (a ``mcp_tools.McpServer``, connected here if it
+        is not yet) to the model, as ``mcp__<server>__<tool>``; returns their names."""
+        await server.connect()
+        specs: list[ToolSpec] = server.specs()
+        self.tools.update((spec.name, spec) for spec in specs)
+        return [spec.name for spec in specs]
+
     def merged(self, other: Toolkit) -> Toolkit:
         """A toolkit with this one's tools and ``other``'s (``other`` wins a name clash)."""
         both = Toolkit()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote
 
 from fastapi import Request, Response
@@ -32,6 +33,10 @@ from functions.runtime.sandbox.errors import (
 )
 
 from .deps import SandboxInstance, check_owner
+from .registry import SandboxRecord
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("agentscope_faas.sandbox")
 
@@ -69,17 +74,45 @@ async def forward(
 ) -> Response:
     """``method path`` on the sandbox's tool server with the request's raw query and body,
     for a ``principal`` who may use the sandbox; ``path`` is raw (percent-encoded)."""
+    record = check_owner(await instance.service.require(sandbox_id), principal)
+    upstream = await call(
+        instance,
+        record,
+        method,
+        path,
+        body=await request.body(),
+        content_type=request.headers.get("content-type", "application/json"),
+        query=request.scope.get("query_string", b"").decode("latin-1"),
+    )
+    return Response(
+        upstream.content,
+        status_code=upstream.status_code,
+        media_type=upstream.headers.get("content-type"),
+    )
+
+
+async def call(
+    instance: SandboxInstance,
+    record: SandboxRecord,
+    method: str,
+    path: str,
+    *,
+    body: bytes = b"",
+    content_type: str = "application/json",
+    query: str = "",
+) -> httpx.Response:
+    """The tool server's answer to ``method path`` (raw, percent-encoded) for a sandbox the
+    caller may use; the named errors (paused, gone, unreachable, refused) instead of an
+    answer that is not the tool server's own."""
     import httpx
 
     service = instance.service
-    record = check_owner(await service.require(sandbox_id), principal)
+    sandbox_id = record.id
     if record.paused:
         raise SandboxPaused(
             f"sandbox {sandbox_id!r} is paused; POST /v1/sandboxes/{sandbox_id}/resume first"
         )
-    query = request.scope.get("query_string", b"").decode("latin-1")
     url = f"{record.endpoint}{path}" + (f"?{query}" if query else "")
-    body = await request.body()
     marker = await service.begin_call(record)
     sent_ns = time.time_ns()
     try:
@@ -91,7 +124,7 @@ async def forward(
                 headers={
                     **record.headers,
                     "Authorization": f"Bearer {record.token}",
-                    "Content-Type": request.headers.get("content-type", "application/json"),
+                    "Content-Type": content_type,
                     **tracing.inject(),  # the tool server joins the trace (tracing on)
                 },
             )
@@ -117,8 +150,4 @@ async def forward(
         if isinstance(failure, SandboxGone):
             await service.delete(record.id)  # gone for good: so is its record
         raise failure
-    return Response(
-        upstream.content,
-        status_code=upstream.status_code,
-        media_type=upstream.headers.get("content-type"),
-    )
+    return upstream

@@ -163,6 +163,60 @@ def test_responses_api_agui_and_stop_routes_run_from_the_zips(tmp_path, host_art
     assert stop.status_code == 404 and stop.json()["code"] == "no_running_turn"
 
 
+@pytest.mark.parametrize("mode", ["aws-buffered", "fc"])
+def test_a_sandbox_is_an_mcp_server_from_the_packaged_sandbox_function(
+    tmp_path, host_artifacts, docker_client, sandbox_images_built, mode
+):
+    """The official mcp client over Streamable HTTP against the packaged sandbox function
+    (its zip must hold mcp; on aws through Lambda's event handler): a session's sandbox at
+    /v1/mcp, the same sandbox at /v1/sandboxes/{id}/mcp, a stranger refused (AUTH_MODE=jwt;
+    the URL open to any caller, --sandbox-url-auth none, as for a deployed MCP door)."""
+    import httpx2
+    from mcp.client import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    secret = "e2e-mcp-" + "k" * 32
+    env = emulator_env(tmp_path, MODEL_BASE_URL="", AUTH_MODE="jwt", AUTH_JWT_SECRET=secret)
+    alice, bob = mint_token(secret, "alice"), mint_token(secret, "bob")
+    base = f"http://127.0.0.1:{env['SANDBOX_PORT']}"
+    args = ("--artifacts", str(host_artifacts), *MODES[mode], "--sandbox-url-auth", "none")
+
+    def client(url: str, token: str) -> Client:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120)
+        return Client(streamable_http_client(url, http_client=http))
+
+    async def session() -> tuple[list[str], list[str]]:
+        async with client(f"{base}/v1/mcp?type=base&session_id=m1", alice) as mcp:
+            names = sorted(t.name for t in (await mcp.list_tools()).tools)
+            first = await mcp.call_tool("run_ipython_cell", {"code": "x = 6 * 7"})
+            second = await mcp.call_tool("run_ipython_cell", {"code": "x"})
+        return names, [p.text for r in (first, second) for p in r.content]
+
+    with run_emulator(env, args, timeout=120):
+        names, outputs = asyncio.run(session())
+        auth = {"Authorization": f"Bearer {alice}"}
+        (box,) = httpx.get(f"{base}/v1/sandboxes", headers=auth, timeout=30).json()["items"]
+
+        async def again(token: str) -> str:
+            async with client(f"{base}/v1/sandboxes/{box['sandbox_id']}/mcp", token) as mcp:
+                result = await mcp.call_tool("run_ipython_cell", {"code": "x + 1"})
+            return result.content[0].text
+
+        kept = asyncio.run(again(alice))
+        with pytest.raises(Exception):  # noqa: B017 - the mcp client's error for a 403
+            asyncio.run(again(bob))
+        refused = httpx.post(
+            f"{base}/v1/sandboxes/{box['sandbox_id']}/mcp",
+            json={"jsonrpc": "2.0", "id": 1, "method": "tools/list"},
+            headers={"Authorization": f"Bearer {bob}", "Accept": "application/json"},
+            timeout=30,
+        )
+    assert names == ["run_ipython_cell", "run_shell_command"]
+    assert outputs == ["", "42\n"] and kept == "43\n"
+    assert box["session_id"] == "m1" and box["user_id"] == "alice"
+    assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
+
+
 def test_an_agentscope_app_runs_from_its_pruned_query_zip(
     tmp_path, agentscope_artifacts, docker_client, sandbox_images_built
 ):

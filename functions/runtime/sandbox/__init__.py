@@ -21,6 +21,7 @@ from .client import (
 )
 from .errors import (
     BackendThrottled,
+    McpServerFailed,
     SandboxError,
     SandboxGone,
     SandboxLimit,
@@ -34,6 +35,7 @@ __all__ = [
     "BackendThrottled",
     "BaseSandbox",
     "FilesystemSandbox",
+    "McpServerFailed",
     "SandboxError",
     "SandboxGone",
     "SandboxLimit",

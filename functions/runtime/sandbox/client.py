@@ -50,6 +50,9 @@ class _Route:
     def tools(self) -> str:
         return f"{self.base}{self.prefix}/tools"
 
+    def mcp_servers(self) -> str:
+        return f"{self.base}{self.prefix}/mcp-servers"
+
 
 def _result(resp: Any) -> Any:
     """The answer's JSON; an error answer raises its named error (``SandboxGone``...)."""
@@ -96,8 +99,12 @@ class _Handle:
         base_url: str | None = None,
         token: str | None = None,
         settings: Settings | None = None,
+        mcp_servers: dict[str, Any] | None = None,
     ) -> None:
+        """``mcp_servers``: MCP servers to start in a new sandbox (``{"mcpServers": {name:
+        {command, args, env} | {url, headers}}}``), as ``add_mcp_servers`` does."""
         self.settings = settings or get_settings()
+        self.mcp_servers = mcp_servers
         self.token = token
         self.base_url = (base_url or self.settings.sandbox_url or "").rstrip("/") or None
         self.sandbox_id = sandbox_id
@@ -149,6 +156,7 @@ class _Handle:
             session_id=self.session_id,
             user_id=self.user_id,
             ttl_s=self.ttl_s,
+            mcp_servers=self.mcp_servers,
         )
 
     def _remote_created(self, body: dict[str, Any], status: int) -> None:
@@ -271,6 +279,12 @@ class BaseSandbox(_Handle, _BaseTools):
             return self
         if self.base_url is None:
             _run_sync(self._launch_embedded())
+            if self.mcp_servers:  # the sandbox function starts them; here, we do
+                try:
+                    self.add_mcp_servers(self.mcp_servers)
+                except BaseException:
+                    self.close()
+                    raise
             return self
         resp = self._http.post(f"{self.base_url}/v1/sandboxes", json=self._create_body())
         self._remote_created(_result(resp), resp.status_code)
@@ -308,6 +322,16 @@ class BaseSandbox(_Handle, _BaseTools):
         )
         return _result(resp)
 
+    def add_mcp_servers(
+        self, server_configs: dict[str, Any], overwrite: bool = False
+    ) -> dict[str, Any]:
+        """Start MCP servers in the sandbox (``{"mcpServers": {...}}``, all or none); their
+        tools join ``list_tools`` as ``<server>__<tool>``. Returns ``{"servers": [...]}``;
+        a server that does not start raises ``McpServerFailed`` saying why."""
+        route = self._require_route()
+        body = {**server_configs, "overwrite": overwrite}
+        return _result(self._http.post(route.mcp_servers(), json=body, headers=route.headers))
+
 
 class FilesystemSandbox(BaseSandbox, _FilesystemTools):
     sandbox_type = "filesystem"
@@ -338,6 +362,12 @@ class AsyncBaseSandbox(_Handle, _BaseTools):
             return self
         if self.base_url is None:
             await self._launch_embedded()
+            if self.mcp_servers:  # the sandbox function starts them; here, we do
+                try:
+                    await self.add_mcp_servers(self.mcp_servers)
+                except BaseException:
+                    await self.close()
+                    raise
             return self
         resp = await self._http.post(f"{self.base_url}/v1/sandboxes", json=self._create_body())
         self._remote_created(_result(resp), resp.status_code)
@@ -373,6 +403,15 @@ class AsyncBaseSandbox(_Handle, _BaseTools):
         resp = await self._http.post(
             f"{route.tools()}/{name}", json=arguments or {}, headers=route.headers
         )
+        return _result(resp)
+
+    async def add_mcp_servers(
+        self, server_configs: dict[str, Any], overwrite: bool = False
+    ) -> dict[str, Any]:
+        """Start MCP servers in the sandbox (see ``BaseSandbox.add_mcp_servers``)."""
+        route = self._require_route()
+        body = {**server_configs, "overwrite": overwrite}
+        resp = await self._http.post(route.mcp_servers(), json=body, headers=route.headers)
         return _result(resp)
 
 

@@ -11,6 +11,7 @@ from functions.runtime.http_errors import errors
 from functions.runtime.storage.keys import validate_plain_id
 
 from ..deps import SandboxInstanceDep, Service, check_owner
+from ..mcp import start_mcp_servers
 from ..models import CreateSandbox, Deleted, Health, SandboxInfo, SandboxList
 
 router = APIRouter()
@@ -30,21 +31,36 @@ async def health(instance: SandboxInstanceDep) -> Any:
     response_model=SandboxInfo,
     status_code=201,
     responses=errors(
+        400,
         401,
         403,
         409,
         422,
         429,
+        502,
         503,
         also={200: {"model": SandboxInfo, "description": "the session's sandbox existed"}},
     ),
 )
 async def create(
-    body: CreateSandbox, response: Response, service: Service, principal: PrincipalDep
+    body: CreateSandbox,
+    response: Response,
+    service: Service,
+    principal: PrincipalDep,
+    instance: SandboxInstanceDep,
 ) -> Any:
-    """A sandbox; with a session_id, that session's sandbox of the type (made if absent)."""
+    """A sandbox; with a session_id, that session's sandbox of the type (made if absent).
+    ``mcp_servers`` start in it (a new sandbox whose servers fail is removed again)."""
     user = principal.act_for(body.user_id, service.settings.default_user_id)
     record, created = await service.create(body.type, user, body.session_id, body.ttl_s)
+    if body.mcp_servers is not None:
+        servers = body.mcp_servers.model_dump(exclude_none=True)
+        try:
+            await start_mcp_servers(instance, record, servers, overwrite=False)
+        except BaseException:
+            if created:
+                await service.delete(record.id)
+            raise
     response.status_code = 201 if created else 200
     return record.public()
 

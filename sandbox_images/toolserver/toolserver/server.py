@@ -29,6 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .mcp_servers import McpServers
 from .registry import Tool, ToolError, check_arguments
 from .tracing import tool_span
 from .workspace import Workspace, write_atomic
@@ -69,6 +70,7 @@ class ToolServer(ThreadingHTTPServer):
         self._claim_lock = threading.Lock()
         self.tools = tools
         self.workspace = workspace
+        self.mcp = McpServers(workspace.root)  # MCP servers started in the sandbox
 
     def claim(self, token: str) -> bool:
         """Take ``token`` as the server's if it has none; True if it is (now) the token."""
@@ -162,9 +164,12 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(200, {"status": "ok"})
             if path == "/tools" and method == "GET":
                 tools = [t.describe() for t in self.server.tools.values()]
-                return self._json(200, {"tools": tools})
+                return self._json(200, {"tools": tools + self.server.mcp.describe()})
             if path.startswith("/tools/") and method == "POST":
                 return self._call_tool(path[len("/tools/") :])
+            if path == "/mcp-servers" or path.startswith("/mcp-servers/"):
+                body = self._json_body() if method == "POST" else None
+                return self._json(*self.server.mcp.route(method, path[13:].lstrip("/"), body))
             if path == "/workspace" or path.startswith("/workspace/"):
                 return self._workspace(method, path[len("/workspace") :].lstrip("/"), query)
             raise HttpError(404, "not_found", f"no route {method} {path}")
@@ -223,6 +228,14 @@ class Handler(BaseHTTPRequestHandler):
 
     def _call_tool(self, name: str) -> None:
         tool = self.server.tools.get(name)
+        found = self.server.mcp.find(name) if tool is None else None
+        if found is not None:  # a tool of an MCP server in the sandbox: its own result
+            args, started = self._json_body(), time.time_ns()
+            result = self.server.mcp.call(*found, args)
+            error = "tool_error" if result["isError"] else None
+            return self._json(
+                200, result, tool_span(self.headers.get("traceparent"), name, started, error)
+            )
         if tool is None:
             known = ", ".join(self.server.tools)
             raise HttpError(404, "unknown_tool", f"no tool {name!r}; this sandbox has: {known}")

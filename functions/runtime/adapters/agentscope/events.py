@@ -46,6 +46,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...mcp_tools import call_kind
 from ...protocol import (
     AudioContent,
     Content,
@@ -62,8 +63,6 @@ from ...protocol import (
     TextContent,
     VideoContent,
 )
-
-MCP_PREFIX = "mcp__"  # agentscope 2.x names an MCP server's tool mcp__<server>__<tool>
 
 
 class AgentScopeError(Exception):
@@ -95,18 +94,6 @@ def usage_dict(input_tokens: int, output_tokens: int, cache: int = 0, created: i
     if created:
         usage["cache_creation_input_tokens"] = created
     return usage
-
-
-def call_kind(name: str) -> tuple[str, str, dict[str, Any]]:
-    """``(call type, output type, extra data)`` for a tool named ``name``."""
-    if name.startswith(MCP_PREFIX) and name.count("__") >= 2:
-        server, _, tool = name[len(MCP_PREFIX) :].partition("__")
-        return (
-            MessageType.MCP_TOOL_CALL,
-            MessageType.MCP_TOOL_CALL_OUTPUT,
-            {"server_label": server, "tool": tool},
-        )
-    return MessageType.PLUGIN_CALL, MessageType.PLUGIN_CALL_OUTPUT, {}
 
 
 def media_part(media_type: str, url: str | None, data: str | None, name: str | None) -> Content:
