@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from .budgets import TurnBudgets
+from .deadlines import Deadlines
 from .function_app import create_function_app
 from .instance import Instance
 from .protocols import PROTOCOLS, routers
@@ -32,6 +34,7 @@ def build_app(
 ) -> FastAPI:
     """The ASGI app serving ``agent``; ``store`` overrides ``settings.store_url``."""
     instance = Instance(settings, store=store)
+    instance.turn_observers.append(TurnBudgets(settings))  # TURN_MAX_*, the deadline
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -49,5 +52,6 @@ def build_app(
         routers=routers(protocols),
         lifespan=lifespan,
     )
+    app.add_middleware(Deadlines, settings=settings)  # the platform's, for TurnBudgets
     app.state.agent = agent
     return app
