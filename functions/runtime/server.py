@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
 
+from . import admin
 from .budgets import TurnBudgets
 from .deadlines import Deadlines
 from .function_app import create_function_app
@@ -49,7 +50,7 @@ def build_app(
         title=agent.app_name,
         description=agent.app_description,
         instance=instance,
-        routers=routers(protocols),
+        routers=[*routers(protocols), admin.router],
         lifespan=lifespan,
     )
     app.add_middleware(Deadlines, settings=settings)  # the platform's, for TurnBudgets
