@@ -183,3 +183,18 @@ def test_responses_api_names_the_output_token_budget_max_output_tokens(looping_m
     assert response.status == "incomplete"
     assert response.incomplete_details.reason == "max_output_tokens"
     assert response.error.code == "budget_exceeded"
+
+
+def test_ag_ui_ends_a_run_cut_by_a_budget_cancelled_and_says_why(looping_model, store_url):
+    from ag_ui.core import EventType
+
+    from tests.integration.test_agui import run, run_input
+
+    with serve(tool_loop_app(looping_model.base_url), store_url, turn_max_tool_calls=1) as url:
+        events = run(url, run_input("t1", [{"id": "u1", "role": "user", "content": "ping"}]))
+    custom, finished = events[-2:]
+    assert custom.type == EventType.CUSTOM and custom.name == "budget_exceeded"
+    assert custom.value["message"].startswith("TURN_MAX_TOOL_CALLS: ")
+    assert finished.type == EventType.RUN_FINISHED and finished.outcome.type == "cancelled"
+    results = [e for e in events if e.type == EventType.TOOL_CALL_RESULT]
+    assert [r.content for r in results] == ["pong"]
