@@ -314,7 +314,7 @@ async def _frames(turn: Turn, out: AguiStream) -> AsyncIterator[bytes]:
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": _SCHEMA}}}
     },
-    responses=errors(401, 403, 409, 413, 415, 422, 503),
+    responses=errors(401, 403, 409, 413, 415, 422, 429, 503),
 )
 async def run_agent(
     request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep

@@ -91,24 +91,25 @@ async def health(agent: AgentDep, instance: InstanceDep) -> dict[str, str]:
     return {"status": "ok", "app": agent.app_name}
 
 
+# OpenAPI 3.1 reads an event stream's schema as one event's (SSE fields): each ``data``
+# is the JSON of an event
+SSE_CONTENT: dict[str, Any] = {
+    "schema": {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {"type": "string", "contentMediaType": "application/json"},
+            "event": {"type": "string"},
+            "id": {"type": "string"},
+        },
+    }
+}
+
 PROCESS_ANSWER = {
     "model": Response,
     "description": "the event stream (stream: true), or the final response (stream: false)",
-    # OpenAPI 3.1 reads an event stream's schema as one event's (SSE fields): each ``data``
-    # is the JSON of a response, message or content event
-    "content": {
-        "text/event-stream": {
-            "schema": {
-                "type": "object",
-                "required": ["data"],
-                "properties": {
-                    "data": {"type": "string", "contentMediaType": "application/json"},
-                    "event": {"type": "string"},
-                    "id": {"type": "string"},
-                },
-            }
-        }
-    },
+    # each ``data`` is the JSON of a response, message or content event
+    "content": {"text/event-stream": SSE_CONTENT},
 }
 
 
@@ -117,7 +118,7 @@ PROCESS_ANSWER = {
     operation_id="process",
     openapi_extra=PROCESS_BODY_SCHEMA,
     response_model=None,
-    responses=errors(401, 403, 409, 413, 415, 422, 503, also={200: PROCESS_ANSWER}),
+    responses=errors(401, 403, 409, 413, 415, 422, 429, 503, also={200: PROCESS_ANSWER}),
 )
 async def process(
     request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep

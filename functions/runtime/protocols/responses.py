@@ -36,11 +36,20 @@ from ..instance import Instance
 from ..protocol import Response
 from ..sse import SSEResponse, frame
 from ..turn import Turn, open_turn, run_watching
-from .process import AgentDep, parse_body, session_header
+from .process import SSE_CONTENT, AgentDep, parse_body, session_header
 from .responses_input import ResponsesRequest, agent_request
 from .responses_output import ResponsesStream
 
 log = logging.getLogger("agentscope_faas.query")
+
+# stream: false answers the Response object, stream: true its events (SSE ``event`` + ``data``)
+RESPONSE_ANSWER = {
+    "description": "the Response (stream: false), or its stream events (stream: true)",
+    "content": {
+        "application/json": {"schema": {"type": "object"}},
+        "text/event-stream": SSE_CONTENT,
+    },
+}
 
 router = APIRouter(prefix="/compatible-mode/v1")
 
@@ -148,7 +157,7 @@ async def _frames(turn: Turn, out: ResponsesStream, recorder: _Recorder) -> Asyn
             "content": {"application/json": {"schema": ResponsesRequest.model_json_schema()}},
         }
     },
-    responses=errors(401, 403, 404, 409, 413, 415, 422, 503),
+    responses=errors(401, 403, 404, 409, 413, 415, 422, 429, 503, also={200: RESPONSE_ANSWER}),
 )
 async def create_response(
     request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep
