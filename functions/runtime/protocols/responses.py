@@ -34,22 +34,13 @@ from ..function_app import InstanceDep
 from ..http_errors import errors
 from ..instance import Instance
 from ..protocol import Response
-from ..sse import SSEResponse, frame
+from ..sse import SSEResponse, frame, stream_answer
 from ..turn import Turn, open_turn, run_watching
-from .process import SSE_CONTENT, AgentDep, parse_body, session_header
+from .process import AgentDep, parse_body, session_header
 from .responses_input import ResponsesRequest, agent_request
 from .responses_output import ResponsesStream
 
 log = logging.getLogger("agentscope_faas.query")
-
-# stream: false answers the Response object, stream: true its events (SSE ``event`` + ``data``)
-RESPONSE_ANSWER = {
-    "description": "the Response (stream: false), or its stream events (stream: true)",
-    "content": {
-        "application/json": {"schema": {"type": "object"}},
-        "text/event-stream": SSE_CONTENT,
-    },
-}
 
 router = APIRouter(prefix="/compatible-mode/v1")
 
@@ -157,7 +148,23 @@ async def _frames(turn: Turn, out: ResponsesStream, recorder: _Recorder) -> Asyn
             "content": {"application/json": {"schema": ResponsesRequest.model_json_schema()}},
         }
     },
-    responses=errors(401, 403, 404, 409, 413, 415, 422, 429, 503, also={200: RESPONSE_ANSWER}),
+    responses=errors(
+        401,
+        403,
+        404,
+        409,
+        413,
+        415,
+        422,
+        429,
+        503,
+        also={
+            200: stream_answer(
+                "the Response (stream: false) or its events (stream: true; each data is an "
+                "event the event name says)"
+            )
+        },
+    ),
 )
 async def create_response(
     request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep
