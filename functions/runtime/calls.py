@@ -81,6 +81,9 @@ class ToolExecution:
     description: str | None = None
     result: str | None = None
     is_error: bool = False
+    # False: reported from a framework's events while the tool runs elsewhere (another
+    # task, or already done): a watcher must not make anything current in this task
+    in_task: bool = True
 
 
 class CallWatcher(Protocol):
@@ -149,3 +152,52 @@ def tool_call(
     if calls is None:
         return contextlib.nullcontext()
     return calls.tool_call(ToolExecution(name, arguments, **fields))
+
+
+class ReportedCalls:
+    """Calls a framework makes itself, reported to the turn from the events it streams.
+
+    agentscope's agents call their model and tools with their own clients, which never pass
+    through :func:`model_call` / :func:`tool_call`; their adapters say when each call
+    starts and ends, and this holds the call open in between, so the turn counts it, its
+    watchers see it (a budget may refuse it: the exception propagates from ``*_started``)
+    and tracing spans it. Outside a turn every method does nothing. :meth:`close` ends
+    what is still open (a stream cut off mid-call).
+    """
+
+    def __init__(self) -> None:
+        self._model: tuple[contextlib.ExitStack, ModelCall] | None = None
+        self._tools: dict[str, tuple[contextlib.ExitStack, ToolExecution]] = {}
+
+    def model_started(self, model: str, **fields: Any) -> None:
+        self.model_ended()
+        stack = contextlib.ExitStack()
+        call = stack.enter_context(model_call(model, **fields))
+        if call is not None:
+            self._model = (stack, call)
+
+    def model_ended(self, input_tokens: int = 0, output_tokens: int = 0) -> None:
+        if self._model is None:
+            return
+        (stack, call), self._model = self._model, None
+        call.input_tokens, call.output_tokens = input_tokens, output_tokens
+        stack.close()
+
+    def tool_started(self, call_id: str, name: str, arguments: str = "") -> None:
+        stack = contextlib.ExitStack()
+        run = stack.enter_context(tool_call(name, arguments, call_id=call_id, in_task=False))
+        if run is not None:
+            self._tools[call_id] = (stack, run)
+
+    def tool_ended(self, call_id: str, result: str | None = None, is_error: bool = False) -> None:
+        found = self._tools.pop(call_id, None)
+        if found is None:
+            return
+        stack, run = found
+        run.result, run.is_error = result, is_error
+        stack.close()
+
+    def close(self) -> None:
+        self.model_ended()
+        for call_id in list(self._tools):
+            self.tool_ended(call_id)

@@ -9,6 +9,9 @@ functions use this one class; routers reach it through ``functions.runtime.deps`
 
 from __future__ import annotations
 
+import itertools
+import os
+import socket
 from collections.abc import Awaitable, Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -19,6 +22,7 @@ if TYPE_CHECKING:
     from .sandbox.launchers.base import Launcher
     from .services import MemoryService, SessionHistoryService, StateService
     from .services.lock import SessionLock
+    from .services.quotas import TurnRate
     from .services.responses import ResponseStore
     from .settings import Settings
     from .storage.base import ObjectStore
@@ -26,6 +30,16 @@ if TYPE_CHECKING:
 
 # a tool call may run for as long as its own timeout allows (the tool server caps it)
 HTTP_TIMEOUT_S = 900.0
+_NUMBERS = itertools.count(1)
+
+
+def instance_name() -> str:
+    """This instance as its platform names it: FC's instance id, Lambda's log stream (one
+    per execution environment); elsewhere host:pid, and a number per Instance made."""
+    for variable in ("FC_INSTANCE_ID", "AWS_LAMBDA_LOG_STREAM_NAME"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    return f"{socket.gethostname()}:{os.getpid()}:{next(_NUMBERS)}"
 
 
 class Instance:
@@ -40,6 +54,7 @@ class Instance:
         launcher: Launcher | None = None,
     ) -> None:
         self.settings = settings
+        self.name = instance_name()  # what the running-turns listing says a turn runs on
         # TurnObservers (turn.py) given every turn of this instance: tracing, the request log
         self.turn_observers: list[Any] = []
         self.tracing: Any = None  # the function's tracing.otel.Tracing, when it is on
@@ -88,7 +103,13 @@ class Instance:
     def lock(self) -> SessionLock:
         from .services.lock import SessionLock
 
-        return SessionLock(self.store, self.settings.session_lock_ttl_s)
+        return SessionLock(self.store, self.settings.session_lock_ttl_s, holder=self.name)
+
+    @cached_property
+    def turn_rate(self) -> TurnRate:
+        from .services.quotas import TurnRate
+
+        return TurnRate(self.store, self.settings.user_max_turns_per_minute)
 
     @cached_property
     def responses(self) -> ResponseStore:
@@ -128,7 +149,7 @@ class Instance:
         if http is not None:
             await http.aclose()
         store = self.__dict__.pop("store", None)
-        for name in ("history", "state", "memory", "lock", "responses", "store_probe"):
+        for name in ("history", "state", "memory", "lock", "responses", "store_probe", "turn_rate"):
             self.__dict__.pop(name, None)
         if store is not None and self._given_store is None:
             await store.close()

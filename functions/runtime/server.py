@@ -14,6 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
+from . import admin
+from .budgets import TurnBudgets
+from .deadlines import Deadlines
 from .function_app import create_function_app, is_public
 from .instance import Instance
 from .protocols import PROTOCOLS, public_paths, routers
@@ -32,6 +35,7 @@ def build_app(
 ) -> FastAPI:
     """The ASGI app serving ``agent``; ``store`` overrides ``settings.store_url``."""
     instance = Instance(settings, store=store)
+    instance.turn_observers.append(TurnBudgets(settings))  # TURN_MAX_*, the deadline
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -52,9 +56,10 @@ def build_app(
         title=agent.app_name,
         description=agent.app_description,
         instance=instance,
-        routers=routers(protocols),
+        routers=[*routers(protocols), admin.router],
         lifespan=lifespan,
         public=may_read,
     )
+    app.add_middleware(Deadlines, settings=settings)  # the platform's, for TurnBudgets
     app.state.agent = agent
     return app

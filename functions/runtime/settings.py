@@ -78,6 +78,20 @@ class Settings(BaseSettings):
     a2a_agent_version: str = "1.0.0"
     a2a_save_interval_s: float = Field(default=0.5, ge=0)
 
+    # query function: what one turn may spend (budgets.py). Reached, the turn ends
+    # `incomplete` with error.code budget_exceeded, what it produced kept
+    turn_max_seconds: float = Field(default=900.0, gt=0)  # wall clock from its start
+    turn_max_model_calls: int = Field(default=100, ge=1)
+    turn_max_tool_calls: int = Field(default=200, ge=1)
+    turn_max_output_tokens: int = Field(default=200_000, ge=1)  # summed over its model calls
+    # FC passes no deadline with a request: its function timeout (Terraform sets it). With it
+    # (or Lambda's time left) a turn ends cleanly this long before the platform's kill
+    function_timeout_s: float | None = Field(default=None, gt=0)
+    turn_deadline_margin_s: float = Field(default=3.0, ge=0)
+    # per-user quotas, counted across instances in the store (services/quotas.py); unset: none
+    user_max_turns_per_minute: int | None = Field(default=None, ge=1)  # query function
+    user_max_sandboxes: int | None = Field(default=None, ge=1)  # sandbox function: live ones
+
     # model client (unset MODEL_BASE_URL and MODEL_API_KEY: the offline demo model)
     model_base_url: str | None = None
     model_api_key: SecretStr | None = None

@@ -142,7 +142,7 @@ class Turn:
     async def begin(self) -> None:
         """Take the lease and load the session; raises before any byte is streamed."""
         inst = self.instance
-        self.lease = await inst.lock.acquire(self.user_id, self.session_id)
+        self.lease = await inst.lock.acquire(self.user_id, self.session_id, self.response_id)
         try:
             session = None
             if not self.new:
@@ -382,13 +382,15 @@ async def open_turn(
     otherwise), else for the principal's own user (``DEFAULT_USER_ID`` for an anonymous
     local caller); one without ``session_id`` starts a new session (its id is on
     ``request.session_id`` afterwards), as does one whose id the caller just made (``new``).
-    Raises ``SessionBusy`` (409) when another request holds the session.
+    Raises ``QuotaExceeded`` (429) past the user's ``USER_MAX_TURNS_PER_MINUTE``,
+    ``SessionBusy`` (409) when another request holds the session.
     """
     request.user_id = principal.act_for(request.user_id, instance.settings.default_user_id)
     check_input = getattr(agent, "check_input", None)  # AgentApp.input_check's hooks
     if check_input is not None:
         check_input(request)
     observers = (*instance.turn_observers, *observers)  # the instance's: tracing, request log
+    await instance.turn_rate.admit(request.user_id)  # USER_MAX_TURNS_PER_MINUTE: 429
     new = new or request.session_id is None
     if request.session_id is None:
         request.session_id = uuid.uuid4().hex

@@ -22,7 +22,7 @@ from functions.runtime.settings import Settings, get_settings
 from functions.runtime.storage.base import ObjectStore
 
 from .deps import SandboxInstance
-from .routes import files, mcp, reaping, sandboxes, tools
+from .routes import admin, files, mcp, reaping, sandboxes, tools
 
 log = logging.getLogger("agentscope_faas.sandbox")
 
@@ -53,7 +53,7 @@ def create_app(
     return create_function_app(
         title="agentscope-faas sandbox",
         instance=instance,
-        routers=[r.router for r in (sandboxes, tools, files, reaping, mcp)],
+        routers=[r.router for r in (sandboxes, tools, files, reaping, mcp, admin)],
         lifespan=lifespan,
         body_limit=files.body_limit(instance.settings),
         json_route=lambda scope: not files.is_upload(scope),

@@ -6,6 +6,8 @@ sandbox-calls/{sandbox_id}/{deadline}-{nonce}          a call in flight (create-
                                                        when it ends; deadline: Unix seconds)
 sandbox-pool/{type}/{sandbox_id}                       a warm, unclaimed sandbox's record
 users/{user}/sessions/{session}/sandboxes/{type}       the session's sandbox of a type: its id
+users/{user}/quotas/sandboxes                          the user's live sandboxes, with
+                                                       USER_MAX_SANDBOXES set (quota.py)
 ```
 
 A sandbox whose record has expired is still not removed while one of its calls is in

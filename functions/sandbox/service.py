@@ -34,10 +34,12 @@ from functions.runtime.sandbox.errors import (
 )
 from functions.runtime.sandbox.launchers import Launcher
 from functions.runtime.sandbox.types import SANDBOX_TYPES, get_sandbox_type
+from functions.runtime.services.quotas import QuotaExceeded
 from functions.runtime.settings import Settings
 from functions.runtime.storage.base import ObjectStore, PreconditionFailed, StoreError
 from functions.runtime.storage.keys import validate_id, validate_plain_id
 
+from .quota import SandboxQuota
 from .registry import Registry, SandboxRecord, call_deadline
 
 log = logging.getLogger("agentscope_faas.sandbox")
@@ -62,6 +64,7 @@ class SandboxService:
         self.registry = Registry(store)
         self.launcher = launcher
         self.settings = settings
+        self.quota = SandboxQuota(store, self.registry, settings.user_max_sandboxes)
         self.pool_types = [
             t.strip() for t in settings.sandbox_pool_types.split(",") if t.strip() in SANDBOX_TYPES
         ]
@@ -88,6 +91,7 @@ class SandboxService:
                 existing = await self.live(binding[0])
                 if existing is not None:
                     return existing, False
+        ticket = await self.quota.admit(user_id)  # USER_MAX_SANDBOXES: 429 at the limit
         record = None
         if ttl_s is None or not self.launcher.ends_idle:
             # a pooled FC/AgentRun session idles out at the backend's default, not at ttl_s
@@ -97,6 +101,11 @@ class SandboxService:
             record = await self._launch(
                 sandbox_type, user_id, session_id, ttl, idle_timeout_s=ttl_s
             )
+        try:
+            await self.quota.hold(ticket, record.id)
+        except QuotaExceeded:  # another instance gave the user their last one meanwhile
+            await self.delete(record.id)
+            raise
         if session_id is not None and not await self.registry.bind(
             user_id, session_id, sandbox_type, record.id, binding[1] if binding else None
         ):
@@ -297,6 +306,10 @@ class SandboxService:
             return False
         record = found[0]
         await self.registry.remove(sandbox_id)
+        try:
+            await self.quota.release(record.user_id, sandbox_id)
+        except StoreError as exc:  # left counted: the quota drops it once it sees it gone
+            log.warning("sandbox %s: could not uncount it: %s", sandbox_id, exc)
         for marker in await self.registry.call_markers(sandbox_id):
             await self.registry.end_call(marker)
         if record.backend == self.launcher.name:  # another backend's: not ours to stop

@@ -217,6 +217,55 @@ def test_a_sandbox_is_an_mcp_server_from_the_packaged_sandbox_function(
     assert refused.status_code == 403 and refused.json()["code"] == "forbidden"
 
 
+@pytest.mark.parametrize("mode", ["aws-streaming", "fc"])
+def test_quotas_and_the_kill_switch_run_from_the_zips(
+    tmp_path, host_artifacts, docker_client, sandbox_images_built, mode
+):
+    """USER_MAX_TURNS_PER_MINUTE and USER_MAX_SANDBOXES reach the packaged functions, and
+    an admin's token lists and stops turns and ends a user's sandboxes; a user's is refused.
+    (The sandbox function's door is open here, so that the test can call it as an admin.)"""
+    secret = "e2e-limits-" + "k" * 32
+    env = emulator_env(
+        tmp_path,
+        MODEL_BASE_URL="",
+        AUTH_MODE="jwt",
+        AUTH_JWT_SECRET=secret,
+        USER_MAX_TURNS_PER_MINUTE="1",
+        USER_MAX_SANDBOXES="1",
+    )
+    alice = {"Authorization": f"Bearer {mint_token(secret, 'alice')}"}
+    admin = {"Authorization": f"Bearer {mint_token(secret, 'ops', admin=True)}"}
+    url = f"http://127.0.0.1:{env['QUERY_PORT']}"
+    sandboxes = f"http://127.0.0.1:{env['SANDBOX_PORT']}/v1"
+    args = ("--artifacts", str(host_artifacts), *MODES[mode], "--sandbox-url-auth", "none")
+    body = {"input": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}]}
+    with run_emulator(env, args, timeout=120):
+        # one turn a minute: the second is refused, or the third if a minute began between
+        turns = [httpx.post(f"{url}/process", json=body, headers=alice, timeout=60)]
+        turns += [httpx.post(f"{url}/process", json=body, headers=alice, timeout=60)]
+        if turns[-1].status_code == 200:
+            turns += [httpx.post(f"{url}/process", json=body, headers=alice, timeout=60)]
+        listed = httpx.get(f"{url}/admin/turns", headers=admin, timeout=30)
+        not_admin = httpx.get(f"{url}/admin/turns", headers=alice, timeout=30)
+        stop_all = httpx.post(
+            f"{url}/admin/turns/stop", json={"all": True}, headers=admin, timeout=30
+        )
+        box = httpx.post(f"{sandboxes}/sandboxes", json={"type": "base"}, headers=alice)
+        second_box = httpx.post(f"{sandboxes}/sandboxes", json={"type": "base"}, headers=alice)
+        ended = httpx.post(
+            f"{sandboxes}/admin/sandboxes/stop", json={"user_id": "alice"}, headers=admin
+        )
+    assert turns[0].status_code == 200
+    assert turns[-1].status_code == 429 and turns[-1].json()["code"] == "quota_exceeded"
+    assert int(turns[-1].headers["retry-after"]) >= 1
+    assert listed.status_code == 200 and listed.json() == {"turns": []}
+    assert not_admin.status_code == 403
+    assert stop_all.status_code == 202 and stop_all.json() == {"stopping": []}
+    assert box.status_code == 201, box.text
+    assert second_box.status_code == 429 and "USER_MAX_SANDBOXES" in second_box.json()["detail"]
+    assert ended.json() == {"user_id": "alice", "deleted": [box.json()["sandbox_id"]]}
+
+
 def test_an_agentscope_app_runs_from_its_pruned_query_zip(
     tmp_path, agentscope_artifacts, docker_client, sandbox_images_built
 ):

@@ -5,7 +5,7 @@ The wire format (chunks, usage chunk, errors, ``stream: false``) is the emulator
 (local_emulator/chat_completions.py), served for real over loopback, so a client is tested
 through its real HTTP stack rather than a mock. Tests script replies with ``push()`` and
 read back what the client sent from ``requests``; with nothing scripted it echoes the last
-user message.
+user message, or answers as ``respond(body)`` says (a model that always calls a tool).
 
 Use the ``fake_openai`` fixture (import ``fake_openai_fixture``), or
 ``with FakeOpenAIServer() as server:`` outside pytest.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -40,11 +40,19 @@ FAKE_API_KEY = "sk-fake-0123456789abcdefSECRET"
 class FakeOpenAIServer:
     """Serves ``POST /v1/chat/completions`` on 127.0.0.1 from a background thread.
 
-    ``api_key`` and ``reject_stream_options`` are the endpoint's (see ``ChatCompletions``).
+    ``api_key`` and ``reject_stream_options`` are the endpoint's (see ``ChatCompletions``);
+    ``respond(body)`` answers requests when no pushed reply is left.
     """
 
-    def __init__(self, api_key: str | None = None, *, reject_stream_options: bool = False):
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        reject_stream_options: bool = False,
+        respond: Callable[[dict[str, Any]], Reply] | None = None,
+    ):
         self._replies: deque[Reply] = deque()
+        self._respond = respond
         self._lock = threading.Lock()
         self.endpoint = ChatCompletions(
             self._next, api_key=api_key, reject_stream_options=reject_stream_options
@@ -70,9 +78,11 @@ class FakeOpenAIServer:
         with self._lock:
             self._replies.extend(replies)
 
-    def _next(self, _body: dict[str, Any]) -> Reply | None:
+    def _next(self, body: dict[str, Any]) -> Reply | None:
         with self._lock:
-            return self._replies.popleft() if self._replies else None
+            if self._replies:
+                return self._replies.popleft()
+        return self._respond(body) if self._respond is not None else None
 
     # --- lifecycle -------------------------------------------------------------------
 

@@ -352,8 +352,12 @@ def test_lifecycle_expires_sessions_sandbox_records_and_old_versions(aws):
         "expire-sessions": "${local.state_prefix}users/",
         "expire-sandbox-records": "${local.state_prefix}sandboxes/",
         "expire-sandbox-pool": "${local.state_prefix}sandbox-pool/",
+        "expire-leases": "${local.state_prefix}leases/",
         "expire-old-versions": None,
     }
+    # leases left by instances that died mid-turn: always, after a day (a live one is
+    # rewritten every SESSION_LOCK_TTL_S / 3)
+    assert rules["expire-leases"]["expiration"][0]["days"] == 1
     sessions = rules["expire-sessions"]
     assert expr(sessions["status"]) == 'var.session_expiry_days > 0 ? "Enabled" : "Disabled"'
     assert expr(sessions["expiration"][0]["days"]) == "max(var.session_expiry_days, 1)"

@@ -26,7 +26,7 @@ import contextlib
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
@@ -76,7 +76,7 @@ STEP_TYPES = frozenset(
         p.MessageType.REASONING,
     }
 )
-A2AEvent = Task | TaskStatusUpdateEvent | TaskArtifactUpdateEvent
+A2AEvent: TypeAlias = Task | TaskStatusUpdateEvent | TaskArtifactUpdateEvent
 # call-context flag: the server made the contextId for this message (nothing to load)
 NEW_CONTEXT = "a2a_new_context"
 

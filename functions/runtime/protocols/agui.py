@@ -12,7 +12,9 @@ no other request should pay for.
   ``_CONTENT`` / ``_END``; per reasoning message ``REASONING_START`` ... ``REASONING_END``;
   per tool call ``TOOL_CALL_START`` / ``_ARGS`` / ``_END``, and ``TOOL_CALL_RESULT`` for the
   ones the server ran -> ``RUN_FINISHED`` (its outcome ``cancelled`` for a stopped run,
-  ``success`` naming the front-end tool calls left to answer) or ``RUN_ERROR``.
+  ``success`` naming the front-end tool calls left to answer) or ``RUN_ERROR``. A run a turn
+  budget or the function's deadline cut short ends ``cancelled`` too, after a ``CUSTOM``
+  event named ``budget_exceeded`` / ``deadline_exceeded`` whose value is ``{code, message}``.
 * ``tools`` (front-end tools) reach the agent as ``request.tools``; a call to one ends the
   run, and the tool message the client adds answers it in the next run.
 * Cancelling a run: the client aborts the request (the turn is stopped as any vanished
@@ -29,6 +31,7 @@ from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
 from ..auth import PrincipalDep
+from ..budgets import BUDGET_EXCEEDED, DEADLINE_EXCEEDED
 from ..errors import InvalidRequest
 from ..function_app import InstanceDep
 from ..http_errors import errors, field_errors
@@ -57,6 +60,7 @@ if TYPE_CHECKING:
 router = APIRouter()
 
 _CALLS = (MessageType.FUNCTION_CALL, MessageType.PLUGIN_CALL, MessageType.MCP_TOOL_CALL)
+CUT_SHORT = (BUDGET_EXCEEDED, DEADLINE_EXCEEDED)  # incomplete runs reported as cancelled
 _OUTPUTS = (
     MessageType.FUNCTION_CALL_OUTPUT,
     MessageType.PLUGIN_CALL_OUTPUT,
@@ -197,11 +201,18 @@ class AguiStream:
                     usage=usage,
                 )
             ]
-        if event.status == RunStatus.Canceled:
+        cut = event.error is not None and event.error.code in CUT_SHORT
+        if cut:  # the run's own limits stopped it: say which, then end it cancelled
+            assert event.error is not None
+            limit = {"code": event.error.code, "message": event.error.message}
+            before = [core.CustomEvent(name=event.error.code, value=limit)]
+        else:
+            before = []
+        if event.status == RunStatus.Canceled or cut:
             outcome: Any = core.RunFinishedCancelledOutcome()
         else:
             outcome = core.RunFinishedSuccessOutcome(pending_tool_call_ids=self._pending or None)
-        return [core.RunFinishedEvent(**ids, outcome=outcome, usage=usage)]
+        return [*before, core.RunFinishedEvent(**ids, outcome=outcome, usage=usage)]
 
     def _message(self, msg: Message) -> list[BaseEvent]:
         core = self.core
@@ -304,7 +315,7 @@ async def _frames(turn: Turn, out: AguiStream) -> AsyncIterator[bytes]:
         "requestBody": {"required": True, "content": {"application/json": {"schema": _SCHEMA}}}
     },
     responses=errors(
-        401, 403, 409, 413, 415, 422, 503, also={200: stream_answer("AG-UI events of the run")}
+        401, 403, 409, 413, 415, 422, 429, 503, also={200: stream_answer("AG-UI events of the run")}
     ),
 )
 async def run_agent(

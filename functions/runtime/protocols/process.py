@@ -103,7 +103,7 @@ PROCESS_ANSWER = stream_answer(
     operation_id="process",
     openapi_extra=PROCESS_BODY_SCHEMA,
     response_model=None,
-    responses=errors(401, 403, 409, 413, 415, 422, 503, also={200: PROCESS_ANSWER}),
+    responses=errors(401, 403, 409, 413, 415, 422, 429, 503, also={200: PROCESS_ANSWER}),
 )
 async def process(
     request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep

@@ -156,6 +156,7 @@ async def _frames(turn: Turn, out: ResponsesStream, recorder: _Recorder) -> Asyn
         413,
         415,
         422,
+        429,
         503,
         also={
             200: stream_answer(

@@ -19,7 +19,10 @@ and a successful stream ends with ``response.completed``)::
 Server-run tools are ``mcp_call`` items: the client parses them and, unlike
 ``function_call``, never takes them for calls it must answer. A stopped turn ends with
 ``response.incomplete`` whose response has status ``cancelled`` (the Responses API's
-spelling); a cut-off one (``incomplete``) the same with status ``incomplete``.
+spelling); a cut-off one (``incomplete``) the same with status ``incomplete``, its
+``error`` ``{code, message}`` saying why and ``incomplete_details.reason`` the Responses
+API's ``max_output_tokens`` for ``TURN_MAX_OUTPUT_TOKENS``, else that error's code
+(``budget_exceeded``, ``deadline_exceeded``, ``user_confirmation_required``...).
 """
 
 from __future__ import annotations
@@ -28,7 +31,8 @@ import json
 import time
 from typing import Any
 
-from ..protocol import Content, Event, Message, MessageType, Response, RunStatus
+from ..budgets import exceeded_budget
+from ..protocol import Content, Error, Event, Message, MessageType, Response, RunStatus
 
 _CLIENT_CALLS = (MessageType.FUNCTION_CALL,)
 _SERVER_CALLS = (MessageType.PLUGIN_CALL, MessageType.MCP_TOOL_CALL)
@@ -75,6 +79,7 @@ class ResponsesStream:
         self.created_at = int(time.time())
         self.status = "in_progress"
         self.error: dict[str, Any] | None = None
+        self.incomplete: dict[str, Any] | None = None  # incomplete_details
         self.usage: dict[str, Any] | None = None
         self.session_id: str | None = None
         self.items: list[dict[str, Any]] = []  # output, by output_index
@@ -96,7 +101,7 @@ class ResponsesStream:
             "created_at": self.created_at,
             "status": self.status,
             "error": self.error,
-            "incomplete_details": None,
+            "incomplete_details": self.incomplete,
             "output": [dict(item) for item in self.items],
             "usage": self.usage,
             "parallel_tool_calls": True,
@@ -144,6 +149,8 @@ class ResponsesStream:
         self.usage = usage_object(event.usage)
         if event.error is not None:
             self.error = {"code": event.error.code, "message": event.error.message}
+        if status == RunStatus.Incomplete:
+            self.incomplete = incomplete_details(event.error)
         self.final = self.response()
         kind = _FINAL_EVENT.get(status, "response.completed")
         events.append(self._event(kind, response=self.final))
@@ -159,6 +166,8 @@ class ResponsesStream:
             if event.error is not None:
                 self.error = {"code": event.error.code, "message": event.error.message}
                 self.final["error"] = self.error
+            if status != RunStatus.Incomplete:
+                self.incomplete = self.final["incomplete_details"] = None
             self._final_events[-1]["type"] = _FINAL_EVENT.get(status, "response.completed")
         return self._final_events
 
@@ -351,6 +360,15 @@ class ResponsesStream:
         self._pending.clear()
         self._open.clear()
         return events
+
+
+def incomplete_details(error: Error | None) -> dict[str, Any] | None:
+    """Why an ``incomplete`` response stopped, as the Responses API's ``incomplete_details``."""
+    if error is None:
+        return None
+    if exceeded_budget(error) == "TURN_MAX_OUTPUT_TOKENS":
+        return {"reason": "max_output_tokens"}
+    return {"reason": error.code}
 
 
 def _arguments(value: Any) -> str:

@@ -10,8 +10,11 @@ users/{user}/a2a-tasks/{task}                        an A2A task (protocols/a2a_
 users/{user}/memory-index/{session}                  marker: this session has long-term memory
 users/{user}/memory/{session}/snapshot               compacted memory log of that session
 users/{user}/memory/{session}/seg/{seq}              one add_memory call, create-only
-users/{user}/locks/{session}                         a running turn's lease (services/lock.py)
 users/{user}/responses/{response}                    a stored Responses API response
+users/{user}/quotas/turns                            this minute's turn count (services/quotas.py)
+leases/{user}/{session}                              a running turn's lease (services/lock.py):
+                                                     the registry of running turns, listed by
+                                                     prefix, so not under ``users/``
 ```
 
 ``{user}`` and ``{session}`` are ``storage.keys.id_segment`` of the ids: the id itself when

@@ -13,7 +13,16 @@ the turn reads the lease every ``STOP_POLL_INTERVAL_S`` and stops the turn. One 
 for both keeps a stop and a renewal from overwriting each other: both are conditional
 writes on the same etag.
 
-Object body: ``{"token", "expires_at", "stop"?}`` (JSON; ``expires_at`` in Unix seconds).
+The leases are also the deployment's registry of running turns: one object per running
+turn, under one prefix (``leases/{user}/{session}``) so that an admin lists every running
+turn, or a user's, with one LIST (:meth:`SessionLock.running`) and stops them through the
+same stop mark - with no store request per turn beyond the lease itself. A crashed
+instance's entries lapse with their leases.
+
+Object body (JSON; times in Unix seconds)::
+
+    {"token", "expires_at", "stop"?,
+     "user_id", "session_id", "started_at", "instance", "response_id"}
 
 Release deletes the lease only while it is certainly still ours (well before it expires),
 because object stores offer no conditional delete: a lease that outlived its TTL is left for
@@ -22,6 +31,7 @@ its next owner to take over instead of being deleted from under them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import secrets
@@ -32,7 +42,7 @@ from typing import Any
 
 from ..errors import ApiError
 from ..storage.base import ObjectStore, PreconditionFailed, StoreUnavailable
-from ..storage.keys import id_segment, user_prefix
+from ..storage.keys import id_segment
 
 
 class SessionBusy(ApiError):
@@ -78,8 +88,29 @@ class LeaseState(Enum):
     LOST = "lost"  # gone or someone else's: the turn no longer owns the session
 
 
+@dataclass
+class RunningTurn:
+    """A turn holding its session's lease, as :meth:`SessionLock.running` lists it."""
+
+    user_id: str
+    session_id: str
+    started_at: float
+    instance: str
+    expires_at: float
+    response_id: str | None = None
+    stopping: bool = False
+
+
+LEASES = "leases/"
+
+
+def leases_prefix(user_id: str | None = None) -> str:
+    """Where the leases of one user's sessions are, or of every user's."""
+    return LEASES if user_id is None else f"{LEASES}{id_segment(user_id, 'user_id')}/"
+
+
 def lock_key(user_id: str, session_id: str) -> str:
-    return f"{user_prefix(user_id)}locks/{id_segment(session_id, 'session_id')}"
+    return leases_prefix(user_id) + id_segment(session_id, "session_id")
 
 
 def _body(held: dict[str, Any]) -> bytes:
@@ -92,21 +123,34 @@ class SessionLock:
     SAFETY_MARGIN_S = 30.0
     STOP_ATTEMPTS = 10
 
-    def __init__(self, store: ObjectStore, ttl_s: float = 30.0) -> None:
+    LIST_CONCURRENCY = 16  # leases read at once by running()
+
+    def __init__(self, store: ObjectStore, ttl_s: float = 30.0, holder: str = "") -> None:
         self.store = store
         self.ttl_s = ttl_s
+        self.holder = holder  # the instance taking leases, as running() names it
 
     @property
     def renew_every_s(self) -> float:
         """A third of the TTL: two renewals may fail before the lease lapses."""
         return self.ttl_s / 3
 
-    async def acquire(self, user_id: str, session_id: str) -> Lease:
-        """Take the session's lease; ``SessionBusy`` (409) when another turn holds it."""
+    async def acquire(self, user_id: str, session_id: str, response_id: str | None = None) -> Lease:
+        """Take the session's lease for the turn writing ``response_id``; ``SessionBusy``
+        (409) when another turn holds it."""
         key = lock_key(user_id, session_id)
         now = time.time()
         lease = Lease(key, secrets.token_hex(16), now + self.ttl_s, renewed_at=now)
-        body = _body({"token": lease.token, "expires_at": lease.expires_at})
+        held = {
+            "token": lease.token,
+            "expires_at": lease.expires_at,
+            "user_id": user_id,
+            "session_id": session_id,
+            "started_at": now,
+            "instance": self.holder,
+            "response_id": response_id,
+        }
+        body = _body(held)
         try:
             await self.store.put(key, body, if_none_match=True)
             return lease
@@ -174,6 +218,35 @@ class SessionLock:
         else:  # a lease rewritten this often is not being renewed (every TTL/3): a broken store
             raise StoreUnavailable(f"{key}: the lease kept changing; the stop was not recorded")
         raise NoRunningTurn(session_id)
+
+    async def running(self, user_id: str | None = None) -> list[RunningTurn]:
+        """The turns running now, of one user or of every user, oldest first: one LIST and
+        a GET per lease (expired ones, left by crashed instances, are skipped)."""
+        keys = await self.store.list(leases_prefix(user_id))
+        gate = asyncio.Semaphore(self.LIST_CONCURRENCY)
+
+        async def read(key: str) -> RunningTurn | None:
+            async with gate:
+                found = await self.store.get(key)
+            if found is None:
+                return None
+            try:
+                held = json.loads(found[0])
+                turn = RunningTurn(
+                    user_id=str(held["user_id"]),
+                    session_id=str(held["session_id"]),
+                    started_at=float(held.get("started_at", 0)),
+                    instance=str(held.get("instance") or ""),
+                    expires_at=float(held["expires_at"]),
+                    response_id=held.get("response_id"),
+                    stopping=bool(held.get("stop")),
+                )
+            except (ValueError, KeyError, TypeError):
+                return None  # not a lease this code wrote
+            return turn if turn.expires_at > time.time() else None
+
+        found = await asyncio.gather(*(read(key) for key in keys))
+        return sorted((t for t in found if t is not None), key=lambda t: t.started_at)
 
     async def release(self, lease: Lease) -> None:
         margin = min(self.SAFETY_MARGIN_S, self.ttl_s / 4)

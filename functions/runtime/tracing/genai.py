@@ -234,14 +234,15 @@ class _TurnWatcher:
             f"execute_tool {run.name}", kind=SpanKind.INTERNAL, attributes=attributes
         )
         # current while the tool runs: its calls (the sandbox SDK's) carry this span
-        token = otel_context.attach(trace.set_span_in_context(span))
+        token = otel_context.attach(trace.set_span_in_context(span)) if run.in_task else None
         try:
             yield
         except Exception as exc:
             _fail(span, _error_type(exc))
             raise
         finally:
-            otel_context.detach(token)
+            if token is not None:
+                otel_context.detach(token)
             if run.is_error:
                 _fail(span, "tool_error")
             if self.capture and run.result is not None:

@@ -42,12 +42,14 @@ async def adapt(items: AsyncIterator[Any], builder: ResponseBuilder) -> AsyncIte
             async for event in snapshots.adapt(items, builder):
                 yield event
             return
-        from .events import ReplyStream
+        from .events import ReplyStream, report_calls
 
         stream = ReplyStream(builder)
-        async for item in items:
-            for event in stream.feed(item):
-                yield event
+        with report_calls() as report:  # agentscope's own calls, counted by the turn
+            async for item in items:
+                report(item)
+                for event in stream.feed(item):
+                    yield event
         for event in stream.finish():
             yield event
     except Exception as exc:

@@ -42,10 +42,13 @@ Usage shape (OpenAI Responses' names): ``{input_tokens, output_tokens, total_tok
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ...calls import ReportedCalls
 from ...mcp_tools import call_kind
 from ...protocol import (
     AudioContent,
@@ -410,3 +413,40 @@ class ReplyStream:
         if mb is None or self.builder.current is not mb:
             return []
         return mb.complete()
+
+
+@contextlib.contextmanager
+def report_calls() -> Iterator[Callable[[Any], None]]:
+    """``report(item)`` for each item of a reply: agentscope's own model calls and tool runs,
+    told to the turn's call hooks (``calls.ReportedCalls``: counted, budgeted, traced).
+
+    ``MODEL_CALL_START`` .. ``MODEL_CALL_END`` (its tokens) is one model call and
+    ``TOOL_RESULT_START`` .. ``TOOL_RESULT_END`` one tool run. agentscope yields both
+    starts before it makes the call, so a budget that refuses one (raising from
+    ``report``) stops the reply before the request is sent or the tool runs.
+    """
+    reported = ReportedCalls()
+    arguments: dict[str, str] = {}  # tool call id -> its arguments, from the call's deltas
+    results: dict[str, str] = {}  # tool call id -> its result text so far
+
+    def report(item: Any) -> None:
+        kind = getattr(item, "type", None)
+        if kind == "MODEL_CALL_START":
+            reported.model_started(str(item.model_name or "unknown"), provider="agentscope")
+        elif kind == "MODEL_CALL_END":
+            reported.model_ended(int(item.input_tokens or 0), int(item.output_tokens or 0))
+        elif kind == "TOOL_CALL_DELTA":
+            arguments[item.tool_call_id] = arguments.get(item.tool_call_id, "") + (item.delta or "")
+        elif kind == "TOOL_RESULT_START":
+            call_id = item.tool_call_id
+            reported.tool_started(call_id, item.tool_call_name, arguments.pop(call_id, ""))
+        elif kind == "TOOL_RESULT_TEXT_DELTA":
+            results[item.tool_call_id] = results.get(item.tool_call_id, "") + (item.delta or "")
+        elif kind == "TOOL_RESULT_END":
+            failed = str(item.state) != "success"
+            reported.tool_ended(item.tool_call_id, results.pop(item.tool_call_id, ""), failed)
+
+    try:
+        yield report
+    finally:
+        reported.close()
