@@ -6,7 +6,9 @@ sandbox type from ``sandbox_images/<type>/Dockerfile`` with ``sandbox_images/`` 
 in dependency order (a type is built FROM its ``parent`` in the registry,
 ``functions.runtime.sandbox.types``). Image names come from
 ``functions.runtime.settings.sandbox_image`` (the seed's ``RUNTIME_SANDBOX_*`` variables).
-Unchanged inputs rebuild from Docker's layer cache in about a second.
+Unchanged inputs rebuild from Docker's layer cache in about a second. It says what it is
+doing as numbered steps with their times (``local_emulator/progress.py``; ``-q`` for none,
+``-v`` for the build's own output too) and ends with a table of the steps' times.
 
 From Python (tests): ``build_images(("base", "filesystem")) -> {type: image}``.
 """
@@ -187,9 +189,8 @@ def _no_step(what: str) -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("types", nargs="*", default=list(TYPES), help=f"of {', '.join(TYPES)}")
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="no step lines, no docker build output"
-    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no step lines")
+    parser.add_argument("-v", "--verbose", action="store_true", help="docker build's output too")
     args = parser.parse_args(argv)
     from local_emulator.progress import Steps
 
@@ -202,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     try:
         with Steps(2 + len(order), quiet=args.quiet, title="sandbox images") as steps:
-            images = build_images(order, quiet=args.quiet, timings=timings, steps=steps)
+            quiet = args.quiet or not args.verbose  # the tools' own output
+            images = build_images(order, quiet=quiet, timings=timings, steps=steps)
     except BuildError as exc:
         print(f"build: {exc}", file=sys.stderr)
         return 1
