@@ -48,13 +48,14 @@ def dev_token(user: str, *, admin: bool = False, ttl_s: float = DEFAULT_TTL_S) -
     ``AUTH_JWT_SECRET``, with its issuer, audience, user claim and admin scope.
 
     ``ValueError`` when ``AUTH_JWT_SECRET`` is not set."""
-    from functions.runtime.settings import Settings
+    from functions.runtime.settings import Settings, secret_value
 
     settings = Settings()
-    if settings.auth_jwt_secret is None:
+    secret = secret_value(settings.auth_jwt_secret)
+    if secret is None:
         raise ValueError("set AUTH_JWT_SECRET (the functions' dev secret) to mint a token")
     return mint_token(
-        settings.auth_jwt_secret.get_secret_value(),
+        secret,
         user,
         admin=admin,
         admin_scope=settings.auth_admin_scope,
