@@ -68,13 +68,15 @@ def _offline_model(host: str) -> Function | None:
     if os.environ.get("MODEL_BASE_URL"):
         return None
     from functions.runtime.settings import Settings
-    from local_emulator.chat_completions import OFFLINE_API_KEY, offline_model_app
+    from local_emulator.chat_completions import OFFLINE_API_KEY, OFFLINE_MODEL, offline_model_app
     from local_emulator.serve import Function
 
     port = Settings().model_port
     os.environ["MODEL_BASE_URL"] = f"http://{host}:{port}/v1"
     if not os.environ.get("MODEL_API_KEY"):
         os.environ["MODEL_API_KEY"] = OFFLINE_API_KEY
+    # requests (and their traces, logs) name the model that answers them
+    os.environ.setdefault("MODEL_NAME", OFFLINE_MODEL)
     return Function("model", offline_model_app(), port, "/v1/chat/completions (offline demo)")
 
 
@@ -200,7 +202,11 @@ def _serve_artifacts(
         store_url = f"file://{Path(path).resolve()}"
     common = {"STORE_URL": store_url}
     sandbox_url = f"http://{host}:{settings.sandbox_port}"
-    model = {k: os.environ[k] for k in ("MODEL_BASE_URL", "MODEL_API_KEY") if k in os.environ}
+    model = {
+        k: os.environ[k]
+        for k in ("MODEL_BASE_URL", "MODEL_API_KEY", "MODEL_NAME")
+        if k in os.environ
+    }
     environment = {
         "query": {**common, "SANDBOX_URL": sandbox_url, **(model if offline else {})},
         "state": dict(common),

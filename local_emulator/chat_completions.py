@@ -323,7 +323,8 @@ class ChatCompletions:
                     param="stream_options",
                 )
             )
-        invalid = invalid_messages(body.get("messages") or [])
+        messages = body.get("messages")
+        invalid = invalid_messages(messages) if isinstance(messages, list) else None
         if invalid is not None:
             return _error(error_reply(400, invalid, param="messages"))
         reply = self.answer(body)

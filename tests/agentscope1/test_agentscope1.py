@@ -25,8 +25,9 @@ from functions.runtime.adapters.agentscope import major
 from functions.runtime.adapters.agentscope.memory import AgentScopeSessionHistoryMemory
 from functions.runtime.adapters.agentscope.tool import as_tool_result, execute_python_code
 from functions.runtime.app import AgentApp
-from functions.runtime.protocol import AgentRequest, Event, sse_encode
+from functions.runtime.protocol import AgentRequest, Event
 from functions.runtime.services import InMemorySessionHistoryService, InMemoryStateService
+from functions.runtime.sse import sse_encode
 from functions.runtime.tools import ToolError
 from tests.agentscope.stream import data_of, deltas_of, events_of, messages
 from tests.fakes.openai_server import FakeOpenAIServer, text_reply, tool_calls_reply

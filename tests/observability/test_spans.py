@@ -122,7 +122,7 @@ def test_a_turn_with_a_model_call_and_a_tool_call_under_the_callers_trace(
         assert chat.attributes["gen_ai.provider.name"] == "openai"
         assert chat.attributes["gen_ai.request.model"] == "fake-model"
         assert chat.attributes["gen_ai.response.model"] == "fake-model"
-        assert chat.attributes["gen_ai.response.id"] == "chatcmpl-fake"
+        assert chat.attributes["gen_ai.response.id"] == "chatcmpl-offline"  # the fake's ids
         assert chat.attributes["server.address"] == "127.0.0.1"
         assert chat.attributes["gen_ai.response.time_to_first_chunk"] > 0
     assert chats[0].attributes["gen_ai.response.finish_reasons"] == ["tool_calls"]

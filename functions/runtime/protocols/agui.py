@@ -46,7 +46,7 @@ from ..protocol import (
     RunStatus,
     TextContent,
 )
-from ..sse import SSEResponse, frame
+from ..sse import SSEResponse, frame, stream_answer
 from ..storage.keys import validate_id
 from ..turn import Turn, open_turn
 from .process import AgentDep, session_header
@@ -303,7 +303,9 @@ async def _frames(turn: Turn, out: AguiStream) -> AsyncIterator[bytes]:
     openapi_extra={
         "requestBody": {"required": True, "content": {"application/json": {"schema": _SCHEMA}}}
     },
-    responses=errors(401, 403, 409, 413, 415, 422, 503),
+    responses=errors(
+        401, 403, 409, 413, 415, 422, 503, also={200: stream_answer("AG-UI events of the run")}
+    ),
 )
 async def run_agent(
     request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep

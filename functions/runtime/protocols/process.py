@@ -21,7 +21,7 @@ from ..errors import InvalidRequest
 from ..function_app import InstanceDep
 from ..http_errors import errors, field_errors
 from ..protocol import AgentRequest, Response
-from ..sse import SSEResponse, encoded, sse_encode
+from ..sse import SSEResponse, encoded, sse_encode, stream_answer
 from ..storage.keys import validate_id
 from ..turn import Agent, open_turn, run_watching
 
@@ -91,25 +91,11 @@ async def health(agent: AgentDep, instance: InstanceDep) -> dict[str, str]:
     return {"status": "ok", "app": agent.app_name}
 
 
-PROCESS_ANSWER = {
-    "model": Response,
-    "description": "the event stream (stream: true), or the final response (stream: false)",
-    # OpenAPI 3.1 reads an event stream's schema as one event's (SSE fields): each ``data``
-    # is the JSON of a response, message or content event
-    "content": {
-        "text/event-stream": {
-            "schema": {
-                "type": "object",
-                "required": ["data"],
-                "properties": {
-                    "data": {"type": "string", "contentMediaType": "application/json"},
-                    "event": {"type": "string"},
-                    "id": {"type": "string"},
-                },
-            }
-        }
-    },
-}
+PROCESS_ANSWER = stream_answer(
+    "the event stream (stream: true; each data is a response, message or content event), "
+    "or the final response (stream: false)",
+    Response,
+)
 
 
 @router.post(

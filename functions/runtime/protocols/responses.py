@@ -34,7 +34,7 @@ from ..function_app import InstanceDep
 from ..http_errors import errors
 from ..instance import Instance
 from ..protocol import Response
-from ..sse import SSEResponse, frame
+from ..sse import SSEResponse, frame, stream_answer
 from ..turn import Turn, open_turn, run_watching
 from .process import AgentDep, parse_body, session_header
 from .responses_input import ResponsesRequest, agent_request
@@ -148,7 +148,22 @@ async def _frames(turn: Turn, out: ResponsesStream, recorder: _Recorder) -> Asyn
             "content": {"application/json": {"schema": ResponsesRequest.model_json_schema()}},
         }
     },
-    responses=errors(401, 403, 404, 409, 413, 415, 422, 503),
+    responses=errors(
+        401,
+        403,
+        404,
+        409,
+        413,
+        415,
+        422,
+        503,
+        also={
+            200: stream_answer(
+                "the Response (stream: false) or its events (stream: true; each data is an "
+                "event the event name says)"
+            )
+        },
+    ),
 )
 async def create_response(
     request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep

@@ -21,18 +21,10 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
-from functools import lru_cache
 from typing import Any
 
 from ...protocol import Event, Message, ResponseBuilder
-
-
-@lru_cache(maxsize=1)
-def major() -> int:
-    """The installed agentscope's major version (1 or 2)."""
-    import agentscope
-
-    return int(str(agentscope.__version__).split(".")[0])
+from .version import major
 
 
 def inbound(messages: list[Message]) -> list[Any]:

@@ -48,7 +48,7 @@ from ...protocol import (
     TextContent,
     VideoContent,
 )
-from . import major
+from .version import major
 
 CALL_TYPES = (MessageType.FUNCTION_CALL, MessageType.PLUGIN_CALL, MessageType.MCP_TOOL_CALL)
 OUTPUT_TYPES = (

@@ -22,7 +22,7 @@ from typing import Any
 from ...current import current_request
 from ...sandbox import AsyncBaseSandbox, result_text
 from ...tools import ToolError
-from . import major
+from .version import major
 
 
 def _images(result: dict[str, Any]) -> list[tuple[str, str]]:
