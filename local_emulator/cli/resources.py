@@ -85,7 +85,9 @@ def describe(message: dict) -> str:
     kind = message.get("type") or "message"
     parts = message.get("content") or []
     text = "".join(p.get("text") or "" for p in parts if p.get("type") == "text")
-    data = next((p.get("data") for p in parts if p.get("type") == "data" and p.get("data")), {})
+    data: dict = next(
+        (p.get("data") for p in parts if p.get("type") == "data" and p.get("data")), {}
+    )
     if kind.endswith("_call") and data:
         return f"[tool] {data.get('name', '?')} {data.get('arguments', '')}"
     if kind.endswith("_call_output") and data:
