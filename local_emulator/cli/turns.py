@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import queue
+import signal
 import sys
 import threading
 from collections.abc import Callable
@@ -242,10 +243,11 @@ def _turn(
 ) -> tuple[dict | None, str | None]:
     """Stream one turn; Ctrl-C asks the function to stop it (twice: leave at once).
 
-    The stream is read on a thread so that Ctrl-C lands here, between events, and never
-    inside the HTTP client's read.
+    The stream is read on a thread and Ctrl-C only posts a mark in the same queue
+    (SimpleQueue's put may be called from a signal handler), so the interrupt is handled
+    between events, never in the middle of the HTTP client's read or of printing.
     """
-    events: queue.Queue = queue.Queue()
+    events: queue.SimpleQueue = queue.SimpleQueue()
 
     def read() -> None:
         try:
@@ -257,28 +259,38 @@ def _turn(
             events.put(("error", CliError(f"the stream broke: {exc}")))
         events.put(("end", None))
 
+    interrupted = False
+
+    def on_interrupt(signum: int, frame: object) -> None:
+        nonlocal interrupted
+        if interrupted:
+            raise KeyboardInterrupt
+        interrupted = True
+        events.put(("interrupt", None))
+
     threading.Thread(target=read, daemon=True).start()
     final: dict | None = None
-    stopping = False
-    while True:
-        try:
+    previous = signal.signal(signal.SIGINT, on_interrupt)
+    try:
+        while True:
             kind, value = events.get()
-        except KeyboardInterrupt:
-            if stopping or session is None:
-                raise
-            stopping = True
-            info("\n[stopping the turn; Ctrl-C again leaves]")
-            _stop(stopper, session, user)
-            continue
-        if kind == "end":
-            return final, session
-        if kind == "error":
-            raise value
-        if value.get("session_id"):
-            session = value["session_id"]
-        if value.get("object") == "response":
-            final = value
-        printer.event(value)
+            if kind == "end":
+                return final, session
+            if kind == "error":
+                raise value
+            if kind == "interrupt":
+                if session is None:  # nothing to name in a stop: hang up instead
+                    raise KeyboardInterrupt
+                info("\n[stopping the turn; Ctrl-C again leaves]")
+                _stop(stopper, session, user)
+                continue
+            if value.get("session_id"):
+                session = value["session_id"]
+            if value.get("object") == "response":
+                final = value
+            printer.event(value)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def _stop(stopper: Callable[[], Api], session: str, user: str | None) -> None:

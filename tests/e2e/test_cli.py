@@ -281,3 +281,35 @@ def test_sandbox_server_serves_fc_sandboxes_from_a_seed_style_config(
     assert removed.stdout == f"removed {sandbox_id}\n"
     assert f"http://127.0.0.1:{port}  /v1/sandboxes (on fc)" in out
     assert "BEARER_TOKEN is not used here" in out and "seed-style-token" not in out
+
+
+@pytest.mark.parametrize(
+    "emulator",
+    [{"AGENT_APP": "tests.apps:file_gated_app", "GATE_FILE": "/nonexistent/gate"}],
+    indirect=True,
+)
+def test_ctrl_c_during_an_answer_stops_the_turn_and_the_chat_goes_on(emulator):
+    chat = subprocess.Popen(
+        [CLI, "chat"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **emulator},
+        cwd=ROOT,
+    )
+    try:
+        assert chat.stdin and chat.stdout
+        chat.stdin.write("hold on\n")
+        chat.stdin.flush()
+        assert chat.stdout.read(len("waiting ")) == "waiting "  # the turn is running
+        chat.send_signal(2)  # Ctrl-C
+        _, err = chat.communicate(input="/session\n", timeout=60)
+    finally:
+        if chat.poll() is None:
+            chat.kill()
+    assert chat.returncode == 0, err
+    assert "[stopping the turn" in err and "[the turn was stopped]" in err
+    session = err.strip().splitlines()[-1]  # what /session printed after the stop
+    stored = json.loads(cli("sessions", "show", session, "--json", env=emulator).stdout)
+    assert stored["messages"][-1]["status"] == "incomplete"
