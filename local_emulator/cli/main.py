@@ -304,6 +304,13 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except BrokenPipeError:  # `... | head`: the reader left
         return 0
+    except ModuleNotFoundError as exc:  # installed without what this command runs
+        print(
+            f"agentscope-faas: {args.command} needs the package {exc.name!r}: install the "
+            "project with its extras (make install, or pip install -e '.[dev]')",
+            file=sys.stderr,
+        )
+        return 1
     return code
 
 
