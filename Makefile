@@ -16,8 +16,6 @@ OTEL_ENV = $(if $(TRACES),OTEL_EXPORTER_OTLP_ENDPOINT=$(TRACES_URL) )
 # agentscope 1.x (the seed's example) cannot share .venv with agentscope 2.x: its own venv
 VENV1  := .venv-agentscope1
 STAMP1 := $(VENV1)/.installed-agentscope1
-HOST_PY    = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-HOST_ARCH  = $(shell $(BIN)/python -c 'from local_emulator.artifacts import host_arch; print(host_arch())')
 
 .PHONY: install agentscope1 local test lint format bench images package clean checkov traces traces-check
 
@@ -41,14 +39,9 @@ $(STAMP1): pyproject.toml
 
 agentscope1: $(STAMP1)
 
+# the command line's `local`: images (step lines), [the zips,] then python -m local_emulator
 local: install
-	@$(BIN)/python sandbox_images/build.py -q || echo "warning: no sandbox images (Docker unavailable): agents run, code tools answer with an error"
-ifeq ($(ARTIFACTS),)
-	$(OTEL_ENV)$(BIN)/python -m local_emulator --store $(STORE) $(if $(SANDBOX_BACKEND),--sandbox-backend $(SANDBOX_BACKEND))
-else
-	$(BIN)/python packaging/build.py --targets $(PLATFORM) --python $(HOST_PY) --arch $(HOST_ARCH) --out .data/dist -q
-	$(OTEL_ENV)$(BIN)/python -m local_emulator --store $(STORE) --artifacts .data/dist/manifest.json --platform $(PLATFORM)
-endif
+	$(OTEL_ENV)$(BIN)/agentscope-faas local --store $(STORE) $(if $(SANDBOX_BACKEND),--sandbox-backend $(SANDBOX_BACKEND)) $(if $(ARTIFACTS),--artifacts --platform $(PLATFORM))
 
 lint: install
 	$(BIN)/ruff check .

@@ -26,9 +26,15 @@ from typing import Any
 from functions.runtime.app import AgentApp
 from functions.runtime.mcp_tools import call_kind
 from functions.runtime.models import get_model
-from functions.runtime.models.base import TextDelta, ToolCall, Usage
+from functions.runtime.models.base import ReasoningDelta, TextDelta, ToolCall, Usage
 from functions.runtime.models.messages import check_chat_input, to_openai_messages
-from functions.runtime.protocol import AgentRequest, DataContent, Message, MessageType
+from functions.runtime.protocol import (
+    AgentRequest,
+    DataContent,
+    Message,
+    MessageType,
+    TextContent,
+)
 from functions.runtime.sandbox import AsyncBaseSandbox, result_text
 from functions.runtime.settings import get_settings
 from functions.runtime.tools import Toolkit
@@ -102,6 +108,28 @@ def _call_message(kind: str, data: dict[str, Any]) -> Message:
     return Message(role="assistant", type=kind, content=[DataContent(data=data)])
 
 
+class _Thoughts:
+    """The model's reasoning (models that send ``reasoning_content``) as a ``reasoning``
+    message growing with each piece; never sent back to the model."""
+
+    def __init__(self) -> None:
+        self.message: Message | None = None
+
+    def add(self, piece: str) -> tuple[Message, bool]:
+        before = self.message.text if self.message is not None else ""
+        self.message = Message(
+            id=self.message.id if self.message is not None else Message().id,
+            role="assistant",
+            type=MessageType.REASONING,
+            content=[TextContent(text=before + piece)],
+        )
+        return self.message, False
+
+    def close(self) -> list[tuple[Message, bool]]:
+        done, self.message = self.message, None
+        return [(done, True)] if done is not None else []
+
+
 @agent_app.query(framework="native")
 async def query_func(self: AgentApp, msgs: list[Message], request: AgentRequest, **kwargs: Any):
     session = kwargs.get("session")
@@ -143,7 +171,13 @@ async def _react(
     for _ in range(MAX_STEPS):
         text: list[str] = []
         calls = []
+        thoughts = _Thoughts()
         async for item in model.stream(chat, tools=tools, **params):
+            if isinstance(item, ReasoningDelta):
+                yield thoughts.add(item.text)
+                continue
+            for done in thoughts.close():
+                yield done
             if isinstance(item, TextDelta):
                 text.append(item.text)
                 yield item.text
@@ -151,6 +185,8 @@ async def _react(
                 calls.append(item)
             elif isinstance(item, Usage):
                 yield item
+        for done in thoughts.close():
+            yield done
         if not calls:
             return
         chat.append(

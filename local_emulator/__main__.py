@@ -145,14 +145,15 @@ def main(argv: list[str] | None = None) -> None:
             _serve_artifacts(args, settings, host, offline)
             return
         from functions.query.app import create_app as query_app
+        from local_emulator.playground import emulator_playground
         from local_emulator.serve import Function, serve
 
         functions = [
             Function(
                 "query",
-                query_app(settings),
+                emulator_playground(query_app(settings), settings, host),
                 settings.query_port,
-                "POST /process, /compatible-mode/v1/responses, /ag-ui, /a2a",
+                "POST /process, /compatible-mode/v1/responses, /ag-ui, /a2a; GET / the playground",
             ),
         ]
         if importlib.util.find_spec("functions.state.app") is not None:
@@ -253,6 +254,9 @@ def _serve_artifacts(
         from local_emulator.url_auth import SignedOnly
 
         apps["sandbox"] = SignedOnly(apps["sandbox"], verifier)
+    from local_emulator.playground import emulator_playground
+
+    apps["query"] = emulator_playground(apps["query"], settings, host)
     ports = {"query": settings.query_port, "state": settings.state_port}
     ports["sandbox"] = settings.sandbox_port
     trigger = "Function URL" if args.platform == "aws" else "HTTP trigger"

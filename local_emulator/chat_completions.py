@@ -53,6 +53,10 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     # send the chunks, then stall until the server stops: a model that stops talking
     hang: bool = False
+    # hold the stream before chunk ``pause_at`` until ``resume`` is set: a test paces the
+    # model (another thread sets it) and sees what a client shows in between
+    pause_at: int | None = None
+    resume: threading.Event | None = None
 
 
 @dataclass
@@ -341,7 +345,10 @@ class ChatCompletions:
         )
 
     async def _events(self, reply: Reply, model: str, include_usage: bool) -> AsyncIterator[str]:
-        for chunk in reply.chunks:
+        for i, chunk in enumerate(reply.chunks):
+            if i == reply.pause_at and reply.resume is not None:
+                if not await self._held(reply.resume):
+                    return
             yield f"data: {json.dumps({**chunk, 'model': model})}\n\n"
         if reply.hang:
             assert self._release is not None
@@ -358,6 +365,15 @@ class ChatCompletions:
             }
             yield f"data: {json.dumps(usage_chunk)}\n\n"
         yield "data: [DONE]\n\n"
+
+    async def _held(self, resume: threading.Event) -> bool:
+        """Wait for ``resume`` (set by another thread); False when the server stops first."""
+        assert self._release is not None
+        while not resume.is_set():
+            if self._release.is_set():
+                return False
+            await asyncio.sleep(0.01)  # a threading.Event: polled, so no thread is left waiting
+        return True
 
 
 def invalid_messages(messages: list[dict[str, Any]]) -> str | None:

@@ -33,6 +33,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import deps
 import frameworks
@@ -47,7 +48,11 @@ from targets import (
     zip_rel,
 )
 
+if TYPE_CHECKING:
+    from local_emulator.progress import Steps
+
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # functions (the settings), local_emulator (progress lines)
 MANIFEST_FORMAT = 1
 BUDGET_ZIPPED_MB, BUDGET_UNZIPPED_MB = 30, 120
 # a query zip carrying an agent framework: Lambda's own limit (layers included: leave room)
@@ -276,7 +281,6 @@ def size_table(artifacts: list[dict], framework: bool = False) -> str:
 
 
 def default_app() -> str:
-    sys.path.insert(0, str(ROOT))
     from functions.runtime.settings import Settings
 
     return Settings().agent_app  # AGENT_APP if set, else the runtime's default
@@ -315,6 +319,57 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def install_all(
+    functions: list[Function],
+    platforms: list[Platform],
+    app_extras: tuple[str, ...],
+    meta: dict,
+    args: argparse.Namespace,
+    steps: Steps,
+) -> list[Job]:
+    """Each function's dependencies for each platform (cached unless --refresh)."""
+    jobs = []
+    cache = args.cache.resolve()
+    for platform in platforms:
+        for function in functions:
+            extras = (*function.extras, *(app_extras if function.carries_app else ()))
+            reqs = deps.requirements((*extras, *platform.extras), meta)
+            what = f"dependencies of {function.name} for {platform.target} {platform.slug}"
+            with steps.step(what) as step:
+                site = deps.install(reqs, platform, cache, args.refresh, args.quiet)
+                step.done(f"{len(reqs)} requirements")
+            jobs.append(Job(function, platform, site))
+    return jobs
+
+
+def build_all(
+    jobs: list[Job],
+    app: str,
+    out: Path,
+    args: argparse.Namespace,
+    prunes: tuple[frameworks.Prune, ...],
+    steps: Steps,
+) -> list[dict]:
+    """The zips, built in parallel."""
+    extra = split(args.aws_services)
+    opts = Options(
+        app=app,
+        out=out,
+        pyc=not args.no_pyc,
+        aws_services=None if "all" in extra else frozenset((*OWN_AWS_SERVICES, *extra)),
+        prunes=prunes,
+    )
+
+    def build(job: Job) -> dict:
+        with steps.step(f"zipping {job.zip_rel}") as step:
+            artifact = build_one(job, opts)
+            step.done(f"{artifact['size'] / 1e6:.1f} MB")
+        return artifact
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return list(pool.map(build, jobs))
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     started = time.perf_counter()
@@ -333,23 +388,11 @@ def main(argv: list[str] | None = None) -> int:
     if app_extras and not args.quiet:
         left_out = ", ".join(f"{p.top_level} ({p.why})" for p in prunes) or "nothing"
         print(f"  {app} brings {', '.join(app_extras)}; left out: {left_out}")
-    jobs = []
-    for platform in platforms:
-        for function in functions:
-            extras = (*function.extras, *(app_extras if function.carries_app else ()))
-            reqs = deps.requirements((*extras, *platform.extras), meta)
-            site = deps.install(reqs, platform, args.cache.resolve(), args.refresh, args.quiet)
-            jobs.append(Job(function, platform, site))
-    extra = split(args.aws_services)
-    opts = Options(
-        app=app,
-        out=out,
-        pyc=not args.no_pyc,
-        aws_services=None if "all" in extra else frozenset((*OWN_AWS_SERVICES, *extra)),
-        prunes=prunes,
-    )
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        artifacts = list(pool.map(lambda job: build_one(job, opts), jobs))
+    from local_emulator.progress import Steps
+
+    with Steps(2 * len(platforms) * len(functions), quiet=args.quiet, title="packages") as steps:
+        jobs = install_all(functions, platforms, app_extras, meta, args, steps)
+        artifacts = build_all(jobs, app, out, args, prunes, steps)
     order = {name: i for i, name in enumerate(FUNCTIONS)}
     artifacts.sort(key=lambda a: (order[a["function"]], a["target"], a["python"], a["arch"]))
     manifest = {

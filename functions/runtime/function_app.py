@@ -23,6 +23,7 @@ from starlette.routing import Match
 
 from .auth.middleware import Authenticate, Predicate
 from .body_limit import BodyLimit, Limit
+from .cors import install_cors
 from .errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound
 from .http_errors import error_response, field_errors
 from .instance import Instance
@@ -206,6 +207,7 @@ def create_function_app(
     )
     install_telemetry(app, instance, function)
     app.add_middleware(RequestIds)
+    install_cors(app, instance.settings)  # outermost: preflights come without credentials
     for router in routers:
         app.include_router(router)
     return app

@@ -18,6 +18,12 @@ def _also(name: str, other: str, default: Any) -> Any:
     return Field(default, validation_alias=AliasChoices(name, other))
 
 
+def _seed(name: str, *seed_names: str, default: Any) -> Any:
+    """A setting read from env ``name`` or, when that is unset, by the name AgentScope
+    Runtime's sandbox server reads it (``runtime-sandbox-server --config fc.env``)."""
+    return Field(default, validation_alias=AliasChoices(name, *seed_names))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True
@@ -34,6 +40,9 @@ class Settings(BaseSettings):
     auth_admin_scope: str = "agentscope:admin"  # may act for any user
     auth_leeway_s: float = 30.0  # clock skew allowed on exp / nbf / iat
     auth_jwks_min_refresh_s: float = 30.0  # an unknown kid refetches the keys at most this often
+    # browsers on these origins (comma-separated; "*" for any) may call the functions from
+    # their pages: CORS answers (functions/runtime/cors.py); unset, no CORS headers at all
+    cors_allow_origins: str = ""
     sandbox_token: SecretStr | None = None  # the SDK's bearer token for SANDBOX_URL
 
     # every function: "json" writes one JSON object per log line and one line per request
@@ -147,7 +156,8 @@ class Settings(BaseSettings):
     # how calls to SANDBOX_URL are signed: "aws_iam" (SigV4, a Function URL with AWS_IAM
     # auth), "fc" (ACS3, an FC HTTP trigger with "function" auth) or "none" (an open URL)
     sandbox_url_auth: Literal["none", "aws_iam", "fc"] = "none"
-    sandbox_backend: str = "docker"
+    # docker, fc or agentrun; the seed's CONTAINER_DEPLOYMENT names it too
+    sandbox_backend: str = _seed("sandbox_backend", "container_deployment", default="docker")
     sandbox_ttl_s: float = 1800.0
     max_sandbox_instances: int = 20
     sandbox_pool_size: int = 0  # warm sandboxes kept ready per pooled type
@@ -175,16 +185,25 @@ class Settings(BaseSettings):
     sandbox_orphan_grace_s: float = 120.0
 
     # Alibaba Cloud credentials and account, shared by the FC and AgentRun launchers
-    alibaba_cloud_access_key_id: SecretStr | None = None
-    alibaba_cloud_access_key_secret: SecretStr | None = None
+    alibaba_cloud_access_key_id: SecretStr | None = _seed(
+        "alibaba_cloud_access_key_id", "fc_access_key_id", "agent_run_access_key_id", default=None
+    )
+    alibaba_cloud_access_key_secret: SecretStr | None = _seed(
+        "alibaba_cloud_access_key_secret",
+        "fc_access_key_secret",
+        "agent_run_access_key_secret",
+        default=None,
+    )
     alibaba_cloud_security_token: SecretStr | None = None
-    fc_region: str = "cn-hangzhou"
-    fc_account_id: str | None = None
+    fc_region: str = _seed("fc_region", "fc_region_id", default="cn-hangzhou")
+    fc_account_id: str | None = _seed("fc_account_id", "agent_run_account_id", default=None)
 
     # AgentRun launcher (SANDBOX_BACKEND=agentrun): one template per sandbox type
     agentrun_endpoint: str | None = None  # control plane, e.g. http://127.0.0.1:9200 (emulator)
     agentrun_data_endpoint: str | None = None  # unset: the account's agentrun-data endpoint
-    agentrun_region: str | None = None  # unset: FC_REGION
+    agentrun_region: str | None = _seed(  # unset: FC_REGION
+        "agentrun_region", "agent_run_region_id", default=None
+    )
     agentrun_template_prefix: str = "agentscope-sandbox-"  # template = prefix + sandbox type
     agentrun_idle_timeout_s: int | None = None  # unset: SANDBOX_TTL_S
     agentrun_retry_attempts: int = 3  # per control-plane call (all of them safe to repeat)

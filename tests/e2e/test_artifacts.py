@@ -373,3 +373,56 @@ def test_a2a_runs_from_the_zips(tmp_path, host_artifacts, mode):
     assert streamed[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
     assert second.context_id == first.context_id
     assert "And of Italy?" in get_artifact_text(second.artifacts[0])
+
+
+@pytest.mark.parametrize("mode", list(MODES))
+def test_cors_for_an_allowed_page_and_the_playground_run_from_the_zips(
+    tmp_path, host_artifacts, mode
+):
+    """CORS_ALLOW_ORIGINS through each platform's door (Function URL events, the Web
+    Adapter, FC's trigger): a page on the listed origin gets its preflight answered and
+    reads a streamed turn and its session header; the emulator's playground page is served
+    on the query port as in the source mode."""
+    page = "http://127.0.0.1:8095"
+    secret = "e2e-cors-" + "k" * 32
+    token = mint_token(secret, "alice")
+    env = emulator_env(
+        tmp_path,
+        MODEL_BASE_URL="",
+        AUTH_MODE="jwt",
+        AUTH_JWT_SECRET=secret,
+        CORS_ALLOW_ORIGINS=page,
+    )
+    url = f"http://127.0.0.1:{env['QUERY_PORT']}"
+    state = f"http://127.0.0.1:{env['STATE_PORT']}"
+    args = ("--artifacts", str(host_artifacts), *MODES[mode])
+    ask = {
+        "Origin": page,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    body = {"input": [{"role": "user", "content": [{"type": "text", "text": "Hi"}]}]}
+    with run_emulator(env, args, timeout=120):
+        preflight = httpx.options(f"{url}/process", headers=ask, timeout=30)
+        turn = httpx.post(
+            f"{url}/process",
+            json=body,
+            headers={"Origin": page, "Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
+        sessions = httpx.get(
+            f"{state}/v1/users/alice/sessions",
+            headers={"Origin": page, "Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+        refused = httpx.options(f"{url}/process", headers={**ask, "Origin": "https://x.example"})
+        html = httpx.get(f"{url}/", timeout=30)
+    assert preflight.status_code == 200, preflight.text
+    assert preflight.headers["access-control-allow-origin"] == page
+    assert turn.status_code == 200 and turn.headers["access-control-allow-origin"] == page
+    assert "x-session-id" in turn.headers["access-control-expose-headers"].lower()
+    assert '"status":"completed"' in turn.text
+    assert sessions.headers["access-control-allow-origin"] == page
+    assert [s["id"] for s in sessions.json()["items"]] == [turn.headers["x-session-id"]]
+    assert refused.status_code == 400 and refused.json()["code"] == "cors_refused"
+    assert html.status_code == 200 and "agentscope-faas playground" in html.text

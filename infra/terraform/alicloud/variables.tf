@@ -419,6 +419,17 @@ variable "auth_user_claim" {
   }
 }
 
+variable "cors_allow_origins" {
+  description = "CORS_ALLOW_ORIGINS: origins whose web pages may call the functions with a user's JWT, e.g. [\"http://127.0.0.1:8095\"] for `agentscope-faas playground` against this deployment, or your own front end's. \"*\" allows any page (each still needs a token). Empty: browsers let no page elsewhere read an answer."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.cors_allow_origins : can(regex("^(\\*|https?://[^/\\s,]+)$", o))])
+    error_message = "cors_allow_origins holds origins (scheme://host[:port], no path) or \"*\"."
+  }
+}
+
 variable "auth_admin_scope" {
   description = "AUTH_ADMIN_SCOPE: a token carrying this scope may act for any user (admin routes, stopping others' turns). Cognito names custom scopes <resource server>/<scope>, e.g. agentscope/admin."
   type        = string
