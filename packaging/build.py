@@ -118,17 +118,24 @@ def unused(rel: tuple[str, ...]) -> bool:
 
 # sources no interpreter runs: type stubs, protobuf and C sources and headers
 NOT_RUN = (".pyi", ".proto", ".c", ".h", ".pyx", ".pxd", "py.typed")
+# an installation's bookkeeping, which only installers read (importlib.metadata's versions
+# and entry points live in METADATA and entry_points.txt, which stay): pip's file list, its
+# markers and the wheels' SBOMs
+BOOKKEEPING = ("RECORD", "INSTALLER", "REQUESTED", ".cyclonedx.json")
 
 
 def dropped(rel: tuple[str, ...], aws_services: frozenset[str] | None, pyc: bool) -> bool:
     """Third-party files a function never runs: console scripts, packages' test suites,
-    type stubs and other sources no interpreter runs (``NOT_RUN``), botocore's usage
+    type stubs and other sources no interpreter runs (``NOT_RUN``), installers' records in
+    the ``.dist-info`` folders (``BOOKKEEPING``), botocore's usage
     examples (read only to write docs), the models of AWS services the function does not
     call (``aws_services``; None keeps them all) and distributions only other packages'
     unused parts need (``UNUSED_DISTRIBUTIONS``)."""
     if rel[0] == "bin" or (not pyc and "__pycache__" in rel) or unused(rel):
         return True
     if rel[-1].endswith(NOT_RUN):
+        return True
+    if rel[0].endswith(".dist-info") and rel[-1].endswith(BOOKKEEPING):
         return True
     if any(part in ("tests", "test", "SelfTest") for part in rel[:-1]):  # SelfTest: pycryptodome
         return True

@@ -16,8 +16,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from fastapi import Response
+from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
+from functions.runtime.auth.local import UnsupportedMediaType
 from functions.runtime.sandbox.errors import error_for
 
 from .deps import SandboxInstance
@@ -72,6 +74,13 @@ class McpAnswer(Response):
         self.tools = tools
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        content_type = Headers(scope=scope).get("content-type", "")
+        if not content_type.lower().startswith("application/json"):
+            # the mcp package would answer a plain-text 400: ours says what is wrong, in JSON
+            raise UnsupportedMediaType(
+                f"MCP's Streamable HTTP carries JSON-RPC as application/json, not "
+                f"{content_type or 'a body without a Content-Type'}"
+            )
         # here, not at import: the mcp package is for the requests that speak MCP
         from functions.runtime.sandbox.mcp.bridge import serve_stateless, tools_server
 

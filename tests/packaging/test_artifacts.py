@@ -170,6 +170,12 @@ def test_each_zip_holds_only_what_its_function_and_cloud_need(built):
         if n.startswith("botocore/data/") and n.count("/") > 2
     }
     assert botocore_models == {"s3", "sts", "sso", "sso-oidc", "secretsmanager"}
+    # importlib.metadata's part of each .dist-info stays, the installers' records go
+    query = names(out / artifact(manifest, "query", "fc")["zip"])
+    metadata = {n.rsplit("/", 1)[-1] for n in query if ".dist-info/" in n}
+    assert {"METADATA", "entry_points.txt"} <= metadata
+    assert not metadata & {"RECORD", "INSTALLER", "REQUESTED"}
+    assert not [n for n in query if n.endswith(".cyclonedx.json")]
 
 
 def test_bytecode_is_precompiled_for_the_building_python_only(built):

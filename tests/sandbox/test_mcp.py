@@ -113,6 +113,22 @@ def test_another_user_is_refused_before_mcp_starts(serve, settings):
     asyncio.run(_expect_value(url, "'alice'", "'alice'\n", alice))
 
 
+def test_a_request_mcp_cannot_read_is_refused_in_json(serve, settings):
+    """Every refusal is JSON: ours for a body that is not application/json (the mcp package
+    would answer in plain text), MCP's JSON-RPC error for a body that is not JSON-RPC. With
+    AUTH_MODE=jwt, where the local defenses (which refuse such bodies too) are off."""
+    http = serve(settings.model_copy(update={"auth_mode": "jwt", "auth_jwt_secret": SECRET}))
+    auth = {**ACCEPT, "Authorization": f"Bearer {mint_token(SECRET, 'alice')}"}
+    sid = http.post("/v1/sandboxes", json={"type": "base"}, headers=auth).json()["sandbox_id"]
+    for path in (f"/v1/sandboxes/{sid}/mcp", "/v1/mcp?type=base&session_id=s-ct"):
+        for headers in ({}, {"Content-Type": "text/plain"}):
+            refused = http.post(path, content=b"{}", headers={**auth, **headers})
+            assert refused.status_code == 415, refused.text
+            assert refused.json()["code"] == "unsupported_media_type"
+        garbled = http.post(path, json={"not": "json-rpc"}, headers=auth)
+        assert garbled.status_code == 400 and garbled.json()["error"]["code"] < 0
+
+
 def test_the_session_endpoint_makes_one_sandbox_on_first_use_and_reuses_it(
     serve, settings, docker_client
 ):

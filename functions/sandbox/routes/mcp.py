@@ -6,9 +6,10 @@ Both MCP endpoints speak MCP's Streamable HTTP transport statelessly with JSON a
 (``POST``; no session id, no SSE), so any instance of the function answers any request.
 The caller's identity and the sandbox's owner are checked before MCP starts, as on every
 sandbox route: a stranger gets this function's 401/403/404 (``{"code", "detail"}``). Past
-that, answers are MCP's own: a JSON-RPC response (200), a notification accepted (202), the
-transport's refusals (400 malformed JSON-RPC, 406 an ``Accept`` without
-``application/json``, 415) as JSON-RPC errors.
+that, a body that is not ``application/json`` is refused with 415
+``unsupported_media_type``, and answers are MCP's own: a JSON-RPC response (200), a
+notification accepted (202), the transport's refusals (400 malformed JSON-RPC, 406 an
+``Accept`` without ``application/json``) as JSON-RPC errors.
 """
 
 from __future__ import annotations
