@@ -25,15 +25,16 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCRIPTS = HERE / "scripts"
 DEFAULT_BASE_IMAGE = "agentscope-faas/debian-python:bookworm"
-TYPES = ("base", "filesystem")
+TYPES = ("base", "filesystem", "browser", "gui")
 # the sandbox type each one is built FROM (passed as SANDBOX_BASE_IMAGE)
-PARENT = {"filesystem": "base"}
+PARENT = {"filesystem": "base", "gui": "browser"}
 LOCK = Path(os.environ.get("TMPDIR", "/tmp")) / "agentscope-faas-build-images.lock"
 
 if __package__ in (None, ""):  # run as a script: make `functions` importable without install
     sys.path.insert(0, str(ROOT))
 
 from functions.runtime.settings import Settings, sandbox_image  # noqa: E402
+from sandbox_images import inputs  # noqa: E402
 
 
 class BuildError(RuntimeError):
@@ -141,9 +142,23 @@ def build_images(
                 str(HERE),
             ]
             start = time.monotonic()
-            _run(cmd, f"docker build ({sandbox_type})", quiet=quiet)
+            try:  # host-fetched packages and wheels (desktop images), served during the build
+                with inputs.build_args(sandbox_type, base) as extra:
+                    _run(cmd[:2] + extra + cmd[2:], f"docker build ({sandbox_type})", quiet=quiet)
+            except inputs.DebError as exc:
+                raise BuildError(f"inputs of {sandbox_type}: {exc}") from exc
             timings[sandbox_type] = time.monotonic() - start
     return images
+
+
+def _size(image: str) -> str:
+    """An image's size as ``docker images`` shows it (MB), or "" for what is not an image."""
+    proc = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Size}}", image],
+        capture_output=True,
+        text=True,
+    )
+    return f"{int(proc.stdout) / 1e6:7.0f} MB" if proc.returncode == 0 else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(image) for _, image, _ in rows)
     print()
     for label, image, seconds in rows:
-        print(f"{label:<10} {image:<{width}} {seconds:6.1f} s")
+        print(f"{label:<10} {image:<{width}} {seconds:6.1f} s  {_size(image)}")
     print(f"{'total':<10} {'':<{width}} {total:6.1f} s")
     return 0
 

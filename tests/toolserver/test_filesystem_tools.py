@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sandbox_images" / 
 import pytest
 from toolserver.registry import Tool, ToolError, check_arguments
 from toolserver.tools import load
-from toolserver.tools.filesystem import make_tools
+from toolserver.tools.filesystem import tools as filesystem_tools
 from toolserver.workspace import Workspace
 
 TOOL_NAMES = {
@@ -50,7 +50,7 @@ def outside(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tools(ws: Path) -> dict[str, Tool]:
-    return {tool.name: tool for tool in make_tools(Workspace(str(ws)))}
+    return {tool.name: tool for tool in filesystem_tools.bind(Workspace(str(ws)))}
 
 
 @pytest.fixture

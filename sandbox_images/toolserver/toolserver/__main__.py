@@ -46,8 +46,9 @@ def main() -> int:
     names = [
         n.strip() for n in os.environ.get("TOOLSERVER_TOOLSETS", "base").split(",") if n.strip()
     ]
+    starters: list = []  # what the tool sets start once the secrets are gone (a desktop)
     try:
-        offered = tools.load(names, workspace)
+        offered = tools.load(names, workspace, starters)
     except ValueError as exc:
         print(f"toolserver: {exc}", file=sys.stderr)
         return 2
@@ -66,6 +67,13 @@ def main() -> int:
     os.environ.pop("TOOLSERVER_TOKEN", None)
     os.environ.pop("TOOLSERVER_TOKEN_KEY", None)
     keep_memory_private()
+    for start in starters:
+        start()
+    view_port = os.environ.get("TOOLSERVER_VIEW_PORT")
+    if view_port:  # the live view, in this process: see liveview.py
+        from . import liveview
+
+        liveview.start(host, int(view_port), server.view_allowed, session_header)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"toolserver listening on {host}:{server.server_address[1]}", flush=True)
     try:

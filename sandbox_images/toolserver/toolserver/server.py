@@ -10,6 +10,10 @@ per-sandbox token cannot be injected; there the function carries a key
 (``TOOLSERVER_TOKEN_KEY``) and each request's token must be the hex HMAC-SHA256, under that
 key, of its session header (``TOOLSERVER_SESSION_HEADER``, the FC session id). Each session
 then has its own token, which only a holder of the key can compute.
+
+A desktop sandbox's live view (``liveview.py``) opens with the **view token**,
+``view_token(tool token)``: derived from the tool token, so the sandbox function computes it
+from what it holds, while the view token alone does not open the tools.
 """
 
 from __future__ import annotations
@@ -23,16 +27,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .registry import Tool, ToolError, check_arguments
+from .registry import Tool, ToolError, check_arguments, content_of
 from .workspace import Workspace, write_atomic
 
 MAX_BODY = 64 * 1024 * 1024
 SESSION_HEADER = "x-agentscope-sandbox-session"
+VIEW_LABEL = b"agentscope-faas desktop view"
 
 
 def session_token(key: str, session_id: str) -> str:
     """The bearer token of one session under a function's key (what the sandbox function sends)."""
     return hmac.new(key.encode(), session_id.encode(), hashlib.sha256).hexdigest()
+
+
+def view_token(tool_token: str) -> str:
+    """A sandbox's live-view token: hex HMAC-SHA256 of a fixed label under its tool token."""
+    return hmac.new(tool_token.encode(), VIEW_LABEL, hashlib.sha256).hexdigest()
 
 
 class HttpError(Exception):
@@ -72,6 +82,13 @@ class ToolServer(ThreadingHTTPServer):
         if not session_id:
             return None  # per-session tokens: no session, no token
         return session_token(self.token_key, session_id).encode()
+
+    def view_allowed(self, given: str, session_id: str | None) -> bool:
+        """Whether ``given`` is the live-view token of this sandbox (or of that session)."""
+        expected = self.expected_token(session_id)
+        if expected is None:
+            return False
+        return hmac.compare_digest(given.encode(), view_token(expected.decode()).encode())
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -168,13 +185,13 @@ class Handler(BaseHTTPRequestHandler):
             raise HttpError(404, "unknown_tool", f"no tool {name!r}; this sandbox has: {known}")
         args = self._json_body()
         try:
-            text = tool.fn(**check_arguments(tool, args))
+            content = content_of(tool.fn(**check_arguments(tool, args)))
             is_error = False
         except ToolError as exc:
-            text, is_error = str(exc), True
+            content, is_error = content_of(str(exc)), True
         except Exception as exc:  # a tool bug is still an answer the model can read
-            text, is_error = f"{type(exc).__name__}: {exc}", True
-        self._json(200, {"content": [{"type": "text", "text": text}], "isError": is_error})
+            content, is_error = content_of(f"{type(exc).__name__}: {exc}"), True
+        self._json(200, {"content": content, "isError": is_error})
 
     # -- workspace files -------------------------------------------------------------------
 
