@@ -1,1 +1,6 @@
-pytest_plugins = ["tests.fixtures.stores", "tests.fixtures.docker", "tests.fixtures.artifacts"]
+pytest_plugins = [
+    "tests.fixtures.stores",
+    "tests.fixtures.docker",
+    "tests.fixtures.artifacts",
+    "tests.fixtures.browser",
+]

@@ -20,24 +20,12 @@ from typing import Any
 import httpx
 import pytest
 
-TYPES = ("base", "filesystem")
-BASE_TOOLS = {"run_ipython_cell", "run_shell_command"}
-FILESYSTEM_TOOLS = {
-    "read_file",
-    "read_multiple_files",
-    "write_file",
-    "edit_file",
-    "create_directory",
-    "list_directory",
-    "directory_tree",
-    "move_file",
-    "search_files",
-    "get_file_info",
-    "list_allowed_directories",
-}
-EXPECTED_TOOLS = {"base": BASE_TOOLS, "filesystem": BASE_TOOLS | FILESYSTEM_TOOLS}
+from functions.runtime.sandbox.desktop import docker_run_extras
+from tests.sandbox_images.expected import EXPECTED_TOOLS, TOOLSETS
+
+TYPES = ("base", "filesystem", "browser", "gui")
 # how /workspace is provided: both ways a launcher may choose are exercised
-WORKSPACE = {"base": "volume", "filesystem": "tmpfs"}
+WORKSPACE = {"base": "volume", "filesystem": "tmpfs", "browser": "tmpfs", "gui": "volume"}
 LABEL = "agentscope-faas.test"
 RUN = f"sandbox-images-{uuid.uuid4().hex[:12]}"
 READY_TIMEOUT_S = 60.0
@@ -148,13 +136,14 @@ def sandbox_of(
             else:
                 tmpfs = "rw,nosuid,nodev,size=64m,uid=1000,gid=1000,mode=0755"
                 workspace = {"tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m", "/workspace": tmpfs}}
-            container = docker_client.containers.run(
-                **hardened(
-                    sandbox_images_built[sandbox_type],
-                    environment={"TOOLSERVER_TOKEN": token},
-                    **workspace,
-                )
+            options = hardened(
+                sandbox_images_built[sandbox_type],
+                environment={"TOOLSERVER_TOKEN": token},
+                **workspace,
             )
+            # a desktop's larger /tmp and home, /dev/shm, pids and its live-view port
+            options = docker_run_extras(sandbox_type, options)
+            container = docker_client.containers.run(**options)
             sandbox = Sandbox(sandbox_type, container, published_url(container), token)
             wait_ready(sandbox)
             running[sandbox_type] = sandbox
@@ -173,8 +162,7 @@ def test_image_metadata(sandbox_images_built: dict[str, str], docker_client: Any
     assert config["WorkingDir"] == "/workspace"
     assert "8000/tcp" in config["ExposedPorts"]
     assert config["Cmd"] == ["python3", "-m", "toolserver"]
-    toolsets = "base" if sandbox_type == "base" else "base,filesystem"
-    assert f"TOOLSERVER_TOOLSETS={toolsets}" in config["Env"]
+    assert f"TOOLSERVER_TOOLSETS={TOOLSETS[sandbox_type]}" in config["Env"]
 
 
 @pytest.mark.parametrize("sandbox_type", TYPES)

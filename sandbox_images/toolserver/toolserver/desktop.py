@@ -1,4 +1,4 @@
-"""The sandbox's desktop: an X display (Xvfb), a window manager (fluxbox) and VNC (x11vnc).
+"""The sandbox's desktop: an X display (Xvfb), a window manager (openbox) and VNC (x11vnc).
 
 Started by the tool server (the browser and gui tool sets' start hooks) after its secrets
 left the environment, so none of these processes ever held them. VNC listens on
@@ -72,7 +72,7 @@ class Desktop:
                 )
                 _wait(lambda: socket.exists(), proc, "Xvfb")
             if not self._alive("wm"):
-                self._spawn("wm", ["fluxbox"])
+                self._spawn("wm", ["openbox"])
             if not self._alive("vnc"):
                 proc = self._spawn(
                     "vnc",

@@ -14,9 +14,10 @@ sandbox's secret, so the view needs no secret of its own anywhere user code coul
 The view token is ``view_token(<the sandbox's tool-server token>)`` (see ``server.py``):
 whoever may call the sandbox's tools may watch it, and the sandbox function can compute the
 token from what its registry already holds. Knowing the view token does not give the tool
-token. The desktop URL opens noVNC on that WebSocket::
+token. The desktop URL opens noVNC on that WebSocket (``path`` is noVNC's setting)::
 
-    http://127.0.0.1:<port>/vnc.html?autoconnect=true&resize=scale&path=websockify%3Ftoken%3D<view token>
+    http://127.0.0.1:<port>/vnc.html?autoconnect=true&resize=scale
+        &path=websockify%3Ftoken%3D<view token>
 """
 
 from __future__ import annotations
@@ -37,7 +38,12 @@ from . import desktop
 NOVNC_DIR = Path(os.environ.get("NOVNC_DIR") or "/usr/share/novnc")
 WEBSOCKET_PATH = "/websockify"
 _CHUNK = 1 << 16
-_TYPES = {".js": "text/javascript", ".html": "text/html", ".css": "text/css", ".svg": "image/svg+xml"}
+_TYPES = {
+    ".js": "text/javascript",
+    ".html": "text/html",
+    ".css": "text/css",
+    ".svg": "image/svg+xml",
+}
 
 
 def _static(connection: Any, path: str) -> Any:

@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from ...settings import Settings, sandbox_image
+from .. import desktop
 from .base import Launched, LaunchError
 
 LABEL_OWNER = "agentscope-faas.owner"
@@ -35,6 +36,12 @@ def _created(container: Any) -> float:
     except ValueError:
         return 0.0
     return whole + float(f"0.{frac[:6] or 0}")
+
+
+def _published(container: Any, port: int) -> str | None:
+    """``http://127.0.0.1:<host port>`` of a published container port, None when unpublished."""
+    bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
+    return f"http://127.0.0.1:{bindings[0]['HostPort']}" if bindings else None
 
 
 def owner_id(settings: Settings) -> str:
@@ -69,10 +76,11 @@ class DockerLauncher:
         environment: dict[str, str],
         labels: dict[str, str],
         port: str = TOOL_PORT,
+        sandbox_type: str | None = None,
     ) -> dict[str, Any]:
         """``containers.run`` keywords: the security defaults around what the caller names."""
         s = self.settings
-        return {
+        options = {
             "detach": True,
             "name": name,
             "environment": environment,
@@ -92,6 +100,8 @@ class DockerLauncher:
             "pids_limit": s.sandbox_pids_limit,
             "ports": {port: ("127.0.0.1", None)},
         }
+        # desktop sandboxes (browser, gui): bigger tmpfs and shm, the live-view port
+        return desktop.docker_run_extras(sandbox_type, options) if sandbox_type else options
 
     def run_image(
         self,
@@ -101,6 +111,7 @@ class DockerLauncher:
         environment: dict[str, str],
         labels: dict[str, str],
         port: int = 8000,
+        sandbox_type: str | None = None,
     ) -> tuple[Any, int]:
         """Run ``image`` hardened; return the container and ``port``'s host port on 127.0.0.1.
 
@@ -118,7 +129,11 @@ class DockerLauncher:
         container = client.containers.run(
             image,
             **self.run_options(
-                name=name, environment=environment, labels=labels, port=container_port
+                name=name,
+                environment=environment,
+                labels=labels,
+                port=container_port,
+                sandbox_type=sandbox_type,
             ),
         )
         try:
@@ -145,6 +160,7 @@ class DockerLauncher:
             name=f"asf-{sandbox_id}",
             environment={"TOOLSERVER_TOKEN": token},
             labels={LABEL_SANDBOX: sandbox_id, LABEL_TYPE: sandbox_type},
+            sandbox_type=sandbox_type,
         )
         endpoint = f"http://127.0.0.1:{port}"
         try:
@@ -152,7 +168,11 @@ class DockerLauncher:
         except BaseException:
             await asyncio.to_thread(container.remove, force=True)
             raise
-        return Launched(handle=container.id, endpoint=endpoint)
+        return Launched(
+            handle=container.id,
+            endpoint=endpoint,
+            desktop_endpoint=_published(container, desktop.LIVE_VIEW_PORT),
+        )
 
     async def wait_ready(
         self,

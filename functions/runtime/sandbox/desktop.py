@@ -1,0 +1,62 @@
+"""Desktop sandboxes (browser, gui): which types have a desktop, its live view, launch extras.
+
+A desktop sandbox runs an X display with a window manager, Chromium and a VNC server
+inside the container, and its tool server serves the **live view** on a second port
+(``LIVE_VIEW_PORT``): noVNC's web client, and a WebSocket to the VNC server that opens only
+with the sandbox's *view token*. The view token is derived from the sandbox's tool-server
+token (hex HMAC-SHA256 of a fixed label under it; ``sandbox_images/toolserver`` derives it
+the same way), so whoever holds the tool token can compute the view URL and nothing more
+has to be stored; the view token alone does not open the tools.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from typing import Any
+from urllib.parse import quote
+
+DESKTOP_TYPES = frozenset({"browser", "gui"})
+LIVE_VIEW_PORT = 6080
+VIEW_LABEL = b"agentscope-faas desktop view"
+# the desktop's own screen inside the container (DESKTOP_GEOMETRY in the images)
+SCREEN = (1280, 800)
+
+
+def has_desktop(sandbox_type: str) -> bool:
+    return sandbox_type in DESKTOP_TYPES
+
+
+def view_token(tool_token: str) -> str:
+    """The live-view token of the sandbox whose tool-server token is ``tool_token``."""
+    return hmac.new(tool_token.encode(), VIEW_LABEL, hashlib.sha256).hexdigest()
+
+
+def desktop_url(view_endpoint: str, tool_token: str) -> str:
+    """The noVNC page at ``view_endpoint`` (the live-view port's base URL), connected to the
+    sandbox's desktop: ``.../vnc.html?autoconnect=true&resize=scale&path=websockify?token=...``
+    (``path`` is noVNC's setting for the WebSocket's path, percent-encoded)."""
+    path = quote(f"websockify?token={view_token(tool_token)}", safe="")
+    return f"{view_endpoint.rstrip('/')}/vnc.html?autoconnect=true&resize=scale&path={path}"
+
+
+def docker_run_extras(sandbox_type: str, base: dict[str, Any]) -> dict[str, Any]:
+    """``containers.run`` options of a desktop sandbox on top of the defaults ``base``.
+
+    Chromium's profile and caches live in /tmp and the home directory, larger tmpfs mounts
+    than a code sandbox's (the root stays read-only); /dev/shm is bigger than Docker's 64 MB;
+    Chromium's processes and threads need a higher (still bounded) pids limit; the live-view
+    port is published on 127.0.0.1 like the tool server's.
+    """
+    if not has_desktop(sandbox_type):
+        return base
+    tmpfs = dict(base.get("tmpfs", {}))
+    tmpfs["/tmp"] = "rw,nosuid,nodev,size=512m"
+    tmpfs["/home/sandbox"] = "rw,nosuid,nodev,size=256m,uid=1000,gid=1000"
+    return {
+        **base,
+        "tmpfs": tmpfs,
+        "shm_size": "256m",
+        "pids_limit": max(int(base.get("pids_limit") or 0), 1024),
+        "ports": {**base.get("ports", {}), f"{LIVE_VIEW_PORT}/tcp": ("127.0.0.1", None)},
+    }
