@@ -422,3 +422,59 @@ def test_live_view_in_a_real_browser(browser: Box, host_browser: Any):
         )
     finally:
         page.close()
+
+
+# -- hardening -------------------------------------------------------------------------------
+
+
+def test_desktop_containers_keep_the_hardening_defaults(browser: Box, gui: Box, docker_client: Any):
+    for box in (browser, gui):
+        config = docker_client.api.inspect_container(box.handle)["HostConfig"]
+        assert config["ReadonlyRootfs"] is True
+        assert config["CapDrop"] == ["ALL"]
+        assert "no-new-privileges:true" in config["SecurityOpt"]
+        assert not config["Init"]  # the tool server is PID 1 (toolserver/init.py)
+        assert config["Memory"] > 0 and config["NanoCpus"] > 0
+        assert 0 < config["PidsLimit"] <= 1024
+        assert config["ShmSize"] == 256 * 1024 * 1024
+        assert {"/tmp", "/home/sandbox", "/workspace"} <= set(config["Tmpfs"])
+        for port in ("8000/tcp", "6080/tcp"):
+            assert [b["HostIp"] for b in config["PortBindings"][port]] == ["127.0.0.1"]
+        assert box.shell("id -u") == "1000\n"
+
+
+def test_no_secret_is_readable_inside_the_sandbox(browser: Box):
+    """Neither the tool token nor the view token is in any process's environment or command
+    line, or in a file user code can reach; the tool server's own /proc files are closed."""
+    browser.text("browser_snapshot")  # the browser, its driver and the desktop are running
+    code = f"""
+import os
+secrets = [{browser.token!r}.encode(), {view_token(browser.token)!r}.encode()]
+found, denied = [], []
+for pid in filter(str.isdigit, os.listdir("/proc")):
+    if int(pid) == os.getpid():
+        continue
+    for name in ("environ", "cmdline"):
+        try:
+            data = open(f"/proc/{{pid}}/{{name}}", "rb").read()
+        except OSError:
+            denied.append(name)
+            continue
+        found += [f"{{pid}}/{{name}}" for s in secrets if s in data]
+        if name == "cmdline" and data.startswith(b"python3\\0-m\\0toolserver"):
+            try:
+                open(f"/proc/{{pid}}/environ", "rb").read()
+                found.append("toolserver environ readable")
+            except OSError:
+                pass
+for top in ("/tmp", "/home/sandbox", "/workspace", "/etc"):
+    for root, _dirs, files in os.walk(top):
+        for f in files:
+            try:
+                data = open(os.path.join(root, f), "rb").read()
+            except OSError:
+                continue
+            found += [os.path.join(root, f) for s in secrets if s in data]
+print(found, "environ" in denied)
+"""
+    assert browser.text("run_ipython_cell", code=code).strip() == "[] True"

@@ -36,7 +36,7 @@ def hardened(image: str, **overrides: Any) -> dict[str, Any]:
     options: dict[str, Any] = {
         "image": image,
         "detach": True,
-        "init": True,  # docker-init as PID 1 reaps what user code orphans
+        "init": False,  # the tool server is PID 1 and reaps (see toolserver/init.py)
         "user": "1000:1000",
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
@@ -237,6 +237,29 @@ def test_python_cells_keep_state(sandbox_of: Callable[[str], Sandbox], sandbox_t
     env = sandbox.text("run_ipython_cell", code="import os\ndict(os.environ)")
     assert sandbox.token not in env and "TOOLSERVER_TOKEN" not in env
     assert sandbox.token not in sandbox.shell("env")
+
+
+@pytest.mark.parametrize("sandbox_type", TYPES)
+def test_pid_1_reaps_and_hides_its_environment(
+    sandbox_of: Callable[[str], Sandbox], sandbox_type: str
+):
+    """The tool server is PID 1 (no docker-init holding the token in a readable environment):
+    neither it nor its forked server has /proc files user code can read, and it reaps."""
+    sandbox = sandbox_of(sandbox_type)
+    assert sandbox.shell("tr '\\0' ' ' < /proc/1/cmdline") == "python3 -m toolserver "
+    readable = sandbox.shell(
+        "for p in /proc/[0-9]*; do"
+        " if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q '^python3 -m toolserver'; then"
+        " cat $p/environ >/dev/null 2>&1 && echo ${p#/proc/}; fi; done; echo checked"
+    )
+    assert readable == "checked\n"
+    # an orphan (its parent exits at once) must not stay a zombie: PID 1 reaps it
+    out = sandbox.shell(
+        "pid=$(setsid sh -c 'sleep 0.1 >/dev/null 2>&1 & echo $!');"
+        " for i in $(seq 600); do [ -e /proc/$pid ] || { echo reaped; exit 0; }; sleep 0.05; done;"
+        " grep State /proc/$pid/status"
+    )
+    assert out == "reaped\n"
 
 
 def test_filesystem_tools_work_in_the_workspace(sandbox_of: Callable[[str], Sandbox]):

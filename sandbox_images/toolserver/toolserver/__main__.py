@@ -8,25 +8,9 @@ import sys
 import threading
 
 from . import tools
+from .init import keep_memory_private
 from .server import SESSION_HEADER, ToolServer
 from .workspace import Workspace
-
-
-def keep_memory_private() -> None:
-    """Make this process non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``).
-
-    Popping the secrets from ``os.environ`` hides them from the processes started later, but
-    the process's first environment block stays in its memory, readable by anything with its
-    uid at ``/proc/<pid>/environ`` - and user code runs with its uid. A non-dumpable process's
-    ``/proc`` files belong to root and it cannot be ptraced, so its environment and memory
-    stay private; its children (the user's code) are dumpable again after their exec.
-    """
-    import ctypes
-
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # 4 = PR_SET_DUMPABLE
-    except (OSError, AttributeError):  # not Linux: nothing of this kind to protect
-        pass
 
 
 def main() -> int:
@@ -86,4 +70,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
+    if os.getpid() == 1:  # PID 1 of the container: be its init too (see init.py)
+        from . import init
+
+        sys.exit(init.run(main))
     sys.exit(main())

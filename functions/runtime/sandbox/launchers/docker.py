@@ -89,7 +89,9 @@ class DockerLauncher:
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges:true"],
             "read_only": True,
-            "init": True,  # a real PID 1 reaps what user code leaves behind
+            # no docker-init: the tool server is PID 1 and reaps (docker-init would hold the
+            # token in its environment, readable by user code at /proc/1/environ)
+            "init": False,
             "tmpfs": {
                 "/tmp": "rw,nosuid,nodev,size=64m",
                 "/home/sandbox": "rw,nosuid,nodev,size=64m,uid=1000,gid=1000",
