@@ -75,7 +75,8 @@ def read_packages(path: Path) -> list[str]:
     return names
 
 
-def _digest(*parts: object) -> str:
+def content_key(*parts: object) -> str:
+    """A short hex key naming ``parts`` (JSON-able): cache file and folder names."""
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:20]
 
 
@@ -168,11 +169,10 @@ class Apt:
         return files
 
     def download(self, package: str, into: Path) -> Path:
-        """One package's .deb alone (no dependencies), into the folder ``into``."""
+        """One package's .deb alone (no dependencies), into the empty folder ``into``."""
         into.mkdir(parents=True, exist_ok=True)
-        before = set(into.glob("*.deb"))
         self.run("download", package, cwd=into)
-        (found,) = set(into.glob(f"{package}_*.deb")) - before or set(into.glob(f"{package}_*"))
+        (found,) = into.glob(f"{package}_*.deb")
         return found
 
 
@@ -185,7 +185,7 @@ def fetch(
 ) -> DebSet:
     """The set of .deb files that installs ``packages`` into an image with ``system``."""
     apt = Apt(cache_dir, system)
-    request = _digest(sorted(packages), system.suite, system.arch, apt.mirror, apt.security,
+    request = content_key(sorted(packages), system.suite, system.arch, apt.mirror, apt.security,
                       system.status_hash)  # fmt: skip
     record = cache_dir / "requests" / f"{request}.json"
     if record.is_file() and not refresh:
@@ -196,7 +196,7 @@ def fetch(
     files = apt.resolve(packages)
     if not files:
         raise DebError(f"nothing to install for {packages}: all present in the image already?")
-    key = _digest(sorted((f.name, _file_sha256(f)) for f in files))
+    key = content_key(sorted((f.name, _file_sha256(f)) for f in files))
     folder = cache_dir / "sets" / key
     if load_set(cache_dir, key) is None:
         staging = folder.with_name(f".{key}.{os.getpid()}")

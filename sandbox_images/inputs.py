@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from .debs import DebError, ImageSystem, _digest, fetch, read_packages
+from .debs import Apt, DebError, ImageSystem, content_key, fetch, read_packages
 
 HERE = Path(__file__).resolve().parent
 INPUTS_HOST = "inputs.agentscope-faas.invalid"
@@ -120,14 +120,12 @@ def files_tarball(system: ImageSystem, cache: Path, *, refresh: bool = False) ->
     static files only, not its Depends (nodejs, numpy: they serve its command-line tools).
     """
     requirements = DESKTOP / "requirements.txt"
-    request = _digest(requirements.read_text(), system.suite, system.arch, system.python)
+    request = content_key(requirements.read_text(), system.suite, system.arch, system.python)
     record = cache / "files" / f"request-{request}.json"
     if record.is_file() and not refresh:
         known = cache / "files" / f"{json.loads(record.read_text())['key']}.tar"
         if known.is_file():
             return FilesTarball(known.stem, known)
-    from .debs import Apt
-
     apt = Apt(cache / "debs", system)
     apt.update()
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
@@ -140,7 +138,7 @@ def files_tarball(system: ImageSystem, cache: Path, *, refresh: bool = False) ->
             tar.add(staging / "pydeps", "opt/pydeps", filter=_root_owned)
             tar.add(staging / "novnc/usr/share/novnc", "usr/share/novnc", filter=_root_owned)
         data = buffer.getvalue()
-    key = _digest(request, novnc_deb.name, hashlib.sha256(data).hexdigest())
+    key = content_key(request, novnc_deb.name, hashlib.sha256(data).hexdigest())
     path = cache / "files" / f"{key}.tar"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)

@@ -395,6 +395,22 @@ def test_live_view_opens_with_the_view_token_only(browser: Box):
         assert "noVNC" in http.get(browser.desktop_endpoint + "/vnc.html").text
 
 
+def test_live_view_is_relayed_on_the_tool_port(gui: Box):
+    """One-port platforms (FC, AgentRun) reach the same view at /desktop/ on port 8000."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    with httpx.Client(base_url=gui.endpoint, trust_env=False) as http:
+        assert "noVNC" in http.get("/desktop/vnc.html").text  # no bearer token needed
+        assert http.get("/tools").status_code == 401  # every other route still needs it
+    ws_base = gui.endpoint.replace("http://", "ws://") + "/desktop/websockify"
+    with pytest.raises(InvalidStatus) as refused:
+        connect(f"{ws_base}?token=wrong", open_timeout=10).close()
+    assert refused.value.response.status_code == 403
+    with connect(f"{ws_base}?token={view_token(gui.token)}", open_timeout=10) as ws:
+        assert ws.recv(timeout=10)[:4] == b"RFB "
+
+
 def test_live_view_in_a_real_browser(browser: Box, host_browser: Any):
     # something unmistakable on the sandbox's screen: a page filled with pure red
     browser.text("browser_navigate", url=data_url("<body style='margin:0;background:#f00'>"))
@@ -478,3 +494,24 @@ for top in ("/tmp", "/home/sandbox", "/workspace", "/etc"):
 print(found, "environ" in denied)
 """
     assert browser.text("run_ipython_cell", code=code).strip() == "[] True"
+
+
+def test_gui_live_view_through_the_tool_port_in_a_real_browser(gui: Box, host_browser: Any):
+    page = host_browser.new_page()
+    try:
+        page.goto(desktop_url(gui.endpoint + "/desktop", gui.token))
+        page.wait_for_function(
+            """() => {
+                const c = document.querySelector('#noVNC_container canvas');
+                if (!c || !c.width || !c.height) return false;
+                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                let drawn = 0;
+                for (let i = 0; i < d.length; i += 4)
+                    if (d[i + 3] && (d[i] || d[i + 1] || d[i + 2])) drawn++;
+                return drawn > 10000;
+            }""",
+            timeout=60_000,
+        )
+        assert page.evaluate("document.querySelector('#noVNC_container canvas').width") == SCREEN[0]
+    finally:
+        page.close()

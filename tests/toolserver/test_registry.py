@@ -58,6 +58,10 @@ def test_view_token_is_derived_alike_on_both_sides():
         "http://127.0.0.1:6080/vnc.html?autoconnect=true&resize=scale"
         f"&path=websockify%3Ftoken%3D{desktop.view_token(token)}"
     )
+    # the view relayed under a prefix (the tool port's /desktop, a proxy's route)
+    relayed = desktop.desktop_url("http://127.0.0.1:8000/desktop", token)
+    assert relayed.startswith("http://127.0.0.1:8000/desktop/vnc.html?")
+    assert relayed.endswith(f"&path=desktop%2Fwebsockify%3Ftoken%3D{desktop.view_token(token)}")
 
 
 def test_docker_extras_touch_desktop_types_only():

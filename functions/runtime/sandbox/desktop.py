@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 DESKTOP_TYPES = frozenset({"browser", "gui"})
 LIVE_VIEW_PORT = 6080
+# the same live view relayed on the tool server's port (one-port platforms: FC, AgentRun)
+TOOL_PORT_PREFIX = "/desktop"
 VIEW_LABEL = b"agentscope-faas desktop view"
 # the desktop's own screen inside the container (DESKTOP_GEOMETRY in the images)
 SCREEN = (1280, 800)
@@ -32,12 +34,20 @@ def view_token(tool_token: str) -> str:
     return hmac.new(tool_token.encode(), VIEW_LABEL, hashlib.sha256).hexdigest()
 
 
-def desktop_url(view_endpoint: str, tool_token: str) -> str:
-    """The noVNC page at ``view_endpoint`` (the live-view port's base URL), connected to the
-    sandbox's desktop: ``.../vnc.html?autoconnect=true&resize=scale&path=websockify?token=...``
-    (``path`` is noVNC's setting for the WebSocket's path, percent-encoded)."""
-    path = quote(f"websockify?token={view_token(tool_token)}", safe="")
-    return f"{view_endpoint.rstrip('/')}/vnc.html?autoconnect=true&resize=scale&path={path}"
+def desktop_url(view_base: str, tool_token: str) -> str:
+    """The noVNC page under ``view_base``, connected to the sandbox's desktop:
+    ``<view_base>/vnc.html?autoconnect=true&resize=scale&path=<prefix>websockify?token=...``.
+
+    ``view_base`` is where the live view's files are: the live-view port's base URL
+    (``Launched.desktop_endpoint``), the tool server's URL plus ``/desktop`` (the same view
+    relayed on the tool port), or a proxy's prefix. ``path`` is noVNC's setting for the
+    WebSocket's path from the host's root, percent-encoded.
+    """
+    base = view_base.rstrip("/")
+    prefix = urlsplit(base).path.strip("/")
+    ws_path = f"{prefix}/websockify" if prefix else "websockify"
+    path = quote(f"{ws_path}?token={view_token(tool_token)}", safe="")
+    return f"{base}/vnc.html?autoconnect=true&resize=scale&path={path}"
 
 
 def docker_run_extras(sandbox_type: str, base: dict[str, Any]) -> dict[str, Any]:

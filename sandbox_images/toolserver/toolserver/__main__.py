@@ -39,6 +39,7 @@ def main() -> int:
     host = os.environ.get("TOOLSERVER_HOST", "0.0.0.0")
     port = int(os.environ.get("TOOLSERVER_PORT", "8000"))
     session_header = os.environ.get("TOOLSERVER_SESSION_HEADER") or SESSION_HEADER
+    view_port = int(os.environ.get("TOOLSERVER_VIEW_PORT") or 0) or None
     server = ToolServer(
         (host, port),
         token,
@@ -46,6 +47,7 @@ def main() -> int:
         workspace,
         token_key=token_key,
         session_header=session_header,
+        view_port=view_port,
     )
     # the secrets came from the environment: keep them out of what user code can read there
     os.environ.pop("TOOLSERVER_TOKEN", None)
@@ -53,11 +55,10 @@ def main() -> int:
     keep_memory_private()
     for start in starters:
         start()
-    view_port = os.environ.get("TOOLSERVER_VIEW_PORT")
     if view_port:  # the live view, in this process: see liveview.py
         from . import liveview
 
-        liveview.start(host, int(view_port), server.view_allowed, session_header)
+        liveview.start(host, view_port, server.view_allowed, session_header)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"toolserver listening on {host}:{server.server_address[1]}", flush=True)
     try:

@@ -13,7 +13,11 @@ then has its own token, which only a holder of the key can compute.
 
 A desktop sandbox's live view (``liveview.py``) opens with the **view token**,
 ``view_token(tool token)``: derived from the tool token, so the sandbox function computes it
-from what it holds, while the view token alone does not open the tools.
+from what it holds, while the view token alone does not open the tools. The live view has a
+port of its own (``TOOLSERVER_VIEW_PORT``) and is also reachable here under ``/desktop/``,
+for platforms that route one port to a container (FC, AgentRun): those requests are relayed
+to it as they are, with no bearer token, since the live view checks its own token (and
+noVNC's web client is public).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ import hmac
 import json
 import os
 import shutil
+import socket
+import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -32,6 +38,7 @@ from .workspace import Workspace, write_atomic
 
 MAX_BODY = 64 * 1024 * 1024
 SESSION_HEADER = "x-agentscope-sandbox-session"
+DESKTOP_PREFIX = "/desktop"
 VIEW_LABEL = b"agentscope-faas desktop view"
 
 
@@ -63,6 +70,7 @@ class ToolServer(ThreadingHTTPServer):
         *,
         token_key: str = "",
         session_header: str = SESSION_HEADER,
+        view_port: int | None = None,
     ) -> None:
         if not token and not token_key:
             raise ValueError(
@@ -74,6 +82,7 @@ class ToolServer(ThreadingHTTPServer):
         self.session_header = session_header
         self.tools = tools
         self.workspace = workspace
+        self.view_port = view_port  # the live view's own port, relayed under /desktop/
 
     def expected_token(self, session_id: str | None) -> bytes | None:
         """The token a request must carry; None when it cannot carry a valid one."""
@@ -140,6 +149,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         self.body_read = False
+        head = urlsplit(self.path).path
+        if (
+            self.server.view_port
+            and method == "GET"
+            and (head == DESKTOP_PREFIX or head.startswith(DESKTOP_PREFIX + "/"))
+        ):
+            return self._relay_desktop()
         try:
             if not self._authorized():
                 # read nothing from an unauthenticated caller; close after answering
@@ -175,6 +191,47 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
+
+    def _relay_desktop(self) -> None:
+        """Hand this connection to the live view: the request's head with the ``/desktop``
+        prefix taken off, then bytes both ways (a WebSocket included) until either side ends."""
+        self.close_connection = True
+        try:
+            view = socket.create_connection(("127.0.0.1", self.server.view_port), timeout=5)
+        except OSError:
+            return self._json(503, {"detail": "the live view is not running", "code": "no_view"})
+        view.settimeout(None)
+        path = self.path[len(DESKTOP_PREFIX) :] or "/"
+        lines = [f"{self.command} {path} {self.request_version}"]
+        lines += [f"{name}: {value}" for name, value in self.headers.items()]
+        view.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+        def back() -> None:
+            try:
+                while data := view.recv(65536):
+                    self.wfile.write(data)
+            except OSError:
+                pass
+            finally:
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        pump = threading.Thread(target=back, daemon=True)
+        pump.start()
+        try:
+            while data := self.rfile.read1(65536):  # read1: bytes already buffered come first
+                view.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                view.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            pump.join(5)
+            view.close()
 
     # -- tools -----------------------------------------------------------------------------
 
