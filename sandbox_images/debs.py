@@ -161,7 +161,9 @@ class Apt:
         self.run("install", "--download-only", "-y", *packages)
         plan = self.run("install", "--simulate", "-y", *packages)
         files = []
-        for name, version, arch in re.findall(r"^Inst (\S+) \((\S+) .*\[(\S+)\]\)", plan, re.M):
+        # "Inst name (version origin [arch])", or "Inst name [installed] (...)" for an upgrade
+        inst = r"^Inst (\S+) (?:\[\S+\] )?\((\S+) .*\[(\S+)\]\)"
+        for name, version, arch in re.findall(inst, plan, re.M):
             path = self.archives / f"{name}_{version.replace(':', '%3a')}_{arch}.deb"
             if not path.is_file():
                 raise DebError(f"apt planned {name} {version} but {path.name} was not downloaded")

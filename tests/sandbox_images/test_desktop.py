@@ -354,15 +354,27 @@ def wait_until(box: Box, check: str) -> str:
     pytest.fail(f"nothing from {check!r} within {DEADLINE_S:g} s")
 
 
+def start_window(box: Box, title: str, program: str) -> str:
+    """Start ``program`` (an X client titled ``title``) on the desktop; its window id.
+
+    ``setsid`` takes it out of the shell command's process group (which is killed when the
+    command ends), and ``xdotool search --sync`` waits until its window exists, by when it
+    has long left that group.
+    """
+    out = box.shell(
+        f"setsid {program} >/dev/null 2>&1 & xdotool search --sync --onlyvisible --name {title}"
+    )
+    return out.split()[0]
+
+
 def test_start_a_program_and_type_into_it(gui: Box):
     before = image_of(gui.call("computer_use", action="get_screenshot"))
-    # setsid and no inherited output: the program outlives the shell command
-    gui.shell(
-        "setsid xterm -geometry 80x20+40+40 -title typing-test "
-        "-e sh -c 'cat > /workspace/typed.txt' >/dev/null 2>&1 &"
+    window = start_window(
+        gui,
+        "typing-test",
+        "xterm -geometry 80x20+40+40 -title typing-test -e sh -c 'cat > /workspace/typed.txt'",
     )
-    window = wait_until(gui, "xdotool search --name typing-test")
-    geometry = gui.shell(f"xdotool getwindowgeometry --shell {window.split()[0]}")
+    geometry = gui.shell(f"xdotool getwindowgeometry --shell {window}")
     values = dict(line.split("=") for line in geometry.split())
     center = [
         int(values["X"]) + int(values["WIDTH"]) // 2,
@@ -411,25 +423,42 @@ def test_live_view_is_relayed_on_the_tool_port(gui: Box):
         assert ws.recv(timeout=10)[:4] == b"RFB "
 
 
+CANVAS_PIXELS = """(rgb) => {
+    const c = document.querySelector('#noVNC_container canvas');
+    if (!c || !c.width || !c.height) return 0;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    let n = 0;
+    for (let i = 0; i < d.length; i += 4) {
+        if (!d[i + 3]) continue;
+        if (rgb ? d[i] > 200 && d[i + 1] < 50 && d[i + 2] < 50 : d[i] || d[i + 1] || d[i + 2]) n++;
+    }
+    return n;
+}"""
+
+
+def wait_for_pixels(page: Any, red: bool) -> None:
+    """Until noVNC's canvas shows the desktop (>10000 pixels drawn, or red ones); else fail
+    with what noVNC says."""
+    try:
+        page.wait_for_function(f"() => ({CANVAS_PIXELS})({'true' if red else 'false'}) > 10000",
+                               timeout=60_000)  # fmt: skip
+    except Exception:
+        status = page.evaluate("document.getElementById('noVNC_status').textContent")
+        drawn = page.evaluate(f"({CANVAS_PIXELS})(false)")
+        page.screenshot(path="/tmp/live-view-failure.png")
+        pytest.fail(
+            f"noVNC status {status!r}, {drawn} pixels drawn (page: /tmp/live-view-failure.png)"
+        )
+
+
 def test_live_view_in_a_real_browser(browser: Box, host_browser: Any):
-    # something unmistakable on the sandbox's screen: a page filled with pure red
-    browser.text("browser_navigate", url=data_url("<body style='margin:0;background:#f00'>"))
+    # something unmistakable on the sandbox's screen: a new tab (in front) filled with red
+    browser.text("browser_tab_new", url=data_url("<body style='margin:0;background:#f00'>"))
     url = desktop_url(browser.desktop_endpoint or "", browser.token)
     page = host_browser.new_page()
     try:
         page.goto(url)
-        page.wait_for_function(
-            """() => {
-                const c = document.querySelector('#noVNC_container canvas');
-                if (!c || !c.width || !c.height) return false;
-                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                let red = 0;
-                for (let i = 0; i < d.length; i += 4)
-                    if (d[i] > 200 && d[i + 1] < 50 && d[i + 2] < 50) red++;
-                return red > 10000;
-            }""",
-            timeout=60_000,
-        )
+        wait_for_pixels(page, red=True)
         wrong = url.replace(view_token(browser.token), "0" * 64)
         page.goto(wrong)
         page.wait_for_function(
@@ -438,6 +467,7 @@ def test_live_view_in_a_real_browser(browser: Box, host_browser: Any):
         )
     finally:
         page.close()
+        browser.text("browser_tab_close")
 
 
 # -- hardening -------------------------------------------------------------------------------
@@ -497,21 +527,11 @@ print(found, "environ" in denied)
 
 
 def test_gui_live_view_through_the_tool_port_in_a_real_browser(gui: Box, host_browser: Any):
+    start_window(gui, "view-test", "xterm -bg red -geometry 120x40+0+0 -title view-test")
     page = host_browser.new_page()
     try:
         page.goto(desktop_url(gui.endpoint + "/desktop", gui.token))
-        page.wait_for_function(
-            """() => {
-                const c = document.querySelector('#noVNC_container canvas');
-                if (!c || !c.width || !c.height) return false;
-                const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-                let drawn = 0;
-                for (let i = 0; i < d.length; i += 4)
-                    if (d[i + 3] && (d[i] || d[i + 1] || d[i + 2])) drawn++;
-                return drawn > 10000;
-            }""",
-            timeout=60_000,
-        )
+        wait_for_pixels(page, red=True)
         assert page.evaluate("document.querySelector('#noVNC_container canvas').width") == SCREEN[0]
     finally:
         page.close()

@@ -125,6 +125,9 @@ class Browser:
         if page is self.current:
             pages = self.context.pages if self.context else []
             self.current = pages[-1] if pages else None
+            if self.current is not None:  # show the live view the tab the tools now act on
+                shown = asyncio.ensure_future(self.current.bring_to_front())
+                shown.add_done_callback(lambda t: t.cancelled() or t.exception())
 
     async def page(self) -> Any:
         """The current tab, the browser (re)started or a tab opened when there is none."""

@@ -8,7 +8,9 @@ key name or chord such as ``Return`` or ``ctrl+a``, in ``text``), ``type`` (``te
 (from the cursor to ``coordinate``), ``get_screenshot`` (a PNG of the whole display, as MCP
 image content) and ``get_cursor_position``. Input goes through xdotool, the screenshot is
 ``toolserver.screenshot``. Programs are started with the base set's ``run_shell_command``
-(``xterm &``): ``DISPLAY`` points at the desktop.
+(``DISPLAY`` points at the desktop), out of the command's process group, which ends with the
+command, and waiting for their window: ``setsid xterm >/dev/null 2>&1 & xdotool search
+--sync --name xterm``.
 """
 
 from __future__ import annotations
