@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 from . import tools
 from .init import keep_memory_private
@@ -30,7 +31,7 @@ def main() -> int:
     names = [
         n.strip() for n in os.environ.get("TOOLSERVER_TOOLSETS", "base").split(",") if n.strip()
     ]
-    starters: list = []  # what the tool sets start once the secrets are gone (a desktop)
+    starters: list[Callable[[], None]] = []  # started once the secrets are gone (a desktop)
     try:
         offered = tools.load(names, workspace, starters)
     except ValueError as exc:
