@@ -96,6 +96,7 @@ class Browser:
         if self.playwright is None:
             self.playwright = await async_playwright().start()
         if self.browser is None or not self.browser.is_connected():
+            await asyncio.to_thread(desktop.DESKTOP.ensure)  # Chromium needs the display
             self.browser = await self.playwright.chromium.launch(
                 executable_path=CHROMIUM,
                 headless=False,

@@ -28,8 +28,8 @@ MAX_WAIT_S = 30.0  # browser_wait_for's longest wait, as Playwright MCP's
 
 @tools.on_start
 def _start(_ws: Workspace) -> None:
+    BROWSER.warm()  # first: Playwright's driver starts while the display does
     desktop.DESKTOP.ensure()
-    BROWSER.warm()
 
 
 def _run(fn: Callable[[], Awaitable[Any]]) -> Any:
