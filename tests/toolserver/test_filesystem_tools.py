@@ -17,19 +17,9 @@ from toolserver.tools import load
 from toolserver.tools.filesystem import tools as filesystem_tools
 from toolserver.workspace import Workspace
 
-TOOL_NAMES = {
-    "read_file",
-    "read_multiple_files",
-    "write_file",
-    "edit_file",
-    "create_directory",
-    "list_directory",
-    "directory_tree",
-    "move_file",
-    "search_files",
-    "get_file_info",
-    "list_allowed_directories",
-}
+from tests.sandbox_images.expected import FILESYSTEM_TOOLS
+
+TOOL_NAMES = FILESYSTEM_TOOLS
 
 
 @pytest.fixture
