@@ -12,7 +12,7 @@ SANDBOX_BACKEND ?=
 HOST_PY    = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 HOST_ARCH  = $(shell $(BIN)/python -c 'from local_emulator.artifacts import host_arch; print(host_arch())')
 
-.PHONY: install local test lint format bench images package clean
+.PHONY: install local test lint format bench images package clean checkov
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,9 +34,21 @@ endif
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
-test: install lint
+test: install lint checkov
 	$(BIN)/python -m pytest -q
+
+# checkov over infra/terraform, in a venv of its own (its pins must not move .venv's),
+# offline: no API key, no update check, nothing downloaded (infra/terraform/.checkov.yaml
+# holds the options and every skipped check with its reason)
+CHECKOV := .venv-checkov/bin/checkov
+$(CHECKOV):
+	$(PYTHON) -m venv .venv-checkov
+	.venv-checkov/bin/python -m pip install -q 'checkov==3.3.30'
+
+checkov: $(CHECKOV)
+	CKV_SKIP_PACKAGE_UPDATE_CHECK=true BC_SKIP_MAPPING=true $(CHECKOV) --config-file infra/terraform/.checkov.yaml
 
 format: install
 	$(BIN)/ruff format .
@@ -58,4 +70,4 @@ bench: install
 	$(BIN)/python benchmarks/package_report.py
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-checkov .data .pytest_cache .ruff_cache

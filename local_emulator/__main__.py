@@ -15,6 +15,7 @@ import contextlib
 import importlib.util
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -60,6 +61,11 @@ def _sandbox_backend(kind: str | None, host: str) -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> None:
+    args_in = sys.argv[1:] if argv is None else argv
+    if args_in[:1] == ["token"]:  # `python -m local_emulator token --user alice`
+        from local_emulator.tokens import main as token_main
+
+        raise SystemExit(token_main(args_in[1:]))
     parser = argparse.ArgumentParser(prog="python -m local_emulator", description=__doc__)
     parser.add_argument("--host", default=None, help="bind address (default 127.0.0.1)")
     parser.add_argument("--store", choices=("file", "s3", "oss"), default="file")

@@ -3,7 +3,8 @@
 Makes sure a Docker engine runs (``scripts/ensure_docker.sh``) and the local base image exists
 (``scripts/base_image.sh``; ``BASE_IMAGE`` picks another one), then ``docker build``s each
 sandbox type from ``sandbox_images/<type>/Dockerfile`` with ``sandbox_images/`` as the context,
-in dependency order (filesystem is FROM base). Image names come from
+in dependency order (a type is built FROM its ``parent`` in the registry,
+``functions.runtime.sandbox.types``). Image names come from
 ``functions.runtime.settings.sandbox_image`` (the seed's ``RUNTIME_SANDBOX_*`` variables).
 Unchanged inputs rebuild from Docker's layer cache in about a second.
 
@@ -25,16 +26,16 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SCRIPTS = HERE / "scripts"
 DEFAULT_BASE_IMAGE = "agentscope-faas/debian-python:bookworm"
-TYPES = ("base", "filesystem", "browser", "gui")
-# the sandbox type each one is built FROM (passed as SANDBOX_BASE_IMAGE)
-PARENT = {"filesystem": "base", "gui": "browser"}
 LOCK = Path(os.environ.get("TMPDIR", "/tmp")) / "agentscope-faas-build-images.lock"
 
 if __package__ in (None, ""):  # run as a script: make `functions` importable without install
     sys.path.insert(0, str(ROOT))
 
+from functions.runtime.sandbox.types import SANDBOX_TYPES  # noqa: E402
 from functions.runtime.settings import Settings, sandbox_image  # noqa: E402
 from sandbox_images import inputs  # noqa: E402
+
+TYPES = tuple(SANDBOX_TYPES)
 
 
 class BuildError(RuntimeError):
@@ -93,8 +94,9 @@ def build_order(types: Iterable[str]) -> list[str]:
             raise ValueError(f"unknown sandbox type {sandbox_type!r}; known: {', '.join(TYPES)}")
         if sandbox_type in order:
             return
-        if sandbox_type in PARENT:
-            add(PARENT[sandbox_type])
+        parent = SANDBOX_TYPES[sandbox_type].parent
+        if parent is not None:
+            add(parent)
         order.append(sandbox_type)
 
     for sandbox_type in types:
@@ -128,7 +130,7 @@ def build_images(
         base = ensure_base_image(quiet=quiet)
         timings["base-image"] = time.monotonic() - start
         for sandbox_type in order:
-            parent = PARENT.get(sandbox_type)
+            parent = SANDBOX_TYPES[sandbox_type].parent
             build_arg = f"SANDBOX_BASE_IMAGE={images[parent]}" if parent else f"BASE_IMAGE={base}"
             cmd = [
                 "docker",

@@ -95,3 +95,20 @@ async def wait_for_file(self, msgs, request, **kwargs):
     yield "waiting "
     await asyncio.to_thread(wait)
     yield "released"
+
+
+sandbox_app = AgentApp(app_name="sandboxed")
+sandbox_app.sandbox_url = None  # the test sets it: the sandbox function to call
+
+
+@sandbox_app.query(framework="text")
+async def use_sandbox(self, msgs, request, **kwargs):
+    """Runs ``id -u`` in the session's sandbox, made through the sandbox function for the
+    request's own user (the SDK forwards the caller's token), and says which sandbox."""
+    from functions.runtime.sandbox import AsyncBaseSandbox, result_text
+
+    async with AsyncBaseSandbox(
+        session_id=request.session_id, user_id=request.user_id, base_url=self.sandbox_url
+    ) as box:
+        out = result_text(await box.run_shell_command(command="id -u"))
+        yield f"{box.sandbox_id} {out.strip()}"

@@ -136,7 +136,7 @@ class AgentApp:
         return final
 
     def run(self, host: str = "127.0.0.1", port: int = 8090, **uvicorn_options: Any) -> None:
-        """Serve this app's ``/process`` with uvicorn, as the seed's ``AgentApp.run`` does."""
+        """Serve this app's protocols with uvicorn, as the seed's ``AgentApp.run`` does."""
         import uvicorn
 
         from .server import build_app

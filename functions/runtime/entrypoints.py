@@ -19,8 +19,6 @@ import atexit
 from collections.abc import Callable
 from typing import Any
 
-from functions.runtime.request_ids import RequestIds
-
 
 def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
     adapter: Any = None
@@ -31,7 +29,7 @@ def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
             from mangum import Mangum
             from mangum.protocols.lifespan import LifespanCycle
 
-            adapter = Mangum(RequestIds(app), lifespan="off")  # sets up the event loop
+            adapter = Mangum(app, lifespan="off")  # sets up the event loop
             cycle = LifespanCycle(app, "on")
             cycle.__enter__()
             atexit.register(cycle.__exit__, None, None, None)

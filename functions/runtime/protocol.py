@@ -1,4 +1,4 @@
-"""The seed's agent protocol: the request, the streamed events, SSE framing and a builder.
+"""The seed's agent protocol: the request, the streamed events and a builder (SSE: sse.py).
 
 Field names, object kinds and status values follow AgentScope Runtime's agent schema, so a
 client written for the seed reads our streams unchanged. ``ResponseBuilder`` is the single
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -229,12 +229,8 @@ class Response(Event):
 AgentResponse = Response
 
 
-def sse_encode(event: BaseModel) -> bytes:
-    """One SSE frame: a ``data:`` line with the event's JSON and a blank line."""
-    return b"data: " + event.model_dump_json(exclude_none=True).encode() + b"\n\n"
-
-
-SSE_PING = b": ping\n\n"
+E = TypeVar("E", bound=Event)
+C = TypeVar("C", bound="Content")
 
 
 class MessageBuilder:
@@ -249,15 +245,16 @@ class MessageBuilder:
     def id(self) -> str:
         return self.message.id
 
-    def _stamp(self, event: Content) -> Content:
+    def _stamp(self, event: C) -> C:
         event.msg_id = self.message.id
-        return self._parent.stamp(event)
+        self._parent.stamp(event)
+        return event
 
     def _new_part(self, part: Content) -> int:
         content = self.message.content
         if content is None:
             content = self.message.content = []
-        content.append(part)
+        content.append(part)  # type: ignore[arg-type]  # a Content subclass of the union
         return len(content) - 1
 
     def text_delta(self, text: str, index: int | None = None, *, new: bool = False) -> Content:
@@ -269,11 +266,12 @@ class MessageBuilder:
                 None,
             )
         if index is None or index not in self._open:
-            part = TextContent(text="", status=RunStatus.InProgress)
-            index = self._new_part(part)
-            self._open[index] = part
+            fresh = TextContent(text="", status=RunStatus.InProgress)
+            index = self._new_part(fresh)
+            self._open[index] = fresh
         part = self._open[index]
-        part.text = (part.text or "") + text  # type: ignore[attr-defined]
+        assert isinstance(part, TextContent)
+        part.text = (part.text or "") + text
         return self._stamp(
             TextContent(text=text, delta=True, index=index, status=RunStatus.InProgress)
         )
@@ -319,13 +317,13 @@ class ResponseBuilder:
         self._seq = 0
         self.current: MessageBuilder | None = None
 
-    def stamp(self, event: Event) -> Event:
+    def stamp(self, event: E) -> E:
         event.sequence_number = self._seq
         self._seq += 1
         return event
 
     def _snapshot(self) -> Response:
-        return self.stamp(self.response.model_copy())  # type: ignore[return-value]
+        return self.stamp(self.response.model_copy())
 
     def created(self) -> Response:
         self.response.status = RunStatus.Created
@@ -344,7 +342,13 @@ class ResponseBuilder:
     ) -> tuple[MessageBuilder, list[Event]]:
         """Open a message (completing any still-open one); returns its builder and the events."""
         events = self.close_open_message()
-        msg = Message(role=role, type=type, status=RunStatus.InProgress, content=[], **fields)
+        msg = Message(
+            role=role,  # type: ignore[arg-type]  # checked by pydantic
+            type=type,
+            status=RunStatus.InProgress,
+            content=[],
+            **fields,
+        )
         if message_id:
             msg.id = message_id
         self.current = MessageBuilder(self, msg)

@@ -15,8 +15,9 @@ import importlib
 import logging
 import os
 import sys
+from typing import Any
 
-from functions.runtime.request_ids import RequestIdFilter, RequestIds
+from functions.runtime.request_ids import RequestIdFilter
 
 DEFAULT_PORT = 9000
 
@@ -40,7 +41,7 @@ def configure_logging() -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per outgoing call is noise
 
 
-def load(target: str) -> object:
+def load(target: str) -> Any:
     module, _, attr = target.partition(":")
     if not module or not attr:
         raise SystemExit(f"usage: python -m functions.runtime.serve module:attr (got {target!r})")
@@ -55,7 +56,7 @@ def main(argv: list[str] | None = None) -> None:
     import uvicorn
 
     uvicorn.run(
-        RequestIds(load(args[0])),
+        load(args[0]),
         host=os.environ.get("SERVE_HOST", "0.0.0.0"),
         port=listen_port(),
         lifespan="on",

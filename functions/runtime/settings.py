@@ -23,6 +23,24 @@ class Settings(BaseSettings):
         env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True
     )
 
+    # caller identity (functions/runtime/auth): "jwt" verifies a bearer JWT on every request;
+    # "none" trusts callers but answers only loopback, same-site, JSON requests (local runs)
+    auth_mode: Literal["none", "jwt"] = "none"
+    auth_jwks_url: str | None = None  # the OIDC provider's key set
+    auth_jwt_secret: SecretStr | None = None  # HS256, development only
+    auth_issuer: str | None = None  # checked when set
+    auth_audience: str | None = None  # checked when set
+    auth_user_claim: str = "sub"
+    auth_admin_scope: str = "agentscope:admin"  # may act for any user
+    auth_leeway_s: float = 30.0  # clock skew allowed on exp / nbf / iat
+    auth_jwks_min_refresh_s: float = 30.0  # an unknown kid refetches the keys at most this often
+    sandbox_token: SecretStr | None = None  # the SDK's bearer token for SANDBOX_URL
+
+    # every function: request bodies over this are refused with 413 (Lambda's own cap is 6 MB)
+    max_request_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
+    # sandbox function: file uploads into a workspace (the tool server's own cap is 64 MiB)
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+
     # query function
     agent_app: str = "examples.friday:agent_app"
     sse_ping_interval_s: float = 15.0
@@ -66,10 +84,13 @@ class Settings(BaseSettings):
     fc_session_ttl_s: int = _also("fc_session_ttl_s", "sandbox_fc_session_ttl_s", 21600)
     # per control-plane call that is safe to repeat
     fc_retry_attempts: int = _also("fc_retry_attempts", "sandbox_fc_retry_attempts", 3)
-    # the key the FC sandbox functions hold as TOOLSERVER_TOKEN_KEY: each session's token
-    # is hex(HMAC-SHA256(key, session id)), computed here per sandbox
+    # read by nothing: a deployment's Terraform still sets SANDBOX_TOKEN_KEY until it drops the
+    # key (tool servers are claimed with a token per sandbox now, no key derives them); remove
+    # this field with that Terraform line
     sandbox_token_key: SecretStr | None = None
-    sandbox_internet_access: bool = True  # FC: CreateSession allowInternetAccess
+    # whether code in a sandbox may reach the internet: FC's CreateSession allowInternetAccess;
+    # on Docker the egress of the sandboxes' network (the firewall cuts it when false)
+    sandbox_internet_access: bool = True
     # on AWS: a Secrets Manager ARN holding {"access_key_id", "access_key_secret"}, read once
     alibaba_cloud_credentials_secret: str | None = None
     secretsmanager_endpoint_url: str | None = None  # e.g. moto on 127.0.0.1 in tests
@@ -92,12 +113,24 @@ class Settings(BaseSettings):
     sandbox_pids_limit: int = 256
     sandbox_workspace_size: str = "512m"
     sandbox_ready_timeout_s: float = 60.0
+    # the longest `timeout` a tool call gets (longer ones are cut to it); passed into the
+    # containers (the Docker launcher, the FC functions' and AgentRun templates' environment)
+    sandbox_max_call_timeout_s: float = Field(default=300.0, gt=0, le=840)
+    # Docker: the bridge network sandboxes run on (created when missing, inter-container
+    # traffic off); unset: agentscope-faas-sandboxes, or ...-offline without internet access
+    sandbox_docker_network: str | None = None
+    # Docker: "iptables" keeps sandboxes off SANDBOX_BLOCKED_CIDRS (and, without internet
+    # access, off everything) with rules for that bridge; "off" adds none (a host that cannot:
+    # sandboxes then reach what the bridge routes to, metadata addresses included)
+    sandbox_docker_firewall: Literal["iptables", "off"] = "iptables"
+    # what a sandbox with internet access still never reaches: link-local (the metadata
+    # services of AWS, GCP, Azure, ECS task roles) and Alibaba Cloud's metadata address
+    sandbox_blocked_cidrs: str = "169.254.0.0/16,100.100.100.200/32"
     sandbox_reap_interval_s: float = 30.0  # the emulator's reaper; on FaaS a timer trigger
     # an unrecorded container younger than this may still be starting: the reaper spares it
     sandbox_orphan_grace_s: float = 120.0
 
     # Alibaba Cloud credentials and account, shared by the FC and AgentRun launchers
-    # (AgentRun templates hold SANDBOX_TOKEN_KEY as TOOLSERVER_TOKEN_KEY too)
     alibaba_cloud_access_key_id: SecretStr | None = None
     alibaba_cloud_access_key_secret: SecretStr | None = None
     alibaba_cloud_security_token: SecretStr | None = None

@@ -23,7 +23,7 @@ import time
 from pydantic import BaseModel
 
 from functions.runtime.storage.base import ObjectStore, PreconditionFailed
-from functions.runtime.storage.keys import session_prefix, validate_id
+from functions.runtime.storage.keys import session_prefix, validate_plain_id
 
 RECORDS = "sandboxes/"
 POOL = "sandbox-pool/"
@@ -62,15 +62,17 @@ class SandboxRecord(BaseModel):
 
 
 def record_key(sandbox_id: str) -> str:
-    return RECORDS + validate_id(sandbox_id, "sandbox_id")
+    return RECORDS + validate_plain_id(sandbox_id, "sandbox_id")
 
 
 def pool_key(sandbox_type: str, sandbox_id: str) -> str:
-    return f"{POOL}{validate_id(sandbox_type, 'type')}/{validate_id(sandbox_id, 'sandbox_id')}"
+    plain = validate_plain_id
+    return f"{POOL}{plain(sandbox_type, 'type')}/{plain(sandbox_id, 'sandbox_id')}"
 
 
 def session_sandbox_key(user_id: str, session_id: str, sandbox_type: str) -> str:
-    return f"{session_prefix(user_id, session_id)}sandboxes/{validate_id(sandbox_type, 'type')}"
+    kind = validate_plain_id(sandbox_type, "type")
+    return f"{session_prefix(user_id, session_id)}sandboxes/{kind}"
 
 
 class Registry:
@@ -105,7 +107,7 @@ class Registry:
         return [key[len(RECORDS) :] for key in await self.store.list(RECORDS)]
 
     async def pooled(self, sandbox_type: str) -> list[str]:
-        prefix = f"{POOL}{validate_id(sandbox_type, 'type')}/"
+        prefix = f"{POOL}{validate_plain_id(sandbox_type, 'type')}/"
         return [key[len(prefix) :] for key in await self.store.list(prefix)]
 
     async def get_pooled(self, sandbox_type: str, sandbox_id: str) -> SandboxRecord | None:

@@ -13,18 +13,26 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from functions.runtime.errors import ApiError
-from functions.runtime.sandbox.launchers import Launcher, LaunchError
-from functions.runtime.sandbox.launchers.base import BackendThrottled, BackendUnavailable
+from functions.runtime.sandbox.errors import (
+    BackendThrottled,
+    BackendUnavailable,
+    LaunchError,
+    NotSupported,
+    SandboxBackendError,
+    SandboxGone,
+    SandboxLimit,
+    SandboxNotFound,
+    SandboxRace,
+)
+from functions.runtime.sandbox.launchers import Launcher
+from functions.runtime.sandbox.types import SANDBOX_TYPES, get_sandbox_type
 from functions.runtime.settings import Settings
 from functions.runtime.storage.base import ObjectStore, PreconditionFailed
-from functions.runtime.storage.keys import validate_id
+from functions.runtime.storage.keys import validate_id, validate_plain_id
 
 from .registry import Registry, SandboxRecord
 
 log = logging.getLogger("agentscope_faas.sandbox")
-
-SANDBOX_TYPES = ("base", "filesystem")
 
 
 def new_sandbox_id() -> str:
@@ -58,8 +66,7 @@ class SandboxService:
         ttl_s: float | None = None,
     ) -> tuple[SandboxRecord, bool]:
         """(record, created): the session's live sandbox of this type, else a new one."""
-        if sandbox_type not in SANDBOX_TYPES:
-            raise ApiError(422, "unknown_type", f"type must be one of {', '.join(SANDBOX_TYPES)}")
+        get_sandbox_type(sandbox_type)
         validate_id(user_id, "user_id")
         ttl = float(ttl_s or self.settings.sandbox_ttl_s)
         binding = None
@@ -86,7 +93,7 @@ class SandboxService:
             winner = await self.registry.session_sandbox(user_id, session_id, sandbox_type)
             found = await self.live(winner[0]) if winner else None
             if found is None:
-                raise ApiError(409, "sandbox_race", "the session's sandbox changed; retry")
+                raise SandboxRace("the session's sandbox changed; retry")
             return found, False
         return record, True
 
@@ -97,9 +104,7 @@ class SandboxService:
     async def _check_capacity(self) -> None:
         count = await self._count()
         if count >= self.settings.max_sandbox_instances:
-            raise ApiError(
-                429,
-                "sandbox_limit",
+            raise SandboxLimit(
                 f"{count} sandboxes are running, the limit (MAX_SANDBOX_INSTANCES) is "
                 f"{self.settings.max_sandbox_instances}; delete one or retry later",
             )
@@ -153,7 +158,7 @@ class SandboxService:
                         return started
                     try:
                         record = await self._launch(sandbox_type, "pool", None, 0.0, pooled=True)
-                    except (ApiError, LaunchError) as exc:
+                    except LaunchError as exc:
                         log.warning("could not warm a %s sandbox: %s", sandbox_type, exc)
                         return started
                     log.info("sandbox %s warm in the %s pool", record.id, sandbox_type)
@@ -179,12 +184,7 @@ class SandboxService:
         None (the request named none, or the pool) leaves the backend's default."""
         sandbox_id = new_sandbox_id()
         token = secrets.token_urlsafe(32)
-        try:
-            launched = await self.launcher.start(sandbox_type, sandbox_id, token, idle_timeout_s)
-        except (BackendThrottled, BackendUnavailable):
-            raise  # the app answers 429 / 503 for these wherever they come from
-        except LaunchError as exc:
-            raise ApiError(503, "launch_failed", str(exc)) from exc
+        launched = await self.launcher.start(sandbox_type, sandbox_id, token, idle_timeout_s)
         now = time.time()
         record = SandboxRecord(
             id=sandbox_id,
@@ -230,14 +230,10 @@ class SandboxService:
         return record
 
     async def require(self, sandbox_id: str) -> SandboxRecord:
-        validate_id(sandbox_id, "sandbox_id")
+        validate_plain_id(sandbox_id, "sandbox_id")
         record = await self.live(sandbox_id)
         if record is None:
-            raise ApiError(
-                404,
-                "sandbox_not_found",
-                f"no sandbox {sandbox_id!r} (never made, deleted or expired)",
-            )
+            raise SandboxNotFound(f"no sandbox {sandbox_id!r} (never made, deleted or expired)")
         return record
 
     async def delete(self, sandbox_id: str) -> bool:
@@ -260,31 +256,27 @@ class SandboxService:
     # -- pause, resume ---------------------------------------------------------------------
 
     async def set_paused(self, sandbox_id: str, paused: bool) -> SandboxRecord:
-        """Freeze or thaw it (idempotent); 501 where the backend cannot."""
+        """Freeze or thaw it (idempotent); ``NotSupported`` (501) where the backend cannot."""
         record = await self.require(sandbox_id)
-        step = getattr(self.launcher, "pause" if paused else "resume", None)
-        if step is None:
-            raise ApiError(
-                501,
-                "not_supported",
-                f"the {self.launcher.name} backend cannot pause and resume sandboxes",
+        if not self.launcher.can_pause:
+            raise NotSupported(
+                f"the {self.launcher.name} backend cannot pause and resume sandboxes"
             )
         if record.paused == paused:
             return record
         try:
-            await step(record.handle)
+            await (self.launcher.pause if paused else self.launcher.resume)(record.handle)
         except (BackendThrottled, BackendUnavailable):
-            raise  # the app answers 429 / 503
-        except ApiError as exc:
-            if exc.status == 410:  # the backend says it is gone: so is its record
-                await self.delete(sandbox_id)
+            raise
+        except SandboxGone:  # the backend says it is gone: so is its record
+            await self.delete(sandbox_id)
             raise
         except LaunchError as exc:
             if await self.forget_if_gone(record):
-                raise ApiError(
-                    410, "sandbox_gone", f"sandbox {sandbox_id!r} stopped running and was removed"
+                raise SandboxGone(
+                    f"sandbox {sandbox_id!r} stopped running and was removed"
                 ) from exc
-            raise ApiError(502, "sandbox_backend_error", str(exc)) from exc
+            raise SandboxBackendError(str(exc)) from exc
         for _ in range(5):  # the flag is compare-and-set, like renewals
             found = await self.registry.get(sandbox_id)
             if found is None:
@@ -293,7 +285,7 @@ class SandboxService:
             current.paused = paused
             if await self.registry.renew(current, etag):
                 return current
-        raise ApiError(409, "sandbox_race", "the sandbox changed while pausing; retry")
+        raise SandboxRace("the sandbox changed while pausing; retry")
 
     async def list(self, user_id: str) -> list[SandboxRecord]:
         validate_id(user_id, "user_id")
@@ -333,9 +325,9 @@ class SandboxService:
                     # claimed, but the claimer stopped before removing the pool entry
                     await self.registry.remove_pooled(sandbox_type, pooled_id)
                     continue
-                found = await self.registry.get_pooled(sandbox_type, pooled_id)
-                if found is not None:
-                    known.add(found.handle)
+                pooled = await self.registry.get_pooled(sandbox_type, pooled_id)
+                if pooled is not None:
+                    known.add(pooled.handle)
         orphans = 0
         # a container is recorded once it is ready: a younger one may still be launching
         # (another instance's; this instance's pool fills wait for the scan to finish)

@@ -11,18 +11,20 @@ import contextlib
 import secrets
 from collections.abc import Iterator
 
+from functions.runtime.sandbox.types import SANDBOX_TYPES
 from functions.runtime.settings import Settings, sandbox_image
-from functions.sandbox.service import SANDBOX_TYPES
 from local_emulator.acs_signature import Credential
 
 from .models import AgentRunBackend
 from .server import create_app
 
 
-def deploy_templates(
-    endpoint: str, key_id: str, secret: str, token_key: str, settings: Settings
-) -> None:
-    """CreateTemplate for every sandbox type, as the cloud deployment would."""
+def deploy_templates(endpoint: str, key_id: str, secret: str, settings: Settings) -> None:
+    """CreateTemplate for every sandbox type, as the cloud deployment would.
+
+    Their environment holds no secret: each sandbox's tool server is claimed by the launcher
+    with a token of its own.
+    """
     from alibabacloud_agentrun20250910 import models
     from alibabacloud_agentrun20250910.client import Client
     from alibabacloud_tea_openapi.utils_models import Config
@@ -48,7 +50,9 @@ def deploy_templates(
                     container_configuration=models.ContainerConfiguration(
                         image=sandbox_image(sandbox_type, settings), port=8000
                     ),
-                    environment_variables={"TOOLSERVER_TOKEN_KEY": token_key},
+                    environment_variables={
+                        "SANDBOX_MAX_CALL_TIMEOUT_S": f"{settings.sandbox_max_call_timeout_s:g}"
+                    },
                 )
             )
         )
@@ -61,16 +65,14 @@ def agentrun_emulator(host: str = "127.0.0.1") -> Iterator[dict[str, str]]:
 
     settings = Settings()
     key_id, secret = f"LTAI-local-{secrets.token_hex(4)}", secrets.token_urlsafe(24)
-    token_key = secrets.token_urlsafe(32)
     backend = AgentRunBackend(settings, region=settings.agentrun_region or settings.fc_region)
     backend.docker.client()  # no Docker engine: fail here, before anything is served
     app = create_app(backend, {key_id: Credential(secret)})
     with start_asgi_server(app, "agentrun-emulator", host, lifespan="on") as server:
-        deploy_templates(server.url, key_id, secret, token_key, settings)
+        deploy_templates(server.url, key_id, secret, settings)
         yield {
             "SANDBOX_BACKEND": "agentrun",
             "AGENTRUN_ENDPOINT": server.url,
             "ALIBABA_CLOUD_ACCESS_KEY_ID": key_id,
             "ALIBABA_CLOUD_ACCESS_KEY_SECRET": secret,
-            "SANDBOX_TOKEN_KEY": token_key,
         }

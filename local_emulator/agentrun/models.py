@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from functions.runtime.sandbox.launchers.base import LaunchError
+from functions.runtime.sandbox.errors import LaunchError
 from functions.runtime.sandbox.launchers.docker import DockerLauncher
 from functions.runtime.settings import Settings
 

@@ -55,6 +55,9 @@ FC behaviours followed, and where they are documented:
 * Trigger requests may not carry ``x-fc-`` headers: 400 ``InvalidArgument``
   (https://help.aliyun.com/en/functioncompute/web-functions).
 
+A session without ``allowInternetAccess`` runs on the offline sandbox network (the Docker
+launcher's, whose firewall lets nothing out); one with it on the sandboxes' usual network.
+
 Our picks where FC documents no answer: a trigger call to a paused session is 409
 ``SessionPaused`` (resumed instead when the session has ``enableAutoResume``); a call or an
 operation on an ended session whose id may not be reused is 410 ``SessionExpired``, as is a

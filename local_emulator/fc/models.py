@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from functions.runtime.sandbox.launchers.base import LaunchError
+from functions.runtime.sandbox.errors import LaunchError
 from functions.runtime.sandbox.launchers.docker import LABEL_OWNER, LABEL_SANDBOX, DockerLauncher
 from functions.runtime.settings import Settings
 
@@ -397,9 +397,10 @@ class FcBackend:
             raise err.SessionAlreadyExists(function_name, session_id)
         if self._running() >= self.max_sessions:
             raise err.ResourceExhausted(self.max_sessions)
+        allow_internet = bool(spec.get("allowInternetAccess", True))
         self._starting.add(key)
         try:
-            container, port = await self._start_instance(function, session_id)
+            container, port = await self._start_instance(function, session_id, allow_internet)
         finally:
             self._starting.discard(key)
         now = self.now()
@@ -413,7 +414,7 @@ class FcBackend:
             disable_reuse=bool(
                 spec.get("disableSessionIdReuse", defaults.get("disableSessionIdReuse", False))
             ),
-            allow_internet=bool(spec.get("allowInternetAccess", True)),
+            allow_internet=allow_internet,
             auto_resume=bool(spec.get("enableAutoResume", False)),
             created=now,
             last_used=now,
@@ -423,8 +424,14 @@ class FcBackend:
         self.sessions[key] = session
         return session
 
-    async def _start_instance(self, function: FakeFunction, session_id: str) -> tuple[Any, int]:
-        """A container of the function's image, listening: what FC's instance start waits for."""
+    async def _start_instance(
+        self, function: FakeFunction, session_id: str, allow_internet: bool
+    ) -> tuple[Any, int]:
+        """A container of the function's image, listening: what FC's instance start waits for.
+
+        Without ``allowInternetAccess`` it runs on the offline sandbox network, as a session
+        without internet access does on FC.
+        """
         env = {
             **(function.spec.get("environmentVariables") or {}),
             "FC_FUNCTION_NAME": function.name,
@@ -440,14 +447,13 @@ class FcBackend:
                 environment=env,
                 labels={LABEL_SANDBOX: session_id, LABEL_FUNCTION: function.name},
                 port=function.port,
+                internet_access=allow_internet,
             )
         except LaunchError as exc:
             raise err.CAExited(str(exc)) from None
         try:
             # FC waits for the port, not for any particular answer
-            await self._launcher.wait_ready(
-                container, f"http://127.0.0.1:{port}", {}, any_answer=True
-            )
+            await self._launcher.wait_ready(container, f"http://127.0.0.1:{port}")
         except BaseException as exc:
             await asyncio.to_thread(container.remove, force=True)
             if isinstance(exc, LaunchError):

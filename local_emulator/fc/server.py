@@ -9,13 +9,14 @@ import logging
 import secrets
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
 
+from functions.runtime.sandbox.types import SANDBOX_TYPES
 from local_emulator.acs_signature import Credential
 
 from .models import FcBackend
@@ -153,10 +154,13 @@ def start_fc_emulator(
 def register_sandbox_functions(
     emulator: FcEmulator,
     settings: Any,
-    token_key: str,
-    types: tuple[str, ...] = ("base", "filesystem"),
+    types: Iterable[str] = SANDBOX_TYPES,
 ) -> None:
-    """Deploy one sandbox function per type, as the Terraform does, through the official SDK."""
+    """Deploy one sandbox function per type, as the Terraform does, through the official SDK.
+
+    Their environment holds no secret: every session's tool server is claimed by the launcher
+    with a token of its own.
+    """
     from alibabacloud_fc20230330 import models
     from alibabacloud_fc20230330.client import Client
     from alibabacloud_tea_openapi.utils_models import Config
@@ -194,8 +198,7 @@ def register_sandbox_functions(
                         image=sandbox_image(sandbox_type, settings), port=8000
                     ),
                     environment_variables={
-                        "TOOLSERVER_TOKEN_KEY": token_key,
-                        "TOOLSERVER_SESSION_HEADER": SESSION_HEADER,
+                        "SANDBOX_MAX_CALL_TIMEOUT_S": f"{settings.sandbox_max_call_timeout_s:g}"
                     },
                     instance_isolation_mode="SESSION_EXCLUSIVE",
                     session_affinity="HEADER_FIELD",
@@ -225,17 +228,16 @@ def deployed_emulator(
     account_id: str | None = None,
     max_sessions: int = 100,
     settings: Any = None,
-    types: tuple[str, ...] = ("base", "filesystem"),
+    types: Iterable[str] = SANDBOX_TYPES,
 ) -> Iterator[tuple[FcEmulator, dict[str, str]]]:
     """``fc_emulator``, also giving the running emulator (its backend, its keys) to tests."""
     from functions.runtime.settings import Settings
 
     settings = settings or Settings()
-    token_key = secrets.token_urlsafe(32)
     with start_fc_emulator(
         host, account_id=account_id, max_sessions=max_sessions, settings=settings
     ) as emulator:
-        register_sandbox_functions(emulator, settings, token_key, types)
+        register_sandbox_functions(emulator, settings, types)
         yield (
             emulator,
             {
@@ -246,7 +248,6 @@ def deployed_emulator(
                 "FC_SANDBOX_FUNCTION_PREFIX": settings.fc_sandbox_function_prefix,
                 "ALIBABA_CLOUD_ACCESS_KEY_ID": emulator.access_key_id,
                 "ALIBABA_CLOUD_ACCESS_KEY_SECRET": emulator.access_key_secret,
-                "SANDBOX_TOKEN_KEY": token_key,
             },
         )
 
@@ -258,15 +259,15 @@ def fc_emulator(
     account_id: str | None = None,
     max_sessions: int = 100,
     settings: Any = None,
-    types: tuple[str, ...] = ("base", "filesystem"),
+    types: Iterable[str] = SANDBOX_TYPES,
 ) -> Iterator[dict[str, str]]:
     """An emulator with the sandbox functions deployed; yields the sandbox function's env.
 
     ``settings`` (default: from the environment) give the image names, the function prefix
     and the containers' limits; ``account_id`` defaults to a random one (the containers'
     owner label is ``fc-emulator-<account_id>``). The env selects the FC launcher and points
-    it here, with the emulator's key pair and the token key: local and random, never real
-    credentials, and secret all the same (do not print them). Containers go when it stops.
+    it here, with the emulator's key pair: local and random, never real credentials, and
+    secret all the same (do not print them). Containers go when it stops.
     """
     with deployed_emulator(
         host, account_id=account_id, max_sessions=max_sessions, settings=settings, types=types

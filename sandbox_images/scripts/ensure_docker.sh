@@ -4,12 +4,15 @@
 # Idempotent: when `docker info` already works it does nothing. Otherwise it installs the
 # docker.io package with apt when dockerd (or the docker CLI) is missing, starts dockerd in the
 # background (log: $DOCKERD_LOG, default /tmp/agentscope-faas-dockerd.log) and polls
-# `docker info` until it answers, for at most $DOCKER_WAIT_S seconds (default 60).
+# `docker info` until it answers, for at most $DOCKER_WAIT_S seconds (default 60). A dockerd
+# whose pid is in $DOCKER_PIDFILE (default /var/run/docker.pid) is waited for, not started.
+# Callers take turns on a lock; the dockerd started here does not hold it.
 # Installing and starting the daemon need root; without it the script says what to do.
 set -eu
 
 DOCKERD_LOG="${DOCKERD_LOG:-/tmp/agentscope-faas-dockerd.log}"
 DOCKER_WAIT_S="${DOCKER_WAIT_S:-60}"
+DOCKER_PIDFILE="${DOCKER_PIDFILE:-/var/run/docker.pid}"
 LOCK="${TMPDIR:-/tmp}/agentscope-faas-ensure-docker.lock"
 
 say() { echo "ensure_docker: $*" >&2; }
@@ -34,7 +37,7 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 
 # dockerd writes its pid file when it starts; /proc works without procps and for any user
 dockerd_running() {
-    pid=$(cat /var/run/docker.pid 2>/dev/null) || return 1
+    pid=$(cat "$DOCKER_PIDFILE" 2>/dev/null) || return 1
     [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]
 }
 
@@ -61,7 +64,9 @@ else
     sudo dockerd >$DOCKERD_LOG 2>&1 &   (or: sudo systemctl start docker)"
     fi
     say "starting dockerd (log: $DOCKERD_LOG)"
-    nohup dockerd >"$DOCKERD_LOG" 2>&1 </dev/null &
+    # 9>&-: the daemon outlives this script, and an inherited lock descriptor would keep the
+    # lock held for as long as it runs, so the next caller waiting on it would wait for ever
+    nohup dockerd >"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
     DOCKERD_PID=$!
 fi
 

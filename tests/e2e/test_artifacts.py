@@ -16,9 +16,12 @@ import signal
 import httpx
 import pytest
 
+from functions.runtime.settings import Settings
+from functions.runtime.storage import open_store
 from local_emulator.artifacts import select, unpack
 from local_emulator.function_url import build_event
 from local_emulator.instances import InvokeError, LambdaFunction
+from local_emulator.tokens import mint_token
 from tests.e2e.test_emulator import emulator_env, say
 from tests.fixtures.servers import run_emulator
 
@@ -85,6 +88,39 @@ def test_friday_runs_code_in_a_sandbox_from_the_packaged_functions(
     assert output["content"][0]["data"]["output"] == "42\n", out
     assert second["output"][1]["content"][0]["data"]["output"] == "43\n"
     assert "[sandbox]" in out  # the calls went through the packaged sandbox function
+
+
+@pytest.mark.parametrize("mode", ["aws-buffered", "fc"])
+def test_with_jwt_each_user_reaches_only_their_own_and_sandboxes_act_for_them(
+    tmp_path, host_artifacts, docker_client, sandbox_images_built, mode
+):
+    """AUTH_MODE=jwt, as deployed: the query function's sandbox calls carry the signed door's
+    signature in Authorization and the caller's token in X-Forwarded-Authorization, which
+    the packaged sandbox function verifies and records as the sandbox's owner."""
+    secret = "e2e-identity-" + "k" * 32
+    env = emulator_env(tmp_path, MODEL_BASE_URL="", AUTH_MODE="jwt", AUTH_JWT_SECRET=secret)
+    alice, mallory = mint_token(secret, "alice"), mint_token(secret, "mallory")
+    url = f"http://127.0.0.1:{env['QUERY_PORT']}"
+    state = f"http://127.0.0.1:{env['STATE_PORT']}"
+    args = ("--artifacts", str(host_artifacts), *MODES[mode])
+    with run_emulator(env, args, timeout=120) as proc:
+        ran = say(url, "Run this:\n```python\nprint(6 * 7)\n```", token=alice, session_id="c1")
+        anonymous = httpx.post(f"{url}/process", json={"input": []}, timeout=30)
+        sessions = f"{state}/v1/users/alice/sessions"
+        own = httpx.get(sessions, headers={"Authorization": f"Bearer {alice}"}, timeout=30)
+        other = httpx.get(sessions, headers={"Authorization": f"Bearer {mallory}"}, timeout=30)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert ran["output"][1]["content"][0]["data"]["output"] == "42\n", out
+    # the sandbox function (AUTH_MODE=jwt too) verified alice's forwarded token and bound
+    # the sandbox to her session: its record names her
+    store = open_store(env["STORE_URL"], Settings())
+    binding = asyncio.run(store.get("users/alice/sessions/c1/sandboxes/base"))
+    record = asyncio.run(store.get(f"sandboxes/{json.loads(binding[0])['sandbox_id']}"))
+    assert json.loads(record[0])["user_id"] == "alice"
+    assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthorized"
+    assert [s["id"] for s in own.json()["items"]] == ["c1"]
+    assert other.status_code == 403 and other.json()["code"] == "forbidden"
 
 
 def test_a_dependency_missing_from_the_zip_fails_as_in_the_cloud(tmp_path, host_artifacts):

@@ -17,9 +17,10 @@ SEED_BODY = {
 }
 
 
-def say(url: str, text: str, **fields) -> dict:
+def say(url: str, text: str, token: str | None = None, **fields) -> dict:
     body = {"input": [{"role": "user", "content": [{"type": "text", "text": text}]}], **fields}
-    resp = httpx.post(f"{url}/process", json=body, timeout=60)
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    resp = httpx.post(f"{url}/process", json=body, headers=headers, timeout=60)
     assert resp.status_code == 200, resp.text
     events = [json.loads(x[6:]) for x in resp.text.splitlines() if x.startswith("data: ")]
     return events[-1]

@@ -3,7 +3,9 @@
 The fixtures in tests/fixtures/events follow the AWS documentation: lower-cased headers
 with repeated values joined by commas, cookies in their own list, query strings both raw
 and parsed, a base64 body with ``isBase64Encoded``. The apps behind the handlers are the
-real ones, over a file store.
+real ones, over a file store, configured as a deployment is: ``AUTH_MODE=jwt`` (a Function
+URL's Host is not loopback, so ``AUTH_MODE=none`` would refuse every event), each event
+carrying alice's bearer token.
 """
 
 from __future__ import annotations
@@ -25,13 +27,17 @@ from functions.runtime.server import build_app
 from functions.runtime.settings import Settings
 from functions.sandbox.app import create_app as sandbox_app
 from functions.state.app import create_app as state_app
+from local_emulator.tokens import mint_token
 
 EVENTS = Path(__file__).resolve().parents[1] / "fixtures" / "events"
+SECRET = "entrypoint-tests-" + "k" * 32
+ALICE = mint_token(SECRET, "alice")
 
 
 def event(name: str, **changes: object) -> dict:
     loaded = json.loads((EVENTS / f"{name}.json").read_text())
     loaded.update(copy.deepcopy(changes))
+    loaded["headers"]["authorization"] = f"Bearer {ALICE}"
     return loaded
 
 
@@ -57,7 +63,12 @@ def sse_events(body: str) -> list[dict]:
 
 @pytest.fixture
 def settings(tmp_path) -> Settings:
-    return Settings(store_url=f"file://{tmp_path / 'store'}", agent_app="tests.apps:echo_app")
+    return Settings(
+        store_url=f"file://{tmp_path / 'store'}",
+        agent_app="tests.apps:echo_app",
+        auth_mode="jwt",
+        auth_jwt_secret=SECRET,
+    )
 
 
 def process_event(body: dict, *, base64_body: bool) -> dict:
@@ -156,16 +167,20 @@ def test_the_app_starts_once_per_instance_not_once_per_invocation(settings):
 
 
 def test_log_lines_carry_the_lambda_request_id(settings, caplog):
-    from fastapi import FastAPI
+    from fastapi import APIRouter
 
-    app = FastAPI()
+    from functions.runtime.function_app import create_function_app
+    from functions.runtime.instance import Instance
+
+    router = APIRouter()
     logger = logging.getLogger("agentscope_faas.test")
 
-    @app.get("/health")
+    @router.get("/health")
     async def health() -> dict:
         logger.warning("inside the request")
         return {"status": "ok"}
 
+    app = create_function_app(title="t", instance=Instance(settings), routers=[router])
     handler = lambda_handler_for(app)
     caplog.handler.addFilter(RequestIdFilter())
     answered = handler(with_path(event("function_url_get"), "GET", "/health"), context("req-42"))

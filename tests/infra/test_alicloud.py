@@ -9,7 +9,7 @@ import pytest
 
 from functions.runtime.sandbox.launchers.fc import SESSION_HEADER
 from functions.runtime.settings import Settings
-from tests.infra.hcl import expr, module, root, setting_names
+from tests.infra.hcl import env_keys, expr, module, root, unread_settings
 
 FUNCTIONS = ("query", "state", "sandbox")
 
@@ -22,10 +22,6 @@ def ali():
 @pytest.fixture(scope="module")
 def fn():
     return module("fc_function")
-
-
-def env_keys(expression: str) -> set[str]:
-    return set(re.findall(r"\b([A-Z][A-Z0-9_]*)\s*=(?!=)", expression))
 
 
 def hcl_object(expression: str) -> dict[str, str]:
@@ -42,7 +38,7 @@ def hcl_object(expression: str) -> dict[str, str]:
 
 
 def test_each_function_is_an_fc_module_fed_from_the_manifest(ali):
-    assert set(ali.module) == {"manifest", *FUNCTIONS}
+    assert set(ali.module) == {"manifest", "environment", *FUNCTIONS}
     for name in FUNCTIONS:
         call = ali.module[name]
         assert call["source"] == "../modules/fc_function"
@@ -50,7 +46,7 @@ def test_each_function_is_an_fc_module_fed_from_the_manifest(ali):
         assert expr(call["artifact"]) == f'module.manifest[0].artifacts["{name}"]'
         assert expr(call["state_bucket"]) == "local.bucket"
         assert expr(call["state_prefix"]) == "local.state_prefix"
-        assert expr(call["trigger_auth_type"]) == "var.http_trigger_auth_type"
+        assert expr(call["trigger_auth_type"]) == f"var.http_trigger_auth_type.{name}"
 
 
 def test_the_manifest_module_selects_the_fc_artifacts(ali):
@@ -162,7 +158,7 @@ def test_the_sandbox_function_may_launch_on_the_sandbox_functions_only(ali):
 
 def test_the_query_function_may_invoke_the_sandbox_function_only_when_signing(ali):
     extra = expr(ali.module["query"]["extra_statements"])
-    assert extra.startswith('var.http_trigger_auth_type == "function" ? [')
+    assert extra.startswith('var.http_trigger_auth_type.sandbox == "function" ? [')
     assert 'actions = ["fc:InvokeFunction"]' in extra
     assert 'functions/${local.sandbox_api_function}"]' in extra
     assert "extra_statements" not in ali.module["state"]
@@ -239,7 +235,10 @@ def test_store_and_sandbox_settings_reach_the_functions(ali):
     query = expr(ali.module["query"]["environment"])
     assert "{SANDBOX_URL = module.sandbox[0].url, " in query
     # "function" auth makes FC refuse unsigned calls: the query function signs them (ACS3)
-    assert 'SANDBOX_URL_AUTH = var.http_trigger_auth_type == "function" ? "fc" : "none"' in query
+    assert (
+        'SANDBOX_URL_AUTH = var.http_trigger_auth_type.sandbox == "function" ? "fc" : "none"'
+        in query
+    )
     assert {"fc", "none"} <= set(get_args(Settings.model_fields["sandbox_url_auth"].annotation))
     for name in FUNCTIONS:
         env = expr(ali.module[name]["environment"])
@@ -247,21 +246,36 @@ def test_store_and_sandbox_settings_reach_the_functions(ali):
         assert "local.store_environment" in env
 
 
-def test_every_variable_the_functions_get_is_a_setting_they_read(ali):
-    fields = setting_names()
+def test_every_variable_the_functions_get_is_a_setting_they_read(ali, fn):
     written = set()
     for name in FUNCTIONS:
         written |= env_keys(expr(ali.module[name]["environment"]))
     written |= env_keys(expr(ali.locals["store_environment"]))
     written |= env_keys(expr(ali.locals["model_environment"]))
-    unknown = {k for k in written if k.lower() not in fields}
+    written |= env_keys(expr(ali.locals["secret_environment"]))
+    written |= env_keys(
+        expr(fn.resource["alicloud_fcv3_function"]["this"]["environment_variables"])
+    )
+    written |= env_keys(module("function_environment").text())
+    assert {"AUTH_MODE", "FUNCTION_TIMEOUT_S", "USER_MAX_SANDBOXES"} <= written
+    unknown = unread_settings(written)
     assert not unknown, f"not in functions/runtime/settings.py: {sorted(unknown)}"
 
 
-def test_trigger_auth_is_a_validated_variable_defaulting_to_signed(ali):
+def test_trigger_auth_is_a_validated_door_per_function(ali):
+    """End users' doors (query, state) are open with the JWT check behind them; the
+    sandbox function's is signed, for the query function (see test_identity.py)."""
     variable = ali.variable["http_trigger_auth_type"]
-    assert variable["default"] == "function"
-    assert 'contains(["anonymous", "function"]' in variable["validation"][0]["condition"]
+    assert expr(variable["type"]) == (
+        'object({query = optional(string, "anonymous"), state = optional(string, "anonymous"), '
+        'sandbox = optional(string, "function")})'
+    )
+    assert variable["default"] == {
+        "query": "anonymous",
+        "state": "anonymous",
+        "sandbox": "function",
+    }
+    assert 'contains(["anonymous", "function"], door)' in variable["validation"][0]["condition"]
 
 
 # --- the sandbox functions: one custom container per type --------------------------------
@@ -300,10 +314,11 @@ def test_session_affinity_routes_by_the_launchers_header(ali):
     }
     # the header the FC launcher sends and the tool server reads
     assert ali.locals["session_header"] == SESSION_HEADER == "x-agentscope-sandbox-session"
-    assert function["environment_variables"] == {
-        "TOOLSERVER_TOKEN_KEY": "${local.sandbox_token_key}",
-        "TOOLSERVER_SESSION_HEADER": "${local.session_header}",
-    }
+    # the tool server's own settings last: nothing else can replace its key or header
+    assert expr(function["environment_variables"]).endswith(
+        ", {TOOLSERVER_TOKEN_KEY = local.sandbox_token_key, "
+        "TOOLSERVER_SESSION_HEADER = local.session_header})"
+    )
     for name in ("sandbox_session_ttl_s", "sandbox_idle_timeout_s"):
         assert "21600" in ali.variable[name]["validation"][0]["condition"]
 
@@ -357,7 +372,12 @@ def test_no_function_sets_a_variable_fc_reserves(ali):
     for name in FUNCTIONS:
         written |= env_keys(expr(ali.module[name]["environment"]))
     written |= env_keys(expr(ali.locals["store_environment"]))
-    written |= set(ali.resource["alicloud_fcv3_function"]["sandbox_type"]["environment_variables"])
+    written |= env_keys(
+        expr(ali.resource["alicloud_fcv3_function"]["sandbox_type"]["environment_variables"])
+    )
+    written |= env_keys(module("function_environment").text())
+    written |= env_keys(expr(module("fc_function").text()))
+    assert {"TOOLSERVER_TOKEN_KEY", "OTEL_SERVICE_NAME", "FUNCTION_TIMEOUT_S"} <= written
     assert written and not {k for k in written if k.startswith("FC_")}
     conditions = [v["condition"] for v in ali.variable["environment"]["validation"]]
     assert any('!startswith(k, "FC_")' in c for c in conditions)

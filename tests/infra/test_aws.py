@@ -8,7 +8,7 @@ from typing import get_args
 import pytest
 
 from functions.runtime.settings import Settings
-from tests.infra.hcl import expr, module, root, setting_names
+from tests.infra.hcl import env_keys, expr, module, root, unread_settings
 
 FUNCTIONS = ("query", "state", "sandbox")
 # set for the Lambda Web Adapter or by Lambda itself, not read by our settings
@@ -31,11 +31,6 @@ def fn():
     return module("lambda_function")
 
 
-def env_keys(expression: str) -> set[str]:
-    """Environment variable names written as object keys in an expression."""
-    return set(re.findall(r"\b([A-Z][A-Z0-9_]*)\s*=(?!=)", expression))
-
-
 def statements(policy: dict) -> list[dict]:
     """The statement blocks of an aws_iam_policy_document (dynamic ones excluded)."""
     return policy.get("statement", [])
@@ -45,7 +40,7 @@ def statements(policy: dict) -> list[dict]:
 
 
 def test_each_function_is_a_lambda_module_fed_from_the_manifest(aws):
-    assert set(aws.module) == {"manifest", *FUNCTIONS}
+    assert set(aws.module) == {"manifest", "environment", *FUNCTIONS}
     for name in FUNCTIONS:
         call = aws.module[name]
         assert call["source"] == "../modules/lambda_function"
@@ -53,7 +48,7 @@ def test_each_function_is_a_lambda_module_fed_from_the_manifest(aws):
         assert call["name"] == f"${{var.name_prefix}}-{name}"
         assert expr(call["state_bucket_arn"]) == "aws_s3_bucket.state.arn"
         assert expr(call["state_prefix"]) == "local.state_prefix"
-        assert expr(call["url_auth_type"]) == "var.function_url_auth_type"
+        assert expr(call["url_auth_type"]) == f"var.function_url_auth_type.{name}"
 
 
 def test_the_manifest_module_selects_aws_artifacts_of_the_chosen_python_and_cpu(aws):
@@ -170,9 +165,12 @@ def test_each_role_may_touch_only_the_state_prefix_and_its_own_logs(fn):
     assert logs["actions"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
     assert logs["resources"] == ["${aws_cloudwatch_log_group.this.arn}:*"]
 
+    xray, extra = (d["statement"] for d in policy["dynamic"])
+    # X-Ray's upload, only when traced
+    assert expr(xray["for_each"]) == 'var.xray_tracing ? ["XRayWrite"] : []'
+    assert xray["content"][0]["actions"] == ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
     # what the caller adds goes in as given, to this role only
-    (dynamic,) = policy["dynamic"]
-    assert expr(dynamic["statement"]["for_each"]) == "var.extra_statements"
+    assert expr(extra["for_each"]) == "var.extra_statements"
 
 
 def test_the_state_prefix_ends_in_a_slash_so_no_sibling_prefix_matches(aws, fn):
@@ -187,10 +185,12 @@ def test_extra_permissions_name_one_secret_and_one_function(aws):
     assert secret["resources"] == ["${local.alibaba_secret_arn}"]
 
     extra = expr(aws.module["query"]["extra_statements"])
-    assert extra.startswith('var.enable_sandbox && var.function_url_auth_type == "AWS_IAM" ? [')
+    assert extra.startswith(
+        'var.enable_sandbox && var.function_url_auth_type.sandbox == "AWS_IAM" ? ['
+    )
     assert extra.endswith("] : []")
     assert 'actions = ["lambda:InvokeFunctionUrl", "lambda:InvokeFunction"]' in extra
-    assert "resources = [module.sandbox[0].function_arn]" in extra
+    assert "resources = [one(module.sandbox[*].function_arn)]" in extra
 
     for name in ("state",):
         assert "extra_statements" not in aws.module[name]
@@ -200,8 +200,11 @@ def test_no_policy_grants_a_wildcard(aws, fn):
     for config in (aws, fn):
         text = config.text()
         assert not re.search(r'"[a-z0-9]+:\*"', text), "an action wildcard"
-        assert not re.search(r'resources\s*=\s*\[\s*"\*"', text), "a resource wildcard"
         assert "AdministratorAccess" not in text and "FullAccess" not in text
+    assert not re.search(r'resources\s*=\s*\[\s*"\*"', aws.text()), "a resource wildcard"
+    # the one "*": X-Ray's two upload actions, which name no resource at all
+    wildcards = re.findall(r'actions\s*=\s*(\[[^]]*\])\s*resources\s*=\s*\[\s*"\*"', fn.text())
+    assert wildcards == ['["xray:PutTraceSegments", "xray:PutTelemetryRecords"]']
 
 
 def test_the_credentials_secret_is_created_without_a_value(aws):
@@ -222,16 +225,19 @@ def test_enable_sandbox_leaves_the_sandbox_function_out(aws):
     assert aws.variable["enable_sandbox"]["default"] is True
     assert expr(aws.module["sandbox"]["count"]) == "var.enable_sandbox ? 1 : 0"
     query_env = expr(aws.module["query"]["environment"])
-    assert "var.enable_sandbox ? {SANDBOX_URL = module.sandbox[0].url, " in query_env
+    assert "var.enable_sandbox ? {SANDBOX_URL = one(module.sandbox[*].url), " in query_env
 
 
 def test_the_query_function_signs_its_sandbox_calls_when_the_url_demands_it(aws):
     """AWS_IAM on the sandbox URL (the default) makes Lambda refuse unsigned calls: the
     query function is told to sign them (SigV4), with a value the settings accept."""
-    assert aws.variable["function_url_auth_type"]["default"] == "AWS_IAM"
+    assert 'sandbox = optional(string, "AWS_IAM")' in expr(
+        aws.variable["function_url_auth_type"]["type"]
+    )
     query_env = expr(aws.module["query"]["environment"])
-    assert 'SANDBOX_URL_AUTH = var.function_url_auth_type == "AWS_IAM" ? "aws_iam" : "none"' in (
-        query_env
+    assert (
+        'SANDBOX_URL_AUTH = var.function_url_auth_type.sandbox == "AWS_IAM" ? "aws_iam" : "none"'
+        in query_env
     )
     accepted = get_args(Settings.model_fields["sandbox_url_auth"].annotation)
     assert {"aws_iam", "none"} <= set(accepted)
@@ -265,27 +271,34 @@ def test_every_function_is_told_the_store_and_operator_settings_come_first(aws):
 
 
 def test_every_variable_the_functions_get_is_a_setting_they_read(aws, fn):
-    fields = setting_names()
     written = set()
     for name in FUNCTIONS:
         written |= env_keys(expr(aws.module[name]["environment"]))
     written |= env_keys(expr(aws.locals["model_environment"])) | set(
         aws.locals["store_environment"]
     )
+    written |= env_keys(expr(aws.locals["secret_environment"]))
     written |= env_keys(expr(fn.locals["adapter_environment"]))
-    unknown = {k for k in written - PLATFORM_ENV if k.lower() not in fields}
+    written |= env_keys(module("function_environment").text())
+    assert {"AUTH_MODE", "OTEL_SERVICE_NAME", "TURN_MAX_TOOL_CALLS", "AUTH_JWT_SECRET"} <= written
+    unknown = unread_settings(written - PLATFORM_ENV)
     assert not unknown, f"not in functions/runtime/settings.py: {sorted(unknown)}"
 
 
 # --- URLs ------------------------------------------------------------------------------
 
 
-def test_function_url_auth_is_a_validated_variable_defaulting_to_iam(aws, fn):
+def test_function_url_auth_is_a_validated_door_per_function(aws, fn):
+    """End users' doors (query, state) are open with the JWT check behind them; the
+    sandbox function's is signed, for the query function (see test_identity.py)."""
     variable = aws.variable["function_url_auth_type"]
-    assert variable["default"] == "AWS_IAM"
-    assert variable["validation"][0]["condition"] == (
-        '${contains(["AWS_IAM", "NONE"], var.function_url_auth_type)}'
+    assert expr(variable["type"]) == (
+        'object({query = optional(string, "NONE"), state = optional(string, "NONE"), '
+        'sandbox = optional(string, "AWS_IAM")})'
     )
+    assert variable["default"] == {"query": "NONE", "state": "NONE", "sandbox": "AWS_IAM"}
+    conditions = [expr(v["condition"]) for v in variable["validation"]]
+    assert 'contains(["AWS_IAM", "NONE"], door)' in conditions[0]
     url = fn.resource["aws_lambda_function_url"]["this"]
     assert expr(url["authorization_type"]) == "var.url_auth_type"
 

@@ -82,7 +82,8 @@ def test_seed_curl_body_streams_events_in_order(serve):
         (b"{not json", None),
         (b'{"input": []}', "input"),
         (b'{"input": [{"role": "user", "content": "x"}]}', "input"),
-        (json.dumps({**SEED_BODY, "session_id": "../../etc"}).encode(), "session_id"),
+        (json.dumps({**SEED_BODY, "session_id": "x" * 257}).encode(), "session_id"),
+        (json.dumps({**SEED_BODY, "user_id": "tab\tin"}).encode(), "user_id"),
         (json.dumps({**SEED_BODY, "temperature": "hot"}).encode(), "temperature"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -177,11 +178,12 @@ def test_memory_routes(client):
     assert client.get(base).json()["items"] == []
 
 
-HOSTILE = ["%2E%2E", "a%2Fb", "x" * 300, "", ".hidden", "sp%20ace"]
+# ids that name nothing: over-long, empty, or holding a control character (sent encoded)
+INVALID = ["x" * 257, "", "tab%09in", "nul%00", "del%7F"]
 
 
-@pytest.mark.parametrize("bad", HOSTILE)
-def test_hostile_ids_are_422_everywhere(client, bad):
+@pytest.mark.parametrize("bad", INVALID)
+def test_invalid_ids_are_422_everywhere(client, bad):
     routes = [
         ("GET", f"/v1/users/{bad}/sessions"),
         ("POST", f"/v1/users/{bad}/sessions"),
@@ -200,7 +202,7 @@ def test_hostile_ids_are_422_everywhere(client, bad):
         kwargs: dict[str, Any] = {"json": body} if method in ("POST", "PUT") else {}
         resp = client.request(method, path, **kwargs)
         assert_error(resp, 422, "invalid_id")
-    decoded = bad.replace("%2E", ".").replace("%2F", "/").replace("%20", " ")
+    decoded = urllib.parse.unquote(bad)
     assert_error(
         client.post("/v1/users/ok/sessions", json={"session_id": decoded}), 422, "invalid_id"
     )
@@ -212,6 +214,33 @@ def test_hostile_ids_are_422_everywhere(client, bad):
         422,
         "invalid_id",
     )
+
+
+# ids as users have them, which could form a path if used raw
+ODD = ["..", "a/b", "../../etc", ".hidden", "sp ace", "alice@example.com", "auth0|abc123", "日本"]
+
+
+@pytest.mark.parametrize("odd", ODD)
+def test_any_printable_id_works_in_every_route(client, odd):
+    """Sent percent-encoded, as any client sends a path segment (``/`` as ``%2F``; dots
+    too, or the client itself would resolve ``..``)."""
+    user = session = urllib.parse.quote(odd, safe="").replace(".", "%2E")
+    base = f"/v1/users/{user}/sessions"
+    created = client.post(base, json={"session_id": odd})
+    assert created.status_code == 201, created.text
+    assert created.json()["id"] == odd and created.json()["user_id"] == odd
+    assert [s["id"] for s in client.get(base).json()["items"]] == [odd]
+    appended = client.post(f"{base}/{session}/messages", json=msg("hi"))
+    assert appended.status_code == 201, appended.text
+    assert texts(client.get(f"{base}/{session}/messages").json()["items"]) == ["hi"]
+    assert client.put(f"{base}/{session}/state", json={"k": 1}).json() == {"round_id": 1}
+    assert client.get(f"{base}/{session}/state").json()["state"] == {"k": 1}
+    memory = f"/v1/users/{user}/memory"
+    assert client.post(memory, json={"messages": [msg("odd memory")], "session_id": odd}).is_success
+    found = client.post(f"{memory}/search", json={"query": "odd"}).json()["items"]
+    assert texts(found) == ["odd memory"]
+    assert client.delete(f"{base}/{session}").status_code == 204
+    assert client.get(base).json()["items"] == []
 
 
 def test_unknown_routes_are_404_json(client):

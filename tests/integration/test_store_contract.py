@@ -28,8 +28,15 @@ from functions.runtime.storage import (
     StoreUnavailable,
     open_store,
 )
-from functions.runtime.storage.base import MAX_KEY_BYTES
-from functions.runtime.storage.keys import InvalidId, session_prefix, user_prefix, validate_id
+from functions.runtime.storage.base import MAX_KEY_BYTES, check_key
+from functions.runtime.storage.keys import (
+    InvalidId,
+    id_from_segment,
+    is_segment,
+    session_prefix,
+    user_prefix,
+    validate_id,
+)
 from local_emulator.serve import free_port
 from tests.fixtures.stores import REPO_ROOT, FaultProxy, StoreConfig
 
@@ -405,10 +412,8 @@ async def test_hostile_keys_leave_no_trace_on_disk(
     assert not await asyncio.to_thread(root.exists)
 
 
-@pytest.mark.parametrize(
-    "bad", ["../x", "", "x" * 300, "a/b", " a", "a\n", "é", ".hidden", None, 7]
-)
-def test_hostile_ids_are_refused(bad: object) -> None:
+@pytest.mark.parametrize("bad", ["", "x" * 257, "a\n", "a\x00", "\x85", "\udc80", None, 7])
+def test_invalid_ids_are_refused(bad: object) -> None:
     with pytest.raises(InvalidId):
         validate_id(bad)
     if isinstance(bad, str):
@@ -417,6 +422,18 @@ def test_hostile_ids_are_refused(bad: object) -> None:
         with pytest.raises(InvalidId):
             session_prefix("u1", bad)
     assert issubclass(InvalidId, ValueError)
+
+
+@pytest.mark.parametrize("odd", ["../x", "a/b", " a", "é", ".hidden", "..", "~", "é" * 256])
+def test_ids_that_could_form_a_path_are_encoded_into_one_segment(odd: str) -> None:
+    prefix = session_prefix("u1", odd)
+    segment = prefix.split("/")[3]
+    assert prefix == f"users/u1/sessions/{segment}/" and segment.startswith("~")
+    assert segment not in (".", "..") and len(segment) <= 160 and is_segment(segment)
+    assert id_from_segment(segment) in (odd, None)  # None: hashed, too long to encode
+    check_key(prefix + "x")  # the store contract's own check passes
+    other = odd[:-1] + ("!" if odd[-1] != "!" else "?")  # one character apart: another key
+    assert session_prefix("u1", other) != prefix
 
 
 def test_valid_ids_build_keys() -> None:

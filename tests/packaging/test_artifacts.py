@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from local_emulator.artifacts import host_arch, host_python
+from local_emulator.tokens import mint_token
 from tests.fixtures.artifacts import load_packaging
 from tests.fixtures.servers import free_port, wait_http
 from tests.packaging.conftest import HOST_BUILD, build
@@ -195,10 +196,20 @@ print(json.dumps({
 """
 
 
+# the zips run as deployed: AUTH_MODE=jwt (a Function URL's Host is not loopback), so each
+# event carries u1's token, which the zip verifies with its own PyJWT
+JWT_SECRET = "artifact-tests-" + "k" * 32
+U1_TOKEN = mint_token(JWT_SECRET, "u1", ttl_s=24 * 3600)
+
+
 def function_url_event(method: str, path: str, body: dict | None = None, query: str = "") -> dict:
     """A Lambda Function URL request (payload format 2.0), body base64 as Lambda sends JSON."""
     raw = json.dumps(body).encode() if body is not None else b""
-    headers = {"host": "abc.lambda-url.us-east-1.on.aws", "user-agent": "pytest"}
+    headers = {
+        "host": "abc.lambda-url.us-east-1.on.aws",
+        "user-agent": "pytest",
+        "authorization": f"Bearer {U1_TOKEN}",
+    }
     if body is not None:
         headers |= {"content-type": "application/json", "content-length": str(len(raw))}
     return {
@@ -253,7 +264,11 @@ EVENTS = {
 
 def isolated_env(tmp_path: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "AGENT_APP"))}
-    return env | {"STORE_URL": f"file://{tmp_path}/store"}
+    return env | {
+        "STORE_URL": f"file://{tmp_path}/store",
+        "AUTH_MODE": "jwt",
+        "AUTH_JWT_SECRET": JWT_SECRET,
+    }
 
 
 @pytest.mark.parametrize("function", FUNCTIONS)
@@ -342,8 +357,14 @@ def test_fc_bootstrap_serves_the_function_on_fc_port(function, built, unpacked, 
         health = httpx.get(f"{base}/health", timeout=10)
         assert health.status_code == 200 and health.json()["status"] == "ok"
         if function == "query":
+            anonymous = httpx.post(f"{base}/process", json={"input": [USER_TEXT]}, timeout=30)
+            assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthorized"
             with httpx.stream(
-                "POST", f"{base}/process", json={"input": [USER_TEXT]}, timeout=30
+                "POST",
+                f"{base}/process",
+                json={"input": [USER_TEXT]},
+                headers={"Authorization": f"Bearer {U1_TOKEN}"},
+                timeout=30,
             ) as response:
                 assert response.headers["content-type"].startswith("text/event-stream")
                 events = [

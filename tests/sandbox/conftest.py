@@ -31,15 +31,20 @@ def sandbox_backend(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture(scope="module")
-def backend_env(sandbox_backend: str, sandbox_images_built) -> Iterator[dict[str, str]]:
-    """The env that selects the backend: nothing for docker, an FC emulator's for fc."""
+def backend_deployment(sandbox_backend: str, sandbox_images_built) -> Iterator[tuple[Any, dict]]:
+    """(the FC emulator or None, the env that selects the backend: nothing for docker)."""
     if sandbox_backend == "docker":
-        yield {}
+        yield None, {}
         return
-    from local_emulator.fc import fc_emulator
+    from local_emulator.fc import deployed_emulator
 
-    with fc_emulator() as env:
-        yield env
+    with deployed_emulator() as (emulator, env):
+        yield emulator, env
+
+
+@pytest.fixture(scope="module")
+def backend_env(backend_deployment: tuple[Any, dict[str, str]]) -> dict[str, str]:
+    return backend_deployment[1]
 
 
 @pytest.fixture

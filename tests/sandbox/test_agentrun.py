@@ -14,9 +14,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from functions.runtime.sandbox.errors import LaunchError
 from functions.runtime.sandbox.launchers.agentrun import AgentRunLauncher
-from functions.runtime.sandbox.launchers.alibaba import session_token
-from functions.runtime.sandbox.launchers.base import LaunchError
 from functions.runtime.sandbox.launchers.docker import LABEL_OWNER
 from functions.runtime.settings import Settings
 from local_emulator.acs_signature import Credential
@@ -26,7 +25,7 @@ from tests.fixtures.servers import serve_app
 from tests.sandbox.support import text_of
 
 KEY_ID, SECRET = "LTAI-test-agentrun", "agentrun-test-secret"
-TOKEN_KEY = "test-toolserver-token-key"
+TOKEN, OTHER_TOKEN = "t" * 43, "o" * 43
 
 
 def sdk_client(url: str, secret: str = SECRET, key_id: str = KEY_ID):
@@ -58,7 +57,7 @@ def agentrun(
         server = serve_app(create_app(backend, {KEY_ID: Credential(SECRET)}))
         url = server.__enter__()
         stack.append(server)
-        deploy_templates(url, KEY_ID, SECRET, TOKEN_KEY, Settings())
+        deploy_templates(url, KEY_ID, SECRET, Settings())
         return url, backend
 
     yield start
@@ -79,7 +78,6 @@ def agentrun_settings(tmp_path, url: str, **extra) -> Settings:
         agentrun_endpoint=url,
         alibaba_cloud_access_key_id=KEY_ID,
         alibaba_cloud_access_key_secret=SECRET,
-        sandbox_token_key=TOKEN_KEY,
         **extra,
     )
 
@@ -159,14 +157,15 @@ def test_the_tool_server_wants_the_sandbox_token_and_the_data_plane_its_access_t
 ):
     url, _ = agentrun()
     launcher = AgentRunLauncher(agentrun_settings(tmp_path, url))
-    launched = asyncio.run(launcher.start("base", "sbx-direct", "unused"))
+    launched = asyncio.run(launcher.start("base", "sbx-direct", TOKEN))
     try:
-        assert launched.token == session_token(TOKEN_KEY, launched.handle)
-        ok = {**launched.headers, "Authorization": f"Bearer {launched.token}"}
+        assert launched.token is None  # the one given to start() was claimed
+        ok = {**launched.headers, "Authorization": f"Bearer {TOKEN}"}
         assert httpx.get(f"{launched.endpoint}/healthz", headers=ok).status_code == 200
-        other = session_token(TOKEN_KEY, "asf-someone-else")
-        wrong_bearer = {**launched.headers, "Authorization": f"Bearer {other}"}
+        wrong_bearer = {**launched.headers, "Authorization": f"Bearer {OTHER_TOKEN}"}
         assert httpx.get(f"{launched.endpoint}/healthz", headers=wrong_bearer).status_code == 401
+        reclaim = httpx.post(f"{launched.endpoint}/claim", headers=wrong_bearer)
+        assert reclaim.status_code == 409 and reclaim.json()["code"] == "already_claimed"
         no_access = {k: v for k, v in ok.items() if k != "Agentrun-Access-Token"}
         refused = httpx.get(f"{launched.endpoint}/healthz", headers=no_access)
         assert refused.status_code == 401 and refused.json()["code"] == "ERR_UNAUTHORIZED"
@@ -247,7 +246,7 @@ def test_the_reaper_removes_only_its_own_orphans(agentrun, function, tmp_path):
     http = function(settings)
     kept = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
     launcher = AgentRunLauncher(settings)
-    orphan = asyncio.run(launcher.start("base", "sbx-orphan", "unused"))  # never recorded
+    orphan = asyncio.run(launcher.start("base", "sbx-orphan", TOKEN))  # never recorded
     foreign = "someone-elses-sandbox"
     sdk_client(url).create_sandbox(
         models.CreateSandboxRequest(
@@ -268,8 +267,8 @@ def test_the_reaper_removes_only_its_own_orphans(agentrun, function, tmp_path):
 def test_pause_and_resume_keep_the_interpreter(agentrun, tmp_path):
     url, backend = agentrun()
     launcher = AgentRunLauncher(agentrun_settings(tmp_path, url))
-    launched = asyncio.run(launcher.start("base", "sbx-pause", "unused"))
-    headers = {**launched.headers, "Authorization": f"Bearer {launched.token}"}
+    launched = asyncio.run(launcher.start("base", "sbx-pause", TOKEN))
+    headers = {**launched.headers, "Authorization": f"Bearer {TOKEN}"}
     cell = f"{launched.endpoint}/tools/run_ipython_cell"
     httpx.post(cell, json={"code": "kept = 'yes'"}, headers=headers).raise_for_status()
     asyncio.run(launcher.pause(launched.handle))

@@ -15,10 +15,11 @@ import httpx
 import pytest
 
 from functions.runtime.errors import ApiError
-from functions.runtime.sandbox.launchers.base import (
+from functions.runtime.sandbox.errors import (
     BackendThrottled,
     BackendUnavailable,
     LaunchError,
+    SandboxGone,
 )
 from functions.runtime.sandbox.launchers.fc import FcFailure, FcLauncher, fc_error
 from functions.runtime.settings import Settings
@@ -209,13 +210,13 @@ def test_the_reaper_ends_its_orphan_sessions_and_nobody_elses(
 ):
     running, _ = emulator
     theirs = fc_settings.model_copy(update={"fc_sandbox_function_prefix": "other-sandbox-"})
-    register_sandbox_functions(running, theirs, "their-key", ("base",))
+    register_sandbox_functions(running, theirs, ("base",))
     ours = FcLauncher(fc_settings)
-    other = FcLauncher(theirs.model_copy(update={"sandbox_token_key": "their-key"}))
+    other = FcLauncher(theirs)
 
     async def launch_unrecorded() -> tuple[str, str]:
-        mine = await ours.start("base", "sbx-orphan", "")
-        foreign = await other.start("base", "sbx-foreign", "")
+        mine = await ours.start("base", "sbx-orphan", "o" * 43)
+        foreign = await other.start("base", "sbx-foreign", "f" * 43)
         return mine.handle, foreign.handle
 
     mine, foreign = asyncio.run(launch_unrecorded())
@@ -305,23 +306,23 @@ def test_credentials_can_come_from_an_aws_secret_read_once(emulator, fc_settings
 
 def test_a_session_s_token_opens_only_that_session(emulator, fc_settings):
     """Through the trigger: the session header picks the instance, its token only opens it."""
+    tokens = {"sbx-one": "1" * 43, "sbx-two": "2" * 43}
 
     async def two_sessions() -> list:
         launcher = FcLauncher(fc_settings)
-        return [await launcher.start("base", sid, "") for sid in ("sbx-one", "sbx-two")]
+        return [await launcher.start("base", sid, token) for sid, token in tokens.items()]
 
     one, two = asyncio.run(two_sessions())
     call = {"command": "echo ok"}
     with httpx.Client(timeout=60) as http:
         url = f"{one.endpoint}/tools/run_shell_command"
-        own = http.post(
-            url, json=call, headers={**one.headers, "Authorization": f"Bearer {one.token}"}
-        )
+        mine = {"Authorization": f"Bearer {tokens['sbx-one']}"}
+        own = http.post(url, json=call, headers={**one.headers, **mine})
         assert text_of(own.json()) == "ok\n"
-        crossed = http.post(
-            url, json=call, headers={**two.headers, "Authorization": f"Bearer {one.token}"}
-        )
+        crossed = http.post(url, json=call, headers={**two.headers, **mine})
         assert crossed.status_code == 401  # reached sbx-two's instance, which wants its own
+        taken = http.post(f"{one.endpoint}/claim", headers={**two.headers, **mine})
+        assert taken.status_code == 409  # and took its own token for good
 
 
 @pytest.mark.parametrize(
@@ -371,4 +372,4 @@ def test_the_tool_server_s_own_errors_are_not_taken_for_fc_s():
     assert launcher.call_error(502, b"<html>bad gateway</html>") is None
     fc = json.dumps({"Code": "SessionExpired", "Message": "m", "RequestId": "r"}).encode()
     gone = launcher.call_error(410, fc)
-    assert isinstance(gone, ApiError) and gone.status == 410
+    assert isinstance(gone, SandboxGone) and gone.status == 410

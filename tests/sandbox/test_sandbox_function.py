@@ -49,6 +49,22 @@ def test_lifecycle_tools_files_and_idempotent_delete(serve, settings, docker_cli
     assert http.delete(f"/v1/sandboxes/{sid}").json() == {"sandbox_id": sid, "deleted": False}
 
 
+def test_deletes_racing_each_other_all_answer_200(serve, settings, docker_client):
+    """Docker refuses a second removal while one is under way (409): that is no 500."""
+    http = serve(settings)
+
+    async def race(sid: str) -> list[httpx.Response]:
+        async with httpx.AsyncClient(base_url=str(http.base_url), timeout=120) as client:
+            return await asyncio.gather(*(client.delete(f"/v1/sandboxes/{sid}") for _ in range(3)))
+
+    for _ in range(3):
+        sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+        answers = asyncio.run(race(sid))
+        assert [a.status_code for a in answers] == [200] * 3, [a.text for a in answers]
+        assert http.get(f"/v1/sandboxes/{sid}").status_code == 404
+    assert containers_of(docker_client, settings) == []
+
+
 def test_containers_get_the_security_defaults(serve, settings, docker_client):
     http = serve(settings)
     http.post("/v1/sandboxes", json={"type": "base"}).raise_for_status()
@@ -60,7 +76,7 @@ def test_containers_get_the_security_defaults(serve, settings, docker_client):
     assert host["PidsLimit"] == settings.sandbox_pids_limit
     assert host["Memory"] == 1024**3
     assert set(host["Tmpfs"]) == {"/tmp", "/workspace", "/home/sandbox"}
-    assert host["Init"] is False  # the tool server is PID 1 and reaps (toolserver/init.py)
+    assert host["Init"] is True
     bindings = host["PortBindings"]["8000/tcp"]
     assert [b["HostIp"] for b in bindings] == ["127.0.0.1"]
     assert container.attrs["Config"]["User"] == "1000:1000"
@@ -150,8 +166,8 @@ def test_reaper_removes_its_orphans_and_nobody_elses(serve, settings, docker_cli
     theirs = DockerLauncher(theirs_settings)
 
     async def launch_unrecorded() -> tuple[str, str]:
-        mine = await ours.start("base", "sbx-orphan", "t1")
-        other = await theirs.start("base", "sbx-foreign", "t2")
+        mine = await ours.start("base", "sbx-orphan", "1" * 43)
+        other = await theirs.start("base", "sbx-foreign", "2" * 43)
         return mine.handle, other.handle
 
     mine, other = asyncio.run(launch_unrecorded())
@@ -263,9 +279,9 @@ def test_pause_then_resume_keeps_the_interpreter_and_the_workspace(serve, settin
 
 
 def test_user_code_cannot_read_the_tool_servers_secrets_from_proc(serve, settings):
-    """The token (docker) or the function's key (FC) stays in the tool server's first
-    environment block; user code runs with its uid, so only a non-dumpable process keeps
-    ``/proc/<its pid>/environ`` and its memory out of reach."""
+    """The claimed token lives in the tool server's memory; user code runs with its uid, so
+    only a non-dumpable process keeps ``/proc/<its pid>/environ`` and its memory out of
+    reach (what else it could read: ``test_secrets.py``)."""
     http = serve(settings)
     sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
     look = http.post(

@@ -479,7 +479,7 @@ def test_desktop_containers_keep_the_hardening_defaults(browser: Box, gui: Box, 
         assert config["ReadonlyRootfs"] is True
         assert config["CapDrop"] == ["ALL"]
         assert "no-new-privileges:true" in config["SecurityOpt"]
-        assert not config["Init"]  # the tool server is PID 1 (toolserver/init.py)
+        assert config["Init"] is True
         assert config["Memory"] > 0 and config["NanoCpus"] > 0
         assert 0 < config["PidsLimit"] <= 1024
         assert config["ShmSize"] == 256 * 1024 * 1024

@@ -3,7 +3,8 @@
 Each container is hardened as a sandbox is: user 1000, every capability dropped,
 no-new-privileges, a read-only root filesystem with a tmpfs /tmp and a writable /workspace
 (a named volume or a tmpfs), memory/CPU/pids limits, port 8000 published on 127.0.0.1 only,
-and a random TOOLSERVER_TOKEN. One container per image serves every check of this module;
+and its tool server claimed with a random token (POST /claim), nothing secret in its
+environment. One container per image serves every check of this module;
 every container and volume carries this run's label and is removed at teardown, failures
 included.
 """
@@ -36,7 +37,7 @@ def hardened(image: str, **overrides: Any) -> dict[str, Any]:
     options: dict[str, Any] = {
         "image": image,
         "detach": True,
-        "init": False,  # the tool server is PID 1 and reaps (see toolserver/init.py)
+        "init": True,  # docker-init as PID 1 reaps what user code orphans
         "user": "1000:1000",
         "cap_drop": ["ALL"],
         "security_opt": ["no-new-privileges"],
@@ -88,13 +89,14 @@ def published_url(container: Any) -> str:
     return f"http://127.0.0.1:{binding['HostPort']}"
 
 
-def wait_ready(sandbox: Sandbox) -> None:
-    """Poll /healthz until the tool server answers 200 (bounded; fails early if it exits)."""
+def claim_when_ready(sandbox: Sandbox) -> None:
+    """Claim the tool server as a launcher does, once it listens (bounded; fails early if
+    the container exits)."""
     deadline = time.monotonic() + READY_TIMEOUT_S
     with sandbox.client() as http:
         while True:
             try:
-                if http.get("/healthz", timeout=2).status_code == 200:
+                if http.post("/claim", timeout=2).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
@@ -126,7 +128,7 @@ def sandbox_of(
 
     def get(sandbox_type: str) -> Sandbox:
         if sandbox_type not in running:
-            token = secrets.token_urlsafe(24)
+            token = secrets.token_urlsafe(32)
             if WORKSPACE[sandbox_type] == "volume":
                 # a fresh named volume takes /workspace's owner (sandbox, uid 1000) from the image
                 volume = docker_client.volumes.create(labels={LABEL: RUN})
@@ -136,16 +138,12 @@ def sandbox_of(
             else:
                 tmpfs = "rw,nosuid,nodev,size=64m,uid=1000,gid=1000,mode=0755"
                 workspace = {"tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m", "/workspace": tmpfs}}
-            options = hardened(
-                sandbox_images_built[sandbox_type],
-                environment={"TOOLSERVER_TOKEN": token},
-                **workspace,
-            )
+            options = hardened(sandbox_images_built[sandbox_type], **workspace)
             # a desktop's larger /tmp and home, /dev/shm, pids and its live-view port
             options = docker_run_extras(sandbox_type, options)
             container = docker_client.containers.run(**options)
             sandbox = Sandbox(sandbox_type, container, published_url(container), token)
-            wait_ready(sandbox)
+            claim_when_ready(sandbox)
             running[sandbox_type] = sandbox
         return running[sandbox_type]
 
@@ -181,6 +179,8 @@ def test_every_route_needs_the_token(sandbox_of: Callable[[str], Sandbox], sandb
         with sandbox.client(token) as http:
             assert http.get("/healthz").status_code == 401
             assert http.post("/tools/run_shell_command", json={"command": "id"}).status_code == 401
+    with sandbox.client("another-" + sandbox.token) as http:
+        assert http.post("/claim").status_code == 409  # claimed once, for good
 
 
 @pytest.mark.parametrize("sandbox_type", TYPES)
@@ -233,20 +233,19 @@ def test_python_cells_keep_state(sandbox_of: Callable[[str], Sandbox], sandbox_t
     )
     assert out.split() == ["1000", "True"]
     assert sandbox.text("run_ipython_cell", code="answer").strip() == "42"
-    # the token stays out of the environment user code sees
+    # the token is in no environment user code sees, the container's first one included
     env = sandbox.text("run_ipython_cell", code="import os\ndict(os.environ)")
     assert sandbox.token not in env and "TOOLSERVER_TOKEN" not in env
-    assert sandbox.token not in sandbox.shell("env")
+    assert sandbox.token not in sandbox.shell("env; cat /proc/1/environ")
 
 
 @pytest.mark.parametrize("sandbox_type", TYPES)
-def test_pid_1_reaps_and_hides_its_environment(
+def test_the_tool_server_s_memory_is_private_and_orphans_are_reaped(
     sandbox_of: Callable[[str], Sandbox], sandbox_type: str
 ):
-    """The tool server is PID 1 (no docker-init holding the token in a readable environment):
-    neither it nor its forked server has /proc files user code can read, and it reaps."""
+    """The tool server (holding the claimed token) has no /proc files user code can read, and
+    PID 1 (docker-init) reaps what user code leaves behind, a desktop's programs included."""
     sandbox = sandbox_of(sandbox_type)
-    assert sandbox.shell("tr '\\0' ' ' < /proc/1/cmdline") == "python3 -m toolserver "
     readable = sandbox.shell(
         "for p in /proc/[0-9]*; do"
         " if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q '^python3 -m toolserver'; then"
@@ -272,13 +271,17 @@ def test_filesystem_tools_work_in_the_workspace(sandbox_of: Callable[[str], Sand
 
 
 @pytest.mark.parametrize("sandbox_type", TYPES)
-def test_without_a_token_the_container_exits_non_zero(
+def test_a_token_in_the_environment_stops_the_container(
     docker_client: Any, sandbox_images_built: dict[str, str], cleanup: None, sandbox_type: str
 ):
-    container = docker_client.containers.run(**hardened(sandbox_images_built[sandbox_type]))
+    """Code in the sandbox could read it at /proc/1/environ: the tool server refuses it."""
+    container = docker_client.containers.run(
+        **hardened(sandbox_images_built[sandbox_type], environment={"TOOLSERVER_TOKEN": "x" * 40})
+    )
     try:
         status = container.wait(timeout=READY_TIMEOUT_S)
         assert status["StatusCode"] != 0
-        assert b"TOOLSERVER_TOKEN" in container.logs()
+        logs = container.logs()
+        assert b"TOOLSERVER_TOKEN" in logs and b"x" * 40 not in logs
     finally:
         container.remove(force=True)

@@ -52,11 +52,12 @@ def toolserver_env(workspace: Path, port: int, **extra: str) -> dict[str, str]:
 def start_toolserver(tmp_path: Path) -> Iterator[Callable[..., RunningToolServer]]:
     procs: list[subprocess.Popen] = []
 
-    def start(**extra: str) -> RunningToolServer:
+    def start(*, claim: bool = True, **extra: str) -> RunningToolServer:
+        """A listening server; claimed with a fresh token, as a launcher does, unless not."""
         port = free_port()
-        token = secrets.token_urlsafe(24)
+        token = secrets.token_urlsafe(32)
         workspace = tmp_path / f"workspace{len(procs)}"
-        env = toolserver_env(workspace, port, **{"TOOLSERVER_TOKEN": token, **extra})
+        env = toolserver_env(workspace, port, **extra)
         proc = subprocess.Popen(
             [sys.executable, "-m", "toolserver"],
             env=env,
@@ -67,6 +68,9 @@ def start_toolserver(tmp_path: Path) -> Iterator[Callable[..., RunningToolServer
         procs.append(proc)
         url = f"http://127.0.0.1:{port}"
         wait_http(url + "/healthz", proc)  # any answer (401 included) means it listens
+        if claim:
+            claimed = httpx.post(f"{url}/claim", headers={"Authorization": f"Bearer {token}"})
+            assert claimed.status_code == 200, claimed.text
         return RunningToolServer(url, token, workspace, proc)
 
     yield start

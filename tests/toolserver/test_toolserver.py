@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import subprocess
 import sys
 
 import httpx
+import pytest
 
 from tests.toolserver.conftest import toolserver_env
 
@@ -16,14 +15,54 @@ def text_of(result: dict) -> str:
     return "".join(part["text"] for part in result["content"])
 
 
-def test_refuses_to_start_without_a_token(tmp_path):
-    env = toolserver_env(tmp_path / "ws", 0)
-    env.pop("TOOLSERVER_TOKEN", None)
+@pytest.mark.parametrize("name", ["TOOLSERVER_TOKEN", "TOOLSERVER_TOKEN_KEY"])
+def test_refuses_to_start_with_a_secret_in_its_environment(tmp_path, name):
+    """A secret there stays readable by user code (/proc/1/environ): none may be given so."""
+    env = toolserver_env(tmp_path / "ws", 0, **{name: "s" * 40})
     proc = subprocess.run(
         [sys.executable, "-m", "toolserver"], env=env, capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 2
-    assert "TOOLSERVER_TOKEN" in proc.stderr and "TOOLSERVER_TOKEN_KEY" in proc.stderr
+    assert name in proc.stderr and "POST /claim" in proc.stderr
+    assert "s" * 40 not in proc.stderr
+
+
+def test_the_first_claim_sets_the_token_and_no_other_claim_holds(start_toolserver):
+    server = start_toolserver(claim=False)
+    mine, theirs = "m" * 43, "t" * 43
+
+    def claim(token: str) -> httpx.Response:
+        return httpx.post(f"{server.url}/claim", headers={"Authorization": f"Bearer {token}"})
+
+    for method, path in [("GET", "/healthz"), ("GET", "/tools"), ("GET", "/workspace")]:
+        unclaimed = httpx.request(method, server.url + path, headers={"Authorization": "Bearer x"})
+        assert unclaimed.status_code == 401 and unclaimed.json()["code"] == "unclaimed"
+    short = claim("too-short")
+    assert short.status_code == 400 and short.json()["code"] == "invalid_token"
+    no_bearer = httpx.post(f"{server.url}/claim")
+    assert no_bearer.status_code == 400
+    assert claim(mine).json() == {"status": "claimed"}
+    assert claim(mine).status_code == 200  # a launcher that lost the answer may ask again
+    taken = claim(theirs)
+    assert taken.status_code == 409 and taken.json()["code"] == "already_claimed"
+    assert mine not in taken.text
+    with server.client(theirs) as http:
+        assert http.get("/healthz").json()["code"] == "unauthorized"
+    with server.client(mine) as http:
+        assert http.get("/healthz").json() == {"status": "ok"}
+
+
+def test_user_code_cannot_claim_or_reclaim_its_own_server(toolserver):
+    """Code in the sandbox reaches the server on its own port: a claim from it is refused."""
+    port = toolserver.url.rsplit(":", 1)[1]
+    code = (
+        "import urllib.request, urllib.error\n"
+        f"req = urllib.request.Request('http://127.0.0.1:{port}/claim', method='POST',"
+        " headers={'Authorization': 'Bearer ' + 'u' * 43})\n"
+        "try:\n    urllib.request.urlopen(req)\nexcept urllib.error.HTTPError as e:\n"
+        "    print(e.code)"
+    )
+    assert text_of(toolserver.call("run_ipython_cell", code=code)) == "409\n"
 
 
 def test_every_route_needs_the_token(toolserver):
@@ -200,49 +239,8 @@ def test_filesystem_image_tool_sets_share_one_workspace(start_toolserver):
 
 
 def test_an_unknown_tool_set_stops_the_server_at_start(tmp_path):
-    env = toolserver_env(tmp_path / "ws", 0, TOOLSERVER_TOKEN="t", TOOLSERVER_TOOLSETS="base,gpu")
+    env = toolserver_env(tmp_path / "ws", 0, TOOLSERVER_TOOLSETS="base,gpu")
     proc = subprocess.run(
         [sys.executable, "-m", "toolserver"], env=env, capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 2 and "unknown tool set 'gpu'" in proc.stderr
-
-
-def test_a_keyed_server_takes_one_hmac_token_per_session_header(start_toolserver):
-    """The FC scheme: a key shared by the function, the token derived from the session id."""
-    key = "function-wide-key"
-    server = start_toolserver(TOOLSERVER_TOKEN="", TOOLSERVER_TOKEN_KEY=key)
-
-    def token(session: str, with_key: str = key) -> str:
-        return hmac.new(with_key.encode(), session.encode(), hashlib.sha256).hexdigest()
-
-    def get(headers: dict[str, str]) -> httpx.Response:
-        return httpx.get(f"{server.url}/tools", headers=headers, timeout=30)
-
-    session = {"x-agentscope-sandbox-session": "sbx-a"}
-    assert get({**session, "Authorization": f"Bearer {token('sbx-a')}"}).status_code == 200
-    refused = [
-        {"Authorization": f"Bearer {token('sbx-a')}"},  # no session header
-        {**session, "Authorization": f"Bearer {token('sbx-b')}"},  # another session's token
-        {**session, "Authorization": f"Bearer {token('sbx-a', 'other-key')}"},  # forged
-        {**session, "Authorization": f"Bearer {key}"},  # the key itself is no token
-        {"x-agentscope-sandbox-session": "", "Authorization": f"Bearer {token('')}"},
-    ]
-    for headers in refused:
-        resp = get(headers)
-        assert resp.status_code == 401 and resp.json()["code"] == "unauthorized", headers
-    auth = {**session, "Authorization": f"Bearer {token('sbx-a')}"}
-    shell = httpx.post(
-        f"{server.url}/tools/run_shell_command", json={"command": "env"}, headers=auth, timeout=30
-    ).json()
-    assert key not in text_of(shell) and "TOOLSERVER_TOKEN_KEY" not in text_of(shell)
-
-
-def test_the_session_header_name_is_configurable(start_toolserver):
-    server = start_toolserver(
-        TOOLSERVER_TOKEN="", TOOLSERVER_TOKEN_KEY="k", TOOLSERVER_SESSION_HEADER="my-session"
-    )
-    token = hmac.new(b"k", b"s1", hashlib.sha256).hexdigest()
-    auth = {"Authorization": f"Bearer {token}"}
-    assert httpx.get(f"{server.url}/healthz", headers={**auth, "my-session": "s1"}).is_success
-    default = {**auth, "x-agentscope-sandbox-session": "s1"}
-    assert httpx.get(f"{server.url}/healthz", headers=default).status_code == 401

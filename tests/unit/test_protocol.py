@@ -9,8 +9,8 @@ from functions.runtime.protocol import (
     Message,
     Response,
     ResponseBuilder,
-    sse_encode,
 )
+from functions.runtime.sse import sse_encode
 
 SEED_BODY = {
     "input": [
@@ -41,9 +41,10 @@ def test_unknown_fields_are_kept():
         {"input": "hello"},
         {"input": [{"role": "wizard", "content": []}]},
         {"input": [{"role": "user", "content": [{"type": "hologram"}]}]},
-        {**SEED_BODY, "session_id": "../etc"},
-        {**SEED_BODY, "user_id": "a/b"},
-        {**SEED_BODY, "session_id": "x" * 129},
+        {**SEED_BODY, "session_id": ""},
+        {**SEED_BODY, "user_id": "a\x00b"},
+        {**SEED_BODY, "session_id": "line\nbreak"},
+        {**SEED_BODY, "session_id": "x" * 257},
         {**SEED_BODY, "n": 9},
         {**SEED_BODY, "stream": "sometimes"},
     ],

@@ -234,8 +234,8 @@ async def test_state_must_be_a_dict(store):
         await StateService(store).save_state("u", ["not", "a", "dict"])  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("bad", ["", "..", "a/b", "x" * 300, ".hidden", "a b", None])
-async def test_hostile_ids_never_reach_the_store(store, bad):
+@pytest.mark.parametrize("bad", ["", "x" * 257, "a\x00b", "a\nb", "\x7f", "\ud800", None, 7])
+async def test_invalid_ids_never_reach_the_store(store, bad):
     state, history, memory = StateService(store), SessionHistoryService(store), MemoryService(store)
     calls = [
         state.save_state(bad, {}),
@@ -256,6 +256,51 @@ async def test_hostile_ids_never_reach_the_store(store, bad):
         with pytest.raises(InvalidId):
             await call
     assert store.counts["put"] == 0 and store.counts["get"] == 0
+
+
+ODD_IDS = [
+    "..",
+    "a/b",
+    "../../etc",
+    ".hidden",
+    "a b",
+    "alice@example.com",
+    "auth0|abc123",
+    "日本語のユーザー",
+    "é" * 256,  # over the encoded-segment length: hashed
+    "~x",
+]
+
+
+@pytest.mark.parametrize("odd", ODD_IDS)
+async def test_any_printable_id_works_and_its_keys_stay_in_their_place(store, odd):
+    """Ids as users have them (emails, OIDC subjects, paths, Unicode) work in every
+    service, and no key they are part of leaves the user's prefix or forms a path."""
+    state, history, memory = StateService(store), SessionHistoryService(store), MemoryService(store)
+    session = await history.create_session(odd, odd)
+    await history.append_message(session, msg("hello"))
+    assert texts((await history.get_session(odd, odd)).messages) == ["hello"]
+    assert [s.id for s in await history.list_sessions(odd)] == [odd]
+    assert await state.save_state(odd, {"n": 1}, session_id=odd) == 1
+    assert await state.export_state(odd, session_id=odd) == {"n": 1}
+    await memory.add_memory(odd, [msg("remember the odd id")], session_id=odd)
+    assert texts(await memory.search_memory(odd, "odd")) == ["remember the odd id"]
+    assert texts(await memory.list_memory(odd)) == ["remember the odd id"]
+    keys = await store.list("")
+    (user,) = {key.split("/")[1] for key in keys}
+    assert "/" not in user and user not in (".", "..")
+    for key in keys:
+        assert key.startswith(f"users/{user}/") and ".." not in key.split("/")
+    await memory.delete_memory(odd, odd)
+    assert await history.delete_session(odd, odd)
+    assert await history.list_sessions(odd) == []
+
+
+async def test_plain_ids_keep_the_keys_they_always_had(store):
+    """A store written before any other id was allowed keeps serving its sessions."""
+    session = await SessionHistoryService(store).create_session("u-1", "s.2:x_y")
+    await SessionHistoryService(store).append_message(session, msg("old"))
+    assert any(k.startswith("users/u-1/sessions/s.2:x_y/history/") for k in await store.list(""))
 
 
 # --- session history ----------------------------------------------------------------------

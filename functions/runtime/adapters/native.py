@@ -77,7 +77,8 @@ async def adapt(items: AsyncIterator[Any], builder: ResponseBuilder) -> AsyncIte
                 piece = text[len(sent) :] if text.startswith(sent) else text
                 if piece:
                     event = tracker.builder.text_delta(piece, index, new=index is None)
-                    tracker.text_sent[i] = (event.index, text)  # type: ignore[arg-type]
+                    assert event.index is not None
+                    tracker.text_sent[i] = (event.index, text)
                     yield event
             elif last and i not in tracker.whole_sent and i not in tracker.text_sent:
                 tracker.whole_sent.add(i)

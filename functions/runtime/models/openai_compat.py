@@ -18,7 +18,7 @@ import asyncio
 import json
 import re
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -248,7 +248,7 @@ class OpenAICompatModel(ChatModel):
                 "model_error", f"model {self.model!r} sent a malformed event stream"
             ) from None
 
-    async def _items(self, chunks: Any) -> AsyncIterator[StreamItem]:
+    async def _items(self, chunks: Any) -> AsyncGenerator[StreamItem, None]:
         assembler = _ToolCallAssembler()
         usage: Any = None
         async for chunk in chunks:

@@ -16,17 +16,29 @@ from .client import (
     AsyncFilesystemSandbox,
     BaseSandbox,
     FilesystemSandbox,
-    SandboxError,
     result_text,
     sandbox_tool_adapter,
+)
+from .errors import (
+    BackendThrottled,
+    SandboxError,
+    SandboxGone,
+    SandboxLimit,
+    SandboxNotFound,
+    SandboxPaused,
 )
 
 __all__ = [
     "AsyncBaseSandbox",
     "AsyncFilesystemSandbox",
+    "BackendThrottled",
     "BaseSandbox",
     "FilesystemSandbox",
     "SandboxError",
+    "SandboxGone",
+    "SandboxLimit",
+    "SandboxNotFound",
+    "SandboxPaused",
     "result_text",
     "sandbox_tool_adapter",
 ]

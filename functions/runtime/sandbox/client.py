@@ -19,16 +19,9 @@ from typing import Any
 
 from ..settings import Settings, get_settings
 from ..tools import ToolError
+from .errors import SandboxError, error_for
 
 CALL_TIMEOUT_S = 900.0
-
-
-class SandboxError(Exception):
-    """The sandbox could not be made, found or called (not a tool's own error result)."""
-
-    def __init__(self, message: str, status: int | None = None, code: str | None = None) -> None:
-        super().__init__(message)
-        self.status, self.code = status, code
 
 
 def _args(**values: Any) -> dict[str, Any]:
@@ -58,16 +51,21 @@ class _Route:
 
 
 def _result(resp: Any) -> Any:
+    """The answer's JSON; an error answer raises its named error (``SandboxGone``...)."""
     if resp.status_code >= 400:
         try:
             body = resp.json()
-            # ours say {detail, code}; Lambda's and FC's front doors {Message} / {message}
+            # ours say {code, detail}; Lambda's and FC's front doors {Message} / {message}
             detail = body.get("detail") or body.get("Message") or body.get("message")
             code = body.get("code") or body.get("Code")
-        except ValueError:
+        except (ValueError, AttributeError):
             detail, code = resp.text, None
-        raise SandboxError(
-            f"sandbox call failed ({resp.status_code}): {detail}", resp.status_code, code
+        retry_after = resp.headers.get("retry-after")
+        raise error_for(
+            resp.status_code,
+            code if isinstance(code, str) else None,
+            f"sandbox call failed ({resp.status_code}): {detail}",
+            float(retry_after) if retry_after and retry_after.isdigit() else None,
         )
     return resp.json()
 
@@ -85,9 +83,11 @@ class _Handle:
         user_id: str | None = None,
         ttl_s: float | None = None,
         base_url: str | None = None,
+        token: str | None = None,
         settings: Settings | None = None,
     ) -> None:
         self.settings = settings or get_settings()
+        self.token = token
         self.base_url = (base_url or self.settings.sandbox_url or "").rstrip("/") or None
         self.sandbox_id = sandbox_id
         self.session_id = session_id
@@ -111,6 +111,26 @@ class _Handle:
         from .url_auth import sandbox_url_auth
 
         return sandbox_url_auth(self.settings)
+
+    def _identity(self) -> dict[str, str]:
+        """Who the calls to the sandbox function are made for: a bearer token - the one
+        given, else ``SANDBOX_TOKEN``, else that of the request this code is serving (so
+        the query function acts for its caller's user and no one else).
+
+        It rides in ``Authorization``, or in ``X-Forwarded-Authorization`` where the
+        platform's signature (``SANDBOX_URL_AUTH``) takes ``Authorization``.
+        """
+        if self.base_url is None:
+            return {}
+        from ..auth import current_principal
+        from .launchers.alibaba import secret_value
+
+        token = self.token or secret_value(self.settings.sandbox_token)
+        token = token or current_principal().token
+        if not token:
+            return {}
+        signed = self.settings.sandbox_url_auth != "none"
+        return {"X-Forwarded-Authorization" if signed else "Authorization": f"Bearer {token}"}
 
     def _create_body(self) -> dict[str, Any]:
         return _args(
@@ -222,7 +242,9 @@ class BaseSandbox(_Handle, _BaseTools):
         import httpx
 
         self._http = httpx.Client(
-            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10), auth=self._url_auth()
+            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10),
+            auth=self._url_auth(),
+            headers=self._identity(),
         )
 
     def start(self) -> BaseSandbox:
@@ -278,7 +300,9 @@ class AsyncBaseSandbox(_Handle, _BaseTools):
         import httpx
 
         self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10), auth=self._url_auth()
+            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10),
+            auth=self._url_auth(),
+            headers=self._identity(),
         )
 
     async def start(self) -> AsyncBaseSandbox:
@@ -342,7 +366,8 @@ def sandbox_tool_adapter(method: Callable[..., Any]) -> Callable[..., Any]:
     turns the returned string into a text block. An error result raises with the sandbox's
     output, so either toolkit reports it to the model as a failure it can read.
     """
-    if inspect.iscoroutinefunction(getattr(method.__self__, "call_tool", None)):
+    owner = getattr(method, "__self__", None)  # a bound tool method of a sandbox handle
+    if inspect.iscoroutinefunction(getattr(owner, "call_tool", None)):
 
         @functools.wraps(method)
         async def tool(**kwargs: Any) -> str:

@@ -33,15 +33,11 @@ from urllib.parse import parse_qsl, quote
 import httpx
 
 from ..settings import Settings
-from .client import SandboxError
+from .errors import LaunchError, SigningError
 
 AUTH_SCHEMES = ("none", "aws_iam", "fc")
 ACS3_ALGORITHM = "ACS3-HMAC-SHA256"
 _LAMBDA_URL_HOST = re.compile(r"\.lambda-url\.([a-z0-9-]+)\.on\.aws$")
-
-
-class SigningError(SandboxError):
-    """No credentials (or region) to sign with: the call cannot be made."""
 
 
 def acs3_canonical_query(query_string: str) -> str:
@@ -135,7 +131,6 @@ class FcSignatureAuth(httpx.Auth):
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         from .launchers.alibaba import alibaba_credentials
-        from .launchers.base import LaunchError
 
         try:
             credentials = alibaba_credentials(self._settings)

@@ -20,7 +20,13 @@ from .history import (
 )
 from .log import LogContention, LogNotFound, SegmentLog
 from .memory import InMemoryMemoryService, MemoryService, bm25_rank, message_text, tokenize
-from .state import InMemoryStateService, StateConflict, StateService, check_round_id
+from .state import (
+    InMemoryStateService,
+    StateConflict,
+    StateNotFound,
+    StateService,
+    check_round_id,
+)
 
 __all__ = [
     "CountingStore",
@@ -36,6 +42,7 @@ __all__ = [
     "SessionHistoryService",
     "SessionNotFound",
     "StateConflict",
+    "StateNotFound",
     "StateService",
     "StoreService",
     "bm25_rank",

@@ -26,8 +26,9 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, Field, PrivateAttr
 
+from ..errors import ApiError
 from ..storage.base import PreconditionFailed
-from ..storage.keys import validate_id
+from ..storage.keys import InvalidId, id_from_segment, is_segment, validate_id
 from .base import LogBackedService, normalize_messages
 from .layout import history_prefix, session_index_key, session_index_prefix
 from .log import LogNotFound, LogView, dumps, gather_bounded
@@ -45,8 +46,11 @@ class Page(list[T], Generic[T]):
         self.next_cursor = next_cursor
 
 
-class SessionNotFound(LookupError):
-    """Appending to a session that was never created (or was deleted)."""
+class SessionNotFound(ApiError, LookupError):
+    """A session that was never created (or was deleted) (HTTP 404)."""
+
+    status = 404
+    code = "session_not_found"
 
     def __init__(self, user_id: str, session_id: str) -> None:
         super().__init__(f"session {session_id!r} of user {user_id!r} does not exist")
@@ -155,7 +159,9 @@ class SessionHistoryService(LogBackedService):
         Costs 1 LIST + one small GET per session returned.
         """
         prefix = session_index_prefix(user_id)
-        start = prefix + validate_id(cursor, "cursor") if cursor is not None else None
+        if cursor is not None and not is_segment(cursor):
+            raise InvalidId(f"cursor must be a next_cursor this listing returned, got {cursor!r}")
+        start = prefix + cursor if cursor is not None else None
         keys = await self.store.list(
             prefix, start_after=start, limit=None if limit is None else limit + 1
         )
@@ -169,7 +175,7 @@ class SessionHistoryService(LogBackedService):
             info = json.loads(body[0])
             items.append(
                 Session(
-                    id=key[len(prefix) :],
+                    id=info.get("id") or id_from_segment(key[len(prefix) :]) or "",
                     user_id=user_id,
                     created_at=float(info.get("created_at", 0.0)),
                 )

@@ -11,6 +11,9 @@ users/{user}/memory/{session}/snapshot               compacted memory log of tha
 users/{user}/memory/{session}/seg/{seq}              one add_memory call, create-only
 ```
 
+``{user}`` and ``{session}`` are ``storage.keys.id_segment`` of the ids: the id itself when
+it is plain, an encoding that cannot form a path otherwise.
+
 Sequence and round numbers are zero-padded to a fixed width so that the store's byte-wise
 key order is numeric order: "everything after K" is then a single ``list(start_after=...)``.
 Indexes live beside (not under) the per-session prefixes because the store contract has no
@@ -20,7 +23,7 @@ session, listing ``session-index/`` enumerates exactly one key per session.
 
 from __future__ import annotations
 
-from ..storage.keys import session_prefix, user_prefix, validate_id
+from ..storage.keys import id_segment, session_prefix, user_prefix
 
 SEQ_WIDTH = 12
 MAX_SEQ = 10**SEQ_WIDTH - 1
@@ -50,7 +53,7 @@ def session_index_prefix(user_id: str) -> str:
 
 
 def session_index_key(user_id: str, session_id: str) -> str:
-    return session_index_prefix(user_id) + validate_id(session_id, "session_id")
+    return session_index_prefix(user_id) + id_segment(session_id, "session_id")
 
 
 def history_prefix(user_id: str, session_id: str) -> str:
@@ -80,11 +83,11 @@ def memory_index_prefix(user_id: str) -> str:
 
 
 def memory_index_key(user_id: str, session_id: str) -> str:
-    return memory_index_prefix(user_id) + validate_id(session_id, "session_id")
+    return memory_index_prefix(user_id) + id_segment(session_id, "session_id")
 
 
 def memory_prefix(user_id: str, session_id: str) -> str:
-    return f"{user_prefix(user_id)}memory/{validate_id(session_id, 'session_id')}/"
+    return f"{user_prefix(user_id)}memory/{id_segment(session_id, 'session_id')}/"
 
 
 # --- inside a log (history or memory) --------------------------------------------------

@@ -17,13 +17,15 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from ..errors import ApiError
 from ..storage.base import ObjectStore, PreconditionFailed
-from ..storage.keys import user_prefix, validate_id
+from ..storage.keys import id_segment, user_prefix
 
 
-class SessionBusy(Exception):
-    """Another query holds the session's lease."""
+class SessionBusy(ApiError):
+    """Another query holds the session's lease (HTTP 409)."""
 
+    status = 409
     code = "session_busy"
 
     def __init__(self, session_id: str, expires_at: float) -> None:
@@ -42,7 +44,7 @@ class Lease:
 
 
 def lock_key(user_id: str, session_id: str) -> str:
-    return f"{user_prefix(user_id)}locks/{validate_id(session_id, 'session_id')}"
+    return f"{user_prefix(user_id)}locks/{id_segment(session_id, 'session_id')}"
 
 
 class SessionLock:

@@ -71,6 +71,9 @@ class LogNotFound(LookupError):
 class LogContention(StoreError):
     """An append kept losing the race for a sequence number; should not happen in practice."""
 
+    code = "contention"
+    expose = True
+
 
 def dumps(obj: Any) -> bytes:
     """Compact JSON: one line, so a snapshot can hold one segment body per line."""

@@ -16,16 +16,17 @@ Deleting a session's memory deletes its log; deleting a user's memory deletes al
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from collections import Counter
 from typing import Any
 
 from ..storage.base import PreconditionFailed
-from ..storage.keys import validate_id
+from ..storage.keys import id_from_segment, validate_id
 from .base import LogBackedService, normalize_messages, session_or_default
 from .layout import memory_index_key, memory_index_prefix, memory_prefix
-from .log import LogNotFound, dumps, gather_bounded
+from .log import LogNotFound, LogView, dumps, gather_bounded
 
 BM25_K1 = 1.2
 BM25_B = 0.75
@@ -113,6 +114,7 @@ class MemoryService(LogBackedService):
         log = self._log(user_id, sid)
         for _ in range(3):
             loaded = await log.load()
+            view: LogView | None
             if loaded is not None:
                 view = loaded[0]
             else:
@@ -138,8 +140,17 @@ class MemoryService(LogBackedService):
             pass
 
     async def _sessions(self, user_id: str) -> list[str]:
+        """The ids of the user's sessions with memory (a hashed key's id is in its marker)."""
         prefix = memory_index_prefix(user_id)
-        return [k[len(prefix) :] for k in await self.store.list(prefix)]
+        ids: list[str] = []
+        for key in await self.store.list(prefix):
+            found = id_from_segment(key[len(prefix) :])
+            if found is None:
+                body = await self.store.get(key)
+                found = json.loads(body[0])["id"] if body is not None else None
+            if found is not None:
+                ids.append(found)
+        return ids
 
     async def _all_items(self, user_id: str) -> list[dict[str, Any]]:
         """Every memory item of the user: sessions in id order, items in the order added."""

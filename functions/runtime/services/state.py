@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..errors import ApiError
 from ..storage.base import ObjectStore, PreconditionFailed
 from ..storage.keys import validate_id
 from .base import StoreService, session_or_default
@@ -42,9 +43,10 @@ MAX_HEAD_ATTEMPTS = 8
 HEAD_LAG = 4  # rounds the head may trail the newest before a save moves it
 
 
-class StateConflict(Exception):
+class StateConflict(ApiError):
     """Two explicit saves of the same round overlapped; this one lost (HTTP 409)."""
 
+    status = 409
     code = "state_conflict"
 
     def __init__(self, round_id: int) -> None:
@@ -52,6 +54,13 @@ class StateConflict(Exception):
             f"round {round_id} was written concurrently by another save; reload and retry"
         )
         self.round_id = round_id
+
+
+class StateNotFound(ApiError):
+    """No state saved for the session (or no such round) (HTTP 404)."""
+
+    status = 404
+    code = "state_not_found"
 
 
 def check_round_id(round_id: object) -> int:

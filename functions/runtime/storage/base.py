@@ -11,11 +11,19 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 
+from ..errors import ApiError
+from .keys import InvalidId
+
 MAX_KEY_BYTES = 1024
 
 
-class StoreError(Exception):
-    """Base class for object-store failures."""
+class StoreError(ApiError):
+    """Base class for object-store failures; one that reaches a caller is a 503."""
+
+    status = 503
+    code = "store_unavailable"
+    expose = False  # what the store said stays in the logs
+    public_detail = "the object store is unavailable; retry"
 
 
 class PreconditionFailed(StoreError):
@@ -26,8 +34,10 @@ class StoreUnavailable(StoreError):
     """The store kept failing after bounded retries; the functions answer 503."""
 
 
-class InvalidKey(StoreError, ValueError):
-    """A key that could escape its prefix or that no backend can hold."""
+class InvalidKey(InvalidId, StoreError):
+    """A key that could escape its prefix or that no backend can hold (HTTP 422)."""
+
+    expose = True  # the caller's own id, not the store's internals
 
 
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")

@@ -37,6 +37,7 @@ volume): on a case-insensitive one the keys ``A`` and ``a`` would share a file.
 from __future__ import annotations
 
 import bisect
+import builtins
 import contextlib
 import fcntl
 import os
@@ -240,18 +241,19 @@ class FileStore(ObjectStore):
             raise PreconditionFailed(f"{key} does not exist")  # cheap early answer
         self._ensure_dir(directory)
         token = os.urandom(_TOKEN_LEN // 2).hex()
-        tmp: str | None = self._write_temp(directory, token, data)
+        written = self._write_temp(directory, token, data)
+        tmp: str | None = written
         try:
             with self._locked(directory):
                 if if_none_match:
                     try:
-                        os.link(tmp, final)
+                        os.link(written, final)
                     except FileExistsError:
                         raise PreconditionFailed(f"{key} exists") from None
                 else:
                     if if_match is not None and self._current_etag(final) != if_match:
                         raise PreconditionFailed(f"{key} etag mismatch")
-                    os.replace(tmp, final)
+                    os.replace(written, final)
                     tmp = None
         finally:
             if tmp is not None:
@@ -269,7 +271,7 @@ class FileStore(ObjectStore):
         except FileNotFoundError:  # the directory went away between the check and the lock
             return
 
-    def _list(self, prefix: str, start_after: str | None, limit: int | None) -> list[str]:
+    def _list(self, prefix: str, start_after: str | None, limit: int | None) -> builtins.list[str]:
         head, sep, _ = prefix.rpartition("/")
         if sep:
             # Everything up to the last '/' names directories exactly; jump straight there.
@@ -277,14 +279,14 @@ class FileStore(ObjectStore):
             directory = os.path.join(self.root, *_dir_names(head.split("/")))
         else:
             base_key, directory = "", self.root
-        keys: list[str] = []
+        keys: builtins.list[str] = []
         self._walk(directory, base_key, prefix, keys)
         keys.sort()  # str order is code-point order, which is UTF-8 byte order
         if start_after is not None:
             keys = keys[bisect.bisect_right(keys, start_after) :]
         return keys if limit is None else keys[:limit]
 
-    def _walk(self, directory: str, key_so_far: str, prefix: str, out: list[str]) -> None:
+    def _walk(self, directory: str, key_so_far: str, prefix: str, out: builtins.list[str]) -> None:
         try:
             entries = os.scandir(directory)
         except (FileNotFoundError, NotADirectoryError):

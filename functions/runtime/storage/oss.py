@@ -68,6 +68,7 @@ import struct
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from .base import (
@@ -79,7 +80,7 @@ from .base import (
     check_prefix,
     object_name,
 )
-from .retry import RetryPolicy, call_with_retry
+from .retry import call_with_retry, store_policy
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -144,7 +145,7 @@ class OSSStore(ObjectStore):
         self.endpoint = endpoint
         self.url = f"oss://{location}"
         self._settings = settings
-        self._policy = RetryPolicy.from_settings(settings)
+        self._policy = store_policy(settings)
         self._bucket: Any = None
         self._bucket_lock = threading.Lock()
         self._lengths: OrderedDict[str, int] = OrderedDict()
@@ -207,7 +208,9 @@ class OSSStore(ObjectStore):
         with self._lengths_lock:
             return self._lengths.get(name)
 
-    def _append(self, name: str, position: int, kind: int, payload: bytes):  # type: ignore[no-untyped-def]
+    def _append(
+        self, name: str, position: int, kind: int, payload: bytes
+    ) -> Callable[[int], tuple[bool, int]]:
         """A retryable op: append one frame at ``position``.
 
         Returns ``(True, new_length)`` if our frame is in the object, ``(False, length)``
@@ -357,7 +360,7 @@ class OSSStore(ObjectStore):
             return
         raise StoreUnavailable(f"{key}: lost {_MAX_SPINS} appends in a row to other writers")
 
-    def _head_length(self, name: str):  # type: ignore[no-untyped-def]
+    def _head_length(self, name: str) -> Callable[[int], int | None]:
         def op(attempt: int) -> int | None:
             import oss2
 
@@ -372,7 +375,7 @@ class OSSStore(ObjectStore):
 
         return op
 
-    def _delete_object(self, name: str):  # type: ignore[no-untyped-def]
+    def _delete_object(self, name: str) -> Callable[[int], None]:
         def op(attempt: int) -> None:
             self._oss().delete_object(name)
 

@@ -2,9 +2,8 @@
 
 Object stores fail transiently (a 503 SlowDown, a reset connection, a read timeout) far
 more often than they fail for good, so each call gets a few attempts. But a function has
-a deadline and a caller waiting, so the retries are bounded (``store_retry_attempts``), the
-sleeps use exponential backoff with *full jitter* (many functions retrying in lockstep
-would otherwise hammer a throttled bucket together), and when the budget is spent the
+a deadline and a caller waiting, so the retries are bounded (``store_retry_attempts``, through the
+runtime's one retry loop, ``functions.runtime.retry``), and when the budget is spent the
 caller sees one exception type, ``StoreUnavailable``, which the HTTP layers turn into 503.
 
 What is never retried:
@@ -21,11 +20,10 @@ one store call costs at most ``store_retry_attempts`` requests, not that times t
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from ..retry import RetryPolicy, retry_async
 from .base import StoreError, StoreUnavailable
 
 if TYPE_CHECKING:
@@ -51,22 +49,12 @@ _THROTTLE_CODES = frozenset(
 _PERMANENT_CODES = frozenset({"RequestTimeTooSkewed", "AccessDenied", "SignatureDoesNotMatch"})
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 4
-    base_s: float = 0.05
-    cap_s: float = 2.0
-
-    @classmethod
-    def from_settings(cls, settings: Settings) -> RetryPolicy:
-        return cls(
-            attempts=max(1, int(settings.store_retry_attempts)),
-            base_s=max(0.0, float(settings.store_retry_base_s)),
-        )
-
-    def backoff(self, retry: int) -> float:
-        """Sleep before retry number ``retry`` (0-based): uniform in [0, min(cap, base*2^n)]."""
-        return random.uniform(0.0, min(self.cap_s, self.base_s * (2**retry)))
+def store_policy(settings: Settings) -> RetryPolicy:
+    """The retry policy of store calls: ``STORE_RETRY_ATTEMPTS`` / ``STORE_RETRY_BASE_S``."""
+    return RetryPolicy(
+        attempts=max(1, int(settings.store_retry_attempts)),
+        base_s=max(0.0, float(settings.store_retry_base_s)),
+    )
 
 
 def _status_and_code(exc: BaseException) -> tuple[int | None, str]:
@@ -121,23 +109,21 @@ async def call_with_retry(
     ``fn`` gets the 0-based attempt number so that a conditional write can tell a genuine
     conflict from its own earlier attempt that landed but whose answer was lost (a timeout
     after the server committed): on attempt > 0 a "precondition failed" needs a second look.
-    Non-transient exceptions propagate unchanged; the backend maps them.
+    Non-transient exceptions propagate unchanged (the backend maps them); transient ones
+    that outlast the attempts become ``StoreUnavailable``.
     """
-    last: BaseException | None = None
-    for attempt in range(policy.attempts):
-        try:
-            return await asyncio.to_thread(fn, attempt)
-        except StoreError:
+    try:
+        return await retry_async(
+            lambda attempt: asyncio.to_thread(fn, attempt), policy=policy, retryable=transient
+        )
+    except StoreError:
+        raise
+    except Exception as exc:
+        if not transient(exc):
             raise
-        except Exception as exc:
-            if not transient(exc):
-                raise
-            last = exc
-        if attempt + 1 < policy.attempts:
-            await asyncio.sleep(policy.backoff(attempt))
-    raise StoreUnavailable(
-        f"{what}: still failing after {policy.attempts} attempts: {type(last).__name__}: {last}"
-    ) from last
+        raise StoreUnavailable(
+            f"{what}: still failing after {policy.attempts} attempts: {type(exc).__name__}: {exc}"
+        ) from exc
 
 
 def boto_config(settings: Settings, **extra: Any) -> Any:

@@ -34,7 +34,7 @@ from .base import (
     check_prefix,
     object_name,
 )
-from .retry import RetryPolicy, boto_config, call_with_retry
+from .retry import boto_config, call_with_retry, store_policy
 
 if TYPE_CHECKING:
     from ..settings import Settings
@@ -68,7 +68,7 @@ class S3Store(ObjectStore):
             check_prefix(self.prefix)
         self.url = f"s3://{location}"
         self._settings = settings
-        self._policy = RetryPolicy.from_settings(settings)
+        self._policy = store_policy(settings)
         self._client: Any = None
         self._client_lock = threading.Lock()
 

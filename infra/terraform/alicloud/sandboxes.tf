@@ -66,10 +66,17 @@ resource "alicloud_fcv3_function" "sandbox_type" {
     disableSessionIdReuse         = true
   })
 
-  environment_variables = {
-    TOOLSERVER_TOKEN_KEY      = local.sandbox_token_key
-    TOOLSERVER_SESSION_HEADER = local.session_header
-  }
+  # LOG_FORMAT and, with sandbox_otel_exporter_otlp_endpoint, the OTel settings (never a
+  # header secret: code in the sandbox can read this environment; the tool server removes
+  # its own TOOLSERVER_TOKEN_KEY from it before any tool runs)
+  environment_variables = merge(
+    module.environment.tool_server_environment,
+    { OTEL_SERVICE_NAME = "${var.sandbox_function_prefix}${each.key}" },
+    {
+      TOOLSERVER_TOKEN_KEY      = local.sandbox_token_key
+      TOOLSERVER_SESSION_HEADER = local.session_header
+    },
+  )
 
   lifecycle {
     precondition {
@@ -81,6 +88,15 @@ resource "alicloud_fcv3_function" "sandbox_type" {
       error_message = "sandbox_idle_timeout_s must not exceed sandbox_session_ttl_s."
     }
   }
+}
+
+# Most live sandboxes of each type: one instance per session (SESSION_EXCLUSIVE), so the
+# function's instance limit bounds its sessions.
+resource "alicloud_fcv3_concurrency_config" "sandbox_type" {
+  for_each = var.sandbox_max_instances < 0 ? {} : alicloud_fcv3_function.sandbox_type
+
+  function_name        = each.value.function_name
+  reserved_concurrency = var.sandbox_max_instances
 }
 
 resource "alicloud_fcv3_trigger" "sandbox_type" {

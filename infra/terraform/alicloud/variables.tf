@@ -107,13 +107,22 @@ variable "noncurrent_version_expiry_days" {
 # --- functions -------------------------------------------------------------------------
 
 variable "http_trigger_auth_type" {
-  description = "authType of the query, state and sandbox functions' HTTP triggers: \"function\" (callers sign requests with an Alibaba Cloud key; the query function signs its own calls to the sandbox function, SANDBOX_URL_AUTH=fc) or \"anonymous\" (public: anyone may call the agent, and the sandbox API, which runs code)."
-  type        = string
-  default     = "function"
+  description = "authType of each function's HTTP trigger. \"anonymous\" (the default of query and state): FC lets every request through to the function, which lets only callers with a valid JWT in (auth_mode \"jwt\"); a browser or any OIDC client calls it with `Authorization: Bearer <token>`. \"function\" (the default of sandbox): callers sign requests with an Alibaba Cloud key (ACS3-HMAC-SHA256 in the Authorization header), the door for services such as the query function calling the sandbox function (SANDBOX_URL_AUTH=fc). An anonymous trigger needs auth_mode \"jwt\"."
+  type = object({
+    query   = optional(string, "anonymous")
+    state   = optional(string, "anonymous")
+    sandbox = optional(string, "function")
+  })
+  # spelt out (the optional() defaults say the same) for tools that read defaults only
+  default = { query = "anonymous", state = "anonymous", sandbox = "function" }
 
   validation {
-    condition     = contains(["anonymous", "function"], var.http_trigger_auth_type)
-    error_message = "http_trigger_auth_type must be \"anonymous\" or \"function\"."
+    condition     = alltrue([for door in values(var.http_trigger_auth_type) : contains(["anonymous", "function"], door)])
+    error_message = "http_trigger_auth_type: each function's door is \"anonymous\" or \"function\"."
+  }
+  validation {
+    condition     = var.auth_mode == "jwt" || alltrue([for door in values(var.http_trigger_auth_type) : door == "function"])
+    error_message = "An anonymous trigger with auth_mode \"none\" would let anyone act as any user: keep auth_mode \"jwt\" (JWT in front) or make every trigger \"function\"."
   }
 }
 
@@ -140,7 +149,7 @@ variable "instance_concurrency" {
 }
 
 variable "log_project" {
-  description = "Existing SLS project the functions ship their logs to; null ships none (logs stay in FC's console for a short while)."
+  description = "Existing SLS project the functions ship their logs to (with log_store; you keep its retention). null: this configuration creates a project <prefix>-logs-<random> with the log store \"functions\", kept log_retention_days."
   type        = string
   default     = null
 }
@@ -149,10 +158,26 @@ variable "log_store" {
   description = "Existing log store in log_project; required with log_project."
   type        = string
   default     = null
+
+  validation {
+    condition     = (var.log_project == null) == (var.log_store == null)
+    error_message = "log_project and log_store go together."
+  }
+}
+
+variable "log_retention_days" {
+  description = "Days the created log store keeps the functions' logs (1-3650; 3650 keeps them for good). A year by default: long enough to look back at a bill or an incident."
+  type        = number
+  default     = 365
+
+  validation {
+    condition     = var.log_retention_days >= 1 && var.log_retention_days <= 3650 && floor(var.log_retention_days) == var.log_retention_days
+    error_message = "log_retention_days must be a whole number from 1 to 3650."
+  }
 }
 
 variable "environment" {
-  description = "More environment variables per function, e.g. { query = { MODEL_BASE_URL = \"...\", MODEL_NAME = \"qwen-plus\" } }. STORE_URL, OSS_* and SANDBOX_* are set by this configuration and win; FC reserves FC_* names for its own."
+  description = "More environment variables per function, e.g. { query = { MODEL_BASE_URL = \"...\", MODEL_NAME = \"qwen-plus\" } }. STORE_URL, OSS_*, SANDBOX_*, FUNCTION_TIMEOUT_S and those of the settings below (LOG_FORMAT, OTEL_*, TURN_*, ...) are set by this configuration and win; FC reserves FC_* names for its own; AUTH_* and OTEL_EXPORTER_OTLP_HEADERS are refused here (identity comes from the auth_* variables, secrets from KMS Secrets Manager)."
   type        = map(map(string))
   default     = {}
 
@@ -165,6 +190,12 @@ variable "environment" {
       for env in values(var.environment) : [for k in keys(env) : can(regex("^[A-Za-z][A-Za-z0-9_]*$", k)) && !startswith(k, "FC_")]
     ]))
     error_message = "Variable names must start with a letter, hold only letters, digits and '_', and not start with FC_ (reserved by Function Compute)."
+  }
+  validation {
+    condition = alltrue(flatten([
+      for env in values(var.environment) : [for k in keys(env) : !startswith(k, "AUTH_") && k != "OTEL_EXPORTER_OTLP_HEADERS"]
+    ]))
+    error_message = "AUTH_* and OTEL_EXPORTER_OTLP_HEADERS cannot be set through environment: use the auth_* variables and otel_exporter_otlp_headers_secret_name (a secret never sits in a variable)."
   }
 }
 
@@ -283,6 +314,18 @@ variable "sandbox_idle_timeout_s" {
   }
 }
 
+variable "sandbox_max_instances" {
+  description = "Most instances of each sandbox function at once, so most live sandboxes of each type (one instance per sandbox session), reserved out of the region's instance quota like max_instances; 0 stops every type, -1 lifts the limit. The sandbox function's own cap across types is MAX_SANDBOX_INSTANCES, a per-user one user_max_sandboxes."
+  type        = number
+  default     = 10
+  nullable    = false
+
+  validation {
+    condition     = var.sandbox_max_instances >= -1 && floor(var.sandbox_max_instances) == var.sandbox_max_instances
+    error_message = "sandbox_max_instances must be a whole number >= -1 (-1: no limit, 0: stopped)."
+  }
+}
+
 variable "sandbox_internet_access" {
   description = "Whether sandboxes may reach the internet (the functions' internet_access and the launcher's allowInternetAccess)."
   type        = bool
@@ -305,4 +348,255 @@ variable "sandbox_token_key" {
   type        = string
   default     = null
   sensitive   = true
+}
+
+# --- who may call: end users' JWTs (AUTH_*) ----------------------------------------------
+
+variable "auth_mode" {
+  description = "How the functions tell who is calling (AUTH_MODE, given to query, state and sandbox). \"jwt\" (the default): each end-user request carries `Authorization: Bearer <JWT>` from your OIDC provider (Alibaba Cloud IDaaS, Auth0, Cognito, ...), checked with the keys at auth_jwks_url; the user is the token's auth_user_claim and may touch only their own sessions and sandboxes. \"none\" trusts the user a request names: only for a deployment whose every trigger is \"function\", so that only your own signed services can call."
+  type        = string
+  default     = "jwt"
+
+  validation {
+    condition     = contains(["jwt", "none"], var.auth_mode)
+    error_message = "auth_mode must be \"jwt\" or \"none\"."
+  }
+  validation {
+    condition     = !var.deploy_api_functions || var.auth_mode == "none" || var.auth_jwks_url != null || var.auth_jwt_secret_name != null
+    error_message = "auth_mode \"jwt\" needs the keys tokens are signed with: auth_jwks_url (your OIDC provider's jwks_uri), or for development auth_jwt_secret_name."
+  }
+}
+
+variable "auth_jwks_url" {
+  description = "AUTH_JWKS_URL: your OIDC provider's JSON Web Key Set, the jwks_uri of its /.well-known/openid-configuration; e.g. an IDaaS application's https://<instance>.aliyunidaas.com/api/v2/<application id>/oidc/jwks (copy it from the discovery document), https://<tenant>.auth0.com/.well-known/jwks.json."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.auth_jwks_url == null || can(regex("^https://[^/]+", var.auth_jwks_url))
+    error_message = "auth_jwks_url must be an https:// URL."
+  }
+}
+
+variable "auth_issuer" {
+  description = "AUTH_ISSUER: the `iss` every token must carry (the discovery document's issuer); null checks no issuer."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.auth_issuer == null || try(length(trimspace(var.auth_issuer)) > 0, false)
+    error_message = "auth_issuer must not be empty (null checks no issuer)."
+  }
+}
+
+variable "auth_audience" {
+  description = "AUTH_AUDIENCE: the `aud` every token must carry (Auth0: your API's identifier; Cognito ID tokens: the app client id; Cognito access tokens carry none, so leave it null for them); null checks no audience."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.auth_audience == null || try(length(trimspace(var.auth_audience)) > 0, false)
+    error_message = "auth_audience must not be empty (null checks no audience)."
+  }
+}
+
+variable "auth_user_claim" {
+  description = "AUTH_USER_CLAIM: the token claim that names the user (their sessions and sandboxes are theirs alone)."
+  type        = string
+  default     = "sub"
+
+  validation {
+    condition     = can(regex("^\\S+$", var.auth_user_claim))
+    error_message = "auth_user_claim must be a claim name (no spaces)."
+  }
+}
+
+variable "auth_admin_scope" {
+  description = "AUTH_ADMIN_SCOPE: a token carrying this scope may act for any user (admin routes, stopping others' turns). Cognito names custom scopes <resource server>/<scope>, e.g. agentscope/admin."
+  type        = string
+  default     = "agentscope:admin"
+
+  validation {
+    condition     = can(regex("^[!#-\\[\\]-~]+$", var.auth_admin_scope))
+    error_message = "auth_admin_scope must be one OAuth scope token (printable ASCII, no spaces, quotes or backslashes)."
+  }
+}
+
+variable "auth_jwt_secret_name" {
+  description = "Development only: a KMS Secrets Manager secret whose value is an HS256 key (AUTH_JWT_SECRET) the functions also accept tokens signed with, e.g. those `python -m local_emulator token` mints. Terraform reads it at plan time; like all environment it then sits in the function configuration and the Terraform state. Production uses auth_jwks_url alone."
+  type        = string
+  default     = null
+}
+
+# --- limits: what the deployment, a turn and a user may spend ----------------------------
+
+variable "max_instances" {
+  description = "Most instances of each function at once (FC 3.0 function concurrency: provisioned and on-demand instances, reserved out of the region's instance quota, of which all functions together may reserve 90%); an instance of query, state or sandbox serves instance_concurrency requests. 0 stops a function (a kill switch), -1 lifts its limit."
+  type = object({
+    query   = optional(number, 10)
+    state   = optional(number, 10)
+    sandbox = optional(number, 10)
+  })
+  # spelt out (the optional() defaults say the same) for tools that read defaults only
+  default = { query = 10, state = 10, sandbox = 10 }
+
+  validation {
+    condition     = alltrue([for n in values(var.max_instances) : n >= -1 && floor(n) == n])
+    error_message = "max_instances: whole numbers >= -1 (-1: no limit, 0: stopped)."
+  }
+}
+
+variable "turn_max_seconds" {
+  description = "TURN_MAX_SECONDS (query): a turn's wall-clock budget; a turn that reaches it ends `incomplete` with error.code budget_exceeded, its output kept. null: the code's default. The function's own timeout (the manifest's) bounds a turn in any case."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.turn_max_seconds == null || try(var.turn_max_seconds >= 1 && floor(var.turn_max_seconds) == var.turn_max_seconds, false)
+    error_message = "turn_max_seconds must be null or a whole number >= 1."
+  }
+}
+
+variable "turn_max_model_calls" {
+  description = "TURN_MAX_MODEL_CALLS (query): model calls one turn may make before it ends `incomplete` (budget_exceeded); null: the code's default."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.turn_max_model_calls == null || try(var.turn_max_model_calls >= 1 && floor(var.turn_max_model_calls) == var.turn_max_model_calls, false)
+    error_message = "turn_max_model_calls must be null or a whole number >= 1."
+  }
+}
+
+variable "turn_max_tool_calls" {
+  description = "TURN_MAX_TOOL_CALLS (query): tool calls one turn may make before it ends `incomplete` (budget_exceeded); null: the code's default."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.turn_max_tool_calls == null || try(var.turn_max_tool_calls >= 1 && floor(var.turn_max_tool_calls) == var.turn_max_tool_calls, false)
+    error_message = "turn_max_tool_calls must be null or a whole number >= 1."
+  }
+}
+
+variable "turn_max_output_tokens" {
+  description = "TURN_MAX_OUTPUT_TOKENS (query): model output tokens one turn may use before it ends `incomplete` (budget_exceeded); null: the code's default."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.turn_max_output_tokens == null || try(var.turn_max_output_tokens >= 1 && floor(var.turn_max_output_tokens) == var.turn_max_output_tokens, false)
+    error_message = "turn_max_output_tokens must be null or a whole number >= 1."
+  }
+}
+
+variable "user_max_turns_per_minute" {
+  description = "USER_MAX_TURNS_PER_MINUTE (query): turns one user may start a minute, counted across instances through the store; more get 429 with Retry-After. null: no quota (the code's default)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.user_max_turns_per_minute == null || try(var.user_max_turns_per_minute >= 1 && floor(var.user_max_turns_per_minute) == var.user_max_turns_per_minute, false)
+    error_message = "user_max_turns_per_minute must be null or a whole number >= 1."
+  }
+}
+
+variable "user_max_sandboxes" {
+  description = "USER_MAX_SANDBOXES (sandbox): live sandboxes one user may hold; more get 429 with Retry-After. null: no quota (the code's default)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.user_max_sandboxes == null || try(var.user_max_sandboxes >= 1 && floor(var.user_max_sandboxes) == var.user_max_sandboxes, false)
+    error_message = "user_max_sandboxes must be null or a whole number >= 1."
+  }
+}
+
+variable "max_request_bytes" {
+  description = "MAX_REQUEST_BYTES per function: larger request bodies are refused (413); null: the code's default. FC takes at most 32 MB anyway."
+  type = object({
+    query   = optional(number)
+    state   = optional(number)
+    sandbox = optional(number)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for n in values(var.max_request_bytes) : n == null || try(n >= 1024 && n <= 33554432 && floor(n) == n, false)])
+    error_message = "max_request_bytes: null or whole numbers from 1024 to 33554432 (FC's 32 MB)."
+  }
+}
+
+# --- observability: logs and traces --------------------------------------------------------
+
+variable "log_format" {
+  description = "LOG_FORMAT of every function: \"json\" (one JSON object per request: request id, trace id, user, session, route, status, duration) or \"text\"."
+  type        = string
+  default     = "json"
+
+  validation {
+    condition     = contains(["json", "text"], var.log_format)
+    error_message = "log_format must be \"json\" or \"text\"."
+  }
+}
+
+variable "otel_exporter_otlp_endpoint" {
+  description = "OTEL_EXPORTER_OTLP_ENDPOINT of every function: an OTLP/HTTP receiver (a collector, Alibaba Cloud Managed Service for OpenTelemetry, Langfuse, ...) that gets one trace per turn; FC has no tracing switch of its own that Terraform can set. null: no exporter, and the functions import nothing of OpenTelemetry."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.otel_exporter_otlp_endpoint == null || can(regex("^https?://[^/]+", var.otel_exporter_otlp_endpoint))
+    error_message = "otel_exporter_otlp_endpoint must be an http(s):// URL."
+  }
+}
+
+variable "otel_exporter_otlp_headers_secret_name" {
+  description = "A KMS Secrets Manager secret whose value is OTEL_EXPORTER_OTLP_HEADERS (e.g. `Authentication=<token>`, comma-separated key=value pairs), read by Terraform at plan time into the query, state and sandbox functions' environment (never the sandboxes'); null sets no headers."
+  type        = string
+  default     = null
+}
+
+variable "sandbox_otel_exporter_otlp_endpoint" {
+  description = "OTEL_EXPORTER_OTLP_ENDPOINT of the tool servers in the sandbox functions, which then trace each tool run under the turn's trace. It must take spans without a secret header: code in a sandbox can read its environment, so no header ever goes there. null: the tool servers export nothing."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.sandbox_otel_exporter_otlp_endpoint == null || can(regex("^https?://[^/]+", var.sandbox_otel_exporter_otlp_endpoint))
+    error_message = "sandbox_otel_exporter_otlp_endpoint must be an http(s):// URL."
+  }
+}
+
+variable "otel_traces_sampler" {
+  description = "OTEL_TRACES_SAMPLER: always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio; null: the SDK's default (parentbased_always_on)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.otel_traces_sampler == null || contains(["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"], coalesce(var.otel_traces_sampler, "-"))
+    error_message = "otel_traces_sampler must be one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio."
+  }
+}
+
+variable "otel_traces_sampler_arg" {
+  description = "OTEL_TRACES_SAMPLER_ARG: the share of traces the ratio samplers keep, 0 to 1; null: the SDK's default (1)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.otel_traces_sampler_arg == null || try(var.otel_traces_sampler_arg >= 0 && var.otel_traces_sampler_arg <= 1, false)
+    error_message = "otel_traces_sampler_arg must be null or between 0 and 1."
+  }
+}
+
+variable "otel_resource_attributes" {
+  description = "More OTEL_RESOURCE_ATTRIBUTES, e.g. { \"deployment.environment.name\" = \"prod\" }, over the ones set here (cloud.provider, cloud.platform, cloud.region, service.namespace = name_prefix)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.otel_resource_attributes : can(regex("^[^,=\\s]+$", k)) && can(regex("^[^,=]+$", v))])
+    error_message = "otel_resource_attributes: keys without spaces, and neither keys nor values may hold ',' or '=' (the variable's separators)."
+  }
 }

@@ -1,5 +1,7 @@
 terraform {
-  required_version = ">= 1.5"
+  # 1.9: variable validations that refer to other variables (a door open to anyone only
+  # with auth_mode "jwt"), so that `terraform plan` refuses an anonymous deployment
+  required_version = ">= 1.9"
 
   required_providers {
     alicloud = {

@@ -117,13 +117,22 @@ variable "noncurrent_version_expiry_days" {
 # --- functions -------------------------------------------------------------------------
 
 variable "function_url_auth_type" {
-  description = "Authorization of every Function URL: AWS_IAM (callers sign with SigV4 and need lambda:InvokeFunctionUrl and lambda:InvokeFunction; the query function signs its own calls to the sandbox function, SANDBOX_URL_AUTH=aws_iam) or NONE (public: anyone may call the agent, and the sandbox API, which runs code)."
-  type        = string
-  default     = "AWS_IAM"
+  description = "Authorization of each function's URL. NONE (the default of query and state): anyone may reach the function, which lets only callers with a valid JWT in (auth_mode \"jwt\"); a browser or any OIDC client calls it with `Authorization: Bearer <token>`. AWS_IAM (the default of sandbox): callers sign with SigV4, holding lambda:InvokeFunctionUrl and lambda:InvokeFunction; the signature takes the Authorization header, so it is the door for services, such as the query function calling the sandbox function (SANDBOX_URL_AUTH=aws_iam). A NONE door needs auth_mode \"jwt\"."
+  type = object({
+    query   = optional(string, "NONE")
+    state   = optional(string, "NONE")
+    sandbox = optional(string, "AWS_IAM")
+  })
+  # spelt out (the optional() defaults say the same) for tools that read defaults only
+  default = { query = "NONE", state = "NONE", sandbox = "AWS_IAM" }
 
   validation {
-    condition     = contains(["AWS_IAM", "NONE"], var.function_url_auth_type)
-    error_message = "function_url_auth_type must be \"AWS_IAM\" or \"NONE\"."
+    condition     = alltrue([for door in values(var.function_url_auth_type) : contains(["AWS_IAM", "NONE"], door)])
+    error_message = "function_url_auth_type: each function's door is \"AWS_IAM\" or \"NONE\"."
+  }
+  validation {
+    condition     = var.auth_mode == "jwt" || alltrue([for door in values(var.function_url_auth_type) : door == "AWS_IAM"])
+    error_message = "A NONE Function URL with auth_mode \"none\" would let anyone act as any user: keep auth_mode \"jwt\" (JWT in front) or make every door AWS_IAM."
   }
 }
 
@@ -146,18 +155,18 @@ variable "lambda_web_adapter_layer_arn" {
 }
 
 variable "log_retention_days" {
-  description = "Days CloudWatch keeps each function's logs."
+  description = "Days CloudWatch keeps each function's logs (0: forever). A year by default: long enough to look back at a bill or an incident."
   type        = number
-  default     = 30
+  default     = 365
 
   validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
-    error_message = "log_retention_days must be one of CloudWatch's retention values (1, 3, 5, 7, 14, 30, 60, 90, ...)."
+    condition     = contains([0, 1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be 0 (forever) or one of CloudWatch's retention values (1, 3, 5, 7, 14, 30, 60, 90, ..., 365, ...)."
   }
 }
 
 variable "environment" {
-  description = "More environment variables per function, e.g. { query = { MODEL_BASE_URL = \"...\", MODEL_NAME = \"qwen-plus\" } }. STORE_URL, SANDBOX_* and the adapter's variables are set by this configuration and win."
+  description = "More environment variables per function, e.g. { query = { MODEL_BASE_URL = \"...\", MODEL_NAME = \"qwen-plus\" } }. STORE_URL, SANDBOX_*, the adapter's variables and those of the settings below (LOG_FORMAT, OTEL_*, TURN_*, ...) are set by this configuration and win; AUTH_* and OTEL_EXPORTER_OTLP_HEADERS are refused here (identity comes from the auth_* variables, secrets from Secrets Manager)."
   type        = map(map(string))
   default     = {}
 
@@ -179,6 +188,12 @@ variable "environment" {
       ]
     ]))
     error_message = "Variable names must start with a letter, hold only letters, digits and '_', and not be one Lambda reserves (AWS_REGION, AWS_ACCESS_KEY_ID, LAMBDA_TASK_ROOT, ...)."
+  }
+  validation {
+    condition = alltrue(flatten([
+      for env in values(var.environment) : [for k in keys(env) : !startswith(k, "AUTH_") && k != "OTEL_EXPORTER_OTLP_HEADERS"]
+    ]))
+    error_message = "AUTH_* and OTEL_EXPORTER_OTLP_HEADERS cannot be set through environment: use the auth_* variables and otel_exporter_otlp_headers_secret_arn (a secret never sits in a variable)."
   }
 }
 
@@ -253,4 +268,260 @@ variable "sandbox_internet_access" {
   description = "Whether sandboxes may reach the internet (SANDBOX_INTERNET_ACCESS, CreateSession's allowInternetAccess)."
   type        = bool
   default     = true
+}
+
+# --- who may call: end users' JWTs (AUTH_*) ----------------------------------------------
+
+variable "auth_mode" {
+  description = "How the functions tell who is calling (AUTH_MODE, given to query, state and sandbox). \"jwt\" (the default): each end-user request carries `Authorization: Bearer <JWT>` from your OIDC provider (Cognito, Auth0, Alibaba Cloud IDaaS, ...), checked with the keys at auth_jwks_url; the user is the token's auth_user_claim and may touch only their own sessions and sandboxes. \"none\" trusts the user a request names: only for a deployment whose every door is AWS_IAM, so that only your own signed services can call."
+  type        = string
+  default     = "jwt"
+
+  validation {
+    condition     = contains(["jwt", "none"], var.auth_mode)
+    error_message = "auth_mode must be \"jwt\" or \"none\"."
+  }
+  validation {
+    condition     = var.auth_mode == "none" || var.auth_jwks_url != null || var.auth_jwt_secret_arn != null
+    error_message = "auth_mode \"jwt\" needs the keys tokens are signed with: auth_jwks_url (your OIDC provider's jwks_uri), or for development auth_jwt_secret_arn."
+  }
+}
+
+variable "auth_jwks_url" {
+  description = "AUTH_JWKS_URL: your OIDC provider's JSON Web Key Set, the jwks_uri of its /.well-known/openid-configuration; e.g. https://cognito-idp.<region>.amazonaws.com/<user pool id>/.well-known/jwks.json, https://<tenant>.auth0.com/.well-known/jwks.json."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.auth_jwks_url == null || can(regex("^https://[^/]+", var.auth_jwks_url))
+    error_message = "auth_jwks_url must be an https:// URL."
+  }
+}
+
+variable "auth_issuer" {
+  description = "AUTH_ISSUER: the `iss` every token must carry (the discovery document's issuer, e.g. https://cognito-idp.<region>.amazonaws.com/<user pool id>); null checks no issuer."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.auth_issuer == null || try(length(trimspace(var.auth_issuer)) > 0, false)
+    error_message = "auth_issuer must not be empty (null checks no issuer)."
+  }
+}
+
+variable "auth_audience" {
+  description = "AUTH_AUDIENCE: the `aud` every token must carry (Auth0: your API's identifier; Cognito ID tokens: the app client id; Cognito access tokens carry none, so leave it null for them); null checks no audience."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.auth_audience == null || try(length(trimspace(var.auth_audience)) > 0, false)
+    error_message = "auth_audience must not be empty (null checks no audience)."
+  }
+}
+
+variable "auth_user_claim" {
+  description = "AUTH_USER_CLAIM: the token claim that names the user (their sessions and sandboxes are theirs alone)."
+  type        = string
+  default     = "sub"
+
+  validation {
+    condition     = can(regex("^\\S+$", var.auth_user_claim))
+    error_message = "auth_user_claim must be a claim name (no spaces)."
+  }
+}
+
+variable "auth_admin_scope" {
+  description = "AUTH_ADMIN_SCOPE: a token carrying this scope may act for any user (admin routes, stopping others' turns). Cognito names custom scopes <resource server>/<scope>, e.g. agentscope/admin."
+  type        = string
+  default     = "agentscope:admin"
+
+  validation {
+    condition     = can(regex("^[!#-\\[\\]-~]+$", var.auth_admin_scope))
+    error_message = "auth_admin_scope must be one OAuth scope token (printable ASCII, no spaces, quotes or backslashes)."
+  }
+}
+
+variable "auth_jwt_secret_arn" {
+  description = "Development only: a Secrets Manager secret whose value is an HS256 key (AUTH_JWT_SECRET) the functions also accept tokens signed with, e.g. those `python -m local_emulator token` mints. Terraform reads it at plan time; like all environment it then sits in the function configuration and the Terraform state. Production uses auth_jwks_url alone."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.auth_jwt_secret_arn == null || can(regex("^arn:[a-z-]+:secretsmanager:", var.auth_jwt_secret_arn))
+    error_message = "auth_jwt_secret_arn must be a Secrets Manager secret ARN."
+  }
+}
+
+# --- limits: what the deployment, a turn and a user may spend ----------------------------
+
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions per function: the most invocations at once (a query invocation is one streaming turn), reserved out of the account's Lambda pool; requests beyond it are throttled (429). 0 stops a function (a kill switch), -1 lifts its limit. Lambda keeps 100 of an account's executions unreserved, so an account whose quota is lower (new accounts can start lower) must use -1 until the quota is raised."
+  type = object({
+    query   = optional(number, 10)
+    state   = optional(number, 10)
+    sandbox = optional(number, 10)
+  })
+  # spelt out (the optional() defaults say the same) for tools that read defaults only
+  default = { query = 10, state = 10, sandbox = 10 }
+
+  validation {
+    condition     = alltrue([for n in values(var.reserved_concurrency) : n >= -1 && floor(n) == n])
+    error_message = "reserved_concurrency: whole numbers >= -1 (-1: no limit, 0: stopped)."
+  }
+}
+
+variable "turn_max_seconds" {
+  description = "TURN_MAX_SECONDS (query): a turn's wall-clock budget; a turn that reaches it ends `incomplete` with error.code budget_exceeded, its output kept. null: the code's default. The function's own timeout (the manifest's) bounds a turn in any case."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.turn_max_seconds == null || try(var.turn_max_seconds >= 1 && floor(var.turn_max_seconds) == var.turn_max_seconds, false)
+    error_message = "turn_max_seconds must be null or a whole number >= 1."
+  }
+}
+
+variable "turn_max_model_calls" {
+  description = "TURN_MAX_MODEL_CALLS (query): model calls one turn may make before it ends `incomplete` (budget_exceeded); null: the code's default."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.turn_max_model_calls == null || try(var.turn_max_model_calls >= 1 && floor(var.turn_max_model_calls) == var.turn_max_model_calls, false)
+    error_message = "turn_max_model_calls must be null or a whole number >= 1."
+  }
+}
+
+variable "turn_max_tool_calls" {
+  description = "TURN_MAX_TOOL_CALLS (query): tool calls one turn may make before it ends `incomplete` (budget_exceeded); null: the code's default."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.turn_max_tool_calls == null || try(var.turn_max_tool_calls >= 1 && floor(var.turn_max_tool_calls) == var.turn_max_tool_calls, false)
+    error_message = "turn_max_tool_calls must be null or a whole number >= 1."
+  }
+}
+
+variable "turn_max_output_tokens" {
+  description = "TURN_MAX_OUTPUT_TOKENS (query): model output tokens one turn may use before it ends `incomplete` (budget_exceeded); null: the code's default."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.turn_max_output_tokens == null || try(var.turn_max_output_tokens >= 1 && floor(var.turn_max_output_tokens) == var.turn_max_output_tokens, false)
+    error_message = "turn_max_output_tokens must be null or a whole number >= 1."
+  }
+}
+
+variable "user_max_turns_per_minute" {
+  description = "USER_MAX_TURNS_PER_MINUTE (query): turns one user may start a minute, counted across instances through the store; more get 429 with Retry-After. null: no quota (the code's default)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.user_max_turns_per_minute == null || try(var.user_max_turns_per_minute >= 1 && floor(var.user_max_turns_per_minute) == var.user_max_turns_per_minute, false)
+    error_message = "user_max_turns_per_minute must be null or a whole number >= 1."
+  }
+}
+
+variable "user_max_sandboxes" {
+  description = "USER_MAX_SANDBOXES (sandbox): live sandboxes one user may hold; more get 429 with Retry-After. null: no quota (the code's default)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.user_max_sandboxes == null || try(var.user_max_sandboxes >= 1 && floor(var.user_max_sandboxes) == var.user_max_sandboxes, false)
+    error_message = "user_max_sandboxes must be null or a whole number >= 1."
+  }
+}
+
+variable "max_request_bytes" {
+  description = "MAX_REQUEST_BYTES per function: larger request bodies are refused (413); null: the code's default. A Function URL takes at most 6 MB anyway."
+  type = object({
+    query   = optional(number)
+    state   = optional(number)
+    sandbox = optional(number)
+  })
+  default = {}
+
+  validation {
+    condition     = alltrue([for n in values(var.max_request_bytes) : n == null || try(n >= 1024 && n <= 6291456 && floor(n) == n, false)])
+    error_message = "max_request_bytes: null or whole numbers from 1024 to 6291456 (Lambda's 6 MB)."
+  }
+}
+
+# --- observability: logs and traces --------------------------------------------------------
+
+variable "log_format" {
+  description = "LOG_FORMAT of every function: \"json\" (one JSON object per request: request id, trace id, user, session, route, status, duration) or \"text\"."
+  type        = string
+  default     = "json"
+
+  validation {
+    condition     = contains(["json", "text"], var.log_format)
+    error_message = "log_format must be \"json\" or \"text\"."
+  }
+}
+
+variable "xray_tracing" {
+  description = "X-Ray active tracing of every function (tracing_config Active; each role may then upload segments, an action X-Ray grants on \"*\" only); the functions' OpenTelemetry spans link to the X-Ray trace header. X-Ray bills recorded traces beyond its free tier; false: PassThrough."
+  type        = bool
+  default     = true
+}
+
+variable "otel_exporter_otlp_endpoint" {
+  description = "OTEL_EXPORTER_OTLP_ENDPOINT of every function: an OTLP/HTTP receiver (a collector, Honeycomb, Grafana, Langfuse, ...) that gets one trace per turn. null: no exporter, and the functions import nothing of OpenTelemetry."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.otel_exporter_otlp_endpoint == null || can(regex("^https?://[^/]+", var.otel_exporter_otlp_endpoint))
+    error_message = "otel_exporter_otlp_endpoint must be an http(s):// URL."
+  }
+}
+
+variable "otel_exporter_otlp_headers_secret_arn" {
+  description = "A Secrets Manager secret whose value is OTEL_EXPORTER_OTLP_HEADERS (e.g. `x-honeycomb-team=...` or `Authorization=Basic ...`, comma-separated key=value pairs), read by Terraform at plan time into every function's environment; null sets no headers."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.otel_exporter_otlp_headers_secret_arn == null || can(regex("^arn:[a-z-]+:secretsmanager:", var.otel_exporter_otlp_headers_secret_arn))
+    error_message = "otel_exporter_otlp_headers_secret_arn must be a Secrets Manager secret ARN."
+  }
+}
+
+variable "otel_traces_sampler" {
+  description = "OTEL_TRACES_SAMPLER: always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off or parentbased_traceidratio; null: the SDK's default (parentbased_always_on)."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.otel_traces_sampler == null || contains(["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"], coalesce(var.otel_traces_sampler, "-"))
+    error_message = "otel_traces_sampler must be one of always_on, always_off, traceidratio, parentbased_always_on, parentbased_always_off, parentbased_traceidratio."
+  }
+}
+
+variable "otel_traces_sampler_arg" {
+  description = "OTEL_TRACES_SAMPLER_ARG: the share of traces the ratio samplers keep, 0 to 1; null: the SDK's default (1)."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.otel_traces_sampler_arg == null || try(var.otel_traces_sampler_arg >= 0 && var.otel_traces_sampler_arg <= 1, false)
+    error_message = "otel_traces_sampler_arg must be null or between 0 and 1."
+  }
+}
+
+variable "otel_resource_attributes" {
+  description = "More OTEL_RESOURCE_ATTRIBUTES, e.g. { \"deployment.environment.name\" = \"prod\" }, over the ones set here (cloud.provider, cloud.platform, cloud.region, service.namespace = name_prefix)."
+  type        = map(string)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for k, v in var.otel_resource_attributes : can(regex("^[^,=\\s]+$", k)) && can(regex("^[^,=]+$", v))])
+    error_message = "otel_resource_attributes: keys without spaces, and neither keys nor values may hold ',' or '=' (the variable's separators)."
+  }
 }

@@ -9,19 +9,36 @@ import threading
 from collections.abc import Callable
 
 from . import tools
-from .init import keep_memory_private
-from .server import SESSION_HEADER, ToolServer
+from .server import ToolServer
 from .workspace import Workspace
+
+# what earlier launchers put in the environment; a secret there is readable by user code
+_SECRETS_IN_ENV = ("TOOLSERVER_TOKEN", "TOOLSERVER_TOKEN_KEY")
+
+
+def keep_memory_private() -> None:
+    """Make this process non-dumpable (``prctl(PR_SET_DUMPABLE, 0)``).
+
+    User code runs with this process's uid, so without this it could read the claimed token
+    from ``/proc/<pid>/mem`` or ptrace the server. A non-dumpable process's ``/proc`` files
+    belong to root and it cannot be ptraced; its children (the user's code) are dumpable
+    again after their exec.
+    """
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0)  # 4 = PR_SET_DUMPABLE
+    except (OSError, AttributeError):  # not Linux: nothing of this kind to protect
+        pass
 
 
 def main() -> int:
-    token = os.environ.get("TOOLSERVER_TOKEN", "")
-    # on FC: a key shared by the function's containers, one HMAC token per session header
-    token_key = "" if token else os.environ.get("TOOLSERVER_TOKEN_KEY", "")
-    if not token and not token_key:
+    given = [name for name in _SECRETS_IN_ENV if os.environ.get(name)]
+    if given:
         print(
-            "toolserver: neither TOOLSERVER_TOKEN nor TOOLSERVER_TOKEN_KEY is set; "
-            "refusing to start",
+            f"toolserver: {', '.join(given)} is set, but a secret in the container's "
+            "environment is readable by the code the sandbox runs (/proc/1/environ); "
+            "refusing to start. The launcher claims the server with POST /claim instead.",
             file=sys.stderr,
         )
         return 2
@@ -31,7 +48,7 @@ def main() -> int:
     names = [
         n.strip() for n in os.environ.get("TOOLSERVER_TOOLSETS", "base").split(",") if n.strip()
     ]
-    starters: list[Callable[[], None]] = []  # started once the secrets are gone (a desktop)
+    starters: list[Callable[[], None]] = []  # what a tool set starts with the server (a desktop)
     try:
         offered = tools.load(names, workspace, starters)
     except ValueError as exc:
@@ -39,27 +56,15 @@ def main() -> int:
         return 2
     host = os.environ.get("TOOLSERVER_HOST", "0.0.0.0")
     port = int(os.environ.get("TOOLSERVER_PORT", "8000"))
-    session_header = os.environ.get("TOOLSERVER_SESSION_HEADER") or SESSION_HEADER
     view_port = int(os.environ.get("TOOLSERVER_VIEW_PORT") or 0) or None
-    server = ToolServer(
-        (host, port),
-        token,
-        offered,
-        workspace,
-        token_key=token_key,
-        session_header=session_header,
-        view_port=view_port,
-    )
-    # the secrets came from the environment: keep them out of what user code can read there
-    os.environ.pop("TOOLSERVER_TOKEN", None)
-    os.environ.pop("TOOLSERVER_TOKEN_KEY", None)
-    keep_memory_private()
+    server = ToolServer((host, port), offered, workspace, view_port=view_port)
+    keep_memory_private()  # before the first request: the token arrives with a claim
     for start in starters:
         start()
     if view_port:  # the live view, in this process: see liveview.py
         from . import liveview
 
-        liveview.start(host, view_port, server.view_allowed, session_header)
+        liveview.start(host, view_port, server.view_allowed)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"toolserver listening on {host}:{server.server_address[1]}", flush=True)
     try:
@@ -72,8 +77,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if os.getpid() == 1:  # PID 1 of the container: be its init too (see init.py)
-        from . import init
-
-        sys.exit(init.run(main))
     sys.exit(main())

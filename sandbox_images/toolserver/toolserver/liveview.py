@@ -1,9 +1,9 @@
 """The live view: noVNC's web client and its WebSocket bridge to the desktop's VNC server.
 
 Served by the tool server process itself, on a second port (``TOOLSERVER_VIEW_PORT``, 6080
-in the desktop images), from a thread: that process is non-dumpable and already holds the
-sandbox's secret, so the view needs no secret of its own anywhere user code could read it
-(no password file, no token file, no second process's memory or command line).
+in the desktop images), from a thread: that process is non-dumpable and holds the sandbox's
+claimed token, so the view needs no secret of its own anywhere user code could read it (no
+password file, no token file, no second process's memory or command line).
 
 - ``GET /vnc.html`` and the client's other files: noVNC's static web client (Debian's
   ``novnc`` package, the same bytes for every sandbox), served to anyone.
@@ -11,10 +11,11 @@ sandbox's secret, so the view needs no secret of its own anywhere user code coul
   noVNC speaks; its messages are the RFB stream, relayed to ``127.0.0.1:DESKTOP_VNC_PORT``.
   Without the sandbox's view token it is refused with 403 before any byte reaches VNC.
 
-The view token is ``view_token(<the sandbox's tool-server token>)`` (see ``server.py``):
-whoever may call the sandbox's tools may watch it, and the sandbox function can compute the
-token from what its registry already holds. Knowing the view token does not give the tool
-token. The desktop URL opens noVNC on that WebSocket (``path`` is noVNC's setting)::
+The view token is ``view_token(<the sandbox's claimed tool-server token>)`` (see
+``server.py``): whoever may call the sandbox's tools may watch it, the sandbox function can
+compute the token from what its registry already holds, and before the claim there is none.
+Knowing the view token does not give the tool token. The desktop URL opens noVNC on that
+WebSocket (``path`` is noVNC's setting)::
 
     http://127.0.0.1:<port>/vnc.html?autoconnect=true&resize=scale
         &path=websockify%3Ftoken%3D<view token>
@@ -22,7 +23,6 @@ token. The desktop URL opens noVNC on that WebSocket (``path`` is noVNC's settin
 
 from __future__ import annotations
 
-import hmac
 import logging
 import mimetypes
 import os
@@ -99,13 +99,11 @@ def _relay(connection: Any) -> None:
         pump.join(5)
 
 
-def start(
-    host: str, port: int, allowed: Callable[[str, str | None], bool], session_header: str
-) -> Any:
+def start(host: str, port: int, allowed: Callable[[str], bool]) -> Any:
     """Serve the live view on ``host:port`` from a daemon thread; returns the server.
 
-    ``allowed(token, session_id)`` decides a WebSocket's token (``session_id``: the request's
-    session header, for servers whose tokens are per session).
+    ``allowed(token)`` decides a WebSocket's view token (False for every token until the
+    tool server is claimed).
     """
     from websockets.sync.server import serve  # the desktop images carry it in /opt/pydeps
 
@@ -114,7 +112,7 @@ def start(
         if url.path != WEBSOCKET_PATH:
             return _static(connection, url.path)
         token = (parse_qs(url.query).get("token") or [""])[0]
-        if not token or not allowed(token, request.headers.get(session_header)):
+        if not token or not allowed(token):
             return connection.respond(403, "missing or wrong view token\n")
         return None  # go on with the WebSocket handshake
 
@@ -134,7 +132,3 @@ def start(
     )
     threading.Thread(target=server.serve_forever, name="liveview", daemon=True).start()
     return server
-
-
-def matches(given: str, expected: str | None) -> bool:
-    return expected is not None and hmac.compare_digest(given.encode(), expected.encode())

@@ -24,16 +24,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .errors import ToolError
+
 if TYPE_CHECKING:
     from .workspace import Workspace
 
 Content = list[dict[str, Any]]
 Result = str | Content
 F = TypeVar("F", bound=Callable[..., Result])
-
-
-class ToolError(Exception):
-    """A failure to report to the model as the tool's result."""
 
 
 @dataclass(frozen=True)
@@ -67,8 +65,8 @@ class ToolSet:
         return register
 
     def on_start(self, fn: Callable[[Workspace], None]) -> Callable[[Workspace], None]:
-        """Register ``fn(workspace)`` to run once the server listens and its secrets are gone
-        from the environment (so nothing it starts inherits them): desktops, browsers."""
+        """Register ``fn(workspace)`` to run when the server starts, before it serves:
+        desktops, browsers."""
         self.starters.append(fn)
         return fn
 

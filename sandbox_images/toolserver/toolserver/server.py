@@ -4,20 +4,25 @@ Every route checks the bearer token first (constant-time compare), so nothing, n
 ``/healthz``, answers a caller without the sandbox's token. Errors are JSON
 ``{"detail", "code"}`` with a 4xx status, as in the functions.
 
-Two ways to know the token. On Docker each container gets its own (``TOOLSERVER_TOKEN``).
-On Function Compute every container of a function shares the function's environment, so a
-per-sandbox token cannot be injected; there the function carries a key
-(``TOOLSERVER_TOKEN_KEY``) and each request's token must be the hex HMAC-SHA256, under that
-key, of its session header (``TOOLSERVER_SESSION_HEADER``, the FC session id). Each session
-then has its own token, which only a holder of the key can compute.
+The token is claimed, never configured: the server starts without one, and the launcher that
+started it sends ``POST /claim`` with ``Authorization: Bearer <token>`` right after the start,
+before the sandbox's id is known to anyone else. The first claim sets the token; a repeat of
+the same claim answers 200 again (a launcher may retry one whose answer it lost); any other
+is 409. Until claimed, every other route answers 401 ``unclaimed``. So no secret is ever in
+the container's environment, where code inside the sandbox could read it (``/proc/1/environ``
+holds what the container started with), and each sandbox's token is its own on every backend,
+including those whose containers share one environment (a Function Compute function, an
+AgentRun template). The server's process is non-dumpable (``__main__``), so user code running
+with its uid cannot read the token from its memory either.
 
 A desktop sandbox's live view (``liveview.py``) opens with the **view token**,
-``view_token(tool token)``: derived from the tool token, so the sandbox function computes it
-from what it holds, while the view token alone does not open the tools. The live view has a
-port of its own (``TOOLSERVER_VIEW_PORT``) and is also reachable here under ``/desktop/``,
-for platforms that route one port to a container (FC, AgentRun): those requests are relayed
-to it as they are, with no bearer token, since the live view checks its own token (and
-noVNC's web client is public).
+``view_token(tool token)``: derived from the claimed token, so the sandbox function computes
+it from what its registry holds, while the view token alone does not open the tools. Until
+the claim no view token exists and the live view refuses everyone. The live view has a port
+of its own (``TOOLSERVER_VIEW_PORT``) and is also reachable here under ``/desktop/``, for
+platforms that route one port to a container (FC, AgentRun): those requests are relayed to
+it as they are, with no bearer token, since the live view checks its own token (and noVNC's
+web client is public).
 """
 
 from __future__ import annotations
@@ -37,14 +42,9 @@ from .registry import Tool, ToolError, check_arguments, content_of
 from .workspace import Workspace, write_atomic
 
 MAX_BODY = 64 * 1024 * 1024
-SESSION_HEADER = "x-agentscope-sandbox-session"
+MIN_TOKEN_CHARS = 32  # a claim with less is a launcher's bug, not a secret
 DESKTOP_PREFIX = "/desktop"
 VIEW_LABEL = b"agentscope-faas desktop view"
-
-
-def session_token(key: str, session_id: str) -> str:
-    """The bearer token of one session under a function's key (what the sandbox function sends)."""
-    return hmac.new(key.encode(), session_id.encode(), hashlib.sha256).hexdigest()
 
 
 def view_token(tool_token: str) -> str:
@@ -64,40 +64,33 @@ class ToolServer(ThreadingHTTPServer):
     def __init__(
         self,
         address: tuple[str, int],
-        token: str,
         tools: dict[str, Tool],
         workspace: Workspace,
         *,
-        token_key: str = "",
-        session_header: str = SESSION_HEADER,
         view_port: int | None = None,
     ) -> None:
-        if not token and not token_key:
-            raise ValueError(
-                "a tool server needs a token: set TOOLSERVER_TOKEN (or TOOLSERVER_TOKEN_KEY)"
-            )
         super().__init__(address, Handler)
-        self.token = token.encode()
-        self.token_key = token_key
-        self.session_header = session_header
+        self.token: bytes | None = None
+        self._claim_lock = threading.Lock()
         self.tools = tools
         self.workspace = workspace
         self.view_port = view_port  # the live view's own port, relayed under /desktop/
 
-    def expected_token(self, session_id: str | None) -> bytes | None:
-        """The token a request must carry; None when it cannot carry a valid one."""
-        if self.token:
-            return self.token
-        if not session_id:
-            return None  # per-session tokens: no session, no token
-        return session_token(self.token_key, session_id).encode()
+    def claim(self, token: str) -> bool:
+        """Take ``token`` as the server's if it has none; True if it is (now) the token."""
+        given = token.encode()
+        with self._claim_lock:
+            if self.token is None:
+                self.token = given
+                return True
+        return hmac.compare_digest(given, self.token)
 
-    def view_allowed(self, given: str, session_id: str | None) -> bool:
-        """Whether ``given`` is the live-view token of this sandbox (or of that session)."""
-        expected = self.expected_token(session_id)
-        if expected is None:
+    def view_allowed(self, given: str) -> bool:
+        """Whether ``given`` is this sandbox's live-view token (never before the claim)."""
+        token = self.token
+        if token is None:
             return False
-        return hmac.compare_digest(given.encode(), view_token(expected.decode()).encode())
+        return hmac.compare_digest(given.encode(), view_token(token.decode()).encode())
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -139,13 +132,29 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             raise HttpError(400, "invalid_json", f"body is not JSON: {exc}") from None
 
+    def _bearer(self) -> str | None:
+        scheme, _, given = self.headers.get("Authorization", "").partition(" ")
+        return given if scheme.lower() == "bearer" and given else None
+
     def _authorized(self) -> bool:
-        header = self.headers.get("Authorization", "")
-        scheme, _, given = header.partition(" ")
-        expected = self.server.expected_token(self.headers.get(self.server.session_header))
-        if expected is None or scheme.lower() != "bearer":
-            return False
-        return hmac.compare_digest(given.encode(), expected)
+        given, expected = self._bearer(), self.server.token
+        if expected is None:
+            self.close_connection = True
+            raise HttpError(401, "unclaimed", "this tool server has no token yet: POST /claim")
+        return given is not None and hmac.compare_digest(given.encode(), expected)
+
+    def _claim(self) -> None:
+        token = self._bearer()
+        if token is None or len(token) < MIN_TOKEN_CHARS:
+            raise HttpError(
+                400, "invalid_token", f"claim with Authorization: Bearer <{MIN_TOKEN_CHARS}+ chars>"
+            )
+        if not self.server.claim(token):
+            self.close_connection = True
+            raise HttpError(409, "already_claimed", "this tool server belongs to another token")
+        if int(self.headers.get("Content-Length") or 0):
+            self.close_connection = True  # a claim has no body: never read one as a request
+        self._json(200, {"status": "claimed"})
 
     def _dispatch(self, method: str) -> None:
         self.body_read = False
@@ -157,6 +166,8 @@ class Handler(BaseHTTPRequestHandler):
         ):
             return self._relay_desktop()
         try:
+            if head == "/claim" and method == "POST":
+                return self._claim()
             if not self._authorized():
                 # read nothing from an unauthenticated caller; close after answering
                 self.close_connection = True

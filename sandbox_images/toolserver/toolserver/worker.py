@@ -1,10 +1,11 @@
 """The interpreter behind ``run_ipython_cell``: one process whose globals persist across cells.
 
-It reads one JSON request per line on fd ``argv[1]`` (``{"code", "out"}``) and answers one
-JSON line on fd ``argv[2]``. For each cell, fds 1 and 2 are pointed at the file ``out``, so
-output of child processes (``os.system``) is captured too, and the protocol's own pipes are
-never written by user code. Like IPython, a cell whose last statement is an expression shows
-that expression's repr.
+It reads one JSON request per line on fd ``argv[1]`` (``{"code"}``) and answers one JSON line
+(``{"ok"}``) on fd ``argv[2]``. Its fds 1 and 2 are the pipe the tool server drains into a
+capped buffer, so output of child processes (``os.system``) is captured too, the protocol's
+own pipes are never written by user code, and no amount of output fills a disk or the
+memory. Like IPython, a cell whose last statement is an expression shows that expression's
+repr.
 """
 
 from __future__ import annotations
@@ -41,21 +42,25 @@ def run_cell(code: str, namespace: dict[str, Any]) -> bool:
         return False
 
 
+def _flush() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):  # closed or replaced by the cell
+            pass
+
+
 def main() -> None:
     requests = os.fdopen(int(sys.argv[1]), "r", encoding="utf-8")
     answers = os.fdopen(int(sys.argv[2]), "w", encoding="utf-8")
+    output = os.dup(1)  # kept aside: a cell that closes or moves fd 1 or 2 loses only itself
     namespace: dict[str, Any] = {"__name__": "__main__", "__builtins__": __builtins__}
     for line in requests:
         request = json.loads(line)
-        fd = os.open(request["out"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
-        os.close(fd)
+        os.dup2(output, 1)
+        os.dup2(output, 2)
         ok = run_cell(request["code"], namespace)
-        sys.stdout.flush()
-        sys.stderr.flush()
+        _flush()  # before the answer: the server takes the output once it has the answer
         answers.write(json.dumps({"ok": ok}) + "\n")
         answers.flush()
 

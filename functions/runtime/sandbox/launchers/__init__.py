@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from ...settings import Settings
-from .base import Launched, Launcher, LaunchError
+from ..errors import LaunchError
+from .base import Launched, Launcher
 
 BACKENDS = ("docker", "fc", "agentrun")
 

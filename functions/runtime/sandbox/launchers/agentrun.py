@@ -1,11 +1,10 @@
 """Sandboxes on Alibaba Cloud AgentRun, through its official SDK (alibabacloud-agentrun20250910).
 
 One AgentRun template per sandbox type (``AGENTRUN_TEMPLATE_PREFIX`` + type, e.g.
-``agentscope-sandbox-base``), deployed beforehand with the type's image, port 8000 and
-``TOOLSERVER_TOKEN_KEY`` (the value of this function's ``SANDBOX_TOKEN_KEY``) in its
-environment variables. A sandbox is an AgentRun sandbox of that template whose id we choose
-(``asf-<owner>-<sandbox id>``): the id makes CreateSandbox safe to retry and tells which
-sandboxes belong to this deployment, since sandboxes carry no tags.
+``agentscope-sandbox-base``), deployed beforehand with the type's image and port 8000, and
+no secret in its environment variables. A sandbox is an AgentRun sandbox of that template
+whose id we choose (``asf-<owner>-<sandbox id>``): the id makes CreateSandbox safe to retry
+and tells which sandboxes belong to this deployment, since sandboxes carry no tags.
 
 What the SDK (5.7) offers for sandboxes, all ROA over HTTPS at
 ``agentrun.<region>.aliyuncs.com``, version 2025-09-10, signed ACS3-HMAC-SHA256:
@@ -35,9 +34,10 @@ The SDK has no data-plane operation. Calls into a sandbox go to AgentRun's data 
 ``https://<account>.agentrun-data.<region>.aliyuncs.com/sandboxes/<sandboxId>/<path>``
 with an ``Agentrun-Access-Token`` header from GetAccessToken (as AgentRun's own Python SDK,
 agentrun-sdk, calls it); the path after the prefix reaches the sandbox's port.
-CreateSandboxInput has no environment variables, so a per-sandbox ``TOOLSERVER_TOKEN`` cannot
-be injected: the tool server checks ``Bearer hex(HMAC-SHA256(TOOLSERVER_TOKEN_KEY, <session
-header>))`` and we send the AgentRun sandbox id in that header (x-agentscope-sandbox-session).
+The tool server's token is the sandbox's own: the launcher claims the tool server with it
+(``POST /claim`` through the data plane, ``claim``) as soon as it answers, before the sandbox
+id is known to anyone else; the template's environment, shared by all its sandboxes, holds no
+secret for code in one sandbox to read.
 
 Errors: a missing sandbox (404) is "gone"; a missing template fails the launch with a message
 naming it; throttling (``ThrottlingException``, HTTP 429) becomes ``BackendThrottled``, quota
@@ -54,14 +54,24 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from ...retry import RetryPolicy, retry_async
 from ...settings import Settings
-from .alibaba import alibaba_credentials, iso_time, secret_value, session_token
-from .base import BackendThrottled, BackendUnavailable, Launched, LaunchError
+from ..errors import (
+    BackendThrottled,
+    BackendUnavailable,
+    LaunchError,
+    SandboxBusy,
+    SandboxGone,
+    SandboxRefused,
+    SandboxUnreachable,
+)
+from .alibaba import alibaba_credentials, iso_time
+from .base import Launched, Launcher
+from .claim import claim
 from .docker import owner_id
 
 HANDLE_PREFIX = "asf-"
@@ -81,9 +91,14 @@ class _Exists(Exception):
     """AgentRun answered that what we create already exists."""
 
 
-class AgentRunLauncher:
+def _exists(exc: Any) -> bool:
+    return "already exist" in str(exc.message).lower()
+
+
+class AgentRunLauncher(Launcher):
     name = "agentrun"
     ends_idle = True
+    can_pause = True
 
     def __init__(self, settings: Settings, owner: str | None = None) -> None:
         self.settings = settings
@@ -133,15 +148,6 @@ class AgentRunLauncher:
             self._client = Client(config)
         return self._client
 
-    def token_key(self) -> str:
-        key = secret_value(self.settings.sandbox_token_key)
-        if not key:
-            raise LaunchError(
-                "AgentRun sandboxes need SANDBOX_TOKEN_KEY (the templates' TOOLSERVER_TOKEN_KEY) "
-                "to derive each sandbox's tool server token"
-            )
-        return key
-
     # -- calls -----------------------------------------------------------------------------
 
     async def _call(self, action: str, method: str, *args: Any) -> Any:
@@ -150,39 +156,44 @@ class AgentRunLauncher:
         from darabonba.runtime import RuntimeOptions
         from Tea.exceptions import UnretryableException
 
-        attempts = max(1, self.settings.agentrun_retry_attempts)
         runtime = RuntimeOptions(read_timeout=30_000, connect_timeout=5_000)
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            delay = min(2.0, 0.1 * 2**attempt) * (0.5 + random.random())
-            try:
-                call = getattr(self.client(), f"{method}_with_options_async")
-                return await call(*args, {}, runtime)
-            except ThrottlingException as exc:
+
+        def retryable(exc: BaseException) -> bool | float:
+            if isinstance(exc, ThrottlingException):
                 wait_s = (exc.retry_after or 1000) / 1000
-                if last or wait_s > _MAX_INLINE_WAIT_S:
-                    raise BackendThrottled(wait_s, f"AgentRun throttled {action}") from None
-                delay = wait_s
-            except AlibabaCloudException as exc:
+                return wait_s if wait_s <= _MAX_INLINE_WAIT_S else False
+            if isinstance(exc, AlibabaCloudException):
                 status, code = exc.status_code or 0, str(exc.code or "")
-                if status == 404:
-                    raise _Missing(exc.message) from None
-                if "already exist" in str(exc.message).lower():
-                    raise _Exists(exc.message) from None
-                if "quota" in code.lower():
-                    raise BackendUnavailable(f"AgentRun quota reached ({action}: {code})") from None
-                if status == 429:
-                    if last:
-                        raise BackendThrottled(1.0, f"AgentRun throttled {action}") from None
-                elif status < 500:
-                    raise LaunchError(f"AgentRun refused {action}: {code} {exc.message}") from None
-                elif last:
-                    raise BackendUnavailable(f"AgentRun failed {action}: {code}") from None
-            except UnretryableException as exc:
-                if last:
-                    raise BackendUnavailable(f"AgentRun is unreachable ({action}): {exc}") from None
-            await asyncio.sleep(delay)
-        raise AssertionError("unreachable")
+                if status == 404 or _exists(exc) or "quota" in code.lower():
+                    return False
+                return status == 429 or status >= 500
+            return isinstance(exc, UnretryableException)
+
+        async def once(_: int) -> Any:
+            call = getattr(self.client(), f"{method}_with_options_async")
+            return await call(*args, {}, runtime)
+
+        policy = RetryPolicy(max(1, self.settings.agentrun_retry_attempts), 0.1, 2.0)
+        try:
+            return await retry_async(once, policy=policy, retryable=retryable)
+        except ThrottlingException as exc:
+            wait_s = (exc.retry_after or 1000) / 1000
+            raise BackendThrottled(wait_s, f"AgentRun throttled {action}") from None
+        except AlibabaCloudException as exc:
+            status, code = exc.status_code or 0, str(exc.code or "")
+            if status == 404:
+                raise _Missing(exc.message) from None
+            if _exists(exc):
+                raise _Exists(exc.message) from None
+            if "quota" in code.lower():
+                raise BackendUnavailable(f"AgentRun quota reached ({action}: {code})") from None
+            if status == 429:
+                raise BackendThrottled(1.0, f"AgentRun throttled {action}") from None
+            if status < 500:
+                raise LaunchError(f"AgentRun refused {action}: {code} {exc.message}") from None
+            raise BackendUnavailable(f"AgentRun failed {action}: {code}") from None
+        except UnretryableException as exc:
+            raise BackendUnavailable(f"AgentRun is unreachable ({action}): {exc}") from None
 
     # -- the Launcher protocol -------------------------------------------------------------
 
@@ -193,16 +204,12 @@ class AgentRunLauncher:
         token: str,
         idle_timeout_s: float | None = None,
     ) -> Launched:
-        """Create the sandbox, then return once its tool server answers through the data plane.
-
-        ``token`` is not used: the template's environment is shared by all its sandboxes, so
-        each sandbox's token is derived from the sandbox id (``Launched.token``).
-        """
+        """Create the sandbox, then return once its tool server, reached through the data
+        plane, has been claimed with ``token``."""
         from alibabacloud_agentrun20250910 import models
 
         handle = f"{self.prefix}{sandbox_id}"
         template = self.template(sandbox_type)
-        bearer = session_token(self.token_key(), handle)
         idle_s = int(
             idle_timeout_s or self.settings.agentrun_idle_timeout_s or self.settings.sandbox_ttl_s
         )
@@ -231,13 +238,11 @@ class AgentRunLauncher:
                 ACCESS_TOKEN_HEADER: access.body.data.access_token,
             }
             endpoint = f"{self.data_endpoint()}/sandboxes/{quote(handle, safe='')}"
-            await self._wait_ready(
-                handle, endpoint, {**headers, "Authorization": f"Bearer {bearer}"}
-            )
+            await self._claim(handle, endpoint, token, headers)
         except BaseException:
             await asyncio.shield(self._forget(handle))
             raise
-        return Launched(handle=handle, endpoint=endpoint, token=bearer, headers=headers)
+        return Launched(handle=handle, endpoint=endpoint, headers=headers)
 
     async def _forget(self, handle: str) -> None:
         try:
@@ -245,19 +250,17 @@ class AgentRunLauncher:
         except Exception:  # the reaper removes it later: it is ours by its id
             pass
 
-    async def _wait_ready(self, handle: str, endpoint: str, headers: dict[str, str]) -> None:
-        """Poll /healthz through the data plane; check the sandbox's status now and then."""
+    async def _claim(self, handle: str, endpoint: str, token: str, headers: dict[str, str]) -> None:
+        """Claim the tool server through the data plane until it answers; check the
+        sandbox's status now and then."""
         import httpx
 
         deadline = time.monotonic() + self.settings.sandbox_ready_timeout_s
         next_status = time.monotonic() + _STATUS_EVERY_S
         async with httpx.AsyncClient(timeout=5.0) as http:
             while True:
-                try:
-                    if (await http.get(f"{endpoint}/healthz", headers=headers)).status_code == 200:
-                        return
-                except httpx.TransportError:
-                    pass
+                if await claim(http, endpoint, token, headers) is None:
+                    return
                 if time.monotonic() >= next_status:
                     next_status = time.monotonic() + _STATUS_EVERY_S
                     status = await self._status(handle)
@@ -324,18 +327,16 @@ class AgentRunLauncher:
             return None
         if "requestId" not in answer:
             return None
-        from functions.runtime.errors import ApiError
-
         message = str(answer.get("message") or answer["code"])
         if status == 404:
-            return ApiError(410, "sandbox_gone", f"the AgentRun sandbox ended ({message})")
+            return SandboxGone(f"the AgentRun sandbox ended ({message})")
         if status == 429:
             return BackendThrottled(1.0, f"AgentRun throttled the call ({message})")
         if status == 409:
-            return ApiError(409, "sandbox_busy", f"AgentRun: {message}")
+            return SandboxBusy(f"AgentRun: {message}")
         if status in (401, 403):
-            return ApiError(502, "sandbox_refused", f"AgentRun refused the call ({message})")
-        return ApiError(502, "sandbox_unreachable", f"AgentRun: {message}; retry")
+            return SandboxRefused(f"AgentRun refused the call ({message})")
+        return SandboxUnreachable(f"AgentRun: {message}; retry")
 
     async def pause(self, handle: str) -> None:
         try:

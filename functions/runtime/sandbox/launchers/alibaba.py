@@ -1,4 +1,4 @@
-"""What the launchers on Alibaba Cloud share: credentials, per-session tool-server tokens, times.
+"""What the launchers on Alibaba Cloud share: credentials and times.
 
 Credentials come from the settings (``ALIBABA_CLOUD_ACCESS_KEY_ID`` / ``_SECRET`` /
 ``_SECURITY_TOKEN``: what FC injects into a function that has a role), or, for a sandbox
@@ -10,15 +10,13 @@ does not launch. The values never reach a log line or a response: ``repr`` hides
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from ...settings import Settings
-from .base import LaunchError
+from ..errors import LaunchError
 
 
 def secret_value(value: Any) -> str | None:
@@ -39,15 +37,6 @@ def iso_time(value: str | None) -> float:
         return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
     except ValueError:
         return 0.0
-
-
-def session_token(key: str, session_id: str) -> str:
-    """The tool server's token for one session: hex HMAC-SHA256(key, session id).
-
-    The same derivation as ``sandbox_images/toolserver`` (which holds the key as
-    ``TOOLSERVER_TOKEN_KEY``); written twice because the images carry only the stdlib.
-    """
-    return hmac.new(key.encode(), session_id.encode(), hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True)

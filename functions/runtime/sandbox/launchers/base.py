@@ -1,33 +1,25 @@
-"""What the sandbox function needs from a backend: start, stop, and find what it owns."""
+"""What the sandbox function needs from a backend: start, stop, find what it owns.
+
+Optional features are declared, not discovered: every launcher subclasses
+:class:`Launcher` and says what it can do (``can_pause``, ``ends_idle``); the base gives
+the "cannot" answers (``pause`` raises ``NotSupported``, ``call_error`` finds nothing).
+Errors are the named sandbox errors of ``..errors``; no launcher knows HTTP.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import ClassVar
 
-
-class LaunchError(Exception):
-    """The backend could not start a sandbox (no image, no capacity, never became ready)."""
-
-
-class BackendThrottled(LaunchError):
-    """The cloud API throttled us: the caller should retry after ``retry_after_s`` (HTTP 429)."""
-
-    def __init__(self, retry_after_s: float, message: str) -> None:
-        super().__init__(message)
-        self.retry_after_s = retry_after_s
-
-
-class BackendUnavailable(LaunchError):
-    """The cloud API is out of quota or keeps failing: nothing to do but retry later (503)."""
+from ..errors import NotSupported
 
 
 @dataclass(frozen=True)
 class Launched:
     handle: str  # the backend's id for it (a container id, an FC session id)
     endpoint: str  # base URL of its tool server, as this function reaches it
-    # the tool server's token when the backend decides it (derived, not injected); else the
-    # token passed to start() is the one
+    # the tool server's token when the backend decides it; None (every launcher now: each
+    # claims the tool server with the token passed to start()) means that one
     token: str | None = None
     # headers every call to the sandbox must carry (session affinity, a data-plane token)
     headers: dict[str, str] = field(default_factory=dict)
@@ -35,11 +27,15 @@ class Launched:
     desktop_endpoint: str | None = None
 
 
-class Launcher(Protocol):
-    name: str
+class Launcher:
+    """A sandbox backend. Subclasses implement the four lifecycle methods."""
+
+    name: ClassVar[str]
     # the backend itself ends a sandbox left idle for the timeout given at start (FC,
     # AgentRun); Docker's containers live until our reaper removes them
-    ends_idle: bool
+    ends_idle: ClassVar[bool] = False
+    # pause() / resume() freeze and thaw a sandbox with its memory and files intact
+    can_pause: ClassVar[bool] = False
 
     async def start(
         self,
@@ -52,38 +48,37 @@ class Launcher(Protocol):
 
         ``idle_timeout_s`` is the sandbox's own ``ttl_s``: a backend that ends idle
         sandboxes must not end this one sooner. None: the backend's default (SANDBOX_TTL_S;
-        on AgentRun AGENTRUN_IDLE_TIMEOUT_S first).
+        on AgentRun AGENTRUN_IDLE_TIMEOUT_S first). Raises ``LaunchError`` (or its
+        ``BackendThrottled`` / ``BackendUnavailable``).
         """
-        ...
+        raise NotImplementedError
 
     async def stop(self, handle: str) -> None:
         """Remove it; a handle that is already gone is not an error."""
-        ...
+        raise NotImplementedError
 
     async def alive(self, handle: str) -> bool:
         """Whether the sandbox still runs (after a call to it failed)."""
-        ...
+        raise NotImplementedError
 
     async def owned(self) -> dict[str, tuple[str, float]]:
         """``handle -> (sandbox_id, started_at)`` of every sandbox this deployment has."""
-        ...
+        raise NotImplementedError
 
+    async def pause(self, handle: str) -> None:
+        """Freeze it (only where ``can_pause``)."""
+        raise NotSupported(f"the {self.name} backend cannot pause and resume sandboxes")
 
-class Pausable(Protocol):
-    """Backends that can freeze a sandbox and thaw it with its memory and files intact."""
+    async def resume(self, handle: str) -> None:
+        """Thaw it (only where ``can_pause``)."""
+        raise NotSupported(f"the {self.name} backend cannot pause and resume sandboxes")
 
-    async def pause(self, handle: str) -> None: ...
+    def call_error(self, status: int, body: bytes) -> Exception | None:
+        """A gateway's own refusal of a call to the tool server, as the error to raise.
 
-    async def resume(self, handle: str) -> None: ...
-
-
-class CallJudge(Protocol):
-    """Backends with a gateway in front of the tool server (FC's HTTP trigger).
-
-    ``call_error`` tells the gateway's own refusals (session gone, paused, throttled) from
-    the tool server's answers, which pass through untouched: it returns the exception to
-    raise (an ``ApiError``, ``BackendThrottled``...), or None when the tool server answered.
-    An ``ApiError`` with status 410 means the sandbox is gone for good.
-    """
-
-    def call_error(self, status: int, body: bytes) -> Exception | None: ...
+        Backends with a gateway in front of the tool server (FC's HTTP trigger, AgentRun's
+        data plane) tell its refusals (session gone, paused, throttled) from the tool
+        server's answers, which pass through untouched. None: the tool server answered.
+        A ``SandboxGone`` means the sandbox is gone for good.
+        """
+        return None

@@ -5,6 +5,11 @@ capabilities, no-new-privileges, a read-only root with tmpfs /workspace and /tmp
 CPU and pids limits, and its port published on 127.0.0.1 only. Each carries labels naming
 the deployment that owns it (a hash of its STORE_URL), so the reaper removes only
 containers this deployment started and never anyone else's.
+
+Each runs on the sandboxes' own bridge network, walled off from the other sandboxes, the
+host and the metadata addresses, and from everything without internet access
+(``docker_network``). Its environment holds no secret: the launcher claims the tool server
+with the sandbox's token right after the start (``claim``).
 """
 
 from __future__ import annotations
@@ -16,7 +21,10 @@ from typing import Any
 
 from ...settings import Settings, sandbox_image
 from .. import desktop
-from .base import Launched, LaunchError
+from ..errors import LaunchError
+from .base import Launched, Launcher
+from .claim import claim
+from .docker_network import ensure_network
 
 LABEL_OWNER = "agentscope-faas.owner"
 LABEL_SANDBOX = "agentscope-faas.sandbox-id"
@@ -49,9 +57,9 @@ def owner_id(settings: Settings) -> str:
     return hashlib.sha256(settings.store_url.encode()).hexdigest()[:16]
 
 
-class DockerLauncher:
+class DockerLauncher(Launcher):
     name = "docker"
-    ends_idle = False
+    can_pause = True
 
     def __init__(self, settings: Settings, owner: str | None = None) -> None:
         self.settings = settings
@@ -89,9 +97,7 @@ class DockerLauncher:
             "cap_drop": ["ALL"],
             "security_opt": ["no-new-privileges:true"],
             "read_only": True,
-            # no docker-init: the tool server is PID 1 and reaps (docker-init would hold the
-            # token in its environment, readable by user code at /proc/1/environ)
-            "init": False,
+            "init": True,  # a real PID 1 reaps what user code leaves behind
             "tmpfs": {
                 "/tmp": "rw,nosuid,nodev,size=64m",
                 "/home/sandbox": "rw,nosuid,nodev,size=64m,uid=1000,gid=1000",
@@ -113,12 +119,15 @@ class DockerLauncher:
         environment: dict[str, str],
         labels: dict[str, str],
         port: int = 8000,
+        internet_access: bool | None = None,
         sandbox_type: str | None = None,
     ) -> tuple[Any, int]:
         """Run ``image`` hardened; return the container and ``port``'s host port on 127.0.0.1.
 
         Blocking: call it in a thread. Also what the local FC and AgentRun emulators use to
         run a function's container, so every sandbox gets the same defaults.
+        ``internet_access``: None is SANDBOX_INTERNET_ACCESS. ``sandbox_type``: a desktop
+        type gets its extras (``desktop.docker_run_extras``).
         """
         container_port = f"{port}/tcp"
         import docker
@@ -128,16 +137,17 @@ class DockerLauncher:
             client.images.get(image)
         except docker.errors.ImageNotFound:
             raise LaunchError(f"image {image} is not built; run `make images`") from None
-        container = client.containers.run(
-            image,
-            **self.run_options(
-                name=name,
-                environment=environment,
-                labels=labels,
-                port=container_port,
-                sandbox_type=sandbox_type,
-            ),
+        options = self.run_options(
+            name=name,
+            environment=environment,
+            labels=labels,
+            port=container_port,
+            sandbox_type=sandbox_type,
         )
+        if internet_access is None:
+            internet_access = self.settings.sandbox_internet_access
+        options["network"] = ensure_network(client, self.settings, internet_access).name
+        container = client.containers.run(image, **options)
         try:
             container.reload()
             ports = container.attrs["NetworkSettings"]["Ports"] or {}
@@ -160,13 +170,15 @@ class DockerLauncher:
             self.run_image,
             sandbox_image(sandbox_type, self.settings),
             name=f"asf-{sandbox_id}",
-            environment={"TOOLSERVER_TOKEN": token},
+            environment={
+                "SANDBOX_MAX_CALL_TIMEOUT_S": f"{self.settings.sandbox_max_call_timeout_s:g}"
+            },
             labels={LABEL_SANDBOX: sandbox_id, LABEL_TYPE: sandbox_type},
             sandbox_type=sandbox_type,
         )
         endpoint = f"http://127.0.0.1:{port}"
         try:
-            await self.wait_ready(container, endpoint, {"Authorization": f"Bearer {token}"})
+            await self.wait_ready(container, endpoint, token=token)
         except BaseException:
             await asyncio.to_thread(container.remove, force=True)
             raise
@@ -176,30 +188,27 @@ class DockerLauncher:
             desktop_endpoint=_published(container, desktop.LIVE_VIEW_PORT),
         )
 
-    async def wait_ready(
-        self,
-        container: Any,
-        endpoint: str,
-        headers: dict[str, str],
-        *,
-        any_answer: bool = False,
-    ) -> None:
-        """Poll the tool server's /healthz until it answers 200; fail fast if the container dies.
+    async def wait_ready(self, container: Any, endpoint: str, *, token: str | None = None) -> None:
+        """Poll the tool server until it is ready; fail fast if the container dies.
 
-        ``any_answer``: any HTTP answer will do (the server listens), for a caller without the
-        token, as FC's instance start is (it only waits for the port).
+        With ``token``: until it has claimed the tool server with it (``claim``). Without:
+        until any HTTP answer comes (the server listens), as FC's instance start waits only
+        for the port.
         """
         import httpx
 
         deadline = time.monotonic() + self.settings.sandbox_ready_timeout_s
         async with httpx.AsyncClient(timeout=2.0) as http:
             while True:
-                try:
-                    status = (await http.get(f"{endpoint}/healthz", headers=headers)).status_code
-                    if status == 200 or any_answer:
+                if token is not None:
+                    if await claim(http, endpoint, token, {}) is None:
                         return
-                except httpx.TransportError:
-                    pass
+                else:
+                    try:
+                        await http.get(f"{endpoint}/healthz")
+                        return
+                    except httpx.TransportError:
+                        pass
                 await asyncio.to_thread(container.reload)
                 if container.status in ("exited", "dead"):
                     logs = (await asyncio.to_thread(container.logs, tail=20)).decode(
@@ -218,6 +227,9 @@ class DockerLauncher:
                 self.client().containers.get(handle).remove(force=True)
             except docker.errors.NotFound:
                 pass
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # 409: another caller's removal is under way
+                    raise
 
         await asyncio.to_thread(remove)
 

@@ -9,9 +9,11 @@ its own, and every call goes to the trigger's URL carrying the session header, s
 to that instance. ``GetSession`` tells whether it still lives, ``DeleteSession`` ends it,
 ``ListSessions`` finds what the reaper owns, ``PauseSession`` / ``ResumeSession`` freeze it.
 
-The token: a function's instances all share its environment, so no per-sandbox token can be
-injected. The functions hold a key (``TOOLSERVER_TOKEN_KEY``), this side holds the same key
-(``SANDBOX_TOKEN_KEY``), and a session's token is hex HMAC-SHA256(key, session id).
+The token: a function's instances all share its environment, so none is put there (a key
+there would let code in one session derive every other session's token). Right after
+CreateSession the launcher claims the session's tool server with the sandbox's own token
+(``POST /claim`` through the trigger, ``claim``), before the session id is known to anyone
+else.
 
 Failures: calls that are safe to repeat (get, list, delete, pause, resume, and a create that
 FC throttled, so made nothing) are retried with jittered exponential backoff; tool calls never
@@ -26,17 +28,28 @@ first call, so a sandbox function on another backend never loads it.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-import random
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...errors import ApiError
+from ...retry import RetryPolicy, retry_async
 from ...settings import Settings
-from .alibaba import alibaba_credentials, iso_time, secret_value, session_token
-from .base import BackendThrottled, BackendUnavailable, Launched, LaunchError
+from ..errors import (
+    BackendThrottled,
+    BackendUnavailable,
+    LaunchError,
+    SandboxBackendError,
+    SandboxError,
+    SandboxGone,
+    SandboxPaused,
+    SandboxTypeNotDeployed,
+)
+from .alibaba import alibaba_credentials, iso_time
+from .base import Launched, Launcher
+from .claim import claim
 
 SESSION_HEADER = "x-agentscope-sandbox-session"
 MAX_SESSION_S = 21600  # FC's bound on a session's TTL and idle timeout
@@ -46,6 +59,7 @@ _QUOTA = ("LimitExceeded", "QuotaExceeded", "ExceededQuota")
 _GONE = ("SessionNotFound", "SessionExpired")
 _BACKOFF_BASE_S = 0.1
 _BACKOFF_CAP_S = 2.0
+_CLAIM_RETRY_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -93,7 +107,7 @@ def fc_failure(exc: BaseException) -> FcFailure | None:
     return None
 
 
-def fc_error(failure: FcFailure, what: str) -> Exception:
+def fc_error(failure: FcFailure, what: str) -> SandboxError:
     """The sandbox function's answer to an FC failure of ``what`` (an operation, in words)."""
     said = f"{failure.code}: {failure.message}" if failure.message else failure.code
     if failure.status is None:
@@ -105,15 +119,13 @@ def fc_error(failure: FcFailure, what: str) -> Exception:
     if failure.quota:
         return BackendUnavailable(f"Function Compute quota reached for {what} ({said})")
     if failure.code == "FunctionNotFound":
-        return ApiError(
-            404,
-            "sandbox_type_not_deployed",
-            f"{what}: the sandbox type's FC function does not exist ({said}); deploy it",
+        return SandboxTypeNotDeployed(
+            f"{what}: the sandbox type's FC function does not exist ({said}); deploy it"
         )
     if failure.gone:
-        return ApiError(410, "sandbox_gone", f"the sandbox's FC session is gone ({said})")
+        return SandboxGone(f"the sandbox's FC session is gone ({said})")
     if failure.code == "SessionPaused":
-        return ApiError(409, "sandbox_paused", "the sandbox is paused; resume it first")
+        return SandboxPaused("the sandbox is paused; resume it first")
     if failure.status in (401, 403):
         return BackendUnavailable(
             f"Function Compute refused this deployment's credentials for {what} "
@@ -123,7 +135,7 @@ def fc_error(failure: FcFailure, what: str) -> Exception:
         return LaunchError(f"the sandbox instance did not start ({said})")
     if failure.status >= 500:
         return BackendUnavailable(f"Function Compute failed {what} ({said})")
-    return ApiError(502, "sandbox_backend_error", f"Function Compute refused {what} ({said})")
+    return SandboxBackendError(f"Function Compute refused {what} ({said})")
 
 
 def _endpoint(settings: Settings) -> tuple[str | None, str]:
@@ -139,9 +151,10 @@ def _endpoint(settings: Settings) -> tuple[str | None, str]:
     return None, "https"
 
 
-class FcLauncher:
+class FcLauncher(Launcher):
     name = "fc"
     ends_idle = True
+    can_pause = True
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -186,22 +199,23 @@ class FcLauncher:
 
         A throttled call did nothing, so even a create may be repeated then.
         """
-        attempts = max(1, self.settings.fc_retry_attempts)
-        for attempt in range(attempts):
-            try:
-                return await call()
-            except Exception as exc:
-                failure = fc_failure(exc)
-                if failure is None:
-                    raise
-                again = failure.throttled or (safe and failure.transient)
-                if not again or attempt + 1 >= attempts:
-                    raise _Failed(failure, what) from None
-                ceiling = min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt)
-                await asyncio.sleep(
-                    min(_BACKOFF_CAP_S, failure.retry_after_s or random.uniform(0, ceiling))
-                )
-        raise AssertionError("unreachable")
+
+        def retryable(exc: BaseException) -> bool | float:
+            failure = fc_failure(exc)
+            if failure is None or not (failure.throttled or (safe and failure.transient)):
+                return False
+            return failure.retry_after_s or True
+
+        policy = RetryPolicy(
+            max(1, self.settings.fc_retry_attempts), _BACKOFF_BASE_S, _BACKOFF_CAP_S
+        )
+        try:
+            return await retry_async(lambda _: call(), policy=policy, retryable=retryable)
+        except Exception as exc:
+            failure = fc_failure(exc)
+            if failure is None:
+                raise
+            raise _Failed(failure, what) from None
 
     async def _do(self, what: str, call: Callable[[], Awaitable[Any]], safe: bool = True) -> Any:
         """``_call``, with what is left of a failure turned into the sandbox function's error."""
@@ -228,9 +242,10 @@ class FcLauncher:
         while True:
             page = await self._do(
                 f"ListTriggers of {function}",
-                lambda t=token: self.client().list_triggers_with_options_async(
+                functools.partial(
+                    self.client().list_triggers_with_options_async,
                     function,
-                    models.ListTriggersRequest(limit=100, next_token=t),
+                    models.ListTriggersRequest(limit=100, next_token=token),
                     {},
                     self._options(),
                 ),
@@ -276,12 +291,6 @@ class FcLauncher:
     ) -> Launched:
         from alibabacloud_fc20230330 import models
 
-        key = secret_value(self.settings.sandbox_token_key)
-        if not key:
-            raise LaunchError(
-                "SANDBOX_TOKEN_KEY is not set: the FC sandbox functions' tool servers take "
-                "tokens derived from it (their TOOLSERVER_TOKEN_KEY)"
-            )
         if not _SESSION_ID.match(sandbox_id):
             raise LaunchError(f"{sandbox_id!r} cannot be an FC session id")
         function = self.function_name(sandbox_type)
@@ -297,6 +306,8 @@ class FcLauncher:
                 disable_session_id_reuse=True,  # an expired id must not quietly start afresh
             ),
         )
+        created: Any
+        url: Any
         created, url = await asyncio.gather(
             self._do(
                 f"CreateSession on {function}",
@@ -312,15 +323,41 @@ class FcLauncher:
             raise created
         session_id = created.body.session_id or sandbox_id
         handle = f"{function}/{session_id}"
-        if isinstance(url, BaseException):
-            await self.stop(handle)  # never leave a session nobody can reach
-            raise url
-        return Launched(
-            handle=handle,
-            endpoint=url,
-            token=session_token(key, session_id),
-            headers={SESSION_HEADER: session_id},
-        )
+        headers = {SESSION_HEADER: session_id}
+        try:
+            if isinstance(url, BaseException):
+                raise url
+            await self._claim(url, token, headers)
+        except BaseException:
+            await asyncio.shield(self._forget(handle))  # never leave a session unusable
+            raise
+        return Launched(handle=handle, endpoint=url, headers=headers)
+
+    async def _claim(self, url: str, token: str, headers: dict[str, str]) -> None:
+        """Claim the session's tool server, through the trigger, until the deadline.
+
+        CreateSession answers once the instance listens, so the first claim normally holds;
+        an instance still starting (no answer, throttled, FC's 5xx) is asked again, FC's
+        refusal (a 4xx: the session is gone, paused...) is final.
+        """
+        import httpx
+
+        deadline = asyncio.get_running_loop().time() + self.settings.sandbox_ready_timeout_s
+        async with httpx.AsyncClient(timeout=10.0) as http:
+            while True:
+                why = await claim(http, url, token, headers)
+                if why is None:
+                    return
+                final = why.status is not None and why.status < 500 and why.status != 429
+                if final or asyncio.get_running_loop().time() > deadline:
+                    raise LaunchError(f"the FC session's tool server could not be claimed: {why}")
+                await asyncio.sleep(_CLAIM_RETRY_S)
+
+    async def _forget(self, handle: str) -> None:
+        try:
+            await self.stop(handle)
+        except Exception:  # the reaper ends it later: it is one of our functions' sessions
+            pass
 
     async def _session(self, handle: str) -> Any | None:
         from alibabacloud_fc20230330 import models
@@ -381,8 +418,9 @@ class FcLauncher:
         while True:
             page = await self._do(
                 "ListFunctions",
-                lambda t=token: self.client().list_functions_with_options_async(
-                    models.ListFunctionsRequest(prefix=prefix, limit=100, next_token=t),
+                functools.partial(
+                    self.client().list_functions_with_options_async,
+                    models.ListFunctionsRequest(prefix=prefix, limit=100, next_token=token),
                     {},
                     self._options(),
                 ),
@@ -397,10 +435,13 @@ class FcLauncher:
             while True:
                 page = await self._do(
                     f"ListSessions of {function}",
-                    lambda f=function, t=token: self.client().list_sessions_with_options_async(
-                        f,
+                    functools.partial(
+                        self.client().list_sessions_with_options_async,
+                        function,
                         models.ListSessionsRequest(
-                            qualifier=self.settings.fc_sandbox_qualifier, limit=100, next_token=t
+                            qualifier=self.settings.fc_sandbox_qualifier,
+                            limit=100,
+                            next_token=token,
                         ),
                         {},
                         self._options(),

@@ -4,7 +4,8 @@
 # Then attach the sandbox_launcher_policy output to a RAM user and put that user's access
 # key in the AWS secret (see the README's Deploy section).
 
-region               = "cn-hangzhou"
-name_prefix          = "agentscope"
-deploy_api_functions = false
-sandbox_types        = ["base", "filesystem"]
+region                = "cn-hangzhou"
+name_prefix           = "agentscope"
+deploy_api_functions  = false
+sandbox_types         = ["base", "filesystem"]
+sandbox_max_instances = 10 # live sandboxes of each type at most

@@ -9,9 +9,26 @@ name_prefix    = "agentscope-dev"
 python_version = "3.11"
 architecture   = "x86_64"
 
-query_streaming        = true
-function_url_auth_type = "AWS_IAM"
-log_retention_days     = 14
+query_streaming    = true
+log_retention_days = 14 # a dev stack's logs; the default keeps them a year
+
+# Who may call: the users of a Cognito user pool, each with their own sessions and
+# sandboxes. The query and state URLs are open doors with the JWT check behind them; the
+# sandbox URL takes only SigV4-signed calls, the query function's.
+auth_jwks_url    = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE/.well-known/jwks.json"
+auth_issuer      = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_EXAMPLE"
+auth_admin_scope = "agentscope/admin" # Cognito's custom scopes: <resource server>/<scope>
+function_url_auth_type = {
+  query   = "NONE"
+  state   = "NONE"
+  sandbox = "AWS_IAM"
+}
+
+# What a runaway loop or a busy user can spend
+reserved_concurrency      = { query = 5, state = 5, sandbox = 5 }
+turn_max_tool_calls       = 20
+user_max_turns_per_minute = 10
+user_max_sandboxes        = 2
 
 # sessions untouched for 90 days go; a dev bucket may be destroyed with its contents
 session_expiry_days  = 90

@@ -1,7 +1,7 @@
 # One of the bundle's functions on Function Compute 3.0 (custom runtime): its own RAM role
 # (the state prefix, its log store if any, and whatever `extra_statements` the caller names,
-# nothing else), its code uploaded to OSS, the function from its manifest artifact, and an
-# HTTP trigger.
+# nothing else), its code uploaded to OSS, the function from its manifest artifact with its
+# instance limit, and an HTTP trigger.
 
 terraform {
   required_version = ">= 1.5"
@@ -112,7 +112,11 @@ resource "alicloud_fcv3_function" "this" {
     port    = var.artifact.port
   }
 
-  environment_variables = merge(var.artifact.environment, var.environment)
+  # FC tells a request nothing of its deadline, so the function is told its timeout here
+  # (last: nothing can misstate it) and ends a turn cleanly before FC stops the instance
+  environment_variables = merge(var.artifact.environment, var.environment, {
+    FUNCTION_TIMEOUT_S = tostring(var.artifact.timeout_s)
+  })
 
   dynamic "log_config" {
     for_each = var.log_project == null ? [] : [var.log_project]
@@ -138,6 +142,16 @@ resource "alicloud_fcv3_function" "this" {
       error_message = "log_project and log_store go together."
     }
   }
+}
+
+# The function's instance limit (FC 3.0's ConcurrencyConfig): provisioned and on-demand
+# instances together, reserved out of the region's instance quota; 0 stops the function,
+# -1 leaves it without a limit of its own.
+resource "alicloud_fcv3_concurrency_config" "this" {
+  count = var.max_instances < 0 ? 0 : 1
+
+  function_name        = alicloud_fcv3_function.this.function_name
+  reserved_concurrency = var.max_instances
 }
 
 resource "alicloud_fcv3_trigger" "http" {

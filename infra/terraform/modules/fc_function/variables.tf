@@ -81,6 +81,16 @@ variable "instance_concurrency" {
   default     = 10
 }
 
+variable "max_instances" {
+  description = "Most instances of the function at once (FC 3.0 reserved concurrency, reserved out of the region's instance quota); 0 stops the function; -1 sets no limit of its own (the region's quota)."
+  type        = number
+
+  validation {
+    condition     = var.max_instances >= -1 && floor(var.max_instances) == var.max_instances
+    error_message = "max_instances must be a whole number >= -1."
+  }
+}
+
 variable "trigger_auth_type" {
   description = "The HTTP trigger's authType: \"anonymous\" or \"function\" (requests signed with an Alibaba Cloud key)."
   type        = string

@@ -1,6 +1,7 @@
 # One of the bundle's functions on AWS Lambda: its own IAM role (the state prefix, its own
-# log group, and whatever `extra_statements` the caller names, nothing else), its log group,
-# the function from its manifest artifact, and its Function URL.
+# log group, X-Ray when traced, and whatever `extra_statements` the caller names, nothing
+# else), its log group, the function from its manifest artifact with its concurrency limit,
+# and its Function URL.
 
 terraform {
   required_version = ">= 1.5"
@@ -76,6 +77,17 @@ data "aws_iam_policy_document" "access" {
     resources = ["${aws_cloudwatch_log_group.this.arn}:*"]
   }
 
+  # X-Ray's trace upload has no resource to name: "*" is the only resource it accepts
+  # (https://docs.aws.amazon.com/xray/latest/devguide/security_iam_service-with-iam.html)
+  dynamic "statement" {
+    for_each = var.xray_tracing ? ["XRayWrite"] : []
+    content {
+      sid       = statement.value
+      actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+      resources = ["*"]
+    }
+  }
+
   dynamic "statement" {
     for_each = var.extra_statements
     content {
@@ -105,12 +117,22 @@ resource "aws_lambda_function" "this" {
   timeout          = var.artifact.timeout_s
   layers           = var.streaming ? [var.web_adapter_layer_arn] : []
 
+  # at most this many invocations at once (and as many reserved for it); 0 stops the
+  # function, -1 lets it take the account's unreserved pool
+  reserved_concurrent_executions = var.reserved_concurrency
+
+  tracing_config {
+    mode = var.xray_tracing ? "Active" : "PassThrough"
+  }
+
   environment {
     # the platform's settings last, so that nothing the manifest or the operator says can
     # point a function at another store or break the adapter
     variables = merge(var.artifact.environment, var.environment, local.adapter_environment)
   }
 
+  # "Text": each line as the function writes it; with LOG_FORMAT=json the function writes
+  # one JSON object a line itself
   logging_config {
     log_format = "Text"
     log_group  = aws_cloudwatch_log_group.this.name

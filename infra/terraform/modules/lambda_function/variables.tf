@@ -73,6 +73,22 @@ variable "url_auth_type" {
   }
 }
 
+variable "reserved_concurrency" {
+  description = "Reserved concurrent executions: the most invocations at once, reserved out of the account's pool; 0 stops the function, -1 sets no limit (the unreserved pool)."
+  type        = number
+
+  validation {
+    condition     = var.reserved_concurrency >= -1 && floor(var.reserved_concurrency) == var.reserved_concurrency
+    error_message = "reserved_concurrency must be a whole number >= -1."
+  }
+}
+
+variable "xray_tracing" {
+  description = "X-Ray active tracing (tracing_config Active, with the role's right to upload segments); false: PassThrough."
+  type        = bool
+  default     = false
+}
+
 variable "log_retention_days" {
   description = "Days CloudWatch keeps the function's logs."
   type        = number

@@ -3,21 +3,56 @@
 from __future__ import annotations
 
 import json
+import math
 import os
+import select
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
+import time
 from pathlib import Path
 
-from ..output import output_limit, read_capped
+from ..output import OutputPipe, output_limit
 from ..registry import Tool, ToolError, schema, string
 from ..workspace import Workspace
 
 DEFAULT_CELL_TIMEOUT_S = 60
 DEFAULT_SHELL_TIMEOUT_S = 60
+DEFAULT_MAX_CALL_TIMEOUT_S = 300.0
 _WORKER = str(Path(__file__).resolve().parents[1] / "worker.py")
+
+
+def max_call_timeout() -> float:
+    """The longest ``timeout`` a call gets, in seconds (``SANDBOX_MAX_CALL_TIMEOUT_S``).
+
+    Longer ones are cut to it, so no call holds the interpreter (or a proxy in front of the
+    sandbox) longer than the deployment allows.
+    """
+    raw = os.environ.get("SANDBOX_MAX_CALL_TIMEOUT_S", "")
+    try:
+        value = float(raw) if raw else DEFAULT_MAX_CALL_TIMEOUT_S
+    except ValueError:
+        value = DEFAULT_MAX_CALL_TIMEOUT_S
+    return value if math.isfinite(value) and value > 0 else DEFAULT_MAX_CALL_TIMEOUT_S
+
+
+def call_timeout(requested: float, cap: float) -> float:
+    """``requested`` seconds, at most ``cap``; ToolError for what is no duration at all."""
+    try:
+        value = float(requested)
+    except OverflowError:  # an integer beyond any float
+        value = math.inf if requested > 0 else -math.inf
+    if value == math.inf:
+        return cap  # as long as allowed
+    if not math.isfinite(value) or value <= 0:
+        raise ToolError(f"timeout must be a positive number of seconds, got {requested!r}")
+    return min(value, cap)
+
+
+def _ran_too_long(what: str, timeout: float, cap: float, ending: str) -> str:
+    limit = " (this sandbox's longest call: SANDBOX_MAX_CALL_TIMEOUT_S)" if timeout >= cap else ""
+    return f"\n[{what} ran longer than {timeout:g} s{limit} and was {ending}"
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -29,77 +64,114 @@ def _kill_group(proc: subprocess.Popen) -> None:
 
 
 class Interpreter:
-    """One long-lived worker process; cells run one at a time, in the order they arrive.
+    """One long-lived worker process, running one cell at a time.
 
-    A cell that outlives its timeout, or a worker that dies (``os._exit``, a segfault, the
-    OOM killer), costs the interpreter's state, never the server: the worker is killed with
-    its whole process group and a fresh one starts on the next cell.
+    A call that finds a cell running answers "busy" at once rather than queueing behind it.
+    Output goes through a drained pipe into a capped buffer (``OutputPipe``), so a cell that
+    prints without end costs neither the interpreter nor the sandbox's memory. A cell that
+    outlives its timeout, or a worker that dies (``os._exit``, a segfault, the OOM killer),
+    costs the interpreter's state, never the server: the worker is killed with its whole
+    process group and a fresh one starts on the next cell.
     """
 
     def __init__(self, workspace: Workspace) -> None:
         self.workspace = workspace
         self.lock = threading.Lock()
         self.proc: subprocess.Popen | None = None
+        self.cell_started = 0.0
+        self.cell_timeout = 0.0
 
     def _start(self) -> None:
         req_r, req_w = os.pipe()
         ans_r, ans_w = os.pipe()
-        self.proc = subprocess.Popen(
-            [sys.executable, "-u", _WORKER, str(req_r), str(ans_w)],
-            pass_fds=(req_r, ans_w),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            cwd=self.workspace.root,
-            start_new_session=True,  # its own group: a timeout kills what the cell spawned
-        )
-        os.close(req_r)
-        os.close(ans_w)
+        out_r, out_w = os.pipe()
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-u", _WORKER, str(req_r), str(ans_w)],
+                pass_fds=(req_r, ans_w),
+                stdin=subprocess.DEVNULL,
+                stdout=out_w,
+                stderr=out_w,
+                cwd=self.workspace.root,
+                start_new_session=True,  # its own group: a timeout kills what the cell spawned
+            )
+        except BaseException:
+            for fd in (req_r, req_w, ans_r, ans_w, out_r, out_w):
+                os.close(fd)
+            raise
+        for fd in (req_r, ans_w, out_w):
+            os.close(fd)
         self.requests = os.fdopen(req_w, "w", encoding="utf-8")
-        self.answers = os.fdopen(ans_r, "r", encoding="utf-8")
+        self.answers = ans_r
+        self.output = OutputPipe(out_r, output_limit())
 
     def _stop(self) -> None:
         if self.proc is not None:
             _kill_group(self.proc)
             self.requests.close()
-            self.answers.close()
+            os.close(self.answers)
             self.proc = None
 
-    def run(self, code: str, timeout: float) -> tuple[str, bool]:
-        """(output, ok) of one cell."""
-        with self.lock, tempfile.TemporaryDirectory() as tmp:
-            if self.proc is None:
-                self._start()
-            out = os.path.join(tmp, "out")
-            answer: list[str] = []
-            timed_out = False
-            try:
-                self.requests.write(json.dumps({"code": code, "out": out}) + "\n")
-                self.requests.flush()
-                reader = threading.Thread(target=lambda: answer.append(self.answers.readline()))
-                reader.start()
-                reader.join(timeout)
-                # still reading: the cell runs on; an empty line instead is the pipe's end,
-                # the worker gone (which poll() may not report yet: the exit is in flight)
-                timed_out = reader.is_alive()
-            except BrokenPipeError:
-                pass
-            ok = bool(answer and answer[0])
-            note = ""
-            if not ok:
-                self._stop()
-                note = (
-                    f"\n[the cell ran longer than {timeout:g} s and was stopped"
-                    if timed_out
-                    else "\n[the Python process exited"
-                ) + "; the interpreter was restarted and its variables are gone]"
-            output = ""
-            if os.path.exists(out):
-                with open(out, "rb") as f:
-                    output = read_capped(f, output_limit())
-            if not ok:
-                return output + note, False
-            return output, json.loads(answer[0])["ok"]
+    def _answer(self, timeout: float) -> dict | None:
+        """The worker's answer line; None when it is gone. TimeoutError past ``timeout``."""
+        deadline = time.monotonic() + timeout
+        poller = select.poll()
+        poller.register(self.answers, select.POLLIN)
+        line = b""
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not poller.poll(left * 1000):
+                raise TimeoutError
+            chunk = os.read(self.answers, 4096)
+            if not chunk:
+                return None  # the pipe's end: the worker exited
+            line += chunk
+        return json.loads(line)
+
+    def busy_note(self) -> str:
+        running = time.monotonic() - self.cell_started
+        left = max(0.0, self.cell_timeout - running)
+        return (
+            f"busy: another cell is still running in this interpreter (for {running:.0f} s; "
+            f"it is stopped at the latest in {left:.0f} s). Nothing was run; call again "
+            "when it has finished - the variables are kept."
+        )
+
+    def run(self, code: str, timeout: float, cap: float) -> tuple[str, bool]:
+        """(output, ok) of one cell; ToolError "busy" when another cell is running."""
+        if not self.lock.acquire(blocking=False):
+            raise ToolError(self.busy_note())
+        try:
+            return self._run(code, timeout, cap)
+        finally:
+            self.lock.release()
+
+    def _run(self, code: str, timeout: float, cap: float) -> tuple[str, bool]:
+        if self.proc is None:
+            self._start()
+        self.cell_started, self.cell_timeout = time.monotonic(), timeout
+        self.output.begin()
+        answer: dict | None = None
+        timed_out = False
+        try:
+            self.requests.write(json.dumps({"code": code}) + "\n")
+            self.requests.flush()
+            answer = self._answer(timeout)
+        except BrokenPipeError:
+            pass
+        except TimeoutError:
+            timed_out = True
+        if answer is None:
+            self._stop()  # first: what it wrote before it was killed is then all there
+        output = self.output.end()
+        if answer is not None:
+            return output, bool(answer.get("ok"))
+        note = (
+            _ran_too_long("the cell", timeout, cap, "stopped")
+            if timed_out
+            else "\n[the Python process exited"
+        )
+        return output + note + "; the interpreter was restarted and its variables are gone]", False
 
     def close(self) -> None:
         with self.lock:
@@ -107,54 +179,63 @@ class Interpreter:
 
 
 def run_shell(command: str, cwd: Path, timeout: float) -> tuple[str, int | None]:
-    """(combined output, exit code or None when it timed out) of ``sh -c command``."""
-    proc = subprocess.Popen(
-        ["/bin/sh", "-c", command],
-        cwd=cwd,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    result: list[str] = []
-    assert proc.stdout is not None
-    reader = threading.Thread(
-        target=lambda: result.append(read_capped(proc.stdout, output_limit()))
-    )
-    reader.start()
+    """(combined output, exit code or None when it timed out) of ``sh -c command``.
+
+    The output is taken when the shell ends, not at the pipe's end-of-file: something it
+    left running in a session of its own may hold the pipe open long after.
+    """
+    read_end, write_end = os.pipe()
+    output = OutputPipe(read_end, output_limit())  # it closes read_end once writers are gone
+    output.begin()
+    try:
+        proc = subprocess.Popen(
+            ["/bin/sh", "-c", command],
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=write_end,
+            stderr=write_end,
+            start_new_session=True,
+        )
+    finally:
+        os.close(write_end)
     try:
         code: int | None = proc.wait(timeout)
     except subprocess.TimeoutExpired:
         code = None
     _kill_group(proc)  # also whatever it left running in the background
-    reader.join()
-    proc.stdout.close()
-    return (result[0] if result else ""), code
+    return output.end(), code
 
 
 def make_tools(workspace: Workspace) -> list[Tool]:
     interpreter = Interpreter(workspace)
+    cap = max_call_timeout()
 
     def run_ipython_cell(code: str, timeout: float = DEFAULT_CELL_TIMEOUT_S) -> str:
-        output, ok = interpreter.run(code, float(timeout))
+        output, ok = interpreter.run(code, call_timeout(timeout, cap), cap)
         if not ok:
             raise ToolError(output)
         return output
 
     def run_shell_command(command: str, timeout: float = DEFAULT_SHELL_TIMEOUT_S) -> str:
-        output, code = run_shell(command, workspace.root, float(timeout))
+        limit = call_timeout(timeout, cap)
+        output, code = run_shell(command, workspace.root, limit)
         if code is None:
-            raise ToolError(f"{output}\n[the command ran longer than {timeout:g} s and was killed]")
+            raise ToolError(output + _ran_too_long("the command", limit, cap, "killed]"))
         if code != 0:
             raise ToolError(f"{output}\n[exit code {code}]")
         return output
 
-    timeout = {"type": "number", "description": "seconds before it is stopped", "minimum": 1}
+    timeout = {
+        "type": "number",
+        "description": f"seconds before it is stopped; at most {cap:g} (longer is cut to that)",
+        "minimum": 1,
+    }
     return [
         Tool(
             "run_ipython_cell",
             "Run Python code in a persistent interpreter (variables survive between calls). "
-            "Returns what it printed; the value of a final expression is shown too.",
+            "Returns what it printed; the value of a final expression is shown too. One cell "
+            "runs at a time: a call while another runs answers busy.",
             schema(["code"], code=string("Python source to run"), timeout=timeout),
             run_ipython_cell,
         ),

@@ -1,0 +1,43 @@
+"""Caller identity, one way for all functions: a request becomes a :class:`Principal`.
+
+See ``middleware.py`` (how a request is authenticated), ``jwt.py`` (``AUTH_MODE=jwt``) and
+``local.py`` (the defenses of ``AUTH_MODE=none``). Routes read the principal with the
+``PrincipalDep`` dependency and resolve whom they act for with ``Principal.act_for``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from .principal import (
+    ANONYMOUS,
+    CURRENT,
+    Forbidden,
+    Principal,
+    Unauthorized,
+    current_principal,
+)
+
+
+def get_principal(request: Request) -> Principal:
+    """The principal the authentication middleware gave this request (it always does)."""
+    found = request.scope.get("state", {}).get("principal")
+    if not isinstance(found, Principal):  # never fall open to "anyone"
+        raise Unauthorized("the request was not authenticated")
+    return found
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+__all__ = [
+    "ANONYMOUS",
+    "CURRENT",
+    "Forbidden",
+    "Principal",
+    "PrincipalDep",
+    "Unauthorized",
+    "current_principal",
+    "get_principal",
+]

@@ -1,0 +1,111 @@
+"""Bearer JWTs verified with PyJWT: OIDC signing keys from a JWKS URL, or a dev HS256 secret.
+
+``AUTH_JWKS_URL`` is any OIDC provider's key set (Cognito, Auth0, Alibaba IDaaS...): keys are
+fetched once and cached by ``kid``; a token signed with an unknown ``kid`` (the provider
+rotated its keys) refetches the set, at most every ``AUTH_JWKS_MIN_REFRESH_S``.
+``AUTH_JWT_SECRET`` accepts HS256 tokens for development (``python -m local_emulator token``).
+``AUTH_ISSUER`` / ``AUTH_AUDIENCE`` are checked when set; ``exp`` is required. The user is the
+claim ``AUTH_USER_CLAIM`` (``sub``); a token whose ``scope`` / ``scp`` holds
+``AUTH_ADMIN_SCOPE`` may act for any user. A token without the user claim is a service.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any
+
+import jwt
+
+from .principal import Principal, Unauthorized
+
+if TYPE_CHECKING:
+    from ..settings import Settings
+
+ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
+
+
+class JwtVerifier:
+    def __init__(self, settings: Settings) -> None:
+        secret = settings.auth_jwt_secret
+        self.secret = secret.get_secret_value() if secret is not None else None
+        self.jwks_url = settings.auth_jwks_url
+        if not self.secret and not self.jwks_url:
+            raise RuntimeError("AUTH_MODE=jwt needs AUTH_JWKS_URL (or AUTH_JWT_SECRET in dev)")
+        self.issuer = settings.auth_issuer
+        self.audience = settings.auth_audience
+        self.user_claim = settings.auth_user_claim
+        self.admin_scope = settings.auth_admin_scope
+        self.leeway = settings.auth_leeway_s
+        self.min_refresh_s = settings.auth_jwks_min_refresh_s
+        self._keys: dict[str | None, Any] = {}
+        self._fetched_at = float("-inf")
+        self._fetching = asyncio.Lock()
+
+    async def verify(self, token: str) -> Principal:
+        """The principal ``token`` proves; ``Unauthorized`` (401) saying why otherwise."""
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError:
+            raise Unauthorized("the bearer token is not a JWT", invalid_token=True) from None
+        alg = header.get("alg")
+        if alg == "HS256" and self.secret:
+            key: Any = self.secret
+        elif alg in ASYMMETRIC and self.jwks_url:
+            key = await self._signing_key(header.get("kid"))
+        else:
+            raise Unauthorized(f"tokens signed with {alg!r} are not accepted", invalid_token=True)
+        try:
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=self.audience,
+                issuer=self.issuer,
+                leeway=self.leeway,
+                options={"require": ["exp"], "verify_aud": self.audience is not None},
+            )
+        except jwt.ExpiredSignatureError:
+            raise Unauthorized("the bearer token has expired", invalid_token=True) from None
+        except jwt.InvalidAudienceError:
+            raise Unauthorized(
+                "the bearer token is for another audience", invalid_token=True
+            ) from None
+        except jwt.InvalidIssuerError:
+            raise Unauthorized(
+                "the bearer token is from another issuer", invalid_token=True
+            ) from None
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(f"the bearer token is invalid: {exc}", invalid_token=True) from None
+        return self.principal(claims, token)
+
+    def principal(self, claims: dict[str, Any], token: str) -> Principal:
+        scopes = claims.get("scope", claims.get("scp", ""))
+        granted = frozenset(scopes.split() if isinstance(scopes, str) else map(str, scopes))
+        user = claims.get(self.user_claim)
+        admin = self.admin_scope in granted
+        if user is None or user == "":
+            return Principal("service", None, admin, granted, token)
+        return Principal("user", str(user), admin, granted, token)
+
+    async def _signing_key(self, kid: str | None) -> Any:
+        if kid in self._keys:
+            return self._keys[kid]
+        async with self._fetching:
+            if kid not in self._keys and time.monotonic() - self._fetched_at >= self.min_refresh_s:
+                self._keys = await asyncio.to_thread(self._fetch)
+                self._fetched_at = time.monotonic()
+        if kid not in self._keys:
+            raise Unauthorized(f"no signing key {kid!r} in the issuer's keys", invalid_token=True)
+        return self._keys[kid]
+
+    def _fetch(self) -> dict[str | None, Any]:
+        assert self.jwks_url is not None
+        try:
+            found = jwt.PyJWKClient(self.jwks_url, cache_jwk_set=False, timeout=10).get_jwk_set()
+        except jwt.PyJWKClientError as exc:
+            raise Unauthorized(f"the issuer's keys could not be fetched: {exc}") from None
+        keys: dict[str | None, Any] = {k.key_id: k.key for k in found.keys}
+        if len(found.keys) == 1:
+            keys.setdefault(None, found.keys[0].key)  # a token without kid, one key: that one
+        return keys

@@ -1,0 +1,96 @@
+"""Defenses of a function that runs without authentication (``AUTH_MODE=none``, local runs).
+
+With no credentials to check, anything that can send a request to 127.0.0.1 is trusted -
+and a web page the developer visits can: a "simple" cross-site request (``text/plain``
+body, no preflight) would run the agent, and DNS rebinding would let a page read the
+answers. So an unauthenticated function refuses:
+
+* a ``Host`` that is not a loopback name or address (DNS rebinding) - 403 ``host_not_allowed``;
+* an ``Origin`` that is not a loopback origin (a cross-site browser request) - 403
+  ``cross_site_request``;
+* a body on a JSON route that is not ``application/json`` (what no cross-site page can send
+  without a CORS preflight, which we never grant) - 415 ``unsupported_media_type``.
+
+This also makes ``AUTH_MODE=none`` fail closed on a platform: a public host name is refused.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from starlette.types import Scope
+
+from ..errors import ApiError
+from .principal import Forbidden
+
+
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
+class HostNotAllowed(Forbidden):
+    code = "host_not_allowed"
+
+
+class CrossSiteRequest(Forbidden):
+    code = "cross_site_request"
+
+
+def is_loopback_host(host: str) -> bool:
+    """``localhost``, ``*.localhost`` (RFC 6761), 127.0.0.0/8 or ::1; a port may follow."""
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1]:8090
+        host = host[1:].partition("]")[0]
+    elif host.count(":") == 1:
+        host = host.partition(":")[0]
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def check_local_request(scope: Scope, json_route: Callable[[Scope], bool]) -> None:
+    """Raise the refusal for a request an unauthenticated function must not serve."""
+    host = _header(scope, b"host")
+    if host is not None and not is_loopback_host(host):
+        raise HostNotAllowed(
+            f"Host {host!r} is not a loopback address; without AUTH_MODE=jwt this function "
+            "answers only on 127.0.0.1 / localhost"
+        )
+    origin = _header(scope, b"origin")
+    if origin is not None and origin != "null":
+        netloc = urlsplit(origin).netloc
+        if not netloc or not is_loopback_host(netloc):
+            raise CrossSiteRequest(f"cross-site request from {origin!r} refused")
+    elif origin == "null":  # sandboxed frames and file:// pages
+        raise CrossSiteRequest("cross-site request from an opaque origin refused")
+    if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
+        return
+    if not json_route(scope) or not _has_body(scope):
+        return
+    media = (_header(scope, b"content-type") or "").partition(";")[0].strip().lower()
+    if media != "application/json" and not (
+        media.startswith("application/") and media.endswith("+json")
+    ):
+        raise UnsupportedMediaType(
+            f"send the body as Content-Type: application/json (got {media or 'none'!r})"
+        )
+
+
+def _has_body(scope: Scope) -> bool:
+    length = _header(scope, b"content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return _header(scope, b"transfer-encoding") is not None

@@ -1,0 +1,103 @@
+"""What one function instance builds once and shares between its requests.
+
+A FaaS instance serves many requests over its life, and its cold start is billed: so the
+store client, the services over it, a sandbox launcher and HTTP clients are each made on
+first use (an instance that never launches a sandbox never imports docker), kept for the
+instance's life, and closed by :meth:`Instance.close` when the platform stops it. All three
+functions use this one class; routers reach it through ``functions.runtime.deps``.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import httpx
+
+    from .sandbox.launchers.base import Launcher
+    from .services import MemoryService, SessionHistoryService, StateService
+    from .services.lock import SessionLock
+    from .settings import Settings
+    from .storage.base import ObjectStore
+
+# a tool call may run for as long as its own timeout allows (the tool server caps it)
+HTTP_TIMEOUT_S = 900.0
+
+
+class Instance:
+    """Settings plus lazily built clients; ``store`` / ``launcher`` given here are not closed
+    by :meth:`close` (their owner, a test say, closes them)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: ObjectStore | None = None,
+        launcher: Launcher | None = None,
+    ) -> None:
+        self.settings = settings
+        self._given_store = store
+        self._given_launcher = launcher
+
+    @cached_property
+    def store(self) -> ObjectStore:
+        if self._given_store is not None:
+            return self._given_store
+        from .storage import open_store
+
+        return open_store(self.settings.store_url, self.settings)
+
+    @cached_property
+    def history(self) -> SessionHistoryService:
+        from .services import SessionHistoryService
+
+        return SessionHistoryService(self.store)
+
+    @cached_property
+    def state(self) -> StateService:
+        from .services import StateService
+
+        return StateService(self.store)
+
+    @cached_property
+    def memory(self) -> MemoryService:
+        from .services import MemoryService
+
+        return MemoryService(self.store)
+
+    @cached_property
+    def lock(self) -> SessionLock:
+        from .services.lock import SessionLock
+
+        return SessionLock(self.store, self.settings.session_lock_ttl_s)
+
+    @cached_property
+    def launcher(self) -> Launcher:
+        if self._given_launcher is not None:
+            return self._given_launcher
+        from .sandbox.launchers import get_launcher
+
+        return get_launcher(self.settings)
+
+    @cached_property
+    def http(self) -> httpx.AsyncClient:
+        """One connection pool for every outgoing call of the instance."""
+        import httpx
+
+        return httpx.AsyncClient(timeout=httpx.Timeout(HTTP_TIMEOUT_S, connect=5))
+
+    def built(self, name: str) -> Any:
+        """The value of a lazy attribute if it was built, else None (without building it)."""
+        return self.__dict__.get(name)
+
+    async def close(self) -> None:
+        """Close what this instance opened; safe to call twice."""
+        http = self.__dict__.pop("http", None)
+        if http is not None:
+            await http.aclose()
+        store = self.__dict__.pop("store", None)
+        for name in ("history", "state", "memory", "lock"):
+            self.__dict__.pop(name, None)
+        if store is not None and self._given_store is None:
+            await store.close()

@@ -1,0 +1,22 @@
+"""Wire protocols over the same turn machinery: one module each, each exposing ``router``.
+
+A protocol maps its requests onto an ``AgentRequest``, runs it as a ``Turn``
+(``functions.runtime.turn``) and writes the turn's events in its own wire format (SSE
+frames through ``functions.runtime.sse``), so a fix to a turn fixes every protocol. The
+query function mounts the routers of ``PROTOCOLS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+
+from fastapi import APIRouter
+
+# the seed's /process first: it is what `AgentApp.run` and the emulator announce
+PROTOCOLS = ("process",)
+
+
+def routers(names: Iterable[str] = PROTOCOLS) -> list[APIRouter]:
+    """The routers of the named protocol modules, in order."""
+    return [importlib.import_module(f"{__name__}.{name}").router for name in names]

@@ -1,0 +1,151 @@
+"""The sandbox errors: raised by launchers and the sandbox function, re-raised by the SDK.
+
+One class per ``code``; the sandbox function answers each with its ``status`` and
+``{"code", "detail"}``, and the SDK turns such an answer back into the same class through
+:func:`error_for` - so ``except SandboxGone`` works the same in the function and in a client.
+"""
+
+from __future__ import annotations
+
+import math
+
+from ..errors import ApiError, error_classes
+
+
+class SandboxError(ApiError):
+    """The sandbox could not be made, found or called (not a tool's own error result)."""
+
+    status = 502
+    code = "sandbox_error"
+
+
+class SandboxNotFound(SandboxError):
+    """No such sandbox: never made, deleted or expired."""
+
+    status = 404
+    code = "sandbox_not_found"
+
+
+class SandboxGone(SandboxError):
+    """The sandbox stopped running (its container or session ended); make a new one."""
+
+    status = 410
+    code = "sandbox_gone"
+
+
+class SandboxPaused(SandboxError):
+    """Calls wait for ``POST .../resume``."""
+
+    status = 409
+    code = "sandbox_paused"
+
+
+class SandboxBusy(SandboxError):
+    """The backend refused a call while the sandbox was busy or changing state."""
+
+    status = 409
+    code = "sandbox_busy"
+
+
+class SandboxRace(SandboxError):
+    """Another instance changed the sandbox (or the session's binding) meanwhile; retry."""
+
+    status = 409
+    code = "sandbox_race"
+
+
+class SandboxLimit(SandboxError):
+    """``MAX_SANDBOX_INSTANCES`` sandboxes run already."""
+
+    status = 429
+    code = "sandbox_limit"
+
+
+class UnknownSandboxType(SandboxError):
+    status = 422
+    code = "unknown_type"
+
+
+class SandboxTypeNotDeployed(SandboxError):
+    """The backend has no function or template for the sandbox type."""
+
+    status = 404
+    code = "sandbox_type_not_deployed"
+
+
+class NotSupported(SandboxError):
+    """The backend cannot do this (pausing on Docker, say)."""
+
+    status = 501
+    code = "not_supported"
+
+
+class SandboxUnreachable(SandboxError):
+    """The sandbox did not answer; it may answer a retry."""
+
+    status = 502
+    code = "sandbox_unreachable"
+
+
+class SandboxRefused(SandboxError):
+    """The backend's gateway refused this deployment's call."""
+
+    status = 502
+    code = "sandbox_refused"
+
+
+class SandboxBackendError(SandboxError):
+    """The backend refused an operation for a reason of its own."""
+
+    status = 502
+    code = "sandbox_backend_error"
+
+
+class LaunchError(SandboxError):
+    """The backend could not start a sandbox (no image, no capacity, never became ready)."""
+
+    status = 503
+    code = "launch_failed"
+
+
+class BackendThrottled(LaunchError):
+    """The cloud API throttled us: retry after ``retry_after_s`` (HTTP 429 + Retry-After)."""
+
+    status = 429
+    code = "backend_throttled"
+
+    def __init__(self, retry_after_s: float, message: str) -> None:
+        super().__init__(
+            f"{message}; retry later",
+            headers={"Retry-After": str(max(1, math.ceil(retry_after_s)))},
+        )
+        self.retry_after_s = retry_after_s
+
+
+class BackendUnavailable(LaunchError):
+    """The cloud API is out of quota or keeps failing: nothing to do but retry later."""
+
+    status = 503
+    code = "backend_unavailable"
+
+
+class SigningError(SandboxError):
+    """A call to SANDBOX_URL could not be signed (no credentials, no region): a set-up error."""
+
+    status = 500
+    code = "signing_error"
+
+
+def error_for(
+    status: int, code: str | None, detail: str, retry_after_s: float | None = None
+) -> SandboxError:
+    """The named error for a sandbox function's answer; ``SandboxError`` for unknown codes."""
+    cls = _BY_CODE.get(code or "", SandboxError)
+    if cls is BackendThrottled:
+        throttled = BackendThrottled(retry_after_s or 1.0, detail)
+        throttled.detail = detail
+        return throttled
+    return cls(detail, status=status, code=code)
+
+
+_BY_CODE = error_classes(SandboxError)

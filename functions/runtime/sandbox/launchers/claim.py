@@ -1,0 +1,65 @@
+"""How a launcher gives a sandbox's tool server its token: the one-time claim.
+
+The tool server starts with no secret (none is in the container's environment, where code in
+the sandbox could read it) and takes the first ``POST /claim`` bearer token as its own. The
+launcher claims it right after the start, before the sandbox's id is known to anyone but this
+function, so the first claim is always ours; a server claimed by someone else is refused
+(never used). A repeat of our own claim answers 200 again, so a claim whose answer was lost
+can simply be sent again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import LaunchError
+
+CLAIM_PATH = "/claim"
+# the tool server's verdicts (its {"code"}): anything else is no answer from it yet
+_REFUSALS = ("already_claimed", "invalid_token")
+
+
+class ClaimRefused(LaunchError):
+    """The tool server refused our claim: another token holds it, or ours is malformed."""
+
+
+@dataclass(frozen=True)
+class NotYet:
+    """Why a claim did not hold: no answer (``status`` None), or one not from the tool server."""
+
+    status: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason
+
+
+async def claim(http: Any, endpoint: str, token: str, headers: dict[str, str]) -> NotYet | None:
+    """Send the claim once through ``http`` (an ``httpx.AsyncClient``).
+
+    None when the server holds ``token`` now; otherwise why not yet (no connection, or an
+    answer that is not the tool server's, such as a gateway's while the instance starts),
+    worth another try until the launcher's deadline. Raises ``ClaimRefused``. The token is
+    sent in the Authorization header only and appears in no message.
+    """
+    import httpx
+
+    try:
+        answer = await http.post(
+            f"{endpoint}{CLAIM_PATH}", headers={**headers, "Authorization": f"Bearer {token}"}
+        )
+    except httpx.TransportError as exc:
+        return NotYet(None, f"no answer ({type(exc).__name__})")
+    if answer.status_code == 200:
+        return None
+    try:
+        code = answer.json().get("code")
+    except (ValueError, AttributeError):
+        code = None
+    if code in _REFUSALS:
+        raise ClaimRefused(
+            f"the sandbox's tool server refused its launcher's claim ({answer.status_code} "
+            f"{code}); the sandbox is not used"
+        )
+    return NotYet(answer.status_code, f"HTTP {answer.status_code}")

@@ -1,0 +1,297 @@
+"""One turn of a conversation: the session's lease, its history, the agent's events, persistence.
+
+Every protocol (``/process``, the Responses API, AG-UI, A2A) runs a request as a
+:class:`Turn`, so each guarantee is written once:
+
+* ``open_turn`` fills in the user and (for a new conversation) the session id, takes the
+  session's lease (``SessionBusy`` before any byte is sent) and loads its history;
+* ``Turn.events()`` streams the agent's events; the turn is persisted before the final
+  event is handed out, so a client that saw ``completed`` can rely on it;
+* ``Turn.stop(status, error)`` ends the turn from anywhere (a stop request, a budget, a
+  deadline): the agent is cancelled, what it said is kept, the stream ends in ``status``;
+* every exit - the end, a failure, a stop, a client that went away - persists what was
+  said (an unfinished message marked ``incomplete``) and releases the lease.
+
+The agent runs in a task of its own feeding a queue, so stopping it never depends on when
+the consumer next asks for an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .protocol import AgentRequest, Error, Event, Response, ResponseBuilder, RunStatus
+from .storage.base import StoreError
+
+if TYPE_CHECKING:
+    from .auth import Principal
+    from .instance import Instance
+    from .services.history import Session
+    from .services.lock import Lease
+
+log = logging.getLogger("agentscope_faas.query")
+
+
+class Agent(Protocol):
+    """What a turn needs of an agent app (``AgentApp`` is one)."""
+
+    app_name: str
+    app_description: str
+
+    def stream(
+        self, request: AgentRequest, builder: ResponseBuilder | None = None, **kwargs: Any
+    ) -> AsyncIterator[Event]: ...
+
+    async def startup(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class TurnObserver(Protocol):
+    """Sees every turn of an instance (tracing, budgets): called inline, must be quick."""
+
+    def started(self, turn: Turn) -> None: ...
+
+    def event(self, turn: Turn, event: Event) -> None: ...
+
+    def finished(self, turn: Turn, final: Response | None) -> None: ...
+
+
+def bind_services(agent: Any, instance: Instance) -> None:
+    """Give the agent the durable services, as the seed's handlers expect them on ``self``.
+
+    An app that set its own in ``@init`` keeps them.
+    """
+    for name, service in (
+        ("state_service", lambda: instance.state),
+        ("session_service", lambda: instance.history),
+        ("memory_service", lambda: instance.memory),
+    ):
+        if getattr(agent, name, None) is None:
+            setattr(agent, name, service())
+
+
+_END = object()
+
+
+class _Stop:
+    def __init__(self, status: str, error: Error | None) -> None:
+        self.status, self.error = status, error
+
+
+class Turn:
+    """One request on one session. Build it with :func:`open_turn`."""
+
+    def __init__(
+        self,
+        instance: Instance,
+        agent: Agent,
+        request: AgentRequest,
+        *,
+        new: bool = False,
+        observers: Sequence[TurnObserver] = (),
+    ) -> None:
+        self.instance = instance
+        self.agent = agent
+        self.request = request
+        self.new = new  # the id was generated for this request: nothing to load
+        self.builder = ResponseBuilder(session_id=request.session_id)
+        self.observers = observers
+        self.lease: Lease | None = None
+        self.session: Session | None = None
+        self.persisted = False
+        self.final: Response | None = None
+        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._producer: asyncio.Task[None] | None = None
+
+    @property
+    def user_id(self) -> str:
+        assert self.request.user_id is not None
+        return self.request.user_id
+
+    @property
+    def session_id(self) -> str:
+        assert self.request.session_id is not None
+        return self.request.session_id
+
+    async def begin(self) -> None:
+        """Take the lease and load the session; raises before any byte is streamed."""
+        inst = self.instance
+        self.lease = await inst.lock.acquire(self.user_id, self.session_id)
+        try:
+            session = None
+            if not self.new:
+                session = await inst.history.get_session(self.user_id, self.session_id)
+            if session is None:
+                session = await inst.history.create_session(self.user_id, self.session_id)
+            self.session = session
+        except BaseException:
+            await self.end()
+            raise
+        for observer in self.observers:
+            observer.started(self)
+
+    # -- running ---------------------------------------------------------------------------
+
+    def events(self) -> AsyncIterator[Event]:
+        """The turn's events, ending with its final response (persisted before it is sent)."""
+        return self._events()
+
+    async def run(self) -> Response:
+        """Run to the end and return the final response (``stream: false``)."""
+        async for _ in self.events():
+            pass
+        assert self.final is not None
+        return self.final
+
+    def stop(self, status: str = RunStatus.Canceled, error: Error | None = None) -> None:
+        """End the turn now: the agent is cancelled and the stream ends in ``status``.
+
+        Safe to call from any task, more than once (the first call decides), and after
+        the end (then it does nothing).
+        """
+        if self.final is not None:
+            return
+        self._queue.put_nowait(_Stop(status, error))
+        if self._producer is not None:
+            self._producer.cancel()
+
+    async def _produce(self) -> None:
+        stream = self.agent.stream(self.request, builder=self.builder, session=self.session)
+        try:
+            async for event in stream:
+                self._queue.put_nowait(event)
+        except Exception as exc:
+            # the agent's own failures already arrive as a `failed` response: this is a bug
+            # beneath it, and the client still gets a valid end to the stream
+            log.exception("turn of session %s broke", self.request.session_id)
+            error = Error(code="internal_error", message=f"{type(exc).__name__}: {exc}")
+            self._queue.put_nowait(_Stop(RunStatus.Failed, error))
+            return
+        self._queue.put_nowait(_END)
+
+    async def _events(self) -> AsyncIterator[Event]:
+        self._producer = asyncio.ensure_future(self._produce())
+        try:
+            while True:
+                item = await self._queue.get()
+                if item is _END:
+                    return
+                if isinstance(item, _Stop):
+                    await self._cancel_producer()
+                    for event in self.builder.finish(item.status, item.error):
+                        yield await self._emit(event)
+                    return
+                yield await self._emit(item)
+                if self.final is not None:
+                    return
+        finally:
+            await self._shielded_end()
+
+    async def _emit(self, event: Event) -> Event:
+        if isinstance(event, Response) and event.status in RunStatus.FINAL:
+            event = await self._persist_then(event)
+            self.final = event
+        for observer in self.observers:
+            observer.event(self, event)
+        return event
+
+    async def _cancel_producer(self) -> None:
+        producer = self._producer
+        if producer is not None and not producer.done():
+            producer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await producer
+
+    async def _persist_then(self, final: Response) -> Response:
+        """Make the turn durable before the client is told it is over."""
+        try:
+            await self.persist()
+        except StoreError as exc:
+            log.warning("could not persist turn of session %s: %s", self.session_id, exc)
+            final.status = RunStatus.Failed
+            final.error = Error(
+                code="store_unavailable",
+                message="the turn could not be saved: the object store is unavailable",
+            )
+        return final
+
+    # -- persistence and release -----------------------------------------------------------
+
+    async def persist(self) -> None:
+        if self.persisted or self.session is None:
+            return
+        self.persisted = True
+        messages: list[dict[str, Any]] = []
+        for msg in self.request.input:
+            item = msg.model_dump(mode="json", exclude_none=True)
+            item["status"] = RunStatus.Completed
+            item.pop("sequence_number", None)
+            messages.append(item)
+        output = list(self.builder.response.output or ())
+        if self.builder.current is not None:  # cut off mid-message: keep what was said
+            output.append(self.builder.current.message)
+        for msg in output:
+            item = msg.model_dump(mode="json", exclude_none=True)
+            item.pop("sequence_number", None)
+            if item.get("status") != RunStatus.Completed:
+                item["status"] = RunStatus.Incomplete
+            messages.append(item)
+        await self.instance.history.append_message(self.session, messages)
+
+    async def _shielded_end(self) -> None:
+        # Runs on every exit, including cancellation by a vanished client: record what was
+        # said and free the session even if this task is being cancelled.
+        task = asyncio.ensure_future(self._finish())
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            await task
+            raise
+
+    async def _finish(self) -> None:
+        await self._cancel_producer()
+        try:
+            await self.persist()
+        except Exception as exc:
+            log.warning("could not persist cut-off turn: %s", exc)
+        await self.end()
+        for observer in self.observers:
+            observer.finished(self, self.final)
+
+    async def end(self) -> None:
+        lease, self.lease = self.lease, None
+        if lease is not None:
+            try:
+                await self.instance.lock.release(lease)
+            except Exception as exc:  # the lease expires on its own
+                log.warning("could not release session lease: %s", exc)
+
+
+async def open_turn(
+    instance: Instance,
+    agent: Agent,
+    request: AgentRequest,
+    principal: Principal,
+    observers: Sequence[TurnObserver] = (),
+) -> Turn:
+    """A begun turn for ``request``: its user resolved, lease taken, session loaded.
+
+    The turn acts for the user the request names if ``principal`` may (``Forbidden``, 403,
+    otherwise), else for the principal's own user (``DEFAULT_USER_ID`` for an anonymous
+    local caller); one without ``session_id`` starts a new session (its id is on
+    ``request.session_id`` afterwards). Raises ``SessionBusy`` (409) when another request
+    holds the session.
+    """
+    request.user_id = principal.act_for(request.user_id, instance.settings.default_user_id)
+    new = request.session_id is None
+    if new:
+        request.session_id = uuid.uuid4().hex
+    turn = Turn(instance, agent, request, new=new, observers=observers)
+    await turn.begin()
+    return turn

@@ -1,0 +1,1 @@
+"""The sandbox function's routers: lifecycle, tools and workspace files, the reaper."""

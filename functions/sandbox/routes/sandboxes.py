@@ -1,0 +1,108 @@
+"""``/v1/sandboxes[/{sandbox_id}]``: create, list, get, delete, pause and resume sandboxes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response
+
+from functions.runtime.auth import PrincipalDep
+from functions.runtime.http_errors import errors
+from functions.runtime.storage.keys import validate_plain_id
+
+from ..deps import Service, check_owner
+from ..models import CreateSandbox, Deleted, Health, SandboxInfo, SandboxList
+
+router = APIRouter()
+
+
+@router.get("/health", operation_id="health", response_model=Health)
+async def health() -> Any:
+    return Health(status="ok")
+
+
+@router.post(
+    "/v1/sandboxes",
+    operation_id="create_sandbox",
+    response_model=SandboxInfo,
+    status_code=201,
+    responses=errors(
+        401,
+        403,
+        409,
+        422,
+        429,
+        503,
+        also={200: {"model": SandboxInfo, "description": "the session's sandbox existed"}},
+    ),
+)
+async def create(
+    body: CreateSandbox, response: Response, service: Service, principal: PrincipalDep
+) -> Any:
+    """A sandbox; with a session_id, that session's sandbox of the type (made if absent)."""
+    user = principal.act_for(body.user_id, service.settings.default_user_id)
+    record, created = await service.create(body.type, user, body.session_id, body.ttl_s)
+    response.status_code = 201 if created else 200
+    return record.public()
+
+
+@router.get(
+    "/v1/sandboxes",
+    operation_id="list_sandboxes",
+    response_model=SandboxList,
+    responses=errors(401, 403, 422, 503),
+)
+async def list_sandboxes(
+    service: Service, principal: PrincipalDep, user_id: str | None = None
+) -> Any:
+    """The user's live sandboxes (the caller's own unless an admin names another user)."""
+    records = await service.list(principal.act_for(user_id, service.settings.default_user_id))
+    return SandboxList(items=[SandboxInfo(**r.public()) for r in records])
+
+
+@router.get(
+    "/v1/sandboxes/{sandbox_id}",
+    operation_id="get_sandbox",
+    response_model=SandboxInfo,
+    responses=errors(401, 403, 404, 422, 503),
+)
+async def get(sandbox_id: str, service: Service, principal: PrincipalDep) -> Any:
+    return check_owner(await service.require(sandbox_id), principal).public()
+
+
+@router.delete(
+    "/v1/sandboxes/{sandbox_id}",
+    operation_id="delete_sandbox",
+    response_model=Deleted,
+    responses=errors(401, 403, 422, 503),
+)
+async def delete(sandbox_id: str, service: Service, principal: PrincipalDep) -> Any:
+    """Idempotent: deleting what is already gone answers 200 with deleted=false."""
+    validate_plain_id(sandbox_id, "sandbox_id")
+    found = await service.registry.get(sandbox_id)
+    if found is not None:
+        check_owner(found[0], principal)
+    return Deleted(sandbox_id=sandbox_id, deleted=await service.delete(sandbox_id))
+
+
+@router.post(
+    "/v1/sandboxes/{sandbox_id}/pause",
+    operation_id="pause_sandbox",
+    response_model=SandboxInfo,
+    responses=errors(401, 403, 404, 409, 410, 422, 429, 501, 502, 503),
+)
+async def pause(sandbox_id: str, service: Service, principal: PrincipalDep) -> Any:
+    """Freeze it (memory and files kept, no compute); 501 where the backend cannot."""
+    check_owner(await service.require(sandbox_id), principal)
+    return (await service.set_paused(sandbox_id, True)).public()
+
+
+@router.post(
+    "/v1/sandboxes/{sandbox_id}/resume",
+    operation_id="resume_sandbox",
+    response_model=SandboxInfo,
+    responses=errors(401, 403, 404, 409, 410, 422, 429, 501, 502, 503),
+)
+async def resume(sandbox_id: str, service: Service, principal: PrincipalDep) -> Any:
+    check_owner(await service.require(sandbox_id), principal)
+    return (await service.set_paused(sandbox_id, False)).public()

@@ -1,0 +1,72 @@
+"""The state function's wire models (request bodies and answers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from functions.runtime.services import Session
+
+Message = dict[str, Any]
+
+
+class CreateSessionBody(BaseModel):
+    session_id: str | None = Field(None, description="omit to have an id generated")
+
+
+class SessionPage(BaseModel):
+    items: list[Session]
+    next_cursor: str | None = None
+
+
+class MessagePage(BaseModel):
+    items: list[Message]
+    next_cursor: str | None = None
+
+
+class AppendResult(BaseModel):
+    sequence: int = Field(description="the stored append's sequence number in the session")
+    messages: list[Message]
+
+
+class RoundId(BaseModel):
+    round_id: int
+
+
+class StateRound(BaseModel):
+    round_id: int
+    state: dict[str, Any]
+
+
+class Rounds(BaseModel):
+    rounds: list[int]
+
+
+class MemoryAddBody(BaseModel):
+    messages: Message | list[Message]
+    session_id: str | None = None
+
+
+class MemoryAdded(BaseModel):
+    added: int
+
+
+class MemorySearchBody(BaseModel):
+    messages: Message | list[Message] | None = None
+    query: str | None = Field(None, description="plain-text query; used when messages is absent")
+    top_k: int = Field(5, ge=1, le=1000)
+
+
+class MemoryItems(BaseModel):
+    items: list[Message]
+
+
+class MemoryPage(BaseModel):
+    items: list[Message]
+    page_num: int
+    page_size: int
+
+
+class Health(BaseModel):
+    status: str

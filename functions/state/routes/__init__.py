@@ -1,0 +1,1 @@
+"""The state function's routers, one module per resource."""
