@@ -2,7 +2,10 @@
 
 The schema comes from the function's signature and docstring, so registering a tool is one
 line; calls take the model's JSON argument string and always return text, with failures
-reported to the model as text instead of ending the query.
+reported to the model as text instead of ending the query. A tool whose text carries images
+(a sandbox screenshot: ``ToolText.images``) has them handed on by ``Toolkit.run``: Chat
+Completions' tool messages take text only, so ``ToolOutput.image_message`` puts them in a
+user message that follows, for a model that accepts images.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
@@ -56,6 +59,31 @@ class ToolSpec:
 
 class ToolError(Exception):
     code = "tool_error"
+
+
+@dataclass
+class ToolOutput:
+    """What a tool call gives the model: text (images noted in it), whether it failed, and
+    the images themselves as MCP image parts (``{type: "image", data, mimeType}``)."""
+
+    text: str
+    is_error: bool = False
+    images: list[dict[str, Any]] = field(default_factory=list)
+
+    def image_message(self) -> dict[str, Any] | None:
+        """The images as an OpenAI Chat Completions ``user`` message of ``image_url`` data
+        URLs, to follow the tool message; None without images."""
+        if not self.images:
+            return None
+        parts: list[dict[str, Any]] = [{"type": "text", "text": "The images of that tool result:"}]
+        parts += [
+            {
+                "type": "image_url",
+                "image_url": {"url": f"data:{image['mimeType']};base64,{image['data']}"},
+            }
+            for image in self.images
+        ]
+        return {"role": "user", "content": parts}
 
 
 class Toolkit:
@@ -102,15 +130,22 @@ class Toolkit:
 
     async def call(self, name: str, arguments: str) -> tuple[str, bool]:
         """Run tool ``name``; returns ``(output text, is_error)``, never raises for bad calls."""
+        output = await self.run(name, arguments)
+        return output.text, output.is_error
+
+    async def run(self, name: str, arguments: str) -> ToolOutput:
+        """Run tool ``name`` for the model: its text, failure flag and images; never raises
+        for bad calls."""
         spec = self.tools.get(name)
         if spec is None:
-            return f"unknown tool {name!r}; available: {', '.join(self.tools) or 'none'}", True
+            known = ", ".join(self.tools) or "none"
+            return ToolOutput(f"unknown tool {name!r}; available: {known}", True)
         try:
             args = json.loads(arguments or "{}")
             if not isinstance(args, dict):
                 raise ValueError("arguments must be a JSON object")
         except ValueError as exc:
-            return f"invalid arguments for {name}: {exc}", True
+            return ToolOutput(f"invalid arguments for {name}: {exc}", True)
         try:
             if inspect.iscoroutinefunction(spec.fn):
                 result = await spec.fn(**args)
@@ -119,7 +154,7 @@ class Toolkit:
             if inspect.isawaitable(result):  # a sync callable that hands back a coroutine
                 result = await result
         except Exception as exc:
-            return f"{name} failed: {type(exc).__name__}: {exc}", True
+            return ToolOutput(f"{name} failed: {type(exc).__name__}: {exc}", True)
         if isinstance(result, str):
-            return result, False
-        return json.dumps(result, ensure_ascii=False, default=str), False
+            return ToolOutput(str(result), False, list(getattr(result, "images", None) or []))
+        return ToolOutput(json.dumps(result, ensure_ascii=False, default=str))

@@ -16,7 +16,8 @@ import hmac
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-DESKTOP_TYPES = frozenset({"browser", "gui"})
+from .types import SANDBOX_TYPES
+
 LIVE_VIEW_PORT = 6080
 # the same live view relayed on the tool server's port (one-port platforms: FC, AgentRun)
 TOOL_PORT_PREFIX = "/desktop"
@@ -26,7 +27,9 @@ SCREEN = (1280, 800)
 
 
 def has_desktop(sandbox_type: str) -> bool:
-    return sandbox_type in DESKTOP_TYPES
+    """Whether the registry's type ``sandbox_type`` has a desktop (False for unknown names)."""
+    found = SANDBOX_TYPES.get(sandbox_type)
+    return found is not None and found.desktop
 
 
 def view_token(tool_token: str) -> str:

@@ -126,17 +126,20 @@ class DockerLauncher(Launcher):
 
         Blocking: call it in a thread. Also what the local FC and AgentRun emulators use to
         run a function's container, so every sandbox gets the same defaults.
-        ``internet_access``: None is SANDBOX_INTERNET_ACCESS. ``sandbox_type``: a desktop
-        type gets its extras (``desktop.docker_run_extras``).
+        ``internet_access``: None is SANDBOX_INTERNET_ACCESS. ``sandbox_type`` (None: the
+        image's ``agentscope-faas.sandbox-type`` label, so the FC and AgentRun emulators'
+        containers get the same): a desktop type gets its extras (``desktop.docker_run_extras``).
         """
         container_port = f"{port}/tcp"
         import docker
 
         client = self.client()
         try:
-            client.images.get(image)
+            found = client.images.get(image)
         except docker.errors.ImageNotFound:
             raise LaunchError(f"image {image} is not built; run `make images`") from None
+        if sandbox_type is None:  # a platform emulator knows the image only: it names its type
+            sandbox_type = ((found.attrs.get("Config") or {}).get("Labels") or {}).get(LABEL_TYPE)
         options = self.run_options(
             name=name,
             environment=environment,
