@@ -5,7 +5,8 @@
   once - an SSE stream arrives in one piece at the end, as it does through mangum on AWS.
 - :class:`StreamingProxy` (FC's custom runtime, and Lambda's RESPONSE_STREAM mode through
   the Lambda Web Adapter): requests go to the function's own HTTP server and its response
-  streams back as it is written, with the request id header the platform adds.
+  streams back as it is written, with the request id header the platform adds; on FC a
+  WebSocket is relayed too (FC's HTTP triggers carry them; Lambda's Function URLs do not).
 Both start the function's instances with the app's lifespan and stop them after.
 """
 
@@ -17,6 +18,9 @@ import time
 import uuid
 from typing import Any
 
+from starlette.websockets import WebSocket
+
+from functions.runtime.ws_relay import passed_headers, refuse, relay, ws_url
 from local_emulator.function_url import PAYLOAD_LIMIT, build_event, parse_result
 from local_emulator.instances import InvokeError, LambdaFunction, ServerFunction
 
@@ -86,6 +90,9 @@ class FunctionUrl:
                 return None
 
             await _lifespan(receive, send, nothing, self.function.close)
+            return
+        if scope["type"] == "websocket":  # Function URLs carry no WebSockets
+            await refuse(WebSocket(scope, receive, send), 426)
             return
         body = await read_body(receive, PAYLOAD_LIMIT)
         if body is None:
@@ -167,6 +174,16 @@ class StreamingProxy:
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send, self._start, self._stop)
+            return
+        websocket = WebSocket(scope, receive, send) if scope["type"] == "websocket" else None
+        if websocket is not None:
+            if self.platform != "fc":  # FC's HTTP triggers carry WebSockets, Lambda's doors not
+                await refuse(websocket, 426)
+                return
+            query = websocket.url.query
+            url = f"{self.upstream}{scope['path']}" + (f"?{query}" if query else "")
+            headers = passed_headers(websocket.headers, HOP_BY_HOP)
+            await relay(websocket, ws_url(url), {**headers, **dict(self._platform_headers())})
             return
         import httpx
 

@@ -126,6 +126,13 @@ class Settings(BaseSettings):
     # what a sandbox with internet access still never reaches: link-local (the metadata
     # services of AWS, GCP, Azure, ECS task roles) and Alibaba Cloud's metadata address
     sandbox_blocked_cidrs: str = "169.254.0.0/16,100.100.100.200/32"
+    # the live view's door (browser and gui sandboxes on FC and AgentRun): the base URL of a
+    # sandbox function that a browser can open without signing (an anonymous trigger of its
+    # own, SANDBOX_ROUTES=desktop); unset: this function's own URL, as the request named it.
+    # Docker sandboxes' live view is the container's own port on 127.0.0.1.
+    sandbox_desktop_url: str | None = None
+    # "desktop": serve the live-view routes alone (the anonymous door); "all": every route
+    sandbox_routes: Literal["all", "desktop"] = "all"
     sandbox_reap_interval_s: float = 30.0  # the emulator's reaper; on FaaS a timer trigger
     # an unrecorded container younger than this may still be starting: the reaper spares it
     sandbox_orphan_grace_s: float = 120.0

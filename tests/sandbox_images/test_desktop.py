@@ -10,16 +10,13 @@ on the host (Debian's Chromium under Playwright) at the sandbox's desktop URL.
 from __future__ import annotations
 
 import asyncio
-import base64
 import re
-import struct
 import time
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -27,6 +24,7 @@ import pytest
 from functions.runtime.sandbox.desktop import SCREEN, desktop_url, view_token
 from functions.runtime.sandbox.launchers.docker import DockerLauncher
 from functions.runtime.settings import Settings
+from tests.fixtures.desktop import data_url, image_of, png_size, ref_of, wait_for_pixels
 from tests.sandbox_images.expected import BASE_TOOLS, BROWSER_TOOLS, GUI_TOOLS
 
 DEADLINE_S = 30.0  # for conditions polled inside the sandbox (a window appears, a file fills)
@@ -104,29 +102,6 @@ def browser(box_of: Callable[[str], Box]) -> Box:
 @pytest.fixture(scope="module")
 def gui(box_of: Callable[[str], Box]) -> Box:
     return box_of("gui")
-
-
-def data_url(html: str) -> str:
-    return "data:text/html," + quote(html)
-
-
-def ref_of(snapshot: str, role: str, name: str) -> str:
-    """The ref of the element ``role "name"`` in an AI snapshot (as a model would read it)."""
-    match = re.search(rf'{role} "{re.escape(name)}"[^\n]*\[ref=(\w+)\]', snapshot)
-    assert match, f'no {role} "{name}" in:\n{snapshot}'
-    return match.group(1)
-
-
-def png_size(data: bytes) -> tuple[int, int]:
-    assert data[:8] == b"\x89PNG\r\n\x1a\n", data[:16]
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
-
-
-def image_of(result: dict[str, Any]) -> bytes:
-    (part,) = [p for p in result["content"] if p["type"] == "image"]
-    assert part["mimeType"] == "image/png"
-    return base64.b64decode(part["data"])
 
 
 # -- browser ---------------------------------------------------------------------------------
@@ -421,34 +396,6 @@ def test_live_view_is_relayed_on_the_tool_port(gui: Box):
     assert refused.value.response.status_code == 403
     with connect(f"{ws_base}?token={view_token(gui.token)}", open_timeout=10) as ws:
         assert ws.recv(timeout=10)[:4] == b"RFB "
-
-
-CANVAS_PIXELS = """(rgb) => {
-    const c = document.querySelector('#noVNC_container canvas');
-    if (!c || !c.width || !c.height) return 0;
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    let n = 0;
-    for (let i = 0; i < d.length; i += 4) {
-        if (!d[i + 3]) continue;
-        if (rgb ? d[i] > 200 && d[i + 1] < 50 && d[i + 2] < 50 : d[i] || d[i + 1] || d[i + 2]) n++;
-    }
-    return n;
-}"""
-
-
-def wait_for_pixels(page: Any, red: bool) -> None:
-    """Until noVNC's canvas shows the desktop (>10000 pixels drawn, or red ones); else fail
-    with what noVNC says."""
-    try:
-        page.wait_for_function(f"() => ({CANVAS_PIXELS})({'true' if red else 'false'}) > 10000",
-                               timeout=60_000)  # fmt: skip
-    except Exception:
-        status = page.evaluate("document.getElementById('noVNC_status').textContent")
-        drawn = page.evaluate(f"({CANVAS_PIXELS})(false)")
-        page.screenshot(path="/tmp/live-view-failure.png")
-        pytest.fail(
-            f"noVNC status {status!r}, {drawn} pixels drawn (page: /tmp/live-view-failure.png)"
-        )
 
 
 def test_live_view_in_a_real_browser(browser: Box, host_browser: Any):

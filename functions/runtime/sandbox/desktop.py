@@ -2,11 +2,16 @@
 
 A desktop sandbox runs an X display with a window manager, Chromium and a VNC server
 inside the container, and its tool server serves the **live view** on a second port
-(``LIVE_VIEW_PORT``): noVNC's web client, and a WebSocket to the VNC server that opens only
-with the sandbox's *view token*. The view token is derived from the sandbox's tool-server
-token (hex HMAC-SHA256 of a fixed label under it; ``sandbox_images/toolserver`` derives it
-the same way), so whoever holds the tool token can compute the view URL and nothing more
-has to be stored; the view token alone does not open the tools.
+(``LIVE_VIEW_PORT``, and relayed under ``/desktop/`` on the tool port): noVNC's web client,
+and a WebSocket to the VNC server that opens only with the sandbox's *view token*. The view
+token is derived from the sandbox's claimed tool-server token (hex HMAC-SHA256 of a fixed
+label under it; ``sandbox_images/toolserver`` derives it the same way), so whoever holds the
+tool token can compute the view URL and nothing more has to be stored; the view token alone
+does not open the tools.
+
+Two ways in: on Docker, the live-view port published on 127.0.0.1 (``desktop_url``); on
+every backend, the sandbox function's door (``door_desktop_url``), which checks the token
+and relays to the tool port's ``/desktop/`` with the backend's headers.
 """
 
 from __future__ import annotations
@@ -51,6 +56,25 @@ def desktop_url(view_base: str, tool_token: str) -> str:
     ws_path = f"{prefix}/websockify" if prefix else "websockify"
     path = quote(f"{ws_path}?token={view_token(tool_token)}", safe="")
     return f"{base}/vnc.html?autoconnect=true&resize=scale&path={path}"
+
+
+def door_path(sandbox_id: str, tool_token: str) -> str:
+    """Where the sandbox function serves a sandbox's live view: every request under it
+    carries the view token in its path, so the door checks it before going upstream."""
+    return f"/v1/sandboxes/{sandbox_id}/desktop/{view_token(tool_token)}"
+
+
+def door_desktop_url(door: str, sandbox_id: str, tool_token: str) -> str:
+    """The live view through the sandbox function at ``door`` (its base URL):
+    ``<door>/v1/sandboxes/<id>/desktop/<view token>/vnc.html#autoconnect=true&resize=scale
+    &path=<door's path>v1/sandboxes/<id>/desktop/<view token>/websockify``.
+
+    noVNC reads its settings from the fragment too (never sent to a server); its files load
+    relative to the page, so under the same token-bearing prefix.
+    """
+    base = door.rstrip("/") + door_path(sandbox_id, tool_token)
+    ws_path = quote(urlsplit(base).path.strip("/") + "/websockify", safe="")
+    return f"{base}/vnc.html#autoconnect=true&resize=scale&path={ws_path}"
 
 
 def docker_run_extras(sandbox_type: str, base: dict[str, Any]) -> dict[str, Any]:

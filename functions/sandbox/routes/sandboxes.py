@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from functions.runtime.auth import PrincipalDep
 from functions.runtime.http_errors import errors
 from functions.runtime.storage.keys import validate_plain_id
 
 from ..deps import Service, check_owner
+from ..desktop import info
 from ..models import CreateSandbox, Deleted, Health, SandboxInfo, SandboxList
 
 router = APIRouter()
+health_router = APIRouter()  # also on the live view's door
 
 
-@router.get("/health", operation_id="health", response_model=Health)
+@health_router.get("/health", operation_id="health", response_model=Health)
 async def health() -> Any:
     return Health(status="ok")
 
@@ -37,13 +39,18 @@ async def health() -> Any:
     ),
 )
 async def create(
-    body: CreateSandbox, response: Response, service: Service, principal: PrincipalDep
+    body: CreateSandbox,
+    request: Request,
+    response: Response,
+    service: Service,
+    principal: PrincipalDep,
 ) -> Any:
-    """A sandbox; with a session_id, that session's sandbox of the type (made if absent)."""
+    """A sandbox; with a session_id, that session's sandbox of the type (made if absent).
+    A browser or gui sandbox's answer has its live view's ``desktop_url``."""
     user = principal.act_for(body.user_id, service.settings.default_user_id)
     record, created = await service.create(body.type, user, body.session_id, body.ttl_s)
     response.status_code = 201 if created else 200
-    return record.public()
+    return info(record, service.settings, request)
 
 
 @router.get(
@@ -53,11 +60,11 @@ async def create(
     responses=errors(401, 403, 422, 503),
 )
 async def list_sandboxes(
-    service: Service, principal: PrincipalDep, user_id: str | None = None
+    request: Request, service: Service, principal: PrincipalDep, user_id: str | None = None
 ) -> Any:
     """The user's live sandboxes (the caller's own unless an admin names another user)."""
     records = await service.list(principal.act_for(user_id, service.settings.default_user_id))
-    return SandboxList(items=[SandboxInfo(**r.public()) for r in records])
+    return SandboxList(items=[SandboxInfo(**info(r, service.settings, request)) for r in records])
 
 
 @router.get(
@@ -66,8 +73,9 @@ async def list_sandboxes(
     response_model=SandboxInfo,
     responses=errors(401, 403, 404, 422, 503),
 )
-async def get(sandbox_id: str, service: Service, principal: PrincipalDep) -> Any:
-    return check_owner(await service.require(sandbox_id), principal).public()
+async def get(sandbox_id: str, request: Request, service: Service, principal: PrincipalDep) -> Any:
+    record = check_owner(await service.require(sandbox_id), principal)
+    return info(record, service.settings, request)
 
 
 @router.delete(
@@ -91,10 +99,12 @@ async def delete(sandbox_id: str, service: Service, principal: PrincipalDep) -> 
     response_model=SandboxInfo,
     responses=errors(401, 403, 404, 409, 410, 422, 429, 501, 502, 503),
 )
-async def pause(sandbox_id: str, service: Service, principal: PrincipalDep) -> Any:
+async def pause(
+    sandbox_id: str, request: Request, service: Service, principal: PrincipalDep
+) -> Any:
     """Freeze it (memory and files kept, no compute); 501 where the backend cannot."""
     check_owner(await service.require(sandbox_id), principal)
-    return (await service.set_paused(sandbox_id, True)).public()
+    return info(await service.set_paused(sandbox_id, True), service.settings, request)
 
 
 @router.post(
@@ -103,6 +113,8 @@ async def pause(sandbox_id: str, service: Service, principal: PrincipalDep) -> A
     response_model=SandboxInfo,
     responses=errors(401, 403, 404, 409, 410, 422, 429, 501, 502, 503),
 )
-async def resume(sandbox_id: str, service: Service, principal: PrincipalDep) -> Any:
+async def resume(
+    sandbox_id: str, request: Request, service: Service, principal: PrincipalDep
+) -> Any:
     check_owner(await service.require(sandbox_id), principal)
-    return (await service.set_paused(sandbox_id, False)).public()
+    return info(await service.set_paused(sandbox_id, False), service.settings, request)
