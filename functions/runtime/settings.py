@@ -157,6 +157,12 @@ class Settings(BaseSettings):
     query_port: int = 8090
     state_port: int = 8091
     sandbox_port: int = 8092
+    # with --artifacts --platform fc: the live view's anonymous door (the sandbox function's
+    # zip again, SANDBOX_ROUTES=desktop), as Terraform deploys it beside the signed one
+    sandbox_desktop_port: int = 8093
+    # set by Lambda in every function: a Function URL carries no WebSocket, so a sandbox
+    # function there has no live-view door of its own (SANDBOX_DESKTOP_URL may name one)
+    aws_lambda_function_name: str | None = None
 
     @model_validator(mode="after")
     def _oss_key_from_role(self) -> Settings:

@@ -6,7 +6,8 @@
   (``functions.runtime.sandbox.desktop.desktop_url``).
 - FC and AgentRun (one port per sandbox, behind the platform's gateway): this function's
   door, ``<SANDBOX_DESKTOP_URL or this function's URL>/v1/sandboxes/{id}/desktop/{view
-  token}/vnc.html#...`` (``door_desktop_url``).
+  token}/vnc.html#...`` (``door_desktop_url``). On Lambda, whose Function URLs carry no
+  WebSocket, only SANDBOX_DESKTOP_URL gives one; without it ``desktop_url`` is null.
 
 The door (``routes/desktop.py``) is for browsers, which cannot sign a request or send a
 bearer token: the view token in the path is its only credential, checked against the
@@ -44,8 +45,10 @@ def desktop_url_of(record: SandboxRecord, settings: Settings, request: Request) 
         return None
     if record.desktop_endpoint:
         return desktop_url(record.desktop_endpoint, record.token)
-    door = settings.sandbox_desktop_url or str(request.base_url)
-    return door_desktop_url(door, record.id, record.token)
+    door = settings.sandbox_desktop_url
+    if door is None and settings.aws_lambda_function_name is None:
+        door = str(request.base_url)  # this function is its own door
+    return door_desktop_url(door, record.id, record.token) if door else None
 
 
 def info(record: SandboxRecord, settings: Settings, request: Request) -> dict:

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
 import docker
 import httpx
@@ -34,7 +34,7 @@ from functions.runtime.settings import Settings
 from functions.runtime.tools import Toolkit
 from functions.sandbox.app import create_app
 from local_emulator.tokens import mint_token
-from tests.fixtures.desktop import data_url, image_of, png_size, ref_of, wait_for_pixels
+from tests.fixtures.desktop import data_url, image_of, png_size, ref_of, wait_for_pixels, ws_of
 from tests.fixtures.servers import serve_app
 from tests.sandbox.conftest import end_fc_sessions
 from tests.sandbox_images.expected import BASE_TOOLS, BROWSER_TOOLS, GUI_TOOLS
@@ -183,13 +183,6 @@ def test_gui_screenshot_typing_and_the_cursor(gui: GuiSandbox):
 
 
 # -- the live view ---------------------------------------------------------------------------
-
-
-def ws_of(desktop_url: str) -> str:
-    """The WebSocket URL noVNC dials for ``desktop_url`` (its ``path`` setting)."""
-    url = urlsplit(desktop_url)
-    settings = dict(p.split("=", 1) for p in (url.fragment or url.query).split("&"))
-    return f"ws://{url.netloc}/{unquote(settings['path'])}"
 
 
 def test_only_the_owner_gets_the_desktop_url(
