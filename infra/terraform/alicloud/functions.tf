@@ -40,6 +40,8 @@ module "sandbox" {
       SANDBOX_TOKEN_KEY          = local.sandbox_token_key
       SANDBOX_INTERNET_ACCESS    = tostring(var.sandbox_internet_access)
     },
+    # the live views' anonymous door (desktop.tf), named in each desktop_url
+    local.deploy_desktop_door ? { SANDBOX_DESKTOP_URL = module.sandbox_desktop[0].url } : {},
   )
   # sessions of the sandbox functions, and nothing else of FC (sandboxes.tf)
   extra_statements = [
