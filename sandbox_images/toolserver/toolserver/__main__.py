@@ -32,6 +32,14 @@ def keep_memory_private() -> None:
         pass
 
 
+def _start_all(starters: list[Callable[[], None]]) -> None:
+    for start in starters:
+        try:
+            start()
+        except Exception as exc:  # the tools that need it report it (and try again) on use
+            print(f"toolserver: a tool set failed to start: {exc}", file=sys.stderr, flush=True)
+
+
 def main() -> int:
     given = [name for name in _SECRETS_IN_ENV if os.environ.get(name)]
     if given:
@@ -59,8 +67,8 @@ def main() -> int:
     view_port = int(os.environ.get("TOOLSERVER_VIEW_PORT") or 0) or None
     server = ToolServer((host, port), offered, workspace, view_port=view_port)
     keep_memory_private()  # before the first request: the token arrives with a claim
-    for start in starters:
-        start()
+    if starters:  # a desktop comes up behind the listening server; its tools wait for it
+        threading.Thread(target=_start_all, args=(starters,), name="starters", daemon=True).start()
     if view_port:  # the live view, in this process: see liveview.py
         from . import liveview
 
