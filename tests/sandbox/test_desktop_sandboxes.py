@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import re
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,7 +62,7 @@ def deployment(
             yield settings, url
     finally:
         if settings.sandbox_backend == "fc":
-            end_fc_sessions(settings)
+            in_a_thread(lambda: end_fc_sessions(settings))
         label = f"{LABEL_OWNER}={owner_id(settings)}"
         for c in docker_client.containers.list(all=True, filters={"label": label}):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
@@ -81,6 +81,13 @@ def gui(deployment: tuple[Settings, str]) -> Iterator[GuiSandbox]:
     settings, url = deployment
     with GuiSandbox(base_url=url, settings=settings, token=ALICE) as box:
         yield box
+
+
+def in_a_thread(call: Callable[[], Any]) -> Any:
+    """``call()`` on a thread of its own: the host browser's (sync) Playwright holds this
+    thread's event loop once a live-view test of the module has run, so no asyncio.run here."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(call).result()
 
 
 def text(result: dict[str, Any]) -> str:
@@ -134,7 +141,7 @@ def test_a_screenshot_reaches_a_model_as_an_image(browser: BrowserSandbox):
     """Our Toolkit gives the model a text note and the image (for a model that takes it)."""
     toolkit = Toolkit()
     toolkit.register(sandbox_tool_adapter(browser.browser_take_screenshot))
-    output = asyncio.run(toolkit.run("browser_take_screenshot", "{}"))
+    output = in_a_thread(lambda: asyncio.run(toolkit.run("browser_take_screenshot", "{}")))
     assert "[image: image/png" in output.text and "base64" not in output.text
     message = output.image_message()
     assert message is not None
@@ -152,8 +159,7 @@ def test_the_async_twin_attaches_to_the_same_sandbox(
         ) as box:
             return box.desktop_url, text(await box.browser_snapshot())
 
-    with ThreadPoolExecutor(1) as pool:  # the host browser's Playwright holds this thread's loop
-        desktop_url, snapshot = pool.submit(asyncio.run, attached()).result()
+    desktop_url, snapshot = in_a_thread(lambda: asyncio.run(attached()))
     assert desktop_url == browser.desktop_url
     assert "Page URL:" in snapshot
 
