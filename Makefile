@@ -9,10 +9,15 @@ ARTIFACTS ?=
 PLATFORM  ?= aws
 # `make local SANDBOX_BACKEND=fc|agentrun`: sandboxes through that cloud's emulated API
 SANDBOX_BACKEND ?=
-HOST_PY    = $(shell $(BIN)/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
-HOST_ARCH  = $(shell $(BIN)/python -c 'from local_emulator.artifacts import host_arch; print(host_arch())')
+# `make local TRACES=1`: every function sends its traces to the viewer `make traces` runs
+TRACES ?=
+TRACES_URL ?= http://127.0.0.1:6006
+OTEL_ENV = $(if $(TRACES),OTEL_EXPORTER_OTLP_ENDPOINT=$(TRACES_URL) )
+# agentscope 1.x (the seed's example) cannot share .venv with agentscope 2.x: its own venv
+VENV1  := .venv-agentscope1
+STAMP1 := $(VENV1)/.installed-agentscope1
 
-.PHONY: install local test lint format bench images package clean checkov
+.PHONY: install agentscope1 local test lint format bench images package clean checkov traces traces-check
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,21 +27,28 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# every function (the emulator runs here too) and the test runner with agentscope 1.x;
+# tests/agentscope run the 1.x suite (tests/agentscope1) and the seed's example in it. Not
+# the sandbox extra: its mcp 2.x (the sandbox function's MCP routes) cannot share an
+# environment with 1.x's mcp<2; the function's other dependencies come with query
+$(STAMP1): pyproject.toml
+	test -x $(VENV1)/bin/python || $(PYTHON) -m venv $(VENV1)
+	$(VENV1)/bin/python -m pip install -q --upgrade pip
+	$(VENV1)/bin/python -m pip install -q -e '.[query,state,docker,serve,agentscope1,test]'
+	touch $(STAMP1)
+
+agentscope1: $(STAMP1)
+
+# the command line's `local`: images (step lines), [the zips,] then python -m local_emulator
 local: install
-	@$(BIN)/python sandbox_images/build.py -q || echo "warning: no sandbox images (Docker unavailable): agents run, code tools answer with an error"
-ifeq ($(ARTIFACTS),)
-	$(BIN)/python -m local_emulator --store $(STORE) $(if $(SANDBOX_BACKEND),--sandbox-backend $(SANDBOX_BACKEND))
-else
-	$(BIN)/python packaging/build.py --targets $(PLATFORM) --python $(HOST_PY) --arch $(HOST_ARCH) --out .data/dist -q
-	$(BIN)/python -m local_emulator --store $(STORE) --artifacts .data/dist/manifest.json --platform $(PLATFORM)
-endif
+	$(OTEL_ENV)$(BIN)/agentscope-faas local --store $(STORE) $(if $(SANDBOX_BACKEND),--sandbox-backend $(SANDBOX_BACKEND)) $(if $(ARTIFACTS),--artifacts --platform $(PLATFORM))
 
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install lint checkov
+test: install agentscope1 lint checkov
 	$(BIN)/python -m pytest -q
 
 # checkov over infra/terraform, in a venv of its own (its pins must not move .venv's),
@@ -54,6 +66,21 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# the local trace viewer: Arize Phoenix from PyPI, in a venv of its own (its pins must not move
+# .venv's), on 127.0.0.1:6006 (web UI and OTLP/HTTP), offline; see local_emulator/trace_viewer.py
+VIEWER := .venv-traces/bin/phoenix
+$(VIEWER):
+	$(PYTHON) -m venv .venv-traces
+	.venv-traces/bin/python -m pip install -q 'arize-phoenix==20.26.1'
+
+traces: $(VIEWER)
+	.venv-traces/bin/python local_emulator/trace_viewer.py
+
+# the documented check: a turn's trace (query, sandbox function, tool server) reaches the viewer
+traces-check: install $(VIEWER)
+	$(BIN)/python sandbox_images/build.py -q
+	$(BIN)/python -m local_emulator.trace_check $(if $(SCREENSHOT),--screenshot $(SCREENSHOT))
+
 # one zip per function and platform + dist/manifest.json, for Terraform (and ARTIFACTS=1)
 package: install
 	$(BIN)/python packaging/build.py
@@ -65,9 +92,11 @@ images: install
 bench: install
 	$(BIN)/python benchmarks/cold_start.py
 	$(BIN)/python benchmarks/process_load.py
+	$(BIN)/python benchmarks/stop_latency.py
 	$(BIN)/python benchmarks/store_bench.py
 	$(BIN)/python benchmarks/sandbox_bench.py
+	$(BIN)/python benchmarks/message_build.py
 	$(BIN)/python benchmarks/package_report.py
 
 clean:
-	rm -rf $(VENV) .venv-checkov .data .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(VENV1) .venv-checkov .venv-traces .data .pytest_cache .ruff_cache

@@ -5,6 +5,11 @@ an earlier build (--manifest), then:
 
 * size: each zip, zipped and unzipped, against Lambda-friendly budgets: <= 30 MB zipped and
   <= 120 MB unzipped (Lambda allows 50/250; AgentScope Runtime's install is 540 MB);
+* the query artifacts of the two agentscope examples (``make package AGENT_APP=...``: the
+  framework in the zip, pruned, packaging/frameworks.py) against Lambda's own limits:
+  <= 250 MB unzipped (layers included), init (import + first request) <= 10 s; their
+  zipped size is shown against the 50 MB Lambda takes in a direct upload (above it, the zip
+  must be deployed from S3);
 * cold start of the artifacts this machine can run (AWS for this Python and CPU, and FC):
   the median of --runs fresh processes whose import path is the unpacked zip and the
   standard library only (``python -I -S``, the folder put on sys.path by hand):
@@ -17,6 +22,7 @@ an earlier build (--manifest), then:
   Budgets: state and sandbox <= 0.5 s, query <= 0.7 s.
 
 Run: .venv/bin/python benchmarks/package_report.py [--manifest dist/manifest.json] [--runs 7]
+     [--no-agentscope]
 """
 
 from __future__ import annotations
@@ -41,6 +47,12 @@ import reprozip  # noqa: E402  (packaging/ is a folder of scripts, not a package
 
 BUDGET_ZIPPED_MB, BUDGET_UNZIPPED_MB = 30, 120
 BUDGET_COLD_S = {"query": 0.7, "state": 0.5, "sandbox": 0.5}
+# Lambda's limits, for a query zip that carries an agent framework
+LAMBDA_UNZIPPED_MB, LAMBDA_DIRECT_ZIPPED_MB, LAMBDA_INIT_S = 250, 50, 10.0
+AGENTSCOPE_APPS = {
+    "agentscope 2.x": "examples.agentscope_friday:agent_app",
+    "agentscope 1.x": "examples.seed_friday_v1:agent_app",
+}
 
 PROBE = r"""
 import json, sys, time
@@ -183,10 +195,67 @@ def verdict(ok: bool) -> str:
     return "PASS" if ok else "FAIL"
 
 
+def build(out: Path, *args: str) -> Path:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, str(ROOT / "packaging" / "build.py"), "--out", str(out), *args],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    print(f"built {out.name} in {time.perf_counter() - started:.1f} s", flush=True)
+    return out / "manifest.json"
+
+
+def framework_report(tmp: Path, runs: int) -> tuple[list[str], int]:
+    """Sizes of each agentscope example's query zips, and cold start of those that run here."""
+    lines, failures = [], 0
+    python, arch = host()
+    for name, app in AGENTSCOPE_APPS.items():
+        manifest_path = build(
+            tmp / f"dist-{name.split()[-1]}", "--functions", "query", "--app", app
+        )
+        artifacts = json.loads(manifest_path.read_text())["artifacts"]
+        lines.append(
+            f"query with {name} ({app}): Lambda's limits, <= {LAMBDA_UNZIPPED_MB} MB unzipped,"
+            f" init <= {LAMBDA_INIT_S:.0f} s"
+        )
+        for a in artifacts:
+            zipped, unzipped = a["size"] / 1e6, a["unzipped_size"] / 1e6
+            ok = unzipped <= LAMBDA_UNZIPPED_MB
+            failures += not ok
+            upload = ""
+            if a["target"] == "aws":
+                upload = "direct" if zipped <= LAMBDA_DIRECT_ZIPPED_MB else "from S3"
+                upload = f"({upload} upload)"
+            lines.append(
+                f"  {a['target']:<4} {a['runtime']:<16} {a['arch']:<7}"
+                f" {zipped:6.2f} MB zipped {upload:<20} {unzipped:6.2f} MB unzipped  {verdict(ok)}"
+            )
+        for a in artifacts:
+            if not (a["target"] == "aws" and (a["python"], a["arch"]) == (python, arch)):
+                continue
+            root = tmp / "unpacked" / name.split()[-1] / a["zip"].removesuffix(".zip")
+            reprozip.extract(manifest_path.parent / a["zip"], root)
+            store = tmp / "runs" / name.split()[-1] / "store"
+            store.mkdir(parents=True)
+            seconds = aws_cold(root, a, runs, store, ())
+            ok = seconds <= LAMBDA_INIT_S
+            failures += not ok
+            lines.append(
+                f"  cold start {a['runtime']} {a['arch']} lambda_handler (import + GET /health,"
+                f" median of {runs}) {seconds:.3f} s  {verdict(ok)}"
+            )
+    return lines, failures
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--manifest", type=Path, help="an existing build's manifest.json")
     parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument(
+        "--no-agentscope", action="store_true", help="leave out the agentscope apps' zips"
+    )
     args = parser.parse_args()
     failures = 0
     with tempfile.TemporaryDirectory(prefix="package-report-") as tmp_name:
@@ -194,15 +263,7 @@ def main() -> int:
         if args.manifest:
             manifest_path = args.manifest.resolve()
         else:
-            started = time.perf_counter()
-            subprocess.run(
-                [sys.executable, str(ROOT / "packaging" / "build.py"), "--out", str(tmp / "dist")],
-                cwd=ROOT,
-                check=True,
-                stdout=subprocess.DEVNULL,
-            )
-            print(f"built every artifact in {time.perf_counter() - started:.1f} s", flush=True)
-            manifest_path = tmp / "dist" / "manifest.json"
+            manifest_path = build(tmp / "dist")
         manifest = json.loads(manifest_path.read_text())
         artifacts = manifest["artifacts"]
         lines = [
@@ -227,6 +288,7 @@ def main() -> int:
         lines.append(
             f"cold start, median of {args.runs} fresh isolated processes (python -I -S, import"
             f" path = the unpacked zip + stdlib), import + first GET /health"
+            f" (load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)"
         )
         for a in runnable:
             root = tmp / "unpacked" / a["zip"].removesuffix(".zip")
@@ -254,6 +316,10 @@ def main() -> int:
             lines.append(
                 f"  ({skipped} artifacts are for another Python or CPU and cannot start here)"
             )
+        if not args.no_agentscope:
+            more, failed = framework_report(tmp, args.runs)
+            lines += more
+            failures += failed
     publish("package_report", "\n".join(lines))
     return 1 if failures else 0
 

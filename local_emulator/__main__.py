@@ -17,7 +17,10 @@ import logging
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from local_emulator.serve import Function
 
 
 @contextlib.contextmanager
@@ -58,6 +61,23 @@ def _sandbox_backend(kind: str | None, host: str) -> Iterator[None]:
         endpoint = env["AGENTRUN_ENDPOINT"]
         print(f"  agentrun {endpoint} (AgentRun API; sandboxes on Docker)", flush=True)
         yield
+
+
+def _offline_model(host: str) -> Function | None:
+    """With no model configured: the offline demo model's endpoint, MODEL_BASE_URL on it."""
+    if os.environ.get("MODEL_BASE_URL"):
+        return None
+    from functions.runtime.settings import Settings
+    from local_emulator.chat_completions import OFFLINE_API_KEY, OFFLINE_MODEL, offline_model_app
+    from local_emulator.serve import Function
+
+    port = Settings().model_port
+    os.environ["MODEL_BASE_URL"] = f"http://{host}:{port}/v1"
+    if not os.environ.get("MODEL_API_KEY"):
+        os.environ["MODEL_API_KEY"] = OFFLINE_API_KEY
+    # requests (and their traces, logs) name the model that answers them
+    os.environ.setdefault("MODEL_NAME", OFFLINE_MODEL)
+    return Function("model", offline_model_app(), port, "/v1/chat/completions (offline demo)")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -109,20 +129,32 @@ def main(argv: list[str] | None = None) -> None:
 
     from functions.runtime.settings import Settings
 
+    if Settings().log_format == "json":  # as the functions log on the platforms
+        from functions.runtime.logs import configure_logging
+
+        configure_logging("json", sys.stdout)
+
     host = args.host or Settings().emulator_host
     print("agentscope-faas local emulator", flush=True)
     with _store_backend(args.store, host), _sandbox_backend(args.sandbox_backend, host):
         # the query function's agents reach sandboxes through the emulated sandbox function
         os.environ.setdefault("SANDBOX_URL", f"http://{host}:{Settings().sandbox_port}")
+        offline = _offline_model(host)
         settings = Settings()
         if args.artifacts:
-            _serve_artifacts(args, settings, host)
+            _serve_artifacts(args, settings, host, offline)
             return
         from functions.query.app import create_app as query_app
+        from local_emulator.playground import emulator_playground
         from local_emulator.serve import Function, serve
 
         functions = [
-            Function("query", query_app(settings), settings.query_port, "POST /process"),
+            Function(
+                "query",
+                emulator_playground(query_app(settings), settings, host),
+                settings.query_port,
+                "POST /process, /compatible-mode/v1/responses, /ag-ui, /a2a; GET / the playground",
+            ),
         ]
         if importlib.util.find_spec("functions.state.app") is not None:
             from functions.state.app import create_app as state_app
@@ -140,18 +172,24 @@ def main(argv: list[str] | None = None) -> None:
                 f"/v1/sandboxes (on {settings.sandbox_backend})",
             )
         )
+        if offline is not None:
+            functions.append(offline)
         model = (
             f"{settings.model_name} at {settings.model_base_url}"
-            if settings.model_base_url
-            else "offline demo model (set MODEL_BASE_URL, MODEL_API_KEY, MODEL_NAME)"
+            if offline is None
+            else f"offline demo model at {settings.model_base_url} "
+            "(set MODEL_BASE_URL, MODEL_API_KEY, MODEL_NAME for a real one)"
         )
         print(f"  app      {settings.agent_app}", flush=True)
         print(f"  model    {model}", flush=True)
         print(f"  store    {settings.store_url}", flush=True)
+        _print_traces(settings)
         asyncio.run(serve(functions, host))
 
 
-def _serve_artifacts(args: argparse.Namespace, settings: Any, host: str) -> None:
+def _serve_artifacts(
+    args: argparse.Namespace, settings: Any, host: str, offline: Function | None = None
+) -> None:
     """Each function from its zip, in processes of its own, behind its platform's trigger."""
     from pathlib import Path
 
@@ -164,11 +202,26 @@ def _serve_artifacts(args: argparse.Namespace, settings: Any, host: str) -> None
         store_url = f"file://{Path(path).resolve()}"
     common = {"STORE_URL": store_url}
     sandbox_url = f"http://{host}:{settings.sandbox_port}"
+    model = {
+        k: os.environ[k]
+        for k in ("MODEL_BASE_URL", "MODEL_API_KEY", "MODEL_NAME")
+        if k in os.environ
+    }
+    # the trigger's own URL for the agent card (behind a Function URL event the app would see
+    # https, as it does in the cloud; here the trigger is plain http)
+    a2a_url = f"http://{host}:{settings.query_port}"
     environment = {
-        "query": {**common, "SANDBOX_URL": sandbox_url},
+        "query": {
+            **common,
+            "SANDBOX_URL": sandbox_url,
+            "A2A_PUBLIC_URL": a2a_url,
+            **(model if offline else {}),
+        },
         "state": dict(common),
         "sandbox": dict(common),
     }
+    for name, env in environment.items():  # as Terraform names them (OTEL_* are inherited)
+        env["OTEL_SERVICE_NAME"] = os.environ.get("OTEL_SERVICE_NAME") or f"agentscope-{name}"
     verifier = None
     if args.sandbox_url_auth == "signed":  # the query role's key, as the platform hands it over
         from local_emulator.url_auth import role_keys
@@ -211,6 +264,9 @@ def _serve_artifacts(args: argparse.Namespace, settings: Any, host: str) -> None
         from local_emulator.url_auth import SignedOnly
 
         apps["sandbox"] = SignedOnly(apps["sandbox"], verifier)
+    from local_emulator.playground import emulator_playground
+
+    apps["query"] = emulator_playground(apps["query"], settings, host)
     ports = {"query": settings.query_port, "state": settings.state_port}
     ports["sandbox"] = settings.sandbox_port
     ports["sandbox-desktop"] = settings.sandbox_desktop_port
@@ -224,10 +280,21 @@ def _serve_artifacts(args: argparse.Namespace, settings: Any, host: str) -> None
         Function(name, app, ports[name], f"{doors[name]}, from its zip")
         for name, app in apps.items()
     ]
+    if offline is not None:
+        served.append(offline)
     print(f"  artifacts {manifest} ({args.platform})", flush=True)
     print(f"  store    {store_url}", flush=True)
+    _print_traces(settings)
     with stack:
         asyncio.run(serve(served, host))
+
+
+def _print_traces(settings: Any) -> None:
+    from functions.runtime import tracing
+
+    if tracing.enabled(settings):
+        where = settings.otel_exporter_otlp_traces_endpoint or settings.otel_exporter_otlp_endpoint
+        print(f"  traces   {where} (OTLP/HTTP)", flush=True)
 
 
 @contextlib.contextmanager

@@ -128,17 +128,24 @@ def functions(
                     "FC_SERVER_PORT": str(port),
                     "FC_CUSTOM_LISTEN_PORT": str(port),
                     "FC_INSTANCE_ID": f"local-{name}",
+                    # as Terraform's fc_function module tells each function its own timeout
+                    "FUNCTION_TIMEOUT_S": str(artifact["timeout_s"]),
                 }
             )
             command = [str(root / c.removeprefix("/code/")) for c in artifact["command"]]
-            server = ServerFunction(name, root, command, port, env)
+            server = ServerFunction(name, root, command, port, env, float(artifact["timeout_s"]))
             apps[name] = StreamingProxy(server, "fc")
         elif artifact.get("streaming_handler") and not buffered:
             port = free_port()
             env.update({"AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LWA_PORT": str(port)})
             env["PORT"] = str(port)
             server = ServerFunction(
-                name, root, [str(root / artifact["streaming_handler"])], port, env
+                name,
+                root,
+                [str(root / artifact["streaming_handler"])],
+                port,
+                env,
+                float(artifact["timeout_s"]),
             )
             apps[name] = StreamingProxy(server, "aws")
         else:

@@ -9,7 +9,9 @@
 - :class:`ServerFunction`: an artifact that is itself an HTTP server - FC's custom runtime
   (``bootstrap``) or the Lambda Web Adapter (``run.sh``) - started in the unpacked folder
   with the platform's environment, on this machine's base interpreter (FAAS_PYTHON), which
-  the scripts run with -S: the standard library and that folder, nothing installed.
+  the scripts run with -S: the standard library and that folder, nothing installed. Its
+  trigger (``triggers.StreamingProxy``) kills it when a request overruns ``timeout_s``, as
+  the platform ends an instance that overran, and starts a new one for the next request.
 """
 
 from __future__ import annotations
@@ -193,6 +195,7 @@ class ServerFunction:
     command: list[str]
     port: int
     environment: dict[str, str] = field(default_factory=dict)
+    timeout_s: float | None = None  # the function's timeout: a request may take this long
     _proc: asyncio.subprocess.Process | None = None
     _logs: asyncio.Task | None = None
 
@@ -218,6 +221,20 @@ class ServerFunction:
     @property
     def exited(self) -> int | None:
         return None if self._proc is None else self._proc.returncode
+
+    @property
+    def pid(self) -> int | None:
+        return None if self._proc is None else self._proc.pid
+
+    async def kill(self) -> None:
+        """End the instance at once (SIGKILL), as the platform ends one that overran."""
+        if self._proc is not None and self._proc.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                self._proc.kill()
+            await self._proc.wait()
+        if self._logs is not None:
+            with contextlib.suppress(Exception):
+                await self._logs
 
     async def close(self) -> None:
         if self._proc is not None and self._proc.returncode is None:

@@ -8,20 +8,44 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 import signal
 import socket
 import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 
+def _ephemeral_range() -> tuple[int, int]:
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999  # Linux's default
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A port nothing listens on now (for a server that binds it right after)."""
-    with socket.socket() as s:
+    """A port nothing listens on now (for a server that binds it right after).
+
+    Chosen at random below the kernel's ephemeral range: a port from ``bind(0)`` lies inside it,
+    where any outgoing connection's local port or a port Docker publishes may take it before
+    the server binds; below it only another server asking for that very port can.
+    """
+    low, _ = _ephemeral_range()
+    for _ in range(200):
+        port = random.randrange(max(1024, low - 16384), low)
+        with socket.socket() as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue
+            return port
+    with socket.socket() as s:  # the range below is crowded: the kernel's choice
         s.bind((host, 0))
         return s.getsockname()[1]
 

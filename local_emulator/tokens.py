@@ -43,8 +43,30 @@ def mint_token(
     return jwt.encode(claims, secret, algorithm="HS256")
 
 
+def dev_token(user: str, *, admin: bool = False, ttl_s: float = DEFAULT_TTL_S) -> str:
+    """A token the functions configured by this environment accept: signed with its
+    ``AUTH_JWT_SECRET``, with its issuer, audience, user claim and admin scope.
+
+    ``ValueError`` when ``AUTH_JWT_SECRET`` is not set."""
+    from functions.runtime.settings import Settings, secret_value
+
+    settings = Settings()
+    secret = secret_value(settings.auth_jwt_secret)
+    if secret is None:
+        raise ValueError("set AUTH_JWT_SECRET (the functions' dev secret) to mint a token")
+    return mint_token(
+        secret,
+        user,
+        admin=admin,
+        admin_scope=settings.auth_admin_scope,
+        ttl_s=ttl_s,
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        user_claim=settings.auth_user_claim,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
-    from functions.runtime.settings import Settings
 
     parser = argparse.ArgumentParser(
         prog="python -m local_emulator token",
@@ -55,19 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--admin", action="store_true", help="may act for any user")
     parser.add_argument("--ttl", type=float, default=DEFAULT_TTL_S, help="seconds (3600)")
     args = parser.parse_args(argv)
-    settings = Settings()
-    if settings.auth_jwt_secret is None:
-        parser.error("set AUTH_JWT_SECRET (the functions' dev secret) to mint a token")
-    print(
-        mint_token(
-            settings.auth_jwt_secret.get_secret_value(),
-            args.user,
-            admin=args.admin,
-            admin_scope=settings.auth_admin_scope,
-            ttl_s=args.ttl,
-            issuer=settings.auth_issuer,
-            audience=settings.auth_audience,
-            user_claim=settings.auth_user_claim,
-        )
-    )
+    try:
+        print(dev_token(args.user, admin=args.admin, ttl_s=args.ttl))
+    except ValueError as exc:
+        parser.error(str(exc))
     return 0

@@ -5,9 +5,13 @@
   once - an SSE stream arrives in one piece at the end, as it does through mangum on AWS.
 - :class:`StreamingProxy` (FC's custom runtime, and Lambda's RESPONSE_STREAM mode through
   the Lambda Web Adapter): requests go to the function's own HTTP server and its response
-  streams back as it is written, with the request id header the platform adds; on FC a
-  WebSocket is relayed too (FC's HTTP triggers carry them; Lambda's Function URLs do not).
-Both start the function's instances with the app's lifespan and stop them after.
+  streams back as it is written, with the headers the platform adds (the request id; on
+  Lambda the invocation context, its ``deadline`` included); on FC a WebSocket is relayed
+  too (FC's HTTP triggers carry them; Lambda's Function URLs do not).
+Both start the function's instances with the app's lifespan and stop them after, and both
+enforce the function's timeout as the platforms do: an invocation that overruns it has its
+instance killed (the next request starts a new one) and the caller gets the platform's
+error - or, when the response had begun streaming, a response that ends there.
 """
 
 from __future__ import annotations
@@ -135,11 +139,24 @@ class StreamingProxy:
         self.platform = platform
         self.upstream = f"http://127.0.0.1:{function.port}"
         self._http: Any = None
+        self._starting = asyncio.Lock()
 
     async def _start(self) -> None:
         import httpx
 
         self._http = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=5.0))
+        await self._launch()
+
+    async def _running(self) -> None:
+        """A new instance when the last one is gone (killed for its timeout): a cold start."""
+        async with self._starting:
+            if self.function.exited is not None:
+                print(f"[{self.function.name}] starting a new instance", flush=True)
+                await self._launch()
+
+    async def _launch(self) -> None:
+        import httpx
+
         await self.function.start()
         deadline = time.monotonic() + 60
         while True:  # a readiness probe, as FC and the adapter probe before routing traffic
@@ -161,30 +178,67 @@ class StreamingProxy:
         if self._http is not None:
             await self._http.aclose()
 
-    def _platform_headers(self) -> list[tuple[str, str]]:
+    def _platform_headers(self, deadline: float | None) -> list[tuple[str, str]]:
         request_id = str(uuid.uuid4())
         if self.platform == "fc":
             return [("x-fc-request-id", request_id)]
-        context = {"request_id": request_id, "function_name": self.function.name}
+        # the adapter's JSON of the Lambda runtime's Context: deadline in Unix milliseconds
+        context: dict[str, Any] = {"request_id": request_id, "function_name": self.function.name}
+        if deadline is not None:
+            context["deadline"] = int(deadline * 1000)
         return [
             ("x-amzn-request-context", json.dumps({"requestId": request_id})),
             ("x-amzn-lambda-context", json.dumps(context)),
         ]
+
+    async def _timed_out(self, send: Any, answered: bool) -> None:
+        timeout = self.function.timeout_s
+        print(
+            f"[{self.function.name}] the request ran past the function's timeout "
+            f"({timeout:g} s): its instance is killed",
+            flush=True,
+        )
+        await self.function.kill()
+        if answered:  # the response is streaming: it ends where it was
+            await send({"type": "http.response.body", "body": b""})
+        elif self.platform == "fc":  # our pick of FC's answer (its body shape for errors)
+            message = f"Function timed out after {timeout:g} seconds"
+            data = json.dumps({"errorMessage": message, "errorType": "FunctionTimeout"}).encode()
+            headers = [
+                (b"content-type", b"application/json"),
+                (b"x-fc-error-type", b"UnhandledInvocationError"),
+            ]
+            await send({"type": "http.response.start", "status": 502, "headers": headers})
+            await send({"type": "http.response.body", "body": data})
+        else:  # what a Function URL answers for a failed invocation
+            await send_json(send, 502, {"Message": "Internal Server Error"})
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send, self._start, self._stop)
             return
         websocket = WebSocket(scope, receive, send) if scope["type"] == "websocket" else None
-        if websocket is not None:
-            if self.platform != "fc":  # FC's HTTP triggers carry WebSockets, Lambda's doors not
-                await refuse(websocket, 426)
-                return
+        if websocket is not None and self.platform != "fc":  # Lambda's doors carry none
+            await refuse(websocket, 426)
+            return
+        await self._running()  # as on the platforms, a cold start's init is not timed
+        if websocket is not None:  # FC's HTTP triggers carry WebSockets, untimed here
             query = websocket.url.query
             url = f"{self.upstream}{scope['path']}" + (f"?{query}" if query else "")
             headers = passed_headers(websocket.headers, HOP_BY_HOP)
-            await relay(websocket, ws_url(url), {**headers, **dict(self._platform_headers())})
+            await relay(websocket, ws_url(url), {**headers, **dict(self._platform_headers(None))})
             return
+        timeout = self.function.timeout_s
+        deadline = None if timeout is None else time.time() + timeout
+        state = {"answered": False}  # whether the response has begun
+        try:
+            await asyncio.wait_for(self._forward(scope, receive, send, deadline, state), timeout)
+        except asyncio.TimeoutError:
+            await self._timed_out(send, state["answered"])
+
+    async def _forward(
+        self, scope: dict, receive: Any, send: Any, deadline: float | None, state: dict
+    ) -> None:
         import httpx
 
         body = await read_body(receive, None) or b""
@@ -192,13 +246,14 @@ class StreamingProxy:
             (k.decode("latin-1"), v.decode("latin-1"))
             for k, v in scope["headers"]
             if k.decode("latin-1").lower() not in HOP_BY_HOP
-        ] + self._platform_headers()
+        ] + self._platform_headers(deadline)
         query = scope.get("query_string", b"").decode("latin-1")
         url = f"{self.upstream}{scope['path']}" + (f"?{query}" if query else "")
         request = self._http.build_request(scope["method"], url, headers=headers, content=body)
         try:
             response = await self._http.send(request, stream=True)
         except httpx.TransportError:
+            state["answered"] = True
             await send_json(send, 502, {"Message": "the function's server is not answering"})
             return
         try:
@@ -207,6 +262,7 @@ class StreamingProxy:
                 for k, v in response.headers.multi_items()
                 if k.lower() not in HOP_BY_HOP
             ]
+            state["answered"] = True
             await send(
                 {"type": "http.response.start", "status": response.status_code, "headers": raw}
             )

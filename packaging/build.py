@@ -11,10 +11,13 @@ so without it every cold start compiles every module it imports.
     packaging/build.py [--functions query,state,sandbox] [--targets aws,fc]
                        [--python 3.11,3.12] [--arch x86_64,arm64] [--out dist]
                        [--app examples.friday:agent_app] [--aws-services bedrock-runtime]
+                       [--app-extras agentscope] [--keep anthropic]
                        [--no-pyc] [--refresh] [-q]
 
 ``--python`` and ``--arch`` choose among the AWS builds; FC has one (Python 3.11, x86_64).
-The manifest lists exactly the artifacts this run built.
+The manifest lists exactly the artifacts this run built. An app that imports an agent
+framework gets the framework's extra in its query zip, pruned of what it never runs
+(frameworks.py); ``--app-extras`` and ``--keep`` override what the app's sources say.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import deps
+import frameworks
 import reprozip
 from targets import (
     FUNCTIONS,
@@ -43,9 +48,15 @@ from targets import (
     zip_rel,
 )
 
+if TYPE_CHECKING:
+    from local_emulator.progress import Steps
+
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # functions (the settings), local_emulator (progress lines)
 MANIFEST_FORMAT = 1
 BUDGET_ZIPPED_MB, BUDGET_UNZIPPED_MB = 30, 120
+# a query zip carrying an agent framework: Lambda's own limit (layers included: leave room)
+FRAMEWORK_UNZIPPED_MB = 250
 CACHE = Path(os.environ.get("PACKAGING_CACHE", ROOT / "build" / "packaging-cache"))
 
 ENTRY_SCRIPT = """\
@@ -70,6 +81,7 @@ class Options:
     out: Path
     pyc: bool
     aws_services: frozenset[str] | None  # botocore models the query zip keeps; None: all
+    prunes: tuple[frameworks.Prune, ...] = ()  # left out of the query zip (its framework's)
 
 
 @dataclass(frozen=True)
@@ -83,13 +95,42 @@ class Job:
         return zip_rel(self.function, self.platform)
 
 
+# distributions a dependency declares that no function imports: a2a-sdk's google-api-core
+# (with google-auth, pyasn1, pyasn1-modules, proto-plus) serves a2a-sdk's gRPC client; the
+# query function's A2A server never loads them (the artifact e2e suite runs A2A from the zip)
+UNUSED_DISTRIBUTIONS = ("google_api_core", "google_auth", "pyasn1", "pyasn1_modules", "proto_plus")
+UNUSED_PACKAGES = {
+    ("google", "api_core"),
+    ("google", "auth"),
+    ("google", "oauth2"),
+    ("pyasn1",),
+    ("pyasn1_modules",),
+    ("proto",),
+}
+
+
+def unused(rel: tuple[str, ...]) -> bool:
+    if rel[:1] in UNUSED_PACKAGES or rel[:2] in UNUSED_PACKAGES:
+        return True
+    name, _, rest = rel[0].partition("-")
+    return rest.endswith(".dist-info") and name in UNUSED_DISTRIBUTIONS
+
+
+# sources no interpreter runs: type stubs, protobuf and C sources and headers
+NOT_RUN = (".pyi", ".proto", ".c", ".h", ".pyx", ".pxd", "py.typed")
+
+
 def dropped(rel: tuple[str, ...], aws_services: frozenset[str] | None, pyc: bool) -> bool:
     """Third-party files a function never runs: console scripts, packages' test suites,
-    botocore's usage examples (read only to write docs) and the models of AWS services
-    the function does not call (``aws_services``; None keeps them all)."""
-    if rel[0] == "bin" or (not pyc and "__pycache__" in rel):
+    type stubs and other sources no interpreter runs (``NOT_RUN``), botocore's usage
+    examples (read only to write docs), the models of AWS services the function does not
+    call (``aws_services``; None keeps them all) and distributions only other packages'
+    unused parts need (``UNUSED_DISTRIBUTIONS``)."""
+    if rel[0] == "bin" or (not pyc and "__pycache__" in rel) or unused(rel):
         return True
-    if any(part in ("tests", "test") for part in rel[:-1]):
+    if rel[-1].endswith(NOT_RUN):
+        return True
+    if any(part in ("tests", "test", "SelfTest") for part in rel[:-1]):  # SelfTest: pycryptodome
         return True
     if rel[:2] == ("botocore", "data") and len(rel) > 3:
         if rel[-1].startswith("examples-1."):
@@ -135,6 +176,19 @@ def app_source(spec: str) -> Path:
     return origin.parent if origin.name == "__init__.py" else origin
 
 
+def app_module_source(spec: str) -> Path:
+    """The file (or package folder) of the app's module itself, for reading its imports."""
+    top = app_source(spec)
+    parts = spec.partition(":")[0].split(".")[1:]
+    if not parts or not top.is_dir():
+        return top
+    base = top.joinpath(*parts)
+    for candidate in (base.with_suffix(".py"), base):
+        if candidate.exists():
+            return candidate
+    return top
+
+
 def own_code(function: Function, app: str, staging: Path, pyc: bool) -> list[reprozip.Entry]:
     """Our code (and the agent app) copied clean, compiled there when the target allows."""
     copy_sources(ROOT / "functions" / "__init__.py", staging / "functions" / "__init__.py")
@@ -159,9 +213,14 @@ def build_one(job: Job, opts: Options) -> dict:
     function, platform, app = job.function, job.platform, opts.app
     pyc = opts.pyc and deps.compiles_here(platform.python)
     services = opts.aws_services if function.carries_app else frozenset(OWN_AWS_SERVICES)
+    prunes = opts.prunes if function.carries_app else ()
+
+    def skip(rel: tuple[str, ...]) -> bool:
+        return dropped(rel, services, pyc) or frameworks.is_pruned(rel, prunes)
+
     with tempfile.TemporaryDirectory(prefix="pkg-") as tmp:
         entries = own_code(function, app, Path(tmp), pyc)
-        entries += tree_entries(job.site, skip=lambda rel: dropped(rel, services, pyc))
+        entries += tree_entries(job.site, skip=skip)
         entries.append(entry_script(function, platform))
         written = reprozip.write_zip(opts.out / job.zip_rel, entries)
     return manifest_entry(
@@ -193,16 +252,27 @@ def choose(args: argparse.Namespace) -> tuple[list[Function], list[Platform]]:
     return [FUNCTIONS[n] for n in FUNCTIONS if n in names], platforms
 
 
-def size_table(artifacts: list[dict]) -> str:
+def over_budget(artifact: dict, framework: bool) -> str:
+    """Why an artifact is over its budget ("" when it is not)."""
+    if framework and artifact["function"] == "query":
+        if artifact["unzipped_size"] > FRAMEWORK_UNZIPPED_MB * 1e6:
+            return f"  over Lambda's {FRAMEWORK_UNZIPPED_MB} MB unzipped"
+        return ""
+    if artifact["size"] > BUDGET_ZIPPED_MB * 1e6 or artifact["unzipped_size"] > (
+        BUDGET_UNZIPPED_MB * 1e6
+    ):
+        return f"  over budget ({BUDGET_ZIPPED_MB}/{BUDGET_UNZIPPED_MB} MB)"
+    return ""
+
+
+def size_table(artifacts: list[dict], framework: bool = False) -> str:
     header = (
         f"{'function':<8} {'target':<6} {'python':<6} {'arch':<6} "
         f"{'zipped MB':>9} {'unzipped MB':>11}  sha256"
     )
     lines = [header]
     for a in artifacts:
-        over = ""
-        if a["size"] > BUDGET_ZIPPED_MB * 1e6 or a["unzipped_size"] > BUDGET_UNZIPPED_MB * 1e6:
-            over = f"  over budget ({BUDGET_ZIPPED_MB}/{BUDGET_UNZIPPED_MB} MB)"
+        over = over_budget(a, framework)
         lines.append(
             f"{a['function']:<8} {a['target']:<6} {a['python']:<6} {a['arch']:<6} "
             f"{a['size'] / 1e6:>9.2f} {a['unzipped_size'] / 1e6:>11.2f}  {a['sha256'][:12]}{over}"
@@ -211,7 +281,6 @@ def size_table(artifacts: list[dict]) -> str:
 
 
 def default_app() -> str:
-    sys.path.insert(0, str(ROOT))
     from functions.runtime.settings import Settings
 
     return Settings().agent_app  # AGENT_APP if set, else the runtime's default
@@ -231,11 +300,74 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         help="AWS services the agent app calls, whose botocore models the query zip keeps "
         "besides the runtime's own (comma-separated, e.g. bedrock-runtime; 'all' keeps all)",
     )
+    parser.add_argument(
+        "--app-extras",
+        default=None,
+        help="pyproject extras the agent app needs in the query zip (default: read from the "
+        "app's imports, e.g. agentscope; '' for none)",
+    )
+    parser.add_argument(
+        "--keep",
+        default="",
+        help="packages the framework's prune would leave out that the app uses "
+        "(comma-separated, e.g. anthropic)",
+    )
     parser.add_argument("--cache", type=Path, default=CACHE, help="installed-wheels cache")
     parser.add_argument("--refresh", action="store_true", help="re-resolve, ignoring the cache")
     parser.add_argument("--no-pyc", action="store_true", help="ship sources only")
     parser.add_argument("-q", "--quiet", action="store_true")
     return parser.parse_args(argv)
+
+
+def install_all(
+    functions: list[Function],
+    platforms: list[Platform],
+    app_extras: tuple[str, ...],
+    meta: dict,
+    args: argparse.Namespace,
+    steps: Steps,
+) -> list[Job]:
+    """Each function's dependencies for each platform (cached unless --refresh)."""
+    jobs = []
+    cache = args.cache.resolve()
+    for platform in platforms:
+        for function in functions:
+            extras = (*function.extras, *(app_extras if function.carries_app else ()))
+            reqs = deps.requirements((*extras, *platform.extras), meta)
+            what = f"dependencies of {function.name} for {platform.target} {platform.slug}"
+            with steps.step(what) as step:
+                site = deps.install(reqs, platform, cache, args.refresh, args.quiet)
+                step.done(f"{len(reqs)} requirements")
+            jobs.append(Job(function, platform, site))
+    return jobs
+
+
+def build_all(
+    jobs: list[Job],
+    app: str,
+    out: Path,
+    args: argparse.Namespace,
+    prunes: tuple[frameworks.Prune, ...],
+    steps: Steps,
+) -> list[dict]:
+    """The zips, built in parallel."""
+    extra = split(args.aws_services)
+    opts = Options(
+        app=app,
+        out=out,
+        pyc=not args.no_pyc,
+        aws_services=None if "all" in extra else frozenset((*OWN_AWS_SERVICES, *extra)),
+        prunes=prunes,
+    )
+
+    def build(job: Job) -> dict:
+        with steps.step(f"zipping {job.zip_rel}") as step:
+            artifact = build_one(job, opts)
+            step.done(f"{artifact['size'] / 1e6:.1f} MB")
+        return artifact
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+        return list(pool.map(build, jobs))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,21 +378,21 @@ def main(argv: list[str] | None = None) -> int:
     meta = deps.project()
     out: Path = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    jobs = []
-    for platform in platforms:
-        for function in functions:
-            reqs = deps.requirements((*function.extras, *platform.extras), meta)
-            site = deps.install(reqs, platform, args.cache.resolve(), args.refresh, args.quiet)
-            jobs.append(Job(function, platform, site))
-    extra = split(args.aws_services)
-    opts = Options(
-        app=app,
-        out=out,
-        pyc=not args.no_pyc,
-        aws_services=None if "all" in extra else frozenset((*OWN_AWS_SERVICES, *extra)),
+    app_src = app_module_source(app)
+    app_extras = (
+        tuple(split(args.app_extras))
+        if args.app_extras is not None
+        else frameworks.framework_extras(app_src)
     )
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        artifacts = list(pool.map(lambda job: build_one(job, opts), jobs))
+    prunes = frameworks.pruned(app_extras, app_src, frozenset(split(args.keep)))
+    if app_extras and not args.quiet:
+        left_out = ", ".join(f"{p.top_level} ({p.why})" for p in prunes) or "nothing"
+        print(f"  {app} brings {', '.join(app_extras)}; left out: {left_out}")
+    from local_emulator.progress import Steps
+
+    with Steps(2 * len(platforms) * len(functions), quiet=args.quiet, title="packages") as steps:
+        jobs = install_all(functions, platforms, app_extras, meta, args, steps)
+        artifacts = build_all(jobs, app, out, args, prunes, steps)
     order = {name: i for i, name in enumerate(FUNCTIONS)}
     artifacts.sort(key=lambda a: (order[a["function"]], a["target"], a["python"], a["arch"]))
     manifest = {
@@ -270,7 +402,7 @@ def main(argv: list[str] | None = None) -> int:
         "artifacts": artifacts,
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    print(size_table(artifacts))
+    print(size_table(artifacts, framework=bool(app_extras)))
     if not args.quiet:
         elapsed = time.perf_counter() - started
         print(f"{len(artifacts)} artifacts and manifest.json in {out} ({elapsed:.1f} s)")

@@ -6,7 +6,9 @@ sandbox type from ``sandbox_images/<type>/Dockerfile`` with ``sandbox_images/`` 
 in dependency order (a type is built FROM its ``parent`` in the registry,
 ``functions.runtime.sandbox.types``). Image names come from
 ``functions.runtime.settings.sandbox_image`` (the seed's ``RUNTIME_SANDBOX_*`` variables).
-Unchanged inputs rebuild from Docker's layer cache in about a second.
+Unchanged inputs rebuild from Docker's layer cache in about a second. It says what it is
+doing as numbered steps with their times (``local_emulator/progress.py``; ``-q`` for none,
+``-v`` for the build's own output too) and ends with a table of the steps' times.
 
 From Python (tests): ``build_images(("base", "filesystem")) -> {type: image}``.
 """
@@ -14,13 +16,15 @@ From Python (tests): ``build_images(("base", "filesystem")) -> {type: image}``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import fcntl
 import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -35,6 +39,9 @@ from functions.runtime.sandbox.types import SANDBOX_TYPES  # noqa: E402
 from functions.runtime.settings import Settings, sandbox_image  # noqa: E402
 from sandbox_images import inputs  # noqa: E402
 
+if TYPE_CHECKING:
+    from local_emulator.progress import Steps
+
 TYPES = tuple(SANDBOX_TYPES)
 
 
@@ -42,8 +49,16 @@ class BuildError(RuntimeError):
     """A step of the build failed; the message carries its output's tail."""
 
 
-def _run(cmd: list[str], what: str, *, quiet: bool, env: dict[str, str] | None = None) -> None:
-    """Run ``cmd``; echo its output unless ``quiet``; raise BuildError with the tail on failure."""
+def _run(
+    cmd: list[str],
+    what: str,
+    *,
+    quiet: bool,
+    env: dict[str, str] | None = None,
+    echo: Callable[[str], None] | None = None,
+) -> None:
+    """Run ``cmd``; echo its output (to ``echo``, else stdout) unless ``quiet``; raise
+    BuildError with the tail on failure."""
     try:
         proc = subprocess.Popen(
             cmd,
@@ -61,7 +76,11 @@ def _run(cmd: list[str], what: str, *, quiet: bool, env: dict[str, str] | None =
     with proc.stdout:
         for line in proc.stdout:
             lines.append(line)
-            if not quiet:
+            if quiet:
+                continue
+            if echo is not None:
+                echo(line)
+            else:
                 sys.stdout.write(line)
                 sys.stdout.flush()
     if proc.wait() != 0:
@@ -69,19 +88,20 @@ def _run(cmd: list[str], what: str, *, quiet: bool, env: dict[str, str] | None =
         raise BuildError(f"{what} failed (exit {proc.returncode}):\n{tail}")
 
 
-def ensure_docker(*, quiet: bool = True) -> None:
+def ensure_docker(*, quiet: bool = True, echo: Callable[[str], None] | None = None) -> None:
     """Install/start Docker when ``docker info`` fails (see scripts/ensure_docker.sh)."""
-    _run(["sh", str(SCRIPTS / "ensure_docker.sh")], "ensure_docker.sh", quiet=quiet)
+    _run(["sh", str(SCRIPTS / "ensure_docker.sh")], "ensure_docker.sh", quiet=quiet, echo=echo)
 
 
 def base_image() -> str:
     return os.environ.get("BASE_IMAGE") or DEFAULT_BASE_IMAGE
 
 
-def ensure_base_image(*, quiet: bool = True) -> str:
+def ensure_base_image(*, quiet: bool = True, echo: Callable[[str], None] | None = None) -> str:
     """Make (or find) the image the base sandbox is built FROM; returns its name."""
     env = {**os.environ, "BASE_IMAGE": base_image()}
-    _run(["sh", str(SCRIPTS / "base_image.sh")], "base_image.sh", quiet=quiet, env=env)
+    script = str(SCRIPTS / "base_image.sh")
+    _run(["sh", script], "base_image.sh", quiet=quiet, env=env, echo=echo)
     return env["BASE_IMAGE"]
 
 
@@ -110,24 +130,36 @@ def build_images(
     *,
     quiet: bool = True,
     timings: dict[str, float] | None = None,
+    steps: Steps | None = None,
 ) -> dict[str, str]:
     """Build ``types`` (and what they are FROM); returns ``{type: image}`` for every one built.
 
     ``timings``, when given, receives the seconds each step took (``docker``, ``base-image``
-    and one entry per type). Builds from several processes at once run one after another.
+    and one entry per type). ``steps`` (``local_emulator.progress``) shows each step as it
+    runs (``2 + len(build_order(types))`` of them), and the build's output unless ``quiet``.
+    Builds from several processes at once run one after another.
     """
     settings = settings or Settings()
     order = build_order(types)
     timings = {} if timings is None else timings
     images = {t: sandbox_image(t, settings) for t in order}
     LOCK.parent.mkdir(parents=True, exist_ok=True)
+    echo = steps.echo if steps is not None else None
+    step = steps.step if steps is not None else _no_step
     with open(LOCK, "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:  # say why nothing moves, then queue behind the other build
+            if steps is not None:
+                steps.echo(f"waiting for another build of the images to finish ({LOCK})")
+            fcntl.flock(lock, fcntl.LOCK_EX)
         start = time.monotonic()
-        ensure_docker(quiet=quiet)
+        with step("Docker engine"):
+            ensure_docker(quiet=quiet, echo=echo)
         timings["docker"] = time.monotonic() - start
         start = time.monotonic()
-        base = ensure_base_image(quiet=quiet)
+        with step(f"base OS image {base_image()}"):
+            base = ensure_base_image(quiet=quiet, echo=echo)
         timings["base-image"] = time.monotonic() - start
         for sandbox_type in order:
             parent = SANDBOX_TYPES[sandbox_type].parent
@@ -144,11 +176,13 @@ def build_images(
                 str(HERE),
             ]
             start = time.monotonic()
-            try:  # host-fetched packages and wheels (desktop images), served during the build
-                with inputs.build_args(sandbox_type, base) as extra:
-                    _run(cmd[:2] + extra + cmd[2:], f"docker build ({sandbox_type})", quiet=quiet)
-            except inputs.DebError as exc:
-                raise BuildError(f"inputs of {sandbox_type}: {exc}") from exc
+            with step(f"building the {sandbox_type} image {images[sandbox_type]}"):
+                try:  # host-fetched packages and wheels (desktop images), served to the build
+                    with inputs.build_args(sandbox_type, base) as extra:
+                        build = cmd[:2] + extra + cmd[2:]
+                        _run(build, f"docker build ({sandbox_type})", quiet=quiet, echo=echo)
+                except inputs.DebError as exc:
+                    raise BuildError(f"inputs of {sandbox_type}: {exc}") from exc
             timings[sandbox_type] = time.monotonic() - start
     return images
 
@@ -163,16 +197,31 @@ def _size(image: str) -> str:
     return f"{int(proc.stdout) / 1e6:7.0f} MB" if proc.returncode == 0 else ""
 
 
+@contextlib.contextmanager
+def _no_step(what: str) -> Iterator[None]:
+    yield
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("types", nargs="*", default=list(TYPES), help=f"of {', '.join(TYPES)}")
-    parser.add_argument("-q", "--quiet", action="store_true", help="hide docker build output")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no step lines")
+    parser.add_argument("-v", "--verbose", action="store_true", help="docker build's output too")
     args = parser.parse_args(argv)
+    from local_emulator.progress import Steps
+
     timings: dict[str, float] = {}
     start = time.monotonic()
     try:
-        images = build_images(args.types, quiet=args.quiet, timings=timings)
-    except (BuildError, ValueError) as exc:
+        order = build_order(args.types)
+    except ValueError as exc:
+        print(f"build: {exc}", file=sys.stderr)
+        return 1
+    try:
+        with Steps(2 + len(order), quiet=args.quiet, title="sandbox images") as steps:
+            quiet = args.quiet or not args.verbose  # the tools' own output
+            images = build_images(order, quiet=quiet, timings=timings, steps=steps)
+    except BuildError as exc:
         print(f"build: {exc}", file=sys.stderr)
         return 1
     total = time.monotonic() - start

@@ -112,3 +112,99 @@ async def use_sandbox(self, msgs, request, **kwargs):
     ) as box:
         out = result_text(await box.run_shell_command(command="id -u"))
         yield f"{box.sandbox_id} {out.strip()}"
+
+
+class Slow:
+    """Marks when the slow tool of ``slow_app`` started and when it was torn down."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.finished = threading.Event()
+
+    def reset(self) -> None:
+        self.__init__()
+
+
+slow = Slow()
+slow_app = AgentApp(app_name="slow")
+
+
+@slow_app.query(framework="text")
+async def slow_reply(self, msgs, request, **kwargs):
+    """Input "slow": says it is working, then runs a tool that never ends on its own (a
+    stop or a vanished client ends it). Anything else: a quick reply naming the turn."""
+    text = msgs[-1].get_text_content() if msgs else ""
+    session = kwargs.get("session")
+    if text != "slow":
+        yield f"turn {len(session.messages) // 2 + 1 if session else 1}: quick reply to {text}"
+        return
+    yield "working: "
+    slow.started.set()
+    try:
+        await asyncio.sleep(3600)  # the slow tool
+    finally:
+        slow.finished.set()
+    yield "done"
+
+
+def ping() -> str:
+    """Answers pong."""
+    return "pong"
+
+
+def tool_loop_app(base_url: str, api_key: str = "sk-test") -> AgentApp:
+    """A ``native`` app on the model at ``base_url`` that runs every tool call the model
+    asks for and asks it again, with no step limit of its own: against a model that always
+    calls a tool, only the turn budgets end its turns."""
+    from functions.runtime.models import OpenAICompatModel
+    from functions.runtime.models.base import TextDelta, ToolCall, Usage
+    from functions.runtime.models.messages import to_openai_messages
+    from functions.runtime.protocol import DataContent, Message, MessageType
+    from functions.runtime.tools import Toolkit
+
+    app = AgentApp(app_name="tool-loop")
+
+    def said(kind: str, data: dict) -> Message:
+        role = "tool" if kind == MessageType.PLUGIN_CALL_OUTPUT else "assistant"
+        return Message(role=role, type=kind, content=[DataContent(data=data)])
+
+    @app.query(framework="native")
+    async def loop(self, msgs, request, **kwargs):
+        model = OpenAICompatModel(base_url, api_key, "fake-model", max_retries=0)
+        toolkit = Toolkit()
+        toolkit.register(ping)
+        session = kwargs.get("session")
+        chat = to_openai_messages([*(session.messages if session else []), *msgs])
+        while True:
+            calls: list[ToolCall] = []
+            async for item in model.stream(chat, tools=toolkit.schemas()):
+                if isinstance(item, TextDelta):
+                    yield item.text
+                elif isinstance(item, ToolCall):
+                    calls.append(item)
+                elif isinstance(item, Usage):
+                    yield item
+            if not calls:
+                return
+            chat.append(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": c.id,
+                            "type": "function",
+                            "function": {"name": c.name, "arguments": c.arguments},
+                        }
+                        for c in calls
+                    ],
+                }
+            )
+            for call in calls:
+                data = {"call_id": call.id, "name": call.name}
+                yield said(MessageType.PLUGIN_CALL, {**data, "arguments": call.arguments})
+                output, _ = await toolkit.call(call.name, call.arguments, call.id)
+                yield said(MessageType.PLUGIN_CALL_OUTPUT, {**data, "output": output})
+                chat.append({"role": "tool", "tool_call_id": call.id, "content": output})
+
+    return app

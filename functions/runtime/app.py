@@ -14,8 +14,9 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from .adapters import get_adapter
-from .protocol import AgentRequest, Event, Response, ResponseBuilder
+from .adapters import get_adapter, get_inbound
+from .current import CURRENT_REQUEST
+from .protocol import AgentRequest, Event, Response, ResponseBuilder, RunStatus
 
 log = logging.getLogger("agentscope_faas.app")
 
@@ -42,6 +43,7 @@ class AgentApp:
         self.options = kwargs
         self._init_hooks: list[Hook] = []
         self._shutdown_hooks: list[Hook] = []
+        self._input_checks: list[Hook] = []
         self._handler: Hook | None = None
         self.framework = "text"
         self._started = False
@@ -57,6 +59,18 @@ class AgentApp:
         """Run ``fn(self)`` when the server stops."""
         self._shutdown_hooks.append(fn)
         return fn
+
+    def input_check(self, fn: Hook) -> Hook:
+        """Run ``fn(messages)`` on each request's input before the turn starts: it raises an
+        ``ApiError`` (say ``models.messages.check_chat_input``'s 422) for input the app cannot
+        take, so the caller is refused before anything runs or is stored."""
+        self._input_checks.append(fn)
+        return fn
+
+    def check_input(self, request: AgentRequest) -> None:
+        """Every registered input check on ``request.input`` (they raise to refuse)."""
+        for check in self._input_checks:
+            check(request.input)
 
     def query(self, framework: str = "text") -> Callable[[Hook], Hook]:
         """Register ``async def handler(self, msgs, request, **kwargs)`` yielding output."""
@@ -115,7 +129,8 @@ class AgentApp:
             if self._handler is None:
                 raise RuntimeError(f"{self.app_name} has no @query handler")
             await self.startup()
-            items = _as_items(self._handler(self, request.input, request, **kwargs))
+            msgs = get_inbound(self.framework)(request.input)
+            items = _as_items(self._handler(self, msgs, request, **kwargs), request)
             async for event in get_adapter(self.framework)(items, builder):
                 yield event
         except Exception as exc:
@@ -123,6 +138,8 @@ class AgentApp:
             code, message = error_fields(exc)
             for event in builder.failed(code, message):
                 yield event
+            return
+        if builder.response.status in RunStatus.FINAL:  # the adapter ended it (incomplete)
             return
         for event in builder.completed():
             yield event
@@ -134,6 +151,32 @@ class AgentApp:
             final = event
         assert isinstance(final, Response)
         return final
+
+    async def stop_chat(self, user_id: str, session_id: str) -> bool:
+        """Stop the turn running on ``session_id``, whichever instance runs it, as
+        ``POST /process/stop`` does; False when no turn runs there.
+
+        The turn ends ``canceled`` within ``STOP_POLL_INTERVAL_S``, what it said kept as
+        ``incomplete``; the next request on the session continues from there. Needs the
+        services the runtime binds when it serves the app.
+        """
+        from .services.lock import NoRunningTurn
+
+        lock = getattr(self, "session_lock", None)
+        if lock is None:
+            raise RuntimeError("stop_chat needs the app to be served (AgentApp.run, deploy)")
+        try:
+            await lock.request_stop(user_id, session_id)
+        except NoRunningTurn:
+            return False
+        return True
+
+    async def deploy(
+        self, deployer: Any, endpoint_path: str = "/process", **kwargs: Any
+    ) -> dict[str, str]:
+        """Serve this app with ``deployer`` (``functions.runtime.deployers``), as the seed's
+        ``app.deploy(LocalDeployManager(...))``; returns ``{"deploy_id", "url"}``."""
+        return await deployer.deploy(self, endpoint_path=endpoint_path, **kwargs)
 
     def run(self, host: str = "127.0.0.1", port: int = 8090, **uvicorn_options: Any) -> None:
         """Serve this app's protocols with uvicorn, as the seed's ``AgentApp.run`` does."""
@@ -149,16 +192,31 @@ async def _maybe_await(value: Any) -> Any:
     return await value if inspect.isawaitable(value) else value
 
 
-async def _as_items(result: Any) -> AsyncIterator[Any]:
-    """Accept async generators (the usual handler) and coroutines that return one item."""
+async def _as_items(result: Any, request: AgentRequest) -> AsyncIterator[Any]:
+    """Accept async generators (the usual handler) and coroutines that return one item.
+
+    Each step runs with ``current_request()`` set: a server may run the steps of one
+    stream in different tasks, whose contexts would not carry it from step to step.
+    """
     if inspect.isasyncgen(result):
         try:
-            async for item in result:
+            while True:
+                token = CURRENT_REQUEST.set(request)
+                try:
+                    item = await result.__anext__()
+                except StopAsyncIteration:
+                    break
+                finally:
+                    CURRENT_REQUEST.reset(token)
                 yield item
         finally:
             await result.aclose()
         return
-    value = await _maybe_await(result)
+    token = CURRENT_REQUEST.set(request)
+    try:
+        value = await _maybe_await(result)
+    finally:
+        CURRENT_REQUEST.reset(token)
     if value is not None:
         yield value
 

@@ -11,6 +11,10 @@ the lifespan starts once, on the first invocation, and stays up for the instance
 Lambda freezes an idle instance and gives no shutdown hook without an extension, so the
 shutdown half runs only where the process exits normally (the emulator, tests). Mangum is
 imported on that first invocation, so it never weighs on the cold start of other platforms.
+
+Lambda freezes the instance as soon as the handler returns, so every span of the invocation
+is exported before it does (``tracing.force_flush``: nothing to do when tracing is off).
+With ``LOG_FORMAT=json`` the runtime's own log handler writes JSON lines.
 """
 
 from __future__ import annotations
@@ -19,9 +23,16 @@ import atexit
 from collections.abc import Callable
 from typing import Any
 
+from . import tracing
+
 
 def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
     adapter: Any = None
+    settings = getattr(getattr(app.state, "instance", None), "settings", None)
+    if settings is not None and settings.log_format == "json":
+        from .logs import configure_logging
+
+        configure_logging("json", keep_handlers=True)
 
     def lambda_handler(event: dict, context: Any) -> dict:
         nonlocal adapter
@@ -33,6 +44,9 @@ def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
             cycle = LifespanCycle(app, "on")
             cycle.__enter__()
             atexit.register(cycle.__exit__, None, None, None)
-        return adapter(event, context)
+        try:
+            return adapter(event, context)
+        finally:
+            tracing.force_flush()
 
     return lambda_handler

@@ -3,7 +3,8 @@
 ``create_function_app`` installs, in one place, what every function must do the same way:
 the error handlers (any :class:`~.errors.ApiError`, FastAPI's validation errors, unknown
 routes and methods - all answered as ``{"code", "detail"}``), the platform request id on
-every log line, and the instance context (``app.state.instance``) that routers reach
+every log line, the request's trace and log line (``telemetry.py``: tracing on, or
+``LOG_FORMAT=json``), and the instance context (``app.state.instance``) that routers reach
 through the ``InstanceDep`` dependency. Each function is then its routers and a
 ``create_app`` of a few lines.
 """
@@ -18,13 +19,18 @@ from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from .auth.middleware import Authenticate, Predicate
 from .body_limit import BodyLimit, Limit
+from .cors import install_cors
 from .errors import ApiError, InvalidRequest, MethodNotAllowed, NotFound
-from .http_errors import ErrorBody, error_response, field_errors
+from .http_errors import error_response, field_errors
 from .instance import Instance
+from .json_numbers import JsonNumbers
+from .openapi import complete
 from .request_ids import RequestIds
+from .storage.base import StoreError
 
 Lifespan = Callable[[FastAPI], contextlib.AbstractAsyncContextManager[None]]
 # ``(request) -> ApiError | None``: a function's own reading of a path no route matched
@@ -46,9 +52,27 @@ def get_instance(request: Request) -> Instance:
 InstanceDep = Annotated[Instance, Depends(get_instance)]
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route takes at this path (Starlette names only the first route's):
+    each method is tried against the router as a request with it would be."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
+    ]
+
+
 def install_error_handlers(app: FastAPI, not_found: NotFoundHook | None = None) -> None:
-    async def api_error(_: Request, exc: Exception) -> JSONResponse:
+    async def api_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, ApiError)
+        if isinstance(exc, StoreError) and exc.status == 503:
+            probe = get_instance(request).built("store_probe")
+            if probe is not None:
+                probe.forget()  # /health must not vouch for a store a request saw fail
         return error_response(exc)
 
     async def invalid_request(_: Request, exc: Exception) -> JSONResponse:
@@ -64,6 +88,7 @@ def install_error_handlers(app: FastAPI, not_found: NotFoundHook | None = None) 
             found = not_found(request) if not_found is not None else None
             return error_response(found or NotFound(f"no route {request.url.path}"))
         if exc.status_code == 405:
+            headers["Allow"] = ", ".join(_allowed_methods(request))
             return error_response(
                 MethodNotAllowed(f"{request.method} is not allowed here", headers=headers)
             )
@@ -83,28 +108,39 @@ def install_error_handlers(app: FastAPI, not_found: NotFoundHook | None = None) 
     app.add_exception_handler(StarletteHTTPException, http_error)
 
 
-def _declare_one_error_shape(app: FastAPI) -> None:
-    """Make the OpenAPI document say what the handlers send: FastAPI declares its own 422
-    body (``HTTPValidationError``) on every route with parameters; ours is ``ErrorBody``."""
+def _complete_openapi(app: FastAPI, public: Predicate) -> None:
+    """Make the OpenAPI document say what the handlers send (``openapi.complete``)."""
     default = app.openapi
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
-        spec = default()
-        ref = {"$ref": "#/components/schemas/ErrorBody"}
-        schemas = spec.setdefault("components", {}).setdefault("schemas", {})
-        for operations in spec.get("paths", {}).values():
-            for op in operations.values():
-                answer = op.get("responses", {}).get("422")
-                if answer is not None:
-                    answer["content"] = {"application/json": {"schema": ref}}
-                    schemas.setdefault("ErrorBody", ErrorBody.model_json_schema())
-        schemas.pop("HTTPValidationError", None)
-        schemas.pop("ValidationError", None)
-        return spec
+        scope = {"type": "http", "headers": []}
+        app.openapi_schema = complete(
+            default(), lambda path, method: public({**scope, "path": path, "method": method})
+        )
+        return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+
+def install_telemetry(app: FastAPI, instance: Instance, function: str) -> None:
+    """Tracing (imported here, at app build, and only when an exporter is configured) and
+    the JSON request line; nothing at all when neither is on."""
+    from . import tracing
+
+    tracer = tracing.setup(instance.settings, function)
+    log = instance.settings.log_format == "json"
+    if tracer is None and not log:
+        return
+    from .telemetry import RequestTelemetry, TurnRecorder
+
+    if tracer is not None:
+        instance.tracing = tracer
+        instance.turn_observers.append(tracer.turn_observer())
+    if log:
+        instance.turn_observers.append(TurnRecorder())
+    app.add_middleware(RequestTelemetry, tracer=tracer, log=log)
 
 
 def create_function_app(
@@ -120,6 +156,7 @@ def create_function_app(
     body_limit: Limit | None = None,
     public: Predicate | None = None,
     json_route: Predicate | None = None,
+    function: str = "query",
 ) -> FastAPI:
     """A function's app: its routers over ``instance``, with the shared machinery installed.
 
@@ -129,7 +166,8 @@ def create_function_app(
     gives a route's body cap in bytes (default: ``MAX_REQUEST_BYTES`` everywhere).
     Every request is authenticated (``auth/``) before a route runs; ``public`` says which
     may come without credentials (default: ``/health`` and the OpenAPI document),
-    ``json_route`` which take JSON bodies (default: all).
+    ``json_route`` which take JSON bodies (default: all). ``function`` (query, state,
+    sandbox) names its traces' service unless ``OTEL_SERVICE_NAME`` does.
     """
 
     @contextlib.asynccontextmanager
@@ -151,11 +189,15 @@ def create_function_app(
         docs_url=None,
         redoc_url=None,
         redirect_slashes=redirect_slashes,
+        # FastAPI's own OpenTelemetry (>= 0.142) would add a second server span once a
+        # global tracer provider exists; ours (telemetry.py) is lighter and also links X-Ray
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     app.state.instance = instance
-    _declare_one_error_shape(app)
+    _complete_openapi(app, public or is_public)
     install_error_handlers(app, not_found)
     max_bytes = instance.settings.max_request_bytes
+    app.add_middleware(JsonNumbers, json_route=json_route or (lambda _: True))
     app.add_middleware(BodyLimit, limit=body_limit or (lambda _: max_bytes))
     app.add_middleware(
         Authenticate,
@@ -163,7 +205,9 @@ def create_function_app(
         public=public or is_public,
         json_route=json_route or (lambda _: True),
     )
+    install_telemetry(app, instance, function)
     app.add_middleware(RequestIds)
+    install_cors(app, instance.settings)  # outermost: preflights come without credentials
     for router in routers:
         app.include_router(router)
     return app

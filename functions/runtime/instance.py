@@ -9,6 +9,10 @@ functions use this one class; routers reach it through ``functions.runtime.deps`
 
 from __future__ import annotations
 
+import itertools
+import os
+import socket
+from collections.abc import Awaitable, Callable
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -18,11 +22,24 @@ if TYPE_CHECKING:
     from .sandbox.launchers.base import Launcher
     from .services import MemoryService, SessionHistoryService, StateService
     from .services.lock import SessionLock
+    from .services.quotas import TurnRate
+    from .services.responses import ResponseStore
     from .settings import Settings
     from .storage.base import ObjectStore
+    from .storage.health import StoreProbe
 
 # a tool call may run for as long as its own timeout allows (the tool server caps it)
 HTTP_TIMEOUT_S = 900.0
+_NUMBERS = itertools.count(1)
+
+
+def instance_name() -> str:
+    """This instance as its platform names it: FC's instance id, Lambda's log stream (one
+    per execution environment); elsewhere host:pid, and a number per Instance made."""
+    for variable in ("FC_INSTANCE_ID", "AWS_LAMBDA_LOG_STREAM_NAME"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    return f"{socket.gethostname()}:{os.getpid()}:{next(_NUMBERS)}"
 
 
 class Instance:
@@ -37,8 +54,13 @@ class Instance:
         launcher: Launcher | None = None,
     ) -> None:
         self.settings = settings
+        self.name = instance_name()  # what the running-turns listing says a turn runs on
+        # TurnObservers (turn.py) given every turn of this instance: tracing, the request log
+        self.turn_observers: list[Any] = []
+        self.tracing: Any = None  # the function's tracing.otel.Tracing, when it is on
         self._given_store = store
         self._given_launcher = launcher
+        self._closers: list[Callable[[], Awaitable[None]]] = []
 
     @cached_property
     def store(self) -> ObjectStore:
@@ -47,6 +69,17 @@ class Instance:
         from .storage import open_store
 
         return open_store(self.settings.store_url, self.settings)
+
+    @cached_property
+    def store_probe(self) -> StoreProbe:
+        from .storage.health import StoreProbe
+
+        return StoreProbe(self.store, self.settings.store_health_interval_s)
+
+    async def check_store(self) -> None:
+        """``/health``'s check: the store reads and writes (503 ``store_unavailable`` /
+        ``store_unwritable`` otherwise)."""
+        await self.store_probe.check()
 
     @cached_property
     def history(self) -> SessionHistoryService:
@@ -70,7 +103,19 @@ class Instance:
     def lock(self) -> SessionLock:
         from .services.lock import SessionLock
 
-        return SessionLock(self.store, self.settings.session_lock_ttl_s)
+        return SessionLock(self.store, self.settings.session_lock_ttl_s, holder=self.name)
+
+    @cached_property
+    def turn_rate(self) -> TurnRate:
+        from .services.quotas import TurnRate
+
+        return TurnRate(self.store, self.settings.user_max_turns_per_minute)
+
+    @cached_property
+    def responses(self) -> ResponseStore:
+        from .services.responses import ResponseStore
+
+        return ResponseStore(self.store)
 
     @cached_property
     def launcher(self) -> Launcher:
@@ -91,13 +136,20 @@ class Instance:
         """The value of a lazy attribute if it was built, else None (without building it)."""
         return self.__dict__.get(name)
 
+    def on_close(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Run ``close`` first when the instance closes (a server built on first use)."""
+        self._closers.append(close)
+
     async def close(self) -> None:
         """Close what this instance opened; safe to call twice."""
+        closers, self._closers = self._closers, []
+        for closer in closers:
+            await closer()
         http = self.__dict__.pop("http", None)
         if http is not None:
             await http.aclose()
         store = self.__dict__.pop("store", None)
-        for name in ("history", "state", "memory", "lock"):
+        for name in ("history", "state", "memory", "lock", "responses", "store_probe", "turn_rate"):
             self.__dict__.pop(name, None)
         if store is not None and self._given_store is None:
             await store.close()

@@ -238,22 +238,36 @@ class MessageBuilder:
 
     def __init__(self, parent: ResponseBuilder, message: Message) -> None:
         self._parent = parent
-        self.message = message
+        self._message = message
         self._open: dict[int, Content] = {}  # index -> accumulated content of an open part
+        # index -> the text pieces of an open text part: appending to a list and joining
+        # once keeps a message linear in its size (``str + str`` per delta is quadratic)
+        self._pieces: dict[int, list[str]] = {}
+
+    @property
+    def message(self) -> Message:
+        """The message so far, its open text parts holding all their text."""
+        for index, pieces in self._pieces.items():
+            if len(pieces) > 1:
+                pieces[:] = ["".join(pieces)]
+            part = self._open[index]
+            assert isinstance(part, TextContent)
+            part.text = pieces[0] if pieces else ""
+        return self._message
 
     @property
     def id(self) -> str:
-        return self.message.id
+        return self._message.id
 
     def _stamp(self, event: C) -> C:
-        event.msg_id = self.message.id
+        event.msg_id = self._message.id
         self._parent.stamp(event)
         return event
 
     def _new_part(self, part: Content) -> int:
-        content = self.message.content
+        content = self._message.content
         if content is None:
-            content = self.message.content = []
+            content = self._message.content = []
         content.append(part)  # type: ignore[arg-type]  # a Content subclass of the union
         return len(content) - 1
 
@@ -261,19 +275,21 @@ class MessageBuilder:
         """A piece of text for part ``index``; by default the last open text part, or a new
         part when there is none or ``new`` is set."""
         if index is None and not new:
-            index = next(
-                (i for i, c in reversed(self._open.items()) if isinstance(c, TextContent)),
-                None,
-            )
-        if index is None or index not in self._open:
+            index = next(reversed(self._pieces), None)  # open text parts, oldest first
+        if index is None or index not in self._pieces:
             fresh = TextContent(text="", status=RunStatus.InProgress)
             index = self._new_part(fresh)
             self._open[index] = fresh
-        part = self._open[index]
-        assert isinstance(part, TextContent)
-        part.text = (part.text or "") + text
-        return self._stamp(
-            TextContent(text=text, delta=True, index=index, status=RunStatus.InProgress)
+            self._pieces[index] = []
+        self._pieces[index].append(text)
+        # built whole, not stamped field by field: this runs once per delta
+        return TextContent(
+            text=text,
+            delta=True,
+            index=index,
+            status=RunStatus.InProgress,
+            msg_id=self._message.id,
+            sequence_number=self._parent.next_sequence(),
         )
 
     def add_content(self, part: Content) -> list[Content]:
@@ -289,6 +305,7 @@ class MessageBuilder:
 
     def close_parts(self) -> list[Content]:
         """``completed`` events carrying each open part's full value."""
+        self.message  # noqa: B018 - joins the open text parts' pieces
         events = []
         for index, part in sorted(self._open.items()):
             part.status = RunStatus.Completed
@@ -296,13 +313,14 @@ class MessageBuilder:
             event.index, event.delta = index, False
             events.append(self._stamp(event))
         self._open.clear()
+        self._pieces.clear()
         return events
 
     def complete(self, status: str = RunStatus.Completed) -> list[Event]:
         """Close open parts, then the message itself (``completed`` or ``incomplete``)."""
         events: list[Event] = list(self.close_parts())
-        self.message.status = status
-        events.append(self._parent.stamp(self.message.model_copy(deep=True)))
+        self._message.status = status
+        events.append(self._parent.stamp(self._message.model_copy(deep=True)))
         self._parent.finished_message(self)
         return events
 
@@ -317,9 +335,13 @@ class ResponseBuilder:
         self._seq = 0
         self.current: MessageBuilder | None = None
 
-    def stamp(self, event: E) -> E:
-        event.sequence_number = self._seq
+    def next_sequence(self) -> int:
+        """The next event's ``sequence_number`` (taken)."""
         self._seq += 1
+        return self._seq - 1
+
+    def stamp(self, event: E) -> E:
+        event.sequence_number = self.next_sequence()
         return event
 
     def _snapshot(self) -> Response:
@@ -359,12 +381,21 @@ class ResponseBuilder:
         output = self.response.output
         if output is None:
             output = self.response.output = []
-        output.append(builder.message)
+        output.append(builder._message)
         if self.current is builder:
             self.current = None
 
     def close_open_message(self, status: str = RunStatus.Completed) -> list[Event]:
         return self.current.complete(status) if self.current is not None else []
+
+    def add_usage(self, input_tokens: int, output_tokens: int) -> None:
+        """Count one model call's tokens into the response's ``usage``
+        (``{input_tokens, output_tokens, total_tokens}``, summed over the turn's calls)."""
+        usage = self.response.usage or {"input_tokens": 0, "output_tokens": 0}
+        usage["input_tokens"] = int(usage.get("input_tokens", 0)) + input_tokens
+        usage["output_tokens"] = int(usage.get("output_tokens", 0)) + output_tokens
+        usage["total_tokens"] = usage["input_tokens"] + usage["output_tokens"]
+        self.response.usage = usage
 
     def completed(self, usage: dict[str, Any] | None = None) -> list[Event]:
         return self.finish(RunStatus.Completed, usage=usage)

@@ -6,18 +6,19 @@ this. It listens where the platform says - FC_SERVER_PORT on FC (9000 unless the
 customRuntimeConfig says otherwise), AWS_LWA_PORT or PORT under the adapter (8080) - on all
 interfaces, as FC requires (a custom runtime bound to 127.0.0.1 is never reached).
 SERVE_HOST overrides the address for local runs and tests. Responses stream, so SSE events
-reach the caller as they are produced.
+reach the caller as they are produced. Log lines are ``LOG_FORMAT``'s; in JSON the app
+writes the request lines itself (``telemetry.py``), so uvicorn's access log is off.
 """
 
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import sys
 from typing import Any
 
-from functions.runtime.request_ids import RequestIdFilter
+from functions.runtime.logs import configure_logging as configure
+from functions.runtime.settings import get_settings
 
 DEFAULT_PORT = 9000
 
@@ -30,15 +31,7 @@ def listen_port(env: dict[str, str] | os._Environ[str] = os.environ) -> int:
 
 
 def configure_logging() -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s")
-    )
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per outgoing call is noise
+    configure(get_settings().log_format, sys.stderr)
 
 
 def load(target: str) -> Any:
@@ -61,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
         port=listen_port(),
         lifespan="on",
         log_config=None,  # keep the handler above: every line carries the request id
-        access_log=True,
+        access_log=get_settings().log_format == "text",
         timeout_keep_alive=75,  # FC and the adapter reuse connections; outlive their idle time
     )
 

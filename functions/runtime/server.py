@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 
-from .function_app import create_function_app
+from . import admin
+from .budgets import TurnBudgets
+from .deadlines import Deadlines
+from .function_app import create_function_app, is_public
 from .instance import Instance
-from .protocols import PROTOCOLS, routers
+from .protocols import PROTOCOLS, public_paths, routers
 from .turn import Agent, bind_services
 
 if TYPE_CHECKING:
@@ -32,6 +35,7 @@ def build_app(
 ) -> FastAPI:
     """The ASGI app serving ``agent``; ``store`` overrides ``settings.store_url``."""
     instance = Instance(settings, store=store)
+    instance.turn_observers.append(TurnBudgets(settings))  # TURN_MAX_*, the deadline
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -42,12 +46,20 @@ def build_app(
         finally:
             await agent.close()
 
+    public = public_paths(protocols)
+
+    def may_read(scope: Any) -> bool:
+        reads = scope.get("method", "GET") in ("GET", "HEAD")
+        return is_public(scope) or (reads and scope["path"] in public)
+
     app = create_function_app(
         title=agent.app_name,
         description=agent.app_description,
         instance=instance,
-        routers=routers(protocols),
+        routers=[*routers(protocols), admin.router],
         lifespan=lifespan,
+        public=may_read,
     )
+    app.add_middleware(Deadlines, settings=settings)  # the platform's, for TurnBudgets
     app.state.agent = agent
     return app

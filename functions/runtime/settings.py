@@ -18,6 +18,12 @@ def _also(name: str, other: str, default: Any) -> Any:
     return Field(default, validation_alias=AliasChoices(name, other))
 
 
+def _seed(name: str, *seed_names: str, default: Any) -> Any:
+    """A setting read from env ``name`` or, when that is unset, by the name AgentScope
+    Runtime's sandbox server reads it (``runtime-sandbox-server --config fc.env``)."""
+    return Field(default, validation_alias=AliasChoices(name, *seed_names))
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True
@@ -34,7 +40,29 @@ class Settings(BaseSettings):
     auth_admin_scope: str = "agentscope:admin"  # may act for any user
     auth_leeway_s: float = 30.0  # clock skew allowed on exp / nbf / iat
     auth_jwks_min_refresh_s: float = 30.0  # an unknown kid refetches the keys at most this often
+    # browsers on these origins (comma-separated; "*" for any) may call the functions from
+    # their pages: CORS answers (functions/runtime/cors.py); unset, no CORS headers at all
+    cors_allow_origins: str = ""
     sandbox_token: SecretStr | None = None  # the SDK's bearer token for SANDBOX_URL
+
+    # every function: "json" writes one JSON object per log line and one line per request
+    # (request id, trace id, user, session, route, status, duration; tokens and tool calls
+    # for turns); "text" keeps the plain lines (Terraform deploys json)
+    log_format: Literal["text", "json"] = "text"
+
+    # OpenTelemetry tracing (functions/runtime/tracing), by the SDK's own variables: on when
+    # an OTLP/HTTP endpoint is set, unless OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none.
+    # The SDK reads the rest itself: OTEL_TRACES_SAMPLER(_ARG), OTEL_RESOURCE_ATTRIBUTES,
+    # OTEL_EXPORTER_OTLP_TIMEOUT / _COMPRESSION.
+    otel_exporter_otlp_endpoint: str | None = None  # the base URL: spans go to <it>/v1/traces
+    otel_exporter_otlp_traces_endpoint: str | None = None  # the full URL, over the one above
+    otel_exporter_otlp_headers: SecretStr | None = None  # "k1=v1,k2=v2": a collector's key
+    otel_sdk_disabled: bool = False
+    otel_traces_exporter: str = "otlp"
+    otel_service_name: str | None = None  # unset: agentscope-<function>
+    # prompts, completions, tool arguments and results on spans: "true" (or the semantic
+    # conventions' SPAN_ONLY / SPAN_AND_EVENT) records them; anything else does not
+    otel_instrumentation_genai_capture_message_content: str = "false"
 
     # every function: request bodies over this are refused with 413 (Lambda's own cap is 6 MB)
     max_request_bytes: int = Field(default=6 * 1024 * 1024, ge=1024)
@@ -44,8 +72,34 @@ class Settings(BaseSettings):
     # query function
     agent_app: str = "examples.friday:agent_app"
     sse_ping_interval_s: float = 15.0
-    session_lock_ttl_s: float = 900.0
+    # a turn's session lease lasts this long unless renewed; the running turn renews it every
+    # third of it, so a crashed instance frees its sessions within this time
+    session_lock_ttl_s: float = Field(default=30.0, ge=1.0)
+    # how often a running turn reads its lease (renewal, stop marks from POST /process/stop)
+    stop_poll_interval_s: float = Field(default=0.5, gt=0)
     default_user_id: str = "default"
+    # A2A (protocols/a2a.py): the base URL the agent card advertises (unset: the request's),
+    # its skills (a JSON list of A2A AgentSkill objects; unset: one named for the app), its
+    # version, and how often a task's streaming answer is saved at most (other readers of
+    # the task see it that far behind; status changes are always saved at once)
+    a2a_public_url: str | None = None
+    a2a_skills: list[dict[str, Any]] | None = None
+    a2a_agent_version: str = "1.0.0"
+    a2a_save_interval_s: float = Field(default=0.5, ge=0)
+
+    # query function: what one turn may spend (budgets.py). Reached, the turn ends
+    # `incomplete` with error.code budget_exceeded, what it produced kept
+    turn_max_seconds: float = Field(default=900.0, gt=0)  # wall clock from its start
+    turn_max_model_calls: int = Field(default=100, ge=1)
+    turn_max_tool_calls: int = Field(default=200, ge=1)
+    turn_max_output_tokens: int = Field(default=200_000, ge=1)  # summed over its model calls
+    # FC passes no deadline with a request: its function timeout (Terraform sets it). With it
+    # (or Lambda's time left) a turn ends cleanly this long before the platform's kill
+    function_timeout_s: float | None = Field(default=None, gt=0)
+    turn_deadline_margin_s: float = Field(default=3.0, ge=0)
+    # per-user quotas, counted across instances in the store (services/quotas.py); unset: none
+    user_max_turns_per_minute: int | None = Field(default=None, ge=1)  # query function
+    user_max_sandboxes: int | None = Field(default=None, ge=1)  # sandbox function: live ones
 
     # model client (unset MODEL_BASE_URL and MODEL_API_KEY: the offline demo model)
     model_base_url: str | None = None
@@ -58,6 +112,9 @@ class Settings(BaseSettings):
     store_retry_attempts: int = 4
     store_retry_base_s: float = 0.05
     store_timeout_s: float = 10.0
+    # GET /health writes one small object to prove the store takes writes; a success is
+    # trusted this long per instance, so frequent health checks cost one write per interval
+    store_health_interval_s: float = Field(default=30.0, ge=0)
     # file:// only: fsync every object before it is renamed into place. Off by default because
     # the rename alone keeps objects whole across a process crash, which is what the local
     # folder store must survive; turn it on where a power cut must not lose recent writes.
@@ -84,10 +141,6 @@ class Settings(BaseSettings):
     fc_session_ttl_s: int = _also("fc_session_ttl_s", "sandbox_fc_session_ttl_s", 21600)
     # per control-plane call that is safe to repeat
     fc_retry_attempts: int = _also("fc_retry_attempts", "sandbox_fc_retry_attempts", 3)
-    # read by nothing: a deployment's Terraform still sets SANDBOX_TOKEN_KEY until it drops the
-    # key (tool servers are claimed with a token per sandbox now, no key derives them); remove
-    # this field with that Terraform line
-    sandbox_token_key: SecretStr | None = None
     # whether code in a sandbox may reach the internet: FC's CreateSession allowInternetAccess;
     # on Docker the egress of the sandboxes' network (the firewall cuts it when false)
     sandbox_internet_access: bool = True
@@ -103,7 +156,8 @@ class Settings(BaseSettings):
     # how calls to SANDBOX_URL are signed: "aws_iam" (SigV4, a Function URL with AWS_IAM
     # auth), "fc" (ACS3, an FC HTTP trigger with "function" auth) or "none" (an open URL)
     sandbox_url_auth: Literal["none", "aws_iam", "fc"] = "none"
-    sandbox_backend: str = "docker"
+    # docker, fc or agentrun; the seed's CONTAINER_DEPLOYMENT names it too
+    sandbox_backend: str = _seed("sandbox_backend", "container_deployment", default="docker")
     sandbox_ttl_s: float = 1800.0
     max_sandbox_instances: int = 20
     sandbox_pool_size: int = 0  # warm sandboxes kept ready per pooled type
@@ -138,16 +192,25 @@ class Settings(BaseSettings):
     sandbox_orphan_grace_s: float = 120.0
 
     # Alibaba Cloud credentials and account, shared by the FC and AgentRun launchers
-    alibaba_cloud_access_key_id: SecretStr | None = None
-    alibaba_cloud_access_key_secret: SecretStr | None = None
+    alibaba_cloud_access_key_id: SecretStr | None = _seed(
+        "alibaba_cloud_access_key_id", "fc_access_key_id", "agent_run_access_key_id", default=None
+    )
+    alibaba_cloud_access_key_secret: SecretStr | None = _seed(
+        "alibaba_cloud_access_key_secret",
+        "fc_access_key_secret",
+        "agent_run_access_key_secret",
+        default=None,
+    )
     alibaba_cloud_security_token: SecretStr | None = None
-    fc_region: str = "cn-hangzhou"
-    fc_account_id: str | None = None
+    fc_region: str = _seed("fc_region", "fc_region_id", default="cn-hangzhou")
+    fc_account_id: str | None = _seed("fc_account_id", "agent_run_account_id", default=None)
 
     # AgentRun launcher (SANDBOX_BACKEND=agentrun): one template per sandbox type
     agentrun_endpoint: str | None = None  # control plane, e.g. http://127.0.0.1:9200 (emulator)
     agentrun_data_endpoint: str | None = None  # unset: the account's agentrun-data endpoint
-    agentrun_region: str | None = None  # unset: FC_REGION
+    agentrun_region: str | None = _seed(  # unset: FC_REGION
+        "agentrun_region", "agent_run_region_id", default=None
+    )
     agentrun_template_prefix: str = "agentscope-sandbox-"  # template = prefix + sandbox type
     agentrun_idle_timeout_s: int | None = None  # unset: SANDBOX_TTL_S
     agentrun_retry_attempts: int = 3  # per control-plane call (all of them safe to repeat)
@@ -157,9 +220,10 @@ class Settings(BaseSettings):
     query_port: int = 8090
     state_port: int = 8091
     sandbox_port: int = 8092
+    model_port: int = 8093  # the offline demo model's Chat Completions endpoint
     # with --artifacts --platform fc: the live view's anonymous door (the sandbox function's
     # zip again, SANDBOX_ROUTES=desktop), as Terraform deploys it beside the signed one
-    sandbox_desktop_port: int = 8093
+    sandbox_desktop_port: int = 8094
     # set by Lambda in every function: a Function URL carries no WebSocket, so a sandbox
     # function there has no live-view door of its own (SANDBOX_DESKTOP_URL may name one)
     aws_lambda_function_name: str | None = None
@@ -173,6 +237,14 @@ class Settings(BaseSettings):
             self.oss_access_key_secret = self.alibaba_cloud_access_key_secret
             self.oss_security_token = self.alibaba_cloud_security_token
         return self
+
+
+def secret_value(value: SecretStr | str | None) -> str | None:
+    """The plain string of a ``SecretStr`` setting (or str); None when unset or empty."""
+    if value is None:
+        return None
+    plain = value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+    return plain or None
 
 
 @lru_cache(maxsize=1)

@@ -55,6 +55,33 @@ def sse_encode(event: BaseModel) -> bytes:
 PING = comment("ping")
 
 
+def stream_answer(description: str, json_model: Any = None) -> dict[str, Any]:
+    """An OpenAPI ``responses`` entry for a route that answers with an event stream (and,
+    with ``json_model``, with that JSON instead when the caller asked for no stream).
+
+    OpenAPI 3.1 reads an event stream's schema as one event's SSE fields.
+    """
+    answer: dict[str, Any] = {
+        "description": description,
+        "content": {
+            "text/event-stream": {
+                "schema": {
+                    "type": "object",
+                    "required": ["data"],
+                    "properties": {
+                        "data": {"type": "string", "contentMediaType": "application/json"},
+                        "event": {"type": "string"},
+                        "id": {"type": "string"},
+                    },
+                }
+            }
+        },
+    }
+    if json_model is not None:
+        answer["model"] = json_model
+    return answer
+
+
 async def encoded(events: AsyncIterator[T], encode: Callable[[T], bytes]) -> AsyncIterator[bytes]:
     """``encode`` over ``events``, closing ``events`` however this stream ends (so a turn is
     persisted and released even when the client leaves between two frames)."""

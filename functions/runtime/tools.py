@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from .calls import tool_call
+
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
@@ -119,6 +121,14 @@ class Toolkit:
         self.tools[spec.name] = spec
         return fn
 
+    async def add_mcp_server(self, server: Any) -> list[str]:
+        """Offer the tools of an MCP server (a ``mcp_tools.McpServer``, connected here if it
+        is not yet) to the model, as ``mcp__<server>__<tool>``; returns their names."""
+        await server.connect()
+        specs: list[ToolSpec] = server.specs()
+        self.tools.update((spec.name, spec) for spec in specs)
+        return [spec.name for spec in specs]
+
     def merged(self, other: Toolkit) -> Toolkit:
         """A toolkit with this one's tools and ``other``'s (``other`` wins a name clash)."""
         both = Toolkit()
@@ -128,15 +138,28 @@ class Toolkit:
     def schemas(self) -> list[dict[str, Any]]:
         return [spec.openai() for spec in self.tools.values()]
 
-    async def call(self, name: str, arguments: str) -> tuple[str, bool]:
-        """Run tool ``name``; returns ``(output text, is_error)``, never raises for bad calls."""
-        output = await self.run(name, arguments)
+    async def call(self, name: str, arguments: str, call_id: str | None = None) -> tuple[str, bool]:
+        """Run tool ``name``; returns ``(output text, is_error)``, never raises for bad calls.
+
+        ``call_id`` is the model's id for the call; both are reported to the turn's
+        watchers (``calls.tool_call``: tracing, budgets).
+        """
+        output = await self.run(name, arguments, call_id)
         return output.text, output.is_error
 
-    async def run(self, name: str, arguments: str) -> ToolOutput:
+    async def run(self, name: str, arguments: str, call_id: str | None = None) -> ToolOutput:
         """Run tool ``name`` for the model: its text, failure flag and images; never raises
-        for bad calls."""
+        for bad calls (reported as :meth:`call` reports them)."""
         spec = self.tools.get(name)
+        with tool_call(
+            name, arguments, call_id=call_id, description=spec.description if spec else None
+        ) as run:
+            output = await self._call(spec, name, arguments)
+            if run is not None:
+                run.result, run.is_error = output.text, output.is_error
+        return output
+
+    async def _call(self, spec: ToolSpec | None, name: str, arguments: str) -> ToolOutput:
         if spec is None:
             known = ", ".join(self.tools) or "none"
             return ToolOutput(f"unknown tool {name!r}; available: {known}", True)

@@ -10,7 +10,10 @@ Every protocol (``/process``, the Responses API, AG-UI, A2A) runs a request as a
 * ``Turn.stop(status, error)`` ends the turn from anywhere (a stop request, a budget, a
   deadline): the agent is cancelled, what it said is kept, the stream ends in ``status``;
 * every exit - the end, a failure, a stop, a client that went away - persists what was
-  said (an unfinished message marked ``incomplete``) and releases the lease.
+  said (an unfinished message marked ``incomplete``) and releases the lease;
+* while the turn runs, a watcher task reads its lease every ``STOP_POLL_INTERVAL_S``: it
+  renews the lease (so a crashed instance frees the session within ``SESSION_LOCK_TTL_S``)
+  and stops the turn when ``POST /process/stop`` - on any instance - marked it stopping.
 
 The agent runs in a task of its own feeding a queue, so stopping it never depends on when
 the consumer next asks for an event.
@@ -22,13 +25,17 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .calls import TurnCalls
 from .protocol import AgentRequest, Error, Event, Response, ResponseBuilder, RunStatus
+from .sse import wait_disconnect
 from .storage.base import StoreError
 
 if TYPE_CHECKING:
+    from starlette.types import Receive
+
     from .auth import Principal
     from .instance import Instance
     from .services.history import Session
@@ -71,6 +78,7 @@ def bind_services(agent: Any, instance: Instance) -> None:
         ("state_service", lambda: instance.state),
         ("session_service", lambda: instance.history),
         ("memory_service", lambda: instance.memory),
+        ("session_lock", lambda: instance.lock),  # AgentApp.stop_chat marks leases stopping
     ):
         if getattr(agent, name, None) is None:
             setattr(agent, name, service())
@@ -100,14 +108,22 @@ class Turn:
         self.agent = agent
         self.request = request
         self.new = new  # the id was generated for this request: nothing to load
-        self.builder = ResponseBuilder(session_id=request.session_id)
+        # the request's own id names the response, as AgentScope Runtime does
+        self.builder = ResponseBuilder(session_id=request.session_id, response_id=request.id)
         self.observers = observers
+        self.calls = TurnCalls()  # its model and tool calls: totals, watchers (calls.py)
         self.lease: Lease | None = None
         self.session: Session | None = None
         self.persisted = False
+        # ids of input messages the agent sees but the history does not keep (the Responses
+        # API's instructions apply to one request only)
+        self.unsaved: set[str] = set()
+        # ``(final response, history length after it)`` -> awaited beside the final append
+        self.finalizers: list[Callable[[Response, int], Awaitable[None]]] = []
         self.final: Response | None = None
         self._queue: asyncio.Queue[Any] = asyncio.Queue()
         self._producer: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     @property
     def user_id(self) -> str:
@@ -119,10 +135,14 @@ class Turn:
         assert self.request.session_id is not None
         return self.request.session_id
 
+    @property
+    def response_id(self) -> str:
+        return self.builder.response.id
+
     async def begin(self) -> None:
         """Take the lease and load the session; raises before any byte is streamed."""
         inst = self.instance
-        self.lease = await inst.lock.acquire(self.user_id, self.session_id)
+        self.lease = await inst.lock.acquire(self.user_id, self.session_id, self.response_id)
         try:
             session = None
             if not self.new:
@@ -133,6 +153,7 @@ class Turn:
         except BaseException:
             await self.end()
             raise
+        self._watcher = asyncio.ensure_future(self._watch())
         for observer in self.observers:
             observer.started(self)
 
@@ -161,7 +182,36 @@ class Turn:
         if self._producer is not None:
             self._producer.cancel()
 
+    async def _watch(self) -> None:
+        """Renew the lease and obey a stop mark, until the turn ends (then cancelled)."""
+        from .services.lock import LeaseState
+
+        lock, lease = self.instance.lock, self.lease
+        assert lease is not None
+        interval = self.instance.settings.stop_poll_interval_s
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                state = await lock.check(lease)
+            except Exception as exc:  # a store hiccup: the lease outlives a few of them
+                log.warning("could not check the lease of session %s: %s", self.session_id, exc)
+                continue
+            if state is LeaseState.STOP:
+                self.stop(RunStatus.Canceled)
+                return
+            if state is LeaseState.LOST:
+                self.stop(
+                    RunStatus.Failed,
+                    Error(
+                        code="session_lease_lost",
+                        message="the turn lost its session lease (the store was unreachable "
+                        "for longer than SESSION_LOCK_TTL_S)",
+                    ),
+                )
+                return
+
     async def _produce(self) -> None:
+        self.calls.bind()
         stream = self.agent.stream(self.request, builder=self.builder, session=self.session)
         try:
             async for event in stream:
@@ -209,9 +259,14 @@ class Turn:
                 await producer
 
     async def _persist_then(self, final: Response) -> Response:
-        """Make the turn durable before the client is told it is over."""
+        """Make the turn durable before the client is told it is over; the ``finalizers``
+        (a protocol's own record of the turn) run beside the history append."""
         try:
-            await self.persist()
+            records = self.records()
+            end = len(self.session.messages) + len(records) if self.session is not None else 0
+            await asyncio.gather(
+                self.persist(records), *(finalize(final, end) for finalize in self.finalizers)
+            )
         except StoreError as exc:
             log.warning("could not persist turn of session %s: %s", self.session_id, exc)
             final.status = RunStatus.Failed
@@ -223,12 +278,13 @@ class Turn:
 
     # -- persistence and release -----------------------------------------------------------
 
-    async def persist(self) -> None:
-        if self.persisted or self.session is None:
-            return
-        self.persisted = True
+    def records(self) -> list[dict[str, Any]]:
+        """The messages this turn adds to its session's history: its input (less
+        ``unsaved``), then what it said (a message cut off marked ``incomplete``)."""
         messages: list[dict[str, Any]] = []
         for msg in self.request.input:
+            if msg.id in self.unsaved:
+                continue
             item = msg.model_dump(mode="json", exclude_none=True)
             item["status"] = RunStatus.Completed
             item.pop("sequence_number", None)
@@ -242,6 +298,13 @@ class Turn:
             if item.get("status") != RunStatus.Completed:
                 item["status"] = RunStatus.Incomplete
             messages.append(item)
+        return messages
+
+    async def persist(self, records: list[dict[str, Any]] | None = None) -> None:
+        if self.persisted or self.session is None:
+            return
+        self.persisted = True
+        messages = self.records() if records is None else records
         await self.instance.history.append_message(self.session, messages)
 
     async def _shielded_end(self) -> None:
@@ -265,6 +328,12 @@ class Turn:
             observer.finished(self, self.final)
 
     async def end(self) -> None:
+        """Stop watching the lease and release it (persisting is :meth:`persist`'s)."""
+        watcher, self._watcher = self._watcher, None
+        if watcher is not None and not watcher.done():
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
         lease, self.lease = self.lease, None
         if lease is not None:
             try:
@@ -273,24 +342,57 @@ class Turn:
                 log.warning("could not release session lease: %s", exc)
 
 
+async def run_watching(
+    turn: Turn, receive: Receive, each: Callable[[Event], object] | None = None
+) -> Response:
+    """Run ``turn`` to the end for a client waiting on one answer (``stream: false``),
+    passing each event to ``each``. A client that goes away (``http.disconnect``) stops the
+    turn as a stop request would, instead of leaving its tools running for nobody."""
+
+    def stop_if_gone(task: asyncio.Future[None]) -> None:
+        if not task.cancelled():
+            turn.stop(RunStatus.Canceled)
+
+    gone = asyncio.ensure_future(wait_disconnect(receive))
+    gone.add_done_callback(stop_if_gone)
+    events = turn.events()
+    try:
+        async for event in events:
+            if each is not None:
+                each(event)
+    finally:
+        gone.cancel()
+        await events.aclose()  # type: ignore[attr-defined]  # an async generator
+    assert turn.final is not None
+    return turn.final
+
+
 async def open_turn(
     instance: Instance,
     agent: Agent,
     request: AgentRequest,
     principal: Principal,
     observers: Sequence[TurnObserver] = (),
+    *,
+    new: bool = False,
 ) -> Turn:
     """A begun turn for ``request``: its user resolved, lease taken, session loaded.
 
     The turn acts for the user the request names if ``principal`` may (``Forbidden``, 403,
     otherwise), else for the principal's own user (``DEFAULT_USER_ID`` for an anonymous
     local caller); one without ``session_id`` starts a new session (its id is on
-    ``request.session_id`` afterwards). Raises ``SessionBusy`` (409) when another request
-    holds the session.
+    ``request.session_id`` afterwards), as does one whose id the caller just made (``new``).
+    Raises ``QuotaExceeded`` (429) past the user's ``USER_MAX_TURNS_PER_MINUTE``,
+    ``SessionBusy`` (409) when another request holds the session.
     """
     request.user_id = principal.act_for(request.user_id, instance.settings.default_user_id)
-    new = request.session_id is None
-    if new:
+    check_input = getattr(agent, "check_input", None)  # AgentApp.input_check's hooks
+    if check_input is not None:
+        check_input(request)
+    observers = (*instance.turn_observers, *observers)  # the instance's: tracing, request log
+    await instance.turn_rate.admit(request.user_id)  # USER_MAX_TURNS_PER_MINUTE: 429
+    new = new or request.session_id is None
+    if request.session_id is None:
         request.session_id = uuid.uuid4().hex
     turn = Turn(instance, agent, request, new=new, observers=observers)
     await turn.begin()

@@ -25,7 +25,7 @@ from functions.runtime.settings import Settings, get_settings
 from functions.runtime.storage.base import ObjectStore
 
 from .deps import SandboxInstance
-from .routes import desktop, files, reaping, sandboxes, tools
+from .routes import admin, desktop, files, mcp, reaping, sandboxes, tools
 
 log = logging.getLogger("agentscope_faas.sandbox")
 
@@ -55,7 +55,7 @@ def create_app(
 
     # the live view's anonymous door serves its routes alone (SANDBOX_ROUTES=desktop)
     door_only = instance.settings.sandbox_routes == "desktop"
-    modules = (desktop,) if door_only else (sandboxes, tools, files, reaping, desktop)
+    modules = (desktop,) if door_only else (sandboxes, tools, files, reaping, mcp, admin, desktop)
     return create_function_app(
         title="agentscope-faas sandbox",
         instance=instance,
@@ -64,6 +64,7 @@ def create_app(
         body_limit=files.body_limit(instance.settings),
         json_route=lambda scope: not files.is_upload(scope),
         public=lambda scope: is_public(scope) or desktop.is_door(scope),
+        function="sandbox",
     )
 
 

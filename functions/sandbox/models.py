@@ -3,11 +3,68 @@ tool lists and results (MCP's ``CallToolResult`` shape), workspace answers."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from functions.runtime.sandbox.types import SANDBOX_TYPES
+
+# an MCP server's name: it prefixes its tools' names (<server>__<tool>), so no "__" in it
+McpServerName = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=48, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?:[A-Za-z0-9-]|$))*$"
+    ),
+]
+
+
+class StdioMcpServer(BaseModel):
+    """A server the sandbox runs as a child process (as its user, in its workspace)."""
+
+    command: str = Field(min_length=1, description="the program, e.g. python3 or npx")
+    args: list[str] = []
+    env: dict[str, str] = Field({}, description="added to its environment (never logged)")
+    cwd: str | None = Field(None, description="inside the workspace (default: its root)")
+
+
+class HttpMcpServer(BaseModel):
+    """A server the sandbox reaches over Streamable HTTP (needs SANDBOX_INTERNET_ACCESS for
+    anything outside the container)."""
+
+    url: str = Field(pattern=r"^https?://[^/\s]+")
+    headers: dict[str, str] = Field({}, description="sent with every request (never logged)")
+    type: Literal["streamable_http", "streamableHttp", "streamable-http", "http"] = (
+        "streamable_http"
+    )
+
+
+class McpServers(BaseModel):
+    """MCP servers to run in a sandbox, in AgentScope Runtime's (and Claude Desktop's)
+    ``mcpServers`` shape; their tools join the sandbox's as ``<server>__<tool>``."""
+
+    mcpServers: dict[McpServerName, StdioMcpServer | HttpMcpServer]
+
+
+class AddMcpServers(McpServers):
+    overwrite: bool = Field(False, description="replace a running server of the same name")
+
+
+class McpServerInfo(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    name: str
+    transport: str = Field(description="stdio | streamable_http")
+    status: str = Field(description="running | exited")
+    server_info: dict[str, Any] = Field(description="the server's own name and version")
+    tools: list[str] = Field(description="its tools, as the sandbox offers them")
+
+
+class McpServerList(BaseModel):
+    servers: list[McpServerInfo]
+
+
+class McpServerDeleted(BaseModel):
+    deleted: str
 
 
 class CreateSandbox(BaseModel):
@@ -15,6 +72,9 @@ class CreateSandbox(BaseModel):
     user_id: str | None = None
     session_id: str | None = None
     ttl_s: float | None = Field(None, gt=0, le=86400, description="idle lifetime, seconds")
+    mcp_servers: McpServers | None = Field(
+        None, description="MCP servers to start in it (all or none: a failure is 422)"
+    )
 
 
 class SandboxInfo(BaseModel):
@@ -50,6 +110,7 @@ class ToolInfo(BaseModel):
     name: str
     description: str = ""
     parameters: dict[str, Any] = Field(description="JSON schema of the arguments")
+    server: str | None = Field(None, description="the MCP server in the sandbox it is of")
 
 
 class ToolList(BaseModel):

@@ -2,9 +2,18 @@
 
 ```
 sandboxes/{sandbox_id}                                 the record (compare-and-set on renewal)
+sandbox-calls/{sandbox_id}/{deadline}-{nonce}          a call in flight (create-only, deleted
+                                                       when it ends; deadline: Unix seconds)
 sandbox-pool/{type}/{sandbox_id}                       a warm, unclaimed sandbox's record
 users/{user}/sessions/{session}/sandboxes/{type}       the session's sandbox of a type: its id
+users/{user}/quotas/sandboxes                          the user's live sandboxes, with
+                                                       USER_MAX_SANDBOXES set (quota.py)
 ```
+
+A sandbox whose record has expired is still not removed while one of its calls is in
+flight, on whichever instance: the call's marker says so until the call ends (and renews
+the record) or, should its instance die, until the deadline in its name passes. The name
+carries the deadline so a LIST alone answers "is a call in flight".
 
 A pooled sandbox is claimed by creating its ``sandboxes/{id}`` record create-only: exactly
 one claimer succeeds, whoever else read the same pool entry moves on to the next.
@@ -18,6 +27,7 @@ the token to call the sandbox. It never leaves the function in a response.
 from __future__ import annotations
 
 import json
+import secrets
 import time
 
 from pydantic import BaseModel
@@ -26,7 +36,9 @@ from functions.runtime.storage.base import ObjectStore, PreconditionFailed
 from functions.runtime.storage.keys import session_prefix, validate_plain_id
 
 RECORDS = "sandboxes/"
+CALLS = "sandbox-calls/"
 POOL = "sandbox-pool/"
+_DEADLINE_WIDTH = 12  # digits of a deadline in Unix seconds: sorts and parses as a number
 
 
 class SandboxRecord(BaseModel):
@@ -69,6 +81,16 @@ def record_key(sandbox_id: str) -> str:
     return RECORDS + validate_plain_id(sandbox_id, "sandbox_id")
 
 
+def calls_prefix(sandbox_id: str) -> str:
+    return f"{CALLS}{validate_plain_id(sandbox_id, 'sandbox_id')}/"
+
+
+def call_deadline(key: str) -> float:
+    """The deadline a call marker's key carries (0 for a key we did not write)."""
+    head = key.rpartition("/")[2].partition("-")[0]
+    return float(head) if len(head) == _DEADLINE_WIDTH and head.isdigit() else 0.0
+
+
 def pool_key(sandbox_type: str, sandbox_id: str) -> str:
     plain = validate_plain_id
     return f"{POOL}{plain(sandbox_type, 'type')}/{plain(sandbox_id, 'sandbox_id')}"
@@ -106,6 +128,25 @@ class Registry:
 
     async def remove(self, sandbox_id: str) -> None:
         await self.store.delete(record_key(sandbox_id))
+
+    async def begin_call(self, sandbox_id: str, deadline: float) -> str:
+        """Mark a call in flight until it ends or ``deadline`` passes; returns its key."""
+        name = f"{int(deadline) + 1:0{_DEADLINE_WIDTH}d}-{secrets.token_hex(8)}"
+        key = calls_prefix(sandbox_id) + name
+        await self.store.put(key, b"{}", if_none_match=True)
+        return key
+
+    async def end_call(self, key: str) -> None:
+        await self.store.delete(key)
+
+    async def calls_in_flight(self, sandbox_id: str, now: float | None = None) -> bool:
+        """Whether a call to the sandbox is in flight (a marker before its deadline)."""
+        now = time.time() if now is None else now
+        return any(call_deadline(k) > now for k in await self.store.list(calls_prefix(sandbox_id)))
+
+    async def call_markers(self, sandbox_id: str | None = None) -> list[str]:
+        """The call markers of one sandbox, or of all of them."""
+        return await self.store.list(CALLS if sandbox_id is None else calls_prefix(sandbox_id))
 
     async def ids(self) -> list[str]:
         return [key[len(RECORDS) :] for key in await self.store.list(RECORDS)]

@@ -3,16 +3,24 @@
 Every step that two instances could race on is decided by the object store: a record is
 created create-only, a session's binding is create-only or compare-and-set, a renewal is
 compare-and-set. The loser of a race stops what it launched and uses the winner's sandbox.
+
+A sandbox's TTL counts idle time: a call renews the record when it starts (``live``) and
+when it ends (``end_call``), and a call that could outlast the record marks itself in flight
+(``begin_call``), so no instance's reaper removes a sandbox a call is running in. Removal
+wins every race it is in: the record goes first, so a request racing a DELETE finds no
+sandbox (404) or a gone one (410), whatever the backend was still doing.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import secrets
 import time
 from dataclasses import dataclass
 
+from functions.runtime.instance import HTTP_TIMEOUT_S
 from functions.runtime.sandbox.errors import (
     BackendThrottled,
     BackendUnavailable,
@@ -26,13 +34,19 @@ from functions.runtime.sandbox.errors import (
 )
 from functions.runtime.sandbox.launchers import Launcher
 from functions.runtime.sandbox.types import SANDBOX_TYPES, get_sandbox_type
+from functions.runtime.services.quotas import QuotaExceeded
 from functions.runtime.settings import Settings
-from functions.runtime.storage.base import ObjectStore, PreconditionFailed
+from functions.runtime.storage.base import ObjectStore, PreconditionFailed, StoreError
 from functions.runtime.storage.keys import validate_id, validate_plain_id
 
-from .registry import Registry, SandboxRecord
+from .quota import SandboxQuota
+from .registry import Registry, SandboxRecord, call_deadline
 
 log = logging.getLogger("agentscope_faas.sandbox")
+
+# the longest a call through this function can take: its HTTP client's timeout, and a margin
+CALL_DEADLINE_S = HTTP_TIMEOUT_S + 60.0
+RENEW_ATTEMPTS = 5
 
 
 def new_sandbox_id() -> str:
@@ -50,6 +64,7 @@ class SandboxService:
         self.registry = Registry(store)
         self.launcher = launcher
         self.settings = settings
+        self.quota = SandboxQuota(store, self.registry, settings.user_max_sandboxes)
         self.pool_types = [
             t.strip() for t in settings.sandbox_pool_types.split(",") if t.strip() in SANDBOX_TYPES
         ]
@@ -76,6 +91,7 @@ class SandboxService:
                 existing = await self.live(binding[0])
                 if existing is not None:
                     return existing, False
+        ticket = await self.quota.admit(user_id)  # USER_MAX_SANDBOXES: 429 at the limit
         record = None
         if ttl_s is None or not self.launcher.ends_idle:
             # a pooled FC/AgentRun session idles out at the backend's default, not at ttl_s
@@ -85,6 +101,11 @@ class SandboxService:
             record = await self._launch(
                 sandbox_type, user_id, session_id, ttl, idle_timeout_s=ttl_s
             )
+        try:
+            await self.quota.hold(ticket, record.id)
+        except QuotaExceeded:  # another instance gave the user their last one meanwhile
+            await self.delete(record.id)
+            raise
         if session_id is not None and not await self.registry.bind(
             user_id, session_id, sandbox_type, record.id, binding[1] if binding else None
         ):
@@ -194,7 +215,7 @@ class SandboxService:
             backend=self.launcher.name,
             handle=launched.handle,
             endpoint=launched.endpoint,
-            token=launched.token or token,
+            token=token,
             headers=launched.headers,
             desktop_endpoint=launched.desktop_endpoint,
             created_at=now,
@@ -222,13 +243,49 @@ class SandboxService:
         if found is None:
             return None
         record, etag = found
-        if record.expired() or record.backend != self.launcher.name:
+        if record.backend != self.launcher.name or (
+            record.expired() and not await self.registry.calls_in_flight(sandbox_id)
+        ):
             await self.delete(sandbox_id)
             return None
         if record.expires_at - time.time() < record.ttl_s / 2:
             record.expires_at = time.time() + record.ttl_s
             await self.registry.renew(record, etag)  # lost race = someone else renewed
         return record
+
+    async def begin_call(self, record: SandboxRecord) -> str | None:
+        """Before a call: mark it in flight if it could outlast the record's expiry (a
+        short ``ttl_s``); the marker's key, or None when no marker is needed."""
+        now = time.time()
+        if record.expires_at >= now + CALL_DEADLINE_S:
+            return None
+        return await self.registry.begin_call(record.id, now + CALL_DEADLINE_S)
+
+    async def end_call(self, record: SandboxRecord, marker: str | None) -> None:
+        """After a call, whatever its outcome: drop its marker and renew the record, so the
+        TTL counts from the call's end. Best effort: the call's answer is what matters, a
+        marker left behind lapses at its deadline."""
+        try:
+            if marker is not None:
+                await self.registry.end_call(marker)
+            if marker is not None or record.expires_at - time.time() < record.ttl_s / 2:
+                await self.renew(record.id)  # else a quick call: nothing to pay for
+        except StoreError as exc:
+            log.warning("sandbox %s: could not end a call's bookkeeping: %s", record.id, exc)
+
+    async def renew(self, sandbox_id: str) -> None:
+        """Push the expiry to a full ``ttl_s`` from now when less than half of it is left."""
+        for _ in range(RENEW_ATTEMPTS):
+            found = await self.registry.get(sandbox_id)
+            if found is None:
+                return  # deleted meanwhile: nothing to renew
+            record, etag = found
+            now = time.time()
+            if record.expires_at - now >= record.ttl_s / 2:
+                return
+            record.expires_at = now + record.ttl_s
+            if await self.registry.renew(record, etag):
+                return
 
     async def require(self, sandbox_id: str) -> SandboxRecord:
         validate_plain_id(sandbox_id, "sandbox_id")
@@ -238,17 +295,46 @@ class SandboxService:
         return record
 
     async def delete(self, sandbox_id: str) -> bool:
-        """Stop and forget it; False when there was nothing to delete (not an error)."""
+        """Forget it, then stop it; False when there was nothing to delete (not an error).
+
+        The record goes first: from then on every request finds the sandbox gone, however
+        long the backend takes. A stop that fails while another remover (a racing DELETE,
+        the reaper) gets there is done; one that leaves it running is a 502, and the
+        reaper ends the orphan.
+        """
         found = await self.registry.get(sandbox_id)
         if found is None:
             return False
-        if found[0].backend == self.launcher.name:  # another backend's: not ours to stop
-            await self.launcher.stop(found[0].handle)
+        record = found[0]
         await self.registry.remove(sandbox_id)
+        try:
+            await self.quota.release(record.user_id, sandbox_id)
+        except StoreError as exc:  # left counted: the quota drops it once it sees it gone
+            log.warning("sandbox %s: could not uncount it: %s", sandbox_id, exc)
+        for marker in await self.registry.call_markers(sandbox_id):
+            await self.registry.end_call(marker)
+        if record.backend == self.launcher.name:  # another backend's: not ours to stop
+            try:
+                await self.launcher.stop(record.handle)
+            except Exception as exc:
+                if await self._running(record.handle):
+                    raise SandboxBackendError(
+                        f"sandbox {sandbox_id!r} was forgotten but would not stop ({exc}); "
+                        "the reaper ends it"
+                    ) from exc
         return True
 
+    async def _running(self, handle: str) -> bool:
+        try:
+            return await self.launcher.alive(handle)
+        except Exception:  # the backend cannot even say: assume the worst
+            return True
+
     async def forget_if_gone(self, record: SandboxRecord) -> bool:
-        """After a failed call: if its container is gone, drop the record (True)."""
+        """After a failed call: if the sandbox was deleted meanwhile, or its container is
+        gone, it is gone (True; its record dropped)."""
+        if await self.registry.get(record.id) is None:
+            return True  # a removal raced the call
         if await self.launcher.alive(record.handle):
             return False
         await self.delete(record.id)
@@ -278,15 +364,21 @@ class SandboxService:
                     f"sandbox {sandbox_id!r} stopped running and was removed"
                 ) from exc
             raise SandboxBackendError(str(exc)) from exc
-        for _ in range(5):  # the flag is compare-and-set, like renewals
-            found = await self.registry.get(sandbox_id)
-            if found is None:
-                break
-            current, etag = found
-            current.paused = paused
-            if await self.registry.renew(current, etag):
-                return current
-        raise SandboxRace("the sandbox changed while pausing; retry")
+        try:
+            for _ in range(RENEW_ATTEMPTS):  # the flag is compare-and-set, like renewals
+                found = await self.registry.get(sandbox_id)
+                if found is None:
+                    raise SandboxGone(f"sandbox {sandbox_id!r} was deleted meanwhile")
+                current, etag = found
+                current.paused = paused
+                if await self.registry.renew(current, etag):
+                    return current
+            raise SandboxRace("the sandbox changed while pausing; retry")
+        except (StoreError, SandboxRace):
+            # the record could not say so: undo, so that the record and the backend agree
+            with contextlib.suppress(Exception):
+                await (self.launcher.resume if paused else self.launcher.pause)(record.handle)
+            raise
 
     async def list(self, user_id: str) -> list[SandboxRecord]:
         validate_id(user_id, "user_id")
@@ -315,11 +407,15 @@ class SandboxService:
             found = await self.registry.get(sandbox_id)
             if found is None:
                 continue
-            if found[0].expired():
+            if found[0].expired() and not await self.registry.calls_in_flight(sandbox_id):
                 await self.delete(sandbox_id)
                 expired += 1
             else:
                 known.add(found[0].handle)
+        now = time.time()
+        for marker in await self.registry.call_markers():
+            if call_deadline(marker) <= now:  # its call's instance died before ending it
+                await self.registry.end_call(marker)
         for sandbox_type in self.pool_types:
             for pooled_id in await self.registry.pooled(sandbox_type):
                 if await self.registry.get(pooled_id) is not None:

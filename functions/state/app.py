@@ -58,6 +58,7 @@ def create_app(settings: Settings | None = None, store: ObjectStore | None = Non
         not_found=bad_id_in_path,
         # ``/sessions/`` is a session with an empty id (422), not the list under another name
         redirect_slashes=False,
+        function="state",
     )
     app.add_middleware(EncodedSlashes)
     return app

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from functions.runtime.services import Session
 
@@ -53,6 +53,12 @@ class MemoryAdded(BaseModel):
 
 
 class MemorySearchBody(BaseModel):
+    """``messages`` or ``query`` (422 with neither)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"anyOf": [{"required": ["messages"]}, {"required": ["query"]}]}
+    )
+
     messages: Message | list[Message] | None = None
     query: str | None = Field(None, description="plain-text query; used when messages is absent")
     top_k: int = Field(5, ge=1, le=1000)

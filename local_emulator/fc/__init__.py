@@ -63,7 +63,9 @@ Our picks where FC documents no answer: a trigger call to a paused session is 40
 operation on an ended session whose id may not be reused is 410 ``SessionExpired``, as is a
 session whose container died; GetSession of an unknown id is 404 ``SessionNotFound``;
 CreateSession with a live session's id is 409 ``SessionAlreadyExists``. While paused, a
-session's idle timer stops; its TTL runs on.
+session's idle timer stops; its TTL runs on. A session serving a request is not idle: its
+idle time counts from the request's answer. A deleted session's id with
+``disableSessionIdReuse`` starts nothing again (410 ``SessionExpired``).
 
 Not emulated: versions and aliases (every qualifier is LATEST), non-HTTP triggers, trigger
 auth other than anonymous, functions other than custom-container ones, memory/cpu sizing (the

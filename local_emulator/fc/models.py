@@ -146,15 +146,18 @@ class FakeSession:
     created: float
     last_used: float
     status: str = "Active"  # Active | Paused | Expired
+    in_flight: int = 0  # trigger requests being served: a session serving one is not idle
     ended: float | None = None
     container: Any = None
     port: int = 0  # the container's port on 127.0.0.1
 
     def due(self, now: float) -> bool:
-        """Past its TTL, or (running) idle past its idle timeout; paused sessions do not idle."""
+        """Past its TTL, or (running) idle past its idle timeout; paused sessions do not idle,
+        nor do sessions serving a request (idle time counts from a request's end)."""
         if now >= self.created + self.ttl_s:
             return True
-        return self.status == "Active" and self.idle_s > 0 and now >= self.last_used + self.idle_s
+        idle = self.status == "Active" and self.idle_s > 0 and self.in_flight == 0
+        return idle and now >= self.last_used + self.idle_s
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -204,6 +207,8 @@ class FcBackend:
         self.functions: dict[str, FakeFunction] = {}
         self.triggers: dict[str, dict[str, FakeTrigger]] = {}
         self.sessions: dict[tuple[str, str], FakeSession] = {}
+        # deleted sessions whose ids may not be reused (``disableSessionIdReuse``)
+        self.retired: set[tuple[str, str]] = set()
         self._starting: set[tuple[str, str]] = set()
         self.calls: Counter[str] = Counter()  # requests per API action, "invoke" per trigger call
         self.offset = 0.0
@@ -386,6 +391,8 @@ class FcBackend:
             ttl,
         )
         key = (function_name, session_id)
+        if key in self.retired:
+            raise err.SessionExpired(function_name, session_id)
         existing = self.sessions.get(key)
         if existing is not None:
             await self._expire_if_due(existing)
@@ -529,6 +536,10 @@ class FcBackend:
     async def delete_session(self, function_name: str, session_id: str) -> None:
         session = await self.session(function_name, session_id)
         del self.sessions[(function_name, session_id)]
+        if session.disable_reuse:
+            # the id may never start a session again: a trigger request naming it (one that
+            # raced the delete) is refused rather than starting afresh
+            self.retired.add((function_name, session_id))
         await self._remove(session)
 
     async def pause_session(self, function_name: str, session_id: str) -> FakeSession:

@@ -176,7 +176,9 @@ class FcResponses:
         rid = request_id()
         self.backend.calls["invoke"] += 1
         try:
-            found = trigger_path.match(request.url.path)
+            # the function gets the path as the client sent it, still percent-encoded
+            raw = request.scope.get("raw_path")
+            found = trigger_path.match(raw.decode("latin-1") if raw else request.url.path)
             if found is None:
                 raise err.PathNotSupported(request.method, request.url.path)
             trigger = self.backend.get_trigger(found["function"], found["trigger"])
@@ -226,6 +228,8 @@ class FcResponses:
         session_id = request.headers.get(header)
         if session_id:
             key = (function.name, session_id)
+            if key in self.backend.retired:
+                raise err.SessionExpired(*key)
             if key in self.backend.sessions:
                 session = await self.backend.session(*key)
                 if session.status == "Paused":
@@ -248,19 +252,23 @@ class FcResponses:
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(_TRIGGER_TIMEOUT_S, connect=5))
         session.last_used = self.backend.now()
         headers = [(k, v) for k, v in request.headers.items() if k.lower() not in HOP_BY_HOP]
+        query = request.url.query
         upstream_request = self._http.build_request(
             request.method,
-            f"http://127.0.0.1:{session.port}{path}",
-            params=request.url.query,
+            f"http://127.0.0.1:{session.port}{path}" + (f"?{query}" if query else ""),
             headers=headers,
             content=await request.body(),
         )
+        session.in_flight += 1  # until the answer starts: the instance is busy, not idle
         try:
             upstream = await self._http.send(upstream_request, stream=True)
         except httpx.TransportError:
             if not await self.backend.instance_alive(session):
                 raise err.SessionExpired(session.function, session.session_id) from None
             raise err.CAExited("the instance did not answer") from None
+        finally:
+            session.in_flight -= 1
+            session.last_used = self.backend.now()
         out = {
             k: v
             for k, v in upstream.headers.items()

@@ -31,6 +31,7 @@ def emulator_env(tmp_path, **extra) -> dict[str, str]:
         "QUERY_PORT": str(free_port()),
         "STATE_PORT": str(free_port()),
         "SANDBOX_PORT": str(free_port()),
+        "MODEL_PORT": str(free_port()),
         "SANDBOX_DESKTOP_PORT": str(free_port()),  # the live views' door (artifacts on fc)
         "STORE_URL": f"file://{tmp_path}/store",
         **extra,
@@ -51,6 +52,8 @@ def test_default_app_answers_the_seed_curl_and_stops_on_ctrl_c(tmp_path):
     assert proc.returncode == 0
     assert f"http://127.0.0.1:{env['QUERY_PORT']}" in out  # it says what it serves and where
     assert "[query] POST /process 200" in out  # one line per request
+    # with no model configured, Friday's client talked to the offline model's endpoint
+    assert "[model] POST /v1/chat/completions 200" in out
 
 
 def test_conversation_survives_an_emulator_restart(tmp_path):

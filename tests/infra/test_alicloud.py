@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import get_args
 
 import pytest
@@ -12,6 +13,8 @@ from functions.runtime.settings import Settings
 from tests.infra.hcl import env_keys, expr, module, root, unread_settings
 
 FUNCTIONS = ("query", "state", "sandbox")
+JWKS = "https://idp.example/.well-known/jwks.json"
+TOOLSERVER = Path(__file__).resolve().parents[2] / "sandbox_images" / "toolserver" / "toolserver"
 
 
 @pytest.fixture(scope="module")
@@ -202,8 +205,12 @@ def test_lifecycle_expires_sessions_sandbox_records_and_old_versions(ali):
         "expire-sessions": "${local.state_prefix}users/",
         "expire-sandbox-records": "${local.state_prefix}sandboxes/",
         "expire-sandbox-pool": "${local.state_prefix}sandbox-pool/",
+        "expire-leases": "${local.state_prefix}leases/",
         "expire-old-versions": None,
     }
+    # leases left by instances that died mid-turn: always, after a day (a live one is
+    # rewritten every SESSION_LOCK_TTL_S / 3)
+    assert rules["expire-leases"]["expiration"][0]["days"] == 1
     assert expr(rules["expire-sessions"]["enabled"]) == "var.session_expiry_days > 0"
     assert expr(rules["expire-sessions"]["expiration"][0]["days"]) == (
         "max(var.session_expiry_days, 1)"
@@ -230,12 +237,10 @@ def test_store_and_sandbox_settings_reach_the_functions(ali):
     assert env_keys(sandbox) == {
         "SANDBOX_BACKEND",
         "SANDBOX_FC_FUNCTION_PREFIX",
-        "SANDBOX_TOKEN_KEY",
         "SANDBOX_INTERNET_ACCESS",
         "SANDBOX_DESKTOP_URL",  # the live views' door, when deployed
     }
     assert 'SANDBOX_BACKEND = "fc"' in sandbox
-    assert "SANDBOX_TOKEN_KEY = local.sandbox_token_key" in sandbox
     query = expr(ali.module["query"]["environment"])
     assert "{SANDBOX_URL = module.sandbox[0].url, " in query
     # "function" auth makes FC refuse unsigned calls: the query function signs them (ACS3)
@@ -316,25 +321,53 @@ def test_session_affinity_routes_by_the_launchers_header(ali):
         "sessionConcurrencyPerInstance": "1",
         "disableSessionIdReuse": "true",
     }
-    # the header the FC launcher sends and the tool server reads
+    # the header the FC launcher sends, which FC routes by
     assert ali.locals["session_header"] == SESSION_HEADER == "x-agentscope-sandbox-session"
-    # the tool server's own settings last: nothing else can replace its key or header
-    assert expr(function["environment_variables"]).endswith(
-        ", {TOOLSERVER_TOKEN_KEY = local.sandbox_token_key, "
-        "TOOLSERVER_SESSION_HEADER = local.session_header})"
-    )
     for name in ("sandbox_session_ttl_s", "sandbox_idle_timeout_s"):
         assert "21600" in ali.variable[name]["validation"][0]["condition"]
 
 
-def test_the_token_key_is_shared_and_generated_unless_given(ali):
-    assert ali.variable["sandbox_token_key"]["sensitive"] is True
-    assert expr(ali.locals["sandbox_token_key"]) == (
-        "var.sandbox_token_key == null ? random_password.sandbox_token_key.result"
-        " : var.sandbox_token_key"
+def test_the_sandbox_functions_environment_holds_no_secret(ali):
+    """All sessions of a function share its environment, and code in each can read it: the
+    launcher claims every tool server with a token of that sandbox alone (POST /claim), so
+    nothing here may be a key, a token or anything sensitive."""
+    env = expr(ali.resource["alicloud_fcv3_function"]["sandbox_type"]["environment_variables"])
+    assert env == (
+        "merge(module.environment.tool_server_environment, "
+        '{OTEL_SERVICE_NAME = "${var.sandbox_function_prefix}${each.key}", '
+        "SANDBOX_MAX_CALL_TIMEOUT_S = tostring(var.sandbox_max_call_timeout_s)})"
     )
-    assert ali.resource["random_password"]["sandbox_token_key"]["length"] >= 32
-    assert ali.output["sandbox_token_key"]["sensitive"] is True
+    assert "sandbox_token_key" not in ali.locals
+    assert "random_password" not in ali.resource
+    assert "sandbox_token_key" not in ali.variable and "sandbox_token_key" not in ali.output
+    told = expr(ali.module["sandbox"]["environment"])
+    assert not {k for k in env_keys(told) if "TOKEN" in k}
+    # what the environment module gives the tool servers: logs and traces, never the headers
+    environment = module("function_environment").locals
+    keys = env_keys(expr(environment["tool_server"])) | set(environment["otel"])
+    assert "LOG_FORMAT" in keys and "OTEL_EXPORTER_OTLP_ENDPOINT" in keys
+    assert not {k for k in keys if re.search("TOKEN|KEY|SECRET|HEADERS", k)}
+
+
+def test_the_longest_tool_call_stays_below_the_sandbox_functions_timeout(ali, variables_plan):
+    """SANDBOX_MAX_CALL_TIMEOUT_S, read by the tool servers, is the sandbox function's
+    setting of the same name: same default, same bound, and FC must not end a call first."""
+    field = Settings.model_fields["sandbox_max_call_timeout_s"]
+    variable = ali.variable["sandbox_max_call_timeout_s"]
+    assert variable["default"] == field.default == 300
+    limit = next(m.le for m in field.metadata if getattr(m, "le", None) is not None)
+    assert limit == 840
+    plan = variables_plan("alicloud")
+    for bad in (0, -1, limit + 1):
+        said = plan.refuses(auth_jwks_url=JWKS, sandbox_max_call_timeout_s=bad)
+        assert "sandbox_max_call_timeout_s must be more than 0 and at most 840" in said, bad
+    said = plan.refuses(auth_jwks_url=JWKS, sandbox_max_call_timeout_s=600, sandbox_timeout_s=600)
+    assert "sandbox_max_call_timeout_s must stay below sandbox_timeout_s" in said
+    plan.accepts(auth_jwks_url=JWKS, sandbox_max_call_timeout_s=limit)
+    plan.accepts(auth_jwks_url=JWKS, sandbox_max_call_timeout_s=60, sandbox_timeout_s=61)
+    # the tool server reads it under this name
+    base = TOOLSERVER / "tools" / "base.py"
+    assert 'os.environ.get("SANDBOX_MAX_CALL_TIMEOUT_S"' in base.read_text()
 
 
 def test_sandbox_triggers_need_the_session_token_and_say_why_they_are_anonymous(ali):
@@ -344,7 +377,9 @@ def test_sandbox_triggers_need_the_session_token_and_say_why_they_are_anonymous(
     assert "authType = var.sandbox_trigger_auth_type" in expr(trigger["trigger_config"])
     variable = ali.variable["sandbox_trigger_auth_type"]
     assert variable["default"] == "anonymous"
-    assert "token" in variable["description"]
+    # the token is the one the launcher claimed the session with; no key derives it
+    assert "claimed" in variable["description"]
+    assert "HMAC" not in variable["description"].replace("ACS3-HMAC-SHA256", "")
 
 
 def test_outputs_are_the_trigger_urls_and_the_bucket(ali):
@@ -381,7 +416,7 @@ def test_no_function_sets_a_variable_fc_reserves(ali):
     )
     written |= env_keys(module("function_environment").text())
     written |= env_keys(expr(module("fc_function").text()))
-    assert {"TOOLSERVER_TOKEN_KEY", "OTEL_SERVICE_NAME", "FUNCTION_TIMEOUT_S"} <= written
+    assert {"SANDBOX_MAX_CALL_TIMEOUT_S", "OTEL_SERVICE_NAME", "FUNCTION_TIMEOUT_S"} <= written
     assert written and not {k for k in written if k.startswith("FC_")}
     conditions = [v["condition"] for v in ali.variable["environment"]["validation"]]
     assert any('!startswith(k, "FC_")' in c for c in conditions)

@@ -251,13 +251,16 @@ def test_the_sandbox_function_gets_the_launcher_settings(aws):
         "FC_ACCOUNT_ID",
         "FC_SANDBOX_FUNCTION_PREFIX",
         "ALIBABA_CLOUD_CREDENTIALS_SECRET",
-        "SANDBOX_TOKEN_KEY",
     }
+    # no key shared with the sandboxes: the launcher claims each with a token of its own
+    assert not {k for k in env_keys(env) if "TOKEN" in k}
+    assert "sandbox_token_key" not in aws.variable
+    precondition = aws.output["sandbox_url"]["precondition"][0]
+    assert expr(precondition["condition"]) == "!var.enable_sandbox || var.fc_account_id != null"
     assert "SANDBOX_BACKEND = var.sandbox_backend" in env
     assert "ALIBABA_CLOUD_CREDENTIALS_SECRET = local.alibaba_secret_arn" in env
     assert aws.variable["sandbox_backend"]["default"] == "fc"
     assert "agentrun" in aws.variable["sandbox_backend"]["validation"][0]["condition"]
-    assert aws.variable["sandbox_token_key"]["sensitive"] is True
     assert aws.variable["model_api_key"]["sensitive"] is True
 
 
@@ -349,8 +352,12 @@ def test_lifecycle_expires_sessions_sandbox_records_and_old_versions(aws):
         "expire-sessions": "${local.state_prefix}users/",
         "expire-sandbox-records": "${local.state_prefix}sandboxes/",
         "expire-sandbox-pool": "${local.state_prefix}sandbox-pool/",
+        "expire-leases": "${local.state_prefix}leases/",
         "expire-old-versions": None,
     }
+    # leases left by instances that died mid-turn: always, after a day (a live one is
+    # rewritten every SESSION_LOCK_TTL_S / 3)
+    assert rules["expire-leases"]["expiration"][0]["days"] == 1
     sessions = rules["expire-sessions"]
     assert expr(sessions["status"]) == 'var.session_expiry_days > 0 ? "Enabled" : "Disabled"'
     assert expr(sessions["expiration"][0]["days"]) == "max(var.session_expiry_days, 1)"

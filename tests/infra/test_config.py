@@ -35,6 +35,24 @@ def test_every_file_parses():
         assert isinstance(parse_file(path), dict), path
 
 
+def test_no_sandbox_token_key_is_deployed():
+    """Tool servers are claimed at first contact with a random token per sandbox (POST
+    /claim), so no key derives tokens and none may come back: a TOOLSERVER_TOKEN(_KEY) in a
+    sandbox's environment is readable by the code it runs (and stops the tool server)."""
+    files = [p for p in sorted(TERRAFORM.rglob("*")) if p.is_file() and ".terraform" not in p.parts]
+    assert len(files) >= 20
+    for path in files:
+        found = re.findall(
+            r"\w*token_key\w*|TOOLSERVER_(?:TOKEN|SESSION_HEADER)\w*", path.read_text(), re.I
+        )
+        assert not found, f"{path.relative_to(TERRAFORM)}: {sorted(set(found))}"
+    # the walkthroughs export no key either: every TF_VAR_ they set is a declared variable
+    declared = {name for root in ROOTS for name in load_dir(TERRAFORM / root).variable}
+    readme = (TERRAFORM.parents[1] / "README.md").read_text()
+    exported = set(re.findall(r"\bTF_VAR_(\w+)", readme))
+    assert exported and exported <= declared, exported - declared
+
+
 @pytest.mark.parametrize("path", DIRS, ids=dir_id)
 def test_every_variable_and_output_is_described(path):
     config = load_dir(path)

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from functions.runtime.server import build_app
+from functions.runtime.services.lock import lock_key
 from functions.runtime.settings import Settings
 from functions.runtime.storage.memory import MemoryStore
 from tests.apps import echo_app, failing_app, gate, gated_app
@@ -212,9 +213,9 @@ def test_client_disconnect_frees_the_session_and_records_what_was_said(serve, st
         gate.reset()
         gate.release.set()
         # the lease is released right after the handler's cleanup; wait for that state
-        lock_key = "users/bob/locks/cut-1"
+        lease = lock_key("bob", "cut-1")
         for _ in range(500):
-            if asyncio.run(store.get(lock_key)) is None:
+            if asyncio.run(store.get(lease)) is None:
                 break
             threading.Event().wait(0.01)
         again = httpx.post(f"{url}/process", json=body, timeout=30)
@@ -240,3 +241,12 @@ def test_store_down_is_503_json_before_any_stream(unreachable_store_settings):
     assert resp.status_code == 503
     assert resp.headers["content-type"].startswith("application/json")
     assert resp.json()["code"] == "store_unavailable"
+
+
+def test_the_request_id_names_the_response(serve):
+    with serve(echo_app) as url:
+        resp = httpx.post(f"{url}/process", json={**SEED_BODY, "id": "req-42"})
+        plain = httpx.post(f"{url}/process", json={**SEED_BODY, "id": "req-43", "stream": False})
+    responses = [e for e in events_of(resp.text) if e["object"] == "response"]
+    assert [e["id"] for e in responses] == ["req-42"] * 3
+    assert plain.json()["id"] == "req-43"

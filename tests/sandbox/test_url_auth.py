@@ -144,8 +144,9 @@ def test_aws_iam_without_credentials_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", raising=False)
     monkeypatch.delenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", raising=False)
     settings = Settings(sandbox_url="http://127.0.0.1:9", sandbox_url_auth="aws_iam")
+    box = BaseSandbox(settings=settings)  # a handle is cheap: the client comes on first use
     with pytest.raises(SandboxError, match="no AWS credentials"):
-        BaseSandbox(settings=settings)
+        box.start()
 
 
 def fc_settings(secret: str = SECRET, token: str | None = TOKEN) -> Settings:

@@ -10,6 +10,8 @@ import pytest
 
 from tests.toolserver.conftest import toolserver_env
 
+TOOLSERVER_MAX_BODY = 64 * 1024 * 1024  # toolserver.server.MAX_BODY
+
 
 def text_of(result: dict) -> str:
     return "".join(part["text"] for part in result["content"])
@@ -244,3 +246,20 @@ def test_an_unknown_tool_set_stops_the_server_at_start(tmp_path):
         [sys.executable, "-m", "toolserver"], env=env, capture_output=True, text=True, timeout=30
     )
     assert proc.returncode == 2 and "unknown tool set 'gpu'" in proc.stderr
+
+
+def test_refusals_are_answers_the_sender_can_read(toolserver):
+    """An upload over the cap is a readable 413 (the body is drained, not reset), a name the
+    file system refuses a 400, and the connection stays usable after either."""
+    with toolserver.client() as http:
+        too_big = http.put("/workspace/big.bin", content=b"x" * (TOOLSERVER_MAX_BODY + 1))
+        assert too_big.status_code == 413, too_big.text
+        assert too_big.json()["code"] == "payload_too_large"
+        long_name = http.put(f"/workspace/{'n' * 300}.txt", content=b"x")
+        assert long_name.status_code == 400 and long_name.json()["code"] == "invalid_path"
+        deep = http.put(f"/workspace/{'d' * 300}/a.txt", content=b"x")
+        assert deep.status_code == 400 and deep.json()["code"] == "invalid_path"
+        http.put("/workspace/a.txt", content=b"x").raise_for_status()
+        nested = http.post("/workspace/a.txt/b", json={"op": "mkdir"})
+        assert nested.status_code == 409 and nested.json()["code"] == "not_a_directory"
+        assert http.get("/healthz").status_code == 200

@@ -123,3 +123,30 @@ def test_sse_encoding_is_one_data_line_and_a_blank_line():
     assert frame.count(b"\n") == 2
     body = json.loads(frame[6:])
     assert body["object"] == "message" and "error" not in body  # None fields are left out
+
+
+def test_a_message_read_mid_stream_holds_its_text_so_far_and_keeps_growing():
+    """The builder keeps deltas as pieces (linear in the message's size); whoever reads the
+    message before it completes (a turn persisting a cut-off reply) sees all its text."""
+    rb = ResponseBuilder()
+    mb, _ = rb.open_message()
+    for piece in ("a", "b", "c"):
+        mb.text_delta(piece)
+    first = mb.text_delta("x", new=True)
+    assert [c.text for c in mb.message.content] == ["abc", "x"]
+    mb.text_delta("d", index=0)
+    mb.text_delta("y")  # the last open text part
+    assert [c.text for c in mb.message.content] == ["abcd", "xy"]
+    assert first.index == 1 and first.text == "x"
+    events = mb.complete()
+    assert [e.text for e in events[:2]] == ["abcd", "xy"]
+    assert rb.response.output[0].text == "abcdxy"
+
+
+def test_many_small_deltas_make_one_whole_message():
+    rb = ResponseBuilder()
+    mb, _ = rb.open_message()
+    deltas = [mb.text_delta(chr(97 + i % 26)) for i in range(20_000)]
+    assert [d.sequence_number for d in deltas] == list(range(1, 20_001))
+    (done, _) = mb.complete()
+    assert done.text == "".join(chr(97 + i % 26) for i in range(20_000))

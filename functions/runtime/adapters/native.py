@@ -5,7 +5,8 @@ Accepted items, mirroring what the seed's agentscope streams carry:
   identified by its id and ``last`` says it is final: text growth streams as deltas, other
   parts are emitted whole when the message is final;
 - a ``Message`` (or a dict in its shape) alone: a finished message;
-- a ``str``: a text delta of the current assistant message.
+- a ``str``: a text delta of the current assistant message;
+- a ``models.Usage``: a model call's tokens, counted into the response's usage.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ..models.base import Usage
 from ..protocol import Event, Message, MessageBuilder, ResponseBuilder, RunStatus, TextContent
 
 
@@ -50,6 +52,9 @@ async def adapt(items: AsyncIterator[Any], builder: ResponseBuilder) -> AsyncIte
         return _Tracker(mb, msg.id if msg is not None else None), events
 
     async for item in items:
+        if isinstance(item, Usage):
+            builder.add_usage(item.input_tokens, item.output_tokens)
+            continue
         if isinstance(item, str):
             if current is None or current.source_id is not None:
                 current, events = open_for(None)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import jwt
 
+from ..settings import secret_value
 from .principal import Principal, Unauthorized
 
 if TYPE_CHECKING:
@@ -27,8 +28,7 @@ ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES
 
 class JwtVerifier:
     def __init__(self, settings: Settings) -> None:
-        secret = settings.auth_jwt_secret
-        self.secret = secret.get_secret_value() if secret is not None else None
+        self.secret = secret_value(settings.auth_jwt_secret)
         self.jwks_url = settings.auth_jwks_url
         if not self.secret and not self.jwks_url:
             raise RuntimeError("AUTH_MODE=jwt needs AUTH_JWKS_URL (or AUTH_JWT_SECRET in dev)")

@@ -60,6 +60,12 @@ class Principal:
             return requested
         raise Forbidden(f"this principal may not act for user {requested!r}")
 
+    def require_admin(self, action: str) -> None:
+        """``Forbidden`` (403) unless it is an admin (or the anonymous local principal of
+        ``AUTH_MODE=none``, which acts for anyone)."""
+        if not (self.admin or self.kind == "anonymous"):
+            raise Forbidden(f"{action} is for admins only (a token with the admin scope)")
+
     def may_access(self, owner: str) -> bool:
         """Whether it may touch a resource owned by ``owner`` (a sandbox, a task...)."""
         return self.kind == "anonymous" or self.admin or owner == self.user_id

@@ -10,6 +10,7 @@ import logging
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from ..settings import secret_value
 from .base import (
     GENERATION_PARAMS,
     ChatModel,
@@ -61,9 +62,7 @@ def get_model(settings: Settings, model: str | None = None) -> ChatModel:
         if settings.model_api_key is not None:
             log.warning("MODEL_API_KEY is set but MODEL_BASE_URL is not: using the offline model")
         return OfflineDemoModel()
-    api_key = (
-        settings.model_api_key.get_secret_value() if settings.model_api_key is not None else ""
-    )
+    api_key = secret_value(settings.model_api_key) or ""
     return _openai_compat(
         settings.model_base_url,
         api_key or PLACEHOLDER_API_KEY,

@@ -3,8 +3,9 @@
 It says plainly what it is (nobody should mistake it for a real model) and is fully
 deterministic, so an end-to-end test can assert the exact stream. It can also drive the
 agent's tool loop: ``/tool <name> <json>`` as the last user message asks for a tool call, a
-fenced code block asks for it to be run with ``execute_python_code`` (when the agent offers
-that tool), and a tool result as the last message gets a reply quoting it.
+fenced code block asks for it to be run with ``execute_python_code`` (or the sandbox's
+``run_ipython_cell``, when the agent offers one of them), and a tool result as the last
+message gets a reply quoting it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import re
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ..calls import model_call
 from .base import ChatModel, StreamItem, TextDelta, ToolCall, Usage
 
 PREFIX = "[offline demo model]"
@@ -24,6 +26,8 @@ _TOOL_COMMAND = re.compile(r"^/tool\s+(?P<name>\S+)(?:\s+(?P<args>.*))?$", re.DO
 # Python tool, so the tool loop and a sandbox can be seen working without a model key
 _CODE_BLOCK = re.compile(r"```(?:python|py)?[ \t]*\n(?P<code>.*?)```", re.DOTALL)
 PYTHON_TOOL = "execute_python_code"
+# the names a code tool goes by: the seed's agentscope tool, and the sandbox's own method
+PYTHON_TOOLS = (PYTHON_TOOL, "run_ipython_cell")
 
 
 def _text(content: Any) -> str:
@@ -118,10 +122,11 @@ class OfflineDemoModel(ChatModel):
             )
 
         block = _CODE_BLOCK.search(said) if tools else None
-        if block and PYTHON_TOOL in _tool_names(tools):
+        python = next((n for n in PYTHON_TOOLS if n in _tool_names(tools)), None)
+        if block and python:
             return ToolCall(
                 id=_next_call_id(messages),
-                name=PYTHON_TOOL,
+                name=python,
                 arguments=json.dumps({"code": block["code"]}, ensure_ascii=False),
             )
 
@@ -136,14 +141,28 @@ class OfflineDemoModel(ChatModel):
         tools: list[dict[str, Any]] | None = None,
         **params: Any,
     ) -> AsyncIterator[StreamItem]:
-        """Stream ``reply()``; generation params are accepted and ignored."""
-        answer = self.reply(messages, tools)
-        if isinstance(answer, ToolCall):
-            yield answer
-            output_words = _word_count(answer.name) + _word_count(answer.arguments)
-        else:
-            for piece in _pieces(answer):
-                yield TextDelta(piece)
-            output_words = _word_count(answer)
-        input_words = sum(_word_count(_text(m.get("content"))) for m in messages)
-        yield Usage(input_tokens=input_words, output_tokens=output_words)
+        """Stream ``reply()``; generation params are accepted and ignored.
+
+        Reported to the turn's watchers like any model call (a trace shows it, a budget
+        counts it), as provider ``offline``.
+        """
+        with model_call(self.name, provider="offline", messages=messages) as call:
+            answer = self.reply(messages, tools)
+            if call is not None:
+                call.chunk()
+                call.finish_reasons.append("tool_calls" if isinstance(answer, ToolCall) else "stop")
+            if isinstance(answer, ToolCall):
+                yield answer
+                output_words = _word_count(answer.name) + _word_count(answer.arguments)
+            else:
+                for piece in _pieces(answer):
+                    yield TextDelta(piece)
+                output_words = _word_count(answer)
+            input_words = sum(_word_count(_text(m.get("content"))) for m in messages)
+            if call is not None:
+                call.input_tokens, call.output_tokens = input_words, output_words
+                if call.capture:
+                    call.output_text = answer if isinstance(answer, str) else ""
+                    if isinstance(answer, ToolCall):
+                        call.output_tool_calls.append(answer.to_openai())
+            yield Usage(input_tokens=input_words, output_tokens=output_words)

@@ -19,10 +19,11 @@ import json
 import re
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from ..calls import ModelCall, model_call
 from .base import (
     GENERATION_PARAMS,
     ChatModel,
@@ -53,7 +54,8 @@ class _PendingCall:
     order: int
     id: str = ""
     name: str = ""
-    arguments: str = ""
+    # fragments, joined once the call is complete (``str +=`` per fragment is quadratic)
+    arguments: list[str] = field(default_factory=list)
 
 
 class _ToolCallAssembler:
@@ -86,7 +88,7 @@ class _ToolCallAssembler:
             call.id = frag_id
         if name and not call.name:
             call.name = name
-        call.arguments += arguments
+        call.arguments.append(arguments)
 
     def _index_without_index(self, frag_id: str) -> int:
         """Servers that omit ``index`` send one call at a time: a fragment belongs to the call
@@ -107,7 +109,7 @@ class _ToolCallAssembler:
             ToolCall(
                 id=c.id or f"call_{uuid.uuid4().hex[:24]}",
                 name=c.name,
-                arguments=c.arguments or "{}",
+                arguments="".join(c.arguments) or "{}",
             )
             for c in calls
             if c.name
@@ -144,6 +146,26 @@ def _mentions_stream_options(exc: Any) -> bool:
         return True
     text = f"{getattr(exc, 'message', '')} {getattr(exc, 'body', '')}"
     return "stream_options" in text or "include_usage" in text
+
+
+def _record_chunk(call: ModelCall, chunk: Any) -> None:
+    """What a raw chunk tells the turn's watchers: its arrival, ids, finish reasons."""
+    call.chunk()
+    call.response_id = call.response_id or getattr(chunk, "id", None)
+    call.response_model = call.response_model or getattr(chunk, "model", None)
+    for choice in getattr(chunk, "choices", None) or ():
+        reason = getattr(choice, "finish_reason", None)
+        if reason and getattr(choice, "index", 0) in (0, None):
+            call.finish_reasons.append(str(reason))
+
+
+def _record_item(call: ModelCall, item: StreamItem) -> None:
+    if isinstance(item, Usage):
+        call.input_tokens, call.output_tokens = item.input_tokens, item.output_tokens
+    elif call.capture and isinstance(item, TextDelta):
+        call.output_text += item.text
+    elif call.capture and isinstance(item, ToolCall):
+        call.output_tool_calls.append(item.to_openai())
 
 
 class OpenAICompatModel(ChatModel):
@@ -221,10 +243,35 @@ class OpenAICompatModel(ChatModel):
         tools: list[dict[str, Any]] | None = None,
         **params: Any,
     ) -> AsyncIterator[StreamItem]:
-        """Stream one turn; see ``ChatModel.stream`` for the order of items."""
+        """Stream one turn; see ``ChatModel.stream`` for the order of items.
+
+        The call is reported to the turn's watchers (``calls.model_call``: tracing, budgets),
+        and the headers they give (the W3C ``traceparent``) go with the request.
+        """
+        sent = {k: v for k, v in params.items() if k in GENERATION_PARAMS and v is not None}
+        server = _safe_url(self.base_url)
+        with model_call(self.model, server=server, params=sent, messages=messages) as call:
+            items = self._stream(messages, tools, params, call)
+            try:
+                async for item in items:
+                    if call is not None:
+                        _record_item(call, item)
+                    yield item
+            finally:
+                await items.aclose()
+
+    async def _stream(
+        self,
+        messages: list[dict[str, Any]],
+        tools: list[dict[str, Any]] | None,
+        params: dict[str, Any],
+        call: ModelCall | None,
+    ) -> AsyncGenerator[StreamItem, None]:
         openai = _import_openai()
         client = self._get_client(openai)
         request = self._request(messages, tools, params)
+        if call is not None and call.headers:
+            request["extra_headers"] = call.headers
         try:
             try:
                 chunks = await client.chat.completions.create(**request)
@@ -234,7 +281,7 @@ class OpenAICompatModel(ChatModel):
                 self._send_stream_options = False
                 request.pop("stream_options")
                 chunks = await client.chat.completions.create(**request)
-            items = self._items(chunks)
+            items = self._items(chunks, call)
             try:
                 async for item in items:
                     yield item
@@ -248,10 +295,14 @@ class OpenAICompatModel(ChatModel):
                 "model_error", f"model {self.model!r} sent a malformed event stream"
             ) from None
 
-    async def _items(self, chunks: Any) -> AsyncGenerator[StreamItem, None]:
+    async def _items(
+        self, chunks: Any, report: ModelCall | None
+    ) -> AsyncGenerator[StreamItem, None]:
         assembler = _ToolCallAssembler()
         usage: Any = None
         async for chunk in chunks:
+            if report is not None:
+                _record_chunk(report, chunk)
             usage = getattr(chunk, "usage", None) or usage
             for choice in getattr(chunk, "choices", None) or ():
                 if getattr(choice, "index", 0) not in (0, None):
@@ -281,35 +332,45 @@ class OpenAICompatModel(ChatModel):
 
     def _model_error(self, openai: Any, exc: Any) -> ModelError:
         where = f"model {self.model!r} at {_safe_url(self.base_url)}"
-        if isinstance(exc, openai.APITimeoutError):
+        return model_error(openai, exc, where, api_key=self._api_key, timeout_s=self.timeout_s)
+
+
+def model_error(
+    openai: Any, exc: Any, where: str, *, api_key: str | None = None, timeout_s: float | None = None
+) -> ModelError:
+    """An ``openai`` SDK exception as a ``ModelError`` (codes in ``ModelError``'s docstring).
+
+    ``where`` names the model for the message; the key (and anything key-like) is masked.
+    Also used for errors the SDK raises inside agent frameworks (agentscope).
+    """
+    if isinstance(exc, openai.APITimeoutError):
+        limit = f"within the {timeout_s}s timeout" if timeout_s is not None else "in time"
+        return ModelError("model_timeout", f"{where} did not respond {limit}")
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__
+        reason = f": {type(cause).__name__}" if cause is not None else ""
+        return ModelError("model_unavailable", f"cannot reach {where}{reason}")
+    detail = _redact(str(getattr(exc, "message", "") or exc), api_key)
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        if status in (401, 403):
+            # The provider's text often quotes the key (masked or not); say nothing of it.
             return ModelError(
-                "model_timeout", f"{where} did not respond within the {self.timeout_s}s timeout"
+                "model_auth_error",
+                f"{where} rejected the API key (HTTP {status}); check MODEL_API_KEY",
+                status=status,
             )
-        if isinstance(exc, openai.APIConnectionError):
-            cause = exc.__cause__
-            reason = f": {type(cause).__name__}" if cause is not None else ""
-            return ModelError("model_unavailable", f"cannot reach {where}{reason}")
-        detail = _redact(str(getattr(exc, "message", "") or exc), self._api_key)
-        if isinstance(exc, openai.APIStatusError):
-            status = exc.status_code
-            if status in (401, 403):
-                # The provider's text often quotes the key (masked or not); say nothing of it.
-                return ModelError(
-                    "model_auth_error",
-                    f"{where} rejected the API key (HTTP {status}); check MODEL_API_KEY",
-                    status=status,
-                )
-            if status == 408:
-                return ModelError("model_timeout", f"{where} timed out: {detail}", status=status)
-            if status == 429:
-                return ModelError(
-                    "model_rate_limited", f"{where} is rate limited: {detail}", status=status
-                )
-            if 400 <= status < 500:
-                return ModelError(
-                    "model_bad_request", f"{where} refused the request: {detail}", status=status
-                )
+        if status == 408:
+            return ModelError("model_timeout", f"{where} timed out: {detail}", status=status)
+        if status == 429:
             return ModelError(
-                "model_unavailable", f"{where} failed (HTTP {status}): {detail}", status=status
+                "model_rate_limited", f"{where} is rate limited: {detail}", status=status
             )
-        return ModelError("model_error", f"{where} reported an error mid-stream: {detail}")
+        if 400 <= status < 500:
+            return ModelError(
+                "model_bad_request", f"{where} refused the request: {detail}", status=status
+            )
+        return ModelError(
+            "model_unavailable", f"{where} failed (HTTP {status}): {detail}", status=status
+        )
+    return ModelError("model_error", f"{where} reported an error mid-stream: {detail}")

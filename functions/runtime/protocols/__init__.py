@@ -14,9 +14,15 @@ from collections.abc import Iterable
 from fastapi import APIRouter
 
 # the seed's /process first: it is what `AgentApp.run` and the emulator announce
-PROTOCOLS = ("process",)
+PROTOCOLS = ("process", "responses", "agui", "a2a")
 
 
 def routers(names: Iterable[str] = PROTOCOLS) -> list[APIRouter]:
     """The routers of the named protocol modules, in order."""
     return [importlib.import_module(f"{__name__}.{name}").router for name in names]
+
+
+def public_paths(names: Iterable[str] = PROTOCOLS) -> frozenset[str]:
+    """Paths the named protocols serve to anyone (a module's ``PUBLIC_PATHS``)."""
+    modules = (importlib.import_module(f"{__name__}.{name}") for name in names)
+    return frozenset().union(*(getattr(m, "PUBLIC_PATHS", ()) for m in modules))

@@ -1,28 +1,32 @@
-"""The seed's agent protocol: ``POST /process`` (SSE ``data:`` frames, or JSON) and ``/health``.
+"""The seed's agent protocol: ``POST /process`` (SSE ``data:`` frames, or JSON), its
+``POST /process/stop``, and ``/health``.
 
 Request and events are AgentScope Runtime's (``functions.runtime.protocol``): a malformed
 body is a 422 before any stream starts, a busy session a 409, and the stream always ends
-with a final response event.
+with a final response event. A stop reaches the turn on whichever instance runs it (the
+mark is in the session's lease, see ``services/lock.py``), whatever protocol it speaks.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError, field_validator
 
 from ..auth import PrincipalDep
 from ..errors import InvalidRequest
 from ..function_app import InstanceDep
 from ..http_errors import errors, field_errors
-from ..protocol import AgentRequest
-from ..sse import SSEResponse, encoded, sse_encode
-from ..turn import Agent, open_turn
+from ..protocol import AgentRequest, Response
+from ..sse import SSEResponse, encoded, sse_encode, stream_answer
+from ..storage.keys import validate_id
+from ..turn import Agent, open_turn, run_watching
 
 router = APIRouter()
+M = TypeVar("M", bound=BaseModel)
 
 PROCESS_BODY_SCHEMA = {
     "requestBody": {
@@ -46,19 +50,52 @@ def session_header(session_id: str) -> dict[str, str]:
     return {"X-Session-Id": session_id if printable else quote(session_id, safe="")}
 
 
-def parse_request(body: bytes) -> AgentRequest:
-    """The body as an ``AgentRequest``; ``InvalidRequest`` (422) naming each bad field."""
+def parse_body(model: type[M], body: bytes) -> M:
+    """The body as ``model``; ``InvalidRequest`` (422) naming each bad field."""
     try:
-        return AgentRequest.model_validate_json(body)
+        return model.model_validate_json(body)
     except ValidationError as exc:
         raise InvalidRequest(
             field_errors(exc.errors(include_url=False, include_context=False), ("body",))
         ) from None
 
 
-@router.get("/health", operation_id="health")
-async def health(agent: AgentDep) -> dict[str, str]:
+def parse_request(body: bytes) -> AgentRequest:
+    """The body as an ``AgentRequest``; ``InvalidRequest`` (422) naming each bad field."""
+    return parse_body(AgentRequest, body)
+
+
+class StopRequest(BaseModel):
+    """``POST /process/stop``: the session whose running turn should stop."""
+
+    session_id: str
+    user_id: str | None = None
+
+    @field_validator("session_id", "user_id")
+    @classmethod
+    def _valid_id(cls, value: str | None, info: Any) -> str | None:
+        return None if value is None else validate_id(value, info.field_name)
+
+
+class StopAccepted(BaseModel):
+    """The stop is recorded; the turn ends ``canceled`` within ``STOP_POLL_INTERVAL_S``."""
+
+    session_id: str
+    status: str = "stopping"
+
+
+@router.get("/health", operation_id="health", response_model=dict[str, str], responses=errors(503))
+async def health(agent: AgentDep, instance: InstanceDep) -> dict[str, str]:
+    """Up when the session store reads and takes writes (503 otherwise)."""
+    await instance.check_store()
     return {"status": "ok", "app": agent.app_name}
+
+
+PROCESS_ANSWER = stream_answer(
+    "the event stream (stream: true; each data is a response, message or content event), "
+    "or the final response (stream: false)",
+    Response,
+)
 
 
 @router.post(
@@ -66,7 +103,7 @@ async def health(agent: AgentDep) -> dict[str, str]:
     operation_id="process",
     openapi_extra=PROCESS_BODY_SCHEMA,
     response_model=None,
-    responses=errors(401, 403, 409, 413, 415, 422, 503),
+    responses=errors(401, 403, 409, 413, 415, 422, 429, 503, also={200: PROCESS_ANSWER}),
 )
 async def process(
     request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep
@@ -78,5 +115,27 @@ async def process(
     if req.stream:
         frames = encoded(turn.events(), sse_encode)
         return SSEResponse(frames, instance.settings.sse_ping_interval_s, headers)
-    final = await turn.run()
+    final = await run_watching(turn, request.receive)
     return JSONResponse(final.model_dump(mode="json", exclude_none=True), headers=headers)
+
+
+@router.post(
+    "/process/stop",
+    operation_id="stop",
+    status_code=202,
+    response_model=StopAccepted,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": StopRequest.model_json_schema()}},
+        }
+    },
+    responses=errors(401, 403, 404, 413, 415, 422, 503),
+)
+async def stop(request: Request, instance: InstanceDep, principal: PrincipalDep) -> StopAccepted:
+    """Stop the turn running on a session, whichever instance runs it: 202 when one runs
+    (it ends ``canceled``, what it said kept as ``incomplete``), 404 ``no_running_turn``."""
+    body = parse_body(StopRequest, await request.body())
+    user_id = principal.act_for(body.user_id, instance.settings.default_user_id)
+    await instance.lock.request_stop(user_id, body.session_id)
+    return StopAccepted(session_id=body.session_id)

@@ -32,6 +32,7 @@ from .client import (
 )
 from .errors import (
     BackendThrottled,
+    McpServerFailed,
     SandboxError,
     SandboxGone,
     SandboxLimit,
@@ -49,6 +50,7 @@ __all__ = [
     "BrowserSandbox",
     "FilesystemSandbox",
     "GuiSandbox",
+    "McpServerFailed",
     "SandboxError",
     "SandboxGone",
     "SandboxLimit",

@@ -17,6 +17,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
+from .. import tracing
 from ..settings import Settings, get_settings
 from ..tools import ToolError
 from .desktop import has_desktop
@@ -47,6 +48,9 @@ class _Route:
     def tools(self) -> str:
         return f"{self.base}{self.prefix}/tools"
 
+    def mcp_servers(self) -> str:
+        return f"{self.base}{self.prefix}/mcp-servers"
+
 
 def _result(resp: Any) -> Any:
     """The answer's JSON; an error answer raises its named error (``SandboxGone``...)."""
@@ -68,6 +72,16 @@ def _result(resp: Any) -> Any:
     return resp.json()
 
 
+def _trace_context(request: Any) -> None:
+    """httpx request hook: the current span's ``traceparent`` on every call (tracing on),
+    so the sandbox function and the tool server join the caller's trace."""
+    tracing.inject(request.headers)
+
+
+async def _atrace_context(request: Any) -> None:
+    _trace_context(request)
+
+
 class _Handle:
     """What both families share: the settings, the identity and how to reach the sandbox."""
 
@@ -83,8 +97,12 @@ class _Handle:
         base_url: str | None = None,
         token: str | None = None,
         settings: Settings | None = None,
+        mcp_servers: dict[str, Any] | None = None,
     ) -> None:
+        """``mcp_servers``: MCP servers to start in a new sandbox (``{"mcpServers": {name:
+        {command, args, env} | {url, headers}}}``), as ``add_mcp_servers`` does."""
         self.settings = settings or get_settings()
+        self.mcp_servers = mcp_servers
         self.token = token
         self.base_url = (base_url or self.settings.sandbox_url or "").rstrip("/") or None
         self.sandbox_id = sandbox_id
@@ -125,7 +143,7 @@ class _Handle:
         if self.base_url is None:
             return {}
         from ..auth import current_principal
-        from .launchers.alibaba import secret_value
+        from ..settings import secret_value
 
         token = self.token or secret_value(self.settings.sandbox_token)
         token = token or current_principal().token
@@ -140,6 +158,7 @@ class _Handle:
             session_id=self.session_id,
             user_id=self.user_id,
             ttl_s=self.ttl_s,
+            mcp_servers=self.mcp_servers,
         )
 
     def _remote_created(self, body: dict[str, Any], status: int) -> None:
@@ -165,7 +184,6 @@ class _Handle:
         self.sandbox_id = f"sbx-{secrets.token_hex(12)}"
         launched = await launcher.start(self.sandbox_type, self.sandbox_id, token, self.ttl_s)
         self._launched = (launcher, launched.handle)
-        token = launched.token or token
         headers = {**launched.headers, "Authorization": f"Bearer {token}"}
         self._route = _Route(launched.endpoint, "", headers)
         self._owned = True
@@ -185,13 +203,22 @@ class BaseSandbox(_Handle, BaseTools):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        import httpx
+        self._client: Any = None
 
-        self._http = httpx.Client(
-            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10),
-            auth=self._url_auth(),
-            headers=self._identity(),
-        )
+    @property
+    def _http(self) -> Any:
+        # made on first use: a handle an agent builds per turn costs no httpx import until
+        # a tool is called
+        if self._client is None:
+            import httpx
+
+            self._client = httpx.Client(
+                timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10),
+                auth=self._url_auth(),
+                headers=self._identity(),
+                event_hooks={"request": [_trace_context]},
+            )
+        return self._client
 
     def start(self) -> BaseSandbox:
         if self._route is not None:
@@ -201,6 +228,12 @@ class BaseSandbox(_Handle, BaseTools):
             return self
         if self.base_url is None:
             _run_sync(self._launch_embedded())
+            if self.mcp_servers:  # the sandbox function starts them; here, we do
+                try:
+                    self.add_mcp_servers(self.mcp_servers)
+                except BaseException:
+                    self.close()
+                    raise
             return self
         resp = self._http.post(f"{self.base_url}/v1/sandboxes", json=self._create_body())
         self._remote_created(_result(resp), resp.status_code)
@@ -216,7 +249,9 @@ class BaseSandbox(_Handle, BaseTools):
         finally:
             self._owned = False
             self._route = None
-            self._http.close()
+            if self._client is not None:
+                self._client.close()
+                self._client = None
 
     def __enter__(self) -> BaseSandbox:
         return self.start()
@@ -235,6 +270,16 @@ class BaseSandbox(_Handle, BaseTools):
             f"{route.tools()}/{name}", json=arguments or {}, headers=route.headers
         )
         return _result(resp)
+
+    def add_mcp_servers(
+        self, server_configs: dict[str, Any], overwrite: bool = False
+    ) -> dict[str, Any]:
+        """Start MCP servers in the sandbox (``{"mcpServers": {...}}``, all or none); their
+        tools join ``list_tools`` as ``<server>__<tool>``. Returns ``{"servers": [...]}``;
+        a server that does not start raises ``McpServerFailed`` saying why."""
+        route = self._require_route()
+        body = {**server_configs, "overwrite": overwrite}
+        return _result(self._http.post(route.mcp_servers(), json=body, headers=route.headers))
 
 
 class FilesystemSandbox(BaseSandbox, FilesystemTools):
@@ -258,13 +303,20 @@ class AsyncBaseSandbox(_Handle, BaseTools):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        import httpx
+        self._client: Any = None
 
-        self._http = httpx.AsyncClient(
-            timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10),
-            auth=self._url_auth(),
-            headers=self._identity(),
-        )
+    @property
+    def _http(self) -> Any:
+        if self._client is None:  # made on first use (see BaseSandbox._http)
+            import httpx
+
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(CALL_TIMEOUT_S, connect=10),
+                auth=self._url_auth(),
+                headers=self._identity(),
+                event_hooks={"request": [_atrace_context]},
+            )
+        return self._client
 
     async def start(self) -> AsyncBaseSandbox:
         if self._route is not None:
@@ -274,6 +326,12 @@ class AsyncBaseSandbox(_Handle, BaseTools):
             return self
         if self.base_url is None:
             await self._launch_embedded()
+            if self.mcp_servers:  # the sandbox function starts them; here, we do
+                try:
+                    await self.add_mcp_servers(self.mcp_servers)
+                except BaseException:
+                    await self.close()
+                    raise
             return self
         resp = await self._http.post(f"{self.base_url}/v1/sandboxes", json=self._create_body())
         self._remote_created(_result(resp), resp.status_code)
@@ -289,7 +347,9 @@ class AsyncBaseSandbox(_Handle, BaseTools):
         finally:
             self._owned = False
             self._route = None
-            await self._http.aclose()
+            if self._client is not None:
+                await self._client.aclose()
+                self._client = None
 
     async def __aenter__(self) -> AsyncBaseSandbox:
         return await self.start()
@@ -307,6 +367,15 @@ class AsyncBaseSandbox(_Handle, BaseTools):
         resp = await self._http.post(
             f"{route.tools()}/{name}", json=arguments or {}, headers=route.headers
         )
+        return _result(resp)
+
+    async def add_mcp_servers(
+        self, server_configs: dict[str, Any], overwrite: bool = False
+    ) -> dict[str, Any]:
+        """Start MCP servers in the sandbox (see ``BaseSandbox.add_mcp_servers``)."""
+        route = self._require_route()
+        body = {**server_configs, "overwrite": overwrite}
+        resp = await self._http.post(route.mcp_servers(), json=body, headers=route.headers)
         return _result(resp)
 
 

@@ -61,6 +61,30 @@ class SandboxLimit(SandboxError):
     code = "sandbox_limit"
 
 
+class InvalidPath(SandboxError):
+    """A file path or tool name no tool server may be asked for (a control character, a
+    ``..`` segment); the tool server answers its own refusals with the same code."""
+
+    status = 400
+    code = "invalid_path"
+
+
+class McpServerFailed(SandboxError):
+    """An MCP server given for the sandbox did not start (no such command, it exited, it did
+    not answer ``initialize`` in time); ``detail`` names it and says why."""
+
+    status = 422
+    code = "mcp_server_failed"
+
+
+class McpServerExists(SandboxError):
+    """An MCP server of that name runs in the sandbox with another configuration; add it
+    with ``overwrite`` to replace it."""
+
+    status = 409
+    code = "mcp_server_exists"
+
+
 class UnknownSandboxType(SandboxError):
     status = 422
     code = "unknown_type"

@@ -6,9 +6,15 @@ users/{user}/sessions/{session}/history/snapshot     compacted history (header +
 users/{user}/sessions/{session}/history/seg/{seq}    one append_message call, create-only
 users/{user}/sessions/{session}/state/head           pointer to the latest round (compare-and-set)
 users/{user}/sessions/{session}/state/rounds/{round} one saved state, create-only
+users/{user}/a2a-tasks/{task}                        an A2A task (protocols/a2a_tasks.py)
 users/{user}/memory-index/{session}                  marker: this session has long-term memory
 users/{user}/memory/{session}/snapshot               compacted memory log of that session
 users/{user}/memory/{session}/seg/{seq}              one add_memory call, create-only
+users/{user}/responses/{response}                    a stored Responses API response
+users/{user}/quotas/turns                            this minute's turn count (services/quotas.py)
+leases/{user}/{session}                              a running turn's lease (services/lock.py):
+                                                     the registry of running turns, listed by
+                                                     prefix, so not under ``users/``
 ```
 
 ``{user}`` and ``{session}`` are ``storage.keys.id_segment`` of the ids: the id itself when
@@ -90,6 +96,13 @@ def memory_prefix(user_id: str, session_id: str) -> str:
     return f"{user_prefix(user_id)}memory/{id_segment(session_id, 'session_id')}/"
 
 
+# --- Responses API ---------------------------------------------------------------------
+
+
+def response_key(user_id: str, response_id: str) -> str:
+    return f"{user_prefix(user_id)}responses/{id_segment(response_id, 'response_id')}"
+
+
 # --- inside a log (history or memory) --------------------------------------------------
 
 
@@ -103,3 +116,14 @@ def log_segments_prefix(log_prefix: str) -> str:
 
 def log_segment_key(log_prefix: str, seq: int) -> str:
     return log_segments_prefix(log_prefix) + seq_name(seq)
+
+
+# --- A2A tasks -------------------------------------------------------------------------
+
+
+def a2a_tasks_prefix(user_id: str) -> str:
+    return f"{user_prefix(user_id)}a2a-tasks/"
+
+
+def a2a_task_key(user_id: str, task_id: str) -> str:
+    return a2a_tasks_prefix(user_id) + id_segment(task_id, "task_id")

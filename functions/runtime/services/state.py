@@ -63,10 +63,22 @@ class StateNotFound(ApiError):
     code = "state_not_found"
 
 
-def check_round_id(round_id: object) -> int:
-    """Round ids are the ints 1, 2, 3...; anything else is a caller error (HTTP 422)."""
-    if isinstance(round_id, bool) or not isinstance(round_id, int) or not 1 <= round_id <= MAX_SEQ:
-        raise ValueError(f"round_id must be an int in 1..{MAX_SEQ}, got {round_id!r}")
+# A caller names rounds up to here: the rounds a save numbers itself then run on far past
+# any it can name (to MAX_SEQ, the widest the keys hold), so "the next round" always exists.
+MAX_ROUND_ID = 2**31 - 1
+
+
+class RoundsExhausted(ApiError):
+    """The session's rounds reached the widest number the store's keys hold (HTTP 409)."""
+
+    status = 409
+    code = "rounds_exhausted"
+
+
+def check_round_id(round_id: object, limit: int = MAX_ROUND_ID) -> int:
+    """Round ids are the ints 1..``limit``; anything else is a caller error (HTTP 422)."""
+    if isinstance(round_id, bool) or not isinstance(round_id, int) or not 1 <= round_id <= limit:
+        raise ValueError(f"round_id must be an int in 1..{limit}, got {round_id!r}")
     return round_id
 
 
@@ -101,6 +113,8 @@ class StateService(StoreService):
         latest = await self._latest_after(user_id, sid, head)
         candidate = latest + 1
         for _ in range(MAX_SAVE_ATTEMPTS):
+            if candidate > MAX_SEQ:
+                raise RoundsExhausted(f"session {sid!r} has no round left after {MAX_SEQ}")
             try:
                 await self.store.put(
                     state_round_key(user_id, sid, candidate), body, if_none_match=True
@@ -151,7 +165,8 @@ class StateService(StoreService):
             round_id = await self._latest_after(user_id, sid, head)
             if round_id == 0:
                 return None
-        got = await self.store.get(state_round_key(user_id, sid, check_round_id(round_id)))
+        # stored rounds run to MAX_SEQ (numbered by saves); callers name up to MAX_ROUND_ID
+        got = await self.store.get(state_round_key(user_id, sid, check_round_id(round_id, MAX_SEQ)))
         return None if got is None else (round_id, json.loads(got[0]))
 
     async def list_rounds(self, user_id: str, session_id: str | None = None) -> list[int]:

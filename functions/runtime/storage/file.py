@@ -49,6 +49,7 @@ from .base import (
     ObjectStore,
     PreconditionFailed,
     StoreError,
+    StoreUnavailable,
     check_conditions,
     check_key,
     check_prefix,
@@ -113,6 +114,16 @@ def _relative_location(key: str) -> tuple[str, str]:
 def _compatible(key_prefix: str, prefix: str) -> bool:
     """Could a key starting with ``key_prefix`` also start with ``prefix``?"""
     return key_prefix.startswith(prefix) or prefix.startswith(key_prefix)
+
+
+@contextlib.contextmanager
+def _os_errors(what: str) -> Iterator[None]:
+    """A file system that refuses (read-only, full, permissions, I/O errors) is a store that
+    is unavailable, as a cloud store failing after its retries is: ``StoreUnavailable``."""
+    try:
+        yield
+    except OSError as exc:
+        raise StoreUnavailable(f"file store {what}: {type(exc).__name__}: {exc}") from exc
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
@@ -196,7 +207,8 @@ class FileStore(ObjectStore):
 
     async def get(self, key: str) -> tuple[bytes, str] | None:
         check_key(key)
-        return self._get(key)
+        with _os_errors(f"get {key}"):
+            return self._get(key)
 
     async def put(
         self,
@@ -208,11 +220,13 @@ class FileStore(ObjectStore):
     ) -> str:
         check_key(key)
         check_conditions(key, if_match, if_none_match)
-        return self._put(key, bytes(data), if_match, if_none_match)
+        with _os_errors(f"put {key}"):
+            return self._put(key, bytes(data), if_match, if_none_match)
 
     async def delete(self, key: str) -> None:
         check_key(key)
-        self._delete(key)
+        with _os_errors(f"delete {key}"):
+            self._delete(key)
 
     async def list(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
@@ -220,7 +234,8 @@ class FileStore(ObjectStore):
         check_prefix(prefix)
         if limit is not None and limit <= 0:
             return []
-        return self._list(prefix, start_after, limit)
+        with _os_errors(f"list {prefix}"):
+            return self._list(prefix, start_after, limit)
 
     # -- the blocking halves -----------------------------------------------------------
 

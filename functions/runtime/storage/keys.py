@@ -26,6 +26,8 @@ from urllib.parse import quote, unquote
 from ..errors import ApiError
 
 PLAIN_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+# what validate_id accepts, as a JSON-schema (ECMA-262) pattern for OpenAPI documents
+ID_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f]{1,256}$"
 _PLAIN = re.compile(PLAIN_ID)
 MAX_ID_CHARS = 256
 # two ids and a fixed tail must stay well under S3's and OSS's 1,023-byte key limit

@@ -71,6 +71,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..settings import secret_value
 from .base import (
     ObjectStore,
     PreconditionFailed,
@@ -165,15 +166,14 @@ class OSSStore(ObjectStore):
         import oss2
 
         s = self._settings
-        key_id = s.oss_access_key_id.get_secret_value() if s.oss_access_key_id else ""
-        secret = s.oss_access_key_secret.get_secret_value() if s.oss_access_key_secret else ""
+        key_id = secret_value(s.oss_access_key_id) or ""
+        secret = secret_value(s.oss_access_key_secret) or ""
         if not key_id or not secret:
             raise StoreError("oss:// needs OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET")
         version = "v4" if s.oss_region else "v1"  # v4 signatures need the region
-        if s.oss_security_token:
-            auth = oss2.StsAuth(
-                key_id, secret, s.oss_security_token.get_secret_value(), auth_version=version
-            )
+        token = secret_value(s.oss_security_token)
+        if token:
+            auth = oss2.StsAuth(key_id, secret, token, auth_version=version)
         else:
             auth = oss2.AuthV4(key_id, secret) if version == "v4" else oss2.Auth(key_id, secret)
         return oss2.Bucket(

@@ -14,7 +14,7 @@ from functions.runtime.settings import Settings
 
 from ..deps import SandboxInstance, SandboxInstanceDep
 from ..models import FileDeleted, FileMoved, FileWritten, WorkspaceListing
-from ..proxy import forward
+from ..proxy import checked, forward, raw_tail
 
 router = APIRouter(prefix="/v1/sandboxes/{sandbox_id}/files")
 
@@ -34,7 +34,8 @@ def body_limit(settings: Settings) -> Limit:
     return lambda scope: upload if is_upload(scope) else other
 
 
-FILE_ERRORS = errors(400, 401, 403, 404, 409, 410, 413, 422, 429, 502, 503)
+# the tool server's own answers included: 400 a path it refuses, 507 a full workspace
+FILE_ERRORS = errors(400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 502, 503, 507)
 
 
 @router.get(
@@ -53,8 +54,10 @@ async def files_root(
 async def _file(
     sandbox_id: str, path: str, request: Request, instance: SandboxInstance, principal: Principal
 ) -> Response:
+    """``path`` (decoded, for the route) as the caller wrote it: the raw path goes on."""
+    raw = checked(raw_tail(request, 4), "a file path")
     return await forward(
-        instance, principal, sandbox_id, request.method, f"/workspace/{path}", request
+        instance, principal, sandbox_id, request.method, f"/workspace/{raw}", request
     )
 
 

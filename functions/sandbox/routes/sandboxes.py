@@ -10,16 +10,22 @@ from functions.runtime.auth import PrincipalDep
 from functions.runtime.http_errors import errors
 from functions.runtime.storage.keys import validate_plain_id
 
-from ..deps import Service, check_owner
+from ..deps import SandboxInstanceDep, Service, check_owner
 from ..desktop import info
+from ..mcp import start_mcp_servers
 from ..models import CreateSandbox, Deleted, Health, SandboxInfo, SandboxList
 
 router = APIRouter()
 health_router = APIRouter()  # also on the live view's door
 
 
-@health_router.get("/health", operation_id="health", response_model=Health)
-async def health() -> Any:
+@health_router.get("/health", operation_id="health", response_model=Health, responses=errors(503))
+async def health(instance: SandboxInstanceDep) -> Any:
+    """Up when the registry's object store answers reads and takes writes (503
+    ``store_unavailable`` / ``store_unwritable`` otherwise); the live view's door
+    (``SANDBOX_ROUTES=desktop``), whose role only reads records, skips the write probe."""
+    if instance.settings.sandbox_routes != "desktop":
+        await instance.check_store()
     return Health(status="ok")
 
 
@@ -29,11 +35,13 @@ async def health() -> Any:
     response_model=SandboxInfo,
     status_code=201,
     responses=errors(
+        400,
         401,
         403,
         409,
         422,
         429,
+        502,
         503,
         also={200: {"model": SandboxInfo, "description": "the session's sandbox existed"}},
     ),
@@ -44,11 +52,21 @@ async def create(
     response: Response,
     service: Service,
     principal: PrincipalDep,
+    instance: SandboxInstanceDep,
 ) -> Any:
     """A sandbox; with a session_id, that session's sandbox of the type (made if absent).
-    A browser or gui sandbox's answer has its live view's ``desktop_url``."""
+    ``mcp_servers`` start in it (a new sandbox whose servers fail is removed again); a
+    browser or gui sandbox's answer has its live view's ``desktop_url``."""
     user = principal.act_for(body.user_id, service.settings.default_user_id)
     record, created = await service.create(body.type, user, body.session_id, body.ttl_s)
+    if body.mcp_servers is not None:
+        servers = body.mcp_servers.model_dump(exclude_none=True)
+        try:
+            await start_mcp_servers(instance, record, servers, overwrite=False)
+        except BaseException:
+            if created:
+                await service.delete(record.id)
+            raise
     response.status_code = 201 if created else 200
     return info(record, service.settings, request)
 
@@ -82,7 +100,7 @@ async def get(sandbox_id: str, request: Request, service: Service, principal: Pr
     "/v1/sandboxes/{sandbox_id}",
     operation_id="delete_sandbox",
     response_model=Deleted,
-    responses=errors(401, 403, 422, 503),
+    responses=errors(401, 403, 422, 502, 503),
 )
 async def delete(sandbox_id: str, service: Service, principal: PrincipalDep) -> Any:
     """Idempotent: deleting what is already gone answers 200 with deleted=false."""

@@ -9,11 +9,11 @@ from functions.runtime.http_errors import errors
 
 from ..deps import SandboxInstanceDep
 from ..models import ToolList, ToolResult
-from ..proxy import forward
+from ..proxy import checked, forward, raw_tail
 
 router = APIRouter(prefix="/v1/sandboxes/{sandbox_id}/tools")
 
-CALL_ERRORS = errors(401, 403, 404, 409, 410, 422, 429, 502, 503)
+CALL_ERRORS = errors(400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 502, 503)
 
 
 @router.get("", operation_id="list_tools", response_model=ToolList, responses=CALL_ERRORS)
@@ -34,4 +34,5 @@ async def call_tool(
     _: dict = Body(default_factory=dict, description="the tool's arguments"),
 ) -> Response:
     """Run a tool; the body is its arguments, the answer ``{content, isError}``."""
-    return await forward(instance, principal, sandbox_id, "POST", f"/tools/{name}", request)
+    raw = checked(raw_tail(request, 4), "a tool name")
+    return await forward(instance, principal, sandbox_id, "POST", f"/tools/{raw}", request)

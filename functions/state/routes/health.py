@@ -1,4 +1,4 @@
-"""``GET /health``: up when the object store answers."""
+"""``GET /health``: up when the object store can be read and written."""
 
 from __future__ import annotations
 
@@ -6,18 +6,17 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from functions.runtime.function_app import InstanceDep
 from functions.runtime.http_errors import errors
-from functions.runtime.storage.base import StoreUnavailable
 
-from ..deps import History
 from ..models import Health
 
 router = APIRouter()
 
 
 @router.get("/health", operation_id="health", response_model=Health, responses=errors(503))
-async def health(history: History) -> Any:
-    """Up when the object store answers."""
-    if not await history.health():
-        raise StoreUnavailable("the object store did not answer a health check")
+async def health(instance: InstanceDep) -> Any:
+    """Up when the object store answers reads and takes writes (503 ``store_unavailable`` /
+    ``store_unwritable`` otherwise)."""
+    await instance.check_store()
     return Health(status="ok")

@@ -8,14 +8,14 @@ from fastapi import APIRouter, Body, Query
 
 from functions.runtime.http_errors import errors
 from functions.runtime.services import StateNotFound
-from functions.runtime.services.layout import MAX_SEQ
+from functions.runtime.services.state import MAX_ROUND_ID
 
 from ..deps import ActingUser, SessionId, State
 from ..models import RoundId, Rounds, StateRound
 
 router = APIRouter(prefix="/v1/users/{user_id}/sessions/{session_id}/state")
 
-ROUND = Query(None, ge=1, le=MAX_SEQ)
+ROUND = Query(None, ge=1, le=MAX_ROUND_ID)
 STATE_BODY = Body(..., description="the state object")
 
 

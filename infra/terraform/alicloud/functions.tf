@@ -37,7 +37,6 @@ module "sandbox" {
     {
       SANDBOX_BACKEND            = "fc"
       SANDBOX_FC_FUNCTION_PREFIX = var.sandbox_function_prefix
-      SANDBOX_TOKEN_KEY          = local.sandbox_token_key
       SANDBOX_INTERNET_ACCESS    = tostring(var.sandbox_internet_access)
     },
     # the live views' anonymous door (desktop.tf), named in each desktop_url

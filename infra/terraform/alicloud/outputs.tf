@@ -47,9 +47,3 @@ output "sandbox_launcher_policy" {
   description = "RAM policy to attach to the user whose access key another cloud's sandbox function launches sandboxes with."
   value       = alicloud_ram_policy.sandbox_launcher.policy_name
 }
-
-output "sandbox_token_key" {
-  description = "The sandbox tokens' HMAC key (TOOLSERVER_TOKEN_KEY / SANDBOX_TOKEN_KEY); `terraform output -raw sandbox_token_key`."
-  value       = local.sandbox_token_key
-  sensitive   = true
-}

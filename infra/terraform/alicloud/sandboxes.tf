@@ -2,17 +2,13 @@
 # port 8000, one instance per session (SESSION_EXCLUSIVE) and requests routed to a session's
 # instance by the x-agentscope-sandbox-session header (HEADER_FIELD affinity). The sandbox
 # function's FC launcher makes each sandbox a session of these functions (CreateSession)
-# and calls the trigger with that header and the session's token: hex HMAC-SHA256 of the
-# session id under TOOLSERVER_TOKEN_KEY, the key it holds as SANDBOX_TOKEN_KEY.
-
-resource "random_password" "sandbox_token_key" {
-  length  = 48
-  special = false
-}
+# and calls the trigger with that header. No token is deployed: each tool server starts
+# unclaimed, and right after CreateSession the launcher claims it (`POST /claim`) with a
+# random token of that sandbox alone, which every later call carries. All instances of a
+# function share its environment, so nothing there could tell one session's token.
 
 locals {
-  session_header    = "x-agentscope-sandbox-session"
-  sandbox_token_key = var.sandbox_token_key == null ? random_password.sandbox_token_key.result : var.sandbox_token_key
+  session_header = "x-agentscope-sandbox-session"
 
   # images named as the seed names them: [registry/]namespace/runtime-sandbox-<type>:tag
   image_registry = coalesce(var.image_registry, "registry.${var.region}.aliyuncs.com")
@@ -66,15 +62,14 @@ resource "alicloud_fcv3_function" "sandbox_type" {
     disableSessionIdReuse         = true
   })
 
-  # LOG_FORMAT and, with sandbox_otel_exporter_otlp_endpoint, the OTel settings (never a
-  # header secret: code in the sandbox can read this environment; the tool server removes
-  # its own TOOLSERVER_TOKEN_KEY from it before any tool runs)
+  # LOG_FORMAT, with sandbox_otel_exporter_otlp_endpoint the OTel settings, and the cap on
+  # one tool call. Never a secret: code in the sandbox can read this environment (and the
+  # tool server refuses to start with a token there).
   environment_variables = merge(
     module.environment.tool_server_environment,
-    { OTEL_SERVICE_NAME = "${var.sandbox_function_prefix}${each.key}" },
     {
-      TOOLSERVER_TOKEN_KEY      = local.sandbox_token_key
-      TOOLSERVER_SESSION_HEADER = local.session_header
+      OTEL_SERVICE_NAME          = "${var.sandbox_function_prefix}${each.key}"
+      SANDBOX_MAX_CALL_TIMEOUT_S = tostring(var.sandbox_max_call_timeout_s)
     },
   )
 

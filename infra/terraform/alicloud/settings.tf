@@ -30,6 +30,7 @@ module "environment" {
     user_claim  = var.auth_user_claim
     admin_scope = var.auth_admin_scope
   }
+  cors_allow_origins = var.cors_allow_origins
 
   observability = {
     log_format         = var.log_format

@@ -1,5 +1,5 @@
-# The state bucket: sessions (<prefix>/users/...), the sandbox registry
-# (<prefix>/sandboxes/..., <prefix>/sandbox-pool/...), and the zips FC deploys from
+# The state bucket: sessions (<prefix>/users/...), running turns' leases (<prefix>/leases/...),
+# the sandbox registry (<prefix>/sandboxes/..., <prefix>/sandbox-pool/...), and the zips FC deploys from
 # (_deploy/). Private, public access blocked, versioned, encrypted.
 
 resource "random_id" "bucket" {
@@ -54,6 +54,18 @@ resource "alicloud_oss_bucket" "state" {
 
     expiration {
       days = max(var.sandbox_record_expiry_days, 1)
+    }
+  }
+
+  # a lease is rewritten while its turn runs (every SESSION_LOCK_TTL_S / 3): one a day old
+  # was left by an instance that died mid-turn, and only slows the running-turns listing
+  lifecycle_rule {
+    id      = "expire-leases"
+    prefix  = "${local.state_prefix}leases/"
+    enabled = true
+
+    expiration {
+      days = 1
     }
   }
 

@@ -298,6 +298,21 @@ variable "sandbox_timeout_s" {
   }
 }
 
+variable "sandbox_max_call_timeout_s" {
+  description = "SANDBOX_MAX_CALL_TIMEOUT_S of the tool servers: the longest `timeout` one tool call gets, in seconds (longer ones are cut to it). At most 840, the sandbox function's own bound, and below sandbox_timeout_s, so FC never ends a request the tool server is still answering."
+  type        = number
+  default     = 300
+
+  validation {
+    condition     = var.sandbox_max_call_timeout_s > 0 && var.sandbox_max_call_timeout_s <= 840
+    error_message = "sandbox_max_call_timeout_s must be more than 0 and at most 840."
+  }
+  validation {
+    condition     = var.sandbox_max_call_timeout_s < var.sandbox_timeout_s
+    error_message = "sandbox_max_call_timeout_s must stay below sandbox_timeout_s: FC would end a longest call before the tool server answers it."
+  }
+}
+
 variable "sandbox_session_ttl_s" {
   description = "Session lifetime of the sandbox functions' affinity (sessionTTLInSeconds, 1-21600), for sessions the launcher did not create; the launcher's CreateSession sets its own."
   type        = number
@@ -339,7 +354,7 @@ variable "sandbox_internet_access" {
 }
 
 variable "sandbox_trigger_auth_type" {
-  description = "authType of the sandbox functions' HTTP triggers. \"anonymous\" (default): FC checks nothing, but every route of the tool server demands the session's token (HMAC of the session id under sandbox_token_key), so a caller without it reaches no tool; it can only start an instance that lives sandbox_idle_timeout_s. \"function\" makes FC demand signed requests, which the FC launcher does not send (its Authorization header carries the tool server's token): use it only with a launcher that signs."
+  description = "authType of the sandbox functions' HTTP triggers. \"anonymous\" (default): FC checks nothing, but every route of the tool server demands the token the launcher claimed that session with (random, of that sandbox alone, in no environment), so an anonymous caller reaches no sandbox a launcher made. It can start a session of its own (a session header naming none starts one) and claim that instance's tool server: code running at your cost, with sandbox_internet_access, until sandbox_idle_timeout_s, within sandbox_max_instances. \"function\" makes FC demand signed requests, which the FC launcher does not send (its Authorization header carries the tool server's token): use it only with a launcher that signs."
   type        = string
   default     = "anonymous"
 
@@ -347,13 +362,6 @@ variable "sandbox_trigger_auth_type" {
     condition     = contains(["anonymous", "function"], var.sandbox_trigger_auth_type)
     error_message = "sandbox_trigger_auth_type must be \"anonymous\" or \"function\"."
   }
-}
-
-variable "sandbox_token_key" {
-  description = "HMAC key of the sandbox tokens: TOOLSERVER_TOKEN_KEY of the sandbox functions and SANDBOX_TOKEN_KEY of the sandbox function; null generates one (see the sandbox_token_key output, which an AWS deployment needs)."
-  type        = string
-  default     = null
-  sensitive   = true
 }
 
 # --- who may call: end users' JWTs (AUTH_*) ----------------------------------------------
@@ -414,6 +422,17 @@ variable "auth_user_claim" {
   validation {
     condition     = can(regex("^\\S+$", var.auth_user_claim))
     error_message = "auth_user_claim must be a claim name (no spaces)."
+  }
+}
+
+variable "cors_allow_origins" {
+  description = "CORS_ALLOW_ORIGINS: origins whose web pages may call the functions with a user's JWT, e.g. [\"http://127.0.0.1:8095\"] for `agentscope-faas playground` against this deployment, or your own front end's. \"*\" allows any page (each still needs a token). Empty: browsers let no page elsewhere read an answer."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.cors_allow_origins : can(regex("^(\\*|https?://[^/\\s,]+)$", o))])
+    error_message = "cors_allow_origins holds origins (scheme://host[:port], no path) or \"*\"."
   }
 }
 

@@ -29,7 +29,6 @@ module "sandbox" {
       FC_SANDBOX_FUNCTION_PREFIX       = var.fc_sandbox_function_prefix
       AGENTRUN_TEMPLATE_PREFIX         = var.fc_sandbox_function_prefix
       ALIBABA_CLOUD_CREDENTIALS_SECRET = local.alibaba_secret_arn
-      SANDBOX_TOKEN_KEY                = var.sandbox_token_key == null ? "" : var.sandbox_token_key
       SANDBOX_INTERNET_ACCESS          = tostring(var.sandbox_internet_access)
     },
   )

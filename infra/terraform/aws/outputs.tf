@@ -13,8 +13,8 @@ output "sandbox_url" {
   value       = var.enable_sandbox ? module.sandbox[0].url : null
 
   precondition {
-    condition     = !var.enable_sandbox || (var.fc_account_id != null && var.sandbox_token_key != null)
-    error_message = "enable_sandbox needs fc_account_id and sandbox_token_key (from the alicloud root: `terraform output fc_account_id` and `terraform output -raw sandbox_token_key`)."
+    condition     = !var.enable_sandbox || var.fc_account_id != null
+    error_message = "enable_sandbox needs fc_account_id (from the alicloud root: `terraform output fc_account_id`)."
   }
 }
 

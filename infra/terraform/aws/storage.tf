@@ -1,5 +1,6 @@
-# The state bucket: sessions (<prefix>/users/...) and the sandbox registry
-# (<prefix>/sandboxes/..., <prefix>/sandbox-pool/...). Private, versioned, encrypted.
+# The state bucket: sessions (<prefix>/users/...), running turns' leases (<prefix>/leases/...)
+# and the sandbox registry (<prefix>/sandboxes/..., <prefix>/sandbox-pool/...). Private,
+# versioned, encrypted.
 
 resource "aws_s3_bucket" "state" {
   bucket        = var.state_bucket_name
@@ -83,6 +84,21 @@ resource "aws_s3_bucket_lifecycle_configuration" "state" {
 
     expiration {
       days = max(var.sandbox_record_expiry_days, 1)
+    }
+  }
+
+  # a lease is rewritten while its turn runs (every SESSION_LOCK_TTL_S / 3): one a day old
+  # was left by an instance that died mid-turn, and only slows the running-turns listing
+  rule {
+    id     = "expire-leases"
+    status = "Enabled"
+
+    filter {
+      prefix = "${local.state_prefix}leases/"
+    }
+
+    expiration {
+      days = 1
     }
   }
 

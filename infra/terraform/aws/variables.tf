@@ -257,13 +257,6 @@ variable "alibaba_credentials_secret_arn" {
   }
 }
 
-variable "sandbox_token_key" {
-  description = "HMAC key for sandbox tokens (SANDBOX_TOKEN_KEY); must equal the TOOLSERVER_TOKEN_KEY of the FC sandbox functions (the alicloud root's sandbox_token_key output). Required with enable_sandbox."
-  type        = string
-  default     = null
-  sensitive   = true
-}
-
 variable "sandbox_internet_access" {
   description = "Whether sandboxes may reach the internet (SANDBOX_INTERNET_ACCESS, CreateSession's allowInternetAccess)."
   type        = bool
@@ -328,6 +321,17 @@ variable "auth_user_claim" {
   validation {
     condition     = can(regex("^\\S+$", var.auth_user_claim))
     error_message = "auth_user_claim must be a claim name (no spaces)."
+  }
+}
+
+variable "cors_allow_origins" {
+  description = "CORS_ALLOW_ORIGINS: origins whose web pages may call the functions with a user's JWT, e.g. [\"http://127.0.0.1:8095\"] for `agentscope-faas playground` against this deployment, or your own front end's. \"*\" allows any page (each still needs a token). Empty: browsers let no page elsewhere read an answer."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.cors_allow_origins : can(regex("^(\\*|https?://[^/\\s,]+)$", o))])
+    error_message = "cors_allow_origins holds origins (scheme://host[:port], no path) or \"*\"."
   }
 }
 

@@ -27,6 +27,7 @@ web client is public).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import hmac
 import json
@@ -34,15 +35,35 @@ import os
 import shutil
 import socket
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .mcp_servers import McpServers
 from .registry import Tool, ToolError, check_arguments, content_of
+from .tracing import tool_span
 from .workspace import Workspace, write_atomic
 
 MAX_BODY = 64 * 1024 * 1024
 MIN_TOKEN_CHARS = 32  # a claim with less is a launcher's bug, not a secret
+DRAIN_TIMEOUT_S = 30.0  # reading (and dropping) a refused body: a bound on a slow sender
+
+# a file system's refusal, as the answer to the caller who asked for it
+_OS_ERRORS = {
+    errno.ENAMETOOLONG: (400, "invalid_path", "a file name is too long"),
+    errno.ELOOP: (400, "invalid_path", "too many symbolic links"),
+    errno.ENOENT: (404, "not_found", "no such file or directory"),
+    errno.ENOTDIR: (409, "not_a_directory", "a parent is not a directory"),
+    errno.EISDIR: (409, "is_directory", "it is a directory"),
+    errno.EEXIST: (409, "exists", "it already exists"),
+    errno.ENOTEMPTY: (409, "not_empty", "the directory is not empty"),
+    errno.EACCES: (403, "permission_denied", "permission denied"),
+    errno.EPERM: (403, "permission_denied", "operation not permitted"),
+    errno.EROFS: (403, "permission_denied", "read-only file system"),
+    errno.ENOSPC: (507, "no_space", "the workspace is full"),
+    errno.EDQUOT: (507, "no_space", "the workspace is over its quota"),
+}
 DESKTOP_PREFIX = "/desktop"
 VIEW_LABEL = b"agentscope-faas desktop view"
 
@@ -74,6 +95,7 @@ class ToolServer(ThreadingHTTPServer):
         self._claim_lock = threading.Lock()
         self.tools = tools
         self.workspace = workspace
+        self.mcp = McpServers(workspace.root)  # MCP servers started in the sandbox
         self.view_port = view_port  # the live view's own port, relayed under /desktop/
 
     def claim(self, token: str) -> bool:
@@ -105,23 +127,26 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- plumbing --------------------------------------------------------------------------
 
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
+    def _send(
+        self, status: int, body: bytes, content_type: str, headers: dict | None = None
+    ) -> None:
         self.send_response(status)
         if self.close_connection:
             self.send_header("Connection", "close")
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
 
-    def _json(self, status: int, payload: Any) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json")
+    def _json(self, status: int, payload: Any, headers: dict | None = None) -> None:
+        self._send(status, json.dumps(payload).encode(), "application/json", headers)
 
     def _body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
-            self.close_connection = True
-            raise HttpError(413, "too_large", f"body over {MAX_BODY} bytes")
+            raise HttpError(413, "payload_too_large", f"body over {MAX_BODY} bytes")
         self.body_read = True
         return self.rfile.read(length) if length else b""
 
@@ -179,17 +204,53 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(200, {"status": "ok"})
             if path == "/tools" and method == "GET":
                 tools = [t.describe() for t in self.server.tools.values()]
-                return self._json(200, {"tools": tools})
+                return self._json(200, {"tools": tools + self.server.mcp.describe()})
             if path.startswith("/tools/") and method == "POST":
                 return self._call_tool(path[len("/tools/") :])
+            if path == "/mcp-servers" or path.startswith("/mcp-servers/"):
+                body = self._json_body() if method == "POST" else None
+                return self._json(*self.server.mcp.route(method, path[13:].lstrip("/"), body))
             if path == "/workspace" or path.startswith("/workspace/"):
                 return self._workspace(method, path[len("/workspace") :].lstrip("/"), query)
             raise HttpError(404, "not_found", f"no route {method} {path}")
         except HttpError as exc:
-            if not self.body_read and int(self.headers.get("Content-Length") or 0):
-                # an unread body would be taken for the next request on this connection
-                self.close_connection = True
-            self._json(exc.status, {"detail": exc.detail, "code": exc.code})
+            self._refuse(exc)
+        except ConnectionError:  # the caller went away: no one to answer
+            self.close_connection = True
+        except OSError as exc:
+            status, code, why = _OS_ERRORS.get(exc.errno or 0, (500, "internal_error", "failed"))
+            self._refuse(HttpError(status, code, f"{why}: {exc.strerror or exc}"))
+        except Exception as exc:  # a bug: still an answer, never a dropped connection
+            self._refuse(HttpError(500, "internal_error", f"{type(exc).__name__}: {exc}"))
+
+    def _refuse(self, exc: HttpError) -> None:
+        """Answer ``exc``; then drop an unread body, so the caller (still sending it) reads
+        the answer rather than a reset connection. An unauthenticated caller's body is
+        never read: its connection just closes."""
+        length = int(self.headers.get("Content-Length") or 0)
+        drain = not self.body_read and length > 0 and exc.status != 401
+        if not self.body_read and length and not drain:
+            # an unread body would be taken for the next request on this connection
+            self.close_connection = True
+        self._json(exc.status, {"detail": exc.detail, "code": exc.code})
+        if drain:
+            self.close_connection = not self._discard(length)
+
+    def _discard(self, length: int) -> bool:
+        """Read and drop ``length`` body bytes; False if the sender stopped or stalled."""
+        self.connection.settimeout(DRAIN_TIMEOUT_S)
+        try:
+            while length > 0:
+                chunk = self.rfile.read(min(length, 1 << 20))
+                if not chunk:
+                    return False
+                length -= len(chunk)
+        except OSError:  # a reset, or the timeout (socket.timeout is one)
+            return False
+        finally:
+            self.connection.settimeout(None)
+        self.body_read = True
+        return True
 
     def do_GET(self) -> None:
         self._dispatch("GET")
@@ -248,10 +309,19 @@ class Handler(BaseHTTPRequestHandler):
 
     def _call_tool(self, name: str) -> None:
         tool = self.server.tools.get(name)
+        found = self.server.mcp.find(name) if tool is None else None
+        if found is not None:  # a tool of an MCP server in the sandbox: its own result
+            args, started = self._json_body(), time.time_ns()
+            result = self.server.mcp.call(*found, args)
+            error = "tool_error" if result["isError"] else None
+            return self._json(
+                200, result, tool_span(self.headers.get("traceparent"), name, started, error)
+            )
         if tool is None:
             known = ", ".join(self.server.tools)
             raise HttpError(404, "unknown_tool", f"no tool {name!r}; this sandbox has: {known}")
         args = self._json_body()
+        started = time.time_ns()
         try:
             content = content_of(tool.fn(**check_arguments(tool, args)))
             is_error = False
@@ -259,7 +329,10 @@ class Handler(BaseHTTPRequestHandler):
             content, is_error = content_of(str(exc)), True
         except Exception as exc:  # a tool bug is still an answer the model can read
             content, is_error = content_of(f"{type(exc).__name__}: {exc}"), True
-        self._json(200, {"content": content, "isError": is_error})
+        span = tool_span(
+            self.headers.get("traceparent"), name, started, "tool_error" if is_error else None
+        )
+        self._json(200, {"content": content, "isError": is_error}, span)
 
     # -- workspace files -------------------------------------------------------------------
 

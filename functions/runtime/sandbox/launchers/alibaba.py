@@ -13,18 +13,9 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import Any
 
-from ...settings import Settings
+from ...settings import Settings, secret_value
 from ..errors import LaunchError
-
-
-def secret_value(value: Any) -> str | None:
-    """The plain string of a ``SecretStr`` (or str) setting; None when unset or empty."""
-    if value is None:
-        return None
-    plain = value.get_secret_value() if hasattr(value, "get_secret_value") else str(value)
-    return plain or None
 
 
 def iso_time(value: str | None) -> float:

@@ -18,9 +18,6 @@ from ..errors import NotSupported
 class Launched:
     handle: str  # the backend's id for it (a container id, an FC session id)
     endpoint: str  # base URL of its tool server, as this function reaches it
-    # the tool server's token when the backend decides it; None (every launcher now: each
-    # claims the tool server with the token passed to start()) means that one
-    token: str | None = None
     # headers every call to the sandbox must carry (session affinity, a data-plane token)
     headers: dict[str, str] = field(default_factory=dict)
     # a desktop sandbox's live-view base URL, as this function reaches it (None: no desktop)

@@ -1,8 +1,7 @@
 # A development deployment on AWS with sandboxes on Alibaba Cloud Function Compute:
 #   terraform -chdir=infra/terraform/aws apply -var-file=examples/dev.tfvars
-# The sandbox functions come from the alicloud root (examples/sandboxes-only.tfvars); their
-# HMAC key is passed in the environment, never written here:
-#   export TF_VAR_sandbox_token_key="$(terraform -chdir=infra/terraform/alicloud output -raw sandbox_token_key)"
+# The sandbox functions come from the alicloud root (examples/sandboxes-only.tfvars); no key
+# is shared with them: the launcher claims each sandbox's tool server with its own token.
 
 region         = "us-east-1"
 name_prefix    = "agentscope-dev"

@@ -32,6 +32,12 @@ variable "auth" {
   })
 }
 
+variable "cors_allow_origins" {
+  description = "Origins whose web pages may call the functions (CORS_ALLOW_ORIGINS, e.g. the playground's http://127.0.0.1:8095); empty: no CORS answers."
+  type        = list(string)
+  default     = []
+}
+
 variable "observability" {
   description = "LOG_FORMAT and the OpenTelemetry SDK's variables; with no otlp_endpoint no OTEL_EXPORTER_* is set and tracing stays off."
   type = object({
@@ -71,6 +77,8 @@ locals {
     AUTH_AUDIENCE    = var.auth.audience
     AUTH_USER_CLAIM  = var.auth.user_claim
     AUTH_ADMIN_SCOPE = var.auth.admin_scope
+    # pages elsewhere see answers only with a JWT of their own: no cookies are honoured
+    CORS_ALLOW_ORIGINS = length(var.cors_allow_origins) > 0 ? join(",", var.cors_allow_origins) : null
   }
 
   # OTEL_RESOURCE_ATTRIBUTES: the SDK's key1=value1,key2=value2 list

@@ -1,0 +1,125 @@
+"""JSON bodies hold JSON numbers only (HTTP 422 otherwise), checked before any route reads them.
+
+Python's ``json`` and pydantic both accept ``NaN``, ``Infinity`` and ``-Infinity``, which
+RFC 8259 does not have, and read ``1e999`` as infinity; such a value then reaches the store
+as a literal no other JSON reader takes, or comes back as ``null``. A number with more
+digits than Python converts (``sys.get_int_max_str_digits``) makes ``json.loads`` raise a
+bare ``ValueError``, and a body nested deeper than the interpreter's recursion limit a
+``RecursionError``: both a 500 where the route parses. This middleware reads a JSON route's
+body once, refuses those with ``invalid_request`` (422), and hands the route the same bytes.
+
+What it leaves to the route: a body that is not JSON at all (the route's own 422), a form
+or multipart body, and non-JSON routes (file uploads).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import ApiError, InvalidRequest
+from .http_errors import error_response
+
+Predicate = Callable[[Scope], bool]
+
+_NOT_JSON = (b"multipart/", b"application/x-www-form-urlencoded", b"application/octet-stream")
+
+
+class _NotAJsonNumber(ValueError):
+    pass
+
+
+def _constant(name: str) -> Any:
+    raise _NotAJsonNumber(f"{name} is not a JSON number")
+
+
+def _float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotAJsonNumber(f"{text[:40]} is out of the range of a JSON number")
+    return value
+
+
+def json_number_error(body: bytes) -> str | None:
+    """Why ``body`` holds something that is not a JSON number; None when it holds none
+    (or when it is not JSON at all, which its parser reports)."""
+    try:
+        json.loads(body, parse_constant=_constant, parse_float=_float)
+    except _NotAJsonNumber as exc:
+        return str(exc)
+    except RecursionError:
+        return "the body is nested too deeply"
+    except json.JSONDecodeError:
+        return None
+    except ValueError as exc:  # an integer longer than Python converts
+        return f"a number is too long: {exc}"
+    return None
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope["headers"]:
+        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
+            return True
+    return False
+
+
+def _content_type(scope: Scope) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-type":
+            return value.lower()
+    return b""
+
+
+class JsonNumbers:
+    """ASGI middleware: a JSON route's body with a non-JSON number is answered 422."""
+
+    def __init__(self, app: ASGIApp, json_route: Predicate) -> None:
+        self.app = app
+        self.json_route = json_route
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or not _has_body(scope)
+            or _content_type(scope).startswith(_NOT_JSON)
+            or not self.json_route(scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        try:
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":  # gone before the body arrived
+                    await self.app(scope, _replay([message], receive), send)
+                    return
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body", False):
+                    break
+        except ApiError as exc:  # the body limit's 413, raised as it counts
+            await error_response(exc)(scope, receive, send)
+            return
+        body = b"".join(chunks)
+        problem = json_number_error(body)
+        if problem is not None:
+            invalid = InvalidRequest([{"loc": ["body"], "msg": problem, "type": "json_invalid"}])
+            await error_response(invalid)(scope, receive, send)
+            return
+        whole: Message = {"type": "http.request", "body": body, "more_body": False}
+        await self.app(scope, _replay([whole], receive), send)
+
+
+def _replay(first: list[Message], receive: Receive) -> Receive:
+    """``first`` messages, then the server's own (a later ``http.disconnect``)."""
+    pending = list(first)
+
+    async def replay() -> Message:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replay

@@ -1,0 +1,93 @@
+"""A2A (Agent2Agent, spec 1.0, and 0.3's method names): the agent card and JSON-RPC.
+
+* ``GET /.well-known/agent-card.json`` - the agent card, public like ``/health``;
+* ``POST /a2a`` - JSON-RPC 2.0: ``SendMessage``, ``SendStreamingMessage`` (SSE),
+  ``GetTask``, ``ListTasks``, ``CancelTask``, ``SubscribeToTask`` (SSE) and 0.3's
+  ``message/send``, ``message/stream``, ``tasks/get``, ``tasks/cancel``,
+  ``tasks/resubscribe``. Protocol errors are JSON-RPC errors (HTTP 200), as A2A says;
+  a call without valid credentials is a 401 before any of it.
+
+Each task is one turn of the app on the session named by its ``contextId``, stored in the
+object store under its owner, so any instance answers for any task. The work is in
+``a2a_server.py`` (built on the first A2A request: a2a-sdk is imported only then),
+``a2a_executor.py`` and ``a2a_tasks.py``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Request
+
+from ..auth import get_principal
+from ..http_errors import errors
+
+if TYPE_CHECKING:
+    from .a2a_server import A2AServer
+
+CARD_PATH = "/.well-known/agent-card.json"
+RPC_PATH = "/a2a"
+# what callers may read without credentials (the app factory's ``public``)
+PUBLIC_PATHS = frozenset({CARD_PATH})
+
+router = APIRouter()
+
+RPC_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A JSON-RPC 2.0 request whose method is an A2A 1.0 or 0.3 method",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["jsonrpc", "method"],
+                    "properties": {
+                        "jsonrpc": {"const": "2.0"},
+                        "id": {"type": ["string", "integer", "null"]},
+                        "method": {"type": "string", "examples": ["SendMessage"]},
+                        "params": {"type": "object"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def server_of(request: Request) -> A2AServer:
+    """The app's A2A server, built on first use (and closed with its instance)."""
+    state = request.app.state
+    server: A2AServer | None = getattr(state, "a2a_server", None)
+    if server is None:
+        # a2a-sdk wraps its own methods in spans, read from this variable once at import:
+        # our traces have the request's and the turn's spans; its internals only on request
+        os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
+        from .a2a_server import A2AServer
+
+        instance = state.instance
+        server = state.a2a_server = A2AServer(instance, state.agent, RPC_PATH)
+        instance.on_close(server.close)
+    return server
+
+
+@router.get(CARD_PATH, operation_id="a2a_agent_card", response_model=None)
+async def agent_card(request: Request) -> Any:
+    """The A2A agent card: name, description, skills, interfaces (JSON-RPC 1.0 and 0.3)."""
+    return await server_of(request).card(request)
+
+
+@router.post(
+    RPC_PATH,
+    operation_id="a2a",
+    openapi_extra=RPC_BODY,
+    response_model=None,
+    responses=errors(401, 403, 413, 415),
+)
+async def a2a(request: Request) -> Any:
+    """One A2A JSON-RPC call: a JSON-RPC response, or an SSE stream for the streaming methods."""
+    # read directly, not as dependencies: FastAPI runs a plain-function dependency in a
+    # worker thread, two thread hops a call that this route does not need
+    settings = request.app.state.instance.settings
+    owner = get_principal(request).act_for(None, settings.default_user_id)
+    return await server_of(request).rpc(request, owner)

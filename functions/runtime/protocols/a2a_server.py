@@ -1,0 +1,374 @@
+"""The A2A server of one query-function instance: agent card, JSON-RPC, tasks in the store.
+
+Built by ``protocols/a2a.py`` on the first A2A request (a2a-sdk costs a few hundred
+milliseconds to import, which no other route should pay). a2a-sdk 1.x does the protocol:
+JSON-RPC 2.0 with A2A 1.0's methods and, on the same endpoint, 0.3's (``message/send``,
+``message/stream``, ``tasks/get``, ``tasks/cancel``, ``tasks/resubscribe``). What is ours:
+
+* identity: every call acts for the user it was authenticated as (``auth/``); tasks are
+  stored under that user, so nobody else finds them;
+* the executor (``a2a_executor.py``: a task is a turn) and the task store
+  (``a2a_tasks.py``: the object store, optimistic concurrency);
+* what a stateless function needs beyond the SDK, whose running tasks live in one
+  process: ``CancelTask`` stops the turn wherever it runs, through the session's stop
+  mark (``POST /process/stop``'s mechanism), and waits for that instance to record the
+  task ``canceled``; ``SubscribeToTask`` for a task another instance runs follows it by
+  reading the store; a message naming an existing task is refused (each message starts
+  a task of its own; the conversation continues through ``contextId``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import warnings
+from collections.abc import AsyncGenerator, Iterator
+from typing import TYPE_CHECKING, Any
+
+from a2a.auth.user import User
+from a2a.server.agent_execution import RequestContext
+from a2a.server.context import ServerCallContext
+from a2a.server.request_handlers import DefaultRequestHandlerV2
+from a2a.server.request_handlers.request_handler import validate_request_params
+from a2a.server.routes import create_agent_card_routes
+from a2a.server.routes.common import DefaultServerCallContextBuilder
+from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
+from a2a.types.a2a_pb2 import (
+    AgentCapabilities,
+    AgentCard,
+    AgentInterface,
+    AgentSkill,
+    CancelTaskRequest,
+    HTTPAuthSecurityScheme,
+    Message,
+    SecurityRequirement,
+    SecurityScheme,
+    SendMessageRequest,
+    StringList,
+    SubscribeToTaskRequest,
+    Task,
+    TaskState,
+)
+from a2a.utils.errors import (
+    InternalError,
+    InvalidParamsError,
+    TaskNotCancelableError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
+from a2a.utils.task import apply_history_length, validate_history_length
+from google.protobuf import json_format
+
+from ..auth import get_principal
+from ..storage.keys import InvalidId, validate_id
+from .a2a_executor import NEW_CONTEXT, TurnExecutor
+from .a2a_runs import TaskRun, copy_task, follow
+from .a2a_tasks import TERMINAL, ObjectTaskStore
+
+if TYPE_CHECKING:
+    from a2a.server.events import Event
+    from starlette.requests import Request
+    from starlette.responses import Response
+
+    from ..instance import Instance
+    from ..settings import Settings
+    from ..turn import Agent
+
+INPUT_MODES = ["text/plain", "application/json"]
+OUTPUT_MODES = ["text/plain", "application/json"]
+# request headers the SDK may read (version, extensions); credentials stay out of its context
+SECRET_HEADERS = frozenset({"authorization", "x-forwarded-authorization", "cookie"})
+# how long CancelTask waits for the instance running the turn to record it canceled before
+# recording it itself (that instance then stops at its next save or stop check)
+CANCEL_WAIT_S = 10.0
+CANCEL_POLL_S = 0.05
+# agent cards kept per base URL (Host headers vary; A2A_PUBLIC_URL makes it one)
+MAX_CARDS = 16
+
+
+# -- identity ---------------------------------------------------------------------------------
+
+
+class TaskOwner(User):
+    """The user an A2A call acts for: its tasks are stored under ``user_name``."""
+
+    def __init__(self, user_id: str, authenticated: bool) -> None:
+        self._user_id, self._authenticated = user_id, authenticated
+
+    @property
+    def is_authenticated(self) -> bool:
+        return self._authenticated
+
+    @property
+    def user_name(self) -> str:
+        return self._user_id
+
+
+OWNER_KEY = "a2a_owner"
+
+
+class PrincipalContextBuilder(DefaultServerCallContextBuilder):
+    """The SDK's call context for a request ``protocols/a2a.py`` authenticated: the owner
+    it resolved, the principal (turns act for it), no credentials."""
+
+    def build(self, request: Request) -> ServerCallContext:
+        context = super().build(request)
+        principal = get_principal(request)
+        context.user = TaskOwner(request.scope["state"][OWNER_KEY], principal.kind != "anonymous")
+        context.state["principal"] = principal
+        headers = context.state.get("headers", {})
+        context.state["headers"] = {
+            k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS
+        }
+        context.state.pop("auth", None)
+        return context
+
+
+# -- the agent card ---------------------------------------------------------------------------
+
+
+def build_card(agent: Agent, settings: Settings, rpc_url: str) -> AgentCard:
+    """The agent card for ``agent`` whose JSON-RPC endpoint is at ``rpc_url``.
+
+    Name and description are the app's; skills are ``A2A_SKILLS`` (A2A ``AgentSkill``
+    objects as JSON) or one skill named for the app; it streams; with ``AUTH_MODE=jwt`` it
+    asks for a bearer JWT. JSON-RPC is offered as A2A 1.0 and, at the same URL, 0.3.
+    """
+    url = rpc_url
+    description = agent.app_description or f"{agent.app_name}, an AgentScope agent"
+    skills = settings.a2a_skills or [
+        {"id": agent.app_name, "name": agent.app_name, "description": description, "tags": ["chat"]}
+    ]
+    card = AgentCard(
+        name=agent.app_name,
+        description=description,
+        version=settings.a2a_agent_version,
+        supported_interfaces=[
+            AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version="1.0"),
+            AgentInterface(url=url, protocol_binding="JSONRPC", protocol_version="0.3"),
+        ],
+        capabilities=AgentCapabilities(streaming=True, push_notifications=False),
+        default_input_modes=INPUT_MODES,
+        default_output_modes=OUTPUT_MODES,
+    )
+    for skill in skills:
+        try:
+            card.skills.append(json_format.ParseDict(skill, AgentSkill()))
+        except json_format.ParseError as exc:
+            raise ValueError(f"A2A_SKILLS: not an A2A AgentSkill: {skill!r}: {exc}") from None
+    if settings.auth_mode == "jwt":
+        scheme = HTTPAuthSecurityScheme(scheme="Bearer", bearer_format="JWT")
+        card.security_schemes["bearer"].CopyFrom(SecurityScheme(http_auth_security_scheme=scheme))
+        card.security_requirements.append(SecurityRequirement(schemes={"bearer": StringList()}))
+    return card
+
+
+# -- the request handler ----------------------------------------------------------------------
+
+
+class TurnRequestHandler(DefaultRequestHandlerV2):
+    """a2a-sdk's handler (``GetTask``, ``ListTasks``, validation), with tasks run as
+    :class:`TaskRun` s, canceled and followed through the store (see the module's
+    docstring)."""
+
+    def __init__(
+        self, instance: Instance, executor: TurnExecutor, tasks: ObjectTaskStore, card: AgentCard
+    ) -> None:
+        with _quiet_cluster_warning():
+            super().__init__(agent_executor=executor, task_store=tasks, agent_card=card)
+        self.instance = instance
+        self.executor = executor
+        self.tasks = tasks
+        self.follow_interval_s = max(tasks.save_interval_s, 0.1)
+        self.runs: dict[str, tuple[TaskRun, asyncio.Task[None]]] = {}  # running here
+
+    # -- sending -------------------------------------------------------------------------------
+
+    async def _start(self, params: SendMessageRequest, context: ServerCallContext) -> TaskRun:
+        """Check the message, then start its task in the background (a task outlives the
+        call that started it: a caller that leaves may read it later)."""
+        validate_history_length(params.configuration)
+        message = params.message
+        try:
+            if message.context_id:
+                validate_id(message.context_id, "contextId")
+        except InvalidId as exc:
+            raise InvalidParamsError(message=str(exc.detail)) from None
+        if message.task_id:
+            if await self.tasks.get(message.task_id, context) is None:
+                raise TaskNotFoundError(f"Task {message.task_id} not found")
+            raise UnsupportedOperationError(
+                message=f"task {message.task_id} is not waiting for input: every message starts "
+                "a task of its own; continue the conversation with the same contextId"
+            )
+        context.state[NEW_CONTEXT] = not message.context_id
+        run = TaskRun(self.tasks, self.executor, RequestContext(context, params))
+        job = asyncio.ensure_future(run.run())
+        self.runs[run.task_id] = (run, job)
+        job.add_done_callback(lambda _: self.runs.pop(run.task_id, None))
+        return run
+
+    @validate_request_params
+    async def on_message_send(
+        self, params: SendMessageRequest, context: ServerCallContext
+    ) -> Message | Task:
+        run = await self._start(params, context)
+        await (run.created if params.configuration.return_immediately else run.done).wait()
+        if run.task is None:
+            raise InternalError(message=f"task {run.task_id} failed before it began")
+        return apply_history_length(copy_task(run.task), params.configuration)
+
+    @validate_request_params
+    async def on_message_send_stream(
+        self, params: SendMessageRequest, context: ServerCallContext
+    ) -> AsyncGenerator[Event, None]:
+        run = await self._start(params, context)
+        async with contextlib.aclosing(run.events()) as events:
+            async for event in events:
+                if isinstance(event, Task):
+                    event = apply_history_length(event, params.configuration)
+                yield event
+        if run.error is not None:
+            raise InternalError(message=f"task {run.task_id} failed: {run.error}")
+
+    # -- canceling -----------------------------------------------------------------------------
+
+    @validate_request_params
+    async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> Task:
+        stored = await self.tasks.get(params.id, context)
+        if stored is None:
+            raise TaskNotFoundError
+        if stored.task.status.state in TERMINAL:
+            raise TaskNotCancelableError
+        task = stored.task
+        if not self.executor.stop(task.id) and not await self._stop_elsewhere(task, context):
+            # no turn runs for it (its instance died): record it canceled
+            return await self._cancel_remote(task.id, task, stored.version, context)
+        ended = await self._wait_for_end(task.id, context)
+        if ended is None:  # its instance is slow to notice: record it, the turn follows
+            latest = await self.tasks.get(task.id, context)
+            if latest is None:
+                raise TaskNotFoundError
+            return await self._cancel_remote(task.id, latest.task, latest.version, context)
+        if ended.status.state != TaskState.TASK_STATE_CANCELED:
+            state = TaskState.Name(ended.status.state)
+            raise TaskNotCancelableError(f"the task ended {state} before it could be canceled")
+        return ended
+
+    async def _stop_elsewhere(self, task: Task, context: ServerCallContext) -> bool:
+        """Mark the task's session stopping; False when no turn runs on it."""
+        from ..services.lock import NoRunningTurn
+
+        try:
+            await self.instance.lock.request_stop(context.user.user_name, task.context_id)
+        except NoRunningTurn:
+            return False
+        return True
+
+    async def _wait_for_end(self, task_id: str, context: ServerCallContext) -> Task | None:
+        deadline = time.monotonic() + CANCEL_WAIT_S
+        while time.monotonic() < deadline:
+            stored = await self.tasks.get(task_id, context)
+            if stored is None:
+                raise TaskNotFoundError
+            if stored.task.status.state in TERMINAL:
+                return stored.task
+            await asyncio.sleep(CANCEL_POLL_S)
+        return None
+
+    # -- subscribing ---------------------------------------------------------------------------
+
+    @validate_request_params
+    async def on_subscribe_to_task(
+        self, params: SubscribeToTaskRequest, context: ServerCallContext
+    ) -> AsyncGenerator[Event, None]:
+        stored = await self.tasks.get(params.id, context)
+        if stored is None:
+            raise TaskNotFoundError
+        if stored.task.status.state in TERMINAL:
+            raise UnsupportedOperationError(
+                message=f"Task {params.id} is in terminal state: "
+                f"{TaskState.Name(stored.task.status.state)}"
+            )
+        running = self.runs.get(params.id)
+        events = (
+            running[0].events(initial=True)
+            if running is not None
+            else follow(self.tasks, stored, context, self.follow_interval_s)
+        )
+        async with contextlib.aclosing(events):
+            async for event in events:
+                yield event
+
+    async def aclose(self) -> None:
+        """Stop the tasks running here (each turn is saved as it ends, its task failed)."""
+        jobs = [job for _, job in self.runs.values()]
+        for job in jobs:
+            job.cancel()
+        await asyncio.gather(*jobs, return_exceptions=True)
+        await super().aclose()
+
+
+@contextlib.contextmanager
+def _quiet_cluster_warning() -> Iterator[None]:
+    """The SDK warns that a versioned store without its event stream cannot stream across
+    replicas; this handler does (``a2a_runs.follow``), so the warning would only mislead."""
+    sdk_log = logging.getLogger("a2a.server.request_handlers.default_request_handler_v2")
+    previous = sdk_log.level
+    sdk_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        sdk_log.setLevel(previous)
+
+
+# -- the server -------------------------------------------------------------------------------
+
+
+class A2AServer:
+    """Everything A2A of one instance, built once on its first A2A request; its JSON-RPC
+    endpoint is at ``rpc_path`` under the base URL."""
+
+    def __init__(self, instance: Instance, agent: Agent, rpc_path: str) -> None:
+        self.instance, self.agent, self.rpc_path = instance, agent, rpc_path
+        settings = instance.settings
+        self.executor = TurnExecutor(instance, agent)
+        self.tasks = ObjectTaskStore(instance.store, settings.a2a_save_interval_s)
+        # the handler reads only capabilities and modes off its card: any base URL will do
+        card = build_card(agent, settings, "http://localhost" + rpc_path)
+        self.handler = TurnRequestHandler(instance, self.executor, self.tasks, card)
+        self.dispatcher = JsonRpcDispatcher(
+            request_handler=self.handler,
+            context_builder=PrincipalContextBuilder(),
+            enable_v0_3_compat=True,
+        )
+        self._cards: dict[str, Any] = {}  # base URL -> the SDK's card endpoint for it
+
+    async def card(self, request: Request) -> Response:
+        """The agent card (with the SDK's ETag and ``If-None-Match`` handling)."""
+        base = self.instance.settings.a2a_public_url or str(request.base_url)
+        endpoint = self._cards.get(base)
+        if endpoint is None:
+            rpc_url = base.rstrip("/") + self.rpc_path
+            card = build_card(self.agent, self.instance.settings, rpc_url)
+            endpoint = create_agent_card_routes(card)[0].endpoint
+            if len(self._cards) >= MAX_CARDS:
+                self._cards.clear()
+            self._cards[base] = endpoint
+        response: Response = await endpoint(request)
+        return response
+
+    async def rpc(self, request: Request, owner: str) -> Response:
+        """One JSON-RPC call (or stream) acting for ``owner``."""
+        request.scope.setdefault("state", {})[OWNER_KEY] = owner
+        response: Response = await self.dispatcher.handle_requests(request)
+        return response
+
+    async def close(self) -> None:
+        """Stop this instance's running tasks (each saved as its turn ends)."""
+        await self.handler.aclose()
+        await self.tasks.close()

@@ -1,0 +1,215 @@
+"""The OpenAI Responses API at ``/compatible-mode/v1/responses`` (AgentScope Runtime's path),
+so the official ``openai`` client talks to the agent::
+
+    OpenAI(base_url="http://127.0.0.1:8090/compatible-mode/v1", api_key="...")
+        .responses.create(model="any", input="What is the capital of France?")
+
+* ``POST /responses``: ``stream: false`` answers the Response object; ``stream: true``
+  the SSE events of ``responses_output.py`` (``event: <type>`` + ``data: <json>``). The
+  request maps onto a turn as ``responses_input.py`` says.
+* ``previous_response_id`` continues that response's conversation on its session, from
+  any instance: stored responses (``services/responses.py``) say which session and where
+  in it. Continuing an older response than the session's latest forks the conversation
+  into a new session holding the history up to it, as the Responses API's branches do.
+  ``store: false`` responses are not kept (the turn is still in its session's history).
+* ``GET /responses/{id}``: a stored response of the caller's user, else 404.
+* A stop (``POST /process/stop`` with the response's ``session_id``) ends the stream with
+  ``response.incomplete`` (status ``cancelled``); a client that leaves stops the turn.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+
+from ..auth import PrincipalDep
+from ..errors import ApiError, InvalidRequest
+from ..function_app import InstanceDep
+from ..http_errors import errors
+from ..instance import Instance
+from ..protocol import Response
+from ..sse import SSEResponse, frame, stream_answer
+from ..turn import Turn, open_turn, run_watching
+from .process import AgentDep, parse_body, session_header
+from .responses_input import ResponsesRequest, agent_request
+from .responses_output import ResponsesStream
+
+log = logging.getLogger("agentscope_faas.query")
+
+router = APIRouter(prefix="/compatible-mode/v1")
+
+
+class ResponseNotFound(ApiError):
+    """No stored response with this id for this user (HTTP 404)."""
+
+    status = 404
+    code = "response_not_found"
+
+
+class PreviousResponseNotFound(ResponseNotFound):
+    """``previous_response_id`` names no stored response of this user (HTTP 404)."""
+
+    code = "previous_response_not_found"
+
+
+async def continue_from(instance: Instance, user_id: str, response_id: str) -> str:
+    """The session a request continuing ``response_id`` runs on: the response's own when it
+    is the latest there, else a fork holding the history up to it."""
+    record = await instance.responses.load(user_id, response_id)
+    if record is None:
+        raise PreviousResponseNotFound(f"no stored response {response_id!r}")
+    session_id, end = record["session_id"], int(record["end"])
+    session = await instance.history.get_session(user_id, session_id)
+    if session is None:
+        raise PreviousResponseNotFound(f"the conversation of {response_id!r} was deleted")
+    if len(session.messages) == end:
+        return session_id
+    fork = await instance.history.create_session(user_id, uuid.uuid4().hex)
+    await instance.history.append_message(fork, session.messages[:end])
+    return fork.id
+
+
+def _echoed(body: ResponsesRequest, model: str) -> dict[str, Any]:
+    """The request fields a Response object repeats."""
+    return {
+        "model": model,
+        "instructions": body.instructions,
+        "metadata": body.metadata or {},
+        "tools": body.tools or [],
+        "tool_choice": body.tool_choice or "auto",
+        "parallel_tool_calls": body.parallel_tool_calls is not False,
+        "previous_response_id": body.previous_response_id,
+        "store": body.store,
+        "temperature": body.temperature,
+        "top_p": body.top_p,
+        "max_output_tokens": body.max_output_tokens,
+    }
+
+
+class _Recorder:
+    """Keeps the final Response in the response store (when ``store`` is on)."""
+
+    def __init__(self, instance: Instance, turn: Turn, out: ResponsesStream, keep: bool):
+        self.instance, self.turn, self.out, self.keep = instance, turn, out, keep
+
+    async def finalize(self, final: Response, end: int) -> None:
+        """A turn finalizer: the final Response is built and stored beside the history
+        append, so the client is told it is over only once both are durable."""
+        self.out.feed(final)
+        await self.save(end)
+
+    async def save(self, end: int | None = None) -> None:
+        final, session = self.out.final, self.turn.session
+        if not self.keep or final is None or session is None:
+            return
+        try:
+            await self.instance.responses.save(
+                self.turn.user_id,
+                final,
+                self.turn.session_id,
+                len(session.messages) if end is None else end,
+            )
+        except Exception as exc:  # the client still gets its answer; it cannot be chained
+            log.warning("could not store response %s: %s", final["id"], exc)
+
+
+def _frame(event: dict[str, Any]) -> bytes:
+    data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
+    return frame(data, event=event["type"])
+
+
+async def _frames(turn: Turn, out: ResponsesStream, recorder: _Recorder) -> AsyncIterator[bytes]:
+    events = turn.events()
+    try:
+        async for event in events:
+            produced = out.feed(event)  # the final: as the finalizer built and stored it
+            if produced:  # one write for what one turn event became (fewer, fuller chunks)
+                yield b"".join(_frame(item) for item in produced)
+    finally:
+        await events.aclose()  # type: ignore[attr-defined]  # an async generator
+        if out.final is None:  # the client left: the turn stopped, keep what it said
+            out.feed(turn.builder.response.model_copy(update={"status": "canceled"}))
+            await recorder.save()
+
+
+@router.post(
+    "/responses",
+    operation_id="create_response",
+    response_model=None,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": ResponsesRequest.model_json_schema()}},
+        }
+    },
+    responses=errors(
+        401,
+        403,
+        404,
+        409,
+        413,
+        415,
+        422,
+        429,
+        503,
+        also={
+            200: stream_answer(
+                "the Response (stream: false) or its events (stream: true; each data is an "
+                "event the event name says)"
+            )
+        },
+    ),
+)
+async def create_response(
+    request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep
+) -> Any:
+    """Run the agent on a Responses API request: the Response, or its SSE events."""
+    body = parse_body(ResponsesRequest, await request.body())
+    user_id = principal.act_for(body.user_id, instance.settings.default_user_id)
+    session_id = body.session_id
+    if body.previous_response_id is not None:
+        if session_id is not None:
+            raise InvalidRequest("give previous_response_id or session_id, not both")
+        session_id = await continue_from(instance, user_id, body.previous_response_id)
+    req, instructions = agent_request(body, f"resp_{uuid.uuid4().hex}", session_id)
+    req.user_id = user_id
+    turn = await open_turn(instance, agent, req, principal)
+    if instructions is not None:
+        turn.unsaved.add(instructions.id)
+    out = ResponsesStream(
+        turn.response_id, _echoed(body, body.model or agent.app_name), agent.app_name
+    )
+    recorder = _Recorder(instance, turn, out, body.store)
+    turn.finalizers.append(recorder.finalize)
+    headers = session_header(turn.session_id)
+    if body.stream:
+        frames = _frames(turn, out, recorder)
+        return SSEResponse(frames, instance.settings.sse_ping_interval_s, headers)
+    await run_watching(turn, request.receive, out.feed)
+    return JSONResponse(out.final, headers=headers)
+
+
+@router.get(
+    "/responses/{response_id}",
+    operation_id="retrieve_response",
+    responses=errors(401, 403, 404, 503),
+)
+async def retrieve_response(
+    response_id: str,
+    instance: InstanceDep,
+    principal: PrincipalDep,
+    user_id: str | None = Query(default=None, description="an admin acting for this user"),
+) -> dict[str, Any]:
+    """A stored response of the caller's user (``store: true``), else 404."""
+    user = principal.act_for(user_id, instance.settings.default_user_id)
+    record = await instance.responses.load(user, response_id)
+    if record is None:
+        raise ResponseNotFound(f"no stored response {response_id!r}")
+    response: dict[str, Any] = record["response"]
+    return response

@@ -1,0 +1,224 @@
+"""A Responses API request (``POST /responses``) as the ``AgentRequest`` a turn runs.
+
+Fields follow OpenAI's ``response_create_params`` (openai 3.x): ``input`` (a string, or a
+list of input items: messages whose ``content`` is a string or ``input_text`` /
+``input_image`` / ``input_file`` parts, ``function_call`` and ``function_call_output``
+items), ``instructions``, ``tools`` (function tools), ``tool_choice``, ``metadata``,
+``previous_response_id``, ``store``, ``stream``, ``model``, ``temperature``, ``top_p``,
+``max_output_tokens``. Two extensions name what the Responses API leaves to the server:
+``user_id`` (act for a user, as on ``/process``) and ``session_id`` (run on that session).
+Unknown fields are ignored, as the SDK sends many the agent has no use for; a feature we
+cannot honour (``conversation``, a hosted tool, a file by id) is a 422 naming it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ..errors import InvalidRequest
+from ..protocol import (
+    AgentContent,
+    AgentRequest,
+    AgentRole,
+    DataContent,
+    FileContent,
+    ImageContent,
+    Message,
+    MessageType,
+    RefusalContent,
+    TextContent,
+)
+from ..storage.keys import validate_id
+
+
+class ResponsesRequest(BaseModel):
+    """The body of ``POST /compatible-mode/v1/responses``."""
+
+    model_config = ConfigDict(extra="allow")
+
+    input: str | list[dict[str, Any]]
+    model: str | None = None
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    stream: bool = False
+    store: bool = True
+    metadata: dict[str, str] | None = None
+    tools: list[dict[str, Any]] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    conversation: Any = None
+    user_id: str | None = None
+    session_id: str | None = None
+
+    @field_validator("session_id", "user_id")
+    @classmethod
+    def _valid_id(cls, value: str | None, info: Any) -> str | None:
+        return None if value is None else validate_id(value, info.field_name)
+
+
+def _bad(loc: list[Any], msg: str) -> InvalidRequest:
+    return InvalidRequest([{"loc": ["body", *loc], "msg": msg, "type": "value_error"}])
+
+
+_ROLES: dict[str, AgentRole] = {"user": "user", "assistant": "assistant", "system": "system"}
+
+
+def _part(part: Any, loc: list[Any]) -> AgentContent:
+    if not isinstance(part, dict):
+        raise _bad(loc, "a content part is an object")
+    kind = part.get("type")
+    if kind in ("input_text", "output_text", "text"):
+        return TextContent(text=str(part.get("text") or ""))
+    if kind == "refusal":
+        return RefusalContent(refusal=str(part.get("refusal") or ""))
+    if kind == "input_image":
+        if not part.get("image_url"):
+            raise _bad(loc, "input_image needs image_url (files by id are not supported)")
+        return ImageContent(image_url=str(part["image_url"]))
+    if kind == "input_file":
+        if not (part.get("file_data") or part.get("file_url")):
+            raise _bad(loc, "input_file needs file_data or file_url (not file_id)")
+        return FileContent(
+            file_data=part.get("file_data"),
+            file_url=part.get("file_url"),
+            filename=part.get("filename"),
+        )
+    raise _bad(loc, f"unsupported content part type {kind!r}")
+
+
+def _message(item: dict[str, Any], loc: list[Any]) -> Message:
+    role = item.get("role")
+    if role == "developer":  # the Responses API's name for instructions-like messages
+        role = "system"
+    if not isinstance(role, str) or role not in _ROLES:
+        raise _bad([*loc, "role"], "role must be user, assistant, system or developer")
+    content = item.get("content")
+    if isinstance(content, str):
+        parts: list[AgentContent] = [TextContent(text=content)]
+    elif isinstance(content, list):
+        parts = [_part(p, [*loc, "content", i]) for i, p in enumerate(content)]
+    else:
+        raise _bad([*loc, "content"], "content is a string or a list of parts")
+    return Message(role=_ROLES[role], content=parts, status="completed")
+
+
+def _data_message(kind: str, role: AgentRole, data: dict[str, Any]) -> Message:
+    return Message(
+        type=kind,
+        role=role,
+        content=[DataContent(data=data)],
+        status="completed",
+    )
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):  # output as content parts
+        return "".join(str(p.get("text", "")) for p in value if isinstance(p, dict))
+    return json.dumps(value, ensure_ascii=False)
+
+
+def input_messages(value: str | list[dict[str, Any]]) -> list[Message]:
+    """``input`` as protocol messages (``InvalidRequest`` naming a bad item)."""
+    if isinstance(value, str):
+        return [Message(role="user", content=[TextContent(text=value)], status="completed")]
+    messages: list[Message] = []
+    for i, item in enumerate(value):
+        loc: list[Any] = ["input", i]
+        kind = item.get("type", "message")
+        if kind == "message":
+            messages.append(_message(item, loc))
+        elif kind == "function_call_output":
+            if not item.get("call_id"):
+                raise _bad([*loc, "call_id"], "function_call_output needs call_id")
+            data = {"call_id": item["call_id"], "output": _text(item.get("output", ""))}
+            messages.append(_data_message(MessageType.FUNCTION_CALL_OUTPUT, "tool", data))
+        elif kind == "function_call":
+            if not item.get("call_id") or not item.get("name"):
+                raise _bad(loc, "function_call needs call_id and name")
+            data = {
+                "call_id": item["call_id"],
+                "name": item["name"],
+                "arguments": _text(item.get("arguments", "{}")),
+            }
+            messages.append(_data_message(MessageType.FUNCTION_CALL, "assistant", data))
+        elif kind == "mcp_call":  # a server-run call the client sends back as context
+            call_id = str(item.get("id") or "")
+            name = str(item.get("name") or "")
+            call = {"call_id": call_id, "name": name, "arguments": item.get("arguments") or ""}
+            done = {"call_id": call_id, "name": name, "output": item.get("output") or ""}
+            messages.append(_data_message(MessageType.PLUGIN_CALL, "assistant", call))
+            messages.append(_data_message(MessageType.PLUGIN_CALL_OUTPUT, "tool", done))
+        elif kind == "reasoning":
+            continue  # the model's own notes: nothing for the agent to act on
+        else:
+            raise _bad([*loc, "type"], f"unsupported input item type {kind!r}")
+    return messages
+
+
+def chat_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """Responses function tools (``{type, name, description, parameters, strict}``) in the
+    chat shape ``AgentRequest.tools`` carries (``{type, function: {...}}``)."""
+    if not tools:
+        return None
+    out = []
+    for i, tool in enumerate(tools):
+        if tool.get("type") != "function" or not tool.get("name"):
+            raise _bad(
+                ["tools", i, "type"],
+                f"only function tools are supported, got {tool.get('type')!r}",
+            )
+        function = {k: tool[k] for k in ("name", "description", "parameters") if k in tool}
+        out.append({"type": "function", "function": function})
+    return out
+
+
+def _tool_choice(choice: str | dict[str, Any] | None) -> Any:
+    if isinstance(choice, dict) and choice.get("type") == "function":
+        return {"type": "function", "function": {"name": choice.get("name")}}
+    return choice
+
+
+def agent_request(
+    body: ResponsesRequest, response_id: str, session_id: str | None
+) -> tuple[AgentRequest, Message | None]:
+    """The turn's request, and the system message carrying ``instructions`` (which reaches
+    the agent first but is not kept in the session: instructions apply to one request)."""
+    if body.conversation is not None:
+        raise _bad(["conversation"], "conversations are not supported: use previous_response_id")
+    messages = input_messages(body.input)
+    instructions = None
+    if body.instructions:
+        instructions = Message(
+            role="system", content=[TextContent(text=body.instructions)], status="completed"
+        )
+        messages.insert(0, instructions)
+    if not messages:
+        raise _bad(["input"], "input has no message for the agent")
+    # kept on the request as fields the seed does not know (AgentRequest keeps extras)
+    extra: dict[str, Any] = {
+        "tool_choice": _tool_choice(body.tool_choice),
+        "instructions": body.instructions,
+        "metadata": body.metadata,
+    }
+    request = AgentRequest(
+        input=messages,
+        stream=body.stream,
+        id=response_id,
+        session_id=session_id,
+        user_id=body.user_id,
+        model=body.model,
+        temperature=body.temperature,
+        top_p=body.top_p,
+        max_tokens=body.max_output_tokens,
+        tools=chat_tools(body.tools),  # type: ignore[arg-type]  # dicts are accepted
+        **extra,
+    )
+    return request, instructions

@@ -1,0 +1,39 @@
+"""Stored responses of the OpenAI Responses API: what ``previous_response_id`` and
+``GET /responses/{id}`` need, kept in the object store so any instance serves either.
+
+One object per response at ``users/{user}/responses/{id}`` (JSON)::
+
+    {"response": <the Response object as sent>, "session_id": <the turn's session>,
+     "end": <how many history messages the session had after this turn>}
+
+``end`` says where in its session the response's conversation stops, so a request that
+continues an older response (a branch) can be told apart from one that continues the
+latest. The owner is the key's user: another user's id is simply not there (404).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..storage.keys import InvalidId
+from .base import StoreService
+from .layout import response_key
+
+
+class ResponseStore(StoreService):
+    async def save(self, user_id: str, response: dict[str, Any], session_id: str, end: int) -> None:
+        """Keep ``response`` (its ``id`` names it); a later save of the same id replaces it."""
+        record = {"response": response, "session_id": session_id, "end": end}
+        body = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+        await self.store.put(response_key(user_id, response["id"]), body)
+
+    async def load(self, user_id: str, response_id: str) -> dict[str, Any] | None:
+        """The record of ``response_id`` owned by ``user_id``, or None (an id that could not
+        be ours - malformed - is None too)."""
+        try:
+            key = response_key(user_id, response_id)
+        except InvalidId:
+            return None
+        found = await self.store.get(key)
+        return None if found is None else json.loads(found[0])

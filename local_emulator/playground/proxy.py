@@ -1,0 +1,138 @@
+"""A reverse proxy for the playground's origin: ``/v1/users/...`` to the state function and
+``/v1/sandboxes/...`` to the sandbox function, so the page reaches all three functions on
+its own origin and no function has to answer CORS.
+
+The functions' own defenses still decide: the request goes upstream with its headers as
+they came (``Origin``, ``Authorization``, ``Content-Type``), so a cross-site page is refused
+there as it would be directly. Only ``Host`` is the upstream's own (a desktop sandbox's
+``desktop_url`` then names the sandbox function itself); so that DNS rebinding stays
+refused under ``AUTH_MODE=none``, the proxy checks the incoming ``Host`` as the functions
+do (``functions.runtime.auth.local``) before relaying. Bodies stream both ways (tool calls
+may run for minutes, uploads may be large); the path goes as it came, percent-encoding
+included (ids with an encoded ``/``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from functions.runtime.auth.local import HostNotAllowed, is_loopback_host
+from functions.runtime.errors import ApiError
+from functions.runtime.http_errors import error_response
+
+if TYPE_CHECKING:
+    import httpx
+    from starlette.types import Receive, Scope, Send
+
+# RFC 9110 7.6.1: meant for one connection, never relayed
+HOP_BY_HOP = frozenset(
+    {
+        b"connection",
+        b"keep-alive",
+        b"proxy-authenticate",
+        b"proxy-authorization",
+        b"te",
+        b"trailer",
+        b"transfer-encoding",
+        b"upgrade",
+        b"host",
+    }
+)
+
+
+class UpstreamUnavailable(ApiError):
+    status = 502
+    code = "upstream_unavailable"
+
+
+class Proxy:
+    """ASGI app relaying every HTTP request to ``upstream`` (a base URL, no path)."""
+
+    def __init__(self, upstream: str, name: str, *, check_host: bool) -> None:
+        self.upstream = upstream.rstrip("/")
+        self.name = name
+        self.check_host = check_host
+        self._client: httpx.AsyncClient | None = None
+
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            import httpx
+
+            # no read timeout: a tool call answers when it is done (the function caps it)
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=10.0))
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        import httpx
+
+        if scope["type"] != "http":
+            return
+        host = _header(scope, b"host")
+        if self.check_host and host is not None and not is_loopback_host(host):
+            await error_response(HostNotAllowed(f"Host {host!r} is not a loopback address"))(
+                scope, receive, send
+            )
+            return
+        target = self.upstream.encode() + scope.get("raw_path", scope["path"].encode())
+        if scope.get("query_string"):
+            target += b"?" + scope["query_string"]
+        headers = [(k, v) for k, v in scope["headers"] if k.lower() not in HOP_BY_HOP]
+        request = self.client().build_request(
+            scope["method"],
+            httpx.URL(target.decode("latin-1")),
+            headers=headers,
+            content=_body(receive) if _has_body(scope) else None,
+        )
+        try:
+            response = await self.client().send(request, stream=True)
+        except httpx.TransportError as exc:
+            await error_response(
+                UpstreamUnavailable(f"the {self.name} function at {self.upstream}: {exc}")
+            )(scope, receive, send)
+            return
+        try:
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": response.status_code,
+                    "headers": [
+                        (k, v) for k, v in response.headers.raw if k.lower() not in HOP_BY_HOP
+                    ],
+                }
+            )
+            async for chunk in response.aiter_raw():
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            await response.aclose()
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _has_body(scope: Scope) -> bool:
+    length = _header(scope, b"content-length")
+    if length is not None:
+        return length.strip() not in ("", "0")
+    return _header(scope, b"transfer-encoding") is not None
+
+
+async def _body(receive: Receive) -> AsyncIterator[bytes]:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        if message.get("body"):
+            yield message["body"]
+        if not message.get("more_body"):
+            return

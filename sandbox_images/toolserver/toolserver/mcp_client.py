@@ -1,0 +1,394 @@
+"""An MCP client on the standard library: one connection to one MCP server.
+
+Two transports of the MCP specification (modelcontextprotocol.io, "Transports"):
+
+* stdio: the server is a child process; JSON-RPC 2.0 messages are single lines of JSON on
+  its stdin and stdout (UTF-8, newline-delimited). Its stderr is the server's log: the last
+  few KiB are kept to explain a server that dies.
+* Streamable HTTP: each message is a POST to the server's URL with ``Accept:
+  application/json, text/event-stream``; the answer is JSON, or an SSE stream that carries
+  it. The server's ``Mcp-Session-Id`` (if it gives one) and the negotiated
+  ``MCP-Protocol-Version`` go on every later request.
+
+Over either, ``McpSession`` runs the lifecycle: ``initialize`` (this client's newest
+handshake revision; the server answers its own), ``notifications/initialized``, then
+``tools/list`` (every page) and ``tools/call``. Requests the server sends the client are
+answered: ``ping`` with an empty result, anything else with "method not found" (this client
+offers no capabilities). Every wait has a deadline: a server that does not answer in time
+is an error, never a hang, and a call that times out is cancelled
+(``notifications/cancelled``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+from collections import deque
+from typing import Any
+
+# the handshake revisions this client speaks, newest first (it offers the first)
+PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+CLIENT_INFO = {"name": "agentscope-faas-toolserver", "version": "1"}
+METHOD_NOT_FOUND = -32601
+STDERR_KEPT = 4096  # bytes of a stdio server's stderr kept to explain its failure
+STOP_GRACE_S = 2.0  # a stdio server's time to exit after its stdin closes
+
+
+class McpClientError(Exception):
+    """The server failed: it exited, did not answer in time, or answered with an error."""
+
+
+class RpcError(McpClientError):
+    """The server answered a request with a JSON-RPC error."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Timeout(McpClientError):
+    pass
+
+
+class _Waiter:
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.message: dict[str, Any] | None = None
+        self.lost: str | None = None
+
+
+def _answer_error(message: dict[str, Any]) -> None:
+    error = message.get("error")
+    if error is not None:
+        if not isinstance(error, dict):
+            raise RpcError(-32603, str(error))
+        raise RpcError(int(error.get("code", -32603)), str(error.get("message", "")))
+
+
+class StdioConnection:
+    """A server process speaking newline-delimited JSON-RPC on stdin/stdout."""
+
+    transport = "stdio"
+
+    def __init__(
+        self, name: str, command: str, args: list[str], env: dict[str, str], cwd: str
+    ) -> None:
+        self.name = name
+        self._ids = itertools.count(1)
+        self._pending: dict[int, _Waiter] = {}
+        self._write_lock = threading.Lock()
+        self._stderr: deque[bytes] = deque()
+        self._stderr_size = 0
+        self.exit_code: int | None = None
+        self.tools_changed = False
+        try:
+            self.proc = subprocess.Popen(
+                [command, *args],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                cwd=cwd,
+                env={**os.environ, **env},
+                start_new_session=True,  # its own group: stopping it stops what it started
+            )
+        except FileNotFoundError:
+            raise McpClientError(f"command not found: {command!r}") from None
+        except PermissionError:
+            raise McpClientError(f"command not executable: {command!r}") from None
+        except OSError as exc:
+            raise McpClientError(f"could not start {command!r}: {exc.strerror or exc}") from None
+        self._readers = [
+            threading.Thread(target=self._read, name=f"mcp-{name}", daemon=True),
+            threading.Thread(target=self._read_stderr, name=f"mcp-{name}-err", daemon=True),
+        ]
+        for reader in self._readers:
+            reader.start()
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                message = json.loads(line)
+            except ValueError:
+                continue  # not a message: a server's stray print
+            for item in message if isinstance(message, list) else [message]:
+                if isinstance(item, dict):
+                    self._receive(item)
+        self.exit_code = self.proc.wait()
+        for waiter in list(self._pending.values()):
+            waiter.lost = self.exit_note()
+            waiter.done.set()
+
+    def _read_stderr(self) -> None:
+        assert self.proc.stderr is not None
+        while chunk := self.proc.stderr.read1(4096):
+            self._stderr.append(chunk)
+            self._stderr_size += len(chunk)
+            while self._stderr_size - len(self._stderr[0]) >= STDERR_KEPT:
+                self._stderr_size -= len(self._stderr.popleft())
+
+    def _receive(self, message: dict[str, Any]) -> None:
+        if "method" in message:
+            method = message["method"]
+            if "id" in message:  # a request of the server's
+                if method == "ping":
+                    self._send({"jsonrpc": "2.0", "id": message["id"], "result": {}})
+                else:
+                    error = {"code": METHOD_NOT_FOUND, "message": f"{method} is not supported"}
+                    self._send({"jsonrpc": "2.0", "id": message["id"], "error": error})
+            elif method == "notifications/tools/list_changed":
+                self.tools_changed = True
+            return
+        waiter = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
+        if waiter is not None:
+            waiter.message = message
+            waiter.done.set()
+
+    def stderr_tail(self) -> str:
+        return b"".join(self._stderr)[-STDERR_KEPT:].decode("utf-8", "replace").strip()
+
+    def exit_note(self) -> str:
+        code = self.proc.poll()
+        note = f"the server exited (code {code})" if code is not None else "the server is gone"
+        tail = self.stderr_tail()
+        return f"{note}; its stderr ends: {tail}" if tail else note
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def _send(self, message: dict[str, Any]) -> None:
+        data = (json.dumps(message, separators=(",", ":")) + "\n").encode()
+        assert self.proc.stdin is not None
+        try:
+            with self._write_lock:
+                self.proc.stdin.write(data)
+                self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError, OSError):
+            raise McpClientError(self.exit_note()) from None
+
+    def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        self._send(message)
+
+    def request(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """The result of ``method``; ``RpcError`` for an error answer, ``Timeout`` past
+        ``timeout`` seconds (the request is then cancelled), ``McpClientError`` if the
+        server exits first."""
+        request_id = next(self._ids)
+        waiter = _Waiter()
+        self._pending[request_id] = waiter
+        if self.proc.poll() is not None and self.exit_code is not None:
+            self._pending.pop(request_id, None)
+            raise McpClientError(self.exit_note())
+        try:
+            self._send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
+        except McpClientError:
+            self._pending.pop(request_id, None)
+            raise
+        if not waiter.done.wait(timeout):
+            self._pending.pop(request_id, None)
+            try:
+                self.notify(
+                    "notifications/cancelled",
+                    {"requestId": request_id, "reason": f"no answer within {timeout:g} s"},
+                )
+            except McpClientError:
+                pass
+            raise Timeout(f"{method}: no answer within {timeout:g} s")
+        if waiter.lost is not None:
+            raise McpClientError(waiter.lost)
+        assert waiter.message is not None
+        _answer_error(waiter.message)
+        result = waiter.message.get("result")
+        return result if isinstance(result, dict) else {}
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        """Close its stdin, as the specification's shutdown says; kill its process group if
+        it is still there after ``STOP_GRACE_S``."""
+        try:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(STOP_GRACE_S)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        self.exit_code = self.proc.wait()
+        for reader in self._readers:  # what it wrote before it ended is then all there
+            reader.join(STOP_GRACE_S)
+
+
+class HttpConnection:
+    """A server at a URL, over the Streamable HTTP transport (JSON or SSE answers)."""
+
+    transport = "streamable_http"
+
+    def __init__(self, name: str, url: str, headers: dict[str, str]) -> None:
+        self.name = name
+        self.url = url
+        self.headers = headers
+        self._ids = itertools.count(1)
+        self.session_id: str | None = None
+        self.protocol_version: str | None = None
+        self.tools_changed = False
+        self._closed = False
+
+    def _headers(self) -> dict[str, str]:
+        headers = {
+            **self.headers,
+            "Content-Type": "application/json",
+            "Accept": "application/json, text/event-stream",
+        }
+        if self.session_id:
+            headers["Mcp-Session-Id"] = self.session_id
+        if self.protocol_version:
+            headers["MCP-Protocol-Version"] = self.protocol_version
+        return headers
+
+    def _post(self, message: dict[str, Any], timeout: float) -> Any:
+        data = json.dumps(message, separators=(",", ":")).encode()
+        req = urllib.request.Request(self.url, data=data, headers=self._headers(), method="POST")
+        try:
+            return urllib.request.urlopen(req, timeout=timeout)
+        except urllib.error.HTTPError as exc:
+            body = exc.read(2000).decode("utf-8", "replace")
+            raise McpClientError(f"HTTP {exc.code} from {self.url}: {body}") from None
+        except TimeoutError:
+            raise Timeout(f"no answer from {self.url} within {timeout:g} s") from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise McpClientError(f"could not reach {self.url}: {reason}") from None
+
+    def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        with self._post(message, 30.0) as resp:
+            resp.read()
+
+    def request(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        request_id = next(self._ids)
+        message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        try:
+            with self._post(message, timeout) as resp:
+                if method == "initialize":
+                    self.session_id = resp.headers.get("Mcp-Session-Id") or None
+                kind = (resp.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+                if kind == "text/event-stream":
+                    answer = self._from_stream(resp, request_id)
+                else:
+                    answer = json.loads(resp.read() or b"null")
+        except TimeoutError:  # a read that outlived the timeout
+            raise Timeout(f"{method}: no answer within {timeout:g} s") from None
+        except ValueError as exc:
+            raise McpClientError(f"{method}: the answer is not JSON: {exc}") from None
+        for item in answer if isinstance(answer, list) else [answer]:
+            if isinstance(item, dict) and item.get("id") == request_id:
+                _answer_error(item)
+                result = item.get("result")
+                return result if isinstance(result, dict) else {}
+        raise McpClientError(f"{method}: the server's answer holds no response to it")
+
+    def _from_stream(self, resp: Any, request_id: int) -> Any:
+        """The response to ``request_id`` from an SSE stream (``data:`` lines, blank line
+        between events); notifications on the way are taken note of."""
+        data: list[str] = []
+        for raw in resp:
+            line = raw.decode("utf-8").rstrip("\r\n")
+            if line.startswith("data:"):
+                data.append(line[5:].lstrip(" ") if line[5:6] == " " else line[5:])
+                continue
+            if line or not data:
+                continue
+            message = json.loads("\n".join(data))
+            data = []
+            if isinstance(message, dict) and message.get("id") == request_id:
+                return message
+            if isinstance(message, dict):
+                if message.get("method") == "notifications/tools/list_changed":
+                    self.tools_changed = True
+        raise McpClientError("the event stream ended without the response")
+
+    def alive(self) -> bool:
+        return not self._closed
+
+    def close(self) -> None:
+        """End the server's session (``DELETE`` with its id), when it gave one."""
+        self._closed = True
+        if not self.session_id:
+            return
+        req = urllib.request.Request(self.url, headers=self._headers(), method="DELETE")
+        try:
+            urllib.request.urlopen(req, timeout=5).close()
+        except (urllib.error.URLError, OSError):
+            pass
+
+
+Connection = StdioConnection | HttpConnection
+
+
+class McpSession:
+    """An initialized connection and the server's tools."""
+
+    def __init__(self, connection: Connection, start_timeout: float) -> None:
+        self.connection = connection
+        self.server_info: dict[str, Any] = {}
+        self.tools: list[dict[str, Any]] = []
+        result = connection.request(
+            "initialize",
+            {
+                "protocolVersion": PROTOCOL_VERSIONS[0],
+                "capabilities": {},
+                "clientInfo": CLIENT_INFO,
+            },
+            start_timeout,
+        )
+        version = result.get("protocolVersion")
+        if version not in PROTOCOL_VERSIONS:
+            raise McpClientError(
+                f"the server speaks MCP {version!r}; this client speaks "
+                f"{', '.join(PROTOCOL_VERSIONS)}"
+            )
+        if isinstance(connection, HttpConnection):
+            connection.protocol_version = version
+        info = result.get("serverInfo")
+        self.server_info = info if isinstance(info, dict) else {}
+        connection.notify("notifications/initialized")
+        self.list_tools(start_timeout)
+
+    def list_tools(self, timeout: float) -> list[dict[str, Any]]:
+        """Every page of ``tools/list``."""
+        tools: list[dict[str, Any]] = []
+        params: dict[str, Any] = {}
+        for _ in range(1000):  # a server whose cursor never ends cannot hang this
+            page = self.connection.request("tools/list", params, timeout)
+            tools += [t for t in page.get("tools") or () if isinstance(t, dict) and t.get("name")]
+            cursor = page.get("nextCursor")
+            if not cursor:
+                break
+            params = {"cursor": cursor}
+        self.connection.tools_changed = False
+        self.tools = tools
+        return tools
+
+    def call(self, name: str, arguments: dict[str, Any], timeout: float) -> dict[str, Any]:
+        return self.connection.request(
+            "tools/call", {"name": name, "arguments": arguments}, timeout
+        )

@@ -1,0 +1,479 @@
+"""A2A on the query function, through the official a2a-sdk client over HTTP.
+
+Each instance is the query function under uvicorn on 127.0.0.1 (``build_app`` with its own
+``Instance`` and store client); two instances share one store, as two FaaS instances do.
+Waits are on events and conditions with deadlines, never on the clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
+from a2a.client.client import Client
+from a2a.helpers.proto_helpers import get_artifact_text, new_text_message
+from a2a.types.a2a_pb2 import (
+    CancelTaskRequest,
+    GetTaskRequest,
+    ListTasksRequest,
+    Message,
+    Role,
+    SendMessageRequest,
+    StreamResponse,
+    SubscribeToTaskRequest,
+    Task,
+    TaskState,
+)
+from a2a.utils.errors import InvalidParamsError, TaskNotFoundError, UnsupportedOperationError
+from google.protobuf import json_format
+
+from functions.runtime.app import AgentApp
+from functions.runtime.server import build_app
+from functions.runtime.services import SessionHistoryService
+from functions.runtime.settings import Settings
+from functions.runtime.storage import open_store
+from local_emulator.tokens import mint_token
+from tests.apps import echo_app, failing_app, gate, gated_app
+from tests.fixtures.servers import ROOT, serve_app
+
+DEADLINE_S = 30.0
+SECRET = "a2a-tests-" + "s" * 32
+COMPLETED, WORKING = TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_WORKING
+CANCELED, FAILED = TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_FAILED
+
+tool_app = AgentApp(app_name="calculator", app_description="adds numbers with a tool")
+
+
+@tool_app.query(framework="native")
+async def use_tool(self, msgs, request, **kwargs):
+    call = {"call_id": "c1", "name": "add", "arguments": '{"a": 1, "b": 1}'}
+    yield {"type": "plugin_call", "role": "assistant", "content": [{"type": "data", "data": call}]}
+    result = {"call_id": "c1", "name": "add", "output": "2"}
+    output = [{"type": "data", "data": result}]
+    yield {"type": "plugin_call_output", "role": "tool", "content": output}
+    yield "1 + 1 = 2"
+
+
+@pytest.fixture(autouse=True)
+def _open_gate() -> Iterator[None]:
+    gate.reset()
+    yield
+    gate.release.set()
+
+
+@pytest.fixture
+def store_url(tmp_path) -> str:
+    return f"file://{tmp_path}/store"
+
+
+@contextlib.contextmanager
+def instance(app: AgentApp, store_url: str, **settings: Any) -> Iterator[str]:
+    """One query-function instance on ``store_url``; yields its base URL."""
+    with serve_app(build_app(app, Settings(store_url=store_url, **settings))) as url:
+        yield url
+
+
+@contextlib.asynccontextmanager
+async def a2a(
+    url: str, *, streaming: bool = True, token: str | None = None
+) -> AsyncIterator[Client]:
+    """The official client for the agent at ``url``, made from its card."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx.AsyncClient(timeout=DEADLINE_S, headers=headers) as http:
+        card = await A2ACardResolver(http, url).get_agent_card()
+        client = ClientFactory(ClientConfig(httpx_client=http, streaming=streaming)).create(card)
+        yield client
+
+
+def user_message(text: str, context_id: str | None = None) -> Message:
+    message = new_text_message(text, role=Role.ROLE_USER)
+    if context_id:
+        message.context_id = context_id
+    return message
+
+
+async def send(client: Client, text: str, context_id: str | None = None) -> Task:
+    """Send one message without streaming; the task it ended as."""
+    request = SendMessageRequest(message=user_message(text, context_id))
+    answers = [ev async for ev in client.send_message(request)]
+    assert len(answers) == 1 and answers[0].HasField("task"), answers
+    return answers[0].task
+
+
+def answer(task: Task) -> str:
+    return "".join(get_artifact_text(a, delimiter="") for a in task.artifacts)
+
+
+async def eventually(condition, what: str) -> Any:
+    """Poll ``condition`` (an async callable) until it is truthy, within the deadline."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + DEADLINE_S
+    while loop.time() < end:
+        value = await condition()
+        if value:
+            return value
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"gave up waiting for {what}")
+
+
+# -- the card -----------------------------------------------------------------------------------
+
+
+async def test_agent_card_names_the_app_and_advertises_streaming_and_both_versions(store_url):
+    with instance(tool_app, store_url) as url:
+        async with httpx.AsyncClient() as http:
+            card = await A2ACardResolver(http, url).get_agent_card()
+            raw = (await http.get(f"{url}/.well-known/agent-card.json")).json()
+    assert card.name == "calculator" and card.description == "adds numbers with a tool"
+    assert card.capabilities.streaming and not card.capabilities.push_notifications
+    versions = {(i.protocol_binding, i.protocol_version, i.url) for i in card.supported_interfaces}
+    assert versions == {("JSONRPC", "1.0", f"{url}/a2a"), ("JSONRPC", "0.3", f"{url}/a2a")}
+    assert [(s.id, s.name, s.description) for s in card.skills] == [
+        ("calculator", "calculator", "adds numbers with a tool")
+    ]
+    assert not card.security_requirements
+    # a 0.3 client reads the same card through the fields 0.3 had
+    assert raw["url"] == f"{url}/a2a" and raw["protocolVersion"] == "0.3"
+
+
+async def test_card_skills_and_public_url_come_from_settings(store_url):
+    skills = [
+        {"id": "sum", "name": "Sum", "description": "adds", "tags": ["math"], "examples": ["1+1"]},
+        {"id": "chat", "name": "Chat", "description": "talks", "tags": ["chat"]},
+    ]
+    public = "https://agents.example.com/calc"
+    with instance(tool_app, store_url, a2a_public_url=public, a2a_skills=skills) as url:
+        async with httpx.AsyncClient() as http:
+            card = await A2ACardResolver(http, url).get_agent_card()
+    assert {i.url for i in card.supported_interfaces} == {f"{public}/a2a"}
+    assert [json_format.MessageToDict(s) for s in card.skills] == skills
+
+
+# -- sending and streaming ----------------------------------------------------------------------
+
+
+async def test_send_message_returns_the_completed_task_with_the_answer(store_url):
+    with instance(echo_app, store_url) as url:
+        async with a2a(url, streaming=False) as client:
+            task = await send(client, "hello agent")
+    assert task.status.state == COMPLETED
+    assert answer(task) == "turn 1: hello agent"
+    assert [m.parts[0].text for m in task.history] == ["hello agent"]
+    assert task.history[0].role == Role.ROLE_USER and task.context_id
+
+
+async def test_streamed_answer_arrives_as_artifact_updates_before_the_task_completes(store_url):
+    with instance(gated_app, store_url) as url:
+        async with a2a(url) as client:
+            request = SendMessageRequest(message=user_message("go"))
+            seen: list[StreamResponse] = []
+            async for event in client.send_message(request):
+                seen.append(event)
+                if event.HasField("artifact_update") and not gate.release.is_set():
+                    # the agent is still held at its gate: this update came while it writes
+                    assert event.artifact_update.artifact.parts[0].text == "waiting "
+                    assert not event.artifact_update.last_chunk
+                    gate.release.set()
+    kinds = [e.WhichOneof("payload") for e in seen]
+    assert kinds[0] == "task" and seen[0].task.status.state == WORKING
+    assert kinds[1:] == ["artifact_update"] * 3 + ["status_update"]
+    chunks = [e.artifact_update for e in seen[1:4]]
+    assert [c.append for c in chunks] == [False, True, True]
+    assert [c.last_chunk for c in chunks] == [False, False, True]
+    assert "".join(p.text for c in chunks for p in c.artifact.parts) == "waiting released"
+    assert seen[-1].status_update.status.state == COMPLETED
+
+
+async def test_a_second_message_in_the_context_sees_the_first_turn(store_url):
+    with instance(echo_app, store_url) as url:
+        async with a2a(url, streaming=False) as client:
+            first = await send(client, "my name is Ada")
+            second = await send(client, "what is my name?", first.context_id)
+    assert second.context_id == first.context_id and second.id != first.id
+    assert answer(second) == "turn 2: what is my name? | before: my name is Ada"
+    # the context is the session: /process and the state API see the same conversation
+    store = open_store(store_url)
+    try:
+        session = await SessionHistoryService(store).get_session("default", first.context_id)
+    finally:
+        await store.close()
+    assert session is not None
+    texts = [c["text"] for m in session.messages for c in m["content"]]
+    assert texts == [
+        "my name is Ada",
+        "turn 1: my name is Ada",
+        "what is my name?",
+        "turn 2: what is my name? | before: my name is Ada",
+    ]
+
+
+async def test_tool_calls_and_results_are_status_messages_with_data_parts(store_url):
+    with instance(tool_app, store_url) as url:
+        async with a2a(url) as client:
+            request = SendMessageRequest(message=user_message("1+1?"))
+            events = [ev async for ev in client.send_message(request)]
+            task = await client.get_task(GetTaskRequest(id=events[0].task.id))
+    steps = [
+        e.status_update.status.message
+        for e in events
+        if e.HasField("status_update") and e.status_update.status.HasField("message")
+    ]
+    assert [json_format.MessageToDict(m.metadata)["type"] for m in steps] == [
+        "plugin_call",
+        "plugin_call_output",
+    ]
+    assert all(m.role == Role.ROLE_AGENT for m in steps)
+    data = [json_format.MessageToDict(m.parts[0].data) for m in steps]
+    assert data == [
+        {"call_id": "c1", "name": "add", "arguments": '{"a": 1, "b": 1}'},
+        {"call_id": "c1", "name": "add", "output": "2"},
+    ]
+    assert task.status.state == COMPLETED and answer(task) == "1 + 1 = 2"
+    # the steps moved into the task's history as later status messages replaced them
+    assert [m.message_id for m in task.history[1:]] == [m.message_id for m in steps]
+
+
+async def test_a_failing_agent_fails_the_task_with_its_error(store_url):
+    with instance(failing_app, store_url) as url:
+        async with a2a(url, streaming=False) as client:
+            task = await send(client, "please fail")
+    assert task.status.state == FAILED
+    error = json_format.MessageToDict(task.status.message.metadata)["error"]
+    assert error["code"] == "agent_error" and "deliberate failure" in error["message"]
+    assert "deliberate failure" in task.status.message.parts[0].text
+    assert answer(task) == "starting "  # what it said before it broke is kept
+
+
+async def test_a_busy_context_fails_the_new_task_as_session_busy(store_url):
+    with instance(gated_app, store_url) as url:
+        async with a2a(url) as client:
+            request = SendMessageRequest(message=user_message("hold"))
+            stream = client.send_message(request)
+            first = (await anext(stream)).task
+            assert gate.entered.wait(DEADLINE_S)
+            async with a2a(url, streaming=False) as other:
+                busy = await send(other, "me too", first.context_id)
+            gate.release.set()
+            rest = [ev async for ev in stream]
+    assert busy.status.state == FAILED
+    assert json_format.MessageToDict(busy.status.message.metadata)["error"]["code"] == (
+        "session_busy"
+    )
+    assert rest[-1].status_update.status.state == COMPLETED
+
+
+async def test_bad_messages_are_json_rpc_errors(store_url):
+    with instance(echo_app, store_url) as url:
+        async with a2a(url, streaming=False) as client:
+            done = await send(client, "hi")
+            naming_a_task = user_message("again", done.context_id)
+            naming_a_task.task_id = done.id
+            with pytest.raises(UnsupportedOperationError, match="contextId"):
+                await anext(client.send_message(SendMessageRequest(message=naming_a_task)))
+            unknown = user_message("again")
+            unknown.task_id = "no-such-task"
+            with pytest.raises(TaskNotFoundError):
+                await anext(client.send_message(SendMessageRequest(message=unknown)))
+            with pytest.raises(InvalidParamsError, match="contextId"):
+                await send(client, "hi", context_id="bad\x00context")
+
+
+# -- other instances ----------------------------------------------------------------------------
+
+
+async def test_get_task_from_a_second_instance_on_the_same_store(store_url):
+    with instance(echo_app, store_url) as a, instance(echo_app, store_url) as b:
+        async with a2a(a) as client:
+            request = SendMessageRequest(message=user_message("hi"))
+            events = [ev async for ev in client.send_message(request)]
+        task_id = events[0].task.id
+        async with a2a(b) as client:
+            task = await client.get_task(GetTaskRequest(id=task_id))
+            listed = await client.list_tasks(
+                ListTasksRequest(context_id=task.context_id, include_artifacts=True)
+            )
+    assert task.status.state == COMPLETED and answer(task) == "turn 1: hi"
+    assert [t.id for t in listed.tasks] == [task_id] and answer(listed.tasks[0]) == "turn 1: hi"
+
+
+async def test_cancel_through_another_instance_stops_the_running_turn(store_url):
+    fast = {"stop_poll_interval_s": 0.1}
+    with instance(gated_app, store_url, **fast) as a, instance(gated_app, store_url, **fast) as b:
+        async with a2a(a) as on_a, a2a(b) as on_b:
+            stream = on_a.send_message(SendMessageRequest(message=user_message("slow")))
+            task_id = (await anext(stream)).task.id
+            assert gate.entered.wait(DEADLINE_S)
+            canceled = await on_b.cancel_task(CancelTaskRequest(id=task_id))
+            rest = [ev async for ev in stream]
+            stored = await on_b.get_task(GetTaskRequest(id=task_id))
+    assert canceled.status.state == CANCELED
+    assert rest[-1].status_update.status.state == CANCELED
+    assert stored.status.state == CANCELED
+    assert answer(stored) == "waiting "  # what it said before the stop is kept
+    assert gate.cleaned_up.wait(DEADLINE_S)  # the handler itself was cancelled
+    # the session is free again, with the cut-off answer kept as incomplete
+    store = open_store(store_url)
+    try:
+        session = await SessionHistoryService(store).get_session("default", stored.context_id)
+    finally:
+        await store.close()
+    assert [m["status"] for m in session.messages] == ["completed", "incomplete"]
+
+
+async def test_cancel_on_the_instance_running_the_task(store_url):
+    with instance(gated_app, store_url) as url:
+        async with a2a(url) as client:
+            stream = client.send_message(SendMessageRequest(message=user_message("slow")))
+            task_id = (await anext(stream)).task.id
+            assert gate.entered.wait(DEADLINE_S)
+            canceled = await client.cancel_task(CancelTaskRequest(id=task_id))
+            rest = [ev async for ev in stream]
+    assert canceled.status.state == CANCELED == rest[-1].status_update.status.state
+
+
+async def test_subscribe_on_another_instance_follows_the_task_to_its_end(store_url):
+    with instance(gated_app, store_url) as a, instance(gated_app, store_url) as b:
+        async with a2a(a) as on_a, a2a(b) as on_b:
+            stream = on_a.send_message(SendMessageRequest(message=user_message("go")))
+            task_id = (await anext(stream)).task.id
+            assert gate.entered.wait(DEADLINE_S)
+
+            async def said_waiting() -> bool:
+                task = await on_b.get_task(GetTaskRequest(id=task_id))
+                return answer(task) == "waiting "
+
+            await eventually(said_waiting, "the first words in the store")
+            followed = on_b.subscribe(SubscribeToTaskRequest(id=task_id))
+            first = await anext(followed)
+            gate.release.set()
+            rest = [ev async for ev in followed]
+            [ev async for ev in stream]
+    assert first.task.id == task_id and first.task.status.state == WORKING
+    assert answer(first.task) == "waiting "
+    updates = [e.artifact_update for e in rest if e.HasField("artifact_update")]
+    text = "".join(p.text for u in updates for p in u.artifact.parts)
+    assert text == "released"
+    assert rest[-1].status_update.status.state == COMPLETED
+
+
+# -- A2A 0.3 ------------------------------------------------------------------------------------
+
+
+def test_a_0_3_message_send_gets_a_0_3_shaped_task(store_url):
+    body = {
+        "jsonrpc": "2.0",
+        "id": "req-1",
+        "method": "message/send",
+        "params": {
+            "message": {
+                "kind": "message",
+                "messageId": str(uuid.uuid4()),
+                "role": "user",
+                "parts": [{"kind": "text", "text": "old client"}],
+            }
+        },
+    }
+    with instance(echo_app, store_url) as url:
+        resp = httpx.post(f"{url}/a2a", json=body, timeout=DEADLINE_S)
+        assert resp.status_code == 200
+        result = resp.json()["result"]
+        get = {"jsonrpc": "2.0", "id": 2, "method": "tasks/get", "params": {"id": result["id"]}}
+        again = httpx.post(f"{url}/a2a", json=get, timeout=DEADLINE_S).json()["result"]
+        cancel = {**get, "method": "tasks/cancel"}
+        late = httpx.post(f"{url}/a2a", json=cancel, timeout=DEADLINE_S).json()
+    assert resp.json()["id"] == "req-1"
+    assert late["error"]["code"] == -32002  # 0.3's TaskNotCancelableError: it had completed
+    assert result["kind"] == "task" and result["status"]["state"] == "completed"
+    assert result["artifacts"][0]["parts"] == [{"kind": "text", "text": "turn 1: old client"}]
+    assert result["history"][0]["role"] == "user"
+    assert again["id"] == result["id"] and again["status"]["state"] == "completed"
+
+
+def test_a_0_3_message_stream_streams_0_3_events(store_url):
+    body = {
+        "jsonrpc": "2.0",
+        "id": 7,
+        "method": "message/stream",
+        "params": {
+            "message": {
+                "kind": "message",
+                "messageId": str(uuid.uuid4()),
+                "role": "user",
+                "parts": [{"kind": "text", "text": "stream me"}],
+            }
+        },
+    }
+    with instance(echo_app, store_url) as url:
+        resp = httpx.post(f"{url}/a2a", json=body, timeout=DEADLINE_S)
+    lines = resp.text.splitlines()
+    events = [json.loads(line[5:])["result"] for line in lines if line.startswith("data:")]
+    kinds = [e["kind"] for e in events]
+    assert kinds[0] == "task" and kinds[-1] == "status-update"
+    assert "artifact-update" in kinds and events[-1]["final"] is True
+    assert events[-1]["status"]["state"] == "completed"
+
+
+# -- identity -----------------------------------------------------------------------------------
+
+
+def test_jwt_calls_need_a_token_but_the_card_is_public(store_url):
+    with instance(echo_app, store_url, auth_mode="jwt", auth_jwt_secret=SECRET) as url:
+        card = httpx.get(f"{url}/.well-known/agent-card.json")
+        body = {"jsonrpc": "2.0", "id": 1, "method": "GetTask", "params": {"id": "x"}}
+        anonymous = httpx.post(f"{url}/a2a", json=body, headers={"A2A-Version": "1.0"})
+    assert card.status_code == 200
+    assert card.json()["securitySchemes"]["bearer"]["httpAuthSecurityScheme"] == {
+        "scheme": "Bearer",
+        "bearerFormat": "JWT",
+    }
+    assert anonymous.status_code == 401 and anonymous.json()["code"] == "unauthorized"
+
+
+async def test_a_task_is_visible_only_to_its_owner(store_url):
+    alice, mallory = mint_token(SECRET, "alice"), mint_token(SECRET, "mallory")
+    with instance(echo_app, store_url, auth_mode="jwt", auth_jwt_secret=SECRET) as url:
+        async with a2a(url, streaming=False, token=alice) as client:
+            task = await send(client, "alice's secret")
+            assert (await client.get_task(GetTaskRequest(id=task.id))).id == task.id
+        async with a2a(url, token=mallory) as client:
+            with pytest.raises(TaskNotFoundError):
+                await client.get_task(GetTaskRequest(id=task.id))
+            with pytest.raises(TaskNotFoundError):
+                await client.cancel_task(CancelTaskRequest(id=task.id))
+            with pytest.raises(TaskNotFoundError):
+                await anext(client.subscribe(SubscribeToTaskRequest(id=task.id)))
+            assert not (await client.list_tasks(ListTasksRequest())).tasks
+        async with a2a(url, streaming=False, token=mallory) as client:
+            # her message in alice's context is her own session: it sees nothing of alice's
+            hers = await send(client, "what did alice say?", task.context_id)
+    assert answer(hers) == "turn 1: what did alice say?"
+    store = open_store(store_url)
+    try:
+        sessions = SessionHistoryService(store)
+        assert await sessions.get_session("alice", task.context_id) is not None
+        assert await sessions.get_session("mallory", task.context_id) is not None
+    finally:
+        await store.close()
+
+
+def test_building_the_query_app_does_not_import_the_a2a_sdk(store_url):
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys; from functions.runtime.server import build_app; "
+        "from functions.runtime.settings import Settings; from tests.apps import echo_app; "
+        f"build_app(echo_app, Settings(store_url={store_url!r})); "
+        "print(sorted(m for m in sys.modules if m == 'a2a' or m.startswith('a2a.')))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "[]"

@@ -1,0 +1,224 @@
+"""The A2A task store on real object stores: versions, cancels, held chunks, listing.
+
+Two ``ObjectTaskStore`` s with their own store clients stand for two instances of the query
+function; the stores are a local folder and moto's S3 server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from a2a.server.cluster import ConcurrentTaskModificationError, TaskVersion
+from a2a.server.context import ServerCallContext
+from a2a.types.a2a_pb2 import (
+    Artifact,
+    ListTasksRequest,
+    Part,
+    Task,
+    TaskArtifactUpdateEvent,
+    TaskState,
+    TaskStatus,
+)
+
+from functions.runtime.protocols.a2a_server import TaskOwner
+from functions.runtime.protocols.a2a_tasks import ObjectTaskStore
+from functions.runtime.storage import ObjectStore
+from tests.fixtures.stores import StoreConfig
+
+WORKING, COMPLETED = TaskState.TASK_STATE_WORKING, TaskState.TASK_STATE_COMPLETED
+CANCELED, FAILED = TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_FAILED
+DEADLINE_S = 30.0
+
+
+def owner(user: str = "alice") -> ServerCallContext:
+    return ServerCallContext(user=TaskOwner(user, True))
+
+
+def new_task(task_id: str = "t1", context_id: str = "c1", state: int = WORKING) -> Task:
+    task = Task(id=task_id, context_id=context_id, status=TaskStatus(state=state))
+    task.status.timestamp.GetCurrentTime()
+    return task
+
+
+@pytest.fixture(params=["file", "s3"])
+def config(request, store_url_for: Callable[..., StoreConfig]) -> StoreConfig:
+    return store_url_for(request.param)
+
+
+@pytest.fixture
+async def stores(config: StoreConfig) -> AsyncIterator[tuple[ObjectStore, ObjectStore]]:
+    """Two clients of one store: the object stores of two instances."""
+    a, b = config.open(), config.open()
+    try:
+        yield a, b
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_two_instances_updating_one_task_lose_no_update(stores):
+    a, b = (ObjectTaskStore(s, save_interval_s=0) for s in stores)
+    await a.save(
+        new_task(), event=None, prev=None, prev_version=TaskVersion.MISSING, context=owner()
+    )
+    conflicts = 0
+
+    async def writer(tasks: ObjectTaskStore, name: str, count: int) -> None:
+        nonlocal conflicts
+        for i in range(count):
+            while True:
+                stored = await tasks.get("t1", owner())
+                assert stored is not None
+                task = stored.task
+                task.artifacts.append(Artifact(artifact_id=f"{name}-{i}", parts=[Part(text=name)]))
+                await asyncio.sleep(0)  # let the other instance write in between
+                try:
+                    await tasks.save(
+                        task, event=None, prev=None, prev_version=stored.version, context=owner()
+                    )
+                    break
+                except ConcurrentTaskModificationError:
+                    conflicts += 1  # reload and apply this update again
+
+    await asyncio.gather(writer(a, "a", 8), writer(b, "b", 8))
+    final = await a.get("t1", owner())
+    assert final is not None
+    ids = sorted(x.artifact_id for x in final.task.artifacts)
+    assert ids == sorted([f"a-{i}" for i in range(8)] + [f"b-{i}" for i in range(8)])
+    assert conflicts > 0  # the writers did collide, and nothing was lost to it
+
+
+async def test_a_stale_version_and_a_second_create_are_refused(stores):
+    a, b = (ObjectTaskStore(s) for s in stores)
+    first = await a.save(
+        new_task(), event=None, prev=None, prev_version=TaskVersion.MISSING, context=owner()
+    )
+    with pytest.raises(ConcurrentTaskModificationError):
+        await b.save(
+            new_task(), event=None, prev=None, prev_version=TaskVersion.MISSING, context=owner()
+        )
+    await b.save(
+        new_task(state=COMPLETED), event=None, prev=None, prev_version=first, context=owner()
+    )
+    with pytest.raises(ConcurrentTaskModificationError):
+        await a.save(
+            new_task(state=FAILED), event=None, prev=None, prev_version=first, context=owner()
+        )
+    stored = await a.get("t1", owner())
+    assert stored is not None and stored.task.status.state == COMPLETED
+
+
+async def test_canceling_overwrites_a_running_task_but_never_an_ended_one(stores):
+    a, b = (ObjectTaskStore(s) for s in stores)
+    first = await a.save(
+        new_task(), event=None, prev=None, prev_version=TaskVersion.MISSING, context=owner()
+    )
+    grown = new_task()
+    grown.metadata.update({"step": 2})
+    await a.save(grown, event=None, prev=None, prev_version=first, context=owner())
+    # b's copy is stale, yet a cancel lands: it overwrites whatever non-terminal state is there
+    await b.save(
+        new_task(state=CANCELED), event=None, prev=None, prev_version=first, context=owner()
+    )
+    stored = await a.get("t1", owner())
+    assert stored is not None and stored.task.status.state == CANCELED
+    with pytest.raises(ConcurrentTaskModificationError):  # ended: no second end
+        await a.save(
+            new_task(state=CANCELED), event=None, prev=None, prev_version=first, context=owner()
+        )
+    with pytest.raises(ConcurrentTaskModificationError):  # absent
+        await a.save(
+            new_task("nope", state=CANCELED),
+            event=None,
+            prev=None,
+            prev_version=TaskVersion.MISSING,
+            context=owner(),
+        )
+
+
+async def test_streamed_chunks_are_held_briefly_then_written(stores):
+    a, b = ObjectTaskStore(stores[0], save_interval_s=0.2), ObjectTaskStore(stores[1])
+    task = new_task()
+    version = await a.save(
+        task, event=None, prev=None, prev_version=TaskVersion.MISSING, context=owner()
+    )
+    for piece in ("Hel", "lo"):
+        chunk = TaskArtifactUpdateEvent(
+            task_id="t1",
+            context_id="c1",
+            artifact=Artifact(artifact_id="answer", parts=[Part(text=piece)]),
+            append=bool(task.artifacts),
+        )
+        if task.artifacts:
+            task.artifacts[0].parts.extend(chunk.artifact.parts)
+        else:
+            task.artifacts.append(chunk.artifact)
+        held = await a.save(task, event=chunk, prev=None, prev_version=version, context=owner())
+        assert held == version  # not written yet: the version the caller holds stays valid
+
+    async def written() -> Task | None:
+        stored = await b.get("t1", owner())
+        return stored.task if stored is not None and stored.task.artifacts else None
+
+    end = asyncio.get_running_loop().time() + DEADLINE_S
+    while (seen := await written()) is None:
+        assert asyncio.get_running_loop().time() < end, "the held chunks were never written"
+        await asyncio.sleep(0.05)
+    assert [p.text for p in seen.artifacts[0].parts] == ["Hello"]  # merged into one text
+    # the caller's version still works after the timer's write: the store tracks it
+    task.status.state = COMPLETED
+    await a.save(task, event=None, prev=None, prev_version=version, context=owner())
+    final = await b.get("t1", owner())
+    assert final is not None and final.task.status.state == COMPLETED
+
+
+async def test_a_write_from_elsewhere_beats_a_held_chunk(stores):
+    a, b = ObjectTaskStore(stores[0], save_interval_s=30), ObjectTaskStore(stores[1])
+    task = new_task()
+    version = await a.save(
+        task, event=None, prev=None, prev_version=TaskVersion.MISSING, context=owner()
+    )
+    task.artifacts.append(Artifact(artifact_id="answer", parts=[Part(text="partial")]))
+    chunk = TaskArtifactUpdateEvent(task_id="t1", context_id="c1", artifact=task.artifacts[0])
+    assert await a.save(task, event=chunk, prev=None, prev_version=version, context=owner())
+    await b.save(
+        new_task(state=CANCELED), event=None, prev=None, prev_version=version, context=owner()
+    )
+    task.status.state = COMPLETED
+    with pytest.raises(ConcurrentTaskModificationError):
+        await a.save(task, event=None, prev=None, prev_version=version, context=owner())
+    await a.close()
+
+
+async def test_listing_filters_pages_and_keeps_to_the_owner(stores):
+    tasks = ObjectTaskStore(stores[0])
+    for i in range(5):
+        task = new_task(f"t{i}", context_id="even" if i % 2 == 0 else "odd")
+        task.status.timestamp.FromSeconds(1_800_000_000 + i)
+        await tasks.save(
+            task, event=None, prev=None, prev_version=TaskVersion.MISSING, context=owner()
+        )
+    await tasks.save(
+        new_task("bobs"),
+        event=None,
+        prev=None,
+        prev_version=TaskVersion.MISSING,
+        context=owner("bob"),
+    )
+    first = await tasks.list(ListTasksRequest(page_size=2), owner())
+    assert [t.id for t in first.tasks] == ["t4", "t3"] and first.total_size == 5
+    second = await tasks.list(
+        ListTasksRequest(page_size=2, page_token=first.next_page_token), owner()
+    )
+    third = await tasks.list(
+        ListTasksRequest(page_size=2, page_token=second.next_page_token), owner()
+    )
+    assert [t.id for t in [*second.tasks, *third.tasks]] == ["t2", "t1", "t0"]
+    assert not third.next_page_token
+    even = await tasks.list(ListTasksRequest(context_id="even"), owner())
+    assert [t.id for t in even.tasks] == ["t4", "t2", "t0"]
+    assert [t.id for t in (await tasks.list(ListTasksRequest(), owner("bob"))).tasks] == ["bobs"]
+    assert await tasks.get("t1", owner("bob")) is None
+    assert await tasks.get("no/such\x00id", owner()) is None

@@ -1,0 +1,197 @@
+"""AG-UI at POST /ag-ui: the event stream parses into the ag-ui-protocol package's models."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+from ag_ui.core import Event, EventType, RunAgentInput
+from pydantic import TypeAdapter
+
+from functions.runtime.server import build_app
+from functions.runtime.settings import Settings
+from tests.apps import echo_app, failing_app
+from tests.fakes.openai_server import (
+    fake_openai_fixture,  # noqa: F401 - provides the fake_openai fixture
+    text_reply,
+    tool_calls_reply,
+)
+from tests.fixtures.servers import serve_app
+from tests.integration.test_responses_api import friday_on
+
+EVENTS = TypeAdapter(Event)
+
+
+@pytest.fixture
+def serve(tmp_path):
+    def _serve(app, **settings):
+        store_url = f"file://{tmp_path}/store"
+        return serve_app(build_app(app, Settings(store_url=store_url, **settings)))
+
+    return _serve
+
+
+def run_input(thread_id: str, messages: list[dict], **fields) -> dict:
+    """A RunAgentInput as a front end sends it (built and dumped with the package's model)."""
+    run = RunAgentInput(
+        thread_id=thread_id,
+        run_id=uuid.uuid4().hex,
+        messages=messages,
+        tools=fields.pop("tools", []),
+        context=[],
+        state={},
+        forwarded_props={},
+    )
+    return run.model_dump(mode="json", by_alias=True, exclude_none=True)
+
+
+def run(url: str, body: dict) -> list:
+    resp = httpx.post(f"{url}/ag-ui", json=body, timeout=30)
+    assert resp.status_code == 200, resp.text
+    assert resp.headers["content-type"].startswith("text/event-stream")
+    return [EVENTS.validate_json(x[6:]) for x in resp.text.splitlines() if x.startswith("data: ")]
+
+
+def test_text_reply_events_in_order_and_the_thread_continues(serve):
+    thread = uuid.uuid4().hex
+    with serve(echo_app) as url:
+        first_input = run_input(thread, [{"id": "u1", "role": "user", "content": "hello"}])
+        first = run(url, first_input)
+        types = [e.type for e in first]
+        n = types.count(EventType.TEXT_MESSAGE_CONTENT)
+        assert n >= 2
+        assert types == [
+            EventType.RUN_STARTED,
+            EventType.TEXT_MESSAGE_START,
+            *[EventType.TEXT_MESSAGE_CONTENT] * n,
+            EventType.TEXT_MESSAGE_END,
+            EventType.RUN_FINISHED,
+        ]
+        assert first[0].thread_id == thread and first[0].run_id == first_input["runId"]
+        reply_id = first[1].message_id
+        assert {e.message_id for e in first[1:-1]} == {reply_id}
+        text = "".join(e.delta for e in first if e.type == EventType.TEXT_MESSAGE_CONTENT)
+        assert text == "turn 1: hello"
+        # the front end sends the whole conversation again: only the new message is input
+        history = [
+            {"id": "u1", "role": "user", "content": "hello"},
+            {"id": reply_id, "role": "assistant", "content": text},
+            {"id": "u2", "role": "user", "content": "again"},
+        ]
+        second = run(url, run_input(thread, history))
+    said = "".join(e.delta for e in second if e.type == EventType.TEXT_MESSAGE_CONTENT)
+    assert said == "turn 2: again | before: hello"
+    assert second[-1].outcome is None or second[-1].outcome.type == "success"
+
+
+def test_tool_calls_stream_as_tool_call_events(serve, fake_openai):
+    fake_openai.push(
+        tool_calls_reply([("call_t", "get_current_time", '{"timezone_name": "UTC"}')]),
+        text_reply("It is noon."),
+    )
+    with serve(friday_on(fake_openai)) as url:
+        events = run(
+            url, run_input(uuid.uuid4().hex, [{"id": "u", "role": "user", "content": "t?"}])
+        )
+    types = [e.type for e in events]
+    start = types.index(EventType.TOOL_CALL_START)
+    assert types[start : start + 4] == [
+        EventType.TOOL_CALL_START,
+        EventType.TOOL_CALL_ARGS,
+        EventType.TOOL_CALL_END,
+        EventType.TOOL_CALL_RESULT,
+    ]
+    call, args, _, result = events[start : start + 4]
+    assert call.tool_call_id == args.tool_call_id == result.tool_call_id == "call_t"
+    assert call.tool_call_name == "get_current_time"
+    assert args.delta == '{"timezone_name": "UTC"}'
+    assert result.content.startswith("20") and result.role == "tool"
+    assert types[0] == EventType.RUN_STARTED and types[-1] == EventType.RUN_FINISHED
+    assert types.index(EventType.TEXT_MESSAGE_START) > start + 3
+    (usage,) = events[-1].usage  # both model calls of the run: (42, 19) + (11, 7)
+    assert (usage.input_tokens, usage.output_tokens, usage.total_tokens) == (53, 26, 79)
+
+
+def test_front_end_tool_call_ends_the_run_and_its_result_continues(serve, fake_openai):
+    tool = {
+        "name": "confirm",
+        "description": "Ask the user to confirm",
+        "parameters": {"type": "object", "properties": {"question": {"type": "string"}}},
+    }
+    fake_openai.push(
+        tool_calls_reply([("call_c", "confirm", '{"question": "Go?"}')]),
+        text_reply("Going."),
+    )
+    thread = uuid.uuid4().hex
+    with serve(friday_on(fake_openai)) as url:
+        user = {"id": "u1", "role": "user", "content": "go ahead?"}
+        asked = run(url, run_input(thread, [user], tools=[tool]))
+        start = next(e for e in asked if e.type == EventType.TOOL_CALL_START)
+        assert start.tool_call_name == "confirm"
+        assert EventType.TOOL_CALL_RESULT not in [e.type for e in asked]
+        finished = asked[-1]
+        assert finished.type == EventType.RUN_FINISHED
+        assert finished.outcome.pending_tool_call_ids == ["call_c"]
+        history = [
+            user,
+            {
+                "id": start.parent_message_id,
+                "role": "assistant",
+                "toolCalls": [
+                    {
+                        "id": "call_c",
+                        "type": "function",
+                        "function": {"name": "confirm", "arguments": '{"question": "Go?"}'},
+                    }
+                ],
+            },
+            {"id": "t1", "role": "tool", "toolCallId": "call_c", "content": "yes"},
+        ]
+        answered = run(url, run_input(thread, history, tools=[tool]))
+    said = "".join(e.delta for e in answered if e.type == EventType.TEXT_MESSAGE_CONTENT)
+    assert said == "Going."
+    messages = fake_openai.requests[1].body["messages"]
+    assert messages[-1] == {"role": "tool", "tool_call_id": "call_c", "content": "yes"}
+    assert messages[-2]["tool_calls"][0]["function"]["name"] == "confirm"
+
+
+def test_failure_is_run_error(serve):
+    with serve(failing_app) as url:
+        events = run(
+            url, run_input(uuid.uuid4().hex, [{"id": "u", "role": "user", "content": "x"}])
+        )
+    assert events[0].type == EventType.RUN_STARTED
+    assert events[-1].type == EventType.RUN_ERROR and events[-1].code == "agent_error"
+    assert EventType.RUN_FINISHED not in [e.type for e in events]
+
+
+def test_malformed_input_is_422(serve):
+    with serve(echo_app) as url:
+        missing = httpx.post(f"{url}/ag-ui", json={"threadId": "t"})
+        bad_thread = httpx.post(
+            f"{url}/ag-ui", json=run_input("tab\tin", [{"id": "u", "role": "user", "content": "x"}])
+        )
+    assert missing.status_code == 422 and missing.json()["code"] == "invalid_request"
+    assert bad_thread.status_code == 422
+
+
+def test_building_the_query_app_does_not_import_ag_ui():
+    """ag-ui-protocol's models take a fifth of a second to import: only /ag-ui pays it."""
+    import subprocess
+    import sys
+
+    from tests.fixtures.servers import ROOT
+
+    probe = (
+        "import sys\n"
+        "from functions.runtime.server import build_app\n"
+        "from functions.runtime.settings import Settings\n"
+        "from tests.apps import echo_app\n"
+        "build_app(echo_app, Settings(store_url='memory://'))\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'ag_ui'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True
+    )
+    assert done.stdout.strip() == "[]"

@@ -1,0 +1,95 @@
+"""Numbers in requests: only JSON's (no NaN, no infinities), round ids in range - a 422, never
+a 500 and never a value stored as something else. Every function, served on 127.0.0.1."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from functions.runtime.server import build_app
+from functions.runtime.services.state import MAX_ROUND_ID
+from functions.runtime.settings import Settings
+from functions.sandbox.app import create_app as sandbox_app
+from functions.state.app import create_app as state_app
+from tests.apps import echo_app
+from tests.fixtures.servers import serve_app
+from tests.integration.test_http_layer import RaisingLauncher, assert_error
+
+JSON = {"Content-Type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def bases(tmp_path_factory) -> Iterator[dict[str, str]]:
+    settings = Settings(store_url=f"file://{tmp_path_factory.mktemp('store')}")
+    with (
+        serve_app(build_app(echo_app, settings)) as query,
+        serve_app(state_app(settings)) as state,
+        serve_app(sandbox_app(settings, launcher=RaisingLauncher())) as sandbox,
+    ):
+        yield {"query": query, "state": state, "sandbox": sandbox}
+
+
+NOT_JSON_NUMBERS = ["NaN", "Infinity", "-Infinity", "1e999", "-1e999", "9" * 5000]
+
+# (function, method, path, body with {} where the number goes)
+ROUTES = [
+    ("state", "PUT", "/v1/users/u/sessions/s/state", '{"a": %s}'),
+    ("state", "POST", "/v1/users/u/sessions/s/state", '{"nested": [1, {"b": %s}]}'),
+    ("state", "POST", "/v1/users/u/memory", '{"messages": {"role": "user", "x": %s}}'),
+    ("state", "POST", "/v1/users/u/memory/search", '{"query": "q", "top_k": %s}'),
+    (
+        "query",
+        "POST",
+        "/process",
+        '{"temperature": %s, "input": [{"role": "user", "content": [{"type": "text", '
+        '"text": "hi"}]}]}',
+    ),
+    ("sandbox", "POST", "/v1/sandboxes", '{"type": "base", "ttl_s": %s}'),
+]
+
+
+@pytest.mark.parametrize("number", NOT_JSON_NUMBERS, ids=lambda n: n[:12])
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r[0]}-{r[1]}-{r[2]}")
+def test_a_number_json_does_not_have_is_422_on_every_function(bases, route, number):
+    function, method, path, template = route
+    resp = httpx.request(
+        method, bases[function] + path, content=(template % number).encode(), headers=JSON
+    )
+    body = assert_error(resp, 422, "invalid_request")
+    assert body["detail"][0]["loc"] == ["body"] and body["detail"][0]["type"] == "json_invalid"
+
+
+def test_nan_state_is_refused_and_finite_numbers_round_trip(bases):
+    base = bases["state"] + "/v1/users/u/sessions/nan/state"
+    assert_error(httpx.put(base, content=b'{"a": NaN}', headers=JSON), 422, "invalid_request")
+    assert_error(httpx.get(base), 404, "state_not_found")  # nothing was stored
+    state = {"a": 1.5e300, "b": -0.0, "c": 10**30, "d": "NaN", "e": 1e-999}
+    assert httpx.put(base, json=state).json() == {"round_id": 1}
+    assert httpx.get(base).json()["state"] == {**state, "e": 0.0}
+
+
+def test_a_deeply_nested_body_is_422(bases):
+    deep = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    resp = httpx.put(f"{bases['state']}/v1/users/u/sessions/s/state", content=deep, headers=JSON)
+    assert_error(resp, 422, "invalid_request")
+
+
+def test_out_of_range_round_ids_are_422_and_the_next_round_always_exists(bases):
+    base = bases["state"] + "/v1/users/u/sessions/rounds/state"
+    for bad in ("999999999999", str(MAX_ROUND_ID + 1), "0", "-1", "1.5", "1e3", "NaN"):
+        assert_error(
+            httpx.put(base, params={"round_id": bad}, json={"x": 1}), 422, "invalid_request"
+        )
+        assert_error(httpx.get(base, params={"round_id": bad}), 422, "invalid_request")
+    assert httpx.put(base, json={"n": 1}).json() == {"round_id": 1}
+
+    top = httpx.put(base, params={"round_id": MAX_ROUND_ID}, json={"n": 2})
+    assert top.json() == {"round_id": MAX_ROUND_ID}
+    after = httpx.put(base, json={"n": 3})
+    assert after.status_code == 200 and after.json() == {"round_id": MAX_ROUND_ID + 1}
+    latest = httpx.get(base).json()
+    assert latest == {"round_id": MAX_ROUND_ID + 1, "state": {"n": 3}}
+    rounds = httpx.get(f"{base}/rounds").json()["rounds"]
+    assert rounds == [1, MAX_ROUND_ID, MAX_ROUND_ID + 1]

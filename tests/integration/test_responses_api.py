@@ -1,0 +1,314 @@
+"""The OpenAI Responses API of the query function, through the official ``openai`` client
+over HTTP against real uvicorn servers on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import openai
+import pytest
+from openai import OpenAI
+
+from examples import friday
+from functions.runtime.app import AgentApp
+from functions.runtime.models import OpenAICompatModel
+from functions.runtime.server import build_app
+from functions.runtime.services import SessionHistoryService
+from functions.runtime.settings import Settings
+from functions.runtime.storage import open_store
+from functions.runtime.tools import Toolkit
+from local_emulator.tokens import mint_token
+from tests.apps import echo_app, failing_app
+from tests.fakes.openai_server import (
+    FAKE_API_KEY,
+    FakeOpenAIServer,
+    fake_openai_fixture,  # noqa: F401 - provides the fake_openai fixture
+    text_reply,
+    tool_calls_reply,
+)
+from tests.fixtures.servers import serve_app
+
+SECRET = "responses-test-secret-0123456789abcdef"
+
+
+@pytest.fixture
+def store_url(tmp_path):
+    return f"file://{tmp_path}/store"
+
+
+@pytest.fixture
+def serve(store_url):
+    """Serves an app as one query-function instance on the shared store (each call: another)."""
+
+    def _serve(app, **settings):
+        return serve_app(build_app(app, Settings(store_url=store_url, **settings)))
+
+    return _serve
+
+
+def client(url: str, key: str = "unused") -> OpenAI:
+    return OpenAI(base_url=f"{url}/compatible-mode/v1", api_key=key, max_retries=0)
+
+
+def friday_on(fake: FakeOpenAIServer) -> AgentApp:
+    """The Friday example's handler, its model on the fake OpenAI server."""
+    app = AgentApp(app_name="Friday")
+
+    @app.init
+    async def init(self: AgentApp) -> None:
+        self.model = OpenAICompatModel(fake.base_url, FAKE_API_KEY, "fake-model", 30)
+        self.toolkit = Toolkit()
+        self.toolkit.register(friday.get_current_time)
+
+    app.query(framework="native")(friday.query_func)
+    return app
+
+
+def test_create_returns_a_response_object(serve):
+    with serve(echo_app) as url:
+        resp = client(url).responses.create(
+            model="any_name", input="What is the capital of France?", metadata={"k": "v"}
+        )
+    assert resp.object == "response" and resp.status == "completed"
+    assert resp.id.startswith("resp_") and resp.model == "any_name"
+    assert resp.output_text == "turn 1: What is the capital of France?"
+    (item,) = resp.output
+    assert item.type == "message" and item.role == "assistant" and item.status == "completed"
+    assert resp.metadata == {"k": "v"}
+
+
+def test_stream_true_yields_the_documented_event_order(serve):
+    with serve(echo_app) as url:
+        events = list(client(url).responses.create(model="m", input="hello", stream=True))
+    kinds = [e.type for e in events]
+    deltas = kinds.count("response.output_text.delta")
+    assert deltas >= 2
+    assert kinds == [
+        "response.created",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.content_part.added",
+        *["response.output_text.delta"] * deltas,
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    assert len({e.response.id for e in events if hasattr(e, "response")}) == 1
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == events[-1].response.output_text == "turn 1: hello"
+
+
+def test_stream_helper_and_get_final_response(serve):
+    with serve(echo_app) as url, client(url).responses.stream(model="m", input="hi") as stream:
+        texts = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert "".join(texts) == final.output_text == "turn 1: hi"
+    assert final.status == "completed"
+
+
+def test_previous_response_id_continues_on_another_instance_and_retrieve(serve):
+    with serve(echo_app) as url_a:
+        first = client(url_a).responses.create(model="m", input="first")
+    with serve(echo_app) as url_b:  # a second instance on the same store
+        second = client(url_b).responses.create(
+            model="m", input="second", previous_response_id=first.id
+        )
+        got = client(url_b).responses.retrieve(second.id)
+        missing = httpx.get(f"{url_b}/compatible-mode/v1/responses/resp_nothing")
+    assert second.output_text == "turn 2: second | before: first"
+    assert got.id == second.id and got.output_text == second.output_text
+    assert got.previous_response_id == first.id
+    assert missing.status_code == 404 and missing.json()["code"] == "response_not_found"
+
+
+def test_continuing_an_older_response_forks_the_conversation(serve):
+    with serve(echo_app) as url:
+        c = client(url)
+        first = c.responses.create(model="m", input="first")
+        c.responses.create(model="m", input="second", previous_response_id=first.id)
+        branch = c.responses.create(model="m", input="other", previous_response_id=first.id)
+        on_branch = c.responses.create(model="m", input="next", previous_response_id=branch.id)
+    assert branch.output_text == "turn 2: other | before: first"
+    assert on_branch.output_text == "turn 3: next | before: first / other"
+
+
+def test_store_false_is_not_kept(serve):
+    with serve(echo_app) as url:
+        c = client(url)
+        resp = c.responses.create(model="m", input="secret", store=False)
+        with pytest.raises(openai.NotFoundError):
+            c.responses.retrieve(resp.id)
+        with pytest.raises(openai.NotFoundError) as chained:
+            c.responses.create(model="m", input="more", previous_response_id=resp.id)
+    assert chained.value.body["code"] == "previous_response_not_found"
+
+
+def test_instructions_reach_the_agent_for_one_request_only(serve, store_url):
+    seen: list[list[str]] = []
+    app = AgentApp(app_name="listener")
+
+    @app.query(framework="text")
+    async def listen(self, msgs, request, **kwargs):
+        seen.append([f"{m.role}:{m.get_text_content()}" for m in msgs])
+        yield "ok"
+
+    with serve(app) as url:
+        c = client(url)
+        first = c.responses.create(model="m", input="hi", instructions="Answer in French.")
+        c.responses.create(model="m", input="again", previous_response_id=first.id)
+    assert seen == [["system:Answer in French.", "user:hi"], ["user:again"]]
+    assert first.instructions == "Answer in French."
+    history = SessionHistoryService(open_store(store_url))
+    session_id = first.model_extra["session_id"]
+    stored = asyncio.run(history.get_session("default", session_id))
+    assert [m["role"] for m in stored.messages] == ["user", "assistant", "user", "assistant"]
+
+
+def test_input_items_with_images_and_function_call_output(serve):
+    seen = []
+    app = AgentApp(app_name="listener")
+
+    @app.query(framework="text")
+    async def listen(self, msgs, request, **kwargs):
+        seen.extend(m.model_dump(exclude_none=True) for m in msgs)
+        yield "ok"
+
+    with serve(app) as url:
+        client(url).responses.create(
+            model="m",
+            input=[
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "input_text", "text": "what is this?"},
+                        {"type": "input_image", "image_url": "data:image/png;base64,AAAA"},
+                    ],
+                },
+                {"type": "function_call", "call_id": "c1", "name": "f", "arguments": "{}"},
+                {"type": "function_call_output", "call_id": "c1", "output": "42"},
+            ],
+        )
+    user, call, output = seen
+    assert [p["type"] for p in user["content"]] == ["text", "image"]
+    assert user["content"][1]["image_url"] == "data:image/png;base64,AAAA"
+    assert call["type"] == "function_call" and call["content"][0]["data"]["name"] == "f"
+    assert output["type"] == "function_call_output"
+    assert output["content"][0]["data"] == {"call_id": "c1", "output": "42"}
+
+
+def test_client_function_tool_round_trip(serve, fake_openai):
+    weather = {
+        "type": "function",
+        "name": "get_weather",
+        "description": "The weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+    }
+    fake_openai.push(
+        tool_calls_reply([("call_w", "get_weather", '{"city": "Paris"}')]),
+        text_reply("It is sunny in Paris."),
+    )
+    with serve(friday_on(fake_openai)) as url:
+        c = client(url)
+        with c.responses.stream(model="m", input="Weather in Paris?", tools=[weather]) as s:
+            for _ in s:
+                pass
+            asked = s.get_final_response()
+        (call,) = asked.output
+        assert call.type == "function_call" and call.name == "get_weather"
+        assert json.loads(call.arguments) == {"city": "Paris"} and call.call_id == "call_w"
+        answer = c.responses.create(
+            model="m",
+            previous_response_id=asked.id,
+            input=[{"type": "function_call_output", "call_id": "call_w", "output": "sunny"}],
+            tools=[weather],
+        )
+    assert answer.output_text == "It is sunny in Paris."
+    offered = fake_openai.requests[0].body["tools"]
+    assert "get_weather" in [t["function"]["name"] for t in offered]
+    messages = fake_openai.requests[1].body["messages"]
+    assert messages[-2]["tool_calls"][0]["id"] == "call_w"
+    assert messages[-1] == {"role": "tool", "tool_call_id": "call_w", "content": "sunny"}
+    assert answer.usage.input_tokens == 11 and answer.usage.output_tokens == 7
+    assert answer.usage.total_tokens == 18
+
+
+def test_server_run_tools_are_items_the_client_need_not_answer(serve, fake_openai):
+    fake_openai.push(
+        tool_calls_reply([("call_t", "get_current_time", "{}")]),
+        text_reply("It is noon."),
+    )
+    with serve(friday_on(fake_openai)) as url:
+        events = list(client(url).responses.create(model="m", input="time?", stream=True))
+        with client(url).responses.stream(model="m", input="time?") as s:
+            fake_openai.push(
+                tool_calls_reply([("call_u", "get_current_time", "{}")]),
+                text_reply("Noon."),
+            )
+            for _ in s:
+                pass
+            helper_final = s.get_final_response()
+    final = events[-1].response
+    assert final.status == "completed"
+    tool, message = final.output
+    assert tool.type == "mcp_call" and tool.name == "get_current_time"
+    assert tool.status == "completed" and tool.output.startswith("20")
+    assert tool.server_label == "Friday"
+    assert message.type == "message" and final.output_text == "It is noon."
+    assert not [i for i in helper_final.output if i.type == "function_call"]
+    kinds = [e.type for e in events]
+    assert kinds.index("response.mcp_call.completed") < kinds.index("response.output_text.delta")
+
+
+def test_failure_is_response_failed(serve):
+    with serve(failing_app) as url:
+        c = client(url)
+        events = list(c.responses.create(model="m", input="x", stream=True))
+        plain = c.responses.create(model="m", input="x")
+    assert events[-1].type == "response.failed"
+    failed = events[-1].response
+    assert failed.status == "failed" and failed.error.code == "agent_error"
+    assert "deliberate failure" in failed.error.message
+    assert failed.output[0].status == "incomplete"  # what it said before failing is kept
+    assert plain.status == "failed" and plain.error.code == "agent_error"
+
+
+@pytest.mark.parametrize(
+    "body, where",
+    [
+        ({"model": "m"}, "input"),
+        ({"input": "x", "tools": [{"type": "web_search"}]}, "tools"),
+        ({"input": "x", "conversation": "conv_1"}, "conversation"),
+        ({"input": [{"type": "item_reference", "id": "x"}]}, "input"),
+        ({"input": "x", "session_id": "a\x00b"}, "session_id"),
+    ],
+)
+def test_bad_requests_are_422_naming_the_field(serve, body, where):
+    with serve(echo_app) as url:
+        resp = httpx.post(f"{url}/compatible-mode/v1/responses", json=body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["code"] == "invalid_request"
+    assert any(where in map(str, e["loc"]) for e in resp.json()["detail"])
+
+
+def test_a_response_is_visible_to_its_owner_only(serve):
+    alice, bob = mint_token(SECRET, "alice"), mint_token(SECRET, "bob")
+    admin = mint_token(SECRET, "ops", admin=True)
+    with serve(echo_app, auth_mode="jwt", auth_jwt_secret=SECRET) as url:
+        resp = client(url, alice).responses.create(model="m", input="mine")
+        with pytest.raises(openai.NotFoundError):
+            client(url, bob).responses.retrieve(resp.id)
+        with pytest.raises(openai.NotFoundError):
+            client(url, bob).responses.create(model="m", input="x", previous_response_id=resp.id)
+        with pytest.raises(openai.PermissionDeniedError):  # acting for another user: 403
+            client(url, bob).responses.retrieve(resp.id, extra_query={"user_id": "alice"})
+        assert client(url, alice).responses.retrieve(resp.id).output_text == "turn 1: mine"
+        as_admin = client(url, admin).responses.retrieve(resp.id, extra_query={"user_id": "alice"})
+        unauthenticated = httpx.post(
+            f"{url}/compatible-mode/v1/responses", json={"input": "x", "model": "m"}
+        )
+    assert as_admin.id == resp.id
+    assert unauthenticated.status_code == 401

@@ -1,0 +1,75 @@
+"""USER_MAX_SANDBOXES across two sandbox-function instances on one store, and the admin's
+call that ends every sandbox of a user (AUTH_MODE=jwt, as deployed; real sandboxes on each
+backend of this suite)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from local_emulator.tokens import mint_token
+from tests.sandbox.support import containers_of
+
+SECRET = "sandbox-quota-test-secret-0123456789abcdef"
+
+
+def as_user(user: str, admin: bool = False) -> dict[str, str]:
+    return {"Authorization": f"Bearer {mint_token(SECRET, user, admin=admin)}"}
+
+
+@pytest.fixture
+def jwt_settings(settings):
+    return settings.model_copy(
+        update={"auth_mode": "jwt", "auth_jwt_secret": SECRET, "user_max_sandboxes": 2}
+    )
+
+
+def create(http: httpx.Client, user: str, **body) -> httpx.Response:
+    return http.post("/v1/sandboxes", json={"type": "base", **body}, headers=as_user(user))
+
+
+def test_the_n_plus_first_sandbox_of_a_user_is_refused_on_any_instance(
+    serve, jwt_settings, docker_client
+):
+    a, b = serve(jwt_settings), serve(jwt_settings)
+    first = create(a, "alice", session_id="s1")
+    second = create(b, "alice")
+    assert (first.status_code, second.status_code) == (201, 201), second.text
+    refused = create(a, "alice")
+    assert refused.status_code == 429, refused.text
+    assert refused.json()["code"] == "quota_exceeded"
+    assert refused.json()["detail"].startswith("USER_MAX_SANDBOXES: ")
+    assert int(refused.headers["retry-after"]) >= 1
+    # the session's own sandbox is no new one: still served at the limit
+    again = create(b, "alice", session_id="s1")
+    assert again.status_code == 200
+    assert again.json()["sandbox_id"] == first.json()["sandbox_id"]
+    assert create(a, "bob").status_code == 201  # other users are unaffected
+    assert len(containers_of(docker_client, jwt_settings)) == 3
+
+    deleted = b.delete(f"/v1/sandboxes/{second.json()['sandbox_id']}", headers=as_user("alice"))
+    assert deleted.json()["deleted"] is True
+    assert create(a, "alice").status_code == 201  # room again
+
+
+def test_an_admin_ends_every_sandbox_of_a_user_in_one_call(serve, jwt_settings, docker_client):
+    a, b = serve(jwt_settings), serve(jwt_settings)
+    alices = {create(a, "alice").json()["sandbox_id"], create(b, "alice").json()["sandbox_id"]}
+    bobs = create(a, "bob").json()["sandbox_id"]
+
+    forbidden = b.post(
+        "/v1/admin/sandboxes/stop", json={"user_id": "bob"}, headers=as_user("alice")
+    )
+    assert forbidden.status_code == 403 and forbidden.json()["code"] == "forbidden"
+
+    ended = b.post(
+        "/v1/admin/sandboxes/stop", json={"user_id": "alice"}, headers=as_user("ops", True)
+    )
+    assert ended.status_code == 200, ended.text
+    assert ended.json()["user_id"] == "alice" and set(ended.json()["deleted"]) == alices
+    listed = a.get("/v1/sandboxes", headers=as_user("alice")).json()["items"]
+    assert listed == []
+    assert a.get(f"/v1/sandboxes/{bobs}", headers=as_user("bob")).status_code == 200
+    assert len(containers_of(docker_client, jwt_settings)) == 1
+    # their quota was freed with them
+    assert create(b, "alice").status_code == 201 and create(a, "alice").status_code == 201

@@ -1,0 +1,144 @@
+"""Races with a sandbox's end, on every backend: a sandbox is never reaped while a call runs in
+it, and every request racing a removal answers 200, 404 or 410 - never a 500 or a 502."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from functions.sandbox.registry import CALLS, SandboxRecord, record_key
+from tests.sandbox.support import containers_of, text_of
+
+GONE_OR_DONE = {200, 404, 410}
+
+
+def read_record(settings, sid: str) -> SandboxRecord | None:
+    """The registry's record, read from the store itself (a GET through the API renews it)."""
+    import asyncio
+
+    from functions.runtime.storage import open_store
+
+    async def get() -> SandboxRecord | None:
+        store = open_store(settings.store_url, settings)
+        try:
+            found = await store.get(record_key(sid))
+            return None if found is None else SandboxRecord.model_validate_json(found[0])
+        finally:
+            await store.close()
+
+    return asyncio.run(get())
+
+
+def test_a_sandbox_is_not_reaped_while_a_call_runs_in_it(serve, settings, docker_client):
+    http = serve(settings)
+    created = http.post("/v1/sandboxes", json={"type": "base", "ttl_s": 6})
+    assert created.status_code == 201, created.text
+    sid = created.json()["sandbox_id"]
+    result: dict[str, httpx.Response] = {}
+    done = threading.Event()
+
+    def call() -> None:
+        try:
+            result["call"] = http.post(
+                f"/v1/sandboxes/{sid}/tools/run_shell_command",
+                json={"command": "sleep 15; echo done", "timeout": 30},
+                timeout=120,
+            )
+        finally:
+            done.set()
+
+    threading.Thread(target=call, daemon=True).start()
+    expired_while_running = False
+    while not done.wait(0.5):  # the reaper keeps running while the call does
+        reaped = http.post("/v1/reaper/run")
+        assert reaped.status_code == 200, reaped.text
+        record = read_record(settings, sid)
+        assert record is not None, "the record was removed while its call ran"
+        if not done.is_set() and record.expired():
+            expired_while_running = True
+    assert expired_while_running, "the record never outlived its TTL during the call"
+    assert result["call"].status_code == 200, result["call"].text
+    assert text_of(result["call"].json()) == "done\n"
+
+    got = http.get(f"/v1/sandboxes/{sid}")  # renewed when the call ended
+    assert got.status_code == 200, got.text
+    assert got.json()["expires_at"] > time.time()
+    assert http.post("/v1/reaper/run").json()["expired"] == 0
+    assert len(containers_of(docker_client, settings)) == 1
+    # the call's marker went with it
+    record = read_record(settings, sid)
+    assert record is not None and not record.expired()
+    assert http.delete(f"/v1/sandboxes/{sid}").json()["deleted"] is True
+    import asyncio
+
+    from functions.runtime.storage import open_store
+
+    async def markers() -> list[str]:
+        store = open_store(settings.store_url, settings)
+        try:
+            return await store.list(CALLS)
+        finally:
+            await store.close()
+
+    assert asyncio.run(markers()) == []
+
+
+def test_concurrent_deletes_all_answer_200(serve, settings, docker_client):
+    http = serve(settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: http.delete(f"/v1/sandboxes/{sid}"), range(8)))
+    assert [a.status_code for a in answers] == [200] * 8, [a.text for a in answers]
+    assert any(a.json()["deleted"] for a in answers)
+    assert http.get(f"/v1/sandboxes/{sid}").status_code == 404
+    assert containers_of(docker_client, settings) == []
+
+
+def test_every_request_racing_a_delete_answers_200_404_or_410(serve, settings, docker_client):
+    http = serve(settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    base = f"/v1/sandboxes/{sid}"
+    http.put(f"{base}/files/a.txt", content=b"a").raise_for_status()
+    started = threading.Event()
+    slow: dict[str, httpx.Response] = {}
+
+    def slow_call() -> None:
+        started.set()
+        slow["call"] = http.post(
+            f"{base}/tools/run_shell_command", json={"command": "sleep 20; echo late"}
+        )
+
+    requests = [
+        lambda: http.get(base),
+        lambda: http.get(f"{base}/tools"),
+        lambda: http.post(f"{base}/tools/run_shell_command", json={"command": "echo hi"}),
+        lambda: http.post(f"{base}/tools/run_ipython_cell", json={"code": "1 + 1"}),
+        lambda: http.get(f"{base}/files/a.txt"),
+        lambda: http.put(f"{base}/files/b.txt", content=b"b"),
+        lambda: http.get(f"{base}/files"),
+        lambda: http.delete(f"{base}/files/a.txt"),
+        lambda: http.post(f"{base}/pause"),
+        lambda: http.post(f"{base}/resume"),
+        lambda: http.delete(base),
+    ]
+    caller = threading.Thread(target=slow_call, daemon=True)
+    caller.start()
+    started.wait(10)
+    with ThreadPoolExecutor(len(requests) * 2) as pool:
+        futures = [pool.submit(r) for r in requests * 2]
+        futures.append(pool.submit(lambda: http.delete(base)))
+        answers = [f.result() for f in futures]
+    caller.join(60)
+    for resp in [*answers, slow["call"]]:
+        assert resp.status_code in GONE_OR_DONE | {409, 501}, (resp.request.url, resp.text)
+        if resp.status_code == 409:  # a call to a sandbox paused by a racing pause
+            assert resp.json()["code"] == "sandbox_paused", resp.text
+        if resp.status_code == 501:  # pausing where the backend cannot
+            assert resp.json()["code"] == "not_supported", resp.text
+    assert slow["call"].status_code in (404, 410), slow["call"].text
+    assert http.get(base).status_code == 404
+    assert http.delete(base).json() == {"sandbox_id": sid, "deleted": False}
+    assert containers_of(docker_client, settings) == []
