@@ -24,8 +24,18 @@ what the FC path adds to each figure (the emulator's own hop and the SDK; not FC
 latency, which only the cloud can show).
 ``--signed`` measures docker again behind the emulator's AWS_IAM door (the sandbox SDK's
 SigV4 signer against the emulator's verifier) and prints what signing adds.
+
+``--desktop`` measures the browser and gui sandboxes instead (on ``--backend``), budget p95:
+
+* cold: ``POST /v1/sandboxes`` then the first ``browser_navigate`` (a ``data:`` page) /
+  ``computer_use(get_screenshot)`` result, no pool <= 2.5 s;
+* pooled: the same from a warm pool (SANDBOX_POOL_TYPES=<type>) <= 100 ms;
+* snapshot: one ``browser_snapshot`` round trip on a running browser sandbox <= 150 ms;
+
+and prints the images' sizes. A pooled sandbox's desktop starts behind its listening tool
+server; the pool is given DESKTOP_SETTLE_S after each refill, as a pool waits for its users.
 Run: .venv/bin/python benchmarks/sandbox_bench.py [--runs 10] [--backend docker|fc] [--signed]
-(needs the images: make images)
+[--desktop] (needs the images: make images)
 """
 
 from __future__ import annotations
@@ -228,6 +238,119 @@ def added(what: str, other: dict[str, list[float]], base: dict[str, list[float]]
     return lines
 
 
+DESKTOP_BUDGET_MS = {"cold": 2500.0, "pooled": 100.0, "snapshot": 150.0}
+DESKTOP_SETTLE_S = 6.0
+FIRST_CALL = {
+    "browser": ("browser_navigate", {"url": "data:text/html,<title>b</title><h1>bench</h1>"}),
+    "gui": ("computer_use", {"action": "get_screenshot"}),
+}
+
+
+def desktop_first_call(http: httpx.Client, sandbox_type: str) -> tuple[str, float]:
+    """Create a sandbox of ``sandbox_type``; (id, ms until its first tool result)."""
+    name, args = FIRST_CALL[sandbox_type]
+    start = time.perf_counter()
+    created = http.post("/v1/sandboxes", json={"type": sandbox_type})
+    created.raise_for_status()
+    sid = created.json()["sandbox_id"]
+    result = http.post(f"/v1/sandboxes/{sid}/tools/{name}", json=args).json()
+    elapsed = (time.perf_counter() - start) * 1e3
+    assert result["isError"] is False, result
+    return sid, elapsed
+
+
+def measure_desktop(runs: int, tmp: str, env: dict[str, str]) -> dict[str, list[float]]:
+    figures: dict[str, list[float]] = {}
+    for sandbox_type in FIRST_CALL:
+        cold, pooled, first = [], [], []
+        with sandbox_function(f"file://{tmp}/{sandbox_type}-cold", **env) as http:
+            sid, ms = desktop_first_call(http, sandbox_type)
+            first.append(ms)
+            release(http, sid)
+            for _ in range(runs):
+                sid, ms = desktop_first_call(http, sandbox_type)
+                cold.append(ms)
+                if sandbox_type == "browser" and "snapshot" not in figures:
+                    snaps = []
+                    for _ in range(max(50, runs)):
+                        t = time.perf_counter()
+                        http.post(f"/v1/sandboxes/{sid}/tools/browser_snapshot", json={})
+                        snaps.append((time.perf_counter() - t) * 1e3)
+                    figures["snapshot"] = snaps
+                release(http, sid)
+        store = f"file://{tmp}/{sandbox_type}-pooled"
+        pool = {"SANDBOX_POOL_SIZE": "1", "SANDBOX_POOL_TYPES": sandbox_type}
+        with sandbox_function(store, SANDBOX_ORPHAN_GRACE_S="0", **pool, **env) as http:
+            for _ in range(runs + 1):
+                http.post("/v1/reaper/run").raise_for_status()  # returns once the pool is warm
+                time.sleep(DESKTOP_SETTLE_S)  # its desktop and browser start behind it
+                sid, ms = desktop_first_call(http, sandbox_type)
+                (pooled if first[1:] else first).append(ms)
+                release(http, sid)
+        if "FC_ENDPOINT" not in env:
+            remove_containers_of(store)
+        figures[f"{sandbox_type} cold"] = cold
+        figures[f"{sandbox_type} pooled"] = pooled
+        figures[f"{sandbox_type} first"] = first
+    return figures
+
+
+def report_desktop(
+    backend: str, figures: dict[str, list[float]], runs: int, images: dict[str, str]
+) -> tuple[list[str], bool]:
+    lines = [f"sandbox_bench --desktop: {backend} backend, {runs} runs each"]
+    ok = True
+    for name, values in figures.items():
+        if name.endswith(" first"):
+            continue
+        budget = DESKTOP_BUDGET_MS[name.rsplit(" ", 1)[-1]]
+        p50, p95 = statistics.median(values), pct(values, 0.95)
+        passed = p95 <= budget
+        ok &= passed
+        lines.append(
+            f"  {name:<15} p50 {p50:8.1f} ms   p95 {p95:8.1f} ms   budget p95 <= "
+            f"{budget:.0f} ms: {'PASS' if passed else 'FAIL'}"
+        )
+    for sandbox_type in FIRST_CALL:
+        cold, pooled = figures[f"{sandbox_type} first"]
+        lines.append(
+            f"  ({sandbox_type}: a fresh function process's first create -> result, not "
+            f"judged: {cold:.1f} ms without a pool, {pooled:.1f} ms pooled)"
+        )
+    for image in images.values():
+        size = subprocess.run(
+            ["docker", "image", "inspect", "--format", "{{.Size}}", image],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        lines.append(f"  image {image}: {int(size or 0) / 1e6:.0f} MB")
+    load = os.getloadavg()
+    lines.append(f"  (host load average while measured: {load[0]:.1f} on {os.cpu_count()} CPUs)")
+    return lines, ok
+
+
+def main_desktop(runs: int, backend: str) -> int:
+    from functions.runtime.settings import Settings, sandbox_image
+    from sandbox_images.build import build_images
+
+    build_images(tuple(FIRST_CALL))
+    images = {t: sandbox_image(t, Settings()) for t in FIRST_CALL}
+    with tempfile.TemporaryDirectory() as tmp:
+        if backend == "fc":
+            from local_emulator.fc import fc_emulator
+
+            with fc_emulator(types=tuple(FIRST_CALL)) as env:
+                figures = measure_desktop(runs, f"{tmp}/fc", env)
+            label = "fc (FC SDK -> local FC API emulator -> Docker)"
+        else:
+            figures = measure_desktop(runs, f"{tmp}/docker", {})
+            label = "docker"
+    lines, ok = report_desktop(label, figures, runs, images)
+    lines.append(f"overall: {'PASS' if ok else 'FAIL'}")
+    publish("sandbox_bench_desktop" + ("_fc" if backend == "fc" else ""), "\n".join(lines))
+    return 0 if ok else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=10)
@@ -238,8 +361,13 @@ def main() -> int:
         help="also measure docker behind an AWS_IAM door: every call SigV4-signed by the "
         "SDK's signer and checked by the emulator's verifier (SANDBOX_URL_AUTH=aws_iam)",
     )
+    parser.add_argument(
+        "--desktop", action="store_true", help="measure the browser and gui sandboxes instead"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
+    if args.desktop:
+        return main_desktop(args.runs, args.backend)
     from sandbox_images.build import build_images
 
     build_images(("base",))

@@ -239,6 +239,15 @@ def _serve_artifacts(
         }
         cloud = {other.get(name, name): value for name, value in cloud.items()}
     environment["sandbox"].update(cloud)
+    copies = {}
+    if args.platform == "fc":
+        # the live view's door: the sandbox zip again, serving its desktop routes alone
+        # behind an anonymous trigger (a browser cannot sign), as Terraform deploys it;
+        # Lambda's Function URLs carry no WebSocket, so aws has none
+        copies["sandbox-desktop"] = "sandbox"
+        door_url = f"http://{host}:{settings.sandbox_desktop_port}"
+        environment["sandbox"]["SANDBOX_DESKTOP_URL"] = door_url
+        environment["sandbox-desktop"] = {"SANDBOX_ROUTES": "desktop"}
     try:
         apps = functions(
             manifest,
@@ -246,6 +255,7 @@ def _serve_artifacts(
             environment,
             buffered=args.buffered,
             work_dir=Path(".data/artifacts").resolve() / args.platform,
+            copies=copies,
         )
     except (ArtifactError, FileNotFoundError) as exc:
         stack.close()
@@ -259,10 +269,13 @@ def _serve_artifacts(
     apps["query"] = emulator_playground(apps["query"], settings, host)
     ports = {"query": settings.query_port, "state": settings.state_port}
     ports["sandbox"] = settings.sandbox_port
+    ports["sandbox-desktop"] = settings.sandbox_desktop_port
     trigger = "Function URL" if args.platform == "aws" else "HTTP trigger"
     doors = {name: trigger for name in apps}
     if verifier is not None:
         doors["sandbox"] += " (AWS_IAM auth)" if args.platform == "aws" else " (function auth)"
+    if "sandbox-desktop" in doors:
+        doors["sandbox-desktop"] += " (anonymous: live views only)"
     served = [
         Function(name, app, ports[name], f"{doors[name]}, from its zip")
         for name, app in apps.items()

@@ -86,8 +86,14 @@ def functions(
     *,
     buffered: bool,
     work_dir: Path,
+    copies: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """``function -> ASGI app`` serving that function's artifact; ``environment`` per function."""
+    """``function -> ASGI app`` serving that function's artifact; ``environment`` per function.
+
+    ``copies``: more deployments of a function's zip, ``name -> function`` (their own
+    processes, with ``environment[name]`` on top of the function's), as a second cloud
+    function made from the same artifact.
+    """
     from local_emulator.serve import free_port
 
     manifest = json.loads(manifest_path.read_text())
@@ -99,9 +105,15 @@ def functions(
         }
     roots = {name: future.result() for name, future in pending.items()}
     apps: dict[str, Any] = {}
-    for name, artifact in chosen.items():
-        root = roots[name]
-        env = {**artifact.get("environment", {}), **environment.get(name, {})}
+    deployments = [(name, name) for name in chosen]
+    deployments += [(name, of) for name, of in (copies or {}).items() if of in chosen]
+    for name, source in deployments:
+        artifact, root = chosen[source], roots[source]
+        env = {
+            **artifact.get("environment", {}),
+            **environment.get(source, {}),
+            **(environment.get(name, {}) if name != source else {}),
+        }
         if target == "fc":
             refused = sorted(k for k in env if k.startswith("FC_") and k not in FC_PROVIDED)
             if refused:  # FC's CreateFunction refuses these: the FC_ names are its own

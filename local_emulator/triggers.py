@@ -6,7 +6,8 @@
 - :class:`StreamingProxy` (FC's custom runtime, and Lambda's RESPONSE_STREAM mode through
   the Lambda Web Adapter): requests go to the function's own HTTP server and its response
   streams back as it is written, with the headers the platform adds (the request id; on
-  Lambda the invocation context, its ``deadline`` included).
+  Lambda the invocation context, its ``deadline`` included); on FC a WebSocket is relayed
+  too (FC's HTTP triggers carry them; Lambda's Function URLs do not).
 Both start the function's instances with the app's lifespan and stop them after, and both
 enforce the function's timeout as the platforms do: an invocation that overruns it has its
 instance killed (the next request starts a new one) and the caller gets the platform's
@@ -21,6 +22,9 @@ import time
 import uuid
 from typing import Any
 
+from starlette.websockets import WebSocket
+
+from functions.runtime.ws_relay import passed_headers, refuse, relay, ws_url
 from local_emulator.function_url import PAYLOAD_LIMIT, build_event, parse_result
 from local_emulator.instances import InvokeError, LambdaFunction, ServerFunction
 
@@ -90,6 +94,9 @@ class FunctionUrl:
                 return None
 
             await _lifespan(receive, send, nothing, self.function.close)
+            return
+        if scope["type"] == "websocket":  # Function URLs carry no WebSockets
+            await refuse(WebSocket(scope, receive, send), 426)
             return
         body = await read_body(receive, PAYLOAD_LIMIT)
         if body is None:
@@ -210,7 +217,17 @@ class StreamingProxy:
         if scope["type"] == "lifespan":
             await _lifespan(receive, send, self._start, self._stop)
             return
+        websocket = WebSocket(scope, receive, send) if scope["type"] == "websocket" else None
+        if websocket is not None and self.platform != "fc":  # Lambda's doors carry none
+            await refuse(websocket, 426)
+            return
         await self._running()  # as on the platforms, a cold start's init is not timed
+        if websocket is not None:  # FC's HTTP triggers carry WebSockets, untimed here
+            query = websocket.url.query
+            url = f"{self.upstream}{scope['path']}" + (f"?{query}" if query else "")
+            headers = passed_headers(websocket.headers, HOP_BY_HOP)
+            await relay(websocket, ws_url(url), {**headers, **dict(self._platform_headers(None))})
+            return
         timeout = self.function.timeout_s
         deadline = None if timeout is None else time.time() + timeout
         state = {"answered": False}  # whether the response has begun

@@ -37,6 +37,7 @@ if __package__ in (None, ""):  # run as a script: make `functions` importable wi
 
 from functions.runtime.sandbox.types import SANDBOX_TYPES  # noqa: E402
 from functions.runtime.settings import Settings, sandbox_image  # noqa: E402
+from sandbox_images import inputs  # noqa: E402
 
 if TYPE_CHECKING:
     from local_emulator.progress import Steps
@@ -176,9 +177,24 @@ def build_images(
             ]
             start = time.monotonic()
             with step(f"building the {sandbox_type} image {images[sandbox_type]}"):
-                _run(cmd, f"docker build ({sandbox_type})", quiet=quiet, echo=echo)
+                try:  # host-fetched packages and wheels (desktop images), served to the build
+                    with inputs.build_args(sandbox_type, base) as extra:
+                        build = cmd[:2] + extra + cmd[2:]
+                        _run(build, f"docker build ({sandbox_type})", quiet=quiet, echo=echo)
+                except inputs.DebError as exc:
+                    raise BuildError(f"inputs of {sandbox_type}: {exc}") from exc
             timings[sandbox_type] = time.monotonic() - start
     return images
+
+
+def _size(image: str) -> str:
+    """An image's size as ``docker images`` shows it (MB), or "" for what is not an image."""
+    proc = subprocess.run(
+        ["docker", "image", "inspect", "--format", "{{.Size}}", image],
+        capture_output=True,
+        text=True,
+    )
+    return f"{int(proc.stdout) / 1e6:7.0f} MB" if proc.returncode == 0 else ""
 
 
 @contextlib.contextmanager
@@ -214,7 +230,7 @@ def main(argv: list[str] | None = None) -> int:
     width = max(len(image) for _, image, _ in rows)
     print()
     for label, image, seconds in rows:
-        print(f"{label:<10} {image:<{width}} {seconds:6.1f} s")
+        print(f"{label:<10} {image:<{width}} {seconds:6.1f} s  {_size(image)}")
     print(f"{'total':<10} {'':<{width}} {total:6.1f} s")
     return 0
 

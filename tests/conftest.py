@@ -3,6 +3,7 @@ pytest_plugins = [
     "tests.fixtures.store_faults",
     "tests.fixtures.docker",
     "tests.fixtures.artifacts",
+    "tests.fixtures.browser",
 ]
 
 # agentscope 1.x's suite runs in .venv-agentscope1 (tests/agentscope/test_agentscope1.py

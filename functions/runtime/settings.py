@@ -180,6 +180,13 @@ class Settings(BaseSettings):
     # what a sandbox with internet access still never reaches: link-local (the metadata
     # services of AWS, GCP, Azure, ECS task roles) and Alibaba Cloud's metadata address
     sandbox_blocked_cidrs: str = "169.254.0.0/16,100.100.100.200/32"
+    # the live view's door (browser and gui sandboxes on FC and AgentRun): the base URL of a
+    # sandbox function that a browser can open without signing (an anonymous trigger of its
+    # own, SANDBOX_ROUTES=desktop); unset: this function's own URL, as the request named it.
+    # Docker sandboxes' live view is the container's own port on 127.0.0.1.
+    sandbox_desktop_url: str | None = None
+    # "desktop": serve the live-view routes alone (the anonymous door); "all": every route
+    sandbox_routes: Literal["all", "desktop"] = "all"
     sandbox_reap_interval_s: float = 30.0  # the emulator's reaper; on FaaS a timer trigger
     # an unrecorded container younger than this may still be starting: the reaper spares it
     sandbox_orphan_grace_s: float = 120.0
@@ -214,6 +221,12 @@ class Settings(BaseSettings):
     state_port: int = 8091
     sandbox_port: int = 8092
     model_port: int = 8093  # the offline demo model's Chat Completions endpoint
+    # with --artifacts --platform fc: the live view's anonymous door (the sandbox function's
+    # zip again, SANDBOX_ROUTES=desktop), as Terraform deploys it beside the signed one
+    sandbox_desktop_port: int = 8094
+    # set by Lambda in every function: a Function URL carries no WebSocket, so a sandbox
+    # function there has no live-view door of its own (SANDBOX_DESKTOP_URL may name one)
+    aws_lambda_function_name: str | None = None
 
     @model_validator(mode="after")
     def _oss_key_from_role(self) -> Settings:

@@ -2,7 +2,10 @@
 
 The schema comes from the function's signature and docstring, so registering a tool is one
 line; calls take the model's JSON argument string and always return text, with failures
-reported to the model as text instead of ending the query.
+reported to the model as text instead of ending the query. A tool whose text carries images
+(a sandbox screenshot: ``ToolText.images``) has them handed on by ``Toolkit.run``: Chat
+Completions' tool messages take text only, so ``ToolOutput.image_message`` puts them in a
+user message that follows, for a model that accepts images.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import json
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .calls import tool_call
@@ -58,6 +61,31 @@ class ToolSpec:
 
 class ToolError(Exception):
     code = "tool_error"
+
+
+@dataclass
+class ToolOutput:
+    """What a tool call gives the model: text (images noted in it), whether it failed, and
+    the images themselves as MCP image parts (``{type: "image", data, mimeType}``)."""
+
+    text: str
+    is_error: bool = False
+    images: list[dict[str, Any]] = field(default_factory=list)
+
+    def image_message(self) -> dict[str, Any] | None:
+        """The images as an OpenAI Chat Completions ``user`` message of ``image_url`` data
+        URLs, to follow the tool message; None without images."""
+        if not self.images:
+            return None
+        parts: list[dict[str, Any]] = [{"type": "text", "text": "The images of that tool result:"}]
+        parts += [
+            {
+                "type": "image_url",
+                "image_url": {"url": f"data:{image['mimeType']};base64,{image['data']}"},
+            }
+            for image in self.images
+        ]
+        return {"role": "user", "content": parts}
 
 
 class Toolkit:
@@ -116,24 +144,31 @@ class Toolkit:
         ``call_id`` is the model's id for the call; both are reported to the turn's
         watchers (``calls.tool_call``: tracing, budgets).
         """
+        output = await self.run(name, arguments, call_id)
+        return output.text, output.is_error
+
+    async def run(self, name: str, arguments: str, call_id: str | None = None) -> ToolOutput:
+        """Run tool ``name`` for the model: its text, failure flag and images; never raises
+        for bad calls (reported as :meth:`call` reports them)."""
         spec = self.tools.get(name)
         with tool_call(
             name, arguments, call_id=call_id, description=spec.description if spec else None
         ) as run:
-            output, is_error = await self._call(spec, name, arguments)
+            output = await self._call(spec, name, arguments)
             if run is not None:
-                run.result, run.is_error = output, is_error
-        return output, is_error
+                run.result, run.is_error = output.text, output.is_error
+        return output
 
-    async def _call(self, spec: ToolSpec | None, name: str, arguments: str) -> tuple[str, bool]:
+    async def _call(self, spec: ToolSpec | None, name: str, arguments: str) -> ToolOutput:
         if spec is None:
-            return f"unknown tool {name!r}; available: {', '.join(self.tools) or 'none'}", True
+            known = ", ".join(self.tools) or "none"
+            return ToolOutput(f"unknown tool {name!r}; available: {known}", True)
         try:
             args = json.loads(arguments or "{}")
             if not isinstance(args, dict):
                 raise ValueError("arguments must be a JSON object")
         except ValueError as exc:
-            return f"invalid arguments for {name}: {exc}", True
+            return ToolOutput(f"invalid arguments for {name}: {exc}", True)
         try:
             if inspect.iscoroutinefunction(spec.fn):
                 result = await spec.fn(**args)
@@ -142,7 +177,7 @@ class Toolkit:
             if inspect.isawaitable(result):  # a sync callable that hands back a coroutine
                 result = await result
         except Exception as exc:
-            return f"{name} failed: {type(exc).__name__}: {exc}", True
+            return ToolOutput(f"{name} failed: {type(exc).__name__}: {exc}", True)
         if isinstance(result, str):
-            return result, False
-        return json.dumps(result, ensure_ascii=False, default=str), False
+            return ToolOutput(str(result), False, list(getattr(result, "images", None) or []))
+        return ToolOutput(json.dumps(result, ensure_ascii=False, default=str))

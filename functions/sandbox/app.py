@@ -2,6 +2,9 @@
 
 Tool calls and workspace files are proxied to the sandbox's tool server with its token
 (``proxy.py``), so callers hold only a sandbox id: the token never leaves this function.
+Browser and gui sandboxes' live views have a public door here (``desktop.py``), opened by
+the view token alone; ``SANDBOX_ROUTES=desktop`` serves that door and nothing else (a
+deployment's anonymous trigger).
 Each use renews the sandbox's TTL. The reaper runs on ``POST /v1/reaper/run`` (a timer
 trigger in the cloud) and, in a long-lived process such as the emulator, every
 ``SANDBOX_REAP_INTERVAL_S``.
@@ -16,13 +19,13 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from functions.runtime.function_app import create_function_app
+from functions.runtime.function_app import create_function_app, is_public
 from functions.runtime.sandbox.launchers import Launcher
 from functions.runtime.settings import Settings, get_settings
 from functions.runtime.storage.base import ObjectStore
 
 from .deps import SandboxInstance
-from .routes import admin, files, mcp, reaping, sandboxes, tools
+from .routes import admin, desktop, files, mcp, reaping, sandboxes, tools
 
 log = logging.getLogger("agentscope_faas.sandbox")
 
@@ -50,13 +53,17 @@ def create_app(
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
 
+    # the live view's anonymous door serves its routes alone (SANDBOX_ROUTES=desktop)
+    door_only = instance.settings.sandbox_routes == "desktop"
+    modules = (desktop,) if door_only else (sandboxes, tools, files, reaping, mcp, admin, desktop)
     return create_function_app(
         title="agentscope-faas sandbox",
         instance=instance,
-        routers=[r.router for r in (sandboxes, tools, files, reaping, mcp, admin)],
+        routers=[sandboxes.health_router, *(m.router for m in modules)],
         lifespan=lifespan,
         body_limit=files.body_limit(instance.settings),
         json_route=lambda scope: not files.is_upload(scope),
+        public=lambda scope: is_public(scope) or desktop.is_door(scope),
         function="sandbox",
     )
 

@@ -51,6 +51,9 @@ class SandboxRecord(BaseModel):
     endpoint: str
     token: str
     headers: dict[str, str] = {}  # sent on every call to it (Launched.headers)
+    # a desktop's live-view port as a browser on this host reaches it (Docker); None: the
+    # live view goes through the sandbox function's door
+    desktop_endpoint: str | None = None
     created_at: float
     expires_at: float
     ttl_s: float
@@ -59,8 +62,9 @@ class SandboxRecord(BaseModel):
     def expired(self, now: float | None = None) -> bool:
         return (time.time() if now is None else now) >= self.expires_at
 
-    def public(self) -> dict:
-        """What callers see: never the token, the headers, the handle or the endpoint."""
+    def public(self, desktop_url: str | None = None) -> dict:
+        """What callers see: never the token, the headers, the handle or the endpoint; the
+        live view's URL (holding the view token) only for the sandbox's owner."""
         return {
             "sandbox_id": self.id,
             "type": self.type,
@@ -69,7 +73,7 @@ class SandboxRecord(BaseModel):
             "status": "paused" if self.paused else "running",
             "created_at": self.created_at,
             "expires_at": self.expires_at,
-            "desktop_url": None,
+            "desktop_url": desktop_url,
         }
 
 

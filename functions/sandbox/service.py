@@ -217,6 +217,7 @@ class SandboxService:
             endpoint=launched.endpoint,
             token=token,
             headers=launched.headers,
+            desktop_endpoint=launched.desktop_endpoint,
             created_at=now,
             expires_at=now + ttl,
             ttl_s=ttl,

@@ -16,9 +16,11 @@ import time
 import uuid
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response
+from starlette.websockets import WebSocket
 
+from functions.runtime.ws_relay import passed_headers, refuse, relay
 from local_emulator.acs_signature import Credential, NonceCache, SignatureError, verify_request
 
 from .exceptions import (
@@ -173,19 +175,42 @@ class AgentRunResponses:
             self._http = httpx.AsyncClient(timeout=httpx.Timeout(900.0, connect=5.0))
         return self._http
 
+    async def _ready(self, connection: HTTPConnection) -> Any:
+        """The sandbox a data-plane request names, if its token is right and it is READY."""
+        sandbox = await self.backend.get_sandbox(connection.path_params["id"])
+        given = connection.headers.get(ACCESS_TOKEN_HEADER, "")
+        if not hmac.compare_digest(given.encode(), sandbox.access_token.encode()):
+            raise Unauthorized("Agentrun-Access-Token is missing or not this sandbox's")
+        if sandbox.status == "PAUSED":
+            raise WrongState(f"sandbox {sandbox.sandbox_id} is PAUSED; resume it first")
+        if sandbox.status != "READY":
+            raise SandboxEnded(f"sandbox {sandbox.sandbox_id} is {sandbox.status}")
+        sandbox.last_active = time.monotonic()
+        return sandbox
+
+    async def data_plane_websocket(self, websocket: WebSocket) -> None:
+        """A WebSocket into a sandbox (a live view), with the same checks as any call."""
+        try:
+            sandbox = await self._ready(websocket)
+        except AgentRunError as exc:
+            await refuse(websocket, exc.status)
+            return
+        query = websocket.url.query
+        path = websocket.path_params["path"] + (f"?{query}" if query else "")
+        try:
+            await relay(
+                websocket,
+                f"ws://127.0.0.1:{sandbox.port}/{path}",
+                passed_headers(websocket.headers, _NOT_FORWARDED),
+            )
+        finally:
+            sandbox.last_active = time.monotonic()
+
     async def data_plane(self, request: Request) -> Response:
         import httpx
 
         try:
-            sandbox = await self.backend.get_sandbox(request.path_params["id"])
-            given = request.headers.get(ACCESS_TOKEN_HEADER, "")
-            if not hmac.compare_digest(given.encode(), sandbox.access_token.encode()):
-                raise Unauthorized("Agentrun-Access-Token is missing or not this sandbox's")
-            if sandbox.status == "PAUSED":
-                raise WrongState(f"sandbox {sandbox.sandbox_id} is PAUSED; resume it first")
-            if sandbox.status != "READY":
-                raise SandboxEnded(f"sandbox {sandbox.sandbox_id} is {sandbox.status}")
-            sandbox.last_active = time.monotonic()
+            sandbox = await self._ready(request)
             headers = {k: v for k, v in request.headers.items() if k.lower() not in _NOT_FORWARDED}
             try:
                 upstream = await self.http().request(

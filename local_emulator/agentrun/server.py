@@ -11,7 +11,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from functions.runtime.settings import Settings
 from local_emulator.acs_signature import Credential
@@ -61,6 +61,7 @@ def create_app(
 
     routes = [_control_route(responses, *entry) for entry in CONTROL_PLANE]
     routes.append(Route(DATA_PLANE, responses.data_plane, methods=DATA_PLANE_METHODS))
+    routes.append(WebSocketRoute(DATA_PLANE, responses.data_plane_websocket))
     app = Starlette(routes=routes, lifespan=lifespan)
     app.state.backend = backend
     return app

@@ -16,9 +16,11 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.websockets import WebSocket
 
+from functions.runtime.ws_relay import passed_headers, refuse, relay
 from local_emulator.acs_signature import Credential, NonceCache, SignatureError, verify_request
 from local_emulator.triggers import HOP_BY_HOP
 
@@ -190,7 +192,35 @@ class FcResponses:
         except err.FcError as exc:
             return self._error(exc, rid)
 
-    async def _route(self, function: FakeFunction, request: Request) -> FakeSession:
+    async def invoke_websocket(self, websocket: WebSocket) -> None:
+        """A WebSocket through a trigger (FC's HTTP triggers carry them), relayed to the
+        container of the session its header names; FC's refusals refuse the handshake."""
+        self.backend.calls["invoke"] += 1
+        try:
+            found = trigger_path.match(websocket.url.path)
+            if found is None:
+                raise err.PathNotSupported("GET", websocket.url.path)
+            trigger = self.backend.get_trigger(found["function"], found["trigger"])
+            if trigger.auth_type != "anonymous":
+                raise err.AccessDenied("the emulator serves anonymous HTTP triggers only")
+            function = self.backend.get_function(trigger.function)
+            session = await self._route(function, websocket)
+        except err.FcError as exc:
+            await refuse(websocket, exc.status)
+            return
+        query = websocket.url.query
+        path = (found["rest"] or "/") + (f"?{query}" if query else "")
+        session.last_used = self.backend.now()
+        try:
+            await relay(
+                websocket,
+                f"ws://127.0.0.1:{session.port}{path}",
+                passed_headers(websocket.headers, HOP_BY_HOP),
+            )
+        finally:
+            session.last_used = self.backend.now()
+
+    async def _route(self, function: FakeFunction, request: HTTPConnection) -> FakeSession:
         """The session the affinity header names; FC starts one for an id it has not seen."""
         header = function.header_name
         if function.affinity != "HEADER_FIELD" or not header:

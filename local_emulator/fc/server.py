@@ -15,6 +15,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from functions.runtime.sandbox.types import SANDBOX_TYPES
 from local_emulator.acs_signature import Credential
@@ -63,6 +64,13 @@ class FcApp:
                     await self.backend.shutdown()
                     await send({"type": "lifespan.shutdown.complete"})
                     return
+        if scope["type"] == "websocket":
+            websocket = WebSocket(scope, receive, send)
+            if scope["path"].startswith(TRIGGER_PREFIX):
+                await self.responses.invoke_websocket(websocket)
+            else:  # the API is plain HTTP
+                await websocket.close(code=1008)
+            return
         if scope["type"] != "http":
             return
         request = Request(scope, receive)

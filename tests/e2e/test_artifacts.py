@@ -335,6 +335,46 @@ def test_an_fc_function_may_not_set_fc_variables(tmp_path, host_artifacts):
         )
 
 
+def test_a_browser_sandbox_s_live_view_opens_through_the_packaged_anonymous_door(
+    tmp_path, host_artifacts, docker_client, sandbox_images_built
+):
+    """On fc the sandbox function's zip is deployed twice: behind its trigger, and as the live
+    views' anonymous door (SANDBOX_ROUTES=desktop), whose URL the first puts in desktop_url.
+    A browser-like client opens noVNC's page and its WebSocket (the VNC server's greeting
+    comes back through the door, the FC trigger and the tool server), with no credential but
+    the view token; the door serves nothing else."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    from tests.fixtures.desktop import ws_of
+    from tests.fixtures.servers import wait_http
+
+    env = emulator_env(tmp_path, MODEL_BASE_URL="")
+    door = f"http://127.0.0.1:{env['SANDBOX_DESKTOP_PORT']}"
+    args = ("--artifacts", str(host_artifacts), "--platform", "fc", "--sandbox-url-auth", "none")
+    with run_emulator(env, args, timeout=120) as proc:
+        wait_http(f"{door}/health", proc, 120)
+        sandboxes = f"http://127.0.0.1:{env['SANDBOX_PORT']}/v1/sandboxes"
+        made = httpx.post(sandboxes, json={"type": "browser"}, timeout=180)
+        assert made.status_code == 201, made.text
+        sandbox_id, url = made.json()["sandbox_id"], made.json()["desktop_url"]
+        assert url.startswith(f"{door}/v1/sandboxes/{sandbox_id}/desktop/")
+        page = httpx.get(url.split("#")[0], timeout=30)
+        api = httpx.get(f"{door}/v1/sandboxes", timeout=30)
+        with connect(ws_of(url), open_timeout=30, proxy=None) as ws:
+            greeting = ws.recv(timeout=30)
+        with pytest.raises(InvalidStatus) as refused:
+            connect(ws_of(url).replace("/desktop/", "/desktop/0"), open_timeout=30, proxy=None)
+        httpx.delete(f"{sandboxes}/{sandbox_id}", timeout=60)
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+    assert page.status_code == 200 and "noVNC" in page.text, out
+    assert greeting[:4] == b"RFB "
+    assert refused.value.response.status_code == 404
+    assert api.status_code == 404
+    assert "[sandbox-desktop]" in out and "anonymous: live views only" in out
+
+
 @pytest.mark.parametrize("mode", list(MODES))
 def test_a2a_runs_from_the_zips(tmp_path, host_artifacts, mode):
     """The official a2a-sdk client against the packaged query function: the card, a sent

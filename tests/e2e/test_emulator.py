@@ -32,6 +32,7 @@ def emulator_env(tmp_path, **extra) -> dict[str, str]:
         "STATE_PORT": str(free_port()),
         "SANDBOX_PORT": str(free_port()),
         "MODEL_PORT": str(free_port()),
+        "SANDBOX_DESKTOP_PORT": str(free_port()),  # the live views' door (artifacts on fc)
         "STORE_URL": f"file://{tmp_path}/store",
         **extra,
     }

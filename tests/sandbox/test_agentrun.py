@@ -356,3 +356,23 @@ def test_make_local_with_agentrun_runs_fridays_code_tool(
     for container_id in leftover:
         docker_client.containers.get(container_id).remove(force=True)
     assert not leftover  # the emulator removed its sandboxes when it stopped
+
+
+def test_a_browser_sandbox_s_live_view_goes_through_the_data_plane(agentrun, function, tmp_path):
+    """The sandbox function's door relays noVNC's files and WebSocket through AgentRun's data
+    plane, with the sandbox's access token (which the browser never holds)."""
+    from websockets.sync.client import connect
+
+    from tests.fixtures.desktop import ws_of
+
+    url, _ = agentrun()
+    http = function(agentrun_settings(tmp_path, url))
+    created = http.post("/v1/sandboxes", json={"type": "browser"})
+    assert created.status_code == 201, created.text
+    desktop_url = created.json()["desktop_url"]
+    function_url = str(http.base_url).rstrip("/")
+    assert desktop_url.startswith(f"{function_url}/v1/sandboxes/{created.json()['sandbox_id']}/")
+    page = httpx.get(desktop_url.split("#")[0], timeout=30)
+    assert page.status_code == 200 and "noVNC" in page.text
+    with connect(ws_of(desktop_url), open_timeout=30, proxy=None) as ws:
+        assert ws.recv(timeout=30)[:4] == b"RFB "

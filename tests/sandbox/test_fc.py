@@ -22,6 +22,7 @@ from functions.runtime.sandbox.errors import (
     SandboxGone,
 )
 from functions.runtime.sandbox.launchers.fc import FcFailure, FcLauncher, fc_error
+from functions.runtime.sandbox.types import SANDBOX_TYPES
 from functions.runtime.settings import Settings
 from local_emulator.fc import FcEmulator, deployed_emulator, register_sandbox_functions
 from tests.sandbox.conftest import end_fc_sessions
@@ -75,7 +76,7 @@ def test_the_emulator_speaks_fc_to_the_official_sdk_and_refuses_a_wrong_key(emul
     good = sdk_client(running, running.access_key_id, running.access_key_secret)
     listed = good.list_functions(models.ListFunctionsRequest(prefix="agentscope-sandbox-"))
     names = sorted(f.function_name for f in listed.body.functions)
-    assert names == ["agentscope-sandbox-base", "agentscope-sandbox-filesystem"]
+    assert names == sorted(f"agentscope-sandbox-{t}" for t in SANDBOX_TYPES)  # one per type
     base = good.get_function("agentscope-sandbox-base", models.GetFunctionRequest()).body
     assert (base.instance_isolation_mode, base.session_affinity) == (
         "SESSION_EXCLUSIVE",

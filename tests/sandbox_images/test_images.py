@@ -21,24 +21,12 @@ from typing import Any
 import httpx
 import pytest
 
-TYPES = ("base", "filesystem")
-BASE_TOOLS = {"run_ipython_cell", "run_shell_command"}
-FILESYSTEM_TOOLS = {
-    "read_file",
-    "read_multiple_files",
-    "write_file",
-    "edit_file",
-    "create_directory",
-    "list_directory",
-    "directory_tree",
-    "move_file",
-    "search_files",
-    "get_file_info",
-    "list_allowed_directories",
-}
-EXPECTED_TOOLS = {"base": BASE_TOOLS, "filesystem": BASE_TOOLS | FILESYSTEM_TOOLS}
+from functions.runtime.sandbox.desktop import docker_run_extras
+from tests.sandbox_images.expected import EXPECTED_TOOLS, TOOLSETS
+
+TYPES = ("base", "filesystem", "browser", "gui")
 # how /workspace is provided: both ways a launcher may choose are exercised
-WORKSPACE = {"base": "volume", "filesystem": "tmpfs"}
+WORKSPACE = {"base": "volume", "filesystem": "tmpfs", "browser": "tmpfs", "gui": "volume"}
 LABEL = "agentscope-faas.test"
 RUN = f"sandbox-images-{uuid.uuid4().hex[:12]}"
 READY_TIMEOUT_S = 60.0
@@ -150,9 +138,10 @@ def sandbox_of(
             else:
                 tmpfs = "rw,nosuid,nodev,size=64m,uid=1000,gid=1000,mode=0755"
                 workspace = {"tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m", "/workspace": tmpfs}}
-            container = docker_client.containers.run(
-                **hardened(sandbox_images_built[sandbox_type], **workspace)
-            )
+            options = hardened(sandbox_images_built[sandbox_type], **workspace)
+            # a desktop's larger /tmp and home, /dev/shm, pids and its live-view port
+            options = docker_run_extras(sandbox_type, options)
+            container = docker_client.containers.run(**options)
             sandbox = Sandbox(sandbox_type, container, published_url(container), token)
             claim_when_ready(sandbox)
             running[sandbox_type] = sandbox
@@ -171,8 +160,7 @@ def test_image_metadata(sandbox_images_built: dict[str, str], docker_client: Any
     assert config["WorkingDir"] == "/workspace"
     assert "8000/tcp" in config["ExposedPorts"]
     assert config["Cmd"] == ["python3", "-m", "toolserver"]
-    toolsets = "base" if sandbox_type == "base" else "base,filesystem"
-    assert f"TOOLSERVER_TOOLSETS={toolsets}" in config["Env"]
+    assert f"TOOLSERVER_TOOLSETS={TOOLSETS[sandbox_type]}" in config["Env"]
 
 
 @pytest.mark.parametrize("sandbox_type", TYPES)
@@ -249,6 +237,28 @@ def test_python_cells_keep_state(sandbox_of: Callable[[str], Sandbox], sandbox_t
     env = sandbox.text("run_ipython_cell", code="import os\ndict(os.environ)")
     assert sandbox.token not in env and "TOOLSERVER_TOKEN" not in env
     assert sandbox.token not in sandbox.shell("env; cat /proc/1/environ")
+
+
+@pytest.mark.parametrize("sandbox_type", TYPES)
+def test_the_tool_server_s_memory_is_private_and_orphans_are_reaped(
+    sandbox_of: Callable[[str], Sandbox], sandbox_type: str
+):
+    """The tool server (holding the claimed token) has no /proc files user code can read, and
+    PID 1 (docker-init) reaps what user code leaves behind, a desktop's programs included."""
+    sandbox = sandbox_of(sandbox_type)
+    readable = sandbox.shell(
+        "for p in /proc/[0-9]*; do"
+        " if tr '\\0' ' ' < $p/cmdline 2>/dev/null | grep -q '^python3 -m toolserver'; then"
+        " cat $p/environ >/dev/null 2>&1 && echo ${p#/proc/}; fi; done; echo checked"
+    )
+    assert readable == "checked\n"
+    # an orphan (its parent exits at once) must not stay a zombie: PID 1 reaps it
+    out = sandbox.shell(
+        "pid=$(setsid sh -c 'sleep 0.1 >/dev/null 2>&1 & echo $!');"
+        " for i in $(seq 600); do [ -e /proc/$pid ] || { echo reaped; exit 0; }; sleep 0.05; done;"
+        " grep State /proc/$pid/status"
+    )
+    assert out == "reaped\n"
 
 
 def test_filesystem_tools_work_in_the_workspace(sandbox_of: Callable[[str], Sandbox]):

@@ -14,22 +14,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "sandbox_images" / 
 import pytest
 from toolserver.registry import Tool, ToolError, check_arguments
 from toolserver.tools import load
-from toolserver.tools.filesystem import make_tools
+from toolserver.tools.filesystem import tools as filesystem_tools
 from toolserver.workspace import Workspace
 
-TOOL_NAMES = {
-    "read_file",
-    "read_multiple_files",
-    "write_file",
-    "edit_file",
-    "create_directory",
-    "list_directory",
-    "directory_tree",
-    "move_file",
-    "search_files",
-    "get_file_info",
-    "list_allowed_directories",
-}
+from tests.sandbox_images.expected import FILESYSTEM_TOOLS
+
+TOOL_NAMES = FILESYSTEM_TOOLS
 
 
 @pytest.fixture
@@ -50,7 +40,7 @@ def outside(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def tools(ws: Path) -> dict[str, Tool]:
-    return {tool.name: tool for tool in make_tools(Workspace(str(ws)))}
+    return {tool.name: tool for tool in filesystem_tools.bind(Workspace(str(ws)))}
 
 
 @pytest.fixture

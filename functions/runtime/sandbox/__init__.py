@@ -1,4 +1,5 @@
-"""The sandbox SDK: ``BaseSandbox``, ``FilesystemSandbox`` and their async twins.
+"""The sandbox SDK: ``BaseSandbox``, ``FilesystemSandbox``, ``BrowserSandbox``, ``GuiSandbox``
+and their async twins.
 
 Used as in AgentScope Runtime's examples::
 
@@ -7,15 +8,25 @@ Used as in AgentScope Runtime's examples::
         print(box.run_ipython_cell(code="print('hi')"))
         print(box.run_shell_command(command="echo hello"))
 
+    with BrowserSandbox() as box:
+        print(box.desktop_url)  # watch it live in a browser
+        box.browser_navigate("https://example.com")
+
 With ``SANDBOX_URL`` set, a sandbox is made and called through the sandbox function; without
 it (the seed's embedded mode) the SDK starts the container itself on the local Docker engine.
 """
 
 from .client import (
     AsyncBaseSandbox,
+    AsyncBrowserSandbox,
     AsyncFilesystemSandbox,
+    AsyncGuiSandbox,
     BaseSandbox,
+    BrowserSandbox,
     FilesystemSandbox,
+    GuiSandbox,
+    ToolText,
+    result_images,
     result_text,
     sandbox_tool_adapter,
 )
@@ -31,16 +42,22 @@ from .errors import (
 
 __all__ = [
     "AsyncBaseSandbox",
+    "AsyncBrowserSandbox",
     "AsyncFilesystemSandbox",
+    "AsyncGuiSandbox",
     "BackendThrottled",
     "BaseSandbox",
+    "BrowserSandbox",
     "FilesystemSandbox",
+    "GuiSandbox",
     "McpServerFailed",
     "SandboxError",
     "SandboxGone",
     "SandboxLimit",
     "SandboxNotFound",
     "SandboxPaused",
+    "ToolText",
+    "result_images",
     "result_text",
     "sandbox_tool_adapter",
 ]

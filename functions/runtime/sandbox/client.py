@@ -1,8 +1,8 @@
 """Sandbox handles: where the calls go (the sandbox function or the container) and the tools.
 
-The tool methods are written once, in ``_BaseTools`` / ``_FilesystemTools``: each builds its
-arguments and hands them to ``call_tool``, which is blocking in the sync classes and a
-coroutine in the async ones, so both families have the same methods with the same
+The tool methods are written once, in ``toolsets`` (one class per image's tool sets): each
+builds its arguments and hands them to ``call_tool``, which is blocking in the sync classes
+and a coroutine in the async ones, so both families have the same methods with the same
 signatures (and ``sandbox_tool_adapter`` reads its JSON schema from them).
 """
 
@@ -20,13 +20,11 @@ from typing import Any
 from .. import tracing
 from ..settings import Settings, get_settings
 from ..tools import ToolError
+from .desktop import has_desktop
 from .errors import SandboxError, error_for
+from .toolsets import BaseTools, BrowserTools, FilesystemTools, GuiTools, arguments
 
 CALL_TIMEOUT_S = 900.0
-
-
-def _args(**values: Any) -> dict[str, Any]:
-    return {k: v for k, v in values.items() if v is not None}
 
 
 def _run_sync(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -114,6 +112,10 @@ class _Handle:
         self._route: _Route | None = None
         self._owned = False  # delete it on close: we made it, and no session keeps it
         self._launched: Any = None  # embedded mode: (launcher, handle)
+        # the live view (browser and gui types): from the create/get answer, or (embedded on
+        # Docker) the container's own live-view port; None for types without a desktop
+        self.desktop_url: str | None = None
+        self._attached = sandbox_id is not None  # its info (desktop_url) is read on start
         if sandbox_id is not None:
             if self.base_url is None:
                 raise SandboxError("attaching to a sandbox by id needs SANDBOX_URL")
@@ -151,7 +153,7 @@ class _Handle:
         return {"X-Forwarded-Authorization" if signed else "Authorization": f"Bearer {token}"}
 
     def _create_body(self) -> dict[str, Any]:
-        return _args(
+        return arguments(
             type=self.sandbox_type,
             session_id=self.session_id,
             user_id=self.user_id,
@@ -164,6 +166,15 @@ class _Handle:
         self.sandbox_id = body["sandbox_id"]
         self._route = _Route(self.base_url, f"/v1/sandboxes/{self.sandbox_id}")
         self._owned = status == 201 and self.session_id is None
+        self.desktop_url = body.get("desktop_url")
+
+    def _info_url(self) -> str | None:
+        """Where an attached handle of a desktop type reads its info (desktop_url) on start;
+        None when there is nothing to read."""
+        if not self._attached or not has_desktop(self.sandbox_type):
+            return None
+        self._attached = False
+        return f"{self.base_url}/v1/sandboxes/{self.sandbox_id}"
 
     async def _launch_embedded(self) -> None:
         from .launchers import get_launcher
@@ -176,6 +187,10 @@ class _Handle:
         headers = {**launched.headers, "Authorization": f"Bearer {token}"}
         self._route = _Route(launched.endpoint, "", headers)
         self._owned = True
+        if launched.desktop_endpoint:  # a browser opens it with no headers: Docker's port only
+            from .desktop import desktop_url
+
+            self.desktop_url = desktop_url(launched.desktop_endpoint, token)
 
     def _require_route(self) -> _Route:
         if self._route is None:
@@ -183,76 +198,7 @@ class _Handle:
         return self._route
 
 
-class _BaseTools:
-    """The base image's tools."""
-
-    call_tool: Callable[..., Any]
-
-    def run_ipython_cell(self, code: str, timeout: float | None = None) -> Any:
-        """Run Python code in the sandbox's persistent interpreter; variables survive calls."""
-        return self.call_tool("run_ipython_cell", _args(code=code, timeout=timeout))
-
-    def run_shell_command(self, command: str, timeout: float | None = None) -> Any:
-        """Run a shell command in the sandbox's workspace; returns its output."""
-        return self.call_tool("run_shell_command", _args(command=command, timeout=timeout))
-
-
-class _FilesystemTools(_BaseTools):
-    """The filesystem image's tools (the MCP filesystem server's names and arguments)."""
-
-    def read_file(self, path: str) -> Any:
-        """Read a text file in the workspace."""
-        return self.call_tool("read_file", _args(path=path))
-
-    def read_multiple_files(self, paths: list[str]) -> Any:
-        """Read several files at once; a failing one does not fail the others."""
-        return self.call_tool("read_multiple_files", _args(paths=paths))
-
-    def write_file(self, path: str, content: str) -> Any:
-        """Create or overwrite a file."""
-        return self.call_tool("write_file", _args(path=path, content=content))
-
-    def edit_file(self, path: str, edits: list[dict], dryRun: bool = False) -> Any:
-        """Replace text in a file: edits are {oldText, newText}; returns a diff."""
-        return self.call_tool("edit_file", _args(path=path, edits=edits, dryRun=dryRun))
-
-    def create_directory(self, path: str) -> Any:
-        """Create a directory and its parents."""
-        return self.call_tool("create_directory", _args(path=path))
-
-    def list_directory(self, path: str) -> Any:
-        """List a directory's entries."""
-        return self.call_tool("list_directory", _args(path=path))
-
-    def directory_tree(self, path: str) -> Any:
-        """A directory's tree as JSON."""
-        return self.call_tool("directory_tree", _args(path=path))
-
-    def move_file(self, source: str, destination: str) -> Any:
-        """Move or rename a file or directory."""
-        return self.call_tool("move_file", _args(source=source, destination=destination))
-
-    def search_files(
-        self,
-        path: str,
-        pattern: str,
-        excludePatterns: list[str] | None = None,
-    ) -> Any:
-        """Find files whose names match a pattern under a directory."""
-        return self.call_tool(
-            "search_files", _args(path=path, pattern=pattern, excludePatterns=excludePatterns)
-        )
-
-    def get_file_info(self, path: str) -> Any:
-        """Size, times and permissions of a file or directory."""
-        return self.call_tool("get_file_info", _args(path=path))
-
-    def list_allowed_directories(self) -> Any:
-        """The directories the tools may touch."""
-        return self.call_tool("list_allowed_directories", {})
-
-
-class BaseSandbox(_Handle, _BaseTools):
+class BaseSandbox(_Handle, BaseTools):
     """A sandbox used from blocking code; ``with BaseSandbox() as box: ...``."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -276,6 +222,9 @@ class BaseSandbox(_Handle, _BaseTools):
 
     def start(self) -> BaseSandbox:
         if self._route is not None:
+            info = self._info_url()
+            if info is not None:
+                self.desktop_url = _result(self._http.get(info)).get("desktop_url")
             return self
         if self.base_url is None:
             _run_sync(self._launch_embedded())
@@ -333,11 +282,23 @@ class BaseSandbox(_Handle, _BaseTools):
         return _result(self._http.post(route.mcp_servers(), json=body, headers=route.headers))
 
 
-class FilesystemSandbox(BaseSandbox, _FilesystemTools):
+class FilesystemSandbox(BaseSandbox, FilesystemTools):
     sandbox_type = "filesystem"
 
 
-class AsyncBaseSandbox(_Handle, _BaseTools):
+class BrowserSandbox(BaseSandbox, BrowserTools):
+    """Chromium driven with Playwright MCP's tools; watch it live at ``desktop_url``."""
+
+    sandbox_type = "browser"
+
+
+class GuiSandbox(BaseSandbox, GuiTools):
+    """A desktop driven with ``computer_use``; watch it live at ``desktop_url``."""
+
+    sandbox_type = "gui"
+
+
+class AsyncBaseSandbox(_Handle, BaseTools):
     """The async twin: ``async with AsyncBaseSandbox() as box: await box.run_ipython_cell(...)``."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -359,6 +320,9 @@ class AsyncBaseSandbox(_Handle, _BaseTools):
 
     async def start(self) -> AsyncBaseSandbox:
         if self._route is not None:
+            info = self._info_url()
+            if info is not None:
+                self.desktop_url = _result(await self._http.get(info)).get("desktop_url")
             return self
         if self.base_url is None:
             await self._launch_embedded()
@@ -415,37 +379,103 @@ class AsyncBaseSandbox(_Handle, _BaseTools):
         return _result(resp)
 
 
-class AsyncFilesystemSandbox(AsyncBaseSandbox, _FilesystemTools):
+class AsyncFilesystemSandbox(AsyncBaseSandbox, FilesystemTools):
     sandbox_type = "filesystem"
 
 
+class AsyncBrowserSandbox(AsyncBaseSandbox, BrowserTools):
+    sandbox_type = "browser"
+
+
+class AsyncGuiSandbox(AsyncBaseSandbox, GuiTools):
+    sandbox_type = "gui"
+
+
+def result_images(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """A tool result's image parts, as MCP gives them: ``{type: "image", data (base64),
+    mimeType}``."""
+    return [p for p in result.get("content", []) if p.get("type") == "image"]
+
+
+def _image_note(part: dict[str, Any]) -> str:
+    data = part.get("data", "")
+    size = len(data) * 3 // 4 - data[-2:].count("=")  # base64's length, less its padding
+    return f"[image: {part.get('mimeType', 'image')}, {size} bytes]"
+
+
 def result_text(result: dict[str, Any]) -> str:
-    """A tool result's text; an error result raises ToolError with that text."""
-    text = "".join(p.get("text", "") for p in result.get("content", []) if p.get("type") == "text")
+    """A tool result's text, each image part as a short note in its place (``[image:
+    image/png, 52311 bytes]``: the picture itself is ``result_images``); an error result
+    raises ToolError with that text."""
+    parts = []
+    for part in result.get("content", []):
+        if part.get("type") == "text":
+            parts.append(part.get("text", ""))
+        elif part.get("type") == "image":
+            parts.append(("\n" if parts else "") + _image_note(part))
+    text = "".join(parts)
     if result.get("isError"):
         raise ToolError(text)
     return text
 
 
-def sandbox_tool_adapter(method: Callable[..., Any]) -> Callable[..., Any]:
-    """A sandbox method as a tool: same name, signature and docstring, returning text.
+class ToolText(str):
+    """A tool's text for a model, with the result's images beside it (``images``: MCP image
+    parts). It is a ``str``, so any toolkit takes it as text; ``Toolkit.run`` also hands the
+    images on (``ToolOutput.images``) for a model that accepts them."""
+
+    images: list[dict[str, Any]]
+
+    def __new__(cls, text: str, images: list[dict[str, Any]] | None = None) -> ToolText:
+        made = super().__new__(cls, text)
+        made.images = images or []
+        return made
+
+
+def _tool_value(result: dict[str, Any], framework: str) -> Any:
+    text = result_text(result)
+    images = result_images(result)
+    if framework != "agentscope" or not images:
+        return ToolText(text, images)
+    # AgentScope 2.x: a ToolChunk of blocks, so the model gets the images (MCPTool does alike)
+    from agentscope.message import Base64Source, DataBlock, TextBlock
+    from agentscope.tool import ToolChunk
+
+    blocks: list[Any] = [
+        TextBlock(text=p.get("text", "")) for p in result["content"] if p.get("type") == "text"
+    ]
+    blocks += [
+        DataBlock(source=Base64Source(media_type=p["mimeType"], data=p["data"])) for p in images
+    ]
+    return ToolChunk(content=blocks)
+
+
+def sandbox_tool_adapter(
+    method: Callable[..., Any], *, framework: str = "native"
+) -> Callable[..., Any]:
+    """A sandbox method as a tool: same name, signature and docstring.
 
     Our ``Toolkit.register`` takes it, and so does AgentScope's ``FunctionTool`` (for its
-    ``Toolkit.add_tool``), which builds the schema from that signature and docstring and
-    turns the returned string into a text block. An error result raises with the sandbox's
-    output, so either toolkit reports it to the model as a failure it can read.
+    ``Toolkit.add_tool``), which builds the schema from that signature and docstring. It
+    returns the result's text (``result_text``: an image as a short note) as a ``ToolText``
+    carrying the images; with ``framework="agentscope"``, a result with images is an
+    AgentScope ``ToolChunk`` of text and data blocks instead, so the model sees them. An
+    error result raises with the sandbox's output, so either toolkit reports it to the model
+    as a failure it can read.
     """
+    if framework not in ("native", "agentscope"):
+        raise ValueError(f"framework must be native or agentscope, got {framework!r}")
     owner = getattr(method, "__self__", None)  # a bound tool method of a sandbox handle
     if inspect.iscoroutinefunction(getattr(owner, "call_tool", None)):
 
         @functools.wraps(method)
-        async def tool(**kwargs: Any) -> str:
-            return result_text(await method(**kwargs))
+        async def tool(**kwargs: Any) -> Any:
+            return _tool_value(await method(**kwargs), framework)
     else:
 
         @functools.wraps(method)
-        def tool(**kwargs: Any) -> str:
-            return result_text(method(**kwargs))
+        def tool(**kwargs: Any) -> Any:
+            return _tool_value(method(**kwargs), framework)
 
     tool.__annotations__ = {**method.__annotations__, "return": "str"}
     return tool

@@ -24,7 +24,7 @@ class SandboxType:
     toolsets: tuple[str, ...]
     # the type whose image this one's is built FROM; None: built from the base OS image
     parent: str | None = None
-    # a desktop with a live view (desktop_url)
+    # a desktop (X display, window manager, Chromium) with a live view (desktop_url)
     desktop: bool = False
 
 
@@ -41,6 +41,21 @@ SANDBOX_TYPES: dict[str, SandboxType] = {
             "base, plus the MCP filesystem server's tools confined to /workspace",
             ("base", "filesystem"),
             parent="base",
+        ),
+        SandboxType(
+            "browser",
+            "base, plus Playwright MCP's browser tools driving Chromium on a desktop with a"
+            " live view",
+            ("base", "browser"),
+            desktop=True,
+        ),
+        SandboxType(
+            "gui",
+            "base, plus computer_use (mouse, keyboard, screenshots) on a desktop with a live view",
+            ("base", "gui"),
+            # the browser image's desktop and programs, without its browser tools
+            parent="browser",
+            desktop=True,
         ),
     )
 }

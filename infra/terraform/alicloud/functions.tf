@@ -39,6 +39,8 @@ module "sandbox" {
       SANDBOX_FC_FUNCTION_PREFIX = var.sandbox_function_prefix
       SANDBOX_INTERNET_ACCESS    = tostring(var.sandbox_internet_access)
     },
+    # the live views' anonymous door (desktop.tf), named in each desktop_url
+    local.deploy_desktop_door ? { SANDBOX_DESKTOP_URL = module.sandbox_desktop[0].url } : {},
   )
   # sessions of the sandbox functions, and nothing else of FC (sandboxes.tf)
   extra_statements = [

@@ -18,6 +18,11 @@ output "sandbox_function_urls" {
   value       = { for type, t in alicloud_fcv3_trigger.sandbox_type : type => trimsuffix(t.http_trigger[0].url_internet, "/") }
 }
 
+output "sandbox_desktop_url" {
+  description = "The live views' anonymous door (browser and gui sandboxes' desktop_url); null when not deployed."
+  value       = local.deploy_desktop_door ? module.sandbox_desktop[0].url : null
+}
+
 output "state_bucket" {
   description = "The OSS bucket holding sessions, the sandbox registry and the deployed zips."
   value       = local.bucket

@@ -211,12 +211,18 @@ variable "model_api_key" {
 variable "sandbox_types" {
   description = "Sandbox types to deploy; each gets the function <sandbox_function_prefix><type> running image runtime-sandbox-<type>."
   type        = list(string)
-  default     = ["base", "filesystem"]
+  default     = ["base", "filesystem", "browser", "gui"]
 
   validation {
     condition     = length(var.sandbox_types) > 0 && alltrue([for t in var.sandbox_types : can(regex("^[a-z][a-z0-9-]*$", t))])
     error_message = "sandbox_types: a non-empty list of lowercase names (letters, digits, hyphens)."
   }
+}
+
+variable "sandbox_desktop_door" {
+  description = "Deploy the live views' anonymous door (desktop.tf) when browser or gui sandboxes are deployed and auth_mode is \"jwt\": a second function from the sandbox zip serving only /v1/sandboxes/{id}/desktop/{view token}/..., whose URL the sandbox function puts in desktop_url. false: no door, desktop_url points at the sandbox function itself (which a browser cannot open through a \"function\" trigger)."
+  type        = bool
+  default     = true
 }
 
 variable "sandbox_function_prefix" {

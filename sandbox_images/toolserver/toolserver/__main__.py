@@ -6,6 +6,7 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 
 from . import tools
 from .server import ToolServer
@@ -31,6 +32,14 @@ def keep_memory_private() -> None:
         pass
 
 
+def _start_all(starters: list[Callable[[], None]]) -> None:
+    for start in starters:
+        try:
+            start()
+        except Exception as exc:  # the tools that need it report it (and try again) on use
+            print(f"toolserver: a tool set failed to start: {exc}", file=sys.stderr, flush=True)
+
+
 def main() -> int:
     given = [name for name in _SECRETS_IN_ENV if os.environ.get(name)]
     if given:
@@ -47,15 +56,23 @@ def main() -> int:
     names = [
         n.strip() for n in os.environ.get("TOOLSERVER_TOOLSETS", "base").split(",") if n.strip()
     ]
+    starters: list[Callable[[], None]] = []  # what a tool set starts with the server (a desktop)
     try:
-        offered = tools.load(names, workspace)
+        offered = tools.load(names, workspace, starters)
     except ValueError as exc:
         print(f"toolserver: {exc}", file=sys.stderr)
         return 2
     host = os.environ.get("TOOLSERVER_HOST", "0.0.0.0")
     port = int(os.environ.get("TOOLSERVER_PORT", "8000"))
-    server = ToolServer((host, port), offered, workspace)
+    view_port = int(os.environ.get("TOOLSERVER_VIEW_PORT") or 0) or None
+    server = ToolServer((host, port), offered, workspace, view_port=view_port)
     keep_memory_private()  # before the first request: the token arrives with a claim
+    if starters:  # a desktop comes up behind the listening server; its tools wait for it
+        threading.Thread(target=_start_all, args=(starters,), name="starters", daemon=True).start()
+    if view_port:  # the live view, in this process: see liveview.py
+        from . import liveview
+
+        liveview.start(host, view_port, server.view_allowed)
     signal.signal(signal.SIGTERM, lambda *_: threading.Thread(target=server.shutdown).start())
     print(f"toolserver listening on {host}:{server.server_address[1]}", flush=True)
     try:

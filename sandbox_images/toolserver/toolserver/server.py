@@ -14,15 +14,26 @@ holds what the container started with), and each sandbox's token is its own on e
 including those whose containers share one environment (a Function Compute function, an
 AgentRun template). The server's process is non-dumpable (``__main__``), so user code running
 with its uid cannot read the token from its memory either.
+
+A desktop sandbox's live view (``liveview.py``) opens with the **view token**,
+``view_token(tool token)``: derived from the claimed token, so the sandbox function computes
+it from what its registry holds, while the view token alone does not open the tools. Until
+the claim no view token exists and the live view refuses everyone. The live view has a port
+of its own (``TOOLSERVER_VIEW_PORT``) and is also reachable here under ``/desktop/``, for
+platforms that route one port to a container (FC, AgentRun): those requests are relayed to
+it as they are, with no bearer token, since the live view checks its own token (and noVNC's
+web client is public).
 """
 
 from __future__ import annotations
 
 import errno
+import hashlib
 import hmac
 import json
 import os
 import shutil
+import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,7 +41,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from .mcp_servers import McpServers
-from .registry import Tool, ToolError, check_arguments
+from .registry import Tool, ToolError, check_arguments, content_of
 from .tracing import tool_span
 from .workspace import Workspace, write_atomic
 
@@ -53,6 +64,13 @@ _OS_ERRORS = {
     errno.ENOSPC: (507, "no_space", "the workspace is full"),
     errno.EDQUOT: (507, "no_space", "the workspace is over its quota"),
 }
+DESKTOP_PREFIX = "/desktop"
+VIEW_LABEL = b"agentscope-faas desktop view"
+
+
+def view_token(tool_token: str) -> str:
+    """A sandbox's live-view token: hex HMAC-SHA256 of a fixed label under its tool token."""
+    return hmac.new(tool_token.encode(), VIEW_LABEL, hashlib.sha256).hexdigest()
 
 
 class HttpError(Exception):
@@ -64,13 +82,21 @@ class HttpError(Exception):
 class ToolServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, address: tuple[str, int], tools: dict[str, Tool], workspace: Workspace):
+    def __init__(
+        self,
+        address: tuple[str, int],
+        tools: dict[str, Tool],
+        workspace: Workspace,
+        *,
+        view_port: int | None = None,
+    ) -> None:
         super().__init__(address, Handler)
         self.token: bytes | None = None
         self._claim_lock = threading.Lock()
         self.tools = tools
         self.workspace = workspace
         self.mcp = McpServers(workspace.root)  # MCP servers started in the sandbox
+        self.view_port = view_port  # the live view's own port, relayed under /desktop/
 
     def claim(self, token: str) -> bool:
         """Take ``token`` as the server's if it has none; True if it is (now) the token."""
@@ -80,6 +106,13 @@ class ToolServer(ThreadingHTTPServer):
                 self.token = given
                 return True
         return hmac.compare_digest(given, self.token)
+
+    def view_allowed(self, given: str) -> bool:
+        """Whether ``given`` is this sandbox's live-view token (never before the claim)."""
+        token = self.token
+        if token is None:
+            return False
+        return hmac.compare_digest(given.encode(), view_token(token.decode()).encode())
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -150,8 +183,15 @@ class Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         self.body_read = False
+        head = urlsplit(self.path).path
+        if (
+            self.server.view_port
+            and method == "GET"
+            and (head == DESKTOP_PREFIX or head.startswith(DESKTOP_PREFIX + "/"))
+        ):
+            return self._relay_desktop()
         try:
-            if urlsplit(self.path).path == "/claim" and method == "POST":
+            if head == "/claim" and method == "POST":
                 return self._claim()
             if not self._authorized():
                 # read nothing from an unauthenticated caller; close after answering
@@ -224,6 +264,47 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch("DELETE")
 
+    def _relay_desktop(self) -> None:
+        """Hand this connection to the live view: the request's head with the ``/desktop``
+        prefix taken off, then bytes both ways (a WebSocket included) until either side ends."""
+        self.close_connection = True
+        try:
+            view = socket.create_connection(("127.0.0.1", self.server.view_port), timeout=5)
+        except OSError:
+            return self._json(503, {"detail": "the live view is not running", "code": "no_view"})
+        view.settimeout(None)
+        path = self.path[len(DESKTOP_PREFIX) :] or "/"
+        lines = [f"{self.command} {path} {self.request_version}"]
+        lines += [f"{name}: {value}" for name, value in self.headers.items()]
+        view.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+
+        def back() -> None:
+            try:
+                while data := view.recv(65536):
+                    self.wfile.write(data)
+            except OSError:
+                pass
+            finally:
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        pump = threading.Thread(target=back, daemon=True)
+        pump.start()
+        try:
+            while data := self.rfile.read1(65536):  # read1: bytes already buffered come first
+                view.sendall(data)
+        except OSError:
+            pass
+        finally:
+            try:
+                view.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            pump.join(5)
+            view.close()
+
     # -- tools -----------------------------------------------------------------------------
 
     def _call_tool(self, name: str) -> None:
@@ -242,16 +323,16 @@ class Handler(BaseHTTPRequestHandler):
         args = self._json_body()
         started = time.time_ns()
         try:
-            text = tool.fn(**check_arguments(tool, args))
+            content = content_of(tool.fn(**check_arguments(tool, args)))
             is_error = False
         except ToolError as exc:
-            text, is_error = str(exc), True
+            content, is_error = content_of(str(exc)), True
         except Exception as exc:  # a tool bug is still an answer the model can read
-            text, is_error = f"{type(exc).__name__}: {exc}", True
+            content, is_error = content_of(f"{type(exc).__name__}: {exc}"), True
         span = tool_span(
             self.headers.get("traceparent"), name, started, "tool_error" if is_error else None
         )
-        self._json(200, {"content": [{"type": "text", "text": text}], "isError": is_error}, span)
+        self._json(200, {"content": content, "isError": is_error}, span)
 
     # -- workspace files -------------------------------------------------------------------
 

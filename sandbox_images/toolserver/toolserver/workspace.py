@@ -7,7 +7,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from .registry import ToolError
+from .errors import ToolError
 
 
 class Workspace:

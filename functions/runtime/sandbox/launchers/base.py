@@ -20,6 +20,8 @@ class Launched:
     endpoint: str  # base URL of its tool server, as this function reaches it
     # headers every call to the sandbox must carry (session affinity, a data-plane token)
     headers: dict[str, str] = field(default_factory=dict)
+    # a desktop sandbox's live-view base URL, as this function reaches it (None: no desktop)
+    desktop_endpoint: str | None = None
 
 
 class Launcher:

@@ -20,6 +20,7 @@ import time
 from typing import Any
 
 from ...settings import Settings, sandbox_image
+from .. import desktop
 from ..errors import LaunchError
 from .base import Launched, Launcher
 from .claim import claim
@@ -43,6 +44,12 @@ def _created(container: Any) -> float:
     except ValueError:
         return 0.0
     return whole + float(f"0.{frac[:6] or 0}")
+
+
+def _published(container: Any, port: int) -> str | None:
+    """``http://127.0.0.1:<host port>`` of a published container port, None when unpublished."""
+    bindings = (container.attrs["NetworkSettings"]["Ports"] or {}).get(f"{port}/tcp") or []
+    return f"http://127.0.0.1:{bindings[0]['HostPort']}" if bindings else None
 
 
 def owner_id(settings: Settings) -> str:
@@ -77,10 +84,11 @@ class DockerLauncher(Launcher):
         environment: dict[str, str],
         labels: dict[str, str],
         port: str = TOOL_PORT,
+        sandbox_type: str | None = None,
     ) -> dict[str, Any]:
         """``containers.run`` keywords: the security defaults around what the caller names."""
         s = self.settings
-        return {
+        options = {
             "detach": True,
             "name": name,
             "environment": environment,
@@ -100,6 +108,8 @@ class DockerLauncher(Launcher):
             "pids_limit": s.sandbox_pids_limit,
             "ports": {port: ("127.0.0.1", None)},
         }
+        # desktop sandboxes (browser, gui): bigger tmpfs and shm, the live-view port
+        return desktop.docker_run_extras(sandbox_type, options) if sandbox_type else options
 
     def run_image(
         self,
@@ -110,23 +120,32 @@ class DockerLauncher(Launcher):
         labels: dict[str, str],
         port: int = 8000,
         internet_access: bool | None = None,
+        sandbox_type: str | None = None,
     ) -> tuple[Any, int]:
         """Run ``image`` hardened; return the container and ``port``'s host port on 127.0.0.1.
 
         Blocking: call it in a thread. Also what the local FC and AgentRun emulators use to
         run a function's container, so every sandbox gets the same defaults.
-        ``internet_access``: None is SANDBOX_INTERNET_ACCESS.
+        ``internet_access``: None is SANDBOX_INTERNET_ACCESS. ``sandbox_type`` (None: the
+        image's ``agentscope-faas.sandbox-type`` label, so the FC and AgentRun emulators'
+        containers get the same): a desktop type gets its extras (``desktop.docker_run_extras``).
         """
         container_port = f"{port}/tcp"
         import docker
 
         client = self.client()
         try:
-            client.images.get(image)
+            found = client.images.get(image)
         except docker.errors.ImageNotFound:
             raise LaunchError(f"image {image} is not built; run `make images`") from None
+        if sandbox_type is None:  # a platform emulator knows the image only: it names its type
+            sandbox_type = ((found.attrs.get("Config") or {}).get("Labels") or {}).get(LABEL_TYPE)
         options = self.run_options(
-            name=name, environment=environment, labels=labels, port=container_port
+            name=name,
+            environment=environment,
+            labels=labels,
+            port=container_port,
+            sandbox_type=sandbox_type,
         )
         if internet_access is None:
             internet_access = self.settings.sandbox_internet_access
@@ -158,6 +177,7 @@ class DockerLauncher(Launcher):
                 "SANDBOX_MAX_CALL_TIMEOUT_S": f"{self.settings.sandbox_max_call_timeout_s:g}"
             },
             labels={LABEL_SANDBOX: sandbox_id, LABEL_TYPE: sandbox_type},
+            sandbox_type=sandbox_type,
         )
         endpoint = f"http://127.0.0.1:{port}"
         try:
@@ -165,7 +185,11 @@ class DockerLauncher(Launcher):
         except BaseException:
             await asyncio.to_thread(container.remove, force=True)
             raise
-        return Launched(handle=container.id, endpoint=endpoint)
+        return Launched(
+            handle=container.id,
+            endpoint=endpoint,
+            desktop_endpoint=_published(container, desktop.LIVE_VIEW_PORT),
+        )
 
     async def wait_ready(self, container: Any, endpoint: str, *, token: str | None = None) -> None:
         """Poll the tool server until it is ready; fail fast if the container dies.

@@ -19,8 +19,15 @@ locals {
   # FC wants 0.05-vCPU steps and memory (GB) between 1x and 4x the vCPUs: 1 vCPU per GB
   cpu = coalesce(var.cpu, max(0.05, floor(var.artifact.memory_mb / 1024 * 20) / 20))
 
-  # the session store: objects under the state prefix, listing of that prefix only
-  state_statements = [
+  # the session store: objects under the state prefix, listing of that prefix only (or,
+  # with state_read_only, reading the objects under that one prefix of it)
+  state_statements = var.state_read_only != null ? [
+    {
+      Effect   = "Allow"
+      Action   = ["oss:GetObject"]
+      Resource = ["acs:oss:*:*:${var.state_bucket}/${var.state_prefix}${var.state_read_only}*"]
+    },
+    ] : [
     {
       Effect   = "Allow"
       Action   = ["oss:GetObject", "oss:PutObject", "oss:DeleteObject"]

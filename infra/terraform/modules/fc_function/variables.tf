@@ -60,6 +60,12 @@ variable "code_prefix" {
   type        = string
 }
 
+variable "state_read_only" {
+  description = "Key prefix under state_prefix (e.g. \"sandboxes/\") whose objects the role may only read (oss:GetObject, no listing, no writes, nothing else of the state); null: read, write and list the whole state prefix."
+  type        = string
+  default     = null
+}
+
 variable "extra_statements" {
   description = "More RAM statements (Allow) for this function's role alone, e.g. FC session calls on the sandbox functions."
   type = list(object({

@@ -1,0 +1,46 @@
+# The live view's door. Browser and gui sandboxes are watched in a browser (noVNC), which can
+# neither sign a request (the sandbox function's trigger wants FC's signature) nor send a
+# bearer token. So the sandbox function's zip is deployed a second time, serving only the
+# live-view routes (SANDBOX_ROUTES=desktop: /v1/sandboxes/{id}/desktop/{view token}/... and
+# /health), behind an anonymous HTTP trigger, which carries noVNC's WebSocket. The view
+# token in the path is the only credential: checked against the sandbox's record before
+# anything reaches the sandbox, and no other route exists there. Its role may read the
+# sandbox records and nothing else. The sandbox function puts this door's URL in the
+# desktop_url it gives a sandbox's owner (SANDBOX_DESKTOP_URL).
+#
+# With auth_mode "jwt" only: under "none" a function answers loopback hosts alone.
+
+locals {
+  desktop_types = [for t in var.sandbox_types : t if contains(["browser", "gui"], t)]
+  deploy_desktop_door = (
+    var.deploy_api_functions && var.sandbox_desktop_door && var.auth_mode == "jwt"
+    && length(local.desktop_types) > 0
+  )
+}
+
+module "sandbox_desktop" {
+  source = "../modules/fc_function"
+  count  = local.deploy_desktop_door ? 1 : 0
+
+  name     = "${local.sandbox_api_function}-desktop"
+  artifact = module.manifest[0].artifacts["sandbox"]
+  environment = merge(
+    local.store_environment,
+    module.environment.environment["sandbox"],
+    { SANDBOX_ROUTES = "desktop" },
+  )
+  state_read_only = "sandboxes/"
+
+  region               = var.region
+  account_id           = local.account_id
+  state_bucket         = local.bucket
+  state_prefix         = local.state_prefix
+  code_bucket          = local.bucket
+  code_prefix          = local.code_prefix
+  instance_concurrency = var.instance_concurrency
+  max_instances        = var.max_instances.sandbox
+  trigger_auth_type    = "anonymous"
+  trigger_methods      = ["GET", "HEAD"]
+  log_project          = local.log_project
+  log_store            = local.log_store
+}

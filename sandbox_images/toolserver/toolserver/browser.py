@@ -1,0 +1,230 @@
+"""The sandbox's browser: Debian's Chromium under Python Playwright, headed on the desktop.
+
+One per tool server, started in the background when the server starts: ``CHROMIUM_PATH``
+(``/usr/bin/chromium``) launched by Playwright (no ``playwright install``) on the sandbox's
+X display, so the live view shows it. Chromium's own sandbox is off (``--no-sandbox``): it
+needs user namespaces or a setuid helper, which a container with every capability dropped
+and no-new-privileges does not give, and the container is the sandbox. Pages, tabs and
+cookies live in one browser context until ``close``; the next call opens a fresh one.
+
+Playwright's API is bound to the event loop it started on, while the tool server answers
+each request on a thread of its own: so Playwright lives on one loop in one thread, and
+``Browser.call`` runs each tool's coroutine there, one call at a time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from . import desktop
+from .registry import ToolError
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
+VIEWPORT = {"width": 1280, "height": 720}
+ACTION_TIMEOUT_MS = 5_000  # as Playwright MCP: an element that is not there fails fast
+NAVIGATION_TIMEOUT_MS = 60_000
+CALL_TIMEOUT_S = 120.0  # a tool call's hard limit, the browser's start included
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # see the module docstring: the container is the sandbox
+    "--no-first-run",
+    "--start-maximized",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",  # /dev/shm is small in a container; Chromium uses /tmp
+]
+
+
+def _error(exc: BaseException) -> ToolError:
+    """A Playwright error as a short message for the model (its call log left out)."""
+    message = str(exc).split("\nCall log:", 1)[0].strip()
+    return ToolError(message or type(exc).__name__)
+
+
+class Browser:
+    """Playwright on an event loop of its own thread; tool calls run there one at a time."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        threading.Thread(target=self.loop.run_forever, name="browser", daemon=True).start()
+        self.playwright: Any = None
+        self.browser: Any = None
+        self.context: Any = None
+        self.current: Any = None
+        self.dialogs: dict[Any, Any] = {}  # page -> the dialog waiting for an answer
+        self.choosers: dict[Any, Any] = {}  # page -> the file chooser waiting for files
+        self.lock: asyncio.Lock | None = None
+        self.starting: asyncio.Future | None = None
+        self.modal_opened = asyncio.Event()  # set on the loop when a dialog or chooser opens
+
+    def call(self, fn: Callable[[], Awaitable[Any]]) -> Any:
+        """Run ``fn()`` on the browser's loop, after any call before it; its result."""
+
+        async def serialized() -> Any:
+            if self.lock is None:
+                self.lock = asyncio.Lock()
+            async with self.lock:
+                return await fn()
+
+        future = asyncio.run_coroutine_threadsafe(serialized(), self.loop)
+        try:
+            return future.result(CALL_TIMEOUT_S)
+        except TimeoutError:
+            future.cancel()
+            raise ToolError(f"the browser did not answer within {CALL_TIMEOUT_S:g} s") from None
+        except ToolError:
+            raise
+        except Exception as exc:
+            raise _error(exc) from None
+
+    def warm(self) -> None:
+        """Start the browser now, in the background, so the first call does not wait as long."""
+        asyncio.run_coroutine_threadsafe(self._launch_once(), self.loop)
+
+    async def _launch_once(self) -> None:
+        if self.starting is None or (self.starting.done() and self.starting.exception()):
+            self.starting = asyncio.ensure_future(self._launch())
+        await asyncio.shield(self.starting)
+
+    async def _launch(self) -> None:
+        from playwright.async_api import async_playwright
+
+        if self.playwright is None:
+            self.playwright = await async_playwright().start()
+        if self.browser is None or not self.browser.is_connected():
+            await asyncio.to_thread(desktop.DESKTOP.ensure)  # Chromium needs the display
+            self.browser = await self.playwright.chromium.launch(
+                executable_path=CHROMIUM,
+                headless=False,
+                args=CHROMIUM_ARGS,
+                env={**os.environ, "DISPLAY": desktop.display()},
+            )
+        self.context = await self.browser.new_context(viewport=VIEWPORT, accept_downloads=True)
+        self.context.set_default_timeout(ACTION_TIMEOUT_MS)
+        self.context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
+        self.context.on("page", self._watch)
+        self.current = await self.context.new_page()
+
+    def _watch(self, page: Any) -> None:
+        """Keep a page's dialogs and file choosers for the tools that answer them."""
+
+        def keep(waiting: dict[Any, Any], item: Any) -> None:
+            waiting[page] = item
+            self.modal_opened.set()
+
+        page.on("dialog", lambda dialog: keep(self.dialogs, dialog))
+        page.on("filechooser", lambda chooser: keep(self.choosers, chooser))
+        page.on("close", lambda _: self._closed(page))
+
+    def _closed(self, page: Any) -> None:
+        self.dialogs.pop(page, None)
+        self.choosers.pop(page, None)
+        if page is self.current:
+            pages = self.context.pages if self.context else []
+            self.current = pages[-1] if pages else None
+            if self.current is not None:  # show the live view the tab the tools now act on
+                shown = asyncio.ensure_future(self.current.bring_to_front())
+                shown.add_done_callback(lambda t: t.cancelled() or t.exception())
+
+    async def page(self) -> Any:
+        """The current tab, the browser (re)started or a tab opened when there is none."""
+        if self.browser is not None and not self.browser.is_connected():
+            self.context = self.starting = None  # Chromium died: start it again
+        if self.context is None:  # not started yet, starting (warm), or closed
+            await self._launch_once()
+        if self.current is None or self.current.is_closed():
+            self.current = await self.context.new_page()
+        return self.current
+
+    async def act(self, page: Any, action: Awaitable[Any]) -> None:
+        """Run an action until it ends or opens a dialog or file chooser on ``page``.
+
+        A JavaScript dialog blocks the page, so an action that opened one may not end until
+        it is answered: the tool then reports the dialog (browser_handle_dialog answers it)
+        and the action finishes on its own afterwards. A dialog or chooser may also be
+        announced just after the action returns, so one round trip to the page follows: the
+        browser's events reach us in order, before that round trip's answer.
+        """
+        self.modal_opened.clear()
+        if await self._until_modal(page, action):
+            return
+        await self._until_modal(page, page.evaluate("0"), probe=True)
+
+    async def _until_modal(self, page: Any, step: Awaitable[Any], probe: bool = False) -> bool:
+        """Await ``step`` unless a modal opens first on ``page``; whether one did."""
+        task = asyncio.ensure_future(step)
+        opened = asyncio.ensure_future(self.modal_opened.wait())
+        await asyncio.wait({task, opened}, return_when=asyncio.FIRST_COMPLETED)
+        opened.cancel()
+        if not task.done() and self.modal(page):
+            # it ends once the modal is answered; its outcome is of no interest then
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+            return True
+        try:
+            await task
+        except Exception:
+            if not probe:
+                raise
+        return bool(self.modal(page))
+
+    async def close(self) -> None:
+        context, self.context, self.current, self.starting = self.context, None, None, None
+        self.dialogs.clear()
+        self.choosers.clear()
+        if context is not None:
+            await context.close()
+
+    # -- what the tools answer --------------------------------------------------------------
+
+    def modal(self, page: Any) -> str:
+        dialog = self.dialogs.get(page)
+        if dialog is not None:
+            return (
+                f'- ["{dialog.type}" dialog with message "{dialog.message}"]: answer it with '
+                "browser_handle_dialog"
+            )
+        if page in self.choosers:
+            return "- [File chooser]: choose files with browser_file_upload"
+        return ""
+
+    async def state(self, page: Any | None = None) -> str:
+        """The page's URL, title and AI snapshot (with refs), as Playwright MCP reports them."""
+        page = page or await self.page()
+        lines = []
+        pages = self.context.pages
+        if len(pages) > 1:
+            lines += ["### Open tabs", *self.tab_lines(), ""]
+        modal = self.modal(page)
+        if modal:
+            return "\n".join([*lines, "### Modal state", modal])
+        snapshot = await page.aria_snapshot(mode="ai")
+        lines += [
+            "### Page state",
+            f"- Page URL: {page.url}",
+            f"- Page Title: {await page.title()}",
+            "- Page Snapshot:",
+            "```yaml",
+            snapshot,
+            "```",
+        ]
+        return "\n".join(lines)
+
+    def tab_lines(self) -> list[str]:
+        lines = []
+        for i, page in enumerate(self.context.pages if self.context else []):
+            mark = " (current)" if page is self.current else ""
+            lines.append(f"- {i}:{mark} ({page.url})")
+        return lines
+
+    def tab(self, index: int) -> Any:
+        pages = self.context.pages if self.context else []
+        if not 0 <= index < len(pages):
+            raise ToolError(f"no tab {index}; open tabs: 0..{len(pages) - 1}")
+        return pages[index]
+
+
+BROWSER = Browser()
