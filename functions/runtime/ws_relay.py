@@ -124,5 +124,7 @@ async def _pump(client: WebSocket, upstream: Any) -> None:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         await upstream.close()
+        # the upstream's own close (e.g. 1011 with why) reaches the caller unchanged
+        code = upstream.close_code if upstream.close_code not in (None, 1005, 1006) else 1000
         with contextlib.suppress(Exception):  # the caller may have gone already
-            await client.close()
+            await client.close(code=code, reason=upstream.close_reason or None)

@@ -176,6 +176,10 @@ def test_each_zip_holds_only_what_its_function_and_cloud_need(built):
     assert {"METADATA", "entry_points.txt"} <= metadata
     assert not metadata & {"RECORD", "INSTALLER", "REQUESTED"}
     assert not [n for n in query if n.endswith(".cyclonedx.json")]
+    # aiohttp (under the FC SDK) without its compiled parser: its pure-Python one stays
+    sandbox = names(out / artifact(manifest, "sandbox", "fc")["zip"])
+    assert "aiohttp/http_parser.py" in sandbox and "aiohttp/_websocket/reader_py.py" in sandbox
+    assert not [n for n in sandbox if n.startswith("aiohttp/_http_parser.")]
 
 
 def test_bytecode_is_precompiled_for_the_building_python_only(built):

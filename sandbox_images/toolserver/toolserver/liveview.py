@@ -68,8 +68,11 @@ def _static(connection: Any, path: str) -> Any:
 def _relay(connection: Any) -> None:
     """Carry the RFB stream both ways until either side closes."""
     try:
+        # as the tools do: a view opened while the desktop still starts waits for it (and a
+        # VNC server that died is started again)
+        desktop.DESKTOP.ensure()
         vnc = socket.create_connection(("127.0.0.1", desktop.vnc_port()), timeout=5)
-    except OSError:
+    except (OSError, RuntimeError):
         connection.close(1011, "the desktop's VNC server is not running")
         return
     vnc.settimeout(None)
