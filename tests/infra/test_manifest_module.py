@@ -67,6 +67,8 @@ def test_aws_selection_takes_the_asked_python_and_cpu(
             "timeout_s",
             "zip",
             "sha256",
+            "size",
+            "unzipped_size",
             "port",
         ):
             assert artifact[field] == entry[field], (name, field)

@@ -9,6 +9,10 @@ locals {
   store_environment = { STORE_URL = local.store_url }
 
   model_environment = var.model_api_key == null ? {} : { MODEL_API_KEY = var.model_api_key }
+
+  # the state bucket named through its versioning, so that a zip is uploaded only once
+  # versioning is on and the object has the version id its function names
+  code_bucket = aws_s3_bucket_versioning.state.bucket
 }
 
 module "sandbox" {
@@ -42,6 +46,8 @@ module "sandbox" {
 
   state_bucket_arn     = aws_s3_bucket.state.arn
   state_prefix         = local.state_prefix
+  code_bucket          = local.code_bucket
+  code_prefix          = local.code_prefix
   url_auth_type        = var.function_url_auth_type.sandbox
   reserved_concurrency = var.reserved_concurrency.sandbox
   xray_tracing         = var.xray_tracing
@@ -61,6 +67,8 @@ module "state" {
   )
   state_bucket_arn     = aws_s3_bucket.state.arn
   state_prefix         = local.state_prefix
+  code_bucket          = local.code_bucket
+  code_prefix          = local.code_prefix
   url_auth_type        = var.function_url_auth_type.state
   reserved_concurrency = var.reserved_concurrency.state
   xray_tracing         = var.xray_tracing
@@ -101,6 +109,8 @@ module "query" {
 
   state_bucket_arn     = aws_s3_bucket.state.arn
   state_prefix         = local.state_prefix
+  code_bucket          = local.code_bucket
+  code_prefix          = local.code_prefix
   url_auth_type        = var.function_url_auth_type.query
   reserved_concurrency = var.reserved_concurrency.query
   xray_tracing         = var.xray_tracing

@@ -12,6 +12,16 @@ locals {
   state_prefix = "${var.state_prefix}/"
   store_url    = "s3://${aws_s3_bucket.state.bucket}/${var.state_prefix}"
 
+  # Zips too large for Lambda's request (modules/lambda_function/code.tf) are uploaded to the
+  # state bucket under this prefix, as on Alibaba Cloud, rather than to a bucket of their
+  # own: the bucket is already private, versioned (the functions name the object version),
+  # encrypted and public-access-blocked; no role of a function may touch anything outside
+  # the state prefix (a state prefix starts with a letter or digit, so never this one); and
+  # no lifecycle rule expires a current object outside the state prefix (expire-old-versions
+  # removes only the versions a newer upload replaced, which no function uses any more:
+  # Lambda keeps its own copy of the code it was deployed with).
+  code_prefix = "_deploy/"
+
   web_adapter_layer_arn = coalesce(
     var.lambda_web_adapter_layer_arn,
     format(

@@ -1,6 +1,6 @@
-# The state bucket: sessions (<prefix>/users/...), running turns' leases (<prefix>/leases/...)
-# and the sandbox registry (<prefix>/sandboxes/..., <prefix>/sandbox-pool/...). Private,
-# versioned, encrypted.
+# The state bucket: sessions (<prefix>/users/...), running turns' leases (<prefix>/leases/...),
+# the sandbox registry (<prefix>/sandboxes/..., <prefix>/sandbox-pool/...), and the zips too
+# large for Lambda's request (_deploy/, see local.code_prefix). Private, versioned, encrypted.
 
 resource "aws_s3_bucket" "state" {
   bucket        = var.state_bucket_name

@@ -88,7 +88,11 @@ resource "alicloud_ram_role_policy_attachment" "this" {
 }
 
 # The zip goes to OSS under a name that holds its sha256, so a new build is a new object and
-# FC updates the function exactly when the zip changed.
+# FC updates the function exactly when the zip changed. Every zip takes this way, whatever
+# its size: FC 3.0 takes a code package in the request (zipFile, base64) only up to 100 MB,
+# from OSS (ossBucketName / ossObjectName) up to 500 MB, which a query zip carrying an agent
+# framework stays well under. That 500 MB is a quota the account can have raised, so the
+# plan refuses no size of its own here; FC's answer names it.
 resource "alicloud_oss_bucket_object" "code" {
   bucket = var.code_bucket
   key    = "${var.code_prefix}${var.name}-${var.artifact.sha256}.zip"

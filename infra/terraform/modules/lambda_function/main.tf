@@ -1,7 +1,8 @@
 # One of the bundle's functions on AWS Lambda: its own IAM role (the state prefix, its own
 # log group, X-Ray when traced, and whatever `extra_statements` the caller names, nothing
-# else), its log group, the function from its manifest artifact with its concurrency limit,
-# and its Function URL.
+# else), its log group, the function from its manifest artifact with its concurrency limit
+# (a zip too large for Lambda's request through an object in the code bucket: code.tf), and
+# its Function URL.
 
 terraform {
   required_version = ">= 1.5"
@@ -104,18 +105,44 @@ resource "aws_iam_role_policy" "access" {
   policy = data.aws_iam_policy_document.access.json
 }
 
+# A zip too large to go in the request (code.tf) goes to the code bucket first; Lambda reads
+# it there with the deployer's credentials when it creates or updates the function, and keeps
+# its own copy. The function's role never reads it.
+resource "aws_s3_object" "code" {
+  count = local.code_object == null ? 0 : 1
+
+  bucket      = local.code_object.bucket
+  key         = local.code_object.key
+  source      = local.code_object.source
+  source_hash = local.code_object.source_hash
+
+  lifecycle {
+    # under the state prefix the function's role could read and replace its own next code
+    precondition {
+      condition     = !startswith(local.code_object.key, var.state_prefix)
+      error_message = "code_prefix ${var.code_prefix} lies under the state prefix ${var.state_prefix}, which the function's role may write."
+    }
+  }
+}
+
 resource "aws_lambda_function" "this" {
-  function_name    = var.name
-  description      = "agentscope-faas ${var.artifact.function} function"
-  role             = aws_iam_role.this.arn
-  filename         = var.artifact.zip_path
-  source_code_hash = var.artifact.source_code_hash
-  runtime          = var.artifact.runtime
-  handler          = var.streaming ? var.artifact.streaming_handler : var.artifact.handler
-  architectures    = [var.artifact.arch]
-  memory_size      = var.artifact.memory_mb
-  timeout          = var.artifact.timeout_s
-  layers           = var.streaming ? [var.web_adapter_layer_arn] : []
+  function_name = var.name
+  description   = "agentscope-faas ${var.artifact.function} function"
+  role          = aws_iam_role.this.arn
+
+  # the zip in the request, or the uploaded object's version
+  filename          = local.code_object == null ? var.artifact.zip_path : null
+  s3_bucket         = one(aws_s3_object.code[*].bucket)
+  s3_key            = one(aws_s3_object.code[*].key)
+  s3_object_version = one(aws_s3_object.code[*].version_id)
+  source_code_hash  = var.artifact.source_code_hash
+
+  runtime       = var.artifact.runtime
+  handler       = var.streaming ? var.artifact.streaming_handler : var.artifact.handler
+  architectures = [var.artifact.arch]
+  memory_size   = var.artifact.memory_mb
+  timeout       = var.artifact.timeout_s
+  layers        = var.streaming ? [var.web_adapter_layer_arn] : []
 
   # at most this many invocations at once (and as many reserved for it); 0 stops the
   # function, -1 lets it take the account's unreserved pool

@@ -4,11 +4,14 @@ variable "name" {
 }
 
 variable "artifact" {
-  description = "The function's entry from the manifest module: zip_path, source_code_hash, handler, streaming_handler, runtime, arch, memory_mb, timeout_s, port, environment."
+  description = "The function's entry from the manifest module: zip_path, sha256, source_code_hash, size and unzipped_size (bytes), handler, streaming_handler, runtime, arch, memory_mb, timeout_s, port, environment."
   type = object({
     function          = string
     zip_path          = string
+    sha256            = string
     source_code_hash  = string
+    size              = number
+    unzipped_size     = number
     handler           = string
     streaming_handler = optional(string)
     runtime           = string
@@ -18,6 +21,28 @@ variable "artifact" {
     port              = number
     environment       = map(string)
   })
+
+  # Lambda's own limit on a function's code unzipped (CodeSizeUnzipped, not adjustable):
+  # better refused at plan time than by CreateFunction half-way through an apply
+  validation {
+    condition     = var.artifact.unzipped_size <= 262144000
+    error_message = "The ${var.artifact.function} zip ${var.artifact.zip_path} unzips to ${format("%.1f", var.artifact.unzipped_size / 1048576)} MiB; Lambda takes at most 250 MiB (262144000 bytes) unzipped, layers included. Leave out what the function never imports (packaging/frameworks.py prunes an agent framework) and run `make package` again."
+  }
+}
+
+variable "code_bucket" {
+  description = "S3 bucket a zip too large for the request (over 50 MB) is uploaded to; it must be versioned (the function names the object's version). The function's role needs no access to it."
+  type        = string
+}
+
+variable "code_prefix" {
+  description = "Key prefix of uploaded zips in code_bucket, ending in \"/\": <prefix><name>.zip."
+  type        = string
+
+  validation {
+    condition     = endswith(var.code_prefix, "/")
+    error_message = "code_prefix must end in \"/\"."
+  }
 }
 
 variable "environment" {

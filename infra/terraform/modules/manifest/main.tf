@@ -93,7 +93,7 @@ locals {
 }
 
 output "artifacts" {
-  description = "Function name => its manifest entry, plus zip_path and source_code_hash (base64 SHA-256)."
+  description = "Function name => its manifest entry (sha256, size and unzipped_size in bytes, handler, ...), plus zip_path and source_code_hash (base64 SHA-256)."
   value       = local.artifacts
 
   precondition {
