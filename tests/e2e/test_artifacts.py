@@ -80,7 +80,7 @@ def test_friday_runs_code_in_a_sandbox_from_the_packaged_functions(
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     if mode == "fc":
-        assert unsigned.status_code == 400 and unsigned.json()["Code"] == "MissingRequiredHeader"
+        assert unsigned.status_code == 403 and unsigned.json()["Code"] == "AccessDenied"
     else:
         assert unsigned.status_code == 403 and unsigned.json() == {"Message": "Forbidden"}
     assert "(AWS_IAM auth)" in out or "(function auth)" in out
