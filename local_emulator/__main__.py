@@ -51,7 +51,11 @@ def _sandbox_backend(kind: str | None, host: str) -> Iterator[None]:
 
         with fc_emulator(host, account_id=os.environ.get("FC_ACCOUNT_ID")) as env:
             os.environ.update(env)
-            print(f"  fc api   {env['FC_ENDPOINT']} (FC 3.0 API; sessions on Docker)", flush=True)
+            print(
+                f"  fc api   {env['FC_ENDPOINT']} (FC 3.0 API; sessions on Docker; "
+                "their triggers take signed calls only: function auth)",
+                flush=True,
+            )
             yield
         return
     from local_emulator.agentrun.local import agentrun_emulator
@@ -314,7 +318,11 @@ def _cloud_sandboxes(host: str) -> Iterator[dict[str, str]]:
         print(f"warning: no sandboxes ({exc})", flush=True)
         yield {}
         return
-    print(f"  fc api   {env['FC_ENDPOINT']} (sandbox sessions on Docker)", flush=True)
+    print(
+        f"  fc api   {env['FC_ENDPOINT']} (sandbox sessions on Docker; "
+        "their triggers take signed calls only: function auth)",
+        flush=True,
+    )
     try:
         yield env
     finally:

@@ -11,7 +11,8 @@ the sandbox function in artifact mode, so the query function's signing (the SDK'
   of roles granted ``lambda:InvokeFunctionUrl``. A refusal is Lambda's ``403
   {"Message": ...}``. The canonical request is botocore's, AWS's reference signer.
 - :class:`FcTriggerVerifier`: the ACS3-HMAC-SHA256 signature (``acs_signature.verify``)
-  with FC's ``{Code, Message, RequestId}`` error body.
+  with FC's trigger refusal: 403 ``{Code, Message, RequestId}``
+  (``fc.exceptions.TriggerSignatureRefused``, as the FC emulator's sandbox triggers answer).
 - :func:`role_keys`: the temporary credentials the platform gives a function's role
   (``AWS_*`` on Lambda, ``ALIBABA_CLOUD_*`` on FC), made up per run and never printed.
 """
@@ -131,12 +132,12 @@ class FcTriggerVerifier:
     def __call__(
         self, method: str, raw_path: str, query: str, headers: Mapping[str, str], body: bytes
     ) -> str:
-        from local_emulator.fc.exceptions import SignatureRefused
+        from local_emulator.fc.exceptions import TriggerSignatureRefused
 
         try:
             return verify(method, raw_path, query, headers, body, self.keys, nonces=self.nonces)
         except SignatureError as exc:
-            refused = SignatureRefused(exc.status, exc.code, exc.message)
+            refused = TriggerSignatureRefused(exc.status, exc.code, exc.message)
             raise Refused(refused.status, refused.body(str(uuid.uuid4()))) from None
 
 

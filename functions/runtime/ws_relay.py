@@ -8,7 +8,9 @@ the caller as a refused handshake, never as an open socket that closes. Messages
 both ways unchanged (binary stays binary) until either side closes.
 
 The client is the ``websockets`` package's, dialling the URL directly (never through an
-HTTP proxy of the environment).
+HTTP proxy of the environment). Where the upstream's gateway wants signed requests (an FC
+HTTP trigger with ``function`` auth), the handshake is signed by the same ``httpx.Auth`` that
+signs the plain requests to it (``signed_headers``): a handshake is a GET with no body.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.responses import Response
 from starlette.websockets import WebSocket
+
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("agentscope_faas.ws_relay")
 
@@ -54,6 +59,21 @@ def passed_headers(headers: Mapping[str, str], dropped: set[str] | frozenset = f
     return {k: v for k, v in headers.items() if k.lower() not in _HANDSHAKE | set(dropped)}
 
 
+def signed_headers(auth: httpx.Auth, url: str, headers: Mapping[str, str]) -> dict[str, str]:
+    """``headers`` plus what ``auth`` adds to a bodiless ``GET url`` (http(s) or ws(s)): the
+    signature of a WebSocket handshake, made by the signer of the upstream's plain requests.
+    The ``Host`` it signs is the one a client sends for ``url`` (not returned: the WebSocket
+    client sends its own, the same)."""
+    import httpx
+
+    http_url = "http" + url[2:] if url.startswith("ws") else url
+    request = httpx.Request("GET", http_url, headers=dict(headers))
+    flow = auth.sync_auth_flow(request)
+    signed = next(flow)
+    flow.close()
+    return {k: v for k, v in signed.headers.items() if k.lower() not in ("host", "content-length")}
+
+
 async def refuse(client: WebSocket, status: int = 403) -> None:
     """Refuse the caller's handshake with an HTTP ``status`` (where the server can send one;
     otherwise close before accepting, which servers answer with 403)."""
@@ -63,9 +83,15 @@ async def refuse(client: WebSocket, status: int = 403) -> None:
         await client.close(code=1008)
 
 
-async def relay(client: WebSocket, upstream_url: str, headers: Mapping[str, str]) -> None:
-    """Connect to ``upstream_url`` (ws:// or wss://) with ``headers``, then carry messages
-    between it and ``client`` (not yet accepted) until either closes.
+async def relay(
+    client: WebSocket,
+    upstream_url: str,
+    headers: Mapping[str, str],
+    auth: httpx.Auth | None = None,
+) -> None:
+    """Connect to ``upstream_url`` (ws:// or wss://) with ``headers`` (the handshake signed
+    by ``auth`` when given), then carry messages between it and ``client`` (not yet
+    accepted) until either closes.
 
     An upstream that refuses the handshake refuses the caller with the same status; one that
     does not answer, with 502.
@@ -74,10 +100,11 @@ async def relay(client: WebSocket, upstream_url: str, headers: Mapping[str, str]
     from websockets.exceptions import InvalidHandshake, InvalidStatus
 
     offered = client.scope.get("subprotocols") or []
+    sent = signed_headers(auth, upstream_url, headers) if auth is not None else dict(headers)
     try:
         upstream = await connect(
             upstream_url,
-            additional_headers=dict(headers),
+            additional_headers=sent,
             subprotocols=offered or None,
             compression=None,  # relay frames as they are; a VNC stream is compressed already
             max_size=None,

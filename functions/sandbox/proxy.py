@@ -1,10 +1,12 @@
 """Calls to a sandbox's tool server, made for the caller with the sandbox's own token.
 
 Callers hold only a sandbox id: the token, the endpoint and the backend's headers stay in
-this function. A failure is told apart here: the tool server's own answers pass through
-untouched (its 4xx refusals included: a file name too long is its 400, an upload over its
-cap its 413); a backend gateway's refusal (``Launcher.call_error``) and a sandbox that no
-longer answers become the named sandbox errors (gone, paused, unreachable).
+this function. Each call is signed as the backend's gateway requires (``Launcher.call_auth``:
+FC's triggers with ``function`` auth), the token beside the signature
+(``Launcher.tool_headers``). A failure is told apart here: the tool server's own answers
+pass through untouched (its 4xx refusals included: a file name too long is its 400, an
+upload over its cap its 413); a backend gateway's refusal (``Launcher.call_error``) and a
+sandbox that no longer answers become the named sandbox errors (gone, paused, unreachable).
 
 Paths go to the tool server exactly as the caller wrote them: the raw, still
 percent-encoded path (``files/a%3Fb`` names the file ``a?b``; ``files/..%2Ftools%2Fx`` is a
@@ -113,6 +115,7 @@ async def call(
             f"sandbox {sandbox_id!r} is paused; POST /v1/sandboxes/{sandbox_id}/resume first"
         )
     url = f"{record.endpoint}{path}" + (f"?{query}" if query else "")
+    launcher = service.launcher
     marker = await service.begin_call(record)
     sent_ns = time.time_ns()
     try:
@@ -123,10 +126,11 @@ async def call(
                 content=body,
                 headers={
                     **record.headers,
-                    "Authorization": f"Bearer {record.token}",
+                    **launcher.tool_headers(record.token),
                     "Content-Type": content_type,
                     **tracing.inject(),  # the tool server joins the trace (tracing on)
                 },
+                auth=launcher.call_auth(),  # FC: the trigger's function auth
             )
         except httpx.TransportError as exc:
             log.warning("sandbox %s unreachable: %s", sandbox_id, exc)
@@ -145,7 +149,7 @@ async def call(
             f"agentscope-sandbox-{record.type}",
             {"agentscope.sandbox.id": record.id},
         )
-    failure = service.launcher.call_error(upstream.status_code, upstream.content)
+    failure = launcher.call_error(upstream.status_code, upstream.content)
     if failure is not None:  # the backend's gateway refused, not the tool server
         if isinstance(failure, SandboxGone):
             await service.delete(record.id)  # gone for good: so is its record

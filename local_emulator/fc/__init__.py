@@ -52,6 +52,13 @@ FC behaviours followed, and where they are documented:
   requests" until ResumeSession
   (https://www.alibabacloud.com/help/en/functioncompute/fc/developer-reference/api-fc-2023-03-30-pausesession,
   .../api-fc-2023-03-30-resumesession). Here: ``docker pause`` / ``docker unpause``.
+* HTTP trigger auth: ``triggerConfig.authType`` ``anonymous`` passes every call on;
+  ``function`` ("signature authentication") lets the gateway pass only calls signed with the
+  Alibaba Cloud SDK's ACS3-HMAC-SHA256 scheme by a key allowed to invoke the function (here:
+  the emulator's key pair), a WebSocket on its handshake; a missing or invalid signature is
+  403 with the error body above, before any session starts
+  (https://www.alibabacloud.com/help/en/functioncompute/fc/user-guide/configure-signature-authentication-for-http-triggers;
+  https://help.aliyun.com/en/functioncompute/fc-2-0/developer-reference/signature-authentication).
 * Trigger requests may not carry ``x-fc-`` headers: 400 ``InvalidArgument``
   (https://help.aliyun.com/en/functioncompute/web-functions).
 
@@ -68,9 +75,9 @@ idle time counts from the request's answer. A deleted session's id with
 ``disableSessionIdReuse`` starts nothing again (410 ``SessionExpired``).
 
 Not emulated: versions and aliases (every qualifier is LATEST), non-HTTP triggers, trigger
-auth other than anonymous, functions other than custom-container ones, memory/cpu sizing (the
-containers get the local sandbox limits, SANDBOX_MEMORY / SANDBOX_CPUS), snapshots and
-mounts. Trigger URLs are ``http://127.0.0.1:<port>/http-triggers/<function>/<trigger>``.
+auth other than anonymous and function (signature), functions other than custom-container
+ones, memory/cpu sizing (the containers get the local sandbox limits, SANDBOX_MEMORY /
+SANDBOX_CPUS), snapshots and mounts. Trigger URLs are ``http://127.0.0.1:<port>/http-triggers/<function>/<trigger>``.
 """
 
 from __future__ import annotations

@@ -61,6 +61,24 @@ class SignatureRefused(FcError):
         self.status, self.code = status, self._FC_CODES.get(code, code)
 
 
+class TriggerSignatureRefused(SignatureRefused):
+    """A call through an HTTP trigger with ``function`` auth that is not validly signed.
+
+    FC documents 403 for a trigger call whose ``Authorization`` is missing or invalid
+    (https://help.aliyun.com/en/functioncompute/fc-2-0/developer-reference/signature-authentication:
+    "a missing or invalid Authorization header causes Function Compute to return HTTP status
+    code 403"), the body its usual ``{Code, Message, RequestId}``; the code names the failure
+    as the API's table does, a missing signature ``AccessDenied`` (FC's 403 code; our pick).
+    """
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(status, code, message)
+        self.status = 403
+        if code == "MissingAuthorization":
+            self.code = "AccessDenied"
+            self.message = "required HTTP header Authorization was not specified"
+
+
 class AccessDenied(FcError):
     status = 403
     code = "AccessDenied"

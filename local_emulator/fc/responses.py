@@ -3,9 +3,12 @@
 API calls must carry a valid Alibaba Cloud V3 signature (``ACS3-HMAC-SHA256``, what
 tea-openapi sends for the 2023-03-30 API) from a configured key pair; request and response
 bodies are JSON in the API's camelCase; errors are ``{Code, Message, RequestId}``; every
-answer has an ``x-fc-request-id``. Trigger calls are not signed (anonymous HTTP triggers):
-they are routed by the function's affinity header to the session's container and streamed
-back both ways.
+answer has an ``x-fc-request-id``. Trigger calls are routed by the function's affinity header
+to the session's container and streamed back both ways; a trigger with ``authType``
+``function`` first checks the call's ACS3 signature (a WebSocket's on its handshake) against
+the same key pair as the API, refusing a missing, wrong, stale or replayed one with 403 before
+any session is started or reached (``exceptions.TriggerSignatureRefused``); an ``anonymous``
+trigger lets everything through.
 """
 
 from __future__ import annotations
@@ -21,11 +24,17 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.websockets import WebSocket
 
 from functions.runtime.ws_relay import passed_headers, refuse, relay
-from local_emulator.acs_signature import Credential, NonceCache, SignatureError, verify_request
+from local_emulator.acs_signature import (
+    Credential,
+    NonceCache,
+    SignatureError,
+    verify,
+    verify_request,
+)
 from local_emulator.triggers import HOP_BY_HOP
 
 from . import exceptions as err
-from .models import FakeFunction, FakeSession, FcBackend
+from .models import FakeFunction, FakeSession, FakeTrigger, FcBackend
 from .urls import match, trigger_path
 
 _TRIGGER_TIMEOUT_S = 900.0
@@ -182,8 +191,7 @@ class FcResponses:
             if found is None:
                 raise err.PathNotSupported(request.method, request.url.path)
             trigger = self.backend.get_trigger(found["function"], found["trigger"])
-            if trigger.auth_type != "anonymous":
-                raise err.AccessDenied("the emulator serves anonymous HTTP triggers only")
+            self._check_auth(trigger, request.method, request, await request.body())
             if any(name.lower().startswith("x-fc-") for name in request.headers):
                 raise err.InvalidArgument("request headers must not start with x-fc-")
             function = self.backend.get_function(trigger.function)
@@ -201,8 +209,7 @@ class FcResponses:
             if found is None:
                 raise err.PathNotSupported("GET", websocket.url.path)
             trigger = self.backend.get_trigger(found["function"], found["trigger"])
-            if trigger.auth_type != "anonymous":
-                raise err.AccessDenied("the emulator serves anonymous HTTP triggers only")
+            self._check_auth(trigger, "GET", websocket, b"")
             function = self.backend.get_function(trigger.function)
             session = await self._route(function, websocket)
         except err.FcError as exc:
@@ -219,6 +226,31 @@ class FcResponses:
             )
         finally:
             session.last_used = self.backend.now()
+
+    def _check_auth(
+        self, trigger: FakeTrigger, method: str, connection: HTTPConnection, body: bytes
+    ) -> None:
+        """Refuse a call that a ``function``-auth trigger's gateway would not pass on."""
+        if trigger.auth_type == "anonymous":
+            return
+        if trigger.auth_type != "function":
+            raise err.AccessDenied(
+                f"the emulator serves anonymous and function auth only, not {trigger.auth_type!r}"
+            )
+        scope = connection.scope
+        raw_path = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+        try:
+            verify(
+                method,
+                raw_path.split("?", 1)[0],
+                scope.get("query_string", b"").decode("latin-1"),
+                {k.lower(): v for k, v in connection.headers.items()},
+                body,
+                self.credentials,
+                nonces=self.nonces,
+            )
+        except SignatureError as exc:
+            raise err.TriggerSignatureRefused(exc.status, exc.code, exc.message) from None
 
     async def _route(self, function: FakeFunction, request: HTTPConnection) -> FakeSession:
         """The session the affinity header names; FC starts one for an id it has not seen."""

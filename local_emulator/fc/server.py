@@ -159,16 +159,23 @@ def start_fc_emulator(
     return FcEmulator(backend.base_url, backend, key_id, key_secret, stop)
 
 
+TRIGGER_AUTH_TYPES = ("function", "anonymous")
+
+
 def register_sandbox_functions(
     emulator: FcEmulator,
     settings: Any,
     types: Iterable[str] = SANDBOX_TYPES,
+    trigger_auth: str = "function",
 ) -> None:
     """Deploy one sandbox function per type, as the Terraform does, through the official SDK.
 
     Their environment holds no secret: every session's tool server is claimed by the launcher
-    with a token of its own.
+    with a token of its own. Their HTTP triggers have ``trigger_auth`` (``function``, the
+    Terraform's default: only signed calls pass; ``anonymous``: any).
     """
+    if trigger_auth not in TRIGGER_AUTH_TYPES:
+        raise ValueError(f"trigger_auth must be one of {TRIGGER_AUTH_TYPES}")
     from alibabacloud_fc20230330 import models
     from alibabacloud_fc20230330.client import Client
     from alibabacloud_tea_openapi.utils_models import Config
@@ -222,7 +229,7 @@ def register_sandbox_functions(
                     trigger_type="http",
                     qualifier="LATEST",
                     trigger_config=json.dumps(
-                        {"authType": "anonymous", "methods": ["GET", "POST", "PUT", "DELETE"]}
+                        {"authType": trigger_auth, "methods": ["GET", "POST", "PUT", "DELETE"]}
                     ),
                 )
             ),
@@ -237,6 +244,7 @@ def deployed_emulator(
     max_sessions: int = 100,
     settings: Any = None,
     types: Iterable[str] = SANDBOX_TYPES,
+    trigger_auth: str = "function",
 ) -> Iterator[tuple[FcEmulator, dict[str, str]]]:
     """``fc_emulator``, also giving the running emulator (its backend, its keys) to tests."""
     from functions.runtime.settings import Settings
@@ -245,7 +253,7 @@ def deployed_emulator(
     with start_fc_emulator(
         host, account_id=account_id, max_sessions=max_sessions, settings=settings
     ) as emulator:
-        register_sandbox_functions(emulator, settings, types)
+        register_sandbox_functions(emulator, settings, types, trigger_auth)
         yield (
             emulator,
             {
@@ -268,16 +276,23 @@ def fc_emulator(
     max_sessions: int = 100,
     settings: Any = None,
     types: Iterable[str] = SANDBOX_TYPES,
+    trigger_auth: str = "function",
 ) -> Iterator[dict[str, str]]:
     """An emulator with the sandbox functions deployed; yields the sandbox function's env.
 
     ``settings`` (default: from the environment) give the image names, the function prefix
     and the containers' limits; ``account_id`` defaults to a random one (the containers'
-    owner label is ``fc-emulator-<account_id>``). The env selects the FC launcher and points
+    owner label is ``fc-emulator-<account_id>``); the sandbox functions' triggers have
+    ``trigger_auth`` (default ``function``, as deployed). The env selects the FC launcher and points
     it here, with the emulator's key pair: local and random, never real credentials, and
     secret all the same (do not print them). Containers go when it stops.
     """
     with deployed_emulator(
-        host, account_id=account_id, max_sessions=max_sessions, settings=settings, types=types
+        host,
+        account_id=account_id,
+        max_sessions=max_sessions,
+        settings=settings,
+        types=types,
+        trigger_auth=trigger_auth,
     ) as (_, env):
         yield env

@@ -80,7 +80,7 @@ def test_friday_runs_code_in_a_sandbox_from_the_packaged_functions(
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     if mode == "fc":
-        assert unsigned.status_code == 400 and unsigned.json()["Code"] == "MissingRequiredHeader"
+        assert unsigned.status_code == 403 and unsigned.json()["Code"] == "AccessDenied"
     else:
         assert unsigned.status_code == 403 and unsigned.json() == {"Message": "Forbidden"}
     assert "(AWS_IAM auth)" in out or "(function auth)" in out
@@ -373,6 +373,9 @@ def test_a_browser_sandbox_s_live_view_opens_through_the_packaged_anonymous_door
     assert refused.value.response.status_code == 404
     assert api.status_code == 404
     assert "[sandbox-desktop]" in out and "anonymous: live views only" in out
+    # behind it, the sandbox functions' triggers refuse unsigned calls: the packaged sandbox
+    # function and door signed the claim, the page and the WebSocket
+    assert "their triggers take signed calls only: function auth" in out
 
 
 @pytest.mark.parametrize("mode", list(MODES))

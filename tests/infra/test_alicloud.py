@@ -8,6 +8,7 @@ from typing import get_args
 
 import pytest
 
+from functions.runtime.sandbox.launchers.claim import TOKEN_HEADER
 from functions.runtime.sandbox.launchers.fc import SESSION_HEADER
 from functions.runtime.settings import Settings
 from tests.infra.hcl import env_keys, expr, module, root, unread_settings
@@ -370,16 +371,30 @@ def test_the_longest_tool_call_stays_below_the_sandbox_functions_timeout(ali, va
     assert 'os.environ.get("SANDBOX_MAX_CALL_TIMEOUT_S"' in base.read_text()
 
 
-def test_sandbox_triggers_need_the_session_token_and_say_why_they_are_anonymous(ali):
+def test_sandbox_triggers_demand_fcs_signature_by_default(ali):
+    """A stranger with a trigger URL must not start and claim a session: function auth."""
     trigger = ali.resource["alicloud_fcv3_trigger"]["sandbox_type"]
     assert trigger["trigger_type"] == "http"
     assert expr(trigger["for_each"]) == "alicloud_fcv3_function.sandbox_type"
     assert "authType = var.sandbox_trigger_auth_type" in expr(trigger["trigger_config"])
     variable = ali.variable["sandbox_trigger_auth_type"]
-    assert variable["default"] == "anonymous"
+    assert variable["default"] == "function"
+    said = variable["description"]
+    # who signs, with what right, and where the tool server's token goes then
+    assert "fc:InvokeFunction" in said and "X-Agentscope-Sandbox-Token" in said
     # the token is the one the launcher claimed the session with; no key derives it
-    assert "claimed" in variable["description"]
-    assert "HMAC" not in variable["description"].replace("ACS3-HMAC-SHA256", "")
+    assert "claimed" in said
+    assert "HMAC" not in said.replace("ACS3-HMAC-SHA256", "")
+    # the launcher's role may sign for exactly these functions
+    assert "fc:InvokeFunction" in ali.locals["launcher_actions"]
+    # and the header is the one the launcher and the tool server use
+    assert TOKEN_HEADER == "X-Agentscope-Sandbox-Token"
+    assert f'TOKEN_HEADER = "{TOKEN_HEADER}"' in (TOOLSERVER / "server.py").read_text()
+
+
+def test_a_functions_trigger_is_signed_unless_its_caller_says_otherwise():
+    variable = module("fc_function").variable["trigger_auth_type"]
+    assert variable["default"] == "function"
 
 
 def test_outputs_are_the_trigger_urls_and_the_bucket(ali):

@@ -23,6 +23,11 @@ def test_the_door_is_the_sandbox_zip_serving_its_desktop_routes_alone(ali):
     assert door["trigger_auth_type"] == "anonymous"  # a browser can neither sign nor bear
     assert set(door["trigger_methods"]) == {"GET", "HEAD"}  # files and the WebSocket's GET
     assert door["state_read_only"] == "sandboxes/"
+    # it relays through the sandbox functions' signed triggers: it signs as the FC launcher
+    assert 'SANDBOX_BACKEND = "fc"' in expr(door["environment"])
+    (invoke,) = door["extra_statements"]
+    assert invoke["actions"] == ["fc:InvokeFunction"]
+    assert [expr(r) for r in invoke["resources"]] == ["local.sandbox_functions_arn"]
     assert expr(door["count"]) == "local.deploy_desktop_door ? 1 : 0"
     deploy = expr(ali.locals["deploy_desktop_door"])
     for condition in ("var.sandbox_desktop_door", 'var.auth_mode == "jwt"', "local.desktop_types"):

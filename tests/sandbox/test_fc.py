@@ -315,15 +315,116 @@ def test_a_session_s_token_opens_only_that_session(emulator, fc_settings):
 
     one, two = asyncio.run(two_sessions())
     call = {"command": "echo ok"}
-    with httpx.Client(timeout=60) as http:
+    launcher = FcLauncher(fc_settings)  # signs for the triggers' function auth
+    with httpx.Client(timeout=60, auth=launcher.call_auth()) as http:
         url = f"{one.endpoint}/tools/run_shell_command"
-        mine = {"Authorization": f"Bearer {tokens['sbx-one']}"}
+        mine = launcher.tool_headers(tokens["sbx-one"])
         own = http.post(url, json=call, headers={**one.headers, **mine})
         assert text_of(own.json()) == "ok\n"
         crossed = http.post(url, json=call, headers={**two.headers, **mine})
         assert crossed.status_code == 401  # reached sbx-two's instance, which wants its own
         taken = http.post(f"{one.endpoint}/claim", headers={**two.headers, **mine})
         assert taken.status_code == 409  # and took its own token for good
+
+
+def fc_refusal(resp: httpx.Response) -> str:
+    """The code of FC's own 403 for a trigger call without a valid signature."""
+    assert resp.status_code == 403, resp.text
+    body = resp.json()
+    assert set(body) == {"Code", "Message", "RequestId"}
+    assert resp.headers["x-fc-request-id"] == body["RequestId"]
+    return body["Code"]
+
+
+def test_the_sandbox_triggers_admit_only_signed_calls(emulator, fc_settings):
+    """Who learns a trigger's URL can neither open a session nor claim one without the
+    deployment's key: the triggers have function auth, FC's gateway refuses the rest."""
+    from alibabacloud_fc20230330 import models
+
+    running, _ = emulator
+    api = sdk_client(running, running.access_key_id, running.access_key_secret)
+    for sandbox_type in SANDBOX_TYPES:
+        (trigger,) = api.list_triggers(
+            f"agentscope-sandbox-{sandbox_type}", models.ListTriggersRequest()
+        ).body.triggers
+        assert json.loads(trigger.trigger_config)["authType"] == "function"
+
+    launcher = FcLauncher(fc_settings)
+    token = "o" * 43
+    ours = asyncio.run(launcher.start("base", "sbx-ours", token))
+    sessions = set(running.backend.sessions)
+    url = ours.endpoint
+    attacker = "a" * 43
+    call = {"command": "id"}
+    with httpx.Client(timeout=60) as anonymous:
+        # a session of their own: a fresh affinity id, or none (FC would make one up)
+        for headers in ({"x-agentscope-sandbox-session": "sbx-theirs"}, {}):
+            claim = anonymous.post(
+                f"{url}/claim", headers={**headers, "Authorization": f"Bearer {attacker}"}
+            )
+            assert fc_refusal(claim) == "IncompleteSignature"  # a Bearer is no signature
+            header_claim = anonymous.post(
+                f"{url}/claim", headers={**headers, "X-Agentscope-Sandbox-Token": attacker}
+            )
+            assert fc_refusal(header_claim) == "AccessDenied"
+        # our session, even with our token in hand
+        for headers in (launcher.tool_headers(token), {"Authorization": f"Bearer {token}"}):
+            resp = anonymous.post(
+                f"{url}/tools/run_shell_command", json=call, headers={**ours.headers, **headers}
+            )
+            fc_refusal(resp)
+        assert running.backend.sessions.keys() == sessions  # nothing started for them
+
+        # signed with a key FC does not know, or the right id with a wrong secret
+        for key_id, secret in (("LTAIstranger", "x"), (running.access_key_id, "wrong")):
+            stranger = fc_settings.model_copy(
+                update={
+                    "alibaba_cloud_access_key_id": key_id,
+                    "alibaba_cloud_access_key_secret": secret,
+                }
+            )
+            resp = anonymous.post(
+                f"{url}/claim",
+                headers={
+                    "x-agentscope-sandbox-session": "sbx-theirs",
+                    **launcher.tool_headers(attacker),
+                },
+                auth=FcLauncher(stranger).call_auth(),
+            )
+            assert fc_refusal(resp) in ("InvalidAccessKeyID", "SignatureNotMatch")
+        assert running.backend.sessions.keys() == sessions
+
+        # a signed call is served, and a replay of it (same nonce) is refused
+        signed = anonymous.build_request(
+            "POST",
+            f"{url}/tools/run_shell_command",
+            json={"command": "echo ok"},
+            headers={**ours.headers, **launcher.tool_headers(token)},
+        )
+        flow = launcher.call_auth().sync_auth_flow(signed)
+        signed = next(flow)
+        assert text_of(anonymous.send(signed).json()) == "ok\n"
+        fc_refusal(anonymous.send(signed))
+
+
+def test_an_unsigned_websocket_is_refused_at_the_trigger(emulator, fc_settings):
+    """The live view's WebSocket through a trigger: the handshake must be signed too."""
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    from functions.runtime.ws_relay import signed_headers, ws_url
+
+    launcher = FcLauncher(fc_settings)
+    ours = asyncio.run(launcher.start("base", "sbx-view", "v" * 43))
+    url = ws_url(f"{ours.endpoint}/desktop/websockify?token=x")
+    with pytest.raises(InvalidStatus) as refused:
+        connect(url, additional_headers=ours.headers, proxy=None, open_timeout=30)
+    assert refused.value.response.status_code == 403
+    # signed, the handshake passes the gateway: the base type has no live view to open
+    headers = signed_headers(launcher.call_auth(), url, ours.headers)
+    with pytest.raises(InvalidStatus) as passed:
+        connect(url, additional_headers=headers, proxy=None, open_timeout=30)
+    assert passed.value.response.status_code == 401  # the tool server's: no token given
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ import secrets
 import httpx
 import pytest
 
+from functions.runtime.sandbox.launchers import get_launcher
 from functions.runtime.settings import Settings
 from functions.runtime.storage import open_store
 from functions.sandbox.registry import Registry, SandboxRecord
@@ -107,15 +108,17 @@ def test_no_token_or_key_is_readable_in_a_sandbox_nor_opens_another(serve, setti
     assert "PATH" in seen["names"]  # environments were read, not hidden from the scan
 
     # all that A's code could read, tried as B's token: B's tool server opens to none of it
-    with httpx.Client(base_url=theirs.endpoint, headers=theirs.headers, timeout=30) as direct:
+    # (reached as the launcher reaches it: on fc through the trigger, signed)
+    launcher = get_launcher(settings)
+    with httpx.Client(
+        base_url=theirs.endpoint, headers=theirs.headers, auth=launcher.call_auth(), timeout=30
+    ) as direct:
         assert direct.get("/healthz").status_code == 401
         for candidate in filter(None, seen["values"]):
-            auth = {"Authorization": f"Bearer {candidate}"}
+            auth = launcher.tool_headers(candidate)
             assert direct.get("/healthz", headers=auth).status_code == 401, candidate
             assert direct.post("/claim", headers=auth).status_code in (400, 409)
-        assert direct.get(
-            "/healthz", headers={"Authorization": f"Bearer {theirs.token}"}
-        ).is_success
+        assert direct.get("/healthz", headers=launcher.tool_headers(theirs.token)).is_success
     assert caplog.records  # the logs were captured, and hold neither token
     assert mine.token not in caplog.text and theirs.token not in caplog.text
 

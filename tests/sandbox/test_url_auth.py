@@ -171,7 +171,8 @@ def test_fc_signed_call_passes_and_bad_ones_get_fc_errors(fc_trigger):
     assert json.loads(ok.json()["body"]) == {"code": "1"}
 
     unsigned = post(fc_trigger, None, json={})
-    assert unsigned.status_code == 400 and unsigned.json()["Code"] == "MissingRequiredHeader"
+    # FC answers 403 to a trigger call without a valid signature, missing ones included
+    assert unsigned.status_code == 403 and unsigned.json()["Code"] == "AccessDenied"
     wrong = post(fc_trigger, FcSignatureAuth(fc_settings(secret="nope")), json={})
     assert wrong.status_code == 403 and wrong.json()["Code"] == "SignatureNotMatch"
     no_token = post(fc_trigger, FcSignatureAuth(fc_settings(token=None)), json={})
@@ -184,7 +185,7 @@ def test_fc_replayed_request_is_refused(fc_trigger):
         signed = next(FcSignatureAuth(fc_settings()).sync_auth_flow(request))
         assert client.send(signed).status_code == 200
         again = client.send(signed)
-    assert again.status_code == 400 and again.json()["Code"] == "SignatureNonceUsed"
+    assert again.status_code == 403 and again.json()["Code"] == "SignatureNonceUsed"
 
 
 def test_fc_signature_matches_the_official_sdks(fc_trigger):

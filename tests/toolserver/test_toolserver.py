@@ -86,6 +86,46 @@ def test_every_route_needs_the_token(toolserver):
         assert http.get("/healthz").json() == {"status": "ok"}
 
 
+TOKEN_HEADER = "X-Agentscope-Sandbox-Token"  # toolserver.server.TOKEN_HEADER
+
+
+def test_the_token_header_claims_and_opens_every_route_beside_a_platform_signature(
+    start_toolserver,
+):
+    """Behind an FC trigger with function auth, Authorization holds FC's signature: the token
+    travels in its own header, for the claim and for every call."""
+    server = start_toolserver(claim=False)
+    mine, theirs = "m" * 43, "t" * 43
+    signature = {
+        "Authorization": "ACS3-HMAC-SHA256 Credential=STS.X,SignedHeaders=host,Signature=0"
+    }
+
+    def claim(token: str) -> httpx.Response:
+        return httpx.post(f"{server.url}/claim", headers={**signature, TOKEN_HEADER: token})
+
+    assert claim("too-short").json()["code"] == "invalid_token"
+    assert claim(mine).json() == {"status": "claimed"}
+    assert claim(mine).status_code == 200
+    assert claim(theirs).json()["code"] == "already_claimed"
+    for token in ("", "wrong", theirs, mine + "x"):
+        resp = httpx.get(f"{server.url}/healthz", headers={**signature, TOKEN_HEADER: token})
+        assert resp.status_code == 401 and resp.json()["code"] == "unauthorized", token
+    # the header's token wins over a Bearer one: a wrong header is not saved by Authorization
+    both = {"Authorization": f"Bearer {mine}", TOKEN_HEADER: theirs}
+    assert httpx.get(f"{server.url}/healthz", headers=both).status_code == 401
+    ok = {**signature, TOKEN_HEADER: mine}
+    assert httpx.get(f"{server.url}/healthz", headers=ok).json() == {"status": "ok"}
+    called = httpx.post(
+        f"{server.url}/tools/run_shell_command", headers=ok, json={"command": "echo hi"}
+    )
+    assert called.status_code == 200 and "hi" in text_of(called.json())
+    put = httpx.put(f"{server.url}/workspace/a.txt", headers=ok, content=b"x")
+    assert put.status_code < 300 and (server.workspace / "a.txt").read_bytes() == b"x"
+    # Bearer still opens it (Docker, AgentRun)
+    bearer = {"Authorization": f"Bearer {mine}"}
+    assert httpx.get(f"{server.url}/healthz", headers=bearer).json() == {"status": "ok"}
+
+
 def test_lists_the_base_tools_with_schemas(toolserver):
     with toolserver.client() as http:
         tools = {t["name"]: t for t in http.get("/tools").json()["tools"]}

@@ -124,10 +124,11 @@ class _Handle:
     def _url_auth(self) -> Any:
         """How calls to the sandbox function are signed (SANDBOX_URL_AUTH); None: not at all.
 
-        Embedded sandboxes are called on their own endpoint with their token: never signed.
+        Embedded sandboxes are called on their own endpoint with their token, signed as its
+        backend's gateway requires (``Launcher.call_auth``: an FC trigger's function auth).
         """
         if self.base_url is None:
-            return None
+            return self._launched[0].call_auth() if self._launched is not None else None
         from .url_auth import sandbox_url_auth
 
         return sandbox_url_auth(self.settings)
@@ -184,7 +185,7 @@ class _Handle:
         self.sandbox_id = f"sbx-{secrets.token_hex(12)}"
         launched = await launcher.start(self.sandbox_type, self.sandbox_id, token, self.ttl_s)
         self._launched = (launcher, launched.handle)
-        headers = {**launched.headers, "Authorization": f"Bearer {token}"}
+        headers = {**launched.headers, **launcher.tool_headers(token)}
         self._route = _Route(launched.endpoint, "", headers)
         self._owned = True
         if launched.desktop_endpoint:  # a browser opens it with no headers: Docker's port only

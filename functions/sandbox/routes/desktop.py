@@ -3,7 +3,8 @@
 Public routes (no bearer token, no signature: a browser opens them), the view token in the
 path their credential (``..desktop.viewable``). ``GET .../{path}`` serves noVNC's files and
 ``WebSocket .../websockify`` carries VNC, both from the sandbox's tool server (its
-``/desktop/`` relay), with the backend's headers.
+``/desktop/`` relay), with the backend's headers, signed as its gateway requires
+(``Launcher.call_auth``: FC's triggers with ``function`` auth).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ async def desktop_file(
             f"{record.endpoint}/desktop/{path}",
             params=request.url.query,
             headers=record.headers,
+            auth=instance.service.launcher.call_auth(),
         )
     except httpx.TransportError as exc:
         raise SandboxUnreachable(f"sandbox {sandbox_id!r} did not answer; retry") from exc
@@ -62,4 +64,4 @@ async def desktop_websocket(websocket: WebSocket, sandbox_id: str, view_token: s
         await refuse(websocket, exc.status)
         return
     upstream = ws_url(f"{record.endpoint}/desktop/websockify?token={view_token}")
-    await relay(websocket, upstream, record.headers)
+    await relay(websocket, upstream, record.headers, instance.service.launcher.call_auth())

@@ -5,8 +5,10 @@
 # /health), behind an anonymous HTTP trigger, which carries noVNC's WebSocket. The view
 # token in the path is the only credential: checked against the sandbox's record before
 # anything reaches the sandbox, and no other route exists there. Its role may read the
-# sandbox records and nothing else. The sandbox function puts this door's URL in the
-# desktop_url it gives a sandbox's owner (SANDBOX_DESKTOP_URL).
+# sandbox records and invoke the sandbox functions, nothing else: their triggers want FC's
+# signature (sandbox_trigger_auth_type "function"), so the door signs what it relays (the
+# FC launcher's signer, SANDBOX_BACKEND fc). The sandbox function puts this door's URL in
+# the desktop_url it gives a sandbox's owner (SANDBOX_DESKTOP_URL).
 #
 # With auth_mode "jwt" only: under "none" a function answers loopback hosts alone.
 
@@ -27,7 +29,7 @@ module "sandbox_desktop" {
   environment = merge(
     local.store_environment,
     module.environment.environment["sandbox"],
-    { SANDBOX_ROUTES = "desktop" },
+    { SANDBOX_ROUTES = "desktop", SANDBOX_BACKEND = "fc" },
   )
   state_read_only = "sandboxes/"
 
@@ -41,6 +43,13 @@ module "sandbox_desktop" {
   max_instances        = var.max_instances.sandbox
   trigger_auth_type    = "anonymous"
   trigger_methods      = ["GET", "HEAD"]
-  log_project          = local.log_project
-  log_store            = local.log_store
+  # relayed calls through the sandbox functions' signed triggers, and nothing else of FC
+  extra_statements = [
+    {
+      actions   = ["fc:InvokeFunction"]
+      resources = [local.sandbox_functions_arn]
+    },
+  ]
+  log_project = local.log_project
+  log_store   = local.log_store
 }

@@ -6,6 +6,10 @@
 # unclaimed, and right after CreateSession the launcher claims it (`POST /claim`) with a
 # random token of that sandbox alone, which every later call carries. All instances of a
 # function share its environment, so nothing there could tell one session's token.
+# Their triggers have function auth (sandbox_trigger_auth_type): FC passes only calls signed
+# by a key that may invoke these functions (the launcher's and the live-view door's roles),
+# so a stranger with a trigger URL can neither start a session nor claim one; the token then
+# rides in X-Agentscope-Sandbox-Token, Authorization being the signature's.
 
 locals {
   session_header = "x-agentscope-sandbox-session"

@@ -354,9 +354,9 @@ variable "sandbox_internet_access" {
 }
 
 variable "sandbox_trigger_auth_type" {
-  description = "authType of the sandbox functions' HTTP triggers. \"anonymous\" (default): FC checks nothing, but every route of the tool server demands the token the launcher claimed that session with (random, of that sandbox alone, in no environment), so an anonymous caller reaches no sandbox a launcher made. It can start a session of its own (a session header naming none starts one) and claim that instance's tool server: code running at your cost, with sandbox_internet_access, until sandbox_idle_timeout_s, within sandbox_max_instances. \"function\" makes FC demand signed requests, which the FC launcher does not send (its Authorization header carries the tool server's token): use it only with a launcher that signs."
+  description = "authType of the sandbox functions' HTTP triggers. \"function\" (default): FC's gateway passes only requests signed with an Alibaba Cloud key allowed to invoke the sandbox functions (ACS3-HMAC-SHA256 in the Authorization header): the FC launcher and the live-view door sign every call with their role's key (fc:InvokeFunction on the sandbox functions) and carry the tool server's token in X-Agentscope-Sandbox-Token. Anyone else who learns a trigger URL gets FC's 403 and can neither start a session nor claim one. \"anonymous\": FC checks nothing; every tool server route but the claim still demands the token the launcher claimed that session with, but a stranger can start a session of their own (a session header naming none starts one) and claim it: code running at your cost, with sandbox_internet_access, until sandbox_idle_timeout_s, within sandbox_max_instances."
   type        = string
-  default     = "anonymous"
+  default     = "function"
 
   validation {
     condition     = contains(["anonymous", "function"], var.sandbox_trigger_auth_type)

@@ -1,11 +1,14 @@
 """HTTP routes of the tool server, on the standard library's threading HTTP server.
 
-Every route checks the bearer token first (constant-time compare), so nothing, not even
-``/healthz``, answers a caller without the sandbox's token. Errors are JSON
-``{"detail", "code"}`` with a 4xx status, as in the functions.
+Every route checks the sandbox's token first (constant-time compare), so nothing, not even
+``/healthz``, answers a caller without it. The token comes as ``Authorization: Bearer
+<token>`` or in ``X-Agentscope-Sandbox-Token`` (``TOKEN_HEADER``): a platform whose gateway
+checks its own signature in ``Authorization`` (an FC HTTP trigger with ``function`` auth)
+leaves that header to the signature, so the launcher sends the token in the other one.
+Errors are JSON ``{"detail", "code"}`` with a 4xx status, as in the functions.
 
 The token is claimed, never configured: the server starts without one, and the launcher that
-started it sends ``POST /claim`` with ``Authorization: Bearer <token>`` right after the start,
+started it sends ``POST /claim`` with the token (either header) right after the start,
 before the sandbox's id is known to anyone else. The first claim sets the token; a repeat of
 the same claim answers 200 again (a launcher may retry one whose answer it lost); any other
 is 409. Until claimed, every other route answers 401 ``unclaimed``. So no secret is ever in
@@ -46,6 +49,7 @@ from .tracing import tool_span
 from .workspace import Workspace, write_atomic
 
 MAX_BODY = 64 * 1024 * 1024
+TOKEN_HEADER = "X-Agentscope-Sandbox-Token"  # the token beside a platform's signature
 MIN_TOKEN_CHARS = 32  # a claim with less is a launcher's bug, not a secret
 DRAIN_TIMEOUT_S = 30.0  # reading (and dropping) a refused body: a bound on a slow sender
 
@@ -157,22 +161,29 @@ class Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             raise HttpError(400, "invalid_json", f"body is not JSON: {exc}") from None
 
-    def _bearer(self) -> str | None:
+    def _given_token(self) -> str | None:
+        """The token the caller sent: ``TOKEN_HEADER`` first (its ``Authorization`` may hold
+        a platform's signature), else ``Authorization: Bearer``."""
+        given = self.headers.get(TOKEN_HEADER, "").strip()
+        if given:
+            return given
         scheme, _, given = self.headers.get("Authorization", "").partition(" ")
         return given if scheme.lower() == "bearer" and given else None
 
     def _authorized(self) -> bool:
-        given, expected = self._bearer(), self.server.token
+        given, expected = self._given_token(), self.server.token
         if expected is None:
             self.close_connection = True
             raise HttpError(401, "unclaimed", "this tool server has no token yet: POST /claim")
         return given is not None and hmac.compare_digest(given.encode(), expected)
 
     def _claim(self) -> None:
-        token = self._bearer()
+        token = self._given_token()
         if token is None or len(token) < MIN_TOKEN_CHARS:
             raise HttpError(
-                400, "invalid_token", f"claim with Authorization: Bearer <{MIN_TOKEN_CHARS}+ chars>"
+                400,
+                "invalid_token",
+                f"claim with Authorization: Bearer <{MIN_TOKEN_CHARS}+ chars> or {TOKEN_HEADER}",
             )
         if not self.server.claim(token):
             self.close_connection = True
@@ -196,7 +207,7 @@ class Handler(BaseHTTPRequestHandler):
             if not self._authorized():
                 # read nothing from an unauthenticated caller; close after answering
                 self.close_connection = True
-                raise HttpError(401, "unauthorized", "missing or wrong bearer token")
+                raise HttpError(401, "unauthorized", "missing or wrong sandbox token")
             url = urlsplit(self.path)
             path = unquote(url.path)
             query = parse_qs(url.query)

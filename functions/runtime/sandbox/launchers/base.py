@@ -9,9 +9,13 @@ Errors are the named sandbox errors of ``..errors``; no launcher knows HTTP.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from ..errors import NotSupported
+from .claim import token_headers
+
+if TYPE_CHECKING:
+    import httpx
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,18 @@ class Launcher:
     async def resume(self, handle: str) -> None:
         """Thaw it (only where ``can_pause``)."""
         raise NotSupported(f"the {self.name} backend cannot pause and resume sandboxes")
+
+    def call_auth(self) -> httpx.Auth | None:
+        """How every request to this backend's endpoints is signed (``Launched.endpoint``
+        and the live view behind it), or None: they are not. FC signs its HTTP triggers'
+        calls for ``function`` auth; a signed request carries the sandbox's token in
+        ``claim.TOKEN_HEADER`` (``tool_headers``), since the signature takes Authorization."""
+        return None
+
+    def tool_headers(self, token: str) -> dict[str, str]:
+        """The headers giving the tool server the sandbox's ``token``, as this backend's
+        requests carry it (beside the signature of ``call_auth``, if any)."""
+        return token_headers(token, signed=self.call_auth() is not None)
 
     def call_error(self, status: int, body: bytes) -> Exception | None:
         """A gateway's own refusal of a call to the tool server, as the error to raise.

@@ -6,6 +6,10 @@ launcher claims it right after the start, before the sandbox's id is known to an
 function, so the first claim is always ours; a server claimed by someone else is refused
 (never used). A repeat of our own claim answers 200 again, so a claim whose answer was lost
 can simply be sent again.
+
+The token rides in ``Authorization: Bearer``, except behind a gateway that checks its own
+signature in ``Authorization`` (an FC HTTP trigger with ``function`` auth): there it rides in
+``TOKEN_HEADER``, which the tool server accepts as well (``token_headers``).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from typing import Any
 from ..errors import LaunchError
 
 CLAIM_PATH = "/claim"
+TOKEN_HEADER = "X-Agentscope-Sandbox-Token"  # the tool server's TOKEN_HEADER
 # the tool server's verdicts (its {"code"}): anything else is no answer from it yet
 _REFUSALS = ("already_claimed", "invalid_token")
 
@@ -35,19 +40,28 @@ class NotYet:
         return self.reason
 
 
-async def claim(http: Any, endpoint: str, token: str, headers: dict[str, str]) -> NotYet | None:
-    """Send the claim once through ``http`` (an ``httpx.AsyncClient``).
+def token_headers(token: str, *, signed: bool = False) -> dict[str, str]:
+    """The headers that carry a sandbox's token to its tool server; ``signed``: the request
+    is signed for a gateway that takes ``Authorization`` (the token goes in ``TOKEN_HEADER``)."""
+    return {TOKEN_HEADER: token} if signed else {"Authorization": f"Bearer {token}"}
+
+
+async def claim(
+    http: Any, endpoint: str, token: str, headers: dict[str, str], *, signed: bool = False
+) -> NotYet | None:
+    """Send the claim once through ``http`` (an ``httpx.AsyncClient``, which signs it when
+    ``signed``).
 
     None when the server holds ``token`` now; otherwise why not yet (no connection, or an
     answer that is not the tool server's, such as a gateway's while the instance starts),
     worth another try until the launcher's deadline. Raises ``ClaimRefused``. The token is
-    sent in the Authorization header only and appears in no message.
+    sent in a header only (``token_headers``) and appears in no message.
     """
     import httpx
 
     try:
         answer = await http.post(
-            f"{endpoint}{CLAIM_PATH}", headers={**headers, "Authorization": f"Bearer {token}"}
+            f"{endpoint}{CLAIM_PATH}", headers={**headers, **token_headers(token, signed=signed)}
         )
     except httpx.TransportError as exc:
         return NotYet(None, f"no answer ({type(exc).__name__})")

@@ -15,6 +15,15 @@ CreateSession the launcher claims the session's tool server with the sandbox's o
 (``POST /claim`` through the trigger, ``claim``), before the session id is known to anyone
 else.
 
+The trigger: with ``authType`` ``anonymous`` anyone who learns its URL could open a session
+of their own (a new affinity id starts one) and claim it, so the Terraform deploys it with
+``function`` auth, and every request sent through it - the claim, the proxied calls, the live
+view's files and WebSocket, an embedded handle's calls - is signed with ACS3-HMAC-SHA256 by
+this deployment's credentials (``call_auth``: ``url_auth.FcSignatureAuth``, the one signer
+of FC triggers). The signature takes ``Authorization``, so the tool server's token rides in
+``X-Agentscope-Sandbox-Token`` (``claim.TOKEN_HEADER``). A signed request to an anonymous
+trigger is served as well, so the launcher signs whatever the trigger's auth type.
+
 Failures: calls that are safe to repeat (get, list, delete, pause, resume, and a create that
 FC throttled, so made nothing) are retried with jittered exponential backoff; tool calls never
 are (they go through the sandbox function's proxy, not through here). What is left maps to
@@ -160,6 +169,7 @@ class FcLauncher(Launcher):
         self.settings = settings
         self._client: Any = None
         self._trigger_urls: dict[str, str] = {}
+        self._auth: Any = None
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -263,6 +273,15 @@ class FcLauncher(Launcher):
         self._trigger_urls[function] = url
         return url
 
+    def call_auth(self) -> Any:
+        """The ACS3 signer of every request through the sandbox functions' triggers (their
+        ``function`` auth), with the credentials this launcher calls FC's API with."""
+        if self._auth is None:
+            from ..url_auth import FcSignatureAuth
+
+            self._auth = FcSignatureAuth(self.settings)
+        return self._auth
+
     def call_error(self, status: int, body: bytes) -> Exception | None:
         """FC's own refusal of a call through the trigger, told from the tool server's answers.
 
@@ -343,9 +362,9 @@ class FcLauncher(Launcher):
         import httpx
 
         deadline = asyncio.get_running_loop().time() + self.settings.sandbox_ready_timeout_s
-        async with httpx.AsyncClient(timeout=10.0) as http:
+        async with httpx.AsyncClient(timeout=10.0, auth=self.call_auth()) as http:
             while True:
-                why = await claim(http, url, token, headers)
+                why = await claim(http, url, token, headers, signed=True)
                 if why is None:
                     return
                 final = why.status is not None and why.status < 500 and why.status != 429

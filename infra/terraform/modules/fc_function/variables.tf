@@ -98,8 +98,9 @@ variable "max_instances" {
 }
 
 variable "trigger_auth_type" {
-  description = "The HTTP trigger's authType: \"anonymous\" or \"function\" (requests signed with an Alibaba Cloud key)."
+  description = "The HTTP trigger's authType: \"function\" (default: FC passes only requests signed with an Alibaba Cloud key allowed to invoke the function) or \"anonymous\" (FC checks nothing: the function must, e.g. a JWT)."
   type        = string
+  default     = "function"
 
   validation {
     condition     = contains(["anonymous", "function"], var.trigger_auth_type)
