@@ -133,6 +133,10 @@ def main(argv: list[str] | None = None) -> None:
 
     from functions.runtime.settings import Settings
 
+    try:
+        Settings()
+    except ValueError as exc:  # pydantic's ValidationError: one line, the setting named
+        parser.exit(2, f"python -m local_emulator: bad settings: {' '.join(str(exc).split())}\n")
     if Settings().log_format == "json":  # as the functions log on the platforms
         from functions.runtime.logs import configure_logging
 

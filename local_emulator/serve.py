@@ -20,6 +20,8 @@ from typing import Any
 
 import uvicorn
 
+from functions.runtime.redact import loggable_path, loggable_query
+
 
 def _ephemeral_range() -> tuple[int, int]:
     try:
@@ -88,10 +90,13 @@ class AccessLog:
             await self.app(scope, receive, send_logged)
         finally:
             ms = (time.perf_counter() - start) * 1000
-            query = f"?{scope['query_string'].decode()}" if scope.get("query_string") else ""
+            # the path as sent (percent-encoded: a decoded %0A would start a forged line)
+            raw = scope.get("raw_path") or scope["path"].encode()
+            path = loggable_path(raw.decode("latin-1"))
+            query = scope.get("query_string", b"").decode("latin-1")
+            query = f"?{loggable_query(query)}" if query else ""
             print(
-                f"[{self.name}] {scope['method']} {scope['path']}{query} {status or '-'} "
-                f"{ms:.1f}ms",
+                f"[{self.name}] {scope['method']} {path}{query} {status or '-'} {ms:.1f}ms",
                 flush=True,
             )
 

@@ -20,7 +20,7 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, StrictBool, field_validator, model_validator
 
 from .auth import PrincipalDep
 from .function_app import InstanceDep
@@ -50,7 +50,7 @@ class StopTurns(BaseModel):
     """Whose turns to stop: one user's, or (``all``) every running turn of the deployment."""
 
     user_id: str | None = None
-    all: bool = False
+    all: StrictBool = False  # a JSON true: nothing else may stop every turn
 
     @field_validator("user_id")
     @classmethod

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import tracing
 from .logs import REQUEST, REQUEST_LOGGER, RequestRecord
+from .redact import loggable_path
 from .tracing import w3c
 
 if TYPE_CHECKING:
@@ -39,7 +40,7 @@ class RequestTelemetry:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        record = RequestRecord(scope["method"], scope["path"])
+        record = RequestRecord(scope["method"], loggable_path(scope["path"]))
         reset = REQUEST.set(record)
         span = None
         if self.tracer is not None:

@@ -373,6 +373,8 @@ def test_a_browser_sandbox_s_live_view_opens_through_the_packaged_anonymous_door
     assert refused.value.response.status_code == 404
     assert api.status_code == 404
     assert "[sandbox-desktop]" in out and "anonymous: live views only" in out
+    view_token = url.split("/desktop/")[1].split("/")[0]
+    assert view_token not in out  # the request lines name the door, never its token
     # behind it, the sandbox functions' triggers refuse unsigned calls: the packaged sandbox
     # function and door signed the claim, the page and the WebSocket
     assert "their triggers take signed calls only: function auth" in out

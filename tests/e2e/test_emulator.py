@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
+import subprocess
+import sys
 
 import httpx
 import pytest
 
-from tests.fixtures.servers import free_port, run_emulator
+from tests.fixtures.servers import ROOT, free_port, run_emulator
 
 SEED_BODY = {
     "input": [
@@ -155,3 +158,19 @@ def test_friday_runs_code_in_an_fc_session_with_sandbox_backend_fc(
     finally:
         for c in docker_client.containers.list(all=True, filters={"label": label}):
             c.remove(force=True)
+
+
+def test_a_bad_setting_is_one_line_naming_it(tmp_path):
+    env = {**os.environ, **emulator_env(tmp_path), "TURN_MAX_SECONDS": "abc"}
+    done = subprocess.run(
+        [sys.executable, "-m", "local_emulator"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert "bad settings" in line and "turn_max_seconds" in line

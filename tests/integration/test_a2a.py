@@ -130,7 +130,10 @@ async def test_agent_card_names_the_app_and_advertises_streaming_and_both_versio
     with instance(tool_app, store_url) as url:
         async with httpx.AsyncClient() as http:
             card = await A2ACardResolver(http, url).get_agent_card()
-            raw = (await http.get(f"{url}/.well-known/agent-card.json")).json()
+            fetched = await http.get(f"{url}/.well-known/agent-card.json")
+            raw = fetched.json()
+    # it names the Host it was asked on: no shared cache may hand it to another Host
+    assert fetched.headers["vary"] == "Host" and fetched.headers["cache-control"] == "no-store"
     assert card.name == "calculator" and card.description == "adds numbers with a tool"
     assert card.capabilities.streaming and not card.capabilities.push_notifications
     versions = {(i.protocol_binding, i.protocol_version, i.url) for i in card.supported_interfaces}
@@ -152,7 +155,9 @@ async def test_card_skills_and_public_url_come_from_settings(store_url):
     with instance(tool_app, store_url, a2a_public_url=public, a2a_skills=skills) as url:
         async with httpx.AsyncClient() as http:
             card = await A2ACardResolver(http, url).get_agent_card()
+            fetched = await http.get(f"{url}/.well-known/agent-card.json")
     assert {i.url for i in card.supported_interfaces} == {f"{public}/a2a"}
+    assert "vary" not in fetched.headers  # the same card whoever asks: cacheable
     assert [json_format.MessageToDict(s) for s in card.skills] == skills
 
 

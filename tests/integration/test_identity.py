@@ -391,6 +391,18 @@ def test_a_rebound_host_name_is_refused(local_functions, function):
         assert httpx.get(f"{url}/health", headers={"Host": host}).status_code == 200
 
 
+@pytest.mark.parametrize("function", ["query", "state", "sandbox"])
+def test_a_caller_on_another_machine_is_refused_whatever_host_it_names(local_functions, function):
+    """A server bound beyond loopback (HOST=0.0.0.0 in a seed-style config) must not run code
+    for the network because a caller wrote ``Host: 127.0.0.1``. The remote peer is made by
+    uvicorn's proxy headers: a hop on 127.0.0.1 forwarding for 192.0.2.7."""
+    url = local_functions[function]
+    remote = {"Host": "127.0.0.1", "X-Forwarded-For": "192.0.2.7"}
+    assert_error(httpx.get(f"{url}/health", headers=remote), 403, "remote_caller")
+    local = {"Host": "127.0.0.1", "X-Forwarded-For": "127.0.0.1"}
+    assert httpx.get(f"{url}/health", headers=local).status_code == 200
+
+
 # --- a store written before ids could be anything -----------------------------------------
 
 

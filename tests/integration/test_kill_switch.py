@@ -123,7 +123,10 @@ def test_only_an_admin_may_list_or_stop_turns(two_instances):
     assert anonymous.status_code == 401
 
 
-@pytest.mark.parametrize("body", [{}, {"user_id": "alice", "all": True}, {"all": False}])
+@pytest.mark.parametrize(
+    "body",
+    [{}, {"user_id": "alice", "all": True}, {"all": False}, {"all": "yes"}, {"all": 1}],
+)
 def test_a_stop_names_one_user_or_all(two_instances, body):
     a, _ = two_instances
     answer = httpx.post(f"{a}/admin/turns/stop", json=body, headers=ADMIN)

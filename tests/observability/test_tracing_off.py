@@ -25,13 +25,13 @@ from functions.sandbox.handler import app as sandbox
 from fastapi.testclient import TestClient
 
 headers = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
-with TestClient(query, base_url="http://127.0.0.1") as client:
+with TestClient(query, base_url="http://127.0.0.1", client=("127.0.0.1", 50000)) as client:
     turn = {"input": [{"role": "user", "content": [{"type": "text",
             "text": "/tool get_current_time {}"}]}], "stream": False}
     answer = client.post("/process", json=turn, headers=headers).json()
     assert answer["output"][0]["type"] == "plugin_call", answer
 for app in (state, sandbox):
-    with TestClient(app, base_url="http://127.0.0.1") as client:
+    with TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000)) as client:
         assert client.get("/health", headers=headers).status_code == 200
 print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] in ("opentelemetry", "google"))))
 """

@@ -61,6 +61,10 @@ def test_an_admin_ends_every_sandbox_of_a_user_in_one_call(serve, jwt_settings, 
         "/v1/admin/sandboxes/stop", json={"user_id": "bob"}, headers=as_user("alice")
     )
     assert forbidden.status_code == 403 and forbidden.json()["code"] == "forbidden"
+    # a reaper round lists every user's sandboxes: an operator's, not a user's
+    reaper = b.post("/v1/reaper/run", headers=as_user("alice"))
+    assert reaper.status_code == 403 and reaper.json()["code"] == "forbidden"
+    assert b.post("/v1/reaper/run", headers=as_user("ops", True)).status_code == 200
 
     ended = b.post(
         "/v1/admin/sandboxes/stop", json={"user_id": "alice"}, headers=as_user("ops", True)

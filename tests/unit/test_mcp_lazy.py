@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from functions.query.handler import app as query
 from functions.sandbox.handler import app as sandbox
 for app in (query, sandbox):
-    with TestClient(app, base_url="http://127.0.0.1") as client:
+    with TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000)) as client:
         assert client.get("/health").status_code == 200
 before = sorted(m for m in sys.modules if m.split(".")[0] in ("mcp", "mcp_types"))
-with TestClient(sandbox, base_url="http://127.0.0.1") as client:
+with TestClient(sandbox, base_url="http://127.0.0.1", client=("127.0.0.1", 50000)) as client:
     answer = client.post("/v1/sandboxes/sbx-none/mcp", json={"jsonrpc": "2.0", "id": 1,
         "method": "tools/list"}, headers={"Accept": "application/json"})
     assert answer.status_code == 404, answer.text  # no such sandbox: refused before MCP

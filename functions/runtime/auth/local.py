@@ -5,6 +5,9 @@ and a web page the developer visits can: a "simple" cross-site request (``text/p
 body, no preflight) would run the agent, and DNS rebinding would let a page read the
 answers. So an unauthenticated function refuses:
 
+* a caller whose address (the connection's peer, ``scope["client"]``) is not loopback: a
+  server bound to another interface must not trust a ``Host`` header any caller can write -
+  403 ``remote_caller``;
 * a ``Host`` that is not a loopback name or address (DNS rebinding) - 403 ``host_not_allowed``;
 * an ``Origin`` that is not a loopback origin (a cross-site browser request) - 403
   ``cross_site_request``;
@@ -39,6 +42,10 @@ class CrossSiteRequest(Forbidden):
     code = "cross_site_request"
 
 
+class RemoteCaller(Forbidden):
+    code = "remote_caller"
+
+
 def is_loopback_host(host: str) -> bool:
     """``localhost``, ``*.localhost`` (RFC 6761), 127.0.0.0/8 or ::1; a port may follow."""
     host = host.strip().lower()
@@ -63,6 +70,12 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 def check_local_request(scope: Scope, json_route: Callable[[Scope], bool]) -> None:
     """Raise the refusal for a request an unauthenticated function must not serve."""
+    client = scope.get("client")
+    if client and not is_loopback_host(str(client[0])):
+        raise RemoteCaller(
+            f"a caller at {client[0]} is not on this machine; without AUTH_MODE=jwt this "
+            "function answers only callers on 127.0.0.1 / ::1"
+        )
     host = _header(scope, b"host")
     if host is not None and not is_loopback_host(host):
         raise HostNotAllowed(

@@ -360,6 +360,11 @@ class A2AServer:
                 self._cards.clear()
             self._cards[base] = endpoint
         response: Response = await endpoint(request)
+        if not self.instance.settings.a2a_public_url:
+            # the card names the Host it was asked on: a shared cache must not hand one
+            # caller's card (and the /a2a URL its clients send tokens to) to another
+            response.headers["Vary"] = "Host"
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     async def rpc(self, request: Request, owner: str) -> Response:

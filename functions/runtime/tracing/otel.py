@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from ..redact import loggable_path
 from . import w3c
 from .config import capture_content
 
@@ -211,7 +212,7 @@ class Tracing:
         method = scope.get("method", "GET")
         attributes: dict[str, Any] = {
             "http.request.method": method,
-            "url.path": scope.get("path", ""),
+            "url.path": loggable_path(scope.get("path", "")),
             "url.scheme": scope.get("scheme", "http"),
         }
         links = []

@@ -1,4 +1,5 @@
-"""``POST /v1/reaper/run``: end expired sandboxes and orphaned containers (a timer trigger)."""
+"""``POST /v1/reaper/run``: end expired sandboxes and orphaned containers (a timer trigger,
+or an operator; admins only: a round lists every sandbox of the deployment)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
+from functions.runtime.auth import PrincipalDep
 from functions.runtime.http_errors import errors
 
 from ..deps import Service
@@ -15,8 +17,12 @@ router = APIRouter()
 
 
 @router.post(
-    "/v1/reaper/run", operation_id="run_reaper", response_model=Reaped, responses=errors(503)
+    "/v1/reaper/run",
+    operation_id="run_reaper",
+    response_model=Reaped,
+    responses=errors(401, 403, 503),
 )
-async def reap(service: Service) -> Any:
+async def reap(service: Service, principal: PrincipalDep) -> Any:
+    principal.require_admin("running the reaper")
     done = await service.reap()
     return Reaped(expired=done.expired, orphans=done.orphans)

@@ -1,0 +1,47 @@
+"""Log lines and spans never carry a live view's token, nor a forged line from a path."""
+
+from __future__ import annotations
+
+import asyncio
+
+from functions.runtime.redact import loggable_path, loggable_query
+from local_emulator.serve import AccessLog
+
+
+def test_a_view_token_is_taken_out_of_paths_and_queries():
+    door = "/v1/sandboxes/sbx-1/desktop/ce05f753aa/vnc.html"
+    assert loggable_path(door) == "/v1/sandboxes/sbx-1/desktop/~/vnc.html"
+    assert loggable_path("/v1/sandboxes/sbx-1/desktop/ce05f753aa") == (
+        "/v1/sandboxes/sbx-1/desktop/~"
+    )
+    assert loggable_path("/v1/sandboxes/sbx-1/files/desktop/a") == (
+        "/v1/sandboxes/sbx-1/files/desktop/a"
+    )
+    assert loggable_query("token=abc&x=1") == "token=~&x=1"
+    assert loggable_query("x=1&TOKEN=abc") == "x=1&TOKEN=~"
+    assert loggable_query("mytoken=abc") == "mytoken=abc"
+
+
+def test_the_emulator_prints_the_path_as_sent(capsys):
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 404, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def receive():
+        return {"type": "http.request", "body": b""}
+
+    async def send(message):
+        return None
+
+    forged = "/v1/users/a\n[query] POST /admin/turns/stop 202 1.0ms"
+    scope = {
+        "type": "http",
+        "method": "GET",
+        "path": forged,
+        "raw_path": b"/v1/users/a%0A%5Bquery%5D%20POST%20%2Fadmin%2Fturns%2Fstop%20202%201.0ms",
+        "query_string": b"token=secret-view-token",
+        "headers": [],
+    }
+    asyncio.run(AccessLog(app, "state")(scope, receive, send))
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.startswith("[state] GET /v1/users/a%0A%5Bquery%5D") and "?token=~ 404" in line
