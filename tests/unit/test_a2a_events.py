@@ -30,7 +30,7 @@ def turn_events() -> list[p.Event]:
 
 def test_a_turn_becomes_artifact_chunks_status_steps_and_an_end():
     mapper = TaskEvents("t1", "c1")
-    out = [e for ev in turn_events() for e in mapper.map(ev)]
+    out = [e for ev in turn_events() for e in mapper.feed(ev)]
     chunks = [e for e in out if e.DESCRIPTOR.name == "TaskArtifactUpdateEvent"]
     assert [(c.append, c.last_chunk) for c in chunks] == [
         (False, False),

@@ -46,6 +46,7 @@ from google.protobuf import json_format, struct_pb2
 from .. import protocol as p
 from ..errors import ApiError
 from ..turn import open_turn
+from .translator import EventTranslator
 
 if TYPE_CHECKING:
     from ..auth import Principal
@@ -152,7 +153,7 @@ def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
     return result
 
 
-class TaskEvents:
+class TaskEvents(EventTranslator[A2AEvent]):
     """Turns one turn's events into the A2A events of one task (see the module's docstring)."""
 
     def __init__(self, task_id: str, context_id: str) -> None:
@@ -196,13 +197,6 @@ class TaskEvents:
             append=append,
             last_chunk=last,
         )
-
-    def map(self, event: p.Event) -> list[A2AEvent]:
-        if isinstance(event, p.Message):
-            return self._message(event)
-        if isinstance(event, p.Content):
-            return self._content(event)
-        return []
 
     def _message(self, msg: p.Message) -> list[A2AEvent]:
         if msg.status == p.RunStatus.InProgress:
@@ -299,7 +293,7 @@ class TurnExecutor(AgentExecutor):
             events_of_turn = cast("AsyncGenerator[p.Event, None]", turn.events())
             async with contextlib.aclosing(events_of_turn) as stream:
                 async for event in stream:
-                    for update in events.map(event):
+                    for update in events.feed(event):
                         await event_queue.enqueue_event(update)
         finally:
             self.running.pop(task_id, None)

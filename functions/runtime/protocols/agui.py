@@ -40,7 +40,6 @@ from ..protocol import (
     AgentRole,
     Content,
     DataContent,
-    Event,
     ImageContent,
     Message,
     MessageType,
@@ -53,6 +52,7 @@ from ..sse import SSEResponse, frame, stream_answer
 from ..storage.keys import validate_id
 from ..turn import Turn, open_turn
 from .process import AgentDep, session_header
+from .translator import EventTranslator
 
 if TYPE_CHECKING:
     from ag_ui.core import BaseEvent, RunAgentInput
@@ -156,7 +156,7 @@ def parse_input(body: bytes) -> RunAgentInput:
     return run
 
 
-class AguiStream:
+class AguiStream(EventTranslator["BaseEvent"]):
     """A turn's events (the seed's protocol) as AG-UI events."""
 
     def __init__(self, thread_id: str, run_id: str) -> None:
@@ -167,15 +167,6 @@ class AguiStream:
         self._streamed: dict[tuple[str, int], str] = {}  # (message id, part) -> text sent
         self._kinds: dict[str, str] = {}  # open message id -> "text" | "reasoning"
         self._pending: list[str] = []  # front-end tool calls without a result
-
-    def feed(self, event: Event) -> list[BaseEvent]:
-        if isinstance(event, Response):
-            return self._response(event)
-        if isinstance(event, Message):
-            return self._message(event)
-        if isinstance(event, Content):
-            return self._content(event)
-        return []
 
     def _response(self, event: Response) -> list[BaseEvent]:
         core, ids = self.core, {"thread_id": self.thread_id, "run_id": self.run_id}

@@ -32,7 +32,8 @@ import time
 from typing import Any
 
 from ..budgets import exceeded_budget
-from ..protocol import Content, Error, Event, Message, MessageType, Response, RunStatus
+from ..protocol import Content, Error, Message, MessageType, Response, RunStatus
+from .translator import EventTranslator
 
 _CLIENT_CALLS = (MessageType.FUNCTION_CALL,)
 _SERVER_CALLS = (MessageType.PLUGIN_CALL, MessageType.MCP_TOOL_CALL)
@@ -64,7 +65,7 @@ def usage_object(usage: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-class ResponsesStream:
+class ResponsesStream(EventTranslator[dict[str, Any]]):
     """Feeds on a turn's events; yields Responses stream events and builds the Response.
 
     ``fields`` are the request's echoed fields (``model``, ``instructions``, ``tools``,
@@ -122,16 +123,6 @@ class ResponsesStream:
         return event
 
     # -- translation -----------------------------------------------------------------------
-
-    def feed(self, event: Event) -> list[dict[str, Any]]:
-        """The Responses events for one protocol event (often none)."""
-        if isinstance(event, Response):
-            return self._response(event)
-        if isinstance(event, Message):
-            return self._message(event)
-        if isinstance(event, Content):
-            return self._content(event)
-        return []
 
     def _response(self, event: Response) -> list[dict[str, Any]]:
         self.session_id = event.session_id
