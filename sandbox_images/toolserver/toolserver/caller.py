@@ -63,6 +63,20 @@ class Watch:
                 self._unwatch()
         return ready
 
+    def left(self) -> bool:
+        """Whether the caller has hung up, checked now; safe from another thread."""
+        if self.gone:
+            return True
+        if self.connection is None:
+            return False
+        poller = select.poll()
+        try:
+            poller.register(self.connection, select.POLLIN | _HANGUP)
+        except (ValueError, OSError):  # closed already: its call is ending
+            return True
+        ready = poller.poll(0)
+        return bool(ready) and self._hung_up(ready[0][1])
+
     def _hung_up(self, events: int) -> bool:
         if events & _HANGUP:
             return True

@@ -86,6 +86,7 @@ class Interpreter:
         self.cell_started = 0.0
         self.cell_timeout = 0.0
         self.interrupted = False  # the running cell's caller left and it got SIGINT
+        self.watch: Watch | None = None  # the running cell's watch on its caller
 
     def _start(self) -> None:
         req_r, req_w = os.pipe()
@@ -127,7 +128,7 @@ class Interpreter:
         a timed-out cell is, so the interpreter is never busy for a caller who has gone.
         """
         deadline = time.monotonic() + timeout
-        watch = Watch(self.answers)
+        watch = self.watch = Watch(self.answers)
         line = b""
         while not line.endswith(b"\n"):
             left = deadline - time.monotonic()
@@ -157,10 +158,16 @@ class Interpreter:
     def run(self, code: str, timeout: float, cap: float) -> tuple[str, bool]:
         """(output, ok) of one cell; ToolError "busy" when another cell is running."""
         if not self.lock.acquire(blocking=False):
-            raise ToolError(self.busy_note())
+            # a cell whose caller has left is being interrupted: its end is near, so wait
+            # for it rather than answer busy to the next turn that comes right after a stop
+            watch = self.watch
+            gone = watch is not None and watch.left()
+            if not (gone and self.lock.acquire(timeout=INTERRUPT_GRACE_S + 1)):
+                raise ToolError(self.busy_note())
         try:
             return self._run(code, timeout, cap)
         finally:
+            self.watch = None
             self.lock.release()
 
     def _run(self, code: str, timeout: float, cap: float) -> tuple[str, bool]:
