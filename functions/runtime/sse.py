@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -176,3 +176,30 @@ async def wait_disconnect(receive: Receive) -> None:
         message = await receive()
         if message["type"] == "http.disconnect":
             return
+
+
+class ClientDisconnected(Exception):
+    """The client hung up before the answer was ready; the work for it was cancelled."""
+
+
+async def unless_disconnected(receive: Receive, work: Awaitable[T]) -> T:
+    """``work``'s result, for a request whose body has been read.
+
+    Starlette does not cancel an endpoint whose client has gone; one that waits long on
+    something else's work (a call to a sandbox) wraps it here. When the client hangs up
+    first (``http.disconnect``), ``work`` is cancelled and awaited (its cleanup done), then
+    ``ClientDisconnected`` is raised.
+    """
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(wait_disconnect(receive))
+    try:
+        await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not task.done():  # the client left (or this request is cancelled itself)
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+    if task.cancelled():
+        raise ClientDisconnected
+    return task.result()

@@ -33,6 +33,7 @@ from functions.runtime.sandbox.errors import (
     SandboxPaused,
     SandboxUnreachable,
 )
+from functions.runtime.sse import ClientDisconnected, unless_disconnected
 
 from .deps import SandboxInstance, check_owner
 from .registry import SandboxRecord
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("agentscope_faas.sandbox")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+CLIENT_CLOSED = 499  # the status logs know for "the client closed the request" (nginx's)
 
 
 def raw_tail(request: Request, skip: int) -> str:
@@ -75,9 +77,15 @@ async def forward(
     request: Request,
 ) -> Response:
     """``method path`` on the sandbox's tool server with the request's raw query and body,
-    for a ``principal`` who may use the sandbox; ``path`` is raw (percent-encoded)."""
+    for a ``principal`` who may use the sandbox; ``path`` is raw (percent-encoded).
+
+    A caller that hangs up first (``http.disconnect``: its turn was stopped) has the upstream
+    call cancelled, which closes its connection, so the tool server stops the tool's work
+    (a cell interrupted, a command killed); the call's bookkeeping ends as a finished one's.
+    Starlette does not cancel an endpoint whose client left, hence the watch here.
+    """
     record = check_owner(await instance.service.require(sandbox_id), principal)
-    upstream = await call(
+    work = call(
         instance,
         record,
         method,
@@ -86,6 +94,11 @@ async def forward(
         content_type=request.headers.get("content-type", "application/json"),
         query=request.scope.get("query_string", b"").decode("latin-1"),
     )
+    try:
+        upstream = await unless_disconnected(request.receive, work)
+    except ClientDisconnected:
+        log.info("sandbox %s: caller left; %s %s cancelled", sandbox_id, method, path)
+        return Response(status_code=CLIENT_CLOSED)  # no one reads it; logs name it
     return Response(
         upstream.content,
         status_code=upstream.status_code,

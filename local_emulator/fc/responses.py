@@ -23,6 +23,7 @@ from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.websockets import WebSocket
 
+from functions.runtime.sse import ClientDisconnected, unless_disconnected
 from functions.runtime.ws_relay import passed_headers, refuse, relay
 from local_emulator.acs_signature import (
     Credential,
@@ -293,7 +294,12 @@ class FcResponses:
         )
         session.in_flight += 1  # until the answer starts: the instance is busy, not idle
         try:
-            upstream = await self._http.send(upstream_request, stream=True)
+            # a client that hangs up closes the instance's request too, as a gateway does
+            upstream = await unless_disconnected(
+                request.receive, self._http.send(upstream_request, stream=True)
+            )
+        except ClientDisconnected:
+            return Response(status_code=499)  # no one reads it
         except httpx.TransportError:
             if not await self.backend.instance_alive(session):
                 raise err.SessionExpired(session.function, session.session_id) from None

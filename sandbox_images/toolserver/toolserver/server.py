@@ -43,6 +43,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from .caller import serving
 from .mcp_servers import McpServers
 from .registry import Tool, ToolError, check_arguments, content_of
 from .tracing import tool_span
@@ -334,7 +335,8 @@ class Handler(BaseHTTPRequestHandler):
         args = self._json_body()
         started = time.time_ns()
         try:
-            content = content_of(tool.fn(**check_arguments(tool, args)))
+            with serving(self.connection):  # its wait loops notice a caller that hangs up
+                content = content_of(tool.fn(**check_arguments(tool, args)))
             is_error = False
         except ToolError as exc:
             content, is_error = content_of(str(exc)), True

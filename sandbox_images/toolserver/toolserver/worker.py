@@ -5,7 +5,9 @@ It reads one JSON request per line on fd ``argv[1]`` (``{"code"}``) and answers 
 capped buffer, so output of child processes (``os.system``) is captured too, the protocol's
 own pipes are never written by user code, and no amount of output fills a disk or the
 memory. Like IPython, a cell whose last statement is an expression shows that expression's
-repr.
+repr. SIGINT interrupts the running cell (``KeyboardInterrupt``, as Jupyter's interrupt: the
+globals stay); between cells it is ignored, so an interrupt that comes as a cell ends never
+costs the process.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import signal
 import sys
 import traceback
 from typing import Any
@@ -50,7 +53,17 @@ def _flush() -> None:
             pass
 
 
+_running = False  # whether a cell runs: only then does SIGINT interrupt
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    if _running:
+        raise KeyboardInterrupt
+
+
 def main() -> None:
+    global _running
+    signal.signal(signal.SIGINT, _interrupt)  # installed here: an ignored SIGINT is inherited
     requests = os.fdopen(int(sys.argv[1]), "r", encoding="utf-8")
     answers = os.fdopen(int(sys.argv[2]), "w", encoding="utf-8")
     output = os.dup(1)  # kept aside: a cell that closes or moves fd 1 or 2 loses only itself
@@ -59,7 +72,12 @@ def main() -> None:
         request = json.loads(line)
         os.dup2(output, 1)
         os.dup2(output, 2)
-        ok = run_cell(request["code"], namespace)
+        try:
+            _running = True
+            ok = run_cell(request["code"], namespace)
+            _running = False
+        except KeyboardInterrupt:  # one that came while run_cell was reporting an error
+            _running, ok = False, False
         _flush()  # before the answer: the server takes the output once it has the answer
         answers.write(json.dumps({"ok": ok}) + "\n")
         answers.flush()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -13,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..caller import Watch
 from ..output import OutputPipe, output_limit
 from ..registry import Tool, ToolError, schema, string
 from ..workspace import Workspace
@@ -20,6 +20,7 @@ from ..workspace import Workspace
 DEFAULT_CELL_TIMEOUT_S = 60
 DEFAULT_SHELL_TIMEOUT_S = 60
 DEFAULT_MAX_CALL_TIMEOUT_S = 300.0
+INTERRUPT_GRACE_S = 5.0  # a cell whose caller left has this long to end after its SIGINT
 _WORKER = str(Path(__file__).resolve().parents[1] / "worker.py")
 
 
@@ -55,11 +56,15 @@ def _ran_too_long(what: str, timeout: float, cap: float, ending: str) -> str:
     return f"\n[{what} ran longer than {timeout:g} s{limit} and was {ending}"
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _signal_group(proc: subprocess.Popen, signum: int) -> None:
     try:
-        os.killpg(proc.pid, signal.SIGKILL)
+        os.killpg(proc.pid, signum)
     except ProcessLookupError:
         pass
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    _signal_group(proc, signal.SIGKILL)
     proc.wait()
 
 
@@ -80,6 +85,8 @@ class Interpreter:
         self.proc: subprocess.Popen | None = None
         self.cell_started = 0.0
         self.cell_timeout = 0.0
+        self.interrupted = False  # the running cell's caller left and it got SIGINT
+        self.watch: Watch | None = None  # the running cell's watch on its caller
 
     def _start(self) -> None:
         req_r, req_w = os.pipe()
@@ -113,15 +120,26 @@ class Interpreter:
             self.proc = None
 
     def _answer(self, timeout: float) -> dict | None:
-        """The worker's answer line; None when it is gone. TimeoutError past ``timeout``."""
+        """The worker's answer line; None when it is gone. TimeoutError past ``timeout``.
+
+        A caller that hangs up meanwhile (a stopped turn) interrupts the cell: SIGINT to the
+        worker's group, as Jupyter's interrupt does, so the cell ends with KeyboardInterrupt
+        and the variables stay. One that ignores it is stopped ``INTERRUPT_GRACE_S`` later as
+        a timed-out cell is, so the interpreter is never busy for a caller who has gone.
+        """
         deadline = time.monotonic() + timeout
-        poller = select.poll()
-        poller.register(self.answers, select.POLLIN)
+        watch = self.watch = Watch(self.answers)
         line = b""
         while not line.endswith(b"\n"):
             left = deadline - time.monotonic()
-            if left <= 0 or not poller.poll(left * 1000):
+            if left <= 0:
                 raise TimeoutError
+            if not watch.wait(left):
+                if watch.gone and self.proc is not None and not self.interrupted:
+                    self.interrupted = True
+                    _signal_group(self.proc, signal.SIGINT)
+                    deadline = min(deadline, time.monotonic() + INTERRUPT_GRACE_S)
+                continue
             chunk = os.read(self.answers, 4096)
             if not chunk:
                 return None  # the pipe's end: the worker exited
@@ -140,16 +158,23 @@ class Interpreter:
     def run(self, code: str, timeout: float, cap: float) -> tuple[str, bool]:
         """(output, ok) of one cell; ToolError "busy" when another cell is running."""
         if not self.lock.acquire(blocking=False):
-            raise ToolError(self.busy_note())
+            # a cell whose caller has left is being interrupted: its end is near, so wait
+            # for it rather than answer busy to the next turn that comes right after a stop
+            watch = self.watch
+            gone = watch is not None and watch.left()
+            if not (gone and self.lock.acquire(timeout=INTERRUPT_GRACE_S + 1)):
+                raise ToolError(self.busy_note())
         try:
             return self._run(code, timeout, cap)
         finally:
+            self.watch = None
             self.lock.release()
 
     def _run(self, code: str, timeout: float, cap: float) -> tuple[str, bool]:
         if self.proc is None:
             self._start()
         self.cell_started, self.cell_timeout = time.monotonic(), timeout
+        self.interrupted = False
         self.output.begin()
         answer: dict | None = None
         timed_out = False
@@ -182,7 +207,8 @@ def run_shell(command: str, cwd: Path, timeout: float) -> tuple[str, int | None]
     """(combined output, exit code or None when it timed out) of ``sh -c command``.
 
     The output is taken when the shell ends, not at the pipe's end-of-file: something it
-    left running in a session of its own may hold the pipe open long after.
+    left running in a session of its own may hold the pipe open long after. A caller that
+    hangs up meanwhile (a stopped turn) has the command killed with its process group.
     """
     read_end, write_end = os.pipe()
     output = OutputPipe(read_end, output_limit())  # it closes read_end once writers are gone
@@ -198,12 +224,25 @@ def run_shell(command: str, cwd: Path, timeout: float) -> tuple[str, int | None]
         )
     finally:
         os.close(write_end)
-    try:
-        code: int | None = proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        code = None
+    code = _wait(proc, timeout)
     _kill_group(proc)  # also whatever it left running in the background
     return output.end(), code
+
+
+def _wait(proc: subprocess.Popen, timeout: float) -> int | None:
+    """``proc``'s exit code; None past ``timeout`` or once the caller has hung up."""
+    deadline = time.monotonic() + timeout
+    ended = os.pidfd_open(proc.pid)  # readable when the process ends
+    try:
+        watch = Watch(ended)
+        while proc.poll() is None:
+            left = deadline - time.monotonic()
+            if left <= 0 or watch.gone:
+                return None
+            watch.wait(left)
+        return proc.returncode
+    finally:
+        os.close(ended)
 
 
 def make_tools(workspace: Workspace) -> list[Tool]:

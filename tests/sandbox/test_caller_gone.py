@@ -1,0 +1,182 @@
+"""A tool call whose caller hangs up stops in the sandbox, through the sandbox function.
+
+The caller is the official httpx client whose task is cancelled mid-call, as a stopped turn
+cancels the SDK's call: its connection closes, the function cancels its upstream call (which
+closes that connection too), the tool server interrupts the cell or kills the command, and the
+call's in-flight marker goes as a finished call's does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+
+from functions.runtime.server import build_app
+from functions.runtime.settings import Settings
+from functions.sandbox.registry import CALLS
+from tests.fixtures.servers import serve_app
+from tests.sandbox.support import text_of
+
+DEADLINE_S = 30.0  # far below the 600 s the work would take if nothing stopped it
+
+
+def hang_up_during(base_url: str, sid: str, tool: str, args: dict, started: str) -> None:
+    """Call ``tool``, wait until the workspace file ``started`` exists, then cancel the call."""
+
+    async def run() -> None:
+        async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
+            call = asyncio.create_task(client.post(f"/v1/sandboxes/{sid}/tools/{tool}", json=args))
+            deadline = time.monotonic() + 60
+            while (await client.get(f"/v1/sandboxes/{sid}/files/{started}")).status_code != 200:
+                assert not call.done(), call.result().text
+                assert time.monotonic() < deadline, f"{tool} never started"
+                await asyncio.sleep(0.05)
+            call.cancel()
+            try:
+                await call
+            except asyncio.CancelledError:
+                pass
+
+    asyncio.run(run())
+
+
+def until(check, what: str) -> None:
+    deadline = time.monotonic() + DEADLINE_S
+    while not check():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
+def markers(settings, sid: str) -> list[str]:
+    from functions.runtime.storage import open_store
+
+    async def listed() -> list[str]:
+        store = open_store(settings.store_url, settings)
+        try:
+            return await store.list(f"{CALLS}{sid}/")
+        finally:
+            await store.close()
+
+    return asyncio.run(listed())
+
+
+def test_a_cell_whose_caller_left_is_interrupted_and_the_sandbox_is_free(serve, settings):
+    http = serve(settings)
+    created = http.post("/v1/sandboxes", json={"type": "base", "ttl_s": 30})  # calls get markers
+    assert created.status_code == 201, created.text
+    sid = created.json()["sandbox_id"]
+    code = "import time\nx = 1\nopen('started', 'w').close()\ntime.sleep(60)\nx = 2"
+    args = {"code": code, "timeout": 600}
+    hang_up_during(str(http.base_url), sid, "run_ipython_cell", args, "started")
+
+    answers: list[dict] = []
+
+    def free() -> bool:
+        answer = http.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "x"})
+        assert answer.status_code == 200, answer.text
+        answers.append(answer.json())
+        return not text_of(answers[-1]).startswith("busy:")
+
+    until(free, "the cell kept the interpreter busy after its caller left")
+    assert answers[-1]["isError"] is False, text_of(answers[-1])
+    assert text_of(answers[-1]) == "1\n"  # interrupted, not restarted: the variables stay
+    until(lambda: not markers(settings, sid), "the cancelled call's marker stayed")
+
+
+def test_a_command_whose_caller_left_is_killed(serve, settings):
+    http = serve(settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    command = "sleep 600 & echo $! > pid.tmp; mv pid.tmp pid; wait"
+    hang_up_during(
+        str(http.base_url), sid, "run_shell_command", {"command": command, "timeout": 600}, "pid"
+    )
+    probe = "state=$(awk '{print $3}' /proc/$(cat pid)/stat 2>/dev/null); echo ${state:-none}"
+
+    def killed() -> bool:
+        answer = http.post(
+            f"/v1/sandboxes/{sid}/tools/run_shell_command", json={"command": probe}
+        ).json()
+        return text_of(answer).strip() in ("none", "Z")  # gone, or a zombie: ended
+
+    until(killed, "the command kept running after its caller left")
+
+
+def sandbox_app(sandbox_url: str, sid: str):
+    """A query-function app whose turn runs its input as a cell in sandbox ``sid``."""
+    from functions.runtime.app import AgentApp
+    from functions.runtime.sandbox.client import AsyncBaseSandbox
+
+    app = AgentApp(app_name="cells")
+
+    @app.query(framework="text")
+    async def cells(self, msgs, request, **kwargs):
+        yield "running: "
+        async with AsyncBaseSandbox(sandbox_id=sid, base_url=sandbox_url) as box:
+            code = msgs[-1].get_text_content() or ""
+            yield text_of(await box.call_tool("run_ipython_cell", {"code": code, "timeout": 600}))
+
+    return app
+
+
+def turn(url: str, session_id: str, code: str) -> dict:
+    """The final event of a streamed /process turn running ``code``."""
+    body = {
+        "session_id": session_id,
+        "input": [{"role": "user", "content": [{"type": "text", "text": code}]}],
+    }
+    answer = httpx.post(f"{url}/process", json=body, timeout=120)
+    assert answer.status_code == 200, answer.text
+    return json.loads([x for x in answer.text.splitlines() if x.startswith("data: ")][-1][6:])
+
+
+def reply_of(final: dict) -> str:
+    return "".join(part.get("text", "") for part in final["output"][0]["content"])
+
+
+SLEEPING_CELL = "import time\nx = 1\nopen('started', 'w').close()\ntime.sleep(60)\nx = 2"
+
+
+def test_a_stopped_turn_leaves_the_sandbox_free_for_the_next(serve, settings, tmp_path):
+    http = serve(settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    query = build_app(
+        sandbox_app(str(http.base_url), sid),
+        Settings(store_url=f"file://{tmp_path}/query-store", sandbox_url=str(http.base_url)),
+    )
+    with serve_app(query) as url, ThreadPoolExecutor(1) as pool:
+        running = pool.submit(turn, url, "s1", SLEEPING_CELL)
+        until(
+            lambda: http.get(f"/v1/sandboxes/{sid}/files/started").status_code == 200,
+            "the cell never started",
+        )
+        stopped = httpx.post(f"{url}/process/stop", json={"session_id": "s1"})
+        assert stopped.status_code == 202, stopped.text
+        final = running.result(timeout=DEADLINE_S)
+        assert final["status"] == "canceled"
+        nxt = turn(url, "s1", "x")  # at once: the stop interrupted the cell
+    assert nxt["status"] == "completed"
+    assert reply_of(nxt) == "running: 1\n"  # interrupted, not restarted
+
+
+def test_a_turn_over_its_seconds_budget_leaves_the_sandbox_free(serve, settings, tmp_path):
+    http = serve(settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    query = build_app(
+        sandbox_app(str(http.base_url), sid),
+        Settings(
+            store_url=f"file://{tmp_path}/query-store",
+            sandbox_url=str(http.base_url),
+            turn_max_seconds=3,
+        ),
+    )
+    with serve_app(query) as url:
+        final = turn(url, "s2", "import time\ntime.sleep(60)")
+        assert final["status"] == "incomplete"
+        assert final["error"]["code"] == "budget_exceeded"
+        nxt = turn(url, "s2", "'free'")
+    assert nxt["status"] == "completed"
+    assert reply_of(nxt) == "running: 'free'\n"  # not "busy: another cell is still running"
