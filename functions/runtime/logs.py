@@ -22,6 +22,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from .redact import RedactTargets
 from .request_ids import REQUEST_ID, RequestIdFilter
 
 REQUEST_LOGGER = "agentscope_faas.request"
@@ -95,6 +96,8 @@ def configure_logging(
         handler.setFormatter(formatter(log_format))
         if not any(isinstance(f, RequestIdFilter) for f in handler.filters):
             handler.addFilter(RequestIdFilter())
+        if not any(isinstance(f, RedactTargets) for f in handler.filters):
+            handler.addFilter(RedactTargets())
     root.setLevel(os.environ.get("LOG_LEVEL", "INFO").upper())
     for name in QUIET:
         logging.getLogger(name).setLevel(logging.WARNING)

@@ -2,11 +2,13 @@
 
 A live view's URL holds its view token, which opens the desktop (``/v1/sandboxes/{id}/
 desktop/{view token}/...`` on the sandbox function, ``?token=`` on the view's WebSocket):
-both are replaced by ``~`` before a path or query is written anywhere.
+both are replaced by ``~`` before a path or query is written anywhere. ``RedactTargets``
+does it for the request lines the server itself logs (uvicorn's access and WebSocket lines).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 
 _VIEW_TOKEN = re.compile(r"^(/v1/sandboxes/[^/]+/desktop/)[^/]+")
@@ -21,3 +23,23 @@ def loggable_path(path: str) -> str:
 def loggable_query(query: str) -> str:
     """A query string (without ``?``) with ``token=`` values taken out."""
     return _TOKEN_PARAM.sub(r"\1\2~", query)
+
+
+def loggable_target(target: str) -> str:
+    """A request target (``path?query``) with both kinds of token taken out."""
+    path, mark, query = target.partition("?")
+    return loggable_path(path) + (mark + loggable_query(query) if mark else "")
+
+
+class RedactTargets(logging.Filter):
+    """A handler's filter: request targets among a record's arguments are made loggable
+    (uvicorn logs ``"GET <target>"`` and ``"WebSocket <target>"`` lines with the target as
+    an argument)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.name.startswith("uvicorn"):
+            record.args = tuple(
+                loggable_target(a) if isinstance(a, str) and a.startswith("/") else a
+                for a in record.args
+            )
+        return True

@@ -45,3 +45,25 @@ def test_the_emulator_prints_the_path_as_sent(capsys):
     asyncio.run(AccessLog(app, "state")(scope, receive, send))
     (line,) = capsys.readouterr().out.splitlines()
     assert line.startswith("[state] GET /v1/users/a%0A%5Bquery%5D") and "?token=~ 404" in line
+
+
+def test_the_server_s_own_request_lines_lose_the_token(capsys):
+    import logging
+    import sys
+
+    from functions.runtime.logs import configure_logging
+
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    configure_logging("text", sys.stdout)
+    target = "/v1/sandboxes/sbx-1/desktop/ce05f753aa/websockify?token=ce05f753aa"
+    try:
+        logging.getLogger("uvicorn.error").info('%s - "WebSocket %s" [accepted]', "h", target)
+        logging.getLogger("uvicorn.access").info(
+            '%s - "%s %s HTTP/%s" %d', "h", "GET", target, "1.1", 200
+        )
+    finally:
+        root.handlers[:], root.level = handlers, level
+    out = capsys.readouterr().out
+    assert "ce05f753aa" not in out
+    assert out.count("/v1/sandboxes/sbx-1/desktop/~/websockify?token=~") == 2
