@@ -12,12 +12,14 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
 from a2a.client.client import Client
+from a2a.client.errors import A2AClientError
 from a2a.helpers.proto_helpers import get_artifact_text, new_text_message
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
@@ -36,7 +38,8 @@ from google.protobuf import json_format
 
 from functions.runtime.app import AgentApp
 from functions.runtime.server import build_app
-from functions.runtime.services import SessionHistoryService
+from functions.runtime.services import SessionHistoryService, quotas
+from functions.runtime.services.layout import a2a_tasks_prefix
 from functions.runtime.settings import Settings
 from functions.runtime.storage import open_store
 from local_emulator.tokens import mint_token
@@ -44,6 +47,7 @@ from tests.apps import echo_app, failing_app, gate, gated_app
 from tests.fixtures.servers import ROOT, serve_app
 
 DEADLINE_S = 30.0
+MINUTE = 1_800_000_000  # a Unix minute boundary
 SECRET = "a2a-tests-" + "s" * 32
 COMPLETED, WORKING = TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_WORKING
 CANCELED, FAILED = TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_FAILED
@@ -256,22 +260,118 @@ async def test_a_failing_agent_fails_the_task_with_its_error(store_url):
     assert answer(task) == "starting "  # what it said before it broke is kept
 
 
-async def test_a_busy_context_fails_the_new_task_as_session_busy(store_url):
+async def stored_tasks(store_url: str, user: str = "default") -> list[str]:
+    """The keys of ``user``'s task objects in the store."""
+    store = open_store(store_url)
+    try:
+        return await store.list(a2a_tasks_prefix(user))
+    finally:
+        await store.close()
+
+
+async def all_tasks(client: Client) -> list[Task]:
+    return list((await client.list_tasks(ListTasksRequest())).tasks)
+
+
+async def test_a_message_on_a_busy_context_is_an_error_and_makes_no_task(store_url):
     with instance(gated_app, store_url) as url:
         async with a2a(url) as client:
-            request = SendMessageRequest(message=user_message("hold"))
-            stream = client.send_message(request)
+            stream = client.send_message(SendMessageRequest(message=user_message("hold")))
             first = (await anext(stream)).task
             assert gate.entered.wait(DEADLINE_S)
-            async with a2a(url, streaming=False) as other:
-                busy = await send(other, "me too", first.context_id)
+            for streaming in (False, True):
+                async with a2a(url, streaming=streaming) as other:
+                    busy = other.send_message(
+                        SendMessageRequest(message=user_message("me too", first.context_id))
+                    )
+                    with pytest.raises(A2AClientError, match="-32000: session_busy: "):
+                        await anext(busy)
+            tasks = await all_tasks(client)
             gate.release.set()
             rest = [ev async for ev in stream]
-    assert busy.status.state == FAILED
-    assert json_format.MessageToDict(busy.status.message.metadata)["error"]["code"] == (
-        "session_busy"
-    )
+            gate.reset()
+            gate.release.set()
+            async with a2a(url, streaming=False) as other:
+                after = await send(other, "now", first.context_id)
+    assert [t.id for t in tasks] == [first.id]  # the refused messages left nothing
     assert rest[-1].status_update.status.state == COMPLETED
+    assert after.status.state == COMPLETED and after.context_id == first.context_id
+    assert len(await stored_tasks(store_url)) == 2
+
+
+@pytest.fixture
+def clock(monkeypatch) -> Any:
+    """The clock ``USER_MAX_TURNS_PER_MINUTE`` reads, pinned inside one minute."""
+    pinned = SimpleNamespace(now=MINUTE + 15)
+    monkeypatch.setattr(quotas, "time", SimpleNamespace(time=lambda: pinned.now))
+    return pinned
+
+
+async def test_over_the_turn_quota_a_message_is_an_error_and_makes_no_task(store_url, clock):
+    with instance(echo_app, store_url, user_max_turns_per_minute=2) as url:
+        async with a2a(url, streaming=False) as client, a2a(url) as streaming:
+            allowed = [await send(client, "one"), await send(client, "two")]
+            for refused_client in (client, streaming):
+                refused = refused_client.send_message(SendMessageRequest(message=user_message("3")))
+                with pytest.raises(A2AClientError, match="-32000: quota_exceeded: USER_MAX_TURNS"):
+                    await anext(refused)
+            tasks = await all_tasks(client)
+            clock.now = MINUTE + 60  # the next minute has room again
+            later = await send(client, "three")
+    assert all(t.status.state == COMPLETED for t in allowed)
+    assert sorted(t.id for t in tasks) == sorted(t.id for t in allowed)
+    assert later.status.state == COMPLETED and answer(later) == "turn 1: three"
+    assert len(await stored_tasks(store_url)) == 3
+
+
+def rpc_message(method: str, request_id: Any, text: str) -> dict[str, Any]:
+    """A raw JSON-RPC send of ``text``: 1.0's ``SendMessage``/``SendStreamingMessage`` or
+    0.3's ``message/send``/``message/stream``."""
+    if "/" in method:
+        parts: list[dict[str, Any]] = [{"kind": "text", "text": text}]
+        message = {"kind": "message", "messageId": str(uuid.uuid4()), "role": "user"}
+    else:
+        parts = [{"text": text}]
+        message = {"messageId": str(uuid.uuid4()), "role": "ROLE_USER"}
+    params = {"message": {**message, "parts": parts}}
+    return {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+
+
+def test_quota_refusals_carry_our_code_detail_and_retry_after_in_both_versions(store_url, clock):
+    methods = ["message/send", "message/stream", "SendMessage", "SendStreamingMessage"]
+    with instance(echo_app, store_url, user_max_turns_per_minute=1) as url:
+        ok = httpx.post(f"{url}/a2a", json=rpc_message("message/send", 1, "in"), timeout=30)
+        refused = {
+            method: httpx.post(
+                f"{url}/a2a",
+                json=rpc_message(method, f"id-{method}", "over"),
+                headers={"A2A-Version": "0.3" if "/" in method else "1.0"},
+                timeout=DEADLINE_S,
+            )
+            for method in methods
+        }
+    assert ok.json()["result"]["status"]["state"] == "completed"
+    for method, resp in refused.items():
+        assert resp.status_code == 200, resp.text  # JSON-RPC answers errors with 200
+        assert resp.headers["content-type"] == "application/json", method  # not a stream
+        assert resp.headers["retry-after"] == "45"
+        body = resp.json()
+        assert body["id"] == f"id-{method}" and "result" not in body
+        error = body["error"]
+        assert error["code"] == -32000
+        assert error["message"].startswith("quota_exceeded: USER_MAX_TURNS_PER_MINUTE: ")
+        expected = {"code": "quota_exceeded", "detail": error["message"][16:], "status": 429}
+        if "/" in method:  # 0.3: data is our body
+            assert error["data"] == {**expected, "retryAfter": 45}
+        else:  # 1.0: data is a list of typed details
+            (info,) = error["data"]
+            assert info["@type"] == "type.googleapis.com/google.rpc.ErrorInfo"
+            assert info["reason"] == "QUOTA_EXCEEDED"
+            assert info["metadata"] == {
+                **{k: str(v) for k, v in expected.items()},
+                "retryAfter": "45",
+            }
+    assert len(asyncio.run(stored_tasks(store_url))) == 1
 
 
 async def test_bad_messages_are_json_rpc_errors(store_url):

@@ -125,8 +125,49 @@ def test_a_request_mcp_cannot_read_is_refused_in_json(serve, settings):
             refused = http.post(path, content=b"{}", headers={**auth, **headers})
             assert refused.status_code == 415, refused.text
             assert refused.json()["code"] == "unsupported_media_type"
-        garbled = http.post(path, json={"not": "json-rpc"}, headers=auth)
-        assert garbled.status_code == 400 and garbled.json()["error"]["code"] < 0
+        for body, code in (
+            (b"[1, 2]", -32600),  # MCP has no batches
+            (b'{"not": "json-rpc"}', -32600),
+            (b'"text"', -32600),
+            (b"{not json", -32700),
+        ):
+            headers = {**auth, "Content-Type": "application/json"}
+            garbled = http.post(path, content=body, headers=headers)
+            assert garbled.status_code == 400, garbled.text
+            error = garbled.json()["error"]
+            assert error["code"] == code and garbled.json()["id"] is None
+            assert "\n" not in error["message"] and "pydantic" not in garbled.text
+            assert error["message"].startswith("Invalid Request: " if code == -32600 else "Parse")
+        bad_id = http.post(path, json={"jsonrpc": "2.0", "id": 7, "params": {}}, headers=auth)
+        assert bad_id.json()["id"] == 7 and bad_id.json()["error"]["code"] == -32600
+
+
+def test_a_refusal_while_mcp_runs_names_our_code_and_detail(serve, settings):
+    """The session endpoint makes its sandbox on first use: over USER_MAX_SANDBOXES that is
+    a 429 of ours, which the MCP client gets as a JSON-RPC error naming it, with our body."""
+    http = serve(settings.model_copy(update={"user_max_sandboxes": 1}))
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    session_url = f"{http.base_url}/v1/mcp?type=base&session_id=over-quota"
+
+    async def refused() -> MCPError:
+        async with client(session_url) as mcp:
+            with pytest.raises(MCPError) as listing:
+                await mcp.list_tools()
+            with pytest.raises(MCPError) as calling:
+                await mcp.call_tool("run_ipython_cell", {"code": "1"})
+            assert calling.value.data == listing.value.data
+            return listing.value
+
+    error = asyncio.run(refused())
+    assert error.code == -32000  # a server error of ours, not -32603 "Internal error"
+    assert error.message.startswith("quota_exceeded: USER_MAX_SANDBOXES: ")
+    assert error.data["code"] == "quota_exceeded" and error.data["status"] == 429
+    assert error.data["detail"] == error.message.removeprefix("quota_exceeded: ")
+    assert isinstance(error.data["retryAfter"], int) and error.data["retryAfter"] >= 1
+    # the sandbox the user has still answers, and its end frees the quota for the session
+    asyncio.run(_expect_value(f"{http.base_url}/v1/sandboxes/{sid}/mcp", "6 * 7", "42\n"))
+    assert http.delete(f"/v1/sandboxes/{sid}").status_code in (200, 204)
+    asyncio.run(_expect_value(session_url, "'made'", "'made'\n"))
 
 
 def test_the_session_endpoint_makes_one_sandbox_on_first_use_and_reuses_it(

@@ -5,7 +5,9 @@ The task's ``contextId`` is the session, so a task loads and saves history and s
 How a turn's events (``protocol.py``) become A2A 1.0 events:
 
 * the task is created ``working`` with the user's message as its history, once the
-  turn holds its session (a busy session fails the task with ``session_busy``);
+  turn holds its session. A message refused before that (the session busy, the user over
+  ``USER_MAX_TURNS_PER_MINUTE``, input the app rejects) makes no task:
+  :class:`TurnRefused`, answered as a JSON-RPC error by ``a2a_server.py``;
 * each assistant message is one artifact (``artifactId`` = the message id): its text
   streams as artifact updates while the agent writes (the first chunk creates the
   artifact, later ones append, ``lastChunk`` when the message is complete); data, image
@@ -21,6 +23,7 @@ How a turn's events (``protocol.py``) become A2A 1.0 events:
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import contextlib
 import uuid
@@ -41,6 +44,7 @@ from a2a.types.a2a_pb2 import (
     TaskStatus,
     TaskStatusUpdateEvent,
 )
+from a2a.utils.errors import A2AError
 from google.protobuf import json_format, struct_pb2
 
 from .. import protocol as p
@@ -253,6 +257,20 @@ class TaskEvents(EventTranslator[A2AEvent]):
         return self.status_update(TaskState.TASK_STATE_FAILED, message, metadata)
 
 
+class TurnRefused(A2AError):
+    """A message refused before its turn began: no task exists, nothing is stored.
+
+    Carries the :class:`ApiError` that refused it (``quota_exceeded`` 429 with its
+    ``Retry-After``, ``session_busy`` 409, ...); ``a2a_server.py`` answers it as a JSON-RPC
+    server error naming that error's ``code`` and ``detail``.
+    """
+
+    def __init__(self, error: ApiError) -> None:
+        body = error.body()
+        super().__init__(f"{body['code']}: {body['detail']}")
+        self.error = error
+
+
 class TurnExecutor(AgentExecutor):
     """Runs each A2A task as one turn of ``agent`` on ``instance``."""
 
@@ -262,10 +280,36 @@ class TurnExecutor(AgentExecutor):
         self.running: dict[str, Turn] = {}  # task id -> its turn, on this instance
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        """Open the task's turn (:class:`TurnRefused` before any event if it cannot
+        start), then run it."""
+        await self.run(await self.open(context), context, event_queue)
+
+    async def open(self, context: RequestContext) -> Turn:
+        """The begun turn for the task's message: lease taken, session loaded.
+
+        Raises :class:`TurnRefused` (an A2A error: nothing is stored) when the turn may not
+        start: the session busy (``session_busy``), the user's quota used up
+        (``quota_exceeded``), the input refused, the store unreachable.
+        """
+        message = context.message
+        assert message is not None and context.context_id
+        principal: Principal = context.call_context.state["principal"]
+        request = p.AgentRequest(
+            input=[to_agent_message(message)],
+            session_id=context.context_id,
+            user_id=context.call_context.user.user_name,
+        )
+        new = bool(context.call_context.state.get(NEW_CONTEXT))
+        try:
+            return await open_turn(self.instance, self.agent, request, principal, new=new)
+        except ApiError as exc:
+            raise TurnRefused(exc) from exc
+
+    async def run(self, turn: Turn, context: RequestContext, event_queue: EventQueue) -> None:
+        """Run the begun ``turn`` as the task: its events, then its end."""
         message = context.message
         assert message is not None and context.task_id and context.context_id
         task_id, context_id = context.task_id, context.context_id
-        principal: Principal = context.call_context.state["principal"]
         events = TaskEvents(task_id, context_id)
         task = Task(
             id=task_id,
@@ -273,20 +317,6 @@ class TurnExecutor(AgentExecutor):
             status=status(TaskState.TASK_STATE_WORKING),
             history=[message],
         )
-        request = p.AgentRequest(
-            input=[to_agent_message(message)],
-            session_id=context_id,
-            user_id=context.call_context.user.user_name,
-        )
-        try:
-            new = bool(context.call_context.state.get(NEW_CONTEXT))
-            turn = await open_turn(self.instance, self.agent, request, principal, new=new)
-        except ApiError as exc:  # busy session, unreachable store: the task fails saying so
-            await event_queue.enqueue_event(task)
-            body = exc.body()
-            error = p.Error(code=body["code"], message=str(body["detail"]))
-            await event_queue.enqueue_event(events.failed(error))
-            return
         self.running[task_id] = turn
         try:
             await event_queue.enqueue_event(task)
@@ -297,6 +327,9 @@ class TurnExecutor(AgentExecutor):
                         await event_queue.enqueue_event(update)
         finally:
             self.running.pop(task_id, None)
+            # a turn whose events never began (its task could not be saved) still holds
+            # its session: let it go (a no-op once the turn has ended itself)
+            await asyncio.shield(turn.end())
         # the stream is closed: the turn is saved and its session released
         await event_queue.enqueue_event(events.final(turn.final))
 

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from a2a.server.context import ServerCallContext
     from a2a.server.events import Event
 
+    from ..turn import Turn
     from .a2a_executor import TurnExecutor
     from .a2a_tasks import ObjectTaskStore
 
@@ -54,15 +55,21 @@ def copy_task(task: Task) -> Task:
 
 
 class TaskRun(EventQueue):
-    """One task executing here (see the module's docstring)."""
+    """One task executing here (see the module's docstring): the begun ``turn`` run by
+    the executor."""
 
     def __init__(
-        self, tasks: ObjectTaskStore, executor: TurnExecutor, request: RequestContext
+        self,
+        tasks: ObjectTaskStore,
+        executor: TurnExecutor,
+        request: RequestContext,
+        turn: Turn,
     ) -> None:
         assert request.task_id and request.context_id
         self.task_id, self.context_id = request.task_id, request.context_id
         self.executor = executor
         self.request = request
+        self.turn = turn  # begun: the task is created as it starts
         self.manager = TaskManager(
             task_store=tasks,
             context=request.call_context,
@@ -110,7 +117,7 @@ class TaskRun(EventQueue):
     async def run(self) -> None:
         """Execute the task to its end (the executor records every end but a bug's)."""
         try:
-            await self.executor.execute(self.request, self)
+            await self.executor.run(self.turn, self.request, self)
         except asyncio.CancelledError:  # the instance is shutting down
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(

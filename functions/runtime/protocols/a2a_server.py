@@ -24,8 +24,8 @@ import contextlib
 import logging
 import time
 import warnings
-from collections.abc import AsyncGenerator, Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from a2a.auth.user import User
 from a2a.server.agent_execution import RequestContext
@@ -60,10 +60,13 @@ from a2a.utils.errors import (
 )
 from a2a.utils.task import apply_history_length, validate_history_length
 from google.protobuf import json_format
+from sse_starlette.sse import EventSourceResponse
+from starlette.responses import JSONResponse
 
 from ..auth import get_principal
+from ..errors import ApiError
 from ..storage.keys import InvalidId, validate_id
-from .a2a_executor import NEW_CONTEXT, TurnExecutor
+from .a2a_executor import NEW_CONTEXT, TurnExecutor, TurnRefused
 from .a2a_runs import TaskRun, copy_task, follow
 from .a2a_tasks import TERMINAL, ObjectTaskStore
 
@@ -86,6 +89,11 @@ CANCEL_WAIT_S = 10.0
 CANCEL_POLL_S = 0.05
 # agent cards kept per base URL (Host headers vary; A2A_PUBLIC_URL makes it one)
 MAX_CARDS = 16
+# the JSON-RPC error code of a message refused before its turn (-32000..-32099 are the
+# implementation's server errors; A2A's own take -32001..-32009)
+REFUSED_CODE = -32000
+ERROR_INFO_TYPE = "type.googleapis.com/google.rpc.ErrorInfo"
+ERROR_DOMAIN = "agentscope-faas"
 
 
 # -- identity ---------------------------------------------------------------------------------
@@ -107,6 +115,8 @@ class TaskOwner(User):
 
 
 OWNER_KEY = "a2a_owner"
+# where the handler records a message refused before its turn (``rpc`` answers it)
+REFUSED_KEY = "a2a_refused"
 
 
 class PrincipalContextBuilder(DefaultServerCallContextBuilder):
@@ -123,6 +133,7 @@ class PrincipalContextBuilder(DefaultServerCallContextBuilder):
             k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS
         }
         context.state.pop("auth", None)
+        context.state[REFUSED_KEY] = request.scope["state"].get(REFUSED_KEY)
         return context
 
 
@@ -204,7 +215,16 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
                 "a task of its own; continue the conversation with the same contextId"
             )
         context.state[NEW_CONTEXT] = not message.context_id
-        run = TaskRun(self.tasks, self.executor, RequestContext(context, params))
+        request = RequestContext(context, params)
+        try:
+            turn = await self.executor.open(request)  # refused here: no task is made
+        except TurnRefused as exc:
+            refused = context.state.get(REFUSED_KEY)
+            if refused is not None:
+                state = context.state
+                refused.append(Refusal(exc.error, state.get("request_id"), state.get("method", "")))
+            raise
+        run = TaskRun(self.tasks, self.executor, request, turn)
         job = asyncio.ensure_future(run.run())
         self.runs[run.task_id] = (run, job)
         job.add_done_callback(lambda _: self.runs.pop(run.task_id, None))
@@ -224,7 +244,12 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
     async def on_message_send_stream(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
-        run = await self._start(params, context)
+        try:
+            run = await self._start(params, context)
+        except TurnRefused:
+            if context.state.get(REFUSED_KEY) is None:
+                raise
+            return  # an empty stream: ``rpc`` answers the refusal (the SDK would log an error)
         async with contextlib.aclosing(run.events()) as events:
             async for event in events:
                 if isinstance(event, Task):
@@ -326,6 +351,58 @@ def _quiet_cluster_warning() -> Iterator[None]:
         sdk_log.setLevel(previous)
 
 
+# -- messages refused before their turn ---------------------------------------------------------
+
+
+class Refusal(NamedTuple):
+    """A message refused before its turn began, and the JSON-RPC call it came in."""
+
+    error: ApiError
+    request_id: str | int | None
+    method: str
+
+
+def refusal_response(refusal: Refusal) -> Response:
+    """The JSON-RPC error for a message refused before its turn: no task was made.
+
+    ``code`` is :data:`REFUSED_CODE` (a JSON-RPC implementation-defined server error: no
+    A2A error says "not now"), ``message`` is ``"<our code>: <detail>"``, ``data`` carries
+    our error body ``{"code", "detail"}``, the HTTP ``status`` it has on our other routes
+    and, for a quota, ``retryAfter`` (seconds): for 0.3 methods as a plain object, for 1.0
+    methods (whose ``data`` is a list of typed details) as the ``metadata`` (strings) of a
+    ``google.rpc.ErrorInfo`` whose ``reason`` is the code in capitals. HTTP 200 as for
+    every JSON-RPC error, with the refusal's ``Retry-After`` header.
+    """
+    error, request_id, method = refusal
+    body = error.body()
+    detail = body["detail"] if isinstance(body["detail"], str) else str(body["detail"])
+    info: dict[str, Any] = {"code": body["code"], "detail": detail, "status": error.status}
+    retry_after = error.headers.get("Retry-After")
+    if retry_after is not None:
+        info["retryAfter"] = int(retry_after)
+    data: Any = info
+    if "/" not in method:  # A2A 1.0's methods are single words, 0.3's are "group/verb"
+        metadata = {key: str(value) for key, value in info.items()}
+        data = [
+            {
+                "@type": ERROR_INFO_TYPE,
+                "reason": body["code"].upper(),
+                "domain": ERROR_DOMAIN,
+                "metadata": metadata,
+            }
+        ]
+    error_object = {"code": REFUSED_CODE, "message": f"{body['code']}: {detail}", "data": data}
+    content = {"jsonrpc": "2.0", "id": request_id, "error": error_object}
+    return JSONResponse(content, headers=error.headers)
+
+
+async def _prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncGenerator[Any, None]:
+    if first is not None:
+        yield first
+    async for item in rest:
+        yield item
+
+
 # -- the server -------------------------------------------------------------------------------
 
 
@@ -368,9 +445,30 @@ class A2AServer:
         return response
 
     async def rpc(self, request: Request, owner: str) -> Response:
-        """One JSON-RPC call (or stream) acting for ``owner``."""
-        request.scope.setdefault("state", {})[OWNER_KEY] = owner
+        """One JSON-RPC call (or stream) acting for ``owner``.
+
+        A message refused before its turn began (:class:`TurnRefused`) is answered with
+        :func:`refusal_response` instead of the SDK's ``Internal error``; a stream is read
+        up to its first event to learn that before its headers go out (as the SDK itself
+        does for 1.0's ``SendStreamingMessage``; 0.3's ``message/stream`` would otherwise
+        send the refusal as an event of a stream).
+        """
+        refused: list[Refusal] = []
+        state = request.scope.setdefault("state", {})
+        state[OWNER_KEY], state[REFUSED_KEY] = owner, refused
         response: Response = await self.dispatcher.handle_requests(request)
+        if isinstance(response, EventSourceResponse):
+            events = aiter(response.body_iterator)  # the SDK's async generator
+            try:
+                first = await anext(events)
+            except StopAsyncIteration:
+                first = None
+            if refused:
+                await cast("AsyncGenerator[Any, None]", events).aclose()
+            else:
+                response.body_iterator = _prepend(first, events)
+        if refused:
+            return refusal_response(refused[0])
         return response
 
     async def close(self) -> None:

@@ -8,8 +8,11 @@ The caller's identity and the sandbox's owner are checked before MCP starts, as 
 sandbox route: a stranger gets this function's 401/403/404 (``{"code", "detail"}``). Past
 that, a body that is not ``application/json`` is refused with 415
 ``unsupported_media_type``, and answers are MCP's own: a JSON-RPC response (200), a
-notification accepted (202), the transport's refusals (400 malformed JSON-RPC, 406 an
-``Accept`` without ``application/json``) as JSON-RPC errors.
+notification accepted (202), refusals as JSON-RPC errors (400 a body that is not JSON,
+-32700, or not a JSON-RPC message of MCP, -32600; 406 an ``Accept`` without
+``application/json``). What the function refuses while MCP runs (the session's sandbox
+over ``USER_MAX_SANDBOXES``, a sandbox gone) is an MCP error naming our code and detail
+(``functions.runtime.sandbox.mcp.bridge``).
 """
 
 from __future__ import annotations

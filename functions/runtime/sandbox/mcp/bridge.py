@@ -7,13 +7,20 @@ results as the tool server answers them, already MCP's ``CallToolResult`` (``con
 envelope, never their content. A tool of an MCP server in the sandbox keeps its server's
 name in ``_meta`` (``SERVER_META``).
 
-Errors: a tool's own failure is a result with ``isError`` (the model reads it); a sandbox
-that cannot be reached, is gone or refuses is an MCP error response (JSON-RPC ``-32603``,
-its ``data`` the sandbox error's ``{code, status}``), an unknown tool ``-32602``.
+Errors: a tool's own failure is a result with ``isError`` (the model reads it); anything
+else the function refuses (an ``ApiError``: the sandbox gone, a quota used up, the sandbox
+unreachable) is an MCP error response whose ``message`` is ``"<code>: <detail>"`` and
+whose ``data`` is our error body ``{"code", "detail"}`` with the HTTP ``status`` the REST
+routes answer with (and ``retryAfter`` seconds when there is one); its JSON-RPC code is
+``-32602`` (invalid params) for an unknown tool, ``-32603`` (internal error) for a 5xx,
+else ``-32000`` (a server error of ours: the caller may act on ``data.code``).
 
 HTTP (``serve_stateless``): each request gets a fresh transport in stateless mode with JSON
 answers (no session, no SSE), so any instance of a function answers any request; the
-caller's identity and the sandbox's owner are checked by the function before this runs.
+caller's identity and the sandbox's owner are checked by the function before this runs. A
+body that is not JSON is a 400 with JSON-RPC's ``-32700`` parse error, one that is not a
+JSON-RPC message of MCP a 400 with ``-32600`` invalid request, each with a one-line
+message (the transport's own would list every pydantic error of every message kind).
 """
 
 from __future__ import annotations
@@ -22,10 +29,13 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import mcp_types as types
+import pydantic_core
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
-from starlette.types import Receive, Scope, Send
+from pydantic import ValidationError
+from starlette.responses import JSONResponse
+from starlette.types import Message, Receive, Scope, Send
 
 from ...errors import ApiError
 
@@ -33,6 +43,8 @@ ListTools = Callable[[], Awaitable[list[dict[str, Any]]]]
 CallTool = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 SERVER_META = "agentscope-faas/server"  # a tool's MCP server inside the sandbox
 SERVER_NAME = "agentscope-sandbox"
+# JSON-RPC's implementation-defined server error: a refusal of ours, named in ``data.code``
+SERVER_ERROR = -32000
 
 
 def mcp_tool(described: dict[str, Any]) -> types.Tool:
@@ -49,9 +61,20 @@ def mcp_tool(described: dict[str, Any]) -> types.Tool:
 
 
 def mcp_error(exc: ApiError) -> MCPError:
-    """A sandbox error as an MCP error response; an unknown tool is invalid params."""
-    code = types.INVALID_PARAMS if exc.code == "unknown_tool" else types.INTERNAL_ERROR
-    return MCPError(code, f"{exc.code}: {exc.detail}", {"code": exc.code, "status": exc.status})
+    """A function error as an MCP error response (see the module's docstring)."""
+    if exc.code == "unknown_tool":
+        code = types.INVALID_PARAMS
+    elif exc.status >= 500:
+        code = types.INTERNAL_ERROR
+    else:
+        code = SERVER_ERROR
+    body = exc.body()
+    detail = body["detail"] if isinstance(body["detail"], str) else str(body["detail"])
+    data: dict[str, Any] = {"code": exc.code, "detail": detail, "status": exc.status}
+    retry_after = exc.headers.get("Retry-After")
+    if retry_after is not None and retry_after.isdigit():
+        data["retryAfter"] = int(retry_after)
+    return MCPError(code, f"{exc.code}: {detail}", data)
 
 
 def tools_server(
@@ -79,7 +102,62 @@ def tools_server(
 
 
 async def serve_stateless(server: Server[Any], scope: Scope, receive: Receive, send: Send) -> None:
-    """Answer one Streamable HTTP request with ``server``: JSON, no session."""
+    """Answer one Streamable HTTP request with ``server``: JSON, no session; a body that is
+    not a JSON-RPC message of MCP gets a short JSON-RPC error (400)."""
+    chunks: list[bytes] = []
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunks.append(message.get("body", b""))
+        more = message.get("more_body", False)
+    body = b"".join(chunks)
+    refusal = malformed(body)
+    if refusal is not None:
+        await JSONResponse(refusal, status_code=400)(scope, receive, send)
+        return
+    replayed = False
+
+    async def replay() -> Message:
+        nonlocal replayed
+        if not replayed:
+            replayed = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
     manager = StreamableHTTPSessionManager(server, json_response=True, stateless=True)
     async with manager.run():
-        await manager.handle_request(scope, receive, send)
+        await manager.handle_request(scope, replay, send)
+
+
+def malformed(body: bytes) -> dict[str, Any] | None:
+    """The JSON-RPC error answering ``body`` when it is not one JSON-RPC message of MCP
+    (``-32700`` not JSON, ``-32600`` not such a message); None when it is one."""
+    try:
+        raw = pydantic_core.from_json(body)
+    except ValueError as exc:
+        return rpc_error(None, types.PARSE_ERROR, f"Parse error: the body is not JSON ({exc})")
+    try:
+        types.jsonrpc_message_adapter.validate_python(raw, by_name=False)
+    except ValidationError:
+        if isinstance(raw, list):
+            found = "an array (MCP has no JSON-RPC batches)"
+        elif isinstance(raw, dict):
+            found = "an object"
+        else:
+            found = f"a JSON {type(raw).__name__}"
+        request_id = raw.get("id") if isinstance(raw, dict) else None
+        if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+            request_id = None
+        return rpc_error(
+            request_id,
+            types.INVALID_REQUEST,
+            f"Invalid Request: the body is {found}, not a JSON-RPC 2.0 message of MCP "
+            '(an object with "jsonrpc": "2.0" and a "method", or a response to one)',
+        )
+    return None
+
+
+def rpc_error(request_id: str | int | None, code: int, message: str) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
