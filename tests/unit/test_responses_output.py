@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from typing import Any
+
 from functions.runtime.protocol import DataContent, Error, Message, ResponseBuilder, RunStatus
 from functions.runtime.protocols.responses_output import ResponsesStream
+from functions.runtime.services.responses import ResponseStore
+from functions.runtime.storage.memory import MemoryStore
+
+
+def _dumps(value: Any) -> str:
+    """The encoding the stream's JSON must equal byte for byte."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def test_a_final_built_before_a_failed_save_turns_into_response_failed():
@@ -40,3 +51,57 @@ def test_a_call_whose_output_never_came_is_done_incomplete_before_the_end():
     assert kinds[-2:] == ["response.output_item.done", "response.incomplete"]
     assert events[-2]["item"]["type"] == "mcp_call" and events[-2]["item"]["status"] == "incomplete"
     assert events[-1]["response"]["status"] == "cancelled"
+
+
+def test_events_encode_as_json_dumps_with_each_response_encoded_once():
+    builder = ResponseBuilder(session_id="s\u00e9", response_id="resp_3")
+    out = ResponsesStream("resp_3", {"model": "m", "metadata": {"k": 'v\n"ü'}}, "agent")
+    events = out.feed(builder.created()) + out.feed(builder.in_progress())
+    message, opened = builder.open_message()
+    for event in [*opened, message.text_delta("pöng\n"), *message.complete()]:
+        events += out.feed(event)
+    call = Message(
+        role="assistant",
+        type="function_call",
+        status="completed",
+        content=[DataContent(data={"call_id": "c", "name": "f", "arguments": {"x": 1.5}})],
+    )
+    events += out.feed(call)
+    events += out.feed(builder.completed({"input_tokens": 3, "output_tokens": 2})[-1])
+    assert [out.encode(e) for e in events] == [_dumps(e) for e in events]
+    created, in_progress, final = events[0], events[1], events[-1]
+    assert final["type"] == "response.completed" and final["response"] is out.final
+    # in_progress repeats created's Response: its JSON is reused, as the final's is by the store
+    assert out.encode_response(in_progress["response"]) is out.encode_response(created["response"])
+    assert out.encode_response(out.final) is out.encode_response(out.final)
+
+
+def test_a_settled_final_is_encoded_again():
+    builder = ResponseBuilder(session_id="s", response_id="resp_4")
+    out = ResponsesStream("resp_4", {"model": "m"}, "agent")
+    out.feed(builder.created())
+    final = builder.completed()[-1]
+    before = out.encode(out.feed(final)[-1])
+    assert '"status":"completed"' in before
+    final.status = RunStatus.Failed
+    final.error = Error(code="store_unavailable", message="down")
+    settled = out.feed(final)[-1]
+    assert out.encode(settled) == _dumps(settled)
+    assert '"type":"response.failed"' in out.encode(settled)
+
+
+def test_a_stored_record_is_the_same_with_or_without_the_encoded_response():
+    response = {"id": "resp_5", "object": "response", "status": "completed", "note": "ü\n"}
+
+    async def stored(**encoded: str) -> bytes:
+        memory = MemoryStore()
+        await ResponseStore(memory).save("u", response, "sé", 4, **encoded)
+        keys = await memory.list("")
+        found = await memory.get(keys[0])
+        assert found is not None
+        return found[0]
+
+    plain = asyncio.run(stored())
+    given = asyncio.run(stored(encoded=_dumps(response)))
+    assert plain == given
+    assert plain == _dumps({"response": response, "session_id": "sé", "end": 4}).encode()

@@ -19,7 +19,6 @@ so the official ``openai`` client talks to the agent::
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -114,23 +113,29 @@ class _Recorder:
                 final,
                 self.turn.session_id,
                 len(session.messages) if end is None else end,
+                encoded=self.out.encode_response(final),  # as its completed event has it
             )
         except Exception as exc:  # the client still gets its answer; it cannot be chained
             log.warning("could not store response %s: %s", final["id"], exc)
 
 
-def _frame(event: dict[str, Any]) -> bytes:
-    data = json.dumps(event, ensure_ascii=False, separators=(",", ":"))
-    return frame(data, event=event["type"])
-
-
 async def _frames(turn: Turn, out: ResponsesStream, recorder: _Recorder) -> AsyncIterator[bytes]:
     events = turn.events()
+    held = b""
     try:
         async for event in events:
             produced = out.feed(event)  # the final: as the finalizer built and stored it
             if produced:  # one write for what one turn event became (fewer, fuller chunks)
-                yield b"".join(_frame(item) for item in produced)
+                chunk = held + b"".join(
+                    frame(out.encode(item), event=item["type"]) for item in produced
+                )
+                if produced[-1]["type"] == "response.created":
+                    held = chunk  # in_progress follows at once (the turn starts with both)
+                    continue
+                held = b""
+                yield chunk
+        if held:
+            yield held
     finally:
         await events.aclose()  # type: ignore[attr-defined]  # an async generator
         if out.final is None:  # the client left: the turn stopped, keep what it said

@@ -43,6 +43,8 @@ _OUTPUTS = (
     MessageType.FUNCTION_CALL_OUTPUT,
 )
 _STATUS = {RunStatus.Canceled: "cancelled"}
+# json.dumps(..., ensure_ascii=False, separators=(",", ":")) without building an encoder per call
+encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _FINAL_EVENT = {
     RunStatus.Completed: "response.completed",
     RunStatus.Failed: "response.failed",
@@ -91,6 +93,9 @@ class ResponsesStream(EventTranslator[dict[str, Any]]):
         self._seq = 0
         self.final: dict[str, Any] | None = None
         self._final_events: list[dict[str, Any]] = []
+        # the Response object last encoded and its JSON: the same object goes out in
+        # created and in_progress, the final one in its event and in the response store
+        self._encoded: tuple[dict[str, Any], str] | None = None
 
     # -- objects ---------------------------------------------------------------------------
 
@@ -116,6 +121,26 @@ class ResponsesStream(EventTranslator[dict[str, Any]]):
         if self.session_id is not None:
             body["session_id"] = self.session_id  # ours: continue it on /process too
         return body
+
+    def encode_response(self, response: dict[str, Any]) -> str:
+        """A Response object this stream built as compact JSON, encoded once however often
+        it is sent or stored (a Response object is not changed once built, but by
+        ``_settle``, which forgets its JSON)."""
+        cached = self._encoded
+        if cached is not None and (cached[0] is response or cached[0] == response):
+            return cached[1]
+        text = encode_json(response)
+        self._encoded = (response, text)
+        return text
+
+    def encode(self, event: dict[str, Any]) -> str:
+        """A stream event as compact JSON (what ``json.dumps`` would give), the Response
+        object a lifecycle event carries (its last field) encoded once."""
+        response = event.get("response")
+        if response is None or next(reversed(event)) != "response":
+            return encode_json(event)
+        head = encode_json({k: v for k, v in event.items() if k != "response"})
+        return f'{head[:-1]},"response":{self.encode_response(response)}}}'
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         event = {"type": kind, "sequence_number": self._seq, **fields}
@@ -153,6 +178,7 @@ class ResponsesStream(EventTranslator[dict[str, Any]]):
         saved after they were built."""
         assert self.final is not None
         if _STATUS.get(status, status) != self.final["status"]:
+            self._encoded = None  # the final object changes in place
             self.status = self.final["status"] = _STATUS.get(status, status)
             if event.error is not None:
                 self.error = {"code": event.error.code, "message": event.error.message}

@@ -22,11 +22,23 @@ from .layout import response_key
 
 
 class ResponseStore(StoreService):
-    async def save(self, user_id: str, response: dict[str, Any], session_id: str, end: int) -> None:
-        """Keep ``response`` (its ``id`` names it); a later save of the same id replaces it."""
-        record = {"response": response, "session_id": session_id, "end": end}
-        body = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
-        await self.store.put(response_key(user_id, response["id"]), body)
+    async def save(
+        self,
+        user_id: str,
+        response: dict[str, Any],
+        session_id: str,
+        end: int,
+        *,
+        encoded: str | None = None,
+    ) -> None:
+        """Keep ``response`` (its ``id`` names it); a later save of the same id replaces it.
+        ``encoded``: ``response`` as compact JSON already (the stream sent it), not encoded
+        again."""
+        if encoded is None:
+            encoded = json.dumps(response, ensure_ascii=False, separators=(",", ":"))
+        session = json.dumps(session_id, ensure_ascii=False)
+        record = f'{{"response":{encoded},"session_id":{session},"end":{int(end)}}}'
+        await self.store.put(response_key(user_id, response["id"]), record.encode())
 
     async def load(self, user_id: str, response_id: str) -> dict[str, Any] | None:
         """The record of ``response_id`` owned by ``user_id``, or None (an id that could not
