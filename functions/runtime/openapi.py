@@ -22,10 +22,9 @@ import http
 from collections.abc import Callable
 from typing import Any
 
-from .http_errors import ErrorBody
+from .http_errors import ERROR_REF, ErrorBody
 from .storage.keys import ID_PATTERN, PLAIN_ID
 
-ERROR_REF = {"$ref": "#/components/schemas/ErrorBody"}
 # a parameter's pattern: callers' ids are any printable text, the deployment's own are plain
 ID_PARAMETERS = {"user_id": ID_PATTERN, "session_id": ID_PATTERN, "sandbox_id": PLAIN_ID}
 _METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
