@@ -37,7 +37,9 @@ def errors(
     rather than as ``"model": ErrorBody``: FastAPI builds a pydantic TypeAdapter for each
     ``model`` of each status of each route when the route is made, some two hundred at a
     function's cold start, all for the same schema that only the OpenAPI document reads."""
-    declared = {s: {"content": {"application/json": {"schema": dict(ERROR_REF)}}} for s in statuses}
+    declared: dict[int | str, dict[str, Any]] = {
+        s: {"content": {"application/json": {"schema": dict(ERROR_REF)}}} for s in statuses
+    }
     return {**(also or {}), **declared}
 
 

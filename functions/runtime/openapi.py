@@ -4,8 +4,10 @@ FastAPI writes most of the document from the routes; what it cannot know is adde
 for every function, so that fuzzers and client generators can trust it:
 
 * schemas a route hands in whole (``openapi_extra``: pydantic's JSON schema, with its own
-  ``$defs``) are hoisted into ``components/schemas`` and their ``#/$defs/...`` references
-  rewritten, so every reference resolves inside the document;
+  ``$defs``; ``request_body(Model)`` names the model and its schema is made here, when the
+  document is first asked for, not at every cold start) are hoisted into
+  ``components/schemas`` and their ``#/$defs/...`` references rewritten, so every
+  reference resolves inside the document;
 * every error is the one ``ErrorBody`` (FastAPI declares its own 422 body; a route may declare
   ``anyOf`` it and a protocol's own error body, as MCP's endpoints do), and each operation
   declares the errors the shared layers can answer on it: 401 (a route that needs
@@ -21,6 +23,10 @@ from __future__ import annotations
 import http
 from collections.abc import Callable
 from typing import Any
+
+from fastapi.encoders import jsonable_encoder
+from fastapi.openapi.models import Schema
+from pydantic import BaseModel
 
 from .http_errors import ERROR_REF, ErrorBody
 from .storage.keys import ID_PATTERN, PLAIN_ID
@@ -46,6 +52,31 @@ def _hoist(node: Any, schemas: dict[str, Any]) -> Any:
     if isinstance(ref, str) and ref.startswith("#/$defs/"):
         out["$ref"] = "#/components/schemas/" + ref[len("#/$defs/") :]
     return out
+
+
+# a request body's schema that ``complete`` makes from the model registered under its name
+_BODY_MODEL = "x-body-model"
+_body_models: dict[str, type[BaseModel]] = {}
+
+
+def request_body(model: type[BaseModel]) -> dict[str, Any]:
+    """``openapi_extra`` declaring a required JSON body of ``model``'s shape: for routes that
+    read their body themselves. The JSON schema is made by ``complete``, when the document
+    is first asked for: pydantic takes tens of milliseconds to make a large model's."""
+    name = f"{model.__module__}.{model.__qualname__}"
+    _body_models[name] = model
+    schema = {_BODY_MODEL: name}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
+def _body_schema(body: dict[str, Any]) -> None:
+    for media in body.get("content", {}).values():
+        name = media.get("schema", {}).get(_BODY_MODEL)
+        if name is not None:
+            # as FastAPI writes a schema handed in with the route: through its Schema
+            # model, nulls left out
+            schema = Schema(**_body_models[name].model_json_schema())
+            media["schema"] = jsonable_encoder(schema, by_alias=True, exclude_none=True)
 
 
 def _error(status: int) -> dict[str, Any]:
@@ -81,6 +112,7 @@ def complete(spec: dict[str, Any], public: Public) -> dict[str, Any]:
             if method not in _METHODS:
                 continue
             if "requestBody" in op:
+                _body_schema(op["requestBody"])
                 op["requestBody"] = _hoist(op["requestBody"], schemas)
             op["responses"] = responses = _hoist(op.get("responses", {}), schemas)
             for parameter in op.get("parameters", ()):

@@ -20,6 +20,7 @@ from ..auth import PrincipalDep
 from ..errors import InvalidRequest
 from ..function_app import InstanceDep
 from ..http_errors import errors, field_errors
+from ..openapi import request_body
 from ..protocol import AgentRequest, Response
 from ..sse import SSEResponse, encoded, sse_encode, stream_answer
 from ..storage.keys import validate_id
@@ -28,12 +29,7 @@ from ..turn import Agent, open_turn, run_watching
 router = APIRouter()
 M = TypeVar("M", bound=BaseModel)
 
-PROCESS_BODY_SCHEMA = {
-    "requestBody": {
-        "required": True,
-        "content": {"application/json": {"schema": AgentRequest.model_json_schema()}},
-    }
-}
+PROCESS_BODY_SCHEMA = request_body(AgentRequest)
 
 
 def get_agent(request: Request) -> Agent:
@@ -124,12 +120,7 @@ async def process(
     operation_id="stop",
     status_code=202,
     response_model=StopAccepted,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": StopRequest.model_json_schema()}},
-        }
-    },
+    openapi_extra=request_body(StopRequest),
     responses=errors(401, 403, 404, 413, 415, 422, 503),
 )
 async def stop(request: Request, instance: InstanceDep, principal: PrincipalDep) -> StopAccepted:

@@ -32,6 +32,7 @@ from ..errors import ApiError, InvalidRequest
 from ..function_app import InstanceDep
 from ..http_errors import errors
 from ..instance import Instance
+from ..openapi import request_body
 from ..protocol import Response
 from ..sse import SSEResponse, frame, stream_answer
 from ..turn import Turn, open_turn, run_watching
@@ -147,12 +148,7 @@ async def _frames(turn: Turn, out: ResponsesStream, recorder: _Recorder) -> Asyn
     "/responses",
     operation_id="create_response",
     response_model=None,
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": ResponsesRequest.model_json_schema()}},
-        }
-    },
+    openapi_extra=request_body(ResponsesRequest),
     responses=errors(
         401,
         403,
