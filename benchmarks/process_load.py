@@ -28,9 +28,23 @@ in it (and the noise of a shared machine with it). Tracing's budget is judged on
 request costs the worker, its service time (1 / throughput at c=10); the p50 difference is
 printed beside it.
 
+The framework's ceiling, in the same alternating runs at c=10 with the same wrk settings:
+``benchmarks/ceiling_app.py``, a bare FastAPI route streaming the same seven SSE events
+with no validation and no storage; /process, the Responses API and A2A are printed as a
+share of its throughput, and their p99 over its p99 (issue 23's budgets: /process >= 60 %
+of the ceiling with p99 <= 2x the ceiling's, the Responses API and A2A within 10 % of
+/process).
+
+And the store requests of one turn, counted in process (the query app built on the tmpfs
+store wrapped in a counter): a turn on a fresh session, then one continuing it, each
+request's operation and key (ids shortened) in order. Budget (issue 23): a fresh-session
+turn <= 4 store requests, a continued one <= 5.
+
 Budget: >= 1,000 requests/s at c=10 on one worker, p99 <= 50 ms; tracing on costs
 <= 0.5 ms per request at c=10.
-Run: .venv/bin/python benchmarks/process_load.py [--seconds 5]   (needs wrk: apt-get install wrk)
+Run: .venv/bin/python benchmarks/process_load.py [--seconds 5] [--compare-only]
+(needs wrk: apt-get install wrk; --compare-only: the ceiling comparison and the store
+requests alone)
      ... --only responses   (just the Responses API beside /process, alternating: quicker)
 """
 
@@ -62,6 +76,7 @@ PROCESS, RESPONSES = "/process", "/compatible-mode/v1/responses"
 A2A_MESSAGE = {"messageId": "bench", "role": "ROLE_USER", "parts": [{"text": "ping"}]}
 A2A_BODY = {"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": A2A_MESSAGE}}
 A2A = {"path": "/a2a", "body": A2A_BODY, "headers": {"A2A-Version": "1.0"}, "done": "COMPLETED"}
+QUERY_APP, CEILING_APP = "functions.query.handler:app", "benchmarks.ceiling_app:app"
 LUA = """
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
@@ -137,9 +152,10 @@ def serve_and_load(
     env_extra: dict[str, str] | None = None,
     headers: dict[str, str] | None = None,
     done: str = '"status":"completed"',
+    app: str = QUERY_APP,
 ) -> dict[int, dict[str, float]]:
-    """Start one uvicorn worker on ``store_url`` and drive ``path`` at each concurrency
-    (``done``: what the first answer must contain)."""
+    """Start one uvicorn worker serving ``app`` on ``store_url`` and drive ``path`` at each
+    concurrency (``done``: what the first answer must contain)."""
     body = body or BODY
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
@@ -155,7 +171,7 @@ def serve_and_load(
             sys.executable,
             "-m",
             "uvicorn",
-            "functions.query.handler:app",
+            app,
             "--host",
             "127.0.0.1",
             "--port",
@@ -223,12 +239,20 @@ def main() -> int:
     parser.add_argument(
         "--only", choices=["responses"], help="run just this comparison with /process"
     )
+    parser.add_argument(
+        "--compare-only", action="store_true", help="the ceiling comparison and store requests"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2
     if args.only == "responses":
         return responses_only(args.seconds, args.rounds)
+    if args.compare_only:
+        lines, ok = ceiling_comparison(args.seconds, args.rounds)
+        store_lines, store_ok = store_requests_lines()
+        publish("process_ceiling", "\n".join(lines + store_lines))
+        return 0 if ok and store_ok else 1
     ram = Path("/dev/shm")
     with (
         tempfile.TemporaryDirectory(dir=ram if ram.is_dir() else None) as on_ram,
@@ -249,12 +273,14 @@ def main() -> int:
         )
         # this machine's speed drifts between runs: alternate them, keep each one's median
         runs: dict[str, list[dict[str, float]]] = {
+            "ceiling": [],
             "process": [],
             "responses": [],
             "polling": [],
             "a2a": [],
         }
         for _ in range(args.rounds):
+            runs["ceiling"].append(serve_and_load(tmpfs, args.seconds, (10,), app=CEILING_APP)[10])
             runs["process"].append(serve_and_load(tmpfs, args.seconds, (10,))[10])
             runs["responses"].append(
                 serve_and_load(tmpfs, args.seconds, (10,), RESPONSES, RESPONSES_BODY)[10]
@@ -265,8 +291,8 @@ def main() -> int:
                 )[10]
             )
             runs["a2a"].append(serve_and_load(tmpfs, args.seconds, (10,), **A2A)[10])
-        process, responses, polling, a2a = (
-            median_run(runs[k]) for k in ("process", "responses", "polling", "a2a")
+        ceiling, process, responses, polling, a2a = (
+            median_run(runs[k]) for k in ("ceiling", "process", "responses", "polling", "a2a")
         )
         with otlp_sink() as sink:
             traced = {"OTEL_EXPORTER_OTLP_ENDPOINT": sink}
@@ -337,6 +363,14 @@ def main() -> int:
         f"({process['cpu_ms']:.2f} ms/request), medians of {args.rounds} alternating runs: "
         f"{a2a_ratio:.0%}; budget >= 80 %: " + ("PASS" if a2a_ratio >= 0.8 else "FAIL")
     )
+    share_lines, _ = shares(ceiling, {"/process": process, "Responses": responses, "A2A": a2a})
+    store_lines, _ = store_requests_lines()
+    lines += [
+        f"  beside the bare FastAPI ceiling (same alternating runs, c=10, tmpfs, medians of "
+        f"{args.rounds}):",
+        *share_lines,
+        *store_lines,
+    ]
     publish("process_load", "\n".join(lines))
     return 0 if ok and ratio >= 0.9 and tracing_ok and a2a_ratio >= 0.8 else 1
 
@@ -372,6 +406,135 @@ def responses_only(seconds: int, rounds: int) -> int:
     )
     print(responses_line(responses, process, rounds))
     return 0 if responses["rps"] / process["rps"] >= 0.9 else 1
+
+
+# issue 23's budgets beside the ceiling
+BUDGET_SHARE, BUDGET_P99_OVER, BUDGET_NEAR_PROCESS = 0.6, 2.0, 0.1
+BUDGET_STORE_REQUESTS = {"fresh session": 4, "continued session": 5}
+
+
+def ceiling_comparison(seconds: int, rounds: int) -> tuple[list[str], bool]:
+    """The ceiling, /process, Responses and A2A at c=10 on tmpfs, alternating, medians."""
+    ram = Path("/dev/shm")
+    kinds = {
+        "ceiling": {"app": CEILING_APP},
+        "/process": {},
+        "Responses": {"path": RESPONSES, "body": RESPONSES_BODY},
+        "A2A": A2A,
+    }
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
+    with tempfile.TemporaryDirectory(dir=ram if ram.is_dir() else None) as on_ram:
+        tmpfs = f"file://{on_ram}/store"
+        for _ in range(rounds):  # alternating, so that a load that comes and goes hits all
+            for kind, how in kinds.items():
+                runs[kind].append(serve_and_load(tmpfs, seconds, (10,), **how)[10])
+    medians = {k: median_run(v) for k, v in runs.items()}
+    ceiling = medians.pop("ceiling")
+    lines = [
+        f"beside the bare FastAPI ceiling (benchmarks/ceiling_app.py), one uvicorn worker, "
+        f"c=10, {seconds} s per run, medians of {rounds} alternating runs, file:// on tmpfs "
+        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)",
+    ]
+    share_lines, ok = shares(ceiling, medians)
+    return lines + share_lines, ok
+
+
+def shares(
+    ceiling: dict[str, float], served: dict[str, dict[str, float]]
+) -> tuple[list[str], bool]:
+    """Each protocol's throughput as a share of the ceiling's, p99 over the ceiling's."""
+    lines = [
+        f"    ceiling     {ceiling['rps']:8.0f} req/s  p99 {ceiling['p99']:6.2f} ms"
+        f"  server CPU {ceiling['cpu_ms']:.3f} ms/request"
+    ]
+    ok = True
+    process = served["/process"]
+    for name, r in served.items():
+        share, p99_over = r["rps"] / ceiling["rps"], r["p99"] / ceiling["p99"]
+        verdict = share >= BUDGET_SHARE and p99_over <= BUDGET_P99_OVER
+        budget = f">= {BUDGET_SHARE:.0%}, p99 <= {BUDGET_P99_OVER}x"
+        if name != "/process":
+            near = r["rps"] / process["rps"]
+            verdict = near >= 1 - BUDGET_NEAR_PROCESS
+            budget = f"within {BUDGET_NEAR_PROCESS:.0%} of /process: {near:.0%}"
+        ok = ok and verdict
+        lines.append(
+            f"    {name:<11} {r['rps']:8.0f} req/s  p99 {r['p99']:6.2f} ms  server CPU"
+            f" {r['cpu_ms']:.3f} ms/request  {share:4.0%} of the ceiling, p99 {p99_over:.1f}x;"
+            f" budget {budget}: {'PASS' if verdict else 'FAIL'}"
+        )
+    return lines, ok
+
+
+def store_requests_lines() -> tuple[list[str], bool]:
+    """The store requests of a fresh-session turn and a continued one, printed."""
+    counted = store_requests()
+    lines = ["store requests of one /process turn (file:// on tmpfs, counted in process):"]
+    ok = True
+    for turn, requests in counted.items():
+        budget = BUDGET_STORE_REQUESTS[turn]
+        ok = ok and len(requests) <= budget
+        verdict = "PASS" if len(requests) <= budget else "FAIL"
+        lines.append(f"  {turn}: {len(requests)} requests; budget <= {budget}: {verdict}")
+        lines += [f"    {op:<6} {key}" for op, key in requests]
+    return lines, ok
+
+
+def store_requests() -> dict[str, list[tuple[str, str]]]:
+    """(operation, key) of each store request, for a turn on a fresh session and one
+    continuing it: the query app built in process on a counting wrapper of the store."""
+    sys.path.insert(0, str(ROOT))
+    from fastapi.testclient import TestClient
+
+    from functions.query.app import load_agent_app
+    from functions.runtime.server import build_app
+    from functions.runtime.services.counting import CountingStore
+    from functions.runtime.settings import Settings
+    from functions.runtime.storage import open_store
+
+    class Recording(CountingStore):
+        """Also keeps each request's operation and key, in order."""
+
+        def __init__(self, inner: object) -> None:
+            super().__init__(inner)  # type: ignore[arg-type]
+            self.requests: list[tuple[str, str]] = []
+
+        async def get(self, key: str) -> tuple[bytes, str] | None:
+            self.requests.append(("get", key))
+            return await super().get(key)
+
+        async def put(self, key: str, data: bytes, **kwargs: object) -> str:
+            self.requests.append(("put", key))
+            return await super().put(key, data, **kwargs)  # type: ignore[arg-type]
+
+        async def delete(self, key: str) -> None:
+            self.requests.append(("delete", key))
+            await super().delete(key)
+
+        async def list(self, prefix: str, **kwargs: object) -> list[str]:
+            self.requests.append(("list", prefix))
+            return await super().list(prefix, **kwargs)  # type: ignore[arg-type]
+
+    ram = Path("/dev/shm")
+    counted: dict[str, list[tuple[str, str]]] = {}
+    with tempfile.TemporaryDirectory(dir=ram if ram.is_dir() else None) as folder:
+        settings = Settings(store_url=f"file://{folder}/store")
+        store = Recording(open_store(settings.store_url, settings))
+        agent = load_agent_app("benchmarks.trivial_app:agent_app")
+        app = build_app(agent, settings, store=store)
+        client = TestClient(app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000))
+        with client:
+            for turn in ("fresh session", "continued session"):
+                store.requests.clear()
+                answer = client.post("/process", json={**BODY, "session_id": "bench-session"})
+                assert answer.status_code == 200 and '"status":"completed"' in answer.text
+                counted[turn] = [(op, short(key)) for op, key in store.requests]
+    return counted
+
+
+def short(key: str) -> str:
+    """A store key with its long generated ids cut to their first 8 characters."""
+    return re.sub(r"([0-9a-f-]{8})[0-9a-f-]{12,}", r"\1..", key)
 
 
 def server_cpu_s(pid: int) -> float:
