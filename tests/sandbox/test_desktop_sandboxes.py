@@ -188,6 +188,32 @@ def test_gui_screenshot_typing_and_the_cursor(gui: GuiSandbox):
     assert text(gui.computer_use("get_cursor_position")) == "X=321,Y=123"
 
 
+def test_a_gui_screenshot_over_mcp_is_image_content(gui: GuiSandbox, deployment):
+    """The official mcp client on the sandbox's MCP endpoint: computer_use's screenshot comes
+    back as MCP image content, a PNG of the display's size; a stranger is refused."""
+    import base64
+
+    import httpx2
+    from mcp.client import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    _, url = deployment
+    endpoint = f"{url}/v1/sandboxes/{gui.sandbox_id}/mcp"
+
+    async def screenshot(token: str) -> Any:
+        http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=120)
+        async with Client(streamable_http_client(endpoint, http_client=http)) as mcp:
+            assert "computer_use" in {t.name for t in (await mcp.list_tools()).tools}
+            return await mcp.call_tool("computer_use", {"action": "get_screenshot"})
+
+    result = in_a_thread(lambda: asyncio.run(screenshot(ALICE)))
+    (image,) = [part for part in result.content if part.type == "image"]
+    assert image.mime_type == "image/png" and result.is_error is False
+    assert png_size(base64.b64decode(image.data)) == SCREEN
+    with pytest.raises(Exception):  # noqa: B017 - the mcp client's error for an HTTP 403
+        in_a_thread(lambda: asyncio.run(screenshot(MALLORY)))
+
+
 # -- the live view ---------------------------------------------------------------------------
 
 
