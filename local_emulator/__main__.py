@@ -134,15 +134,15 @@ def main(argv: list[str] | None = None) -> None:
     from functions.runtime.settings import Settings
 
     try:
-        Settings()
+        given = Settings()  # as the environment says before the emulator adds to it
     except ValueError as exc:  # pydantic's ValidationError: one line, the setting named
         parser.exit(2, f"python -m local_emulator: bad settings: {' '.join(str(exc).split())}\n")
-    if Settings().log_format == "json":  # as the functions log on the platforms
+    if given.log_format == "json":  # as the functions log on the platforms
         from functions.runtime.logs import configure_logging
 
         configure_logging("json", sys.stdout)
 
-    host = args.host or Settings().emulator_host
+    host = args.host or given.emulator_host
     print("agentscope-faas local emulator", flush=True)
     with _store_backend(args.store, host), _sandbox_backend(args.sandbox_backend, host):
         # the query function's agents reach sandboxes through the emulated sandbox function

@@ -20,7 +20,7 @@ from typing import Any
 
 import uvicorn
 
-from functions.runtime.redact import loggable_path, loggable_query
+from functions.runtime.redact import loggable_target
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -91,12 +91,12 @@ class AccessLog:
         finally:
             ms = (time.perf_counter() - start) * 1000
             # the path as sent (percent-encoded: a decoded %0A would start a forged line)
-            raw = scope.get("raw_path") or scope["path"].encode()
-            path = loggable_path(raw.decode("latin-1"))
-            query = scope.get("query_string", b"").decode("latin-1")
-            query = f"?{loggable_query(query)}" if query else ""
+            target = (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+            if scope.get("query_string"):
+                target += "?" + scope["query_string"].decode("latin-1")
             print(
-                f"[{self.name}] {scope['method']} {path}{query} {status or '-'} {ms:.1f}ms",
+                f"[{self.name}] {scope['method']} {loggable_target(target)} {status or '-'} "
+                f"{ms:.1f}ms",
                 flush=True,
             )
 
