@@ -64,16 +64,24 @@ async def test_two_instances_updating_one_task_lose_no_update(stores):
         new_task(), event=None, prev=None, prev_version=TaskVersion.MISSING, context=owner()
     )
     conflicts = 0
+    # Both writers read the same version before either saves its first update, so one of those
+    # saves collides whatever the store's latency; later rounds interleave as they happen.
+    both_read = asyncio.Barrier(2)
 
     async def writer(tasks: ObjectTaskStore, name: str, count: int) -> None:
         nonlocal conflicts
+        first = True
         for i in range(count):
             while True:
                 stored = await tasks.get("t1", owner())
                 assert stored is not None
                 task = stored.task
                 task.artifacts.append(Artifact(artifact_id=f"{name}-{i}", parts=[Part(text=name)]))
-                await asyncio.sleep(0)  # let the other instance write in between
+                if first:
+                    first = False
+                    await both_read.wait()
+                else:
+                    await asyncio.sleep(0)  # let the other instance write in between
                 try:
                     await tasks.save(
                         task, event=None, prev=None, prev_version=stored.version, context=owner()
