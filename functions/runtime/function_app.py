@@ -49,7 +49,12 @@ def get_instance(request: Request) -> Instance:
     return request.app.state.instance
 
 
-InstanceDep = Annotated[Instance, Depends(get_instance)]
+async def _instance(request: Request) -> Instance:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a hop per request
+    return request.app.state.instance
+
+
+InstanceDep = Annotated[Instance, Depends(_instance)]
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")

@@ -27,11 +27,13 @@ class SandboxInstance(Instance):
         await super().close()
 
 
-def get_instance(request: Request) -> SandboxInstance:
+async def get_instance(request: Request) -> SandboxInstance:
     return request.app.state.instance
 
 
-def get_service(instance: Annotated[SandboxInstance, Depends(get_instance)]) -> SandboxService:
+async def get_service(
+    instance: Annotated[SandboxInstance, Depends(get_instance)],
+) -> SandboxService:
     return instance.service
 
 

@@ -19,24 +19,24 @@ from functions.runtime.services import (
 from functions.state.paths import path_id
 
 
-def _history(instance: InstanceDep) -> SessionHistoryService:
+async def _history(instance: InstanceDep) -> SessionHistoryService:
     return instance.history
 
 
-def _state(instance: InstanceDep) -> StateService:
+async def _state(instance: InstanceDep) -> StateService:
     return instance.state
 
 
-def _memory(instance: InstanceDep) -> MemoryService:
+async def _memory(instance: InstanceDep) -> MemoryService:
     return instance.memory
 
 
-def acting_user(user_id: str, principal: PrincipalDep, instance: InstanceDep) -> str:
+async def acting_user(user_id: str, principal: PrincipalDep, instance: InstanceDep) -> str:
     """The path's user, if the caller may act for them (``Forbidden``, 403, otherwise)."""
     return principal.act_for(path_id(user_id), instance.settings.default_user_id)
 
 
-def session_in_path(session_id: str) -> str:
+async def session_in_path(session_id: str) -> str:
     return path_id(session_id)
 
 

@@ -29,7 +29,12 @@ def get_principal(request: Request) -> Principal:
     return found
 
 
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
+async def _principal(request: Request) -> Principal:
+    # async: FastAPI runs a plain ``def`` dependency in a worker thread, a hop per request
+    return get_principal(request)
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
 
 __all__ = [
     "ANONYMOUS",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 from starlette.types import Scope
@@ -46,6 +47,7 @@ class RemoteCaller(Forbidden):
     code = "remote_caller"
 
 
+@lru_cache(maxsize=256)  # per request, and the same few hosts every time
 def is_loopback_host(host: str) -> bool:
     """``localhost``, ``*.localhost`` (RFC 6761), 127.0.0.0/8 or ::1; a port may follow."""
     host = host.strip().lower()

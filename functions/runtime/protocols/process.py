@@ -32,7 +32,7 @@ M = TypeVar("M", bound=BaseModel)
 PROCESS_BODY_SCHEMA = request_body(AgentRequest)
 
 
-def get_agent(request: Request) -> Agent:
+async def get_agent(request: Request) -> Agent:
     return request.app.state.agent
 
 
@@ -110,7 +110,7 @@ async def process(
     headers = session_header(turn.session_id)
     if req.stream:
         frames = encoded(turn.events(), sse_encode)
-        return SSEResponse(frames, instance.settings.sse_ping_interval_s, headers)
+        return SSEResponse(frames, instance.settings.sse_ping_interval_s, headers, turn.ready)
     final = await run_watching(turn, request.receive)
     return JSONResponse(final.model_dump(mode="json", exclude_none=True), headers=headers)
 
