@@ -231,6 +231,34 @@ AgentResponse = Response
 
 E = TypeVar("E", bound=Event)
 C = TypeVar("C", bound="Content")
+M = TypeVar("M", bound=BaseModel)
+
+
+def snapshot(model: M) -> M:
+    """A deep copy of an event for JSON-shaped fields (models, lists, dicts, scalars): what
+    the builder hands out must not change as it goes on. A few times quicker than pydantic's
+    deep ``model_copy``, which goes through ``copy.deepcopy`` value by value."""
+    copy = model.model_copy()  # its own __dict__ and extras, their values shared
+    fields = copy.__dict__
+    for name, value in fields.items():
+        if isinstance(value, (BaseModel, list, dict)):
+            fields[name] = _copied(value)
+    extra = copy.__pydantic_extra__
+    if extra:
+        for name, value in extra.items():
+            if isinstance(value, (BaseModel, list, dict)):
+                extra[name] = _copied(value)
+    return copy
+
+
+def _copied(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return snapshot(value)
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    return value
 
 
 class MessageBuilder:
@@ -294,7 +322,7 @@ class MessageBuilder:
 
     def add_content(self, part: Content) -> list[Content]:
         """A whole part (data, image, a full text): it is emitted completed at once."""
-        stored = part.model_copy(deep=True)
+        stored = snapshot(part)
         stored.sequence_number = stored.msg_id = stored.index = None
         stored.delta = False
         stored.status = RunStatus.Completed
@@ -320,7 +348,7 @@ class MessageBuilder:
         """Close open parts, then the message itself (``completed`` or ``incomplete``)."""
         events: list[Event] = list(self.close_parts())
         self._message.status = status
-        events.append(self._parent.stamp(self._message.model_copy(deep=True)))
+        events.append(self._parent.stamp(snapshot(self._message)))
         self._parent.finished_message(self)
         return events
 
@@ -374,7 +402,7 @@ class ResponseBuilder:
         if message_id:
             msg.id = message_id
         self.current = MessageBuilder(self, msg)
-        events.append(self.stamp(msg.model_copy(deep=True)))
+        events.append(self.stamp(snapshot(msg)))
         return self.current, events
 
     def finished_message(self, builder: MessageBuilder) -> None:
@@ -424,5 +452,5 @@ class ResponseBuilder:
             self.response.error = error
         if usage is not None:
             self.response.usage = usage
-        events.append(self.stamp(self.response.model_copy(deep=True)))
+        events.append(self.stamp(snapshot(self.response)))
         return events
