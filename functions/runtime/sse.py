@@ -97,9 +97,13 @@ async def encoded(events: AsyncIterator[T], encode: Callable[[T], bytes]) -> Asy
 class SSEResponse(Response):
     """Streams ``frames``, pinging while they are silent, stopping when the client leaves.
 
-    Each ``__anext__`` runs as its own task so a ping can be sent while it is pending and a
-    disconnect can cancel it; cancelling it runs the producer's ``finally`` (a turn then
-    persists and releases its session).
+    One task pumps the frames to the client as they come (no task or timer per frame); this
+    one waits for the pump to finish, for the client to leave, or for ``ping_interval`` of
+    silence, when it sends a ping (sends are serialised, so a ping never splits a frame).
+    ``ready()`` (``Turn.ready``) says the next frame is already there: frames that come
+    together go out in one send, a frame that would wait is never held back for it.
+    A client that leaves cancels the pump, which closes ``frames`` (a turn then persists and
+    releases its session).
     """
 
     media_type = "text/event-stream"
@@ -109,12 +113,16 @@ class SSEResponse(Response):
         frames: AsyncIterator[bytes],
         ping_interval: float,
         headers: dict[str, str] | None = None,
+        ready: Callable[[], bool] | None = None,
     ) -> None:
         self.status_code = 200
         self.background = None
         self.frames = frames
         self.ping_interval = ping_interval if ping_interval > 0 else None
         self.extra_headers = [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+        self._sent_at = 0.0  # loop time of the last frame or ping sent
+        self._sending = asyncio.Lock()
+        self._ready = ready
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(
@@ -129,40 +137,61 @@ class SSEResponse(Response):
                 ],
             }
         )
-        agen = self.frames.__aiter__()
+        loop = asyncio.get_running_loop()
+        self._sent_at = loop.time()
+        pump = asyncio.ensure_future(self._pump(send))
         disconnected = asyncio.ensure_future(wait_disconnect(receive))
-        pending: asyncio.Future[bytes] | None = None
-        finished = False
         try:
             while True:
-                if pending is None:
-                    pending = asyncio.ensure_future(agen.__anext__())
+                timeout = None
+                if self.ping_interval is not None:
+                    timeout = max(0.0, self._sent_at + self.ping_interval - loop.time())
                 done, _ = await asyncio.wait(
-                    (pending, disconnected),
-                    timeout=self.ping_interval,
-                    return_when=asyncio.FIRST_COMPLETED,
+                    (pump, disconnected), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
                 )
-                if pending in done:
-                    task, pending = pending, None
-                    try:
-                        body = task.result()
-                    except StopAsyncIteration:
-                        finished = True
-                        break
-                    await send({"type": "http.response.body", "body": body, "more_body": True})
-                elif disconnected in done:
+                if done:
                     break
-                else:
-                    await send({"type": "http.response.body", "body": PING, "more_body": True})
+                if loop.time() - self._sent_at >= (self.ping_interval or 0.0):
+                    await self._send(send, PING)
+            if pump.done():
+                pump.result()  # the stream's own error, if it broke
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:  # the client went away while we were writing
             pass
         finally:
             disconnected.cancel()
-            if pending is not None:
-                pending.cancel()
+            if not pump.done():
+                pump.cancel()
                 with contextlib.suppress(BaseException):
-                    await pending
+                    await pump
+
+    async def _send(self, send: Send, body: bytes) -> None:
+        async with self._sending:
+            await send({"type": "http.response.body", "body": body, "more_body": True})
+            self._sent_at = asyncio.get_running_loop().time()
+
+    async def _pump(self, send: Send) -> None:
+        """Every frame to the client; ``frames`` closed however this ends."""
+        agen = self.frames.__aiter__()
+        ready = self._ready
+        held: list[bytes] = []
+        finished = False
+        try:
+            async for body in agen:
+                if ready is not None and ready():
+                    held.append(body)  # the next frame comes without a wait: send both
+                    continue
+                if held:
+                    held.append(body)
+                    body = b"".join(held)
+                    held.clear()
+                await self._send(send, body)
+            finished = True
+            if held:
+                await self._send(send, b"".join(held))
+        except OSError:  # the client went away while we were writing
+            pass
+        finally:
             if not finished:
                 aclose: Any = getattr(agen, "aclose", None)
                 if aclose is not None:

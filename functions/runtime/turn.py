@@ -22,6 +22,7 @@ the consumer next asks for an event.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import uuid
@@ -121,9 +122,12 @@ class Turn:
         # ``(final response, history length after it)`` -> awaited beside the final append
         self.finalizers: list[Callable[[Response, int], Awaitable[None]]] = []
         self.final: Response | None = None
-        self._queue: asyncio.Queue[Any] = asyncio.Queue()
+        # the producer's events, in order, for the consumer (a deque it can peek at)
+        self._queue: collections.deque[Any] = collections.deque()
+        self._arrived = asyncio.Event()
         self._producer: asyncio.Task[None] | None = None
         self._watcher: asyncio.Task[None] | None = None
+        self._watch_timer: asyncio.TimerHandle | None = None
 
     @property
     def user_id(self) -> str:
@@ -153,7 +157,7 @@ class Turn:
         except BaseException:
             await self.end()
             raise
-        self._watcher = asyncio.ensure_future(self._watch())
+        self._watch_after(self.instance.settings.stop_poll_interval_s)
         for observer in self.observers:
             observer.started(self)
 
@@ -178,9 +182,19 @@ class Turn:
         """
         if self.final is not None:
             return
-        self._queue.put_nowait(_Stop(status, error))
+        self._put(_Stop(status, error))
         if self._producer is not None:
             self._producer.cancel()
+
+    def _watch_after(self, delay: float) -> None:
+        """Start the watcher task ``delay`` seconds from now: a timer, not a task that sleeps,
+        so a turn shorter than that (most of them) never makes one."""
+
+        def start() -> None:
+            self._watch_timer = None
+            self._watcher = asyncio.ensure_future(self._watch())
+
+        self._watch_timer = asyncio.get_running_loop().call_later(delay, start)
 
     async def _watch(self) -> None:
         """Renew the lease and obey a stop mark, until the turn ends (then cancelled)."""
@@ -190,11 +204,11 @@ class Turn:
         assert lease is not None
         interval = self.instance.settings.stop_poll_interval_s
         while True:
-            await asyncio.sleep(interval)
             try:
                 state = await lock.check(lease)
             except Exception as exc:  # a store hiccup: the lease outlives a few of them
                 log.warning("could not check the lease of session %s: %s", self.session_id, exc)
+                await asyncio.sleep(interval)
                 continue
             if state is LeaseState.STOP:
                 self.stop(RunStatus.Canceled)
@@ -209,27 +223,49 @@ class Turn:
                     ),
                 )
                 return
+            await asyncio.sleep(interval)
 
     async def _produce(self) -> None:
         self.calls.bind()
         stream = self.agent.stream(self.request, builder=self.builder, session=self.session)
         try:
             async for event in stream:
-                self._queue.put_nowait(event)
+                self._put(event)
         except Exception as exc:
             # the agent's own failures already arrive as a `failed` response: this is a bug
             # beneath it, and the client still gets a valid end to the stream
             log.exception("turn of session %s broke", self.request.session_id)
             error = Error(code="internal_error", message=f"{type(exc).__name__}: {exc}")
-            self._queue.put_nowait(_Stop(RunStatus.Failed, error))
+            self._put(_Stop(RunStatus.Failed, error))
             return
-        self._queue.put_nowait(_END)
+        self._put(_END)
+
+    def _put(self, item: Any) -> None:
+        self._queue.append(item)
+        self._arrived.set()
+
+    async def _get(self) -> Any:
+        while not self._queue:
+            self._arrived.clear()
+            await self._arrived.wait()
+        return self._queue.popleft()
+
+    def ready(self) -> bool:
+        """Whether the stream's next event is already here and handed out without a wait
+        (a final response waits for the turn to be persisted): an SSE stream then writes
+        the frames that are ready together, in one send, instead of one send each."""
+        if not self._queue:
+            return False
+        head = self._queue[0]
+        if isinstance(head, _Stop):
+            return False
+        return not (isinstance(head, Response) and head.status in RunStatus.FINAL)
 
     async def _events(self) -> AsyncIterator[Event]:
         self._producer = asyncio.ensure_future(self._produce())
         try:
             while True:
-                item = await self._queue.get()
+                item = await self._get()
                 if item is _END:
                     return
                 if isinstance(item, _Stop):
@@ -264,9 +300,12 @@ class Turn:
         try:
             records = self.records()
             end = len(self.session.messages) + len(records) if self.session is not None else 0
-            await asyncio.gather(
-                self.persist(records), *(finalize(final, end) for finalize in self.finalizers)
-            )
+            if self.finalizers:
+                await asyncio.gather(
+                    self.persist(records), *(finalize(final, end) for finalize in self.finalizers)
+                )
+            else:  # no task for gather to wrap the one coroutine in
+                await self.persist(records)
         except StoreError as exc:
             log.warning("could not persist turn of session %s: %s", self.session_id, exc)
             final.status = RunStatus.Failed
@@ -329,6 +368,9 @@ class Turn:
 
     async def end(self) -> None:
         """Stop watching the lease and release it (persisting is :meth:`persist`'s)."""
+        timer, self._watch_timer = self._watch_timer, None
+        if timer is not None:
+            timer.cancel()
         watcher, self._watcher = self._watcher, None
         if watcher is not None and not watcher.done():
             watcher.cancel()

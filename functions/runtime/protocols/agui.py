@@ -336,4 +336,4 @@ async def run_agent(
     out = AguiStream(run.thread_id, run.run_id)
     frames = _frames(turn, out)
     headers = session_header(turn.session_id)
-    return SSEResponse(frames, instance.settings.sse_ping_interval_s, headers)
+    return SSEResponse(frames, instance.settings.sse_ping_interval_s, headers, turn.ready)

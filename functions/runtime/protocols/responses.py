@@ -191,7 +191,7 @@ async def create_response(
     headers = session_header(turn.session_id)
     if body.stream:
         frames = _frames(turn, out, recorder)
-        return SSEResponse(frames, instance.settings.sse_ping_interval_s, headers)
+        return SSEResponse(frames, instance.settings.sse_ping_interval_s, headers, turn.ready)
     await run_watching(turn, request.receive, out.feed)
     return JSONResponse(out.final, headers=headers)
 
