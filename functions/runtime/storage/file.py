@@ -19,8 +19,10 @@ Writes
     the new one, never half of one, whenever a writing process dies.
 
 Compare-and-set
-    Every write and delete in a directory holds ``flock`` on that directory's ``\lock`` file,
-    so "check the etag, then replace" is one step for every process on the machine. Reads
+    Every replacing write and every delete in a directory holds ``flock`` on that
+    directory's ``\lock`` file, so "check the etag, then replace" is one step for every
+    process on the machine. A create-only write takes no lock: ``link`` fails atomically
+    when the name exists, and it exists for as long as a check-and-replace runs. Reads
     take no lock: the rename is atomic. Only the check-and-rename runs under the lock; the
     write (and fsync) happen before it, so the lock is held for microseconds.
 
@@ -71,6 +73,7 @@ _TOKEN_LEN = 32  # hex chars
 _HEADER_LEN = len(_MAGIC) + _TOKEN_LEN + 1  # "asf1 <token>\n"
 
 _O_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+_READ_BYTES = 1 << 16
 
 
 def _pieces(segment: str) -> list[str]:
@@ -188,8 +191,7 @@ class FileStore(ObjectStore):
             self._ensure_dir(directory)
             fd = os.open(tmp, flags, 0o644)
         try:
-            _write_all(fd, _MAGIC + token.encode("ascii") + b"\n")
-            _write_all(fd, data)
+            _write_all(fd, b"".join((_MAGIC, token.encode("ascii"), b"\n", data)))  # one write
             if self._fsync:
                 os.fsync(fd)
         except BaseException:
@@ -243,11 +245,16 @@ class FileStore(ObjectStore):
         directory, name = self._locate(key)
         path = os.path.join(directory, name)
         try:
-            with open(path, "rb") as f:
-                blob = f.read()
+            fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
             return None
-        return self._parse(blob, path)
+        try:  # os-level reads: builtins.open builds two file objects per call
+            chunks = [os.read(fd, _READ_BYTES)]
+            while len(chunks[-1]) == _READ_BYTES:
+                chunks.append(os.read(fd, _READ_BYTES))
+        finally:
+            os.close(fd)
+        return self._parse(chunks[0] if len(chunks) == 1 else b"".join(chunks), path)
 
     def _put(self, key: str, data: bytes, if_match: str | None, if_none_match: bool) -> str:
         directory, name = self._locate(key)
@@ -259,13 +266,14 @@ class FileStore(ObjectStore):
         written = self._write_temp(directory, token, data)
         tmp: str | None = written
         try:
-            with self._locked(directory):
-                if if_none_match:
-                    try:
-                        os.link(written, final)
-                    except FileExistsError:
-                        raise PreconditionFailed(f"{key} exists") from None
-                else:
+            if if_none_match:
+                # no lock: see "Compare-and-set" above
+                try:
+                    os.link(written, final)
+                except FileExistsError:
+                    raise PreconditionFailed(f"{key} exists") from None
+            else:
+                with self._locked(directory):
                     if if_match is not None and self._current_etag(final) != if_match:
                         raise PreconditionFailed(f"{key} etag mismatch")
                     os.replace(written, final)
