@@ -35,7 +35,9 @@ share of its throughput, and their p99 over its p99 (issue 23's budgets: /proces
 of the ceiling with p99 <= 2x the ceiling's, the Responses API and A2A within 10 % of
 /process).
 
-And the store requests of one turn, counted in process (the query app built on the tmpfs
+And where one turn's time goes (``turn_profile.py``: validation, lease, session load,
+handler, encoding, persistence and the rest, timed in process without the HTTP server),
+and the store requests of one turn, counted in process (the query app built on the tmpfs
 store wrapped in a counter): a turn on a fresh session, then one continuing it, each
 request's operation and key (ids shortened) in order. Budget (issue 23): a fresh-session
 turn <= 4 store requests, a continued one <= 5.
@@ -66,6 +68,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import turn_profile
 from support import free_port, publish
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -251,7 +254,7 @@ def main() -> int:
     if args.compare_only:
         lines, ok = ceiling_comparison(args.seconds, args.rounds)
         store_lines, store_ok = store_requests_lines()
-        publish("process_ceiling", "\n".join(lines + store_lines))
+        publish("process_ceiling", "\n".join(lines + store_lines + turn_profile.breakdown()))
         return 0 if ok and store_ok else 1
     ram = Path("/dev/shm")
     with (
@@ -370,6 +373,7 @@ def main() -> int:
         f"{args.rounds}):",
         *share_lines,
         *store_lines,
+        *turn_profile.breakdown(),
     ]
     publish("process_load", "\n".join(lines))
     return 0 if ok and ratio >= 0.9 and tracing_ok and a2a_ratio >= 0.8 else 1
