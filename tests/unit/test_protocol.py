@@ -150,3 +150,22 @@ def test_many_small_deltas_make_one_whole_message():
     assert [d.sequence_number for d in deltas] == list(range(1, 20_001))
     (done, _) = mb.complete()
     assert done.text == "".join(chr(97 + i % 26) for i in range(20_000))
+
+
+def test_events_handed_out_do_not_change_as_the_builder_goes_on():
+    """Each event is a snapshot: what a consumer holds (a queued frame, a tracing span, a
+    protocol's record) stays as it was when the builder made it."""
+    rb = ResponseBuilder()
+    mb, (opened,) = rb.open_message(metadata={"tags": ["a"]})
+    mb.add_content(DataContent(data={"rows": [1, 2]}))
+    mb.text_delta("hi")
+    (*_, done) = mb.complete()
+    final = rb.completed()[-1]
+    rb.response.output[0].content[0].data["rows"].append(3)  # the builder's own, mutated
+    rb.response.output[0].metadata["tags"].append("b")
+    rb.response.status = "failed"
+    assert opened.content == [] and opened.status == "in_progress"
+    assert opened.metadata == {"tags": ["a"]}
+    assert done.content[0].data == {"rows": [1, 2]} and done.metadata == {"tags": ["a"]}
+    assert final.status == "completed" and final.output[0].content[0].data == {"rows": [1, 2]}
+    assert final.output[0].text == "hi"
