@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -628,6 +629,32 @@ async def test_a_commit_whose_put_landed_before_a_retry_failed_is_not_written_tw
     turn = await svc.open_session("u", "s")
     await svc.commit_turn(turn, [msg("second")])
     assert texts((await svc.get_session("u", "s")).messages) == ["first", "second"]
+
+
+async def test_a_session_written_before_the_index_held_snapshots_is_read_and_written_in_place(
+    store,
+):
+    """Before: the snapshot at .../history/snapshot and a marker {id, created_at} at the
+    index (as tests/fixtures/store_v1 has them)."""
+    svc = SessionHistoryService(store)
+    old = svc._log("u", "s", before=True)
+    view = await old.create({"user_id": "u", "session_id": "s"})
+    await old.append(view, [msg("old")])
+    marker = json.dumps({"id": "s", "created_at": view.created_at}).encode()
+    await store.put(svc._log("u", "s").snapshot_key, marker)
+    assert [x.id for x in await svc.list_sessions("u")] == ["s"]
+    turn = await svc.open_session("u", "s")
+    assert texts(turn.messages) == ["old"]
+    await svc.commit_turn(turn, [msg("turn")])
+    await svc.append_message(await svc.create_session("u", "s"), msg("appended"))
+    assert texts((await svc.get_session("u", "s")).messages) == ["old", "turn", "appended"]
+    assert await store.get(svc._log("u", "s").snapshot_key) == (marker, ANY)  # left as it was
+    assert await svc.delete_session("u", "s") is True
+    assert await store.list("users/u/") == []
+    await store.put(svc._log("u", "s").snapshot_key, marker)  # a marker its delete left over
+    again = await svc.open_session("u", "s")
+    await svc.commit_turn(again, [msg("new")])
+    assert texts((await svc.get_session("u", "s")).messages) == ["new"]
 
 
 # --- memory --------------------------------------------------------------------------------

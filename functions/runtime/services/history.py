@@ -5,8 +5,9 @@ message and why reads stay cheap) whose segments are under
 ``users/{user}/sessions/{session}/history/seg/`` and whose snapshot is the session's entry in
 ``users/{user}/session-index/``: one object both lists the session (one LIST of the index
 enumerates exactly one key per session) and holds its compacted history, so creating a
-session is one create-only put. (Stores written before this layout kept the snapshot at
-``.../history/snapshot`` beside a small index marker; they are not read.)
+session is one create-only put. Sessions written before this layout (the snapshot at
+``.../history/snapshot``, a marker ``{id, created_at}`` at the index) are still read and
+written where they are, at one more GET per load.
 
 Costs, in store requests (``t`` = tail segments not yet compacted, kept below 8):
 
@@ -38,7 +39,7 @@ from ..errors import ApiError
 from ..storage.keys import InvalidId, id_from_segment, is_segment, validate_id
 from .base import LogBackedService, normalize_messages
 from .layout import history_prefix, session_index_key, session_index_prefix
-from .log import LogNotFound, LogView, SegmentLog, gather_bounded
+from .log import LogNotFound, LogView, NotALog, SegmentLog, gather_bounded
 
 T = TypeVar("T")
 
@@ -79,6 +80,8 @@ class Session(BaseModel):
     # opened for a turn and not in the store yet: the turn's commit (or an earlier
     # append_message) creates it
     _pending: bool = PrivateAttr(default=False)
+    # the log ``_view`` is of (a session written before this layout has its snapshot elsewhere)
+    _stored: SegmentLog | None = PrivateAttr(default=None)
 
 
 def new_session_id() -> str:
@@ -90,16 +93,38 @@ class SessionHistoryService(LogBackedService):
 
     log_prefix = staticmethod(history_prefix)
 
-    def _log(self, user_id: str, session_id: str) -> SegmentLog:
+    def _log(self, user_id: str, session_id: str, *, before: bool = False) -> SegmentLog:
+        """The session's log; ``before``: as the layout before this one kept it (its
+        snapshot at ``.../history/snapshot``, a marker ``{id, created_at}`` at the index)."""
+        prefix = history_prefix(user_id, session_id)
         return SegmentLog(
             self.store,
-            history_prefix(user_id, session_id),
+            prefix,
             compact_after=self.compact_after,
-            snapshot_key=session_index_key(user_id, session_id),
+            snapshot_key=None if before else session_index_key(user_id, session_id),
         )
 
+    async def _load(
+        self, user_id: str, session_id: str, *, compact: bool = True
+    ) -> tuple[SegmentLog, tuple[LogView, list[Any]] | None]:
+        """The session's log and what it holds (None: no such session)."""
+        log = self._log(user_id, session_id)
+        try:
+            return log, await log.load(compact=compact)
+        except NotALog:  # the index holds a marker: written before this layout (1 more GET)
+            log = self._log(user_id, session_id, before=True)
+            return log, await log.load(compact=compact)
+
+    def _log_of(self, session: Session) -> SegmentLog:
+        log = session._stored
+        if log is None or log.prefix != history_prefix(session.user_id, session.id):
+            log = self._log(session.user_id, session.id)
+        return log
+
     @staticmethod
-    def _session(user_id: str, session_id: str, view: LogView, messages: list[Any]) -> Session:
+    def _session(
+        log: SegmentLog, user_id: str, session_id: str, view: LogView, messages: list[Any]
+    ) -> Session:
         session = Session(
             id=session_id,
             user_id=user_id,
@@ -107,7 +132,7 @@ class SessionHistoryService(LogBackedService):
             updated_at=view.updated_at,
             messages=messages,
         )
-        session._view = view
+        session._view, session._stored = view, log
         return session
 
     async def create_session(self, user_id: str, session_id: str | None = None) -> Session:
@@ -142,10 +167,10 @@ class SessionHistoryService(LogBackedService):
         for _ in range(3):
             view = await log.create({"user_id": user_id, "session_id": session_id})
             if view is not None:
-                return self._session(user_id, session_id, view, []), True
-            loaded = await log.load()
+                return self._session(log, user_id, session_id, view, []), True
+            log, loaded = await self._load(user_id, session_id)  # may be one written before
             if loaded is not None:
-                return self._session(user_id, session_id, *loaded), False
+                return self._session(log, user_id, session_id, *loaded), False
         raise SessionNotFound(user_id, session_id)  # created and deleted under us, repeatedly
 
     async def open_session(self, user_id: str, session_id: str, *, new: bool = False) -> Session:
@@ -155,9 +180,9 @@ class SessionHistoryService(LogBackedService):
         turn's :meth:`commit_turn`, with the turn in it."""
         validate_id(user_id, "user_id")
         if not new:
-            loaded = await self._log(user_id, session_id).load(compact=False)
+            log, loaded = await self._load(user_id, session_id, compact=False)
             if loaded is not None:
-                return self._session(user_id, session_id, *loaded)
+                return self._session(log, user_id, session_id, *loaded)
         session = Session(id=validate_id(session_id, "session_id"), user_id=user_id)
         session._pending = True
         return session
@@ -168,22 +193,22 @@ class SessionHistoryService(LogBackedService):
         holding them (1 create-only put). ``SessionNotFound`` when the session was
         deleted while the turn ran."""
         records = normalize_messages(message)
-        log = self._log(session.user_id, session.id)
         if session._pending:
+            log = self._log(session.user_id, session.id)
             meta = {"user_id": session.user_id, "session_id": session.id}
             view = await log.create(meta, records, created_at=session.created_at)
             if view is not None:
-                session._view, session._pending = view, False
+                session._view, session._stored, session._pending = view, log, False
                 session.messages.extend(records)
                 session.updated_at = view.updated_at
                 return
             await self._adopt_stored(session)  # created meanwhile (out of turn): commit to it
-        view = session._view
+        log, view = self._log_of(session), session._view
         if view is None or view.prefix != log.prefix:
-            loaded = await log.load(compact=False)
+            log, loaded = await self._load(session.user_id, session.id, compact=False)
             if loaded is None:
                 raise SessionNotFound(session.user_id, session.id)
-            view = session._view = loaded[0]
+            view, session._view, session._stored = loaded[0], loaded[0], log
         if records:
             try:
                 await log.commit(view, records)
@@ -196,17 +221,17 @@ class SessionHistoryService(LogBackedService):
         """A pending session's stored log (another writer created it: its messages come
         first), or a new empty one."""
         stored, _ = await self._create(session.user_id, session.id)
-        session._view, session._pending = stored._view, False
+        session._view, session._stored, session._pending = stored._view, stored._stored, False
         session.created_at = stored.created_at
         session.messages[:0] = stored.messages
 
     async def get_session(self, user_id: str, session_id: str) -> Session | None:
         """The session with all its messages, or None (1 request when it does not exist)."""
         validate_id(user_id, "user_id")
-        loaded = await self._log(user_id, session_id).load()
+        log, loaded = await self._load(user_id, session_id)
         if loaded is None:
             return None
-        return self._session(user_id, session_id, *loaded)
+        return self._session(log, user_id, session_id, *loaded)
 
     async def list_sessions(
         self, user_id: str, *, limit: int | None = None, cursor: str | None = None
@@ -231,11 +256,14 @@ class SessionHistoryService(LogBackedService):
         for key, body in zip(keys, bodies, strict=True):
             if body is None:  # deleted between LIST and GET
                 continue
-            info = json.loads(body[0].partition(b"\n")[0])
+            info = json.loads(body[0].partition(b"\n")[0])  # a snapshot's header, or a marker
             meta = info.get("meta") or {}
             items.append(
                 Session(
-                    id=meta.get("session_id") or id_from_segment(key[len(prefix) :]) or "",
+                    id=meta.get("session_id")
+                    or info.get("id")
+                    or id_from_segment(key[len(prefix) :])
+                    or "",
                     user_id=user_id,
                     created_at=float(info.get("created_at", 0.0)),
                 )
@@ -246,6 +274,8 @@ class SessionHistoryService(LogBackedService):
     async def delete_session(self, user_id: str, session_id: str) -> bool:
         """Remove the session's history (its listing is its snapshot); True when it existed."""
         validate_id(user_id, "user_id")
+        # a session written before this layout: its snapshot first, as a log's delete does
+        await self.store.delete(self._log(user_id, session_id, before=True).snapshot_key)
         return await self._log(user_id, session_id).delete()
 
     async def append_message(self, session: Session, message: Any) -> int | None:
@@ -259,15 +289,14 @@ class SessionHistoryService(LogBackedService):
         records = normalize_messages(message)
         if not records:
             return None
-        log = self._log(session.user_id, session.id)
         if session._pending:  # opened for a turn that has not committed yet: create it now
             await self._adopt_stored(session)
-        view = session._view
+        log, view = self._log_of(session), session._view
         if view is None or view.prefix != log.prefix:
-            loaded = await log.load()
+            log, loaded = await self._load(session.user_id, session.id)
             if loaded is None:
                 raise SessionNotFound(session.user_id, session.id)
-            view = session._view = loaded[0]
+            view, session._view, session._stored = loaded[0], loaded[0], log
         try:
             seq = await log.append(view, records)
         except LogNotFound:

@@ -90,6 +90,11 @@ class LogNotFound(LookupError):
     """The log does not exist (or was deleted and re-created under the writer)."""
 
 
+class NotALog(LookupError):
+    """The object at the snapshot key is not a log's snapshot (its owner keeps other things
+    there: ``history.py``'s index markers of before)."""
+
+
 class LogContention(StoreError):
     """An append kept losing the race for a sequence number; should not happen in practice."""
 
@@ -248,6 +253,8 @@ class SegmentLog:
             return None
         data, etag = got
         head, base = _split(data)
+        if "inc" not in head or "upto" not in head:
+            raise NotALog(self.snapshot_key)
         upto = int(head["upto"])
         view = LogView(
             self.prefix,
