@@ -248,7 +248,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.only == "store":  # counted in process: needs no wrk
         store_lines, store_ok = store_requests_lines()
-        print("\n".join(store_lines))
+        publish("process_store_requests", "\n".join(store_lines))
         return 0 if store_ok else 1
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)

@@ -5,6 +5,9 @@ Objects under a log prefix::
     snapshot          header line (JSON) + the bodies of segments 1..K, one per line
     seg/{seq}         one append: {"seq", "inc", "at", "records": [...]}, written create-only
 
+(The snapshot may live at another key its owner names: session history keeps it at the
+session's index entry, so that one object lists the session and holds it.)
+
 Why this shape
 --------------
 * **No read-modify-write of a shared object on the append path.** An append is one
