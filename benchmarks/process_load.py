@@ -48,6 +48,7 @@ Run: .venv/bin/python benchmarks/process_load.py [--seconds 5] [--compare-only]
 (needs wrk: apt-get install wrk; --compare-only: the ceiling comparison and the store
 requests alone)
      ... --only responses   (just the Responses API beside /process, alternating: quicker)
+     ... --only store       (just the store requests of a fresh and a continued turn)
 """
 
 from __future__ import annotations
@@ -240,12 +241,18 @@ def main() -> int:
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3, help="alternating comparison runs")
     parser.add_argument(
-        "--only", choices=["responses"], help="run just this comparison with /process"
+        "--only",
+        choices=["responses", "store"],
+        help="run just this comparison with /process (store: only the store requests)",
     )
     parser.add_argument(
         "--compare-only", action="store_true", help="the ceiling comparison and store requests"
     )
     args = parser.parse_args()
+    if args.only == "store":  # counted in process: needs no wrk
+        store_lines, store_ok = store_requests_lines()
+        publish("process_store_requests", "\n".join(store_lines))
+        return 0 if store_ok else 1
     if shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install -y wrk", file=sys.stderr)
         return 2

@@ -148,12 +148,11 @@ class Turn:
         inst = self.instance
         self.lease = await inst.lock.acquire(self.user_id, self.session_id, self.response_id)
         try:
-            session = None
-            if not self.new:
-                session = await inst.history.get_session(self.user_id, self.session_id)
-            if session is None:
-                session = await inst.history.create_session(self.user_id, self.session_id)
-            self.session = session
+            # one read for a session that exists, none for an id just made; a new session is
+            # created by the turn's commit, holding the turn (services/history.py)
+            self.session = await inst.history.open_session(
+                self.user_id, self.session_id, new=self.new
+            )
         except BaseException:
             await self.end()
             raise
@@ -344,7 +343,7 @@ class Turn:
             return
         self.persisted = True
         messages = self.records() if records is None else records
-        await self.instance.history.append_message(self.session, messages)
+        await self.instance.history.commit_turn(self.session, messages)
 
     async def _shielded_end(self) -> None:
         # Runs on every exit, including cancellation by a vanished client: record what was

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -31,11 +32,10 @@ from functions.runtime.services import (
 from functions.runtime.services.layout import (
     history_prefix,
     log_segment_key,
-    log_snapshot_key,
     state_head_key,
 )
 from functions.runtime.services.state import HEAD_LAG
-from functions.runtime.storage.base import ObjectStore, StoreUnavailable
+from functions.runtime.storage.base import ObjectStore, PreconditionFailed, StoreUnavailable
 from functions.runtime.storage.keys import InvalidId
 from functions.runtime.storage.memory import MemoryStore
 from tests.messages import msg, texts
@@ -475,8 +475,8 @@ async def test_recreated_session_ignores_the_old_incarnations_leftovers(store):
     for i in range(5):
         await svc.append_message(old, msg(f"old{i}"))
     # an interrupted delete: snapshot and the first two segments gone, the rest left over
-    prefix = history_prefix("u", "s")
-    for key in (log_snapshot_key(prefix), log_segment_key(prefix, 1), log_segment_key(prefix, 2)):
+    prefix, snapshot = history_prefix("u", "s"), svc._log("u", "s").snapshot_key
+    for key in (snapshot, log_segment_key(prefix, 1), log_segment_key(prefix, 2)):
         await store.delete(key)
     new = await svc.create_session("u", "s")
     for i in range(4):
@@ -503,6 +503,158 @@ async def test_compaction_plugs_a_hole_so_no_write_can_land_below_the_snapshot(s
     await svc.append_message(stale, msg("after"))
     loaded = await svc.get_session("u", "s")
     assert loaded is not None and texts(loaded.messages) == ["0", "2", "after"]
+
+
+# --- a turn's session: open once, commit once ---------------------------------------------
+
+
+async def test_a_turn_on_a_new_session_reads_once_and_writes_once(store):
+    svc = SessionHistoryService(store)
+    session = await svc.open_session("u", "s")
+    assert session.messages == [] and await svc.get_session("u", "s") is None
+    assert store.counts == {"get": 2}  # the open's read, then the check's
+    store.reset()
+    await svc.commit_turn(session, [msg("q"), msg("a", "assistant")])
+    assert store.counts == {"put": 1}  # one object both creates and lists the session
+    assert texts((await svc.get_session("u", "s")).messages) == ["q", "a"]
+    assert [s.id for s in await svc.list_sessions("u")] == ["s"]
+    store.reset()
+    made = await svc.open_session("u", "fresh-id", new=True)  # an id just made: no read
+    await svc.commit_turn(made, [msg("hi")])
+    assert store.counts == {"put": 1}
+
+
+async def test_a_turn_on_an_existing_session_costs_a_get_a_list_and_a_put(store):
+    svc = SessionHistoryService(store)
+    first = await svc.open_session("u", "s")
+    await svc.commit_turn(first, [msg("q1"), msg("a1", "assistant")])
+    for i in range(2, 12):  # turns fold into the snapshot: no tail grows to be read
+        store.reset()
+        session = await svc.open_session("u", "s")
+        assert store.counts == {"get": 1, "list": 1}
+        assert texts(session.messages)[-1] == f"a{i - 1}"
+        await svc.commit_turn(session, [msg(f"q{i}"), msg(f"a{i}", "assistant")])
+        assert store.counts == {"get": 1, "list": 1, "put": 1}
+    loaded = await svc.get_session("u", "s")
+    assert texts(loaded.messages) == [t for i in range(1, 12) for t in (f"q{i}", f"a{i}")]
+
+
+async def test_a_commit_keeps_appends_made_before_and_while_the_turn_ran(store):
+    svc = SessionHistoryService(store, compact_after=3)
+    session = await svc.create_session("u", "s")
+    for i in range(5):  # out of turn (the state function's append): segments, compacted
+        await svc.append_message(session, msg(f"before{i}"))
+    turn = await svc.open_session("u", "s")
+    assert texts(turn.messages) == [f"before{i}" for i in range(5)]
+    other = await svc.get_session("u", "s")
+    for i in range(4):  # while the turn runs: segments and a compaction the turn never saw
+        await svc.append_message(other, msg(f"during{i}"))
+    await svc.commit_turn(turn, [msg("turn")])
+    after = await svc.get_session("u", "s")
+    got = texts(after.messages)
+    assert sorted(got) == sorted(
+        [*(f"before{i}" for i in range(5)), *(f"during{i}" for i in range(4)), "turn"]
+    )
+    assert got[:5] == [f"before{i}" for i in range(5)]
+    await svc.append_message(other, msg("later"))  # a stale appender still lands, once
+    assert texts((await svc.get_session("u", "s")).messages) == [*got, "later"]
+
+
+async def test_two_commits_on_one_read_both_land():
+    """A turn that took over an expired lease commits while the first one's commit is still
+    to come: the second compare-and-set loses, re-reads and keeps both."""
+    store = YieldingStore(MemoryStore())
+    svc = SessionHistoryService(store)
+    first = await svc.open_session("u", "s")
+    await svc.commit_turn(first, [msg("t0")])
+    a, b = await svc.open_session("u", "s"), await svc.open_session("u", "s")
+    await asyncio.gather(svc.commit_turn(a, [msg("a")]), svc.commit_turn(b, [msg("b")]))
+    got = texts((await svc.get_session("u", "s")).messages)
+    assert got[0] == "t0" and sorted(got[1:]) == ["a", "b"]
+
+
+async def test_a_new_sessions_commit_after_someone_created_it_goes_after_their_messages(store):
+    svc = SessionHistoryService(store)
+    turn = await svc.open_session("u", "s")
+    other = await svc.create_session("u", "s")  # e.g. the state function, while the turn ran
+    await svc.append_message(other, msg("theirs"))
+    await svc.commit_turn(turn, [msg("ours")])
+    assert texts(turn.messages) == ["theirs", "ours"]
+    assert texts((await svc.get_session("u", "s")).messages) == ["theirs", "ours"]
+
+
+async def test_an_append_during_a_turn_on_a_new_session_creates_it_first(store):
+    svc = SessionHistoryService(store)
+    turn = await svc.open_session("u", "s")
+    await svc.append_message(turn, msg("from the agent"))  # the seed's session_service call
+    await svc.commit_turn(turn, [msg("the turn")])
+    assert texts((await svc.get_session("u", "s")).messages) == ["from the agent", "the turn"]
+
+
+async def test_a_commit_to_a_session_deleted_meanwhile_is_session_not_found(store):
+    svc = SessionHistoryService(store)
+    first = await svc.open_session("u", "s")
+    await svc.commit_turn(first, [msg("t0")])
+    turn = await svc.open_session("u", "s")
+    await svc.delete_session("u", "s")
+    await svc.create_session("u", "s")  # and a new one at the same id: another incarnation
+    with pytest.raises(SessionNotFound):
+        await svc.commit_turn(turn, [msg("into the deleted one")])
+    assert (await svc.get_session("u", "s")).messages == []
+
+
+class AppliedThenFailed(CountingStore):
+    """A conditional put that lands and then reports failure: what a retried attempt of a
+    put whose first answer was lost (a timeout) sees."""
+
+    def __init__(self, inner: ObjectStore) -> None:
+        super().__init__(inner)
+        self.trip = False
+
+    async def put(self, key: str, data: bytes, **kw: Any) -> str:
+        etag = await super().put(key, data, **kw)
+        if self.trip and (kw.get("if_match") or kw.get("if_none_match")):
+            self.trip = False
+            raise PreconditionFailed(f"{key}: changed (by our own first attempt)")
+        return etag
+
+
+async def test_a_commit_whose_put_landed_before_a_retry_failed_is_not_written_twice():
+    store = AppliedThenFailed(MemoryStore())
+    svc = SessionHistoryService(store)
+    store.trip = True
+    new = await svc.open_session("u", "s")
+    await svc.commit_turn(new, [msg("first")])
+    store.trip = True
+    turn = await svc.open_session("u", "s")
+    await svc.commit_turn(turn, [msg("second")])
+    assert texts((await svc.get_session("u", "s")).messages) == ["first", "second"]
+
+
+async def test_a_session_written_before_the_index_held_snapshots_is_read_and_written_in_place(
+    store,
+):
+    """Before: the snapshot at .../history/snapshot and a marker {id, created_at} at the
+    index (as tests/fixtures/store_v1 has them)."""
+    svc = SessionHistoryService(store)
+    old = svc._log("u", "s", before=True)
+    view = await old.create({"user_id": "u", "session_id": "s"})
+    await old.append(view, [msg("old")])
+    marker = json.dumps({"id": "s", "created_at": view.created_at}).encode()
+    await store.put(svc._log("u", "s").snapshot_key, marker)
+    assert [x.id for x in await svc.list_sessions("u")] == ["s"]
+    turn = await svc.open_session("u", "s")
+    assert texts(turn.messages) == ["old"]
+    await svc.commit_turn(turn, [msg("turn")])
+    await svc.append_message(await svc.create_session("u", "s"), msg("appended"))
+    assert texts((await svc.get_session("u", "s")).messages) == ["old", "turn", "appended"]
+    assert await store.get(svc._log("u", "s").snapshot_key) == (marker, ANY)  # left as it was
+    assert await svc.delete_session("u", "s") is True
+    assert await store.list("users/u/") == []
+    await store.put(svc._log("u", "s").snapshot_key, marker)  # a marker its delete left over
+    again = await svc.open_session("u", "s")
+    await svc.commit_turn(again, [msg("new")])
+    assert texts((await svc.get_session("u", "s")).messages) == ["new"]
 
 
 # --- memory --------------------------------------------------------------------------------

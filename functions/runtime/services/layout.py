@@ -1,8 +1,9 @@
 """Every object key the services write, in one place.
 
 ```
-users/{user}/session-index/{session}                 listing marker {id, created_at}
-users/{user}/sessions/{session}/history/snapshot     compacted history (header + segments 1..K)
+users/{user}/session-index/{session}                 the session's history snapshot (header +
+                                                     segments 1..K + turns committed into it):
+                                                     listing the index lists the sessions
 users/{user}/sessions/{session}/history/seg/{seq}    one append_message call, create-only
 users/{user}/sessions/{session}/state/head           pointer to the latest round (compare-and-set)
 users/{user}/sessions/{session}/state/rounds/{round} one saved state, create-only
@@ -22,6 +23,9 @@ it is plain, an encoding that cannot form a path otherwise.
 
 Sequence and round numbers are zero-padded to a fixed width so that the store's byte-wise
 key order is numeric order: "everything after K" is then a single ``list(start_after=...)``.
+(Written before, and still read: ``.../history/snapshot`` holding the snapshot and a marker
+``{id, created_at}`` at the session's index entry.)
+
 Indexes live beside (not under) the per-session prefixes because the store contract has no
 delimiter listing: listing ``sessions/`` would enumerate every message object of every
 session, listing ``session-index/`` enumerates exactly one key per session.

@@ -5,6 +5,9 @@ Objects under a log prefix::
     snapshot          header line (JSON) + the bodies of segments 1..K, one per line
     seg/{seq}         one append: {"seq", "inc", "at", "records": [...]}, written create-only
 
+(The snapshot may live at another key its owner names: session history keeps it at the
+session's index entry, so that one object lists the session and holds it.)
+
 Why this shape
 --------------
 * **No read-modify-write of a shared object on the append path.** An append is one
@@ -38,6 +41,28 @@ Why this shape
   it. Deleting a log removes the snapshot first; segments written by a writer still holding
   the deleted log's view, or left over from an interrupted delete, carry the old ``inc`` and
   are ignored by the next log created at the same prefix.
+
+Commits: one writer's records written into the snapshot itself
+---------------------------------------------------------------
+A writer that is the only one of its kind on a log (a turn, which holds its session's lease:
+``services/lock.py``) may skip the segment: :meth:`SegmentLog.commit` writes the snapshot
+anew by compare-and-set, holding the tail this writer knows folded in and then its records
+as one more line (an *entry*: a segment body without ``seq``); :meth:`SegmentLog.create` can
+start a log holding its first entry. So a turn's read is ``snapshot + LIST`` (its own
+earlier turns are in the snapshot, not in tail segments to fetch one by one) and its write
+is that one request.
+
+* An entry takes no sequence number, so it can never hide a segment: segments keep their
+  numbers and create-only puts keep meaning "this number is taken". The entry is ordered
+  after every segment the writer folded in, and before any segment it did not know of
+  (one written while it ran): those were concurrent with it, and stay in the log after it.
+* A lost compare-and-set (a compaction by an appender, or a commit of a turn that took over
+  an expired lease) is re-read and retried on the new snapshot, so it never drops what the
+  winner wrote. A snapshot that already ends with the entry is this writer's own put,
+  applied before a retried attempt of it failed: it is not written twice.
+* Entries are lines like segment bodies: a snapshot stays readable by code that knows only
+  segments.
+* The price is writing the snapshot whole on every commit, as a reader reads it whole.
 """
 
 from __future__ import annotations
@@ -66,6 +91,11 @@ READ_CONCURRENCY = 16
 
 class LogNotFound(LookupError):
     """The log does not exist (or was deleted and re-created under the writer)."""
+
+
+class NotALog(LookupError):
+    """The object at the snapshot key is not a log's snapshot (its owner keeps other things
+    there: ``history.py``'s index markers of before)."""
 
 
 class LogContention(StoreError):
@@ -143,6 +173,11 @@ class LogView:
         return True
 
 
+def _entry(inc: str, at: float, records: list[Any]) -> bytes:
+    """A snapshot line holding records that no segment holds (a commit)."""
+    return dumps({"inc": inc, "at": at, "records": records})
+
+
 def _split(data: bytes) -> tuple[dict[str, Any], bytes]:
     head, _, base = data.partition(b"\n")
     return json.loads(head), base
@@ -160,12 +195,19 @@ class SegmentLog:
     """One log at ``prefix`` (ends with '/'); stateless apart from the views it hands out."""
 
     def __init__(
-        self, store: ObjectStore, prefix: str, *, compact_after: int = DEFAULT_COMPACT_AFTER
+        self,
+        store: ObjectStore,
+        prefix: str,
+        *,
+        compact_after: int = DEFAULT_COMPACT_AFTER,
+        snapshot_key: str | None = None,
     ) -> None:
         self.store = store
         self.prefix = prefix
         self.compact_after = max(1, compact_after)
-        self.snapshot_key = log_snapshot_key(prefix)
+        # ``{prefix}snapshot`` unless the owner keeps it elsewhere (session history keeps it
+        # at the session's index entry: one object both lists the session and holds it)
+        self.snapshot_key = log_snapshot_key(prefix) if snapshot_key is None else snapshot_key
         self.segments_prefix = log_segments_prefix(prefix)
 
     def _seg(self, seq: int) -> str:
@@ -173,25 +215,49 @@ class SegmentLog:
 
     # --- create / load / delete --------------------------------------------------------
 
-    async def create(self, meta: dict[str, Any] | None = None) -> LogView | None:
-        """Start an empty log (1 create-only put); None when one already exists."""
+    async def create(
+        self,
+        meta: dict[str, Any] | None = None,
+        records: list[Any] | None = None,
+        *,
+        created_at: float | None = None,
+    ) -> LogView | None:
+        """Start a log (1 create-only put), holding ``records`` as its first entry when
+        given (a commit, see the module docstring); None when one already exists."""
         now = time.time()
-        view = LogView(self.prefix, secrets.token_hex(8), now, now, dict(meta or {}), 0, "", b"", 0)
+        start = now if created_at is None else min(created_at, now)
+        view = LogView(
+            self.prefix, secrets.token_hex(8), start, now, dict(meta or {}), 0, "", b"", 0
+        )
+        if records:
+            view.base = _entry(view.inc, now, records)
+        data = view.header(0, now)
+        if view.base:
+            data += b"\n" + view.base
         try:
-            view.etag = await self.store.put(
-                self.snapshot_key, view.header(0, now), if_none_match=True
-            )
+            view.etag = await self.store.put(self.snapshot_key, data, if_none_match=True)
         except PreconditionFailed:
-            return None
+            if not records:
+                return None
+            # our own put, applied before a retried attempt of it failed? (inc is ours alone)
+            got = await self.store.get(self.snapshot_key)
+            if got is None or _split(got[0])[0].get("inc") != view.inc:
+                return None
+            view.etag = got[1]
         return view
 
-    async def load(self) -> tuple[LogView, list[Any]] | None:
-        """The whole log: snapshot + LIST after it + tail segments (2 + tail requests)."""
+    async def load(self, *, compact: bool = True) -> tuple[LogView, list[Any]] | None:
+        """The whole log: snapshot + LIST after it + tail segments (2 + tail requests).
+
+        A long tail is compacted (one more put) unless ``compact`` is off: a writer about to
+        :meth:`commit` folds it in with its own write anyway."""
         got = await self.store.get(self.snapshot_key)
         if got is None:
             return None
         data, etag = got
         head, base = _split(data)
+        if "inc" not in head or "upto" not in head:
+            raise NotALog(self.snapshot_key)
         upto = int(head["upto"])
         view = LogView(
             self.prefix,
@@ -219,7 +285,7 @@ class SegmentLog:
             view.tail[seq] = body[0]
             records.extend(seg["records"])
             view.updated_at = max(view.updated_at, float(seg["at"]))
-        if view.last - view.upto >= self.compact_after:
+        if compact and view.last - view.upto >= self.compact_after:
             await self.compact(view)
         return view, records
 
@@ -284,27 +350,55 @@ class SegmentLog:
     async def _compact(self, view: LogView) -> bool:
         if view.last <= view.upto:
             return False
+        base = await self._folded(view)
+        try:
+            await self._put_snapshot(view, base, view.updated_at)
+        except PreconditionFailed:
+            got = await self.store.get(self.snapshot_key)
+            if got is not None:
+                view.adopt(*got)
+            return False
+        return True
+
+    async def _folded(self, view: LogView, *extra: bytes) -> bytes:
+        """The snapshot body with the tail up to ``view.last`` folded in, then ``extra``."""
         wanted = range(view.upto + 1, view.last + 1)
         missing = [s for s in wanted if s not in view.tail]
         if missing:
             bodies = await gather_bounded(self._read_or_plug(view, s) for s in missing)
             view.tail.update(zip(missing, bodies, strict=True))
         parts = [view.tail[s] for s in wanted if view.tail[s]]
-        updated_at = view.updated_at
-        base = b"\n".join([view.base, *parts] if view.base else parts)
+        return b"\n".join([view.base, *parts, *extra] if view.base else [*parts, *extra])
+
+    async def _put_snapshot(self, view: LogView, base: bytes, updated_at: float) -> None:
+        """Replace the snapshot ``view`` read with one holding ``base`` up to ``view.last``
+        (compare-and-set: ``PreconditionFailed`` when it changed); ``view`` follows."""
         upto = view.last
-        try:
-            etag = await self.store.put(
-                self.snapshot_key, view.header(upto, updated_at) + b"\n" + base, if_match=view.etag
-            )
-        except PreconditionFailed:
-            got = await self.store.get(self.snapshot_key)
-            if got is not None:
-                view.adopt(*got)
-            return False
+        etag = await self.store.put(
+            self.snapshot_key, view.header(upto, updated_at) + b"\n" + base, if_match=view.etag
+        )
         view.upto, view.etag, view.base, view.updated_at = upto, etag, base, updated_at
         view.tail = {s: b for s, b in view.tail.items() if s > upto}
-        return True
+
+    async def commit(self, view: LogView, records: list[Any]) -> None:
+        """Write ``records`` into the snapshot as one entry, after the tail ``view`` knows
+        (1 request; module docstring). Only for a writer no other writer of its kind races
+        (a turn under its lease): a lost compare-and-set is re-read and retried.
+        ``LogNotFound`` when the log was deleted (or re-created) meanwhile."""
+        for _ in range(MAX_APPEND_ATTEMPTS):
+            at = time.time()
+            entry = _entry(view.inc, at, records)
+            base = await self._folded(view, entry)
+            try:
+                await self._put_snapshot(view, base, max(view.updated_at, at))
+                return
+            except PreconditionFailed:
+                got = await self.store.get(self.snapshot_key)
+                if got is None or not view.adopt(*got):
+                    raise LogNotFound(self.prefix) from None
+                if got[0].endswith(b"\n" + entry):  # ours, applied before a retry failed
+                    return
+        raise LogContention(f"could not commit to {self.prefix} after {MAX_APPEND_ATTEMPTS} tries")
 
     async def _read_or_plug(self, view: LogView, seq: int) -> bytes:
         """A segment's body for the snapshot (b"" to skip it), plugging it if it is missing."""
