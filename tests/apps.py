@@ -19,9 +19,13 @@ async def echo(self, msgs, request, **kwargs):
         for m in (session.messages if session is not None else [])
         if m.get("role") == "user"
     ]
+    # each piece after a suspension, as a model's stream arrives: deltas the handler has
+    # ready at once would be joined into one (coalesce.py)
     yield f"turn {len(earlier) + 1}: "
+    await asyncio.sleep(0)
     yield msgs[-1].get_text_content() or ""
     if earlier:
+        await asyncio.sleep(0)
         yield " | before: " + " / ".join(earlier)
 
 
@@ -132,9 +136,14 @@ slow_app = AgentApp(app_name="slow")
 @slow_app.query(framework="text")
 async def slow_reply(self, msgs, request, **kwargs):
     """Input "slow": says it is working, then runs a tool that never ends on its own (a
-    stop or a vanished client ends it). Anything else: a quick reply naming the turn."""
+    stop or a vanished client ends it). Input "flood": text deltas, always ready, without
+    end. Anything else: a quick reply naming the turn."""
     text = msgs[-1].get_text_content() if msgs else ""
     session = kwargs.get("session")
+    if text == "flood":
+        slow.started.set()
+        while True:  # never suspends: only the runtime giving the loop a turn lets it stop
+            yield "a"
     if text != "slow":
         yield f"turn {len(session.messages) // 2 + 1 if session else 1}: quick reply to {text}"
         return

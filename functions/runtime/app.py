@@ -9,12 +9,14 @@ and Function Compute.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from .adapters import get_adapter, get_inbound
+from .coalesce import coalesced
 from .current import CURRENT_REQUEST
 from .protocol import AgentRequest, Event, Response, ResponseBuilder, RunStatus
 
@@ -197,18 +199,16 @@ async def _as_items(result: Any, request: AgentRequest) -> AsyncIterator[Any]:
 
     Each step runs with ``current_request()`` set: a server may run the steps of one
     stream in different tasks, whose contexts would not carry it from step to step.
+    Text deltas the generator has ready at once arrive joined (``coalesce``).
     """
     if inspect.isasyncgen(result):
         try:
-            while True:
-                token = CURRENT_REQUEST.set(request)
-                try:
-                    item = await result.__anext__()
-                except StopAsyncIteration:
-                    break
-                finally:
-                    CURRENT_REQUEST.reset(token)
-                yield item
+            # closed first: it may hold the generator inside an ``await``
+            async with contextlib.aclosing(
+                coalesced(result, setting=(CURRENT_REQUEST, request))
+            ) as items:
+                async for item in items:
+                    yield item
         finally:
             await result.aclose()
         return

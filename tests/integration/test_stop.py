@@ -132,6 +132,28 @@ def test_stop_on_another_instance_cancels_the_stream_and_the_session_resumes(
     assert gone.status_code == 404 and gone.json()["code"] == "no_running_turn"
 
 
+def test_a_handler_whose_text_is_always_ready_is_stopped(two_instances, store_url):
+    a, b = two_instances
+    sid = uuid.uuid4().hex
+    body = {
+        "session_id": sid,
+        "input": [{"role": "user", "content": [{"text": "flood", "type": "text"}]}],
+    }
+    with ThreadPoolExecutor(1) as pool:
+        streaming = pool.submit(lambda: httpx.post(f"{a}/process", json=body, timeout=60))
+        assert slow.started.wait(DEADLINE_S)
+        assert httpx.post(f"{b}/process/stop", json={"session_id": sid}).status_code == 202
+        resp = streaming.result(timeout=DEADLINE_S)
+    events = events_of(resp.text)
+    final = events[-1]
+    assert final["object"] == "response" and final["status"] == "canceled"
+    streamed = "".join(e["text"] for e in events if e["object"] == "content" and e["delta"])
+    kept = final["output"][0]["content"][0]["text"]
+    assert streamed and kept == streamed and set(kept) == {"a"}
+    said = history(store_url, sid)
+    assert said[1]["status"] == "incomplete" and said[1]["content"][0]["text"] == kept
+
+
 def test_a_stream_false_turn_whose_client_left_is_stopped(two_instances, store_url):
     a, b = two_instances
     sid = uuid.uuid4().hex

@@ -1,4 +1,5 @@
 import asyncio
+import gc
 
 import pytest
 
@@ -143,3 +144,60 @@ async def test_run_query_returns_final_response():
 
     resp = await app.run_query(request())
     assert resp.status == "completed" and resp.output[0].text == "ab"
+
+
+async def test_ready_text_deltas_become_one_delta_event_with_the_same_text():
+    app = AgentApp()
+
+    @app.query(framework="text")
+    async def handler(self, msgs, request, **kwargs):
+        for char in "hello ":
+            yield char
+        await asyncio.sleep(0)  # a suspension: what came before is handed on first
+        for char in "world":
+            yield char
+
+    events = await collect(app, request())
+    deltas = [e.text for e in events if e.object == "content" and e.delta]
+    assert deltas == ["hello ", "world"]
+    assert events[-1].status == "completed" and events[-1].output[0].text == "hello world"
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+
+
+async def test_native_ready_text_deltas_keep_their_order_around_messages():
+    app = AgentApp()
+
+    @app.query(framework="native")
+    async def handler(self, msgs, request, **kwargs):
+        yield "a"
+        yield "b"
+        yield Message(role="assistant", content=[TextContent(text="whole")])
+        yield "c"
+
+    final = (await collect(app, request()))[-1]
+    assert [m.text for m in final.output] == ["ab", "whole", "c"]
+
+
+async def test_a_stream_dropped_while_the_handler_awaits_closes_the_handler(caplog):
+    # handed its text while it awaits, the handler is inside an ``await`` when the consumer
+    # goes; the loop's finalizer of the dropped generators must still reach its cleanup
+    app = AgentApp()
+    cleaned = asyncio.Event()
+
+    @app.query(framework="text")
+    async def handler(self, msgs, request, **kwargs):
+        try:
+            yield "thinking"
+            await asyncio.sleep(3600)
+        finally:
+            cleaned.set()
+
+    stream = app.stream(request())
+    async for event in stream:
+        if event.object == "content":
+            break
+    await stream.aclose()
+    del stream, event
+    gc.collect()
+    await asyncio.wait_for(cleaned.wait(), 30)  # a hang guard, not a timing
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]

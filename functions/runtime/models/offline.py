@@ -10,6 +10,7 @@ message gets a reply quoting it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import AsyncIterator
@@ -49,7 +50,8 @@ def _word_count(text: str) -> int:
 
 
 def _pieces(text: str) -> list[str]:
-    """A few words per delta, so consumers see a real multi-delta stream."""
+    """A few words per delta, so consumers see a real multi-delta stream (``stream`` lets
+    the loop turn between them, or the runtime would join them: coalesce.py)."""
     words = re.findall(r"\S+\s*", text)
     return [
         "".join(words[i : i + _WORDS_PER_DELTA]) for i in range(0, len(words), _WORDS_PER_DELTA)
@@ -155,7 +157,9 @@ class OfflineDemoModel(ChatModel):
                 yield answer
                 output_words = _word_count(answer.name) + _word_count(answer.arguments)
             else:
-                for piece in _pieces(answer):
+                for i, piece in enumerate(_pieces(answer)):
+                    if i:  # arriving as a model's stream does: ready pieces would be joined
+                        await asyncio.sleep(0)
                     yield TextDelta(piece)
                 output_words = _word_count(answer)
             input_words = sum(_word_count(_text(m.get("content"))) for m in messages)
