@@ -7,12 +7,12 @@ sessions (a session takes one turn at a time): a turn starts a fresh session (no
 ``session_id``: the server names it) or continues one of the client's, up to
 ``--session-turns`` turns each, then the session is retired; ``stream`` alternates true
 and false. Every 50th turn is the Responses API (``/compatible-mode/v1/responses``,
-streamed, continuing with ``previous_response_id`` when it can) and every 50th, offset, an
+not streamed, continuing with ``previous_response_id`` when it can) and every 50th, offset, an
 A2A ``SendMessage`` (JSON-RPC at ``/a2a``): each is a turn too and stores what those
 protocols store.
 
 A warm-up of ``--warmup`` turns of the same mix comes first (bounded caches fill - the
-file store's 4096 keys and directories take about 1,500 turns -, the allocator's arenas
+file store's 1024 keys and directories take about 1,000 turns -, the allocator's arenas
 reach their working size, every route and model is built once), then the server's
 RSS (``VmRSS`` of /proc/<pid>/status) is read, ``--turns`` turns are served, the RSS is read
 again. Budget (issue 23): growth <= 5 MB (MiB here) over 10,000 turns.

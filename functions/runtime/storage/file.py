@@ -103,7 +103,7 @@ def _dir_names(segments: list[str]) -> list[str]:
 
 # Both per-key caches are bounded: an instance serving sessions without end must not grow
 # with each one (issue 23's soak); a forgotten entry costs a recomputation or a makedirs.
-_CACHED_KEYS = 4096
+_CACHED_KEYS = 1024
 
 
 @lru_cache(maxsize=_CACHED_KEYS)
