@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from functions.runtime.app import AgentApp
 from functions.runtime.mcp_tools import call_kind
@@ -35,9 +35,11 @@ from functions.runtime.protocol import (
     MessageType,
     TextContent,
 )
-from functions.runtime.sandbox import AsyncBaseSandbox, result_text
 from functions.runtime.settings import get_settings
 from functions.runtime.tools import Toolkit
+
+if TYPE_CHECKING:  # the sandbox client loads when a turn first runs code
+    from functions.runtime.sandbox import AsyncBaseSandbox
 
 SYSTEM_PROMPT = "You're a helpful assistant named Friday."
 MAX_STEPS = 8
@@ -70,6 +72,8 @@ class SessionSandbox:
 
     async def get(self) -> AsyncBaseSandbox:
         if self.box is None:
+            from functions.runtime.sandbox import AsyncBaseSandbox
+
             box = AsyncBaseSandbox(session_id=self.request.session_id, user_id=self.request.user_id)
             await box.start()
             self.box = box
@@ -87,10 +91,14 @@ class SessionSandbox:
 
             Variables persist across calls and turns; the value of a final expression is shown.
             """
+            from functions.runtime.sandbox import result_text
+
             return result_text(await (await sandbox.get()).run_ipython_cell(code=code))
 
         async def run_shell_command(command: str) -> str:
             """Run a shell command in this conversation's sandbox; returns its output."""
+            from functions.runtime.sandbox import result_text
+
             return result_text(await (await sandbox.get()).run_shell_command(command=command))
 
         toolkit = Toolkit()

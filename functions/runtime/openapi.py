@@ -21,6 +21,7 @@ for every function, so that fuzzers and client generators can trust it:
 from __future__ import annotations
 
 import http
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -56,14 +57,16 @@ def _hoist(node: Any, schemas: dict[str, Any]) -> Any:
 
 # a request body's schema that ``complete`` makes from the model registered under its name
 _BODY_MODEL = "x-body-model"
-_body_models: dict[str, type[BaseModel]] = {}
+_body_models: dict[str, type[BaseModel] | str] = {}
 
 
-def request_body(model: type[BaseModel]) -> dict[str, Any]:
+def request_body(model: type[BaseModel] | str) -> dict[str, Any]:
     """``openapi_extra`` declaring a required JSON body of ``model``'s shape: for routes that
     read their body themselves. The JSON schema is made by ``complete``, when the document
-    is first asked for: pydantic takes tens of milliseconds to make a large model's."""
-    name = f"{model.__module__}.{model.__qualname__}"
+    is first asked for: pydantic takes tens of milliseconds to make a large model's.
+    ``model`` may be named as ``"package.module:Class"``, so that a protocol's request
+    models load with its first request (or the document), not at cold start."""
+    name = model if isinstance(model, str) else f"{model.__module__}:{model.__qualname__}"
     _body_models[name] = model
     schema = {_BODY_MODEL: name}
     return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
@@ -75,8 +78,18 @@ def _body_schema(body: dict[str, Any]) -> None:
         if name is not None:
             # as FastAPI writes a schema handed in with the route: through its Schema
             # model, nulls left out
-            schema = Schema(**_body_models[name].model_json_schema())
+            schema = Schema(**_body_model(name).model_json_schema())
             media["schema"] = jsonable_encoder(schema, by_alias=True, exclude_none=True)
+
+
+def _body_model(name: str) -> type[BaseModel]:
+    model = _body_models[name]
+    if not isinstance(model, str):
+        return model
+    module, _, attr = model.partition(":")
+    loaded: type[BaseModel] = getattr(importlib.import_module(module), attr)
+    _body_models[name] = loaded
+    return loaded
 
 
 def _error(status: int) -> dict[str, Any]:

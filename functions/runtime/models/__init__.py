@@ -22,10 +22,10 @@ from .base import (
     Usage,
 )
 from .offline import OfflineDemoModel
-from .openai_compat import OpenAICompatModel
 
 if TYPE_CHECKING:
     from ..settings import Settings
+    from .openai_compat import OpenAICompatModel
 
 __all__ = [
     "GENERATION_PARAMS",
@@ -51,7 +51,18 @@ PLACEHOLDER_API_KEY = "EMPTY"
 def _openai_compat(base_url: str, api_key: str, model: str, timeout_s: float) -> OpenAICompatModel:
     # One instance per configuration keeps its connection pool warm across the invocations
     # a warm function instance serves, instead of a TLS handshake per request.
+    from .openai_compat import OpenAICompatModel
+
     return OpenAICompatModel(base_url, api_key, model, timeout_s)
+
+
+def __getattr__(name: str) -> object:
+    # the client module loads when first named, not with the offline model a cold start uses
+    if name == "OpenAICompatModel":
+        from .openai_compat import OpenAICompatModel
+
+        return OpenAICompatModel
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def get_model(settings: Settings, model: str | None = None) -> ChatModel:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
@@ -37,8 +37,10 @@ from ..protocol import Response
 from ..sse import SSEResponse, frame, stream_answer
 from ..turn import Turn, open_turn, run_watching
 from .process import AgentDep, parse_body, session_header
-from .responses_input import ResponsesRequest, agent_request
-from .responses_output import ResponsesStream
+
+if TYPE_CHECKING:  # the Responses models load with the first Responses request
+    from .responses_input import ResponsesRequest
+    from .responses_output import ResponsesStream
 
 log = logging.getLogger("agentscope_faas.query")
 
@@ -148,7 +150,7 @@ async def _frames(turn: Turn, out: ResponsesStream, recorder: _Recorder) -> Asyn
     "/responses",
     operation_id="create_response",
     response_model=None,
-    openapi_extra=request_body(ResponsesRequest),
+    openapi_extra=request_body(f"{__package__}.responses_input:ResponsesRequest"),
     responses=errors(
         401,
         403,
@@ -171,6 +173,9 @@ async def create_response(
     request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep
 ) -> Any:
     """Run the agent on a Responses API request: the Response, or its SSE events."""
+    from .responses_input import ResponsesRequest, agent_request
+    from .responses_output import ResponsesStream
+
     body = parse_body(ResponsesRequest, await request.body())
     user_id = principal.act_for(body.user_id, instance.settings.default_user_id)
     session_id = body.session_id

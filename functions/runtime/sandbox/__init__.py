@@ -16,20 +16,11 @@ With ``SANDBOX_URL`` set, a sandbox is made and called through the sandbox funct
 it (the seed's embedded mode) the SDK starts the container itself on the local Docker engine.
 """
 
-from .client import (
-    AsyncBaseSandbox,
-    AsyncBrowserSandbox,
-    AsyncFilesystemSandbox,
-    AsyncGuiSandbox,
-    BaseSandbox,
-    BrowserSandbox,
-    FilesystemSandbox,
-    GuiSandbox,
-    ToolText,
-    result_images,
-    result_text,
-    sandbox_tool_adapter,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from .errors import (
     BackendThrottled,
     McpServerFailed,
@@ -39,6 +30,22 @@ from .errors import (
     SandboxNotFound,
     SandboxPaused,
 )
+
+if TYPE_CHECKING:
+    from .client import (
+        AsyncBaseSandbox,
+        AsyncBrowserSandbox,
+        AsyncFilesystemSandbox,
+        AsyncGuiSandbox,
+        BaseSandbox,
+        BrowserSandbox,
+        FilesystemSandbox,
+        GuiSandbox,
+        ToolText,
+        result_images,
+        result_text,
+        sandbox_tool_adapter,
+    )
 
 __all__ = [
     "AsyncBaseSandbox",
@@ -61,3 +68,13 @@ __all__ = [
     "result_text",
     "sandbox_tool_adapter",
 ]
+
+# The SDK's client loads when one of its names is first used: the sandbox function imports
+# this package for its types, errors and launchers and never makes a client.
+_CLIENT = frozenset(__all__) - frozenset(globals())
+
+
+def __getattr__(name: str) -> object:
+    if name in _CLIENT:
+        return getattr(importlib.import_module(f"{__name__}.client"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -104,7 +104,12 @@ def _dir_names(segments: list[str]) -> list[str]:
     return names
 
 
-@lru_cache(maxsize=4096)
+# Both per-key caches are bounded: an instance serving sessions without end must not grow
+# with each one (issue 23's soak); a forgotten entry costs a recomputation or a makedirs.
+_CACHED_KEYS = 1024
+
+
+@lru_cache(maxsize=_CACHED_KEYS)
 def _relative_location(key: str) -> tuple[str, str]:
     """(directory relative to the root, file name) of the object for ``key``."""
     segments = key.split("/")
@@ -142,7 +147,7 @@ class FileStore(ObjectStore):
         self.url = f"file://{path}"
         # Resolved once: a later chdir must not move the store.
         self.root = os.path.abspath(path)
-        self._made: set[str] = set()
+        self._made: dict[str, None] = {}  # directories known to exist, oldest first
         self._fsync = bool(settings and settings.file_store_fsync)
 
     # -- paths -------------------------------------------------------------------------
@@ -154,7 +159,9 @@ class FileStore(ObjectStore):
     def _ensure_dir(self, directory: str) -> None:
         if directory not in self._made:
             os.makedirs(directory, exist_ok=True)
-            self._made.add(directory)
+            if len(self._made) >= _CACHED_KEYS:
+                del self._made[next(iter(self._made))]
+            self._made[directory] = None
 
     @contextlib.contextmanager
     def _locked(self, directory: str) -> Iterator[None]:
@@ -187,7 +194,7 @@ class FileStore(ObjectStore):
             fd = os.open(tmp, flags, 0o644)
         except FileNotFoundError:
             # The directory vanished under our cache (someone removed the tree): remake it.
-            self._made.discard(directory)
+            self._made.pop(directory, None)
             self._ensure_dir(directory)
             fd = os.open(tmp, flags, 0o644)
         try:
