@@ -32,7 +32,7 @@ from functions.runtime.sandbox.errors import (
     SandboxNotFound,
     SandboxRace,
 )
-from functions.runtime.sandbox.launchers import Launcher
+from functions.runtime.sandbox.launchers import Launched, Launcher
 from functions.runtime.sandbox.types import SANDBOX_TYPES, get_sandbox_type
 from functions.runtime.services.quotas import QuotaExceeded
 from functions.runtime.settings import Settings
@@ -47,6 +47,7 @@ log = logging.getLogger("agentscope_faas.sandbox")
 # the longest a call through this function can take: its HTTP client's timeout, and a margin
 CALL_DEADLINE_S = HTTP_TIMEOUT_S + 60.0
 RENEW_ATTEMPTS = 5
+HTTP_TIMEOUT_MARGIN_S = 10.0  # a held request's answer still has to travel back
 
 
 def new_sandbox_id() -> str:
@@ -223,6 +224,8 @@ class SandboxService:
             ttl_s=ttl,
         )
         try:
+            if pooled:
+                await self._until_warm(sandbox_type, launched, token)
             await (self.registry.add_pooled if pooled else self.registry.add)(record)
         except BaseException:
             await self.launcher.stop(launched.handle)  # never leave a container unrecorded
@@ -230,6 +233,30 @@ class SandboxService:
         if not pooled:
             log.info("sandbox %s (%s) started for user %s", sandbox_id, sandbox_type, user_id)
         return record
+
+    async def _until_warm(self, sandbox_type: str, launched: Launched, token: str) -> None:
+        """Hold a pooled desktop sandbox until what its tool server starts behind itself (the
+        desktop; a browser with its page open) is up: the tool server's ``GET /ready?wait=``.
+        So whoever claims it from the pool pays none of that start on the first call. One
+        not ready within SANDBOX_READY_TIMEOUT_S is pooled anyway (its first call waits)."""
+        if not SANDBOX_TYPES[sandbox_type].desktop:
+            return  # a code sandbox is ready once its tool server answers
+        import httpx
+
+        wait = self.settings.sandbox_ready_timeout_s
+        headers = {**launched.headers, **self.launcher.tool_headers(token)}
+        try:
+            async with httpx.AsyncClient(
+                timeout=wait + HTTP_TIMEOUT_MARGIN_S, auth=self.launcher.call_auth()
+            ) as http:
+                answer = await http.get(
+                    f"{launched.endpoint}/ready", params={"wait": f"{wait:g}"}, headers=headers
+                )
+            ready = answer.status_code == 200 and answer.json().get("ready") is True
+        except (httpx.HTTPError, ValueError, AttributeError):  # no answer, or not the server's
+            ready = False
+        if not ready:
+            log.warning("a pooled %s sandbox's desktop did not start in time", sandbox_type)
 
     # -- find, renew, delete ---------------------------------------------------------------
 

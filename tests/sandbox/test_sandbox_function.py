@@ -8,10 +8,11 @@ import json
 import httpx
 import pytest
 
+from functions.runtime.sandbox.launchers import get_launcher
 from functions.runtime.sandbox.launchers.docker import DockerLauncher
 from functions.runtime.settings import Settings
 from functions.runtime.storage import open_store
-from functions.sandbox.registry import record_key
+from functions.sandbox.registry import Registry, SandboxRecord, record_key
 from tests.sandbox.support import containers_of, text_of
 
 
@@ -236,6 +237,37 @@ def test_a_warm_pool_serves_creates_and_refills(serve, settings, docker_client):
     # the reaper keeps pooled containers: they are known, not orphans
     assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 0}
     assert len(containers_of(docker_client, pooled)) == 2
+
+
+def test_a_warm_browser_pool_hands_out_a_sandbox_whose_browser_is_up(serve, settings):
+    """A pooled desktop sandbox counts as warm once its browser has its page open (the tool
+    server's GET /ready), not when its tool server first answers: whoever claims it pays
+    none of the browser's start."""
+    pooled = settings.model_copy(update={"sandbox_pool_size": 1, "sandbox_pool_types": "browser"})
+    http = serve(pooled)
+    http.post("/v1/reaper/run").raise_for_status()  # fills the pool, returns once warm
+
+    async def warm_one() -> SandboxRecord:
+        registry = Registry(open_store(pooled.store_url, pooled))
+        (sid,) = await registry.pooled("browser")
+        found = await registry.get_pooled("browser", sid)
+        assert found is not None
+        return found
+
+    warm = asyncio.run(warm_one())
+    launcher = get_launcher(pooled)  # reached as the launcher reaches it (fc: signed)
+    with httpx.Client(
+        base_url=warm.endpoint, headers=warm.headers, auth=launcher.call_auth(), timeout=30
+    ) as direct:
+        ready = direct.get(
+            "/ready", params={"wait": "0"}, headers=launcher.tool_headers(warm.token)
+        )
+    assert ready.json() == {"ready": True}
+    created = http.post("/v1/sandboxes", json={"type": "browser", "user_id": "u"})
+    assert created.json()["sandbox_id"] == warm.id
+    page = "data:text/html,<title>Warm</title><h1>pooled</h1>"
+    state = http.post(f"/v1/sandboxes/{warm.id}/tools/browser_navigate", json={"url": page}).json()
+    assert state["isError"] is False and "Page Title: Warm" in text_of(state)
 
 
 def test_use_renews_the_ttl(serve, settings):

@@ -303,3 +303,17 @@ def test_refusals_are_answers_the_sender_can_read(toolserver):
         nested = http.post("/workspace/a.txt/b", json={"op": "mkdir"})
         assert nested.status_code == 409 and nested.json()["code"] == "not_a_directory"
         assert http.get("/healthz").status_code == 200
+
+
+def test_ready_answers_whether_the_tool_sets_have_started(start_toolserver):
+    """A base server starts nothing behind itself: ready at once, whatever ``wait`` says;
+    ``wait`` must be a number of seconds, and the route is behind the token like the rest."""
+    server = start_toolserver()
+    with server.client() as http:
+        assert http.get("/ready").json() == {"ready": True}
+        assert http.get("/ready", params={"wait": "30"}).json() == {"ready": True}
+        for bad in ("soon", "-1", "nan", "inf"):
+            refused = http.get("/ready", params={"wait": bad})
+            assert refused.status_code == 400 and refused.json()["code"] == "invalid_wait", bad
+    with server.client("w" * 43) as http:
+        assert http.get("/ready").status_code == 401

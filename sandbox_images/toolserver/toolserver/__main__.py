@@ -32,12 +32,15 @@ def keep_memory_private() -> None:
         pass
 
 
-def _start_all(starters: list[Callable[[], None]]) -> None:
-    for start in starters:
-        try:
-            start()
-        except Exception as exc:  # the tools that need it report it (and try again) on use
-            print(f"toolserver: a tool set failed to start: {exc}", file=sys.stderr, flush=True)
+def _start_all(starters: list[Callable[[], None]], started: threading.Event) -> None:
+    try:
+        for start in starters:
+            try:
+                start()
+            except Exception as exc:  # the tools that need it report it (and try again) on use
+                print(f"toolserver: a tool set failed to start: {exc}", file=sys.stderr, flush=True)
+    finally:
+        started.set()  # GET /ready: whatever started is as warm as it gets
 
 
 def main() -> int:
@@ -65,10 +68,15 @@ def main() -> int:
     host = os.environ.get("TOOLSERVER_HOST", "0.0.0.0")
     port = int(os.environ.get("TOOLSERVER_PORT", "8000"))
     view_port = int(os.environ.get("TOOLSERVER_VIEW_PORT") or 0) or None
-    server = ToolServer((host, port), offered, workspace, view_port=view_port)
+    started = threading.Event()  # set once the tool sets' start hooks have run (GET /ready)
+    server = ToolServer((host, port), offered, workspace, view_port=view_port, started=started)
     keep_memory_private()  # before the first request: the token arrives with a claim
     if starters:  # a desktop comes up behind the listening server; its tools wait for it
-        threading.Thread(target=_start_all, args=(starters,), name="starters", daemon=True).start()
+        threading.Thread(
+            target=_start_all, args=(starters, started), name="starters", daemon=True
+        ).start()
+    else:
+        started.set()
     if view_port:  # the live view, in this process: see liveview.py
         from . import liveview
 

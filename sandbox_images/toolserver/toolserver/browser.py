@@ -1,8 +1,12 @@
 """The sandbox's browser: Debian's Chromium under Python Playwright, headed on the desktop.
 
 One per tool server, started in the background when the server starts: ``CHROMIUM_PATH``
-(``/usr/bin/chromium``) launched by Playwright (no ``playwright install``) on the sandbox's
-X display, so the live view shows it. Chromium's own sandbox is off (``--no-sandbox``): it
+(``/usr/lib/chromium/chromium``, Debian's binary itself: its ``/usr/bin/chromium`` wrapper
+script only adds a shell, probes and flags Playwright's own defaults cover) launched by
+Playwright (no ``playwright install``) on the sandbox's X display, so the live view shows
+it, with its first context and page opened then too: the first tool call finds them ready.
+How long each step took goes to stderr (the container's log) once, as ``toolserver: browser
+ready in ...``. Chromium's own sandbox is off (``--no-sandbox``): it
 needs user namespaces or a setuid helper, which a container with every capability dropped
 and no-new-privileges does not give, and the container is the sandbox. Pages, tabs and
 cookies live in one browser context until ``close``; the next call opens a fresh one.
@@ -15,15 +19,18 @@ each request on a thread of its own: so Playwright lives on one loop in one thre
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import os
+import sys
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from . import desktop
 from .registry import ToolError
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/bin/chromium"
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/lib/chromium/chromium"
 VIEWPORT = {"width": 1280, "height": 720}
 ACTION_TIMEOUT_MS = 5_000  # as Playwright MCP: an element that is not there fails fast
 NAVIGATION_TIMEOUT_MS = 60_000
@@ -81,9 +88,10 @@ class Browser:
         except Exception as exc:
             raise _error(exc) from None
 
-    def warm(self) -> None:
-        """Start the browser now, in the background, so the first call does not wait as long."""
-        asyncio.run_coroutine_threadsafe(self._launch_once(), self.loop)
+    def warm(self) -> concurrent.futures.Future:
+        """Start the browser now, in the background, so the first call does not wait for it;
+        the future is done once its page is open."""
+        return asyncio.run_coroutine_threadsafe(self._launch_once(), self.loop)
 
     async def _launch_once(self) -> None:
         if self.starting is None or (self.starting.done() and self.starting.exception()):
@@ -91,23 +99,41 @@ class Browser:
         await asyncio.shield(self.starting)
 
     async def _launch(self) -> None:
-        from playwright.async_api import async_playwright
+        steps: list[str] = []
+        begun = mark = time.monotonic()
+
+        def step(name: str) -> None:
+            nonlocal mark
+            now = time.monotonic()
+            steps.append(f"{name} {now - mark:.2f} s")
+            mark = now
 
         if self.playwright is None:
+            from playwright.async_api import async_playwright
+
             self.playwright = await async_playwright().start()
+            step("playwright")
         if self.browser is None or not self.browser.is_connected():
             await asyncio.to_thread(desktop.DESKTOP.ensure)  # Chromium needs the display
+            step("display")
             self.browser = await self.playwright.chromium.launch(
                 executable_path=CHROMIUM,
                 headless=False,
                 args=CHROMIUM_ARGS,
                 env={**os.environ, "DISPLAY": desktop.display()},
             )
+            step("chromium")
         self.context = await self.browser.new_context(viewport=VIEWPORT, accept_downloads=True)
         self.context.set_default_timeout(ACTION_TIMEOUT_MS)
         self.context.set_default_navigation_timeout(NAVIGATION_TIMEOUT_MS)
         self.context.on("page", self._watch)
         self.current = await self.context.new_page()
+        step("page")
+        print(
+            f"toolserver: browser ready in {time.monotonic() - begun:.2f} s ({', '.join(steps)})",
+            file=sys.stderr,
+            flush=True,
+        )
 
     def _watch(self, page: Any) -> None:
         """Keep a page's dialogs and file choosers for the tools that answer them."""

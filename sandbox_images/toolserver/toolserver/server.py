@@ -69,6 +69,7 @@ _OS_ERRORS = {
     errno.ENOSPC: (507, "no_space", "the workspace is full"),
     errno.EDQUOT: (507, "no_space", "the workspace is over its quota"),
 }
+READY_WAIT_MAX_S = 60.0  # the longest GET /ready?wait= holds a request
 DESKTOP_PREFIX = "/desktop"
 VIEW_LABEL = b"agentscope-faas desktop view"
 
@@ -94,6 +95,7 @@ class ToolServer(ThreadingHTTPServer):
         workspace: Workspace,
         *,
         view_port: int | None = None,
+        started: threading.Event | None = None,
     ) -> None:
         super().__init__(address, Handler)
         self.token: bytes | None = None
@@ -102,6 +104,8 @@ class ToolServer(ThreadingHTTPServer):
         self.workspace = workspace
         self.mcp = McpServers(workspace.root)  # MCP servers started in the sandbox
         self.view_port = view_port  # the live view's own port, relayed under /desktop/
+        # set once the tool sets' start hooks (desktop, browser) have run; None: nothing to start
+        self.started = started
 
     def claim(self, token: str) -> bool:
         """Take ``token`` as the server's if it has none; True if it is (now) the token."""
@@ -214,6 +218,8 @@ class Handler(BaseHTTPRequestHandler):
             query = parse_qs(url.query)
             if path == "/healthz" and method == "GET":
                 return self._json(200, {"status": "ok"})
+            if path == "/ready" and method == "GET":
+                return self._ready(query)
             if path == "/tools" and method == "GET":
                 tools = [t.describe() for t in self.server.tools.values()]
                 return self._json(200, {"tools": tools + self.server.mcp.describe()})
@@ -234,6 +240,21 @@ class Handler(BaseHTTPRequestHandler):
             self._refuse(HttpError(status, code, f"{why}: {exc.strerror or exc}"))
         except Exception as exc:  # a bug: still an answer, never a dropped connection
             self._refuse(HttpError(500, "internal_error", f"{type(exc).__name__}: {exc}"))
+
+    def _ready(self, query: dict[str, list[str]]) -> None:
+        """``{"ready": bool}``: whether what the tool sets start with the server (a desktop, a
+        browser with its page open) is up; ``?wait=<s>`` holds the answer until it is or
+        ``s`` seconds (at most ``READY_WAIT_MAX_S``) have passed. A warm pool waits here, so
+        the sandbox it hands out pays no start on its first call."""
+        try:
+            wait = float(query.get("wait", ["0"])[0])
+        except ValueError:
+            raise HttpError(400, "invalid_wait", "wait must be a number of seconds") from None
+        if not 0 <= wait < float("inf"):
+            raise HttpError(400, "invalid_wait", "wait must be a number of seconds >= 0")
+        started = self.server.started
+        ready = started is None or started.wait(min(wait, READY_WAIT_MAX_S))
+        self._json(200, {"ready": ready})
 
     def _refuse(self, exc: HttpError) -> None:
         """Answer ``exc``; then drop an unread body, so the caller (still sending it) reads

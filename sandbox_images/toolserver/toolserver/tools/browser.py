@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .. import desktop
-from ..browser import BROWSER
+from ..browser import BROWSER, CALL_TIMEOUT_S
 from ..registry import ToolError, ToolSet, boolean, image, number, schema, string, text
 from ..workspace import Workspace, write_atomic
 
@@ -28,8 +28,10 @@ MAX_WAIT_S = 30.0  # browser_wait_for's longest wait, as Playwright MCP's
 
 @tools.on_start
 def _start(_ws: Workspace) -> None:
-    BROWSER.warm()  # first: Playwright's driver starts while the display does
+    """The desktop and the browser with its page open; returns once they are (GET /ready)."""
+    launched = BROWSER.warm()  # first: Playwright's driver starts while the display does
     desktop.DESKTOP.ensure()
+    launched.result(CALL_TIMEOUT_S)
 
 
 def _run(fn: Callable[[], Awaitable[Any]]) -> Any:
