@@ -65,8 +65,14 @@ else
     fi
     say "starting dockerd (log: $DOCKERD_LOG)"
     # 9>&-: the daemon outlives this script, and an inherited lock descriptor would keep the
-    # lock held for as long as it runs, so the next caller waiting on it would wait for ever
-    nohup dockerd >"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
+    # lock held for as long as it runs, so the next caller waiting on it would wait for ever.
+    # setsid: its own session, so a caller whose process group is killed (a test timeout, a
+    # job runner stopping `make test`) does not take the engine every other caller uses with it
+    if command -v setsid >/dev/null 2>&1; then
+        setsid nohup dockerd >"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
+    else
+        nohup dockerd >"$DOCKERD_LOG" 2>&1 </dev/null 9>&- &
+    fi
     DOCKERD_PID=$!
 fi
 

@@ -118,3 +118,35 @@ def test_a_second_caller_waiting_on_the_lock_returns_once_the_first_started_dock
                 os.kill(int(dockerd_pid.read_text()), signal.SIGKILL)  # started by this test
             except ProcessLookupError:
                 pass
+
+
+def test_killing_the_callers_process_group_leaves_the_dockerd_it_started_running(
+    tmp_path: Path, stand_ins: dict[str, str]
+):
+    dockerd_pid = tmp_path / "dockerd.pid"
+    # the caller leads its own process group, as `make test` under a job runner does
+    caller = subprocess.Popen(
+        ["sh", str(SCRIPT)],
+        env=stand_ins,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    daemon = 0
+    try:
+        wait_until(dockerd_pid.exists, "the caller starting dockerd")
+        wait_until(lambda: dockerd_pid.read_text().strip().isdigit(), "dockerd writing its pid")
+        daemon = int(dockerd_pid.read_text())
+        assert os.getsid(daemon) != os.getsid(caller.pid)  # a session of its own
+        os.killpg(caller.pid, signal.SIGKILL)  # a timeout stopping the caller and its group
+        caller.wait(WAIT_S)
+        os.kill(daemon, 0)  # the engine every other caller shares is still there
+    finally:
+        if caller.poll() is None:
+            caller.kill()
+            caller.wait()
+        if daemon:
+            try:
+                os.kill(daemon, signal.SIGKILL)  # started by this test
+            except ProcessLookupError:
+                pass
