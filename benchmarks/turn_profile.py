@@ -7,10 +7,10 @@ around the parts of a turn split it into
 
 * validation: the body parsed into an ``AgentRequest`` (``protocols.process.parse_request``);
 * lease: taking and releasing the session's lease (``SessionLock.acquire`` / ``release``);
-* session load: the session read or created (``get_session`` / ``create_session``);
+* session load: the session read once for the turn (``HistoryService.open_session``);
 * handler: the agent's own stream, its events built (``Agent.stream``, each step);
 * encoding: each event made into its SSE frame (``sse.sse_encode``);
-* persistence: the turn appended to the session's history (``append_message``);
+* persistence: the turn committed in one write (``HistoryService.commit_turn``);
 * the rest: the web framework, our middleware and the turn's own plumbing (its tasks, the
   queue, the observers), i.e. the request's wall time less the parts above.
 
@@ -159,8 +159,8 @@ def instrument(timers: Timers, instance: Any, agent: Any) -> Callable[[], None]:
     agent.stream = timers.stream("handler", agent.stream)
     for part, service, names in (
         ("lease", instance.lock, ("acquire", "release")),
-        ("session load", instance.history, ("get_session", "create_session")),
-        ("persistence", instance.history, ("append_message",)),
+        ("session load", instance.history, ("open_session",)),
+        ("persistence", instance.history, ("commit_turn",)),
     ):
         for name in names:
             method = getattr(service, name, None)
