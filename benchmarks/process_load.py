@@ -70,7 +70,7 @@ from pathlib import Path
 
 import httpx
 import turn_profile
-from support import free_port, publish
+from support import free_port, publish, uvicorn_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 BODY = {"input": [{"role": "user", "content": [{"type": "text", "text": "ping"}]}]}
@@ -170,23 +170,7 @@ def serve_and_load(
         from local_emulator.tokens import mint_token
 
         headers["Authorization"] = f"Bearer {mint_token(JWT_SECRET, 'bench-user')}"
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            app,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
+    server = uvicorn_worker(app, port, env)
     url = f"http://127.0.0.1:{port}{path}"
     try:
         deadline = time.monotonic() + 30

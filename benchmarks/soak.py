@@ -33,14 +33,13 @@ import gc
 import itertools
 import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from support import free_port, publish
+from support import free_port, publish, uvicorn_worker
 
 ROOT = Path(__file__).resolve().parents[1]
 QUERY_APP = "functions.query.handler:app"
@@ -143,23 +142,7 @@ def server_env(store: str) -> dict[str, str]:
 
 def soak_server(args: argparse.Namespace, store: str) -> list[str]:
     port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            QUERY_APP,
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=server_env(store),
-    )
+    server = uvicorn_worker(QUERY_APP, port, server_env(store))
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
