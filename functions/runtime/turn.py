@@ -296,6 +296,8 @@ class Turn:
     async def _persist_then(self, final: Response) -> Response:
         """Make the turn durable before the client is told it is over; the ``finalizers``
         (a protocol's own record of the turn) run beside the history append."""
+        from .services.history import SessionNotFound  # loaded by the turn's session already
+
         try:
             records = self.records()
             end = len(self.session.messages) + len(records) if self.session is not None else 0
@@ -305,6 +307,9 @@ class Turn:
                 )
             else:  # no task for gather to wrap the one coroutine in
                 await self.persist(records)
+        except SessionNotFound as exc:  # deleted while the turn ran: nothing to save it to
+            final.status = RunStatus.Failed
+            final.error = Error(code=exc.code, message=f"the turn could not be saved: {exc}")
         except StoreError as exc:
             log.warning("could not persist turn of session %s: %s", self.session_id, exc)
             final.status = RunStatus.Failed
