@@ -91,6 +91,20 @@ async def test_missing_key_reads_as_none(any_store: ObjectStore) -> None:
     assert await any_store.get("nope/never") is None
 
 
+async def test_get_first_reads_the_start_of_a_value(any_store: ObjectStore) -> None:
+    value = bytes(range(256)) * 800  # 200 KiB: past the one-request tail read of OSS
+    await any_store.put("users/u/big", value)
+    await any_store.put("users/u/empty", b"")
+    assert await any_store.get_first("users/u/big", 10) == value[:10]
+    assert await any_store.get_first("users/u/big", 100_000) == value[:100_000]
+    assert await any_store.get_first("users/u/big", len(value) + 5) == value
+    assert await any_store.get_first("users/u/big", 0) == b""
+    assert await any_store.get_first("users/u/empty", 10) == b""
+    assert await any_store.get_first("users/u/missing", 10) is None
+    await any_store.put("users/u/big", b"short now")  # the current value, never an old one
+    assert await any_store.get_first("users/u/big", 5) == b"short"
+
+
 async def test_etag_changes_on_every_write(
     any_store: ObjectStore, request: pytest.FixtureRequest
 ) -> None:

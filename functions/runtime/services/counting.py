@@ -30,6 +30,10 @@ class CountingStore(ObjectStore):
         self.counts["get"] += 1
         return await self.inner.get(key)
 
+    async def get_first(self, key: str, size: int) -> bytes | None:
+        self.counts["get"] += 1
+        return await self.inner.get_first(key, size)
+
     async def put(
         self,
         key: str,

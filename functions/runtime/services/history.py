@@ -42,6 +42,7 @@ from .layout import history_prefix, session_index_key, session_index_prefix
 from .log import LogNotFound, LogView, NotALog, SegmentLog, gather_bounded
 
 T = TypeVar("T")
+HEADER_READ_BYTES = 4096  # a snapshot's header line fits, whatever history follows it
 
 
 class Page(list[T], Generic[T]):
@@ -239,8 +240,8 @@ class SessionHistoryService(LogBackedService):
         """The user's sessions in id order, without messages; ``.next_cursor`` pages on.
 
         ``updated_at`` is None here: knowing it would mean reading every session's tail.
-        Costs 1 LIST + one GET per session returned (its snapshot, of which the header line
-        is read).
+        Costs 1 LIST + one ranged GET per session returned (the first ``HEADER_READ_BYTES``
+        of its snapshot: the header line, not the history after it).
         """
         prefix = session_index_prefix(user_id)
         if cursor is not None and not is_segment(cursor):
@@ -251,12 +252,12 @@ class SessionHistoryService(LogBackedService):
         )
         more = limit is not None and len(keys) > limit
         keys = keys[:limit] if limit is not None else keys
-        bodies = await gather_bounded(self.store.get(k) for k in keys)
+        heads = await gather_bounded(self._header_of(k) for k in keys)
         items: list[Session] = []
-        for key, body in zip(keys, bodies, strict=True):
-            if body is None:  # deleted between LIST and GET
+        for key, head in zip(keys, heads, strict=True):
+            if head is None:  # deleted between LIST and GET
                 continue
-            info = json.loads(body[0].partition(b"\n")[0])  # a snapshot's header, or a marker
+            info = json.loads(head)  # a snapshot's header, or a marker
             meta = info.get("meta") or {}
             items.append(
                 Session(
@@ -270,6 +271,15 @@ class SessionHistoryService(LogBackedService):
             )
         next_cursor = keys[-1][len(prefix) :] if more and keys else None
         return Page(items, next_cursor)
+
+    async def _header_of(self, key: str) -> bytes | None:
+        """The first line of the object at ``key``: a ranged read of its start, so listing
+        a session does not fetch its history; the whole object when the line is longer."""
+        head = await self.store.get_first(key, HEADER_READ_BYTES)
+        if head is not None and b"\n" not in head and len(head) == HEADER_READ_BYTES:
+            got = await self.store.get(key)
+            head = None if got is None else got[0]
+        return None if head is None else head.partition(b"\n")[0]
 
     async def delete_session(self, user_id: str, session_id: str) -> bool:
         """Remove the session's history (its listing is its snapshot); True when it existed."""

@@ -99,6 +99,13 @@ class ObjectStore(ABC):
     async def get(self, key: str) -> tuple[bytes, str] | None:
         """The object's bytes and etag, or None when there is no such key."""
 
+    async def get_first(self, key: str, size: int) -> bytes | None:
+        """The object's first ``size`` bytes (all of it when shorter), or None when there is
+        no such key: for reading a header without fetching what follows it. One ranged
+        request where the backend has them; this default reads the whole object."""
+        got = await self.get(key)
+        return None if got is None else got[0][:size]
+
     @abstractmethod
     async def put(
         self,

@@ -219,6 +219,12 @@ class FileStore(ObjectStore):
         with _os_errors(f"get {key}"):
             return self._get(key)
 
+    async def get_first(self, key: str, size: int) -> bytes | None:
+        check_key(key)
+        with _os_errors(f"get {key}"):
+            got = self._get(key, size)
+        return None if got is None else got[0]
+
     async def put(
         self,
         key: str,
@@ -248,7 +254,8 @@ class FileStore(ObjectStore):
 
     # -- the blocking halves -----------------------------------------------------------
 
-    def _get(self, key: str) -> tuple[bytes, str] | None:
+    def _get(self, key: str, size: int | None = None) -> tuple[bytes, str] | None:
+        """The value and its etag; with ``size``, only the value's first ``size`` bytes."""
         directory, name = self._locate(key)
         path = os.path.join(directory, name)
         try:
@@ -256,6 +263,9 @@ class FileStore(ObjectStore):
         except (FileNotFoundError, NotADirectoryError):
             return None
         try:  # os-level reads: builtins.open builds two file objects per call
+            if size is not None:
+                blob = os.read(fd, _HEADER_LEN + max(size, 0))  # a regular file reads whole
+                return self._parse(blob, path)
             chunks = [os.read(fd, _READ_BYTES)]
             while len(chunks[-1]) == _READ_BYTES:
                 chunks.append(os.read(fd, _READ_BYTES))

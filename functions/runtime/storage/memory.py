@@ -19,6 +19,11 @@ class MemoryStore(ObjectStore):
         check_key(key)
         return self._data.get(key)
 
+    async def get_first(self, key: str, size: int) -> bytes | None:
+        check_key(key)
+        got = self._data.get(key)
+        return None if got is None else got[0][:size]
+
     async def put(
         self,
         key: str,

@@ -249,6 +249,15 @@ class OSSStore(ObjectStore):
         return object_name(self.prefix, key, _MAX_NAME_BYTES)
 
     async def get(self, key: str) -> tuple[bytes, str] | None:
+        return await self._get(key, None)
+
+    async def get_first(self, key: str, size: int) -> bytes | None:
+        got = await self._get(key, max(size, 0))
+        return None if got is None else got[0]
+
+    async def _get(self, key: str, size: int | None) -> tuple[bytes, str] | None:
+        """The value and its etag; with ``size``, only its first ``size`` bytes, fetched by
+        range (and then not checked against the frame's checksum, which covers it whole)."""
         name = self._name(key)
 
         def op(attempt: int) -> tuple[bytes, str] | None:
@@ -278,14 +287,17 @@ class OSSStore(ObjectStore):
                 raise StoreError(f"{name}: not a frame written by OSSStore")
             start = total - _TRAILER.size - pad - length
             offset = start - (total - len(tail))  # where the payload starts inside `tail`
+            wanted = length if size is None else min(size, length)
             if offset >= 0:
-                payload = tail[offset : offset + length]
+                payload = tail[offset : offset + wanted]
+            elif wanted == 0:
+                payload = b""
             else:
                 more = self._oss().get_object(
-                    name, byte_range=(start, start + length - 1), headers=_STANDARD_RANGE
+                    name, byte_range=(start, start + wanted - 1), headers=_STANDARD_RANGE
                 )
                 payload = more.read()
-            if len(payload) != length or zlib.crc32(payload) != crc:
+            if len(payload) != wanted or (wanted == length and zlib.crc32(payload) != crc):
                 raise StoreError(f"{name}: frame failed its checksum")
             return payload, _etag(total)
 

@@ -124,6 +124,29 @@ class S3Store(ObjectStore):
 
         return await self._call(f"get {name}", op)
 
+    async def get_first(self, key: str, size: int) -> bytes | None:
+        name = self._name(key)
+        if size <= 0:
+            return b"" if await self.get(key) is not None else None
+
+        def op(attempt: int) -> bytes | None:
+            try:
+                resp = self._s3().get_object(
+                    Bucket=self.bucket, Key=name, Range=f"bytes=0-{size - 1}"
+                )
+            except Exception as exc:
+                if _is_client_error(exc):
+                    code = _error(exc)[1]
+                    if code in ("NoSuchKey", "404"):
+                        return None
+                    if code == "InvalidRange":  # an empty object has no byte 0
+                        return b""
+                raise
+            with resp["Body"] as body:
+                return body.read()[:size]  # a server that ignores Range sends it all
+
+        return await self._call(f"get {name}", op)
+
     async def put(
         self,
         key: str,
