@@ -9,6 +9,7 @@ setting                     what is counted                                     
 ``TURN_MAX_MODEL_CALLS``    model calls (``calls.model_call``)                   100
 ``TURN_MAX_TOOL_CALLS``     tool runs (``calls.tool_call``)                      200
 ``TURN_MAX_OUTPUT_TOKENS``  output tokens the model calls reported, summed       200000
+``TURN_MAX_OUTPUT_CHARS``   characters of text the turn's messages stream        33554432
 ==========================  ===================================================  =========
 
 A call that would go past a count is refused before it is made (the model or the tool is
@@ -17,7 +18,9 @@ the message naming the setting. The token budget refuses the next call once the 
 made have reported that many tokens (a provider reports them at a call's end). Time is
 a timer: the turn is stopped where it stands. Either way the turn ends as a stop does
 (``Turn.stop``): its output so far persisted, an unfinished message kept ``incomplete``,
-the session's lease released, the final event sent.
+the session's lease released, the final event sent. Output is counted as the agent makes it
+(``Turn``), not as a client reads it, so a turn whose reader falls behind, or whose agent
+never stops talking, holds at most that much text in the instance and in its session.
 
 The platform's deadline (``deadlines.py``: Lambda's time left, FC's ``FUNCTION_TIMEOUT_S``)
 ends a turn the same way ``TURN_DEADLINE_MARGIN_S`` before it (at most half the time left),
@@ -68,6 +71,11 @@ def budget_error(setting: str, limit: float, unit: str) -> Error:
         message=f"{setting}: the turn reached its budget of {shown} {unit}; "
         "what it produced is kept and the session can continue",
     )
+
+
+def output_budget_error(limit: int) -> Error:
+    """The error of a turn whose messages reached ``TURN_MAX_OUTPUT_CHARS``."""
+    return budget_error("TURN_MAX_OUTPUT_CHARS", limit, "characters of output")
 
 
 def exceeded_budget(error: Error | None) -> str | None:
@@ -163,6 +171,8 @@ class TurnBudgets:
         # first: a refused call is never shown to the other watchers (no span for it)
         turn.calls.watchers.insert(0, limits)
         limits.start_timers()
+        most = self.settings.turn_max_output_chars
+        turn.output_cap = (most, output_budget_error(most))
 
     def event(self, turn: Turn, event: Any) -> None:
         pass

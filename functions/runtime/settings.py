@@ -93,6 +93,7 @@ class Settings(BaseSettings):
     turn_max_model_calls: int = Field(default=100, ge=1)
     turn_max_tool_calls: int = Field(default=200, ge=1)
     turn_max_output_tokens: int = Field(default=200_000, ge=1)  # summed over its model calls
+    turn_max_output_chars: int = Field(default=32 * 1024 * 1024, ge=1)  # streamed message text
     # FC passes no deadline with a request: its function timeout (Terraform sets it). With it
     # (or Lambda's time left) a turn ends cleanly this long before the platform's kill
     function_timeout_s: float | None = Field(default=None, gt=0)

@@ -30,7 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .calls import TurnCalls
-from .protocol import AgentRequest, Error, Event, Response, ResponseBuilder, RunStatus
+from .protocol import AgentRequest, Content, Error, Event, Response, ResponseBuilder, RunStatus
 from .sse import wait_disconnect
 from .storage.base import StoreError
 
@@ -122,6 +122,9 @@ class Turn:
         # ``(final response, history length after it)`` -> awaited beside the final append
         self.finalizers: list[Callable[[Response, int], Awaitable[None]]] = []
         self.final: Response | None = None
+        # ``(characters, the error)``: the most message text the agent may stream (set by
+        # an observer, budgets.TurnBudgets), counted as it is made, not as it is sent
+        self.output_cap: tuple[int, Error] | None = None
         # the producer's events, in order, for the consumer (a deque it can peek at)
         self._queue: collections.deque[Any] = collections.deque()
         self._arrived = asyncio.Event()
@@ -227,8 +230,17 @@ class Turn:
     async def _produce(self) -> None:
         self.calls.bind()
         stream = self.agent.stream(self.request, builder=self.builder, session=self.session)
+        limit, error = self.output_cap or (None, None)
+        produced = 0
         try:
             async for event in stream:
+                if limit is not None and isinstance(event, Content) and event.delta:
+                    # a reader that falls behind must not let the output grow without bound
+                    # here: the stop cancels the agent at its next await
+                    produced += len(getattr(event, "text", None) or "")
+                    if produced > limit:
+                        self.stop(RunStatus.Incomplete, error)
+                        limit = None
                 self._put(event)
         except Exception as exc:
             # the agent's own failures already arrive as a `failed` response: this is a bug

@@ -198,3 +198,41 @@ def test_ag_ui_ends_a_run_cut_by_a_budget_cancelled_and_says_why(looping_model, 
     assert finished.type == EventType.RUN_FINISHED and finished.outcome.type == "cancelled"
     results = [e for e in events if e.type == EventType.TOOL_CALL_RESULT]
     assert [r.content for r in results] == ["pong"]
+
+
+def endless_app(awaits: bool):
+    """Streams text for ever, its pieces always ready (``awaits``: giving the loop a turn
+    between them): only the output budget ends its turns."""
+    from functions.runtime.app import AgentApp
+
+    app = AgentApp(app_name="endless")
+
+    @app.query(framework="text")
+    async def endless(self, msgs, request, **kwargs):
+        if "hello" in str(msgs):
+            yield "hi"
+            return
+        while True:
+            yield "e" * 1000
+            if awaits:
+                await asyncio.sleep(0)
+
+    return app
+
+
+@pytest.mark.parametrize("awaits", [False, True], ids=["ready", "awaiting"])
+@pytest.mark.parametrize("stream", [True, False], ids=["stream", "json"])
+def test_output_chars_budget_ends_a_turn_that_never_stops_talking(store_url, awaits, stream):
+    limit = 50_000
+    with serve(endless_app(awaits), store_url, turn_max_output_chars=limit) as url:
+        final = ask(url, "s5", "talk", stream=stream)
+        assert final["status"] == "incomplete"
+        assert final["error"]["code"] == "budget_exceeded"
+        assert final["error"]["message"].startswith("TURN_MAX_OUTPUT_CHARS: ")
+        kept = final["output"][0]["content"][0]["text"]
+        # stopped at the delta that passed the limit (a run of ready text is one delta)
+        assert limit < len(kept) <= limit + 65_536 and set(kept) == {"e"}
+        after = ask(url, "s5", "hello")
+    assert after["status"] == "completed"
+    said = history(store_url, "s5")
+    assert said[1]["status"] == "incomplete" and said[1]["content"][0]["text"] == kept
