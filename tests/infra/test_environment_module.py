@@ -129,6 +129,7 @@ def test_budgets_and_quotas_go_to_the_function_that_enforces_them(terraform, tmp
             "turn_max_model_calls": 30,
             "turn_max_tool_calls": 20,
             "turn_max_output_tokens": 16000,
+            "turn_max_output_chars": 1048576,
             "user_max_turns_per_minute": 10,
             "user_max_sandboxes": 2,
             "max_request_bytes": {"query": 1048576, "state": 4194304},
@@ -144,6 +145,7 @@ def test_budgets_and_quotas_go_to_the_function_that_enforces_them(terraform, tmp
             "TURN_MAX_MODEL_CALLS": "30",
             "TURN_MAX_TOOL_CALLS": "20",
             "TURN_MAX_OUTPUT_TOKENS": "16000",
+            "TURN_MAX_OUTPUT_CHARS": "1048576",
             "USER_MAX_TURNS_PER_MINUTE": "10",
             "MAX_REQUEST_BYTES": "1048576",  # whole numbers as digits, not 1.048576e+06
         },

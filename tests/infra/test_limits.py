@@ -20,6 +20,7 @@ BUDGETS = (
     "turn_max_model_calls",
     "turn_max_tool_calls",
     "turn_max_output_tokens",
+    "turn_max_output_chars",
     "user_max_turns_per_minute",
     "user_max_sandboxes",
 )

@@ -515,6 +515,17 @@ variable "turn_max_output_tokens" {
   }
 }
 
+variable "turn_max_output_chars" {
+  description = "TURN_MAX_OUTPUT_CHARS (query): characters of message text one turn may stream, counted as the agent makes them, before it ends `incomplete` (budget_exceeded); null: the code's default."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.turn_max_output_chars == null || try(var.turn_max_output_chars >= 1 && floor(var.turn_max_output_chars) == var.turn_max_output_chars, false)
+    error_message = "turn_max_output_chars must be null or a whole number >= 1."
+  }
+}
+
 variable "user_max_turns_per_minute" {
   description = "USER_MAX_TURNS_PER_MINUTE (query): turns one user may start a minute, counted across instances through the store; more get 429 with Retry-After. null: no quota (the code's default)."
   type        = number

@@ -49,6 +49,7 @@ module "environment" {
     turn_max_model_calls      = var.turn_max_model_calls
     turn_max_tool_calls       = var.turn_max_tool_calls
     turn_max_output_tokens    = var.turn_max_output_tokens
+    turn_max_output_chars     = var.turn_max_output_chars
     user_max_turns_per_minute = var.user_max_turns_per_minute
     user_max_sandboxes        = var.user_max_sandboxes
     max_request_bytes         = var.max_request_bytes

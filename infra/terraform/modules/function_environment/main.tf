@@ -62,6 +62,7 @@ variable "limits" {
     turn_max_model_calls      = optional(number)
     turn_max_tool_calls       = optional(number)
     turn_max_output_tokens    = optional(number)
+    turn_max_output_chars     = optional(number)
     user_max_turns_per_minute = optional(number)
     user_max_sandboxes        = optional(number)
     max_request_bytes         = optional(map(number), {})
@@ -106,6 +107,7 @@ locals {
         TURN_MAX_MODEL_CALLS      = var.limits.turn_max_model_calls
         TURN_MAX_TOOL_CALLS       = var.limits.turn_max_tool_calls
         TURN_MAX_OUTPUT_TOKENS    = var.limits.turn_max_output_tokens
+        TURN_MAX_OUTPUT_CHARS     = var.limits.turn_max_output_chars
         USER_MAX_TURNS_PER_MINUTE = var.limits.user_max_turns_per_minute
       } : {},
       f == "sandbox" ? { USER_MAX_SANDBOXES = var.limits.user_max_sandboxes } : {},
