@@ -126,14 +126,12 @@ class S3Store(ObjectStore):
 
     async def get_first(self, key: str, size: int) -> bytes | None:
         name = self._name(key)
-        if size <= 0:
-            return b"" if await self.get(key) is not None else None
+        size = max(size, 0)
+        last = max(size, 1) - 1  # a range names at least one byte; size 0 still asks "exists?"
 
         def op(attempt: int) -> bytes | None:
             try:
-                resp = self._s3().get_object(
-                    Bucket=self.bucket, Key=name, Range=f"bytes=0-{size - 1}"
-                )
+                resp = self._s3().get_object(Bucket=self.bucket, Key=name, Range=f"bytes=0-{last}")
             except Exception as exc:
                 if _is_client_error(exc):
                     code = _error(exc)[1]
