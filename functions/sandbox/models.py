@@ -16,6 +16,14 @@ McpServerName = Annotated[
         min_length=1, max_length=48, pattern=r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?:[A-Za-z0-9-]|$))*$"
     ),
 ]
+# what the tool server's HTTP client sends as is: a URL without whitespace or control
+# characters (RFC 3986); header names that are tokens, values of visible Latin-1, spaces and
+# tabs (RFC 9110)
+McpServerUrl = Annotated[
+    str, StringConstraints(pattern=r"^https?://[^/\s\x00-\x1f\x7f]+[^\s\x00-\x1f\x7f]*$")
+]
+HeaderName = Annotated[str, StringConstraints(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")]
+HeaderValue = Annotated[str, StringConstraints(pattern=r"^[\t\x20-\x7e\x80-\xff]*$")]
 
 
 class StdioMcpServer(BaseModel):
@@ -31,8 +39,10 @@ class HttpMcpServer(BaseModel):
     """A server the sandbox reaches over Streamable HTTP (needs SANDBOX_INTERNET_ACCESS for
     anything outside the container)."""
 
-    url: str = Field(pattern=r"^https?://[^/\s]+")
-    headers: dict[str, str] = Field({}, description="sent with every request (never logged)")
+    url: McpServerUrl
+    headers: dict[HeaderName, HeaderValue] = Field(
+        {}, description="sent with every request (never logged)"
+    )
     type: Literal["streamable_http", "streamableHttp", "streamable-http", "http"] = (
         "streamable_http"
     )

@@ -268,6 +268,15 @@ def test_a_server_that_fails_to_start_is_a_clear_error(serve, settings, docker_c
     assert "command not found: 'no-such-mcp-server'" in later.json()["detail"]
     invalid = http.post(f"/v1/sandboxes/{sid}/mcp-servers", json={"mcpServers": {"a__b": {}}})
     assert invalid.status_code == 422 and invalid.json()["code"] == "invalid_request"
+    # a URL or header the tool server's HTTP client would refuse to send (schemathesis found
+    # the first as a 500 from the tool server): refused here, before the sandbox is reached
+    for bad in (
+        {"url": "http://\u00b4yO;\x7f"},
+        {"url": "http://host/mcp", "headers": {"X-A": "v\r\nX-B: w"}},
+    ):
+        unsendable = http.post(f"/v1/sandboxes/{sid}/mcp-servers", json={"mcpServers": {"u": bad}})
+        assert unsendable.status_code == 422, unsendable.text
+        assert unsendable.json()["code"] == "invalid_request"
     ran = http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json={"command": "echo ok"})
     assert ran.json()["content"][0]["text"] == "ok\n"  # the sandbox itself is unharmed
 

@@ -158,6 +158,13 @@ def test_a_server_that_fails_to_start_is_a_clear_422(start_toolserver, config, w
         {"mcpServers": {"ok": {"command": "x", "env": {"A": 1}}}},
         {"mcpServers": {"ok": {"url": "ftp://host/mcp"}}},
         {"mcpServers": {"ok": {"url": "http://host/sse", "type": "sse"}}},
+        # what http.client would refuse to send (schemathesis found the first as a 500)
+        {"mcpServers": {"ok": {"url": "http://\u00b4yO;\x7f"}}},
+        {"mcpServers": {"ok": {"url": "http://host/a\x01b"}}},
+        {"mcpServers": {"ok": {"url": "http://host/a b"}}},
+        {"mcpServers": {"ok": {"url": "http://host/mcp", "headers": {"X-A": "v\r\nX-B: w"}}}},
+        {"mcpServers": {"ok": {"url": "http://host/mcp", "headers": {"X A": "v"}}}},
+        {"mcpServers": {"ok": {"url": "http://host/mcp", "headers": {"X-A": "\u20ac"}}}},
         {"mcpServers": {"ok": {"neither": True}}},
         {"servers": {}},
         {"mcpServers": {}, "overwrite": "yes"},

@@ -21,6 +21,7 @@ is an error, never a hang, and a call that times out is cancelled
 
 from __future__ import annotations
 
+import http.client
 import itertools
 import json
 import os
@@ -275,6 +276,10 @@ class HttpConnection:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise McpClientError(f"could not reach {self.url}: {reason}") from None
+        except (http.client.HTTPException, ValueError) as exc:
+            # a URL or header http.client will not send (InvalidURL, a bad header value, a
+            # host IDNA cannot encode): the configuration's fault, said as such
+            raise McpClientError(f"could not send a request to {self.url!r}: {exc}") from None
 
     def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}

@@ -53,6 +53,11 @@ SEPARATOR = "__"
 NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]|_(?!_)){0,47}")
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
 HTTP_TYPES = ("streamable_http", "streamableHttp", "streamable-http", "http")
+# what http.client sends as is: no whitespace or control character in a URL (RFC 3986),
+# header names that are tokens and values of visible Latin-1, spaces and tabs (RFC 9110)
+URL = re.compile(r"https?://[^/\s\x00-\x1f\x7f]+[^\s\x00-\x1f\x7f]*")
+HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 DEFAULT_START_TIMEOUT_S = 30.0
 DEFAULT_CALL_TIMEOUT_S = 300.0
 
@@ -114,10 +119,22 @@ def normalized(name: Any, config: Any) -> dict[str, Any]:
             )
         if kind not in HTTP_TYPES:
             raise Refused(400, "invalid_mcp_config", f"{name}: unknown transport type {kind!r}")
-        if not isinstance(url, str) or not re.match(r"https?://[^/\s]+", url):
-            raise Refused(400, "invalid_mcp_config", f"{name}: url must be an http(s) URL")
+        if not isinstance(url, str) or not URL.fullmatch(url):
+            raise Refused(
+                400,
+                "invalid_mcp_config",
+                f"{name}: url must be an http(s) URL without spaces or control characters",
+            )
         headers = config.get("headers") or {}
         _strings(headers, f"{name}: headers")
+        for key, value in headers.items():
+            if not HEADER_NAME.fullmatch(key) or not HEADER_VALUE.fullmatch(value):
+                raise Refused(
+                    400,
+                    "invalid_mcp_config",
+                    f"{name}: header {key!r} is not a valid HTTP header name and value "
+                    "(a token; a value of visible Latin-1 characters, spaces and tabs)",
+                )
         return {"transport": "streamable_http", "url": url, "headers": headers}
     raise Refused(
         400,
