@@ -110,38 +110,34 @@ class S3Store(ObjectStore):
         return object_name(self.prefix, key, _MAX_NAME_BYTES)
 
     async def get(self, key: str) -> tuple[bytes, str] | None:
+        return await self._get(key, None)
+
+    async def get_first(self, key: str, size: int) -> bytes | None:
+        got = await self._get(key, max(size, 0))
+        return None if got is None else got[0]
+
+    async def _get(self, key: str, size: int | None) -> tuple[bytes, str] | None:
+        """The value and its etag; with ``size``, only its first ``size`` bytes (a ranged GET)."""
         name = self._name(key)
+        extra = {}
+        if size is not None:  # a range names at least one byte; size 0 still asks "exists?"
+            extra["Range"] = f"bytes=0-{max(size, 1) - 1}"
 
         def op(attempt: int) -> tuple[bytes, str] | None:
             try:
-                resp = self._s3().get_object(Bucket=self.bucket, Key=name)
-            except Exception as exc:
-                if _is_client_error(exc) and _error(exc)[1] in ("NoSuchKey", "404"):
-                    return None
-                raise
-            with resp["Body"] as body:
-                return body.read(), resp["ETag"]
-
-        return await self._call(f"get {name}", op)
-
-    async def get_first(self, key: str, size: int) -> bytes | None:
-        name = self._name(key)
-        size = max(size, 0)
-        last = max(size, 1) - 1  # a range names at least one byte; size 0 still asks "exists?"
-
-        def op(attempt: int) -> bytes | None:
-            try:
-                resp = self._s3().get_object(Bucket=self.bucket, Key=name, Range=f"bytes=0-{last}")
+                resp = self._s3().get_object(Bucket=self.bucket, Key=name, **extra)
             except Exception as exc:
                 if _is_client_error(exc):
                     code = _error(exc)[1]
                     if code in ("NoSuchKey", "404"):
                         return None
-                    if code == "InvalidRange":  # an empty object has no byte 0
-                        return b""
+                    if code == "InvalidRange" and size is not None:  # empty: no byte 0
+                        return b"", ""
                 raise
             with resp["Body"] as body:
-                return body.read()[:size]  # a server that ignores Range sends it all
+                data = body.read()
+            # a server that ignores Range sends it all
+            return (data if size is None else data[:size]), resp["ETag"]
 
         return await self._call(f"get {name}", op)
 
