@@ -72,9 +72,7 @@ class Browser:
         """Run ``fn()`` on the browser's loop, after any call before it; its result."""
 
         async def serialized() -> Any:
-            if self.lock is None:
-                self.lock = asyncio.Lock()
-            async with self.lock:
+            async with self._serial():
                 return await fn()
 
         future = asyncio.run_coroutine_threadsafe(serialized(), self.loop)
@@ -88,10 +86,35 @@ class Browser:
         except Exception as exc:
             raise _error(exc) from None
 
+    def _serial(self) -> asyncio.Lock:
+        """The lock that runs calls one at a time (made on the browser's loop)."""
+        if self.lock is None:
+            self.lock = asyncio.Lock()
+        return self.lock
+
     def warm(self) -> concurrent.futures.Future:
         """Start the browser now, in the background, so the first call does not wait for it;
-        the future is done once its page is open."""
-        return asyncio.run_coroutine_threadsafe(self._launch_once(), self.loop)
+        the future is done once its page is open and primed (``_prime``)."""
+        return asyncio.run_coroutine_threadsafe(self._warm(), self.loop)
+
+    async def _warm(self) -> None:
+        await self._launch_once()
+        async with self._serial():  # after a call that came during the start: never before it
+            await self._prime()
+
+    async def _prime(self) -> None:
+        """Take the blank first page's snapshot once. That compiles Playwright's injected
+        script, which the first snapshot of any document needs, in the renderer the first
+        navigation reuses, so that navigation finds it in V8's cache: a pooled sandbox's first
+        ``browser_navigate`` about 40 ms sooner (measured on one CPU). Only a head start: a
+        page already in use is left alone, and a failure is not the browser's."""
+        page = self.current
+        if page is None or page.is_closed() or page.url != "about:blank":
+            return
+        try:
+            await page.aria_snapshot(mode="ai")
+        except Exception as exc:
+            print(f"toolserver: priming the first page failed: {exc}", file=sys.stderr)
 
     async def _launch_once(self) -> None:
         if self.starting is None or (self.starting.done() and self.starting.exception()):

@@ -28,7 +28,8 @@ MAX_WAIT_S = 30.0  # browser_wait_for's longest wait, as Playwright MCP's
 
 @tools.on_start
 def _start(_ws: Workspace) -> None:
-    """The desktop and the browser with its page open; returns once they are (GET /ready)."""
+    """The desktop and the browser with its page open and primed; returns once they are
+    (GET /ready)."""
     launched = BROWSER.warm()  # first: Playwright's driver starts while the display does
     desktop.DESKTOP.ensure()
     launched.result(CALL_TIMEOUT_S)
