@@ -159,13 +159,19 @@ class SandboxService:
             await self.registry.remove_pooled(sandbox_type, pooled_id)
             claimed = record
             break
-        self.refill_soon()
+        self.refill_soon(self.settings.sandbox_pool_refill_delay_s)
         return claimed
 
-    def refill_soon(self) -> None:
-        task = asyncio.get_running_loop().create_task(self.fill_pool())
+    def refill_soon(self, delay_s: float = 0.0) -> None:
+        """Fill the pool in the background, after ``delay_s`` seconds."""
+        task = asyncio.get_running_loop().create_task(self._fill_after(delay_s))
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    async def _fill_after(self, delay_s: float) -> None:
+        if delay_s > 0:
+            await asyncio.sleep(delay_s)
+        await self.fill_pool()
 
     async def fill_pool(self) -> int:
         """Start sandboxes until each pooled type has SANDBOX_POOL_SIZE warm ones."""

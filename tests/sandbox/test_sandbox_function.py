@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import httpx
 import pytest
@@ -237,6 +238,25 @@ def test_a_warm_pool_serves_creates_and_refills(serve, settings, docker_client):
     # the reaper keeps pooled containers: they are known, not orphans
     assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 0}
     assert len(containers_of(docker_client, pooled)) == 2
+
+
+def test_a_claim_refills_the_pool_by_itself_after_the_refill_delay(serve, settings, docker_client):
+    """No reaper run needed: a claim schedules the pool's refill, SANDBOX_POOL_REFILL_DELAY_S
+    later (so the claimer's first calls do not compete with a start)."""
+    pooled = settings.model_copy(
+        update={"sandbox_pool_size": 1, "sandbox_pool_refill_delay_s": 0.5}
+    )
+    http = serve(pooled)
+    http.post("/v1/reaper/run").raise_for_status()
+    (warm,) = containers_of(docker_client, pooled)
+    created = http.post("/v1/sandboxes", json={"type": "base", "user_id": "u"})
+    assert created.json()["sandbox_id"] == warm.labels["agentscope-faas.sandbox-id"]
+    deadline = time.monotonic() + 60
+    while len(containers_of(docker_client, pooled)) < 2:
+        assert time.monotonic() < deadline, "the pool was not refilled after a claim"
+        time.sleep(0.1)
+    (refill,) = [c for c in containers_of(docker_client, pooled) if c.id != warm.id]
+    assert refill.labels["agentscope-faas.sandbox-type"] == "base"
 
 
 def test_a_warm_browser_pool_hands_out_a_sandbox_whose_browser_is_up(serve, settings):
