@@ -2,7 +2,9 @@
 
 See ``middleware.py`` (how a request is authenticated), ``jwt.py`` (``AUTH_MODE=jwt``) and
 ``local.py`` (the defenses of ``AUTH_MODE=none``). Routes read the principal with the
-``PrincipalDep`` dependency and resolve whom they act for with ``Principal.act_for``.
+``PrincipalDep`` dependency (the turn routes, which take the request alone to skip FastAPI's
+dependency solving, with ``get_principal``) and resolve whom they act for with
+``Principal.act_for``.
 """
 
 from __future__ import annotations

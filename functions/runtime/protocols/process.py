@@ -16,9 +16,9 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ValidationError, field_validator
 
-from ..auth import PrincipalDep
+from ..auth import PrincipalDep, get_principal
 from ..errors import InvalidRequest
-from ..function_app import InstanceDep
+from ..function_app import InstanceDep, get_instance
 from ..http_errors import errors, field_errors
 from ..openapi import request_body
 from ..protocol import AgentRequest, Response
@@ -101,12 +101,13 @@ PROCESS_ANSWER = stream_answer(
     response_model=None,
     responses=errors(401, 403, 409, 413, 415, 422, 429, 503, also={200: PROCESS_ANSWER}),
 )
-async def process(
-    request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep
-) -> Any:
+async def process(request: Request) -> Any:
     """Run the agent on one request: SSE events, or the final response with stream=false."""
+    # the request alone: FastAPI's dependency solving costs more than the turn's own
+    # validation, so this hot route reads what the dependencies would give itself
+    instance, principal = get_instance(request), get_principal(request)
     req = parse_request(await request.body())
-    turn = await open_turn(instance, agent, req, principal)
+    turn = await open_turn(instance, request.app.state.agent, req, principal)
     headers = session_header(turn.session_id)
     if req.stream:
         frames = encoded(turn.events(), sse_encode)

@@ -27,16 +27,16 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 
-from ..auth import PrincipalDep
+from ..auth import PrincipalDep, get_principal
 from ..errors import ApiError, InvalidRequest
-from ..function_app import InstanceDep
+from ..function_app import InstanceDep, get_instance
 from ..http_errors import errors
 from ..instance import Instance
 from ..openapi import request_body
 from ..protocol import Response
 from ..sse import SSEResponse, frame, stream_answer
-from ..turn import Turn, open_turn, run_watching
-from .process import AgentDep, parse_body, session_header
+from ..turn import Agent, Turn, open_turn, run_watching
+from .process import parse_body, session_header
 
 if TYPE_CHECKING:  # the Responses models load with the first Responses request
     from .responses_input import ResponsesRequest
@@ -169,10 +169,11 @@ async def _frames(turn: Turn, out: ResponsesStream, recorder: _Recorder) -> Asyn
         },
     ),
 )
-async def create_response(
-    request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep
-) -> Any:
+async def create_response(request: Request) -> Any:
     """Run the agent on a Responses API request: the Response, or its SSE events."""
+    # the request alone, as POST /process: a hot route reads what dependencies would give
+    instance, principal = get_instance(request), get_principal(request)
+    agent: Agent = request.app.state.agent
     from .responses_input import ResponsesRequest, agent_request
     from .responses_output import ResponsesStream
 
