@@ -240,11 +240,11 @@ def test_a_warm_pool_serves_creates_and_refills(serve, settings, docker_client):
     assert len(containers_of(docker_client, pooled)) == 2
 
 
-def test_a_claim_refills_the_pool_by_itself_after_the_refill_delay(serve, settings, docker_client):
-    """No reaper run needed: a claim schedules the pool's refill, SANDBOX_POOL_REFILL_DELAY_S
-    later (so the claimer's first calls do not compete with a start)."""
+def test_a_code_sandbox_claim_refills_the_pool_at_once(serve, settings, docker_client):
+    """No reaper run needed: a claim schedules the pool's refill itself, and a code sandbox's
+    at once (SANDBOX_POOL_REFILL_DELAY_S holds back only a desktop's start)."""
     pooled = settings.model_copy(
-        update={"sandbox_pool_size": 1, "sandbox_pool_refill_delay_s": 0.5}
+        update={"sandbox_pool_size": 1, "sandbox_pool_refill_delay_s": 300.0}
     )
     http = serve(pooled)
     http.post("/v1/reaper/run").raise_for_status()
@@ -257,6 +257,50 @@ def test_a_claim_refills_the_pool_by_itself_after_the_refill_delay(serve, settin
         time.sleep(0.1)
     (refill,) = [c for c in containers_of(docker_client, pooled) if c.id != warm.id]
     assert refill.labels["agentscope-faas.sandbox-type"] == "base"
+
+
+def test_a_desktop_claim_refills_the_pool_after_the_refill_delay(serve, settings, docker_client):
+    """A claimed gui sandbox's first calls meet no refill's start: the refill waits
+    SANDBOX_POOL_REFILL_DELAY_S (here longer than the test), and the reaper still fills."""
+    pooled = settings.model_copy(
+        update={
+            "sandbox_pool_size": 1,
+            "sandbox_pool_types": "gui",
+            "sandbox_pool_refill_delay_s": 300.0,
+        }
+    )
+    http = serve(pooled)
+    http.post("/v1/reaper/run").raise_for_status()
+    (warm,) = containers_of(docker_client, pooled)
+    sid = http.post("/v1/sandboxes", json={"type": "gui", "user_id": "u"}).json()["sandbox_id"]
+    assert sid == warm.labels["agentscope-faas.sandbox-id"]
+    shot = http.post(f"/v1/sandboxes/{sid}/tools/computer_use", json={"action": "get_screenshot"})
+    assert shot.json()["isError"] is False
+    assert [c.id for c in containers_of(docker_client, pooled)] == [warm.id]  # not yet
+    http.post("/v1/reaper/run").raise_for_status()  # the reaper's fill does not wait
+    assert len(containers_of(docker_client, pooled)) == 2
+
+
+def test_a_call_during_the_browser_start_is_never_followed_by_the_prime(
+    serve, settings, docker_client
+):
+    """The browser's blank first page is primed (one snapshot) only while no call has run:
+    a first call that came during the start - here one that leaves an alert open on the
+    blank page - owns the browser, and the next call is not held behind a prime waiting on
+    that dialog."""
+    http = serve(settings)
+    sid = http.post("/v1/sandboxes", json={"type": "browser"}).json()["sandbox_id"]
+    tools = f"/v1/sandboxes/{sid}/tools"
+    http.post(f"{tools}/browser_navigate", json={"url": "javascript:alert(1)"})
+    answered = http.post(f"{tools}/browser_handle_dialog", json={"accept": True}).json()
+    assert answered["isError"] is False, answered
+    state = http.post(f"{tools}/browser_snapshot", json={}).json()
+    assert state["isError"] is False and "Modal state" not in text_of(state)
+    found = containers_of(docker_client, settings)  # fc: the emulator's one session
+    if settings.sandbox_backend == "docker":
+        found = [c for c in found if c.labels["agentscope-faas.sandbox-id"] == sid]
+    (container,) = found
+    assert "priming the first page" not in container.logs().decode(errors="replace")
 
 
 def test_a_warm_browser_pool_hands_out_a_sandbox_whose_browser_is_up(serve, settings):

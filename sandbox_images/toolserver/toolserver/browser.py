@@ -34,6 +34,7 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/lib/chromium/chromium"
 VIEWPORT = {"width": 1280, "height": 720}
 ACTION_TIMEOUT_MS = 5_000  # as Playwright MCP: an element that is not there fails fast
 NAVIGATION_TIMEOUT_MS = 60_000
+PRIME_TIMEOUT_MS = 1_000  # the blank page's snapshot takes tens of ms; never hold calls long
 CALL_TIMEOUT_S = 120.0  # a tool call's hard limit, the browser's start included
 CHROMIUM_ARGS = [
     "--no-sandbox",  # see the module docstring: the container is the sandbox
@@ -65,6 +66,7 @@ class Browser:
         self.dialogs: dict[Any, Any] = {}  # page -> the dialog waiting for an answer
         self.choosers: dict[Any, Any] = {}  # page -> the file chooser waiting for files
         self.lock: asyncio.Lock | None = None
+        self.used = False  # a call has run: the first page is the user's, never primed
         self.starting: asyncio.Future | None = None
         self.modal_opened = asyncio.Event()  # set on the loop when a dialog or chooser opens
 
@@ -73,6 +75,7 @@ class Browser:
 
         async def serialized() -> Any:
             async with self._serial():
+                self.used = True
                 return await fn()
 
         future = asyncio.run_coroutine_threadsafe(serialized(), self.loop)
@@ -99,20 +102,23 @@ class Browser:
 
     async def _warm(self) -> None:
         await self._launch_once()
-        async with self._serial():  # after a call that came during the start: never before it
+        if self.used or self._serial().locked():  # a call came during the start: it is first
+            return
+        async with self._serial():
             await self._prime()
 
     async def _prime(self) -> None:
         """Take the blank first page's snapshot once. That compiles Playwright's injected
         script, which the first snapshot of any document needs, in the renderer the first
         navigation reuses, so that navigation finds it in V8's cache: a pooled sandbox's first
-        ``browser_navigate`` about 40 ms sooner (measured on one CPU). Only a head start: a
-        page already in use is left alone, and a failure is not the browser's."""
+        ``browser_navigate`` about 40 ms sooner (measured on one CPU). Only a head start: once
+        any call has run the browser is the user's and is left alone, a dialog is never
+        waited on, and a failure is not the browser's."""
         page = self.current
-        if page is None or page.is_closed() or page.url != "about:blank":
+        if self.used or page is None or page.is_closed() or self.modal(page):
             return
         try:
-            await page.aria_snapshot(mode="ai")
+            await page.aria_snapshot(mode="ai", timeout=PRIME_TIMEOUT_MS)
         except Exception as exc:
             print(f"toolserver: priming the first page failed: {exc}", file=sys.stderr)
 
