@@ -163,9 +163,9 @@ class Settings(BaseSettings):
     max_sandbox_instances: int = 20
     sandbox_pool_size: int = 0  # warm sandboxes kept ready per pooled type
     sandbox_pool_types: str = "base"  # comma-separated
-    # seconds between a claim from the pool and its refill: the claimer's first calls come
-    # right after the claim, and a start at that moment (Docker's container setup, a
-    # browser's launch) competes with them for the host's CPU
+    # seconds between a claim of a desktop sandbox (browser, gui) from the pool and its
+    # refill: the claimer's first calls come right after the claim, and a desktop's start at
+    # that moment (a browser's launch) competes with them for the host's CPU
     sandbox_pool_refill_delay_s: float = Field(default=1.0, ge=0, le=300)
     sandbox_memory: str = "1g"
     sandbox_cpus: float = 1.0

@@ -159,7 +159,10 @@ class SandboxService:
             await self.registry.remove_pooled(sandbox_type, pooled_id)
             claimed = record
             break
-        self.refill_soon(self.settings.sandbox_pool_refill_delay_s)
+        # a desktop's start (a browser's launch) would take the host's CPU from the claimer's
+        # first calls; a code sandbox's is light, and its pool back sooner matters more
+        desktop = SANDBOX_TYPES[sandbox_type].desktop
+        self.refill_soon(self.settings.sandbox_pool_refill_delay_s if desktop else 0.0)
         return claimed
 
     def refill_soon(self, delay_s: float = 0.0) -> None:
