@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -142,3 +143,32 @@ def test_every_request_racing_a_delete_answers_200_404_or_410(serve, settings, d
     assert http.get(base).status_code == 404
     assert http.delete(base).json() == {"sandbox_id": sid, "deleted": False}
     assert containers_of(docker_client, settings) == []
+
+
+def test_a_docker_start_cancelled_while_its_container_is_made_leaves_none(settings, docker_client):
+    """A start cancelled (a shutdown, a refill ended) while Docker is still making the
+    container: the thread making it goes on regardless, so the launcher removes the
+    container once it exists, before the cancellation reaches its caller."""
+    import asyncio
+
+    import pytest
+
+    from functions.runtime.sandbox.launchers.docker import DockerLauncher
+
+    if settings.sandbox_backend != "docker":
+        pytest.skip("the Docker launcher's own start")
+    launcher = DockerLauncher(settings)
+    sandbox_id = f"sbx-cancelled-{uuid.uuid4().hex[:12]}"
+
+    async def cancel_midway() -> None:
+        start = asyncio.ensure_future(launcher.start("base", sandbox_id, "t" * 43))
+        await asyncio.sleep(0)  # the start is in Docker's hands, on its thread
+        start.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await start
+
+    asyncio.run(cancel_midway())
+    left = docker_client.containers.list(
+        all=True, filters={"label": f"agentscope-faas.sandbox-id={sandbox_id}"}
+    )
+    assert left == []

@@ -15,6 +15,7 @@ with the sandbox's token right after the start (``claim``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import time
 from typing import Any
@@ -169,16 +170,27 @@ class DockerLauncher(Launcher):
         token: str,
         idle_timeout_s: float | None = None,  # the reaper ends it, by the registry's record
     ) -> Launched:
-        container, port = await asyncio.to_thread(
-            self.run_image,
-            sandbox_image(sandbox_type, self.settings),
-            name=f"asf-{sandbox_id}",
-            environment={
-                "SANDBOX_MAX_CALL_TIMEOUT_S": f"{self.settings.sandbox_max_call_timeout_s:g}"
-            },
-            labels={LABEL_SANDBOX: sandbox_id, LABEL_TYPE: sandbox_type},
-            sandbox_type=sandbox_type,
+        running = asyncio.ensure_future(
+            asyncio.to_thread(
+                self.run_image,
+                sandbox_image(sandbox_type, self.settings),
+                name=f"asf-{sandbox_id}",
+                environment={
+                    "SANDBOX_MAX_CALL_TIMEOUT_S": f"{self.settings.sandbox_max_call_timeout_s:g}"
+                },
+                labels={LABEL_SANDBOX: sandbox_id, LABEL_TYPE: sandbox_type},
+                sandbox_type=sandbox_type,
+            )
         )
+        try:
+            container, port = await asyncio.shield(running)
+        except asyncio.CancelledError:
+            # the thread goes on and makes the container anyway: remove it once it exists,
+            # so a start cancelled (a shutdown, a caller gone) leaves nothing unrecorded
+            with contextlib.suppress(Exception):
+                made, _ = await running
+                await asyncio.to_thread(made.remove, force=True)
+            raise
         endpoint = f"http://127.0.0.1:{port}"
         try:
             await self.wait_ready(container, endpoint, token=token)
