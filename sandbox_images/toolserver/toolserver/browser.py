@@ -256,11 +256,12 @@ class Browser:
         modal = self.modal(page)
         if modal:
             return "\n".join([*lines, "### Modal state", modal])
-        snapshot = await page.aria_snapshot(mode="ai")
+        # both at once: two round trips to the page, the answer waits for one
+        snapshot, title = await asyncio.gather(page.aria_snapshot(mode="ai"), page.title())
         lines += [
             "### Page state",
             f"- Page URL: {page.url}",
-            f"- Page Title: {await page.title()}",
+            f"- Page Title: {title}",
             "- Page Snapshot:",
             "```yaml",
             snapshot,
