@@ -139,15 +139,21 @@ class _Limits:
     def start_timers(self) -> None:
         loop = asyncio.get_running_loop()
         seconds = self.settings.turn_max_seconds
-        error = budget_error("TURN_MAX_SECONDS", seconds, "seconds")
-        self.timers.append(loop.call_later(seconds, self._stop, error))
+        # the errors are made when a timer fires: nearly every turn ends before
+        self.timers.append(loop.call_later(seconds, self._out_of_time, seconds))
         deadline = current_deadline()
         if deadline is not None:
             left = max(0.0, deadline - time.monotonic())
             margin = min(self.settings.turn_deadline_margin_s, left / 2)
             if left - margin < seconds:
-                timer = loop.call_later(left - margin, self._stop, deadline_error(margin))
+                timer = loop.call_later(left - margin, self._near_deadline, margin)
                 self.timers.append(timer)
+
+    def _out_of_time(self, seconds: float) -> None:
+        self._stop(budget_error("TURN_MAX_SECONDS", seconds, "seconds"))
+
+    def _near_deadline(self, margin: float) -> None:
+        self._stop(deadline_error(margin))
 
     def _stop(self, error: Error) -> None:
         if self.turn.final is None:
@@ -165,14 +171,16 @@ class TurnBudgets:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        most = settings.turn_max_output_chars
+        # made once: a turn that reaches the cap ends with a copy of it (``Turn._produce``)
+        self.output_cap = (most, output_budget_error(most))
 
     def started(self, turn: Turn) -> None:
         limits = _Limits(turn, self.settings)
         # first: a refused call is never shown to the other watchers (no span for it)
         turn.calls.watchers.insert(0, limits)
         limits.start_timers()
-        most = self.settings.turn_max_output_chars
-        turn.output_cap = (most, output_budget_error(most))
+        turn.output_cap = self.output_cap
 
     def event(self, turn: Turn, event: Any) -> None:
         pass

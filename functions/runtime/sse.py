@@ -141,16 +141,28 @@ class SSEResponse(Response):
         self._sent_at = loop.time()
         pump = asyncio.ensure_future(self._pump(send))
         disconnected = asyncio.ensure_future(wait_disconnect(receive))
+        # one future woken by whichever comes first (the pump's end, the client leaving, a
+        # ping due): cheaper per request than asyncio.wait's set of waiters
+        woken = loop.create_future()
+
+        def wake(_: object = None) -> None:
+            if not woken.done():
+                woken.set_result(None)
+
+        pump.add_done_callback(wake)
+        disconnected.add_done_callback(wake)
+        timer: asyncio.TimerHandle | None = None
         try:
             while True:
-                timeout = None
                 if self.ping_interval is not None:
-                    timeout = max(0.0, self._sent_at + self.ping_interval - loop.time())
-                done, _ = await asyncio.wait(
-                    (pump, disconnected), timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-                )
-                if done:
+                    due = max(0.0, self._sent_at + self.ping_interval - loop.time())
+                    timer = loop.call_later(due, wake)
+                await woken
+                if timer is not None:
+                    timer.cancel()
+                if pump.done() or disconnected.done():
                     break
+                woken = loop.create_future()
                 if loop.time() - self._sent_at >= (self.ping_interval or 0.0):
                     await self._send(send, PING)
             if pump.done():
@@ -159,6 +171,10 @@ class SSEResponse(Response):
         except OSError:  # the client went away while we were writing
             pass
         finally:
+            if timer is not None:
+                timer.cancel()
+            pump.remove_done_callback(wake)
+            disconnected.remove_done_callback(wake)
             disconnected.cancel()
             if not pump.done():
                 pump.cancel()

@@ -123,7 +123,8 @@ class Turn:
         self.finalizers: list[Callable[[Response, int], Awaitable[None]]] = []
         self.final: Response | None = None
         # ``(characters, the error)``: the most message text the agent may stream (set by
-        # an observer, budgets.TurnBudgets), counted as it is made, not as it is sent
+        # an observer, budgets.TurnBudgets; the error is copied for the turn that reaches
+        # it), counted as it is made, not as it is sent
         self.output_cap: tuple[int, Error] | None = None
         # the producer's events, in order, for the consumer (a deque it can peek at)
         self._queue: collections.deque[Any] = collections.deque()
@@ -239,7 +240,8 @@ class Turn:
                     # here: the stop cancels the agent at its next await
                     produced += len(getattr(event, "text", None) or "")
                     if produced > limit:
-                        self.stop(RunStatus.Incomplete, error)
+                        assert error is not None  # set with the limit
+                        self.stop(RunStatus.Incomplete, error.model_copy())
                         limit = None
                 self._put(event)
         except Exception as exc:
