@@ -25,12 +25,20 @@ import asyncio
 import collections
 import contextlib
 import logging
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .calls import TurnCalls
-from .protocol import AgentRequest, Content, Error, Event, Response, ResponseBuilder, RunStatus
+from .protocol import (
+    AgentRequest,
+    Content,
+    Error,
+    Event,
+    Response,
+    ResponseBuilder,
+    RunStatus,
+    uuid4_hex,
+)
 from .sse import wait_disconnect
 from .storage.base import StoreError
 
@@ -453,7 +461,7 @@ async def open_turn(
     await instance.turn_rate.admit(request.user_id)  # USER_MAX_TURNS_PER_MINUTE: 429
     new = new or request.session_id is None
     if request.session_id is None:
-        request.session_id = uuid.uuid4().hex
+        request.session_id = uuid4_hex()
     turn = Turn(instance, agent, request, new=new, observers=observers)
     await turn.begin()
     return turn

@@ -1,4 +1,5 @@
 import json
+import uuid
 
 import pytest
 from pydantic import ValidationError
@@ -9,6 +10,8 @@ from functions.runtime.protocol import (
     Message,
     Response,
     ResponseBuilder,
+    new_id,
+    uuid4_hex,
 )
 from functions.runtime.sse import sse_encode
 
@@ -17,6 +20,18 @@ SEED_BODY = {
         {"role": "user", "content": [{"type": "text", "text": "What is the capital of France?"}]}
     ]
 }
+
+
+def test_ids_are_random_version_4_uuids_in_the_seeds_form():
+    made = {new_id("msg") for _ in range(2000)} | {uuid4_hex() for _ in range(2000)}
+    assert len(made) == 4000
+    for made_id in made:
+        text = made_id.removeprefix("msg_")
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
+        # what uuid.uuid4() prints: hyphenated after the prefix, or the bare 32 digits
+        assert text in (str(parsed), parsed.hex)
+    assert sum(made_id.startswith("msg_") for made_id in made) == 2000
 
 
 def test_seed_readme_body_parses_with_defaults():

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from fastapi import APIRouter, Request
 
 from ..auth import get_principal
+from ..function_app import RequestRoute
 from ..http_errors import errors
 
 if TYPE_CHECKING:
@@ -77,13 +78,6 @@ async def agent_card(request: Request) -> Any:
     return await server_of(request).card(request)
 
 
-@router.post(
-    RPC_PATH,
-    operation_id="a2a",
-    openapi_extra=RPC_BODY,
-    response_model=None,
-    responses=errors(401, 403, 413, 415),
-)
 async def a2a(request: Request) -> Any:
     """One A2A JSON-RPC call: a JSON-RPC response, or an SSE stream for the streaming methods."""
     # read directly, not as dependencies: FastAPI runs a plain-function dependency in a
@@ -91,3 +85,15 @@ async def a2a(request: Request) -> Any:
     settings = request.app.state.instance.settings
     owner = get_principal(request).act_for(None, settings.default_user_id)
     return await server_of(request).rpc(request, owner)
+
+
+router.add_api_route(
+    RPC_PATH,
+    operation_id="a2a",
+    openapi_extra=RPC_BODY,
+    response_model=None,
+    responses=errors(401, 403, 413, 415),
+    endpoint=a2a,
+    methods=["POST"],
+    route_class_override=RequestRoute,
+)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ValidationError, field_validator
 
 from ..auth import PrincipalDep, get_principal
 from ..errors import InvalidRequest
-from ..function_app import InstanceDep, get_instance
+from ..function_app import InstanceDep, RequestRoute, get_instance
 from ..http_errors import errors, field_errors
 from ..openapi import request_body
 from ..protocol import AgentRequest, Response
@@ -94,17 +94,10 @@ PROCESS_ANSWER = stream_answer(
 )
 
 
-@router.post(
-    "/process",
-    operation_id="process",
-    openapi_extra=PROCESS_BODY_SCHEMA,
-    response_model=None,
-    responses=errors(401, 403, 409, 413, 415, 422, 429, 503, also={200: PROCESS_ANSWER}),
-)
 async def process(request: Request) -> Any:
     """Run the agent on one request: SSE events, or the final response with stream=false."""
-    # the request alone: FastAPI's dependency solving costs more than the turn's own
-    # validation, so this hot route reads what the dependencies would give itself
+    # the request alone (a RequestRoute): FastAPI's dependency solving costs more than the
+    # turn's own validation, so this hot route reads what the dependencies would give itself
     instance, principal = get_instance(request), get_principal(request)
     req = parse_request(await request.body())
     turn = await open_turn(instance, request.app.state.agent, req, principal)
@@ -114,6 +107,18 @@ async def process(request: Request) -> Any:
         return SSEResponse(frames, instance.settings.sse_ping_interval_s, headers, turn.ready)
     final = await run_watching(turn, request.receive)
     return JSONResponse(final.model_dump(mode="json", exclude_none=True), headers=headers)
+
+
+router.add_api_route(
+    "/process",
+    operation_id="process",
+    openapi_extra=PROCESS_BODY_SCHEMA,
+    response_model=None,
+    responses=errors(401, 403, 409, 413, 415, 422, 429, 503, also={200: PROCESS_ANSWER}),
+    endpoint=process,
+    methods=["POST"],
+    route_class_override=RequestRoute,
+)
 
 
 @router.post(

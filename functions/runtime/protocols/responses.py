@@ -29,7 +29,7 @@ from fastapi.responses import JSONResponse
 
 from ..auth import PrincipalDep, get_principal
 from ..errors import ApiError, InvalidRequest
-from ..function_app import InstanceDep, get_instance
+from ..function_app import InstanceDep, RequestRoute, get_instance
 from ..http_errors import errors
 from ..instance import Instance
 from ..openapi import request_body
@@ -146,32 +146,10 @@ async def _frames(turn: Turn, out: ResponsesStream, recorder: _Recorder) -> Asyn
             await recorder.save()
 
 
-@router.post(
-    "/responses",
-    operation_id="create_response",
-    response_model=None,
-    openapi_extra=request_body(f"{__package__}.responses_input:ResponsesRequest"),
-    responses=errors(
-        401,
-        403,
-        404,
-        409,
-        413,
-        415,
-        422,
-        429,
-        503,
-        also={
-            200: stream_answer(
-                "the Response (stream: false) or its events (stream: true; each data is an "
-                "event the event name says)"
-            )
-        },
-    ),
-)
 async def create_response(request: Request) -> Any:
     """Run the agent on a Responses API request: the Response, or its SSE events."""
-    # the request alone, as POST /process: a hot route reads what dependencies would give
+    # the request alone (a RequestRoute), as POST /process: a hot route reads what
+    # dependencies would give
     instance, principal = get_instance(request), get_principal(request)
     agent: Agent = request.app.state.agent
     from .responses_input import ResponsesRequest, agent_request
@@ -200,6 +178,34 @@ async def create_response(request: Request) -> Any:
         return SSEResponse(frames, instance.settings.sse_ping_interval_s, headers, turn.ready)
     await run_watching(turn, request.receive, out.feed)
     return JSONResponse(out.final, headers=headers)
+
+
+router.add_api_route(
+    "/responses",
+    operation_id="create_response",
+    response_model=None,
+    openapi_extra=request_body(f"{__package__}.responses_input:ResponsesRequest"),
+    responses=errors(
+        401,
+        403,
+        404,
+        409,
+        413,
+        415,
+        422,
+        429,
+        503,
+        also={
+            200: stream_answer(
+                "the Response (stream: false) or its events (stream: true; each data is an "
+                "event the event name says)"
+            )
+        },
+    ),
+    endpoint=create_response,
+    methods=["POST"],
+    route_class_override=RequestRoute,
+)
 
 
 @router.get(

@@ -34,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import secrets
+import os
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -140,7 +140,7 @@ class SessionLock:
         (409) when another turn holds it."""
         key = lock_key(user_id, session_id)
         now = time.time()
-        lease = Lease(key, secrets.token_hex(16), now + self.ttl_s, renewed_at=now)
+        lease = Lease(key, os.urandom(16).hex(), now + self.ttl_s, renewed_at=now)
         held = {
             "token": lease.token,
             "expires_at": lease.expires_at,
