@@ -43,6 +43,7 @@ from typing import Any
 from ..errors import ApiError
 from ..storage.base import ObjectStore, PreconditionFailed, StoreUnavailable
 from ..storage.keys import id_segment
+from .log import dumps
 
 
 class SessionBusy(ApiError):
@@ -114,7 +115,7 @@ def lock_key(user_id: str, session_id: str) -> str:
 
 
 def _body(held: dict[str, Any]) -> bytes:
-    return json.dumps(held, separators=(",", ":")).encode()
+    return dumps(held)
 
 
 class SessionLock:

@@ -105,15 +105,17 @@ class LogContention(StoreError):
     expose = True
 
 
+# one encoder for every call: json.dumps with these options builds a new one each time
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
 def dumps(obj: Any) -> bytes:
     """Compact JSON: one line, so a snapshot can hold one segment body per line.
 
     Strict JSON: ``NaN`` and the infinities raise ``ValueError`` rather than being stored
     as literals no other JSON reader takes (HTTP bodies never bring them: ``json_numbers``).
     """
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode(
-        "utf-8"
-    )
+    return _encode(obj).encode("utf-8")
 
 
 async def gather_bounded(aws: Iterable[Awaitable[T]], limit: int = READ_CONCURRENCY) -> list[T]:

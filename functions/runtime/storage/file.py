@@ -40,10 +40,8 @@ from __future__ import annotations
 
 import bisect
 import builtins
-import contextlib
 import fcntl
 import os
-from collections.abc import Iterator
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
@@ -109,9 +107,16 @@ def _dir_names(segments: list[str]) -> list[str]:
 _CACHED_KEYS = 1024
 
 
-@lru_cache(maxsize=_CACHED_KEYS)
 def _relative_location(key: str) -> tuple[str, str]:
     """(directory relative to the root, file name) of the object for ``key``."""
+    if len(key.encode("utf-8")) <= _PIECE_BYTES:  # no segment to split: the usual key
+        head, _, last = key.rpartition("/")
+        return head, last + _OBJ
+    return _split_location(key)
+
+
+@lru_cache(maxsize=_CACHED_KEYS)
+def _split_location(key: str) -> tuple[str, str]:
     segments = key.split("/")
     names = _dir_names(segments[:-1])
     last = _pieces(segments[-1])
@@ -124,14 +129,10 @@ def _compatible(key_prefix: str, prefix: str) -> bool:
     return key_prefix.startswith(prefix) or prefix.startswith(key_prefix)
 
 
-@contextlib.contextmanager
-def _os_errors(what: str) -> Iterator[None]:
+def _unavailable(what: str, exc: OSError) -> StoreUnavailable:
     """A file system that refuses (read-only, full, permissions, I/O errors) is a store that
     is unavailable, as a cloud store failing after its retries is: ``StoreUnavailable``."""
-    try:
-        yield
-    except OSError as exc:
-        raise StoreUnavailable(f"file store {what}: {type(exc).__name__}: {exc}") from exc
+    return StoreUnavailable(f"file store {what}: {type(exc).__name__}: {exc}")
 
 
 def _write_all(fd: int, data: bytes | memoryview) -> None:
@@ -154,7 +155,9 @@ class FileStore(ObjectStore):
 
     def _locate(self, key: str) -> tuple[str, str]:
         rel_dir, name = _relative_location(key)
-        return (os.path.join(self.root, rel_dir) if rel_dir else self.root), name
+        # joined by hand: root is absolute and normalised, rel_dir relative (keys never
+        # start with '/'), and posixpath.join's checks cost more than the rest of this
+        return (f"{self.root}/{rel_dir}" if rel_dir else self.root), name
 
     def _ensure_dir(self, directory: str) -> None:
         if directory not in self._made:
@@ -163,14 +166,16 @@ class FileStore(ObjectStore):
                 del self._made[next(iter(self._made))]
             self._made[directory] = None
 
-    @contextlib.contextmanager
-    def _locked(self, directory: str) -> Iterator[None]:
-        fd = os.open(os.path.join(directory, _LOCK), os.O_RDWR | os.O_CREAT | _O_CLOEXEC, 0o644)
+    @staticmethod
+    def _lock(directory: str) -> int:
+        """``directory``'s lock, held until the returned descriptor is closed."""
+        fd = os.open(f"{directory}/{_LOCK}", os.O_RDWR | os.O_CREAT | _O_CLOEXEC, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
-            yield
-        finally:
-            os.close(fd)  # releases the flock
+        except BaseException:
+            os.close(fd)
+            raise
+        return fd
 
     @staticmethod
     def _parse(blob: bytes, path: str) -> tuple[bytes, str]:
@@ -188,7 +193,7 @@ class FileStore(ObjectStore):
         return self._parse(head, path)[1]
 
     def _write_temp(self, directory: str, token: str, data: bytes) -> str:
-        tmp = os.path.join(directory, f"{_META}tmp.{token}")
+        tmp = f"{directory}/{_META}tmp.{token}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
         try:
             fd = os.open(tmp, flags, 0o644)
@@ -214,15 +219,21 @@ class FileStore(ObjectStore):
     # syscalls (well under a millisecond), cheaper than a hop to a worker thread, and doing
     # it without an await makes every call atomic with respect to other tasks.
 
+    # (try/except, not a context manager: these run a few times in every turn)
+
     async def get(self, key: str) -> tuple[bytes, str] | None:
         check_key(key)
-        with _os_errors(f"get {key}"):
+        try:
             return self._get(key)
+        except OSError as exc:
+            raise _unavailable(f"get {key}", exc) from exc
 
     async def get_first(self, key: str, size: int) -> bytes | None:
         check_key(key)
-        with _os_errors(f"get {key}"):
+        try:
             got = self._get(key, size)
+        except OSError as exc:
+            raise _unavailable(f"get {key}", exc) from exc
         return None if got is None else got[0]
 
     async def put(
@@ -235,13 +246,17 @@ class FileStore(ObjectStore):
     ) -> str:
         check_key(key)
         check_conditions(key, if_match, if_none_match)
-        with _os_errors(f"put {key}"):
+        try:
             return self._put(key, bytes(data), if_match, if_none_match)
+        except OSError as exc:
+            raise _unavailable(f"put {key}", exc) from exc
 
     async def delete(self, key: str) -> None:
         check_key(key)
-        with _os_errors(f"delete {key}"):
+        try:
             self._delete(key)
+        except OSError as exc:
+            raise _unavailable(f"delete {key}", exc) from exc
 
     async def list(
         self, prefix: str, *, start_after: str | None = None, limit: int | None = None
@@ -249,15 +264,17 @@ class FileStore(ObjectStore):
         check_prefix(prefix)
         if limit is not None and limit <= 0:
             return []
-        with _os_errors(f"list {prefix}"):
+        try:
             return self._list(prefix, start_after, limit)
+        except OSError as exc:
+            raise _unavailable(f"list {prefix}", exc) from exc
 
     # -- the blocking halves -----------------------------------------------------------
 
     def _get(self, key: str, size: int | None = None) -> tuple[bytes, str] | None:
         """The value and its etag; with ``size``, only the value's first ``size`` bytes."""
         directory, name = self._locate(key)
-        path = os.path.join(directory, name)
+        path = f"{directory}/{name}"
         try:
             fd = os.open(path, os.O_RDONLY | _O_CLOEXEC)
         except (FileNotFoundError, NotADirectoryError):
@@ -275,7 +292,7 @@ class FileStore(ObjectStore):
 
     def _put(self, key: str, data: bytes, if_match: str | None, if_none_match: bool) -> str:
         directory, name = self._locate(key)
-        final = os.path.join(directory, name)
+        final = f"{directory}/{name}"
         if if_match is not None and not os.path.exists(final):
             raise PreconditionFailed(f"{key} does not exist")  # cheap early answer
         self._ensure_dir(directory)
@@ -290,26 +307,34 @@ class FileStore(ObjectStore):
                 except FileExistsError:
                     raise PreconditionFailed(f"{key} exists") from None
             else:
-                with self._locked(directory):
+                lock = self._lock(directory)
+                try:
                     if if_match is not None and self._current_etag(final) != if_match:
                         raise PreconditionFailed(f"{key} etag mismatch")
                     os.replace(written, final)
                     tmp = None
+                finally:
+                    os.close(lock)  # releases the flock
         finally:
             if tmp is not None:
-                with contextlib.suppress(FileNotFoundError):
+                try:
                     os.unlink(tmp)
+                except FileNotFoundError:
+                    pass
         return token
 
     def _delete(self, key: str) -> None:
         directory, name = self._locate(key)
-        if not os.path.isdir(directory):
+        try:
+            lock = self._lock(directory)
+        except (FileNotFoundError, NotADirectoryError):  # no such directory: no such object
             return
         try:
-            with self._locked(directory), contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(directory, name))
-        except FileNotFoundError:  # the directory went away between the check and the lock
-            return
+            os.unlink(f"{directory}/{name}")
+        except FileNotFoundError:
+            pass
+        finally:
+            os.close(lock)  # releases the flock
 
     def _list(self, prefix: str, start_after: str | None, limit: int | None) -> builtins.list[str]:
         head, sep, _ = prefix.rpartition("/")
