@@ -463,5 +463,6 @@ class ResponseBuilder:
             self.response.error = error
         if usage is not None:
             self.response.usage = usage
+        # the response itself, not a copy: nothing changes it after this, its last event
         events.append(self.stamp(snapshot(self.response)))
         return events
