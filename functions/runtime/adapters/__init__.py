@@ -8,6 +8,7 @@ others.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -20,6 +21,7 @@ Inbound = Callable[[list[Message]], Any]
 FRAMEWORKS = ("text", "native", "agentscope")
 
 
+@functools.cache  # one per framework; asked for on every turn
 def _module(framework: str) -> Any:
     if framework not in FRAMEWORKS:
         raise ValueError(
