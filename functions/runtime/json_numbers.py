@@ -44,16 +44,21 @@ def _float(text: str) -> float:
     return value
 
 
+# one decoder for every body: json.loads with hooks builds a new one per call
+_DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_float)
+
+
 def json_number_error(body: bytes) -> str | None:
     """Why ``body`` holds something that is not a JSON number; None when it holds none
     (or when it is not JSON at all, which its parser reports)."""
     try:
-        json.loads(body, parse_constant=_constant, parse_float=_float)
+        # decoded as json.loads decodes bytes (UTF-8, -16 or -32, by the first bytes)
+        _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
     except _NotAJsonNumber as exc:
         return str(exc)
     except RecursionError:
         return "the body is nested too deeply"
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, UnicodeDecodeError):
         return None
     except ValueError as exc:  # an integer longer than Python converts
         return f"a number is too long: {exc}"

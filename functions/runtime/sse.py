@@ -102,8 +102,9 @@ class SSEResponse(Response):
     One task pumps the frames to the client as they come (no task or timer per frame); this
     one waits for the pump to finish, for the client to leave, or for ``ping_interval`` of
     silence, when it sends a ping (sends are serialised, so a ping never splits a frame).
-    ``ready()`` (``Turn.ready``) says the next frame is already there: frames that come
-    together go out in one send, a frame that would wait is never held back for it.
+    ``ready()`` (``Turn.ready``) says the next frame, or the stream's end, is already there:
+    frames that come together go out in one send (with the end of the body, when they are
+    the last), a frame that would wait is never held back for it.
     A client that leaves cancels the pump, which closes ``frames`` (a turn then persists and
     releases its session).
     """
@@ -125,6 +126,7 @@ class SSEResponse(Response):
         self._sent_at = 0.0  # loop time of the last frame or ping sent
         self._sending = asyncio.Lock()
         self._ready = ready
+        self._ended = False  # the pump sent the body's last part
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(
@@ -169,7 +171,8 @@ class SSEResponse(Response):
                     await self._send(send, PING)
             if pump.done():
                 pump.result()  # the stream's own error, if it broke
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            if not self._ended:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
         except OSError:  # the client went away while we were writing
             pass
         finally:
@@ -183,9 +186,9 @@ class SSEResponse(Response):
                 with contextlib.suppress(BaseException):
                     await pump
 
-    async def _send(self, send: Send, body: bytes) -> None:
+    async def _send(self, send: Send, body: bytes, more_body: bool = True) -> None:
         async with self._sending:
-            await send({"type": "http.response.body", "body": body, "more_body": True})
+            await send({"type": "http.response.body", "body": body, "more_body": more_body})
             self._sent_at = asyncio.get_running_loop().time()
 
     async def _pump(self, send: Send) -> None:
@@ -205,8 +208,9 @@ class SSEResponse(Response):
                     held.clear()
                 await self._send(send, body)
             finished = True
-            if held:
-                await self._send(send, b"".join(held))
+            if held:  # what came with the end: sent as the body's last part
+                await self._send(send, b"".join(held), more_body=False)
+                self._ended = True
         except OSError:  # the client went away while we were writing
             pass
         finally:

@@ -5,8 +5,9 @@ Every protocol (``/process``, the Responses API, AG-UI, A2A) runs a request as a
 
 * ``open_turn`` fills in the user and (for a new conversation) the session id, takes the
   session's lease (``SessionBusy`` before any byte is sent) and loads its history;
-* ``Turn.events()`` streams the agent's events; the turn is persisted before the final
-  event is handed out, so a client that saw ``completed`` can rely on it;
+* ``Turn.events()`` streams the agent's events; the turn is persisted and its session
+  released before the final event is handed out, so a client that saw ``completed`` can
+  rely on it and send the session's next turn at once;
 * ``Turn.stop(status, error)`` ends the turn from anywhere (a stop request, a budget, a
   deadline): the agent is cancelled, what it said is kept, the stream ends in ``status``;
 * every exit - the end, a failure, a stop, a client that went away - persists what was
@@ -272,9 +273,12 @@ class Turn:
         return self._queue.popleft()
 
     def ready(self) -> bool:
-        """Whether the stream's next event is already here and handed out without a wait
-        (a final response waits for the turn to be persisted): an SSE stream then writes
-        the frames that are ready together, in one send, instead of one send each."""
+        """Whether the stream's next step is already here and taken without a wait: an
+        event waiting in the queue (not a final response, which waits for the turn to be
+        persisted), or - once the final response is out - the stream's end. An SSE stream
+        then writes what is ready together, in one send, instead of one send each."""
+        if self.final is not None:
+            return True  # the final response comes last, its session already released
         if not self._queue:
             return False
         head = self._queue[0]
@@ -284,21 +288,29 @@ class Turn:
 
     async def _events(self) -> AsyncIterator[Event]:
         self._producer = asyncio.ensure_future(self._produce())
+        final: Event | None = None
         try:
-            while True:
+            while final is None:
                 item = await self._get()
                 if item is _END:
-                    return
+                    break
                 if isinstance(item, _Stop):
                     await self._cancel_producer()
-                    for event in self.builder.finish(item.status, item.error):
-                        yield await self._emit(event)
-                    return
-                yield await self._emit(item)
-                if self.final is not None:
-                    return
+                    events: Sequence[Event] = self.builder.finish(item.status, item.error)
+                else:
+                    events = (item,)
+                for event in events:
+                    emitted = await self._emit(event)
+                    if self.final is not None:
+                        final = emitted
+                        break
+                    yield emitted
         finally:
             await self._shielded_end()
+        if final is not None:
+            # handed out once the turn is persisted and its session released: a client
+            # that saw it may send the session's next turn at once
+            yield final
 
     async def _emit(self, event: Event) -> Event:
         if isinstance(event, Response) and event.status in RunStatus.FINAL:

@@ -41,6 +41,8 @@ class InvalidKey(InvalidId, StoreError):
 
 
 _BAD_CHARS = re.compile(r"[\x00-\x1f\x7f\\]")
+# a segment that is empty, '.' or '..' (keys are checked on every store call: one search)
+_BAD_SEGMENT = re.compile(r"(?:^|/)\.{0,2}(?:/|\Z)")
 
 
 def check_key(key: str) -> str:
@@ -53,9 +55,8 @@ def check_key(key: str) -> str:
         raise InvalidKey(f"object key may not start or end with '/': {key!r}")
     if _BAD_CHARS.search(key):
         raise InvalidKey(f"object key has a control character or backslash: {key!r}")
-    for part in key.split("/"):
-        if part in ("", ".", ".."):
-            raise InvalidKey(f"object key has an empty, '.' or '..' segment: {key!r}")
+    if _BAD_SEGMENT.search(key):
+        raise InvalidKey(f"object key has an empty, '.' or '..' segment: {key!r}")
     return key
 
 
