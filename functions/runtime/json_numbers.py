@@ -51,14 +51,16 @@ _DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_float)
 def json_number_error(body: bytes) -> str | None:
     """Why ``body`` holds something that is not a JSON number; None when it holds none
     (or when it is not JSON at all, which its parser reports)."""
+    encoding = json.detect_encoding(body)  # as json.loads reads bytes: UTF-8, -16 or -32
     try:
-        # decoded as json.loads decodes bytes (UTF-8, -16 or -32, by the first bytes)
-        _DECODER.decode(body.decode(json.detect_encoding(body), "surrogatepass"))
+        _DECODER.decode(body.decode(encoding, "surrogatepass"))
     except _NotAJsonNumber as exc:
         return str(exc)
     except RecursionError:
         return "the body is nested too deeply"
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except UnicodeDecodeError as exc:
+        return f"the body is not {encoding.upper()} text: {exc.reason} at byte {exc.start}"
+    except json.JSONDecodeError:
         return None
     except ValueError as exc:  # an integer longer than Python converts
         return f"a number is too long: {exc}"

@@ -61,6 +61,19 @@ def test_a_number_json_does_not_have_is_422_on_every_function(bases, route, numb
     assert body["detail"][0]["loc"] == ["body"] and body["detail"][0]["type"] == "json_invalid"
 
 
+# bytes no JSON text is made of (json.loads reads UTF-8, -16 and -32, by the first bytes)
+NOT_TEXT = [b"\xff\x02", b'{"a": "\xc3"}', b"\x00\x00\x00{\x00\x00\x00"]
+
+
+@pytest.mark.parametrize("body", NOT_TEXT, ids=repr)
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r[0]}-{r[1]}-{r[2]}")
+def test_a_body_that_is_not_text_is_422_on_every_function(bases, route, body):
+    function, method, path, _ = route
+    resp = httpx.request(method, bases[function] + path, content=body, headers=JSON)
+    detail = assert_error(resp, 422, "invalid_request")["detail"][0]
+    assert detail["loc"] == ["body"] and "is not UTF-" in detail["msg"]
+
+
 def test_nan_state_is_refused_and_finite_numbers_round_trip(bases):
     base = bases["state"] + "/v1/users/u/sessions/nan/state"
     assert_error(httpx.put(base, content=b'{"a": NaN}', headers=JSON), 422, "invalid_request")
