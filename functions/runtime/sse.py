@@ -102,9 +102,10 @@ class SSEResponse(Response):
     One task pumps the frames to the client as they come (no task or timer per frame); this
     one waits for the pump to finish, for the client to leave, or for ``ping_interval`` of
     silence, when it sends a ping (sends are serialised, so a ping never splits a frame).
-    ``ready()`` (``Turn.ready``) says the next frame, or the stream's end, is already there:
-    frames that come together go out in one send (with the end of the body, when they are
-    the last), a frame that would wait is never held back for it.
+    ``ready()`` (``Turn.ready``) says the next frame, or the stream's end, comes without
+    waiting on the agent: frames that come together go out in one send (with the end of
+    the body, when they are the last); a frame is never held back for one the agent has
+    yet to make.
     A client that leaves cancels the pump, which closes ``frames`` (a turn then persists and
     releases its session).
     """

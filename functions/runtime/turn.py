@@ -273,18 +273,15 @@ class Turn:
         return self._queue.popleft()
 
     def ready(self) -> bool:
-        """Whether the stream's next step is already here and taken without a wait: an
-        event waiting in the queue (not a final response, which waits for the turn to be
-        persisted), or - once the final response is out - the stream's end. An SSE stream
-        then writes what is ready together, in one send, instead of one send each."""
+        """Whether the stream's next step is already here and taken without waiting on the
+        agent: an event in the queue (the final response too: it waits only for the turn
+        to be persisted and its session released, store round trips bounded by their
+        timeouts), or - once the final response is out - the stream's end. An SSE stream
+        then writes what is ready together, in one send, instead of one send each; a turn
+        that ends at once goes out whole with the end of its body."""
         if self.final is not None:
             return True  # the final response comes last, its session already released
-        if not self._queue:
-            return False
-        head = self._queue[0]
-        if isinstance(head, _Stop):
-            return False
-        return not (isinstance(head, Response) and head.status in RunStatus.FINAL)
+        return bool(self._queue) and not isinstance(self._queue[0], _Stop)
 
     async def _events(self) -> AsyncIterator[Event]:
         self._producer = asyncio.ensure_future(self._produce())
