@@ -23,6 +23,9 @@ T = TypeVar("T")
 def frame(data: str | bytes, *, event: str | None = None, id: str | None = None) -> bytes:
     """One SSE frame. ``data`` may hold newlines: each line gets its own ``data:`` field."""
     if isinstance(data, bytes):
+        if event is not None and id is None and b"\n" not in data and b"\r" not in data:
+            # the usual frame (one line of JSON, named): no round trip through str
+            return b"event: " + _field(event).encode() + b"\ndata: " + data + b"\n\n"
         data = data.decode("utf-8")
     head = ""
     if event is not None:

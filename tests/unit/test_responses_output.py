@@ -12,9 +12,11 @@ from functions.runtime.services.responses import ResponseStore
 from functions.runtime.storage.memory import MemoryStore
 
 
-def _dumps(value: Any) -> str:
-    """The encoding the stream's JSON must equal byte for byte."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+def _compact(data: bytes, value: Any) -> None:
+    """``data`` is ``value`` as compact UTF-8 JSON: the same value, no spaces, no escapes of
+    text a UTF-8 reader takes as it is."""
+    assert json.loads(data) == value
+    assert data.decode("utf-8") == json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def test_a_final_built_before_a_failed_save_turns_into_response_failed():
@@ -68,7 +70,8 @@ def test_events_encode_as_json_dumps_with_each_response_encoded_once():
     )
     events += out.feed(call)
     events += out.feed(builder.completed({"input_tokens": 3, "output_tokens": 2})[-1])
-    assert [out.encode(e) for e in events] == [_dumps(e) for e in events]
+    for event in events:
+        _compact(out.encode(event), event)
     created, in_progress, final = events[0], events[1], events[-1]
     assert final["type"] == "response.completed" and final["response"] is out.final
     # in_progress repeats created's Response: its JSON is reused, as the final's is by the store
@@ -82,18 +85,18 @@ def test_a_settled_final_is_encoded_again():
     out.feed(builder.created())
     final = builder.completed()[-1]
     before = out.encode(out.feed(final)[-1])
-    assert '"status":"completed"' in before
+    assert b'"status":"completed"' in before
     final.status = RunStatus.Failed
     final.error = Error(code="store_unavailable", message="down")
     settled = out.feed(final)[-1]
-    assert out.encode(settled) == _dumps(settled)
-    assert '"type":"response.failed"' in out.encode(settled)
+    _compact(out.encode(settled), settled)
+    assert b'"type":"response.failed"' in out.encode(settled)
 
 
 def test_a_stored_record_is_the_same_with_or_without_the_encoded_response():
     response = {"id": "resp_5", "object": "response", "status": "completed", "note": "ü\n"}
 
-    async def stored(**encoded: str) -> bytes:
+    async def stored(**encoded: bytes) -> bytes:
         memory = MemoryStore()
         await ResponseStore(memory).save("u", response, "sé", 4, **encoded)
         keys = await memory.list("")
@@ -102,6 +105,6 @@ def test_a_stored_record_is_the_same_with_or_without_the_encoded_response():
         return found[0]
 
     plain = asyncio.run(stored())
-    given = asyncio.run(stored(encoded=_dumps(response)))
+    given = asyncio.run(stored(encoded=ResponsesStream("r", {}, "a").encode_response(response)))
     assert plain == given
-    assert plain == _dumps({"response": response, "session_id": "sé", "end": 4}).encode()
+    _compact(plain, {"response": response, "session_id": "sé", "end": 4})

@@ -20,7 +20,6 @@ so the official ``openai`` client talks to the agent::
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -33,7 +32,7 @@ from ..function_app import InstanceDep, RequestRoute, get_instance
 from ..http_errors import errors
 from ..instance import Instance
 from ..openapi import request_body
-from ..protocol import Response
+from ..protocol import Response, uuid4_hex
 from ..sse import SSEResponse, frame, stream_answer
 from ..turn import Agent, Turn, open_turn, run_watching
 from .process import parse_body, session_header
@@ -72,7 +71,7 @@ async def continue_from(instance: Instance, user_id: str, response_id: str) -> s
         raise PreviousResponseNotFound(f"the conversation of {response_id!r} was deleted")
     if len(session.messages) == end:
         return session_id
-    fork = await instance.history.create_session(user_id, uuid.uuid4().hex)
+    fork = await instance.history.create_session(user_id, uuid4_hex())
     await instance.history.append_message(fork, session.messages[:end])
     return fork.id
 
@@ -162,7 +161,7 @@ async def create_response(request: Request) -> Any:
         if session_id is not None:
             raise InvalidRequest("give previous_response_id or session_id, not both")
         session_id = await continue_from(instance, user_id, body.previous_response_id)
-    req, instructions = agent_request(body, f"resp_{uuid.uuid4().hex}", session_id)
+    req, instructions = agent_request(body, f"resp_{uuid4_hex()}", session_id)
     req.user_id = user_id
     turn = await open_turn(instance, agent, req, principal)
     if instructions is not None:

@@ -31,6 +31,8 @@ import json
 import time
 from typing import Any
 
+from pydantic_core import to_json
+
 from ..budgets import exceeded_budget
 from ..protocol import Content, Error, Message, MessageType, Response, RunStatus
 from .translator import EventTranslator
@@ -43,8 +45,6 @@ _OUTPUTS = (
     MessageType.FUNCTION_CALL_OUTPUT,
 )
 _STATUS = {RunStatus.Canceled: "cancelled"}
-# json.dumps(..., ensure_ascii=False, separators=(",", ":")) without building an encoder per call
-encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 _FINAL_EVENT = {
     RunStatus.Completed: "response.completed",
     RunStatus.Failed: "response.failed",
@@ -95,7 +95,7 @@ class ResponsesStream(EventTranslator[dict[str, Any]]):
         self._final_events: list[dict[str, Any]] = []
         # the Response object last encoded and its JSON: the same object goes out in
         # created and in_progress, the final one in its event and in the response store
-        self._encoded: tuple[dict[str, Any], str] | None = None
+        self._encoded: tuple[dict[str, Any], bytes] | None = None
 
     # -- objects ---------------------------------------------------------------------------
 
@@ -122,25 +122,26 @@ class ResponsesStream(EventTranslator[dict[str, Any]]):
             body["session_id"] = self.session_id  # ours: continue it on /process too
         return body
 
-    def encode_response(self, response: dict[str, Any]) -> str:
-        """A Response object this stream built as compact JSON, encoded once however often
-        it is sent or stored (a Response object is not changed once built, but by
+    def encode_response(self, response: dict[str, Any]) -> bytes:
+        """A Response object this stream built as compact UTF-8 JSON, encoded once however
+        often it is sent or stored (a Response object is not changed once built, but by
         ``_settle``, which forgets its JSON)."""
         cached = self._encoded
         if cached is not None and (cached[0] is response or cached[0] == response):
             return cached[1]
-        text = encode_json(response)
-        self._encoded = (response, text)
-        return text
+        data = to_json(response)
+        self._encoded = (response, data)
+        return data
 
-    def encode(self, event: dict[str, Any]) -> str:
-        """A stream event as compact JSON (what ``json.dumps`` would give), the Response
-        object a lifecycle event carries (its last field) encoded once."""
+    def encode(self, event: dict[str, Any]) -> bytes:
+        """A stream event as compact UTF-8 JSON (pydantic-core's encoder, several times
+        quicker than ``json``'s here), the Response object a lifecycle event carries (its
+        last field) encoded once."""
         response = event.get("response")
         if response is None or next(reversed(event)) != "response":
-            return encode_json(event)
-        head = encode_json({k: v for k, v in event.items() if k != "response"})
-        return f'{head[:-1]},"response":{self.encode_response(response)}}}'
+            return to_json(event)
+        head = to_json({k: v for k, v in event.items() if k != "response"})
+        return head[:-1] + b',"response":' + self.encode_response(response) + b"}"
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         event = {"type": kind, "sequence_number": self._seq, **fields}

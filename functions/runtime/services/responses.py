@@ -16,6 +16,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from pydantic_core import to_json
+
 from ..storage.keys import InvalidId
 from .base import StoreService
 from .layout import response_key
@@ -29,16 +31,16 @@ class ResponseStore(StoreService):
         session_id: str,
         end: int,
         *,
-        encoded: str | None = None,
+        encoded: bytes | None = None,
     ) -> None:
         """Keep ``response`` (its ``id`` names it); a later save of the same id replaces it.
-        ``encoded``: ``response`` as compact JSON already (the stream sent it), not encoded
-        again."""
+        ``encoded``: ``response`` as compact UTF-8 JSON already (the stream sent it), not
+        encoded again."""
         if encoded is None:
-            encoded = json.dumps(response, ensure_ascii=False, separators=(",", ":"))
-        session = json.dumps(session_id, ensure_ascii=False)
-        record = f'{{"response":{encoded},"session_id":{session},"end":{int(end)}}}'
-        await self.store.put(response_key(user_id, response["id"]), record.encode())
+            encoded = to_json(response)
+        session = to_json(session_id)
+        record = b'{"response":%b,"session_id":%b,"end":%d}' % (encoded, session, int(end))
+        await self.store.put(response_key(user_id, response["id"]), record)
 
     async def load(self, user_id: str, response_id: str) -> dict[str, Any] | None:
         """The record of ``response_id`` owned by ``user_id``, or None (an id that could not
