@@ -4,8 +4,11 @@ Importing this builds the app but opens no store: the store client (and boto3 / 
 it) is created on the first request, so the cold start pays only for FastAPI.
 """
 
-from functions.runtime.entrypoints import lambda_handler_for
-from functions.state.app import create_app
+from functions.runtime.coldstart import starting
 
-app = create_app()
-lambda_handler = lambda_handler_for(app)
+with starting():  # the collector off while the function starts (coldstart.py)
+    from functions.runtime.entrypoints import lambda_handler_for
+    from functions.state.app import create_app
+
+    app = create_app()
+    lambda_handler = lambda_handler_for(app)

@@ -1,0 +1,83 @@
+"""The handler modules' start: the collector off while they import, what they built frozen."""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from functions.runtime.coldstart import starting
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def collector():
+    was_on = gc.isenabled()
+    yield
+    gc.unfreeze()  # the test's frozen objects back to the oldest generation
+    (gc.enable if was_on else gc.disable)()
+
+
+def test_the_collector_is_off_inside_and_what_was_built_is_frozen(collector):
+    gc.enable()
+    frozen = gc.get_freeze_count()
+    with starting():
+        assert not gc.isenabled()
+        built = [[index] for index in range(1000)]  # objects the collector tracks
+    assert gc.isenabled()
+    assert gc.get_freeze_count() >= frozen + len(built)
+
+
+def test_a_failed_start_turns_the_collector_back_on(collector):
+    gc.enable()
+    with pytest.raises(ImportError), starting():
+        raise ImportError("no module named agent")
+    assert gc.isenabled()
+
+
+def test_a_collector_turned_off_before_stays_off(collector):
+    gc.disable()
+    with starting():
+        pass
+    assert not gc.isenabled()
+
+
+PROBE = """
+import contextlib, gc, importlib, json, sys
+import functions.runtime.coldstart as coldstart
+if sys.argv[2] == "without":
+    coldstart.starting = contextlib.nullcontext
+collections = []
+gc.callbacks.append(lambda phase, info: phase == "start" and collections.append(info))
+importlib.import_module(f"functions.{sys.argv[1]}.handler")
+print(json.dumps([len(collections), gc.isenabled(), gc.get_freeze_count()]))
+"""
+
+
+def _start(function: str, helper: str) -> list:
+    """(collections while the handler imported, collector on after, objects frozen)."""
+    out = subprocess.run(
+        [sys.executable, "-c", PROBE, function, helper],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "STORE_URL": "memory://"},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("function", ["query", "state", "sandbox"])
+def test_a_handler_module_imports_with_the_collector_off_and_freezes_what_it_built(function):
+    # a fresh interpreter, as a new instance is; the same import with the helper made a
+    # no-op shows what the collector would have done
+    collections, on_after, frozen = _start(function, "with")
+    without, _, frozen_without = _start(function, "without")
+    assert without >= 10 and collections <= 1  # at most one, compiling the module itself
+    assert on_after and frozen > 50_000 and frozen_without == 0
