@@ -58,6 +58,9 @@ def sse_encode(event: BaseModel) -> bytes:
 
 
 PING = comment("ping")
+# how long a stream runs before the client's leaving is watched for (seconds): a client gone
+# sooner is noticed this much later, or at the next frame written to it
+WATCH_AFTER_S = 0.05
 
 
 def stream_answer(description: str, json_model: Any = None) -> dict[str, Any]:
@@ -109,8 +112,8 @@ class SSEResponse(Response):
     waiting on the agent: frames that come together go out in one send (with the end of
     the body, when they are the last); a frame is never held back for one the agent has
     yet to make.
-    A client that leaves cancels the pump, which closes ``frames`` (a turn then persists and
-    releases its session).
+    A client that leaves (watched for from ``WATCH_AFTER_S`` on) cancels the pump, which
+    closes ``frames`` (a turn then persists and releases its session).
     """
 
     media_type = "text/event-stream"
@@ -148,7 +151,6 @@ class SSEResponse(Response):
         loop = asyncio.get_running_loop()
         self._sent_at = loop.time()
         pump = asyncio.ensure_future(self._pump(send))
-        disconnected = asyncio.ensure_future(wait_disconnect(receive))
         # one future woken by whichever comes first (the pump's end, the client leaving, a
         # ping due): cheaper per request than asyncio.wait's set of waiters
         woken = loop.create_future()
@@ -157,8 +159,17 @@ class SSEResponse(Response):
             if not woken.done():
                 woken.set_result(None)
 
+        # the client is watched from WATCH_AFTER_S on: a timer, not a task, so a stream
+        # that ends sooner (a turn that needs no model) makes none
+        disconnected: asyncio.Future[None] | None = None
+
+        def watch() -> None:
+            nonlocal disconnected
+            disconnected = asyncio.ensure_future(wait_disconnect(receive))
+            disconnected.add_done_callback(wake)
+
         pump.add_done_callback(wake)
-        disconnected.add_done_callback(wake)
+        watching = loop.call_later(WATCH_AFTER_S, watch)
         timer: asyncio.TimerHandle | None = None
         try:
             while True:
@@ -168,7 +179,7 @@ class SSEResponse(Response):
                 await woken
                 if timer is not None:
                     timer.cancel()
-                if pump.done() or disconnected.done():
+                if pump.done() or (disconnected is not None and disconnected.done()):
                     break
                 woken = loop.create_future()
                 if loop.time() - self._sent_at >= (self.ping_interval or 0.0):
@@ -180,11 +191,13 @@ class SSEResponse(Response):
         except OSError:  # the client went away while we were writing
             pass
         finally:
+            watching.cancel()
             if timer is not None:
                 timer.cancel()
             pump.remove_done_callback(wake)
-            disconnected.remove_done_callback(wake)
-            disconnected.cancel()
+            if disconnected is not None:
+                disconnected.remove_done_callback(wake)
+                disconnected.cancel()
             if not pump.done():
                 pump.cancel()
                 with contextlib.suppress(BaseException):
