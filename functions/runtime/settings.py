@@ -10,7 +10,7 @@ from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
 def _also(name: str, other: str, default: Any) -> Any:
@@ -232,6 +232,20 @@ class Settings(BaseSettings):
     # set by Lambda in every function: a Function URL carries no WebSocket, so a sandbox
     # function there has no live-view door of its own (SANDBOX_DESKTOP_URL may name one)
     aws_lambda_function_name: str | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then the environment: the sources a function has (no ``.env`` file, no
+        secrets directory; pydantic-settings' dotenv source reads the environment again
+        even without a file, a third of the settings' start)."""
+        return init_settings, env_settings
 
     @model_validator(mode="after")
     def _oss_key_from_role(self) -> Settings:
