@@ -133,7 +133,7 @@ class SSEResponse(Response):
         self._sent_at = 0.0  # loop time of the last frame or ping sent
         self._sending = asyncio.Lock()
         self._ready = ready
-        self._ended = False  # the pump sent the body's last part
+        self._ended = False  # the body's last part is sent (or being sent)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await send(
@@ -186,8 +186,7 @@ class SSEResponse(Response):
                     await self._send(send, PING)
             if pump.done():
                 pump.result()  # the stream's own error, if it broke
-            if not self._ended:
-                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            await self._send(send, b"", more_body=False)  # unless the pump ended the body
         except OSError:  # the client went away while we were writing
             pass
         finally:
@@ -205,6 +204,9 @@ class SSEResponse(Response):
 
     async def _send(self, send: Send, body: bytes, more_body: bool = True) -> None:
         async with self._sending:
+            if self._ended:
+                return  # a ping queued behind the body's last part: the response is over
+            self._ended = not more_body
             await send({"type": "http.response.body", "body": body, "more_body": more_body})
             self._sent_at = asyncio.get_running_loop().time()
 
@@ -227,7 +229,6 @@ class SSEResponse(Response):
             finished = True
             if held:  # what came with the end: sent as the body's last part
                 await self._send(send, b"".join(held), more_body=False)
-                self._ended = True
         except OSError:  # the client went away while we were writing
             pass
         finally:

@@ -73,3 +73,42 @@ async def test_a_client_that_leaves_closes_the_stream():
     client.gone.set()
     await serving
     assert closed.is_set() and client.bodies == [b"a\n\n"]
+
+
+async def test_no_ping_follows_the_last_part_of_the_body():
+    # the last part's send waits (a slow client: the server drains first) while a ping
+    # falls due: the ping, queued behind it, must not be sent after the response ended
+    after_end: list[dict[str, Any]] = []
+    ended = False
+    release = asyncio.Event()
+
+    async def send(message: dict[str, Any]) -> None:
+        nonlocal ended
+        if ended:
+            after_end.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            await release.wait()
+            ended = True
+
+    async def frames() -> AsyncIterator[bytes]:
+        yield b"a\n\n"
+        yield b"b\n\n"
+
+    gone = asyncio.Event()
+
+    async def receive() -> dict[str, Any]:
+        await gone.wait()
+        return {"type": "http.disconnect"}
+
+    response = SSEResponse(frames(), 0.001, ready=lambda: True)  # all held: one last part
+    serving = asyncio.ensure_future(response({}, receive, send))
+    for _ in range(1000):  # until a ping waits behind the last part (or 10 s)
+        waiting = getattr(response._sending, "_waiters", None)
+        if response._sending.locked() and waiting:
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("no ping came due while the last part was being sent")
+    release.set()
+    await serving
+    assert ended and after_end == []
