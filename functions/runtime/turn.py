@@ -379,7 +379,15 @@ class Turn:
             return
         self.persisted = True
         messages = self.records() if records is None else records
-        await self.instance.history.commit_turn(self.session, messages)
+        # shielded: a client that leaves while the write is in flight (its stream is
+        # cancelled) must not cut it short, and the session is released only after it
+        write = asyncio.ensure_future(self.instance.history.commit_turn(self.session, messages))
+        try:
+            await asyncio.shield(write)
+        except asyncio.CancelledError:
+            with contextlib.suppress(Exception):  # its own failure is the write's to log
+                await write
+            raise
 
     async def _shielded_end(self) -> None:
         # Runs on every exit, including cancellation by a vanished client: record what was

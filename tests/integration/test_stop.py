@@ -63,9 +63,11 @@ def events_of(text: str) -> list[dict]:
     return [json.loads(x[6:]) for x in text.splitlines() if x.startswith("data: ")]
 
 
-def history(store_url: str, session_id: str, user_id: str = "default") -> list[dict]:
+def history(
+    store_url: str, session_id: str, user_id: str = "default", settings: Settings | None = None
+) -> list[dict]:
     async def load() -> list[dict]:
-        store = open_store(store_url)
+        store = open_store(store_url, settings)
         try:
             session = await SessionHistoryService(store).get_session(user_id, session_id)
             return session.messages if session else []
@@ -344,3 +346,46 @@ def test_a_killed_instance_frees_its_session_within_the_lease_ttl(tmp_path, stor
     busy = [r for r in answers if r.status_code == 409]
     assert all(r.headers.get("retry-after") for r in busy)
     assert answers[-1].json()["output"][0]["content"][0]["text"].endswith("quick reply to next")
+
+
+def test_a_client_gone_while_its_turn_is_written_leaves_the_session_held_until_it_is(
+    store_url_for, fault_proxy
+):
+    # S3 behind a proxy that holds the turn's commit (the session's snapshot) in flight while
+    # the client leaves: the write is not cut short, the lease is not deleted before it has
+    # landed, and then the session holds the turn and is free
+    config = store_url_for("s3")
+    proxy = fault_proxy(config.settings.s3_endpoint_url)
+    settings = config.settings.model_copy(update={"s3_endpoint_url": proxy.url})
+    sid = uuid.uuid4().hex
+    body = json.dumps(
+        {
+            "session_id": sid,
+            "input": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}],
+        }
+    ).encode()
+
+    def lease_deleted() -> bool:
+        return any(m == "DELETE" and "/leases/" in path for m, path in list(proxy.arrived))
+
+    with serve_app(build_app(slow_app, settings)) as url:
+        proxy.hold_writes_to = "session-index"
+        host, port = url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as sock:
+            sock.sendall(
+                f"POST /process HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                + body
+            )
+            assert proxy.holding.wait(DEADLINE_S)  # the commit is in flight
+        # the client is gone (noticed within sse.WATCH_AFTER_S): no lease is deleted while
+        # the write is held - a bound, on code that must never do it, not a timing guess
+        end = time.monotonic() + 2.0
+        while time.monotonic() < end and not lease_deleted():
+            time.sleep(0.02)
+        assert not lease_deleted(), "the session was released before its turn was written"
+        proxy.release.set()
+        nxt = wait_for(lambda: (r := say(url, sid, "next")).status_code == 200 and r, "the session")
+        assert nxt.json()["status"] == "completed"
+    said = history(config.url, sid, settings=config.settings)
+    assert [m["role"] for m in said] == ["user", "assistant", "user", "assistant"]
