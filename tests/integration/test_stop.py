@@ -7,6 +7,7 @@ instance B. Waits are on events and conditions with deadlines, never on the cloc
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -16,6 +17,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -86,6 +88,20 @@ def wait_for(condition, what: str, deadline_s: float = DEADLINE_S):
             return value
         time.sleep(0.05)
     raise AssertionError(f"gave up waiting for {what}")
+
+
+@contextlib.contextmanager
+def posted_then_gone(url: str, body: bytes) -> Iterator[None]:
+    """``POST /process`` with ``body`` on a raw connection, which closes when the block
+    ends: a client that leaves without reading the answer."""
+    host, port = url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as sock:
+        sock.sendall(
+            f"POST /process HTTP/1.1\r\nHost: {host}:{port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
+        yield
 
 
 def say(url: str, session_id: str, text: str) -> httpx.Response:
@@ -166,13 +182,7 @@ def test_a_stream_false_turn_whose_client_left_is_stopped(two_instances, store_u
             "input": [{"role": "user", "content": [{"type": "text", "text": "slow"}]}],
         }
     ).encode()
-    host, port = a.removeprefix("http://").split(":")
-    with socket.create_connection((host, int(port))) as sock:
-        sock.sendall(
-            f"POST /process HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n".encode()
-            + body
-        )
+    with posted_then_gone(a, body):
         assert slow.started.wait(DEADLINE_S)
     # the client is gone: the turn stops, keeps what it said, and frees the session
     assert slow.finished.wait(DEADLINE_S)
@@ -370,13 +380,7 @@ def test_a_client_gone_while_its_turn_is_written_leaves_the_session_held_until_i
 
     with serve_app(build_app(slow_app, settings)) as url:
         proxy.hold_writes_to = "session-index"
-        host, port = url.removeprefix("http://").split(":")
-        with socket.create_connection((host, int(port))) as sock:
-            sock.sendall(
-                f"POST /process HTTP/1.1\r\nHost: {host}:{port}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
-                + body
-            )
+        with posted_then_gone(url, body):
             assert proxy.holding.wait(DEADLINE_S)  # the commit is in flight
         # the client is gone (noticed within sse.WATCH_AFTER_S): no lease is deleted while
         # the write is held - a bound, on code that must never do it, not a timing guess
