@@ -428,3 +428,31 @@ def test_sessions_written_before_still_serve(tmp_path):
             json={"input": [msg("continued")], "session_id": "s1", "user_id": "alice"},
         )
         assert "before: written before" in answer.text
+
+
+def test_a_remembered_token_is_refused_once_it_expires(settings, issuer):
+    # a verified token is remembered (no second signature check), but only until its exp
+    settings = settings.model_copy(update={"auth_leeway_s": 0})
+    headers = issuer.headers("alice", exp=int(time.time()) + 2)
+    with serve_app(state_app(settings)) as url, httpx.Client(base_url=url) as http:
+        for _ in range(3):
+            assert http.get("/v1/users/alice/sessions", headers=headers).is_success
+        end = time.monotonic() + 15  # a deadline: the token expires within 2 s
+        while (resp := http.get("/v1/users/alice/sessions", headers=headers)).is_success:
+            assert time.monotonic() < end, "an expired token was still accepted"
+            time.sleep(0.1)
+        assert_error(resp, 401, "unauthorized")
+        assert "expired" in resp.json()["detail"]
+
+
+async def test_remembered_verifications_are_bounded(settings):
+    from functions.runtime.auth.jwt import VERIFIED_TOKENS, JwtVerifier
+
+    verifier = JwtVerifier(settings)
+    minter = Issuer(SECRET, "HS256")
+    tokens = [minter.token(f"user-{n}") for n in range(VERIFIED_TOKENS + 50)]
+    for n, token in enumerate(tokens):
+        assert (await verifier.verify(token)).user_id == f"user-{n}"
+    assert len(verifier._verified) == VERIFIED_TOKENS  # the oldest were forgotten
+    first = await verifier.verify(tokens[0])  # forgotten first: verified again, still good
+    assert first.user_id == "user-0"

@@ -7,12 +7,17 @@ rotated its keys) refetches the set, at most every ``AUTH_JWKS_MIN_REFRESH_S``.
 ``AUTH_ISSUER`` / ``AUTH_AUDIENCE`` are checked when set; ``exp`` is required. The user is the
 claim ``AUTH_USER_CLAIM`` (``sub``); a token whose ``scope`` / ``scp`` holds
 ``AUTH_ADMIN_SCOPE`` may act for any user. A token without the user claim is a service.
+
+A client sends the same token with every request until it expires, so a verified token's
+principal is remembered (the last ``VERIFIED_TOKENS`` tokens, each only until its ``exp``,
+leeway included): verifying a signature costs more than the rest of a short request.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 import jwt
@@ -23,6 +28,7 @@ from .principal import Principal, Unauthorized
 if TYPE_CHECKING:
     from ..settings import Settings
 
+VERIFIED_TOKENS = 1024  # remembered verifications: bounded, so many callers cannot grow it
 ASYMMETRIC = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 
 
@@ -41,9 +47,24 @@ class JwtVerifier:
         self._keys: dict[str | None, Any] = {}
         self._fetched_at = float("-inf")
         self._fetching = asyncio.Lock()
+        # token -> (its principal, the time.time() until which it is good)
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
 
     async def verify(self, token: str) -> Principal:
         """The principal ``token`` proves; ``Unauthorized`` (401) saying why otherwise."""
+        known = self._verified.get(token)
+        if known is not None:
+            if time.time() < known[1]:
+                self._verified.move_to_end(token)
+                return known[0]
+            del self._verified[token]  # expired since: verified again, and refused
+        principal, good_until = await self._verify(token)
+        self._verified[token] = (principal, good_until)
+        if len(self._verified) > VERIFIED_TOKENS:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.DecodeError:
@@ -77,7 +98,7 @@ class JwtVerifier:
             ) from None
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"the bearer token is invalid: {exc}", invalid_token=True) from None
-        return self.principal(claims, token)
+        return self.principal(claims, token), float(claims["exp"]) + self.leeway
 
     def principal(self, claims: dict[str, Any], token: str) -> Principal:
         scopes = claims.get("scope", claims.get("scp", ""))
