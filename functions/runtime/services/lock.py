@@ -38,7 +38,6 @@ import os
 import time
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
 
 from ..errors import ApiError
 from ..storage.base import ObjectStore, PreconditionFailed, StoreUnavailable
@@ -114,10 +113,6 @@ def lock_key(user_id: str, session_id: str) -> str:
     return leases_prefix(user_id) + id_segment(session_id, "session_id")
 
 
-def _body(held: dict[str, Any]) -> bytes:
-    return dumps(held)
-
-
 class SessionLock:
     # Release only when at least this much of the lease is left: clock skew and slow
     # deletes must never remove a lease that already passed to someone else.
@@ -151,7 +146,7 @@ class SessionLock:
             "instance": self.holder,
             "response_id": response_id,
         }
-        body = _body(held)
+        body = dumps(held)
         try:
             await self.store.put(key, body, if_none_match=True)
             return lease
@@ -189,7 +184,7 @@ class SessionLock:
         if now - lease.renewed_at >= self.renew_every_s:
             held["expires_at"] = now + self.ttl_s
             try:
-                await self.store.put(lease.key, _body(held), if_match=current[1])
+                await self.store.put(lease.key, dumps(held), if_match=current[1])
             except PreconditionFailed:
                 return LeaseState.HELD
             lease.expires_at, lease.renewed_at = held["expires_at"], now
@@ -212,7 +207,7 @@ class SessionLock:
                 return
             held["stop"] = True
             try:
-                await self.store.put(key, _body(held), if_match=current[1])
+                await self.store.put(key, dumps(held), if_match=current[1])
                 return
             except PreconditionFailed:
                 continue  # renewed or released meanwhile: look again

@@ -217,9 +217,8 @@ class FileStore(ObjectStore):
 
     # The async methods run their file-system work inline, on purpose: each call is a few
     # syscalls (well under a millisecond), cheaper than a hop to a worker thread, and doing
-    # it without an await makes every call atomic with respect to other tasks.
-
-    # (try/except, not a context manager: these run a few times in every turn)
+    # it without an await makes every call atomic with respect to other tasks. OS errors are
+    # mapped with try/except, not a context manager: these run a few times in every turn.
 
     async def get(self, key: str) -> tuple[bytes, str] | None:
         check_key(key)
