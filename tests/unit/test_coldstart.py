@@ -81,3 +81,46 @@ def test_a_handler_module_imports_with_the_collector_off_and_freezes_what_it_bui
     without, _, frozen_without = _start(function, "without")
     assert without >= 10 and collections <= 1  # at most one, compiling the module itself
     assert on_after and frozen > 50_000 and frozen_without == 0
+
+
+V1_PROBE = """
+import importlib, sys
+importlib.import_module(f"functions.{sys.argv[1]}.handler")
+print("pydantic.v1" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize("function", ["query", "state", "sandbox"])
+def test_a_handler_starts_without_importing_pydantic_v1(function):
+    out = subprocess.run(
+        [sys.executable, "-c", V1_PROBE, function],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "STORE_URL": "memory://"},
+    )
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_fastapi_still_refuses_a_pydantic_v1_model_once_one_is_loaded():
+    from fastapi import FastAPI
+    from fastapi.exceptions import PydanticV1NotSupportedError
+
+    from functions.runtime.coldstart import check_pydantic_v1_once_loaded
+
+    check_pydantic_v1_once_loaded()
+    check_pydantic_v1_once_loaded()  # idempotent: one guard, not one inside another
+    import fastapi.utils
+    from pydantic import v1
+
+    assert not getattr(fastapi.utils.annotation_is_pydantic_v1.__wrapped__, "once_loaded", False)
+
+    class Legacy(v1.BaseModel):
+        name: str
+
+    async def legacy(body: Legacy) -> None: ...
+
+    legacy.__annotations__ = {"body": Legacy}  # the class itself, not this module's string
+    with pytest.raises(PydanticV1NotSupportedError):
+        FastAPI().post("/legacy")(legacy)
