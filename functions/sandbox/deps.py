@@ -1,8 +1,6 @@
 """The sandbox function's instance (store, launcher, the sandbox service, an HTTP client)
 and how routes reach it."""
 
-from __future__ import annotations
-
 from functools import cached_property
 from typing import Annotated
 

@@ -1,7 +1,8 @@
 """The sandbox function's wire models: create body, sandbox records as callers see them,
 tool lists and results (MCP's ``CallToolResult`` shape), workspace answers."""
 
-from __future__ import annotations
+# annotations as objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile and evaluate every field's string at start
 
 from typing import Annotated, Any, Literal
 

@@ -1,7 +1,5 @@
 """How the state function's routes reach the instance's services (FastAPI dependencies)."""
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from fastapi import Depends

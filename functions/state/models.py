@@ -1,6 +1,7 @@
 """The state function's wire models (request bodies and answers)."""
 
-from __future__ import annotations
+# annotations as objects, not strings (no ``from __future__ import annotations``): pydantic
+# would compile and evaluate every field's string at start
 
 from typing import Any
 

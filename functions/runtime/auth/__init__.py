@@ -7,8 +7,6 @@ dependency solving, with ``get_principal``) and resolve whom they act for with
 ``Principal.act_for``.
 """
 
-from __future__ import annotations
-
 from typing import Annotated
 
 from fastapi import Depends, Request

@@ -5,8 +5,6 @@ turns): each of the user's sandboxes is removed as ``DELETE /v1/sandboxes/{id}``
 one - record first, then the container or session - expired ones not yet reaped included.
 """
 
-from __future__ import annotations
-
 import asyncio
 from typing import Any
 

@@ -7,8 +7,6 @@ path their credential (``..desktop.viewable``). ``GET .../{path}`` serves noVNC'
 (``Launcher.call_auth``: FC's triggers with ``function`` auth).
 """
 
-from __future__ import annotations
-
 import re
 
 from fastapi import APIRouter, Request, Response, WebSocket

@@ -1,7 +1,5 @@
 """``/v1/sandboxes/{sandbox_id}/files[/{path}]``: the sandbox's workspace, read and written."""
 
-from __future__ import annotations
-
 import re
 
 from fastapi import APIRouter, Request, Response

@@ -15,8 +15,6 @@ over ``USER_MAX_SANDBOXES``, a sandbox gone) is an MCP error naming our code and
 (``functions.runtime.sandbox.mcp.bridge``).
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 from fastapi import APIRouter, Body, Query, Request, Response

@@ -1,8 +1,6 @@
 """``POST /v1/reaper/run``: end expired sandboxes and orphaned containers (a timer trigger,
 or an operator; admins only: a round lists every sandbox of the deployment)."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from fastapi import APIRouter

@@ -1,7 +1,5 @@
 """``/v1/sandboxes[/{sandbox_id}]``: create, list, get, delete, pause and resume sandboxes."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from fastapi import APIRouter, Request, Response

@@ -1,7 +1,5 @@
 """``/v1/sandboxes/{sandbox_id}/tools[/{name}]``: list a sandbox's tools and call one."""
 
-from __future__ import annotations
-
 from fastapi import APIRouter, Body, Request, Response
 
 from functions.runtime.auth import PrincipalDep

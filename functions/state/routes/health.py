@@ -1,7 +1,5 @@
 """``GET /health``: up when the object store can be read and written."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from fastapi import APIRouter

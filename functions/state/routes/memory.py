@@ -1,7 +1,5 @@
 """``/v1/users/{user_id}/memory``: long-term memory (add, search, list, forget)."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from fastapi import APIRouter, Query, Response

@@ -1,7 +1,5 @@
 """``/v1/users/{user_id}/sessions/{session_id}/messages``: page and append a session's messages."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from fastapi import APIRouter, Body, Query

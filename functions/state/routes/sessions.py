@@ -1,7 +1,5 @@
 """``/v1/users/{user_id}/sessions[/{session_id}]``: create, list, read and delete sessions."""
 
-from __future__ import annotations
-
 import asyncio
 from typing import Any
 

@@ -1,7 +1,5 @@
 """``/v1/users/{user_id}/sessions/{session_id}/state``: the agent's saved state, by round."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from fastapi import APIRouter, Body, Query
