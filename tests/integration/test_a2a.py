@@ -38,7 +38,7 @@ from google.protobuf import json_format
 
 from functions.runtime.app import AgentApp
 from functions.runtime.server import build_app
-from functions.runtime.services import SessionHistoryService, quotas
+from functions.runtime.services import CountingStore, SessionHistoryService, quotas
 from functions.runtime.services.layout import a2a_tasks_prefix
 from functions.runtime.settings import Settings
 from functions.runtime.storage import open_store
@@ -406,6 +406,59 @@ async def test_get_task_from_a_second_instance_on_the_same_store(store_url):
             )
     assert task.status.state == COMPLETED and answer(task) == "turn 1: hi"
     assert [t.id for t in listed.tasks] == [task_id] and answer(listed.tasks[0]) == "turn 1: hi"
+
+
+async def test_a_blocking_send_that_ends_at_once_writes_its_task_once(store_url):
+    # its caller learns the task's id from the answer: nobody can ask for the task sooner,
+    # so it is written when the turn ends, beside the turn's own requests
+    counted = CountingStore(open_store(store_url))
+    settings = Settings(store_url=store_url, a2a_save_interval_s=60)
+    with serve_app(build_app(echo_app, settings, store=counted)) as url:
+        async with a2a(url, streaming=False) as client:
+            counted.reset()
+            task = await send(client, "hi")
+            assert counted.counts == {"put": 3, "delete": 1}  # lease, session, task; release
+            stored = await client.get_task(GetTaskRequest(id=task.id))
+    assert task.status.state == COMPLETED == stored.status.state
+    assert answer(stored) == "turn 1: hi"
+
+
+async def test_a_blocking_send_still_running_is_listed_elsewhere_after_the_save_interval(
+    store_url,
+):
+    quick = {"a2a_save_interval_s": 0.05}
+    with instance(gated_app, store_url, **quick) as a, instance(gated_app, store_url) as b:
+        async with a2a(a, streaming=False) as on_a, a2a(b) as on_b:
+            sent = asyncio.ensure_future(send(on_a, "slow", "blocking-ctx"))
+            assert await asyncio.to_thread(gate.entered.wait, DEADLINE_S)
+
+            async def listed() -> list[Task]:
+                found = await on_b.list_tasks(ListTasksRequest(context_id="blocking-ctx"))
+                return list(found.tasks)
+
+            (running,) = await eventually(listed, "the running task in another listing")
+            assert running.status.state == WORKING
+            gate.release.set()
+            task = await sent
+            stored = await on_b.get_task(GetTaskRequest(id=task.id))
+    assert task.id == running.id and task.status.state == COMPLETED == stored.status.state
+    assert answer(stored) == "waiting released"
+
+
+async def test_a_blocking_send_stopped_before_its_task_was_written_is_stored_canceled(store_url):
+    slow = {"a2a_save_interval_s": 60, "stop_poll_interval_s": 0.1}
+    with instance(gated_app, store_url, **slow) as a, instance(gated_app, store_url) as b:
+        async with a2a(a, streaming=False) as on_a, a2a(b) as on_b:
+            sent = asyncio.ensure_future(send(on_a, "slow", "stopped-ctx"))
+            assert await asyncio.to_thread(gate.entered.wait, DEADLINE_S)
+            assert not (await on_b.list_tasks(ListTasksRequest(context_id="stopped-ctx"))).tasks
+            async with httpx.AsyncClient(timeout=DEADLINE_S) as http:
+                stop = await http.post(f"{b}/process/stop", json={"session_id": "stopped-ctx"})
+            assert stop.status_code == 202
+            task = await sent
+            stored = await on_b.get_task(GetTaskRequest(id=task.id))
+    assert task.status.state == CANCELED == stored.status.state
+    assert answer(stored) == "waiting "
 
 
 async def test_cancel_through_another_instance_stops_the_running_turn(store_url):

@@ -23,7 +23,8 @@ from a2a.types.a2a_pb2 import (
 )
 
 from functions.runtime.protocols.a2a_server import TaskOwner
-from functions.runtime.protocols.a2a_tasks import ObjectTaskStore
+from functions.runtime.protocols.a2a_tasks import UNANNOUNCED, ObjectTaskStore
+from functions.runtime.services import CountingStore
 from functions.runtime.storage import ObjectStore
 from tests.fixtures.stores import StoreConfig
 
@@ -34,6 +35,11 @@ DEADLINE_S = 30.0
 
 def owner(user: str = "alice") -> ServerCallContext:
     return ServerCallContext(user=TaskOwner(user, True))
+
+
+def unannounced(user: str = "alice") -> ServerCallContext:
+    """A blocking SendMessage's call: its caller learns the task's id from the answer."""
+    return ServerCallContext(user=TaskOwner(user, True), state={UNANNOUNCED: True})
 
 
 def new_task(task_id: str = "t1", context_id: str = "c1", state: int = WORKING) -> Task:
@@ -180,6 +186,65 @@ async def test_streamed_chunks_are_held_briefly_then_written(stores):
     await a.save(task, event=None, prev=None, prev_version=version, context=owner())
     final = await b.get("t1", owner())
     assert final is not None and final.task.status.state == COMPLETED
+
+
+async def test_an_unannounced_task_that_ends_soon_is_written_once_when_it_ends(stores):
+    counted = CountingStore(stores[0])
+    a, b = ObjectTaskStore(counted, save_interval_s=30), ObjectTaskStore(stores[1])
+    task = new_task()
+    version = await a.save(
+        task, event=None, prev=None, prev_version=TaskVersion.MISSING, context=unannounced()
+    )
+    assert version.is_missing and await b.get("t1", owner()) is None  # held, not written
+    task.artifacts.append(Artifact(artifact_id="answer", parts=[Part(text="done")]))
+    chunk = TaskArtifactUpdateEvent(task_id="t1", context_id="c1", artifact=task.artifacts[0])
+    assert await a.save(task, event=chunk, prev=None, prev_version=version, context=unannounced())
+    task.status.state = COMPLETED
+    await a.save(task, event=None, prev=None, prev_version=version, context=unannounced())
+    assert counted.counts == {"put": 1}
+    stored = await b.get("t1", owner())
+    assert stored is not None and stored.task.status.state == COMPLETED
+    assert [p.text for p in stored.task.artifacts[0].parts] == ["done"]
+
+
+async def test_an_unannounced_task_still_running_is_written_after_the_interval(stores):
+    a, b = ObjectTaskStore(stores[0], save_interval_s=0.05), ObjectTaskStore(stores[1])
+    task = new_task()
+    version = await a.save(
+        task, event=None, prev=None, prev_version=TaskVersion.MISSING, context=unannounced()
+    )
+    end = asyncio.get_running_loop().time() + DEADLINE_S
+    while (stored := await b.get("t1", owner())) is None:
+        assert asyncio.get_running_loop().time() < end, "the held task was never written"
+        await asyncio.sleep(0.02)
+    assert stored.task.status.state == WORKING  # another instance lists it from now on
+    # the version handed out before that write still works: the store tracks the etag
+    task.status.state = COMPLETED
+    await a.save(task, event=None, prev=None, prev_version=version, context=unannounced())
+    final = await b.get("t1", owner())
+    assert final is not None and final.task.status.state == COMPLETED
+
+
+async def test_an_unannounced_task_canceled_before_its_first_write_is_stored_canceled(stores):
+    a, b = ObjectTaskStore(stores[0], save_interval_s=30), ObjectTaskStore(stores[1])
+    task = new_task()
+    version = await a.save(
+        task, event=None, prev=None, prev_version=TaskVersion.MISSING, context=unannounced()
+    )
+    task.status.state = CANCELED  # its turn was stopped here before anything was written
+    await a.save(task, event=None, prev=None, prev_version=version, context=unannounced())
+    stored = await b.get("t1", owner())
+    assert stored is not None and stored.task.status.state == CANCELED
+
+
+async def test_a_held_first_write_is_written_when_the_instance_closes(stores):
+    a, b = ObjectTaskStore(stores[0], save_interval_s=30), ObjectTaskStore(stores[1])
+    await a.save(
+        new_task(), event=None, prev=None, prev_version=TaskVersion.MISSING, context=unannounced()
+    )
+    await a.close()
+    stored = await b.get("t1", owner())
+    assert stored is not None and stored.task.status.state == WORKING
 
 
 async def test_a_write_from_elsewhere_beats_a_held_chunk(stores):

@@ -68,7 +68,7 @@ from ..errors import ApiError
 from ..storage.keys import InvalidId, validate_id
 from .a2a_executor import NEW_CONTEXT, TurnExecutor, TurnRefused
 from .a2a_runs import TaskRun, copy_task, follow
-from .a2a_tasks import TERMINAL, ObjectTaskStore
+from .a2a_tasks import TERMINAL, UNANNOUNCED, ObjectTaskStore
 
 if TYPE_CHECKING:
     from a2a.server.events import Event
@@ -234,8 +234,10 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
     async def on_message_send(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> Message | Task:
+        blocking = not params.configuration.return_immediately
+        context.state[UNANNOUNCED] = blocking  # its caller learns the task's id at the end
         run = await self._start(params, context)
-        await (run.created if params.configuration.return_immediately else run.done).wait()
+        await (run.done if blocking else run.created).wait()
         if run.task is None:
             raise InternalError(message=f"task {run.task_id} failed before it began")
         return apply_history_length(copy_task(run.task), params.configuration)

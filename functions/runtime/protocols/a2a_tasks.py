@@ -22,6 +22,12 @@ Two economies, because every event the agent emits is saved before it is streame
   carries it first. A reader on another instance sees a streaming answer at most that
   much behind. The store remembers the etag the timer wrote, so the version the SDK holds
   stays valid.
+* a task nobody knows of yet - a blocking ``SendMessage``, whose caller learns the task's
+  id from its answer (the call's context says so: :data:`UNANNOUNCED`) - is first written
+  ``save_interval_s`` after it begins, or when it ends, whichever comes first: a turn
+  that ends sooner costs one write, not two, and the turn starts without waiting for the
+  store. Until then no one can ask for the task by id; ``ListTasks`` on another instance
+  lists it from that first write on.
 """
 
 from __future__ import annotations
@@ -77,6 +83,9 @@ LIST_CONCURRENCY = 16
 CANCEL_ATTEMPTS = 10
 # tasks whose last write time is remembered (those streaming now, in practice)
 MAX_TRACKED = 4096
+# a call's context state key: True when its caller learns the task's id only from the
+# answer (its first write may wait; see the module's docstring)
+UNANNOUNCED = "a2a_unannounced"
 
 
 def owner_of(context: ServerCallContext) -> str:
@@ -132,8 +141,10 @@ class _Written:
     """A task this instance writes, and what it holds back."""
 
     key: str
-    issued: str  # the etag handed to the SDK as the task's version
-    actual: str  # the etag in the store: another one once a held state was written
+    # the etag handed to the SDK as the task's version (None: ``TaskVersion.MISSING``,
+    # handed out for a task held before its first write)
+    issued: str | None
+    actual: str | None  # the etag in the store (None: not written yet)
     written_at: float
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     held: Task | None = None  # a state not yet written (the timer writes it)
@@ -170,10 +181,21 @@ class ObjectTaskStore(VersionedTaskStore):
     ) -> TaskVersion:
         key = a2a_task_key(owner_of(context), task.id)
         mine = self._written.get(task.id)
-        if task.status.state == TaskState.TASK_STATE_CANCELED:
+        unwritten = mine is not None and mine.actual is None  # held since it began
+        if task.status.state == TaskState.TASK_STATE_CANCELED and not unwritten:
             self._forget(task.id)
             return await self._cancel(key, task)
         if_match = None if prev_version.is_missing else _etag(prev_version)
+        if (
+            mine is None
+            and if_match is None
+            and task.status.state not in TERMINAL
+            and context.state.get(UNANNOUNCED)
+            and self.save_interval_s > 0
+        ):
+            self._remember(task.id, key, None)
+            self._hold(self._written[task.id], task)
+            return TaskVersion.MISSING
         ours = mine is not None and if_match == mine.issued  # derived from our last write
         if ours and mine is not None and self._may_hold(mine, task, event):
             self._hold(mine, task)
@@ -297,8 +319,12 @@ class ObjectTaskStore(VersionedTaskStore):
             if task is None or self._written.get(task_id) is not mine:
                 return
             merge_text_parts(task)
+            data = encode(task)
             try:
-                etag = await self.store.put(mine.key, encode(task), if_match=mine.actual)
+                if mine.actual is None:  # its first write
+                    etag = await self.store.put(mine.key, data, if_none_match=True)
+                else:
+                    etag = await self.store.put(mine.key, data, if_match=mine.actual)
             except PreconditionFailed:
                 return  # another writer (a cancel): the task's next save learns of it
             except StoreError as exc:  # the next save carries this state
@@ -306,7 +332,7 @@ class ObjectTaskStore(VersionedTaskStore):
                 return
             mine.actual, mine.written_at = etag, time.monotonic()
 
-    def _remember(self, task_id: str, key: str, etag: str) -> None:
+    def _remember(self, task_id: str, key: str, etag: str | None) -> None:
         if len(self._written) >= MAX_TRACKED:  # tasks whose runs never ended
             for stale in [k for k, w in self._written.items() if w.held is None]:
                 del self._written[stale]
