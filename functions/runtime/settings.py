@@ -8,7 +8,7 @@ functions the same way; each function reads only the fields it uses.
 # class's annotations from its string, a millisecond of every function's start
 
 from functools import lru_cache
-from typing import Any, Literal, Self
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
@@ -249,7 +249,7 @@ class Settings(BaseSettings):
         return init_settings, env_settings
 
     @model_validator(mode="after")
-    def _oss_key_from_role(self) -> Self:
+    def _oss_key_from_role(self) -> "Settings":
         """On FC a function with a RAM role gets its temporary key as ALIBABA_CLOUD_*: with no
         OSS_* key set, the OSS store uses that key (all three parts, never mixed with OSS_*)."""
         if self.oss_access_key_id is None and self.oss_access_key_secret is None:

@@ -33,15 +33,21 @@ from a2a.types.a2a_pb2 import (
     Task,
     TaskState,
 )
-from a2a.utils.errors import InvalidParamsError, TaskNotFoundError, UnsupportedOperationError
+from a2a.utils.errors import (
+    InternalError,
+    InvalidParamsError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
 from google.protobuf import json_format
 
 from functions.runtime.app import AgentApp
+from functions.runtime.protocols import a2a_server
 from functions.runtime.server import build_app
 from functions.runtime.services import CountingStore, SessionHistoryService, quotas
 from functions.runtime.services.layout import a2a_tasks_prefix
 from functions.runtime.settings import Settings
-from functions.runtime.storage import open_store
+from functions.runtime.storage import StoreUnavailable, open_store
 from local_emulator.tokens import mint_token
 from tests.apps import echo_app, failing_app, gate, gated_app
 from tests.fixtures.servers import ROOT, serve_app
@@ -459,6 +465,53 @@ async def test_a_blocking_send_stopped_before_its_task_was_written_is_stored_can
             stored = await on_b.get_task(GetTaskRequest(id=task.id))
     assert task.status.state == CANCELED == stored.status.state
     assert answer(stored) == "waiting "
+
+
+class FailingTaskWrites(CountingStore):
+    """The store, but writes of A2A tasks refused (as a store that is down) while ``fail``."""
+
+    fail = False
+
+    async def put(self, key: str, data: bytes, **conditions: Any) -> str:
+        if self.fail and "/a2a-tasks/" in key:
+            raise StoreUnavailable(f"put {key}: refused")
+        return await super().put(key, data, **conditions)
+
+
+async def test_a_blocking_send_whose_task_could_not_be_saved_is_an_error_not_an_answer(
+    store_url,
+):
+    store = FailingTaskWrites(open_store(store_url))
+    settings = Settings(store_url=store_url, a2a_save_interval_s=60, store_retry_attempts=1)
+    with serve_app(build_app(gated_app, settings, store=store)) as url:
+        async with a2a(url, streaming=False) as client:
+            sent = asyncio.ensure_future(send(client, "slow", "unsaved-ctx"))
+            assert await asyncio.to_thread(gate.entered.wait, DEADLINE_S)
+            store.fail = True
+            gate.release.set()
+            with pytest.raises(InternalError, match="broke before its end was saved"):
+                await sent  # never "completed" for what is not stored
+            store.fail = False
+            listed = await client.list_tasks(ListTasksRequest(context_id="unsaved-ctx"))
+    assert not listed.tasks
+
+
+async def test_a_run_ended_by_a_cancel_from_another_instance_is_no_longer_tracked(
+    store_url, monkeypatch
+):
+    monkeypatch.setattr(a2a_server, "CANCEL_WAIT_S", 0.0)  # b records it canceled itself
+    app_a = build_app(gated_app, Settings(store_url=store_url, stop_poll_interval_s=60))
+    with serve_app(app_a) as a, instance(gated_app, store_url) as b:
+        async with a2a(a) as on_a, a2a(b) as on_b:
+            stream = on_a.send_message(SendMessageRequest(message=user_message("slow")))
+            task_id = (await anext(stream)).task.id
+            assert await asyncio.to_thread(gate.entered.wait, DEADLINE_S)
+            canceled = await on_b.cancel_task(CancelTaskRequest(id=task_id))
+            gate.release.set()
+            rest = [ev async for ev in stream]
+        tracked = app_a.state.a2a_server.tasks._written  # what a's task store still holds
+    assert canceled.status.state == CANCELED == rest[-1].task.status.state
+    assert task_id not in tracked
 
 
 async def test_cancel_through_another_instance_stops_the_running_turn(store_url):

@@ -22,6 +22,7 @@ from a2a.types.a2a_pb2 import (
     TaskStatus,
 )
 
+from functions.runtime.protocols import a2a_tasks
 from functions.runtime.protocols.a2a_server import TaskOwner
 from functions.runtime.protocols.a2a_tasks import UNANNOUNCED, ObjectTaskStore
 from functions.runtime.services import CountingStore
@@ -235,6 +236,34 @@ async def test_an_unannounced_task_canceled_before_its_first_write_is_stored_can
     await a.save(task, event=None, prev=None, prev_version=version, context=unannounced())
     stored = await b.get("t1", owner())
     assert stored is not None and stored.task.status.state == CANCELED
+
+
+async def test_a_task_whose_version_is_missing_is_never_dropped_from_tracking(stores, monkeypatch):
+    # after the timer's first write the SDK still holds MISSING: only the etag this store
+    # keeps lets its later saves go through, however many other tasks it tracks
+    a, b = ObjectTaskStore(stores[0], save_interval_s=0.05), ObjectTaskStore(stores[1])
+    task = new_task()
+    version = await a.save(
+        task, event=None, prev=None, prev_version=TaskVersion.MISSING, context=unannounced()
+    )
+    end = asyncio.get_running_loop().time() + DEADLINE_S
+    while await b.get("t1", owner()) is None:
+        assert asyncio.get_running_loop().time() < end, "the held task was never written"
+        await asyncio.sleep(0.02)
+    monkeypatch.setattr(a2a_tasks, "MAX_TRACKED", 1)  # full: the next one evicts
+    await a.save(
+        new_task("t2"), event=None, prev=None, prev_version=TaskVersion.MISSING, context=owner()
+    )
+    task.artifacts.append(Artifact(artifact_id="answer", parts=[Part(text="later words")]))
+    chunk = TaskArtifactUpdateEvent(task_id="t1", context_id="c1", artifact=task.artifacts[0])
+    version = await a.save(
+        task, event=chunk, prev=None, prev_version=version, context=unannounced()
+    )
+    task.status.state = COMPLETED
+    await a.save(task, event=None, prev=None, prev_version=version, context=unannounced())
+    stored = await b.get("t1", owner())
+    assert stored is not None and stored.task.status.state == COMPLETED
+    assert [p.text for p in stored.task.artifacts[0].parts] == ["later words"]
 
 
 async def test_a_held_first_write_is_written_when_the_instance_closes(stores):

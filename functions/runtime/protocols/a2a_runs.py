@@ -67,6 +67,7 @@ class TaskRun(EventQueue):
     ) -> None:
         assert request.task_id and request.context_id
         self.task_id, self.context_id = request.task_id, request.context_id
+        self.tasks = tasks
         self.executor = executor
         self.request = request
         self.turn = turn  # begun: the task is created as it starts
@@ -78,7 +79,8 @@ class TaskRun(EventQueue):
             initial_message=request.message,
         )
         self.task: Task | None = None  # as last saved
-        self.created = asyncio.Event()  # the task exists in the store
+        # its first event is saved (for a blocking call's task maybe only held: a2a_tasks.py)
+        self.created = asyncio.Event()
         self.done = asyncio.Event()
         self.error: BaseException | None = None
         self._listeners: list[asyncio.Queue[Event | None]] = []
@@ -130,6 +132,7 @@ class TaskRun(EventQueue):
             with contextlib.suppress(Exception):
                 await self._fail("internal_error")
         finally:
+            self.tasks.release(self.task_id)  # also a run another instance's cancel ended
             self.done.set()
             for queue in self._listeners:
                 queue.put_nowait(None)

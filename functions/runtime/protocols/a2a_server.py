@@ -240,6 +240,8 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
         await (run.done if blocking else run.created).wait()
         if run.task is None:
             raise InternalError(message=f"task {run.task_id} failed before it began")
+        if blocking and run.error is not None:  # its end may not be saved: never claim it
+            raise InternalError(message=f"task {run.task_id} broke before its end was saved")
         return apply_history_length(copy_task(run.task), params.configuration)
 
     @validate_request_params

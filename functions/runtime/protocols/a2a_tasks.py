@@ -334,10 +334,18 @@ class ObjectTaskStore(VersionedTaskStore):
 
     def _remember(self, task_id: str, key: str, etag: str | None) -> None:
         if len(self._written) >= MAX_TRACKED:  # tasks whose runs never ended
-            for stale in [k for k, w in self._written.items() if w.held is None]:
-                del self._written[stale]
+            # never one whose SDK version is MISSING (issued None): its later saves need the
+            # etag kept here
+            stale = [k for k, w in self._written.items() if w.held is None and w.issued]
+            for task_id in stale:
+                del self._written[task_id]
         now = time.monotonic()
         self._written[task_id] = _Written(key=key, issued=etag, actual=etag, written_at=now)
+
+    def release(self, task_id: str) -> None:
+        """The run of ``task_id`` here has ended: what is held for it is dropped (its end,
+        written or not, is newer) and it is no longer tracked."""
+        self._forget(task_id)
 
     def _forget(self, task_id: str) -> None:
         mine = self._written.pop(task_id, None)
