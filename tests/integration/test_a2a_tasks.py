@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable
 
 import pytest
-from a2a.server.cluster import ConcurrentTaskModificationError, TaskVersion
+from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask, TaskVersion
 from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import (
     Artifact,
@@ -47,6 +47,22 @@ def new_task(task_id: str = "t1", context_id: str = "c1", state: int = WORKING) 
     task = Task(id=task_id, context_id=context_id, status=TaskStatus(state=state))
     task.status.timestamp.GetCurrentTime()
     return task
+
+
+async def first_save(tasks: ObjectTaskStore, task: Task, context: ServerCallContext) -> TaskVersion:
+    """``task``'s first save through ``tasks`` (nothing stored for it before)."""
+    return await tasks.save(
+        task, event=None, prev=None, prev_version=TaskVersion.MISSING, context=context
+    )
+
+
+async def once_written(tasks: ObjectTaskStore, task_id: str = "t1") -> StoredTask:
+    """The task as ``tasks`` reads it once something has written it (within the deadline)."""
+    end = asyncio.get_running_loop().time() + DEADLINE_S
+    while (stored := await tasks.get(task_id, owner())) is None:
+        assert asyncio.get_running_loop().time() < end, f"{task_id} was never written"
+        await asyncio.sleep(0.02)
+    return stored
 
 
 @pytest.fixture(params=["file", "s3"])
@@ -193,9 +209,7 @@ async def test_an_unannounced_task_that_ends_soon_is_written_once_when_it_ends(s
     counted = CountingStore(stores[0])
     a, b = ObjectTaskStore(counted, save_interval_s=30), ObjectTaskStore(stores[1])
     task = new_task()
-    version = await a.save(
-        task, event=None, prev=None, prev_version=TaskVersion.MISSING, context=unannounced()
-    )
+    version = await first_save(a, task, unannounced())
     assert version.is_missing and await b.get("t1", owner()) is None  # held, not written
     task.artifacts.append(Artifact(artifact_id="answer", parts=[Part(text="done")]))
     chunk = TaskArtifactUpdateEvent(task_id="t1", context_id="c1", artifact=task.artifacts[0])
@@ -211,13 +225,8 @@ async def test_an_unannounced_task_that_ends_soon_is_written_once_when_it_ends(s
 async def test_an_unannounced_task_still_running_is_written_after_the_interval(stores):
     a, b = ObjectTaskStore(stores[0], save_interval_s=0.05), ObjectTaskStore(stores[1])
     task = new_task()
-    version = await a.save(
-        task, event=None, prev=None, prev_version=TaskVersion.MISSING, context=unannounced()
-    )
-    end = asyncio.get_running_loop().time() + DEADLINE_S
-    while (stored := await b.get("t1", owner())) is None:
-        assert asyncio.get_running_loop().time() < end, "the held task was never written"
-        await asyncio.sleep(0.02)
+    version = await first_save(a, task, unannounced())
+    stored = await once_written(b)
     assert stored.task.status.state == WORKING  # another instance lists it from now on
     # the version handed out before that write still works: the store tracks the etag
     task.status.state = COMPLETED
@@ -229,9 +238,7 @@ async def test_an_unannounced_task_still_running_is_written_after_the_interval(s
 async def test_an_unannounced_task_canceled_before_its_first_write_is_stored_canceled(stores):
     a, b = ObjectTaskStore(stores[0], save_interval_s=30), ObjectTaskStore(stores[1])
     task = new_task()
-    version = await a.save(
-        task, event=None, prev=None, prev_version=TaskVersion.MISSING, context=unannounced()
-    )
+    version = await first_save(a, task, unannounced())
     task.status.state = CANCELED  # its turn was stopped here before anything was written
     await a.save(task, event=None, prev=None, prev_version=version, context=unannounced())
     stored = await b.get("t1", owner())
@@ -243,17 +250,10 @@ async def test_a_task_whose_version_is_missing_is_never_dropped_from_tracking(st
     # keeps lets its later saves go through, however many other tasks it tracks
     a, b = ObjectTaskStore(stores[0], save_interval_s=0.05), ObjectTaskStore(stores[1])
     task = new_task()
-    version = await a.save(
-        task, event=None, prev=None, prev_version=TaskVersion.MISSING, context=unannounced()
-    )
-    end = asyncio.get_running_loop().time() + DEADLINE_S
-    while await b.get("t1", owner()) is None:
-        assert asyncio.get_running_loop().time() < end, "the held task was never written"
-        await asyncio.sleep(0.02)
+    version = await first_save(a, task, unannounced())
+    await once_written(b)
     monkeypatch.setattr(a2a_tasks, "MAX_TRACKED", 1)  # full: the next one evicts
-    await a.save(
-        new_task("t2"), event=None, prev=None, prev_version=TaskVersion.MISSING, context=owner()
-    )
+    await first_save(a, new_task("t2"), owner())
     task.artifacts.append(Artifact(artifact_id="answer", parts=[Part(text="later words")]))
     chunk = TaskArtifactUpdateEvent(task_id="t1", context_id="c1", artifact=task.artifacts[0])
     version = await a.save(
@@ -268,9 +268,7 @@ async def test_a_task_whose_version_is_missing_is_never_dropped_from_tracking(st
 
 async def test_a_held_first_write_is_written_when_the_instance_closes(stores):
     a, b = ObjectTaskStore(stores[0], save_interval_s=30), ObjectTaskStore(stores[1])
-    await a.save(
-        new_task(), event=None, prev=None, prev_version=TaskVersion.MISSING, context=unannounced()
-    )
+    await first_save(a, new_task(), unannounced())
     await a.close()
     stored = await b.get("t1", owner())
     assert stored is not None and stored.task.status.state == WORKING
