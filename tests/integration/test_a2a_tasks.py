@@ -252,8 +252,10 @@ async def test_a_task_whose_version_is_missing_is_never_dropped_from_tracking(st
     task = new_task()
     version = await first_save(a, task, unannounced())
     await once_written(b)
-    monkeypatch.setattr(a2a_tasks, "MAX_TRACKED", 1)  # full: the next one evicts
+    await first_save(a, new_task("t0"), owner())  # written at once, tracked: evictable
+    monkeypatch.setattr(a2a_tasks, "MAX_TRACKED", 2)  # full: the next one evicts
     await first_save(a, new_task("t2"), owner())
+    assert sorted(a._written) == ["t1", "t2"]  # t0 made room; t1 stays, t2 is tracked
     task.artifacts.append(Artifact(artifact_id="answer", parts=[Part(text="later words")]))
     chunk = TaskArtifactUpdateEvent(task_id="t1", context_id="c1", artifact=task.artifacts[0])
     version = await a.save(

@@ -336,9 +336,10 @@ class ObjectTaskStore(VersionedTaskStore):
         if len(self._written) >= MAX_TRACKED:  # tasks whose runs never ended
             # never one whose SDK version is MISSING (issued None): its later saves need the
             # etag kept here
-            stale = [k for k, w in self._written.items() if w.held is None and w.issued]
-            for task_id in stale:
-                del self._written[task_id]
+            for stale in [
+                k for k, w in self._written.items() if w.held is None and w.issued is not None
+            ]:
+                del self._written[stale]
         now = time.monotonic()
         self._written[task_id] = _Written(key=key, issued=etag, actual=etag, written_at=now)
 
