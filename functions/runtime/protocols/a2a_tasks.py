@@ -193,8 +193,7 @@ class ObjectTaskStore(VersionedTaskStore):
             and context.state.get(UNANNOUNCED)
             and self.save_interval_s > 0
         ):
-            self._remember(task.id, key, None)
-            self._hold(self._written[task.id], task)
+            self._hold(self._remember(task.id, key, None), task)
             return TaskVersion.MISSING
         ours = mine is not None and if_match == mine.issued  # derived from our last write
         if ours and mine is not None and self._may_hold(mine, task, event):
@@ -332,7 +331,7 @@ class ObjectTaskStore(VersionedTaskStore):
                 return
             mine.actual, mine.written_at = etag, time.monotonic()
 
-    def _remember(self, task_id: str, key: str, etag: str | None) -> None:
+    def _remember(self, task_id: str, key: str, etag: str | None) -> _Written:
         if len(self._written) >= MAX_TRACKED:  # tasks whose runs never ended
             # never one whose SDK version is MISSING (issued None): its later saves need the
             # etag kept here
@@ -341,7 +340,8 @@ class ObjectTaskStore(VersionedTaskStore):
             ]:
                 del self._written[stale]
         now = time.monotonic()
-        self._written[task_id] = _Written(key=key, issued=etag, actual=etag, written_at=now)
+        mine = self._written[task_id] = _Written(key=key, issued=etag, actual=etag, written_at=now)
+        return mine
 
     def release(self, task_id: str) -> None:
         """The run of ``task_id`` here has ended: what is held for it is dropped (its end,
