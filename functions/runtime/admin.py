@@ -20,19 +20,20 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field, StrictBool, field_validator, model_validator
+from pydantic import Field, StrictBool, field_validator, model_validator
 
 from .auth import PrincipalDep
 from .function_app import InstanceDep
 from .http_errors import errors
 from .services.lock import NoRunningTurn
 from .storage.keys import validate_id
+from .wire import WireModel
 
 router = APIRouter(prefix="/admin")
 STOP_CONCURRENCY = 16
 
 
-class RunningTurnInfo(BaseModel):
+class RunningTurnInfo(WireModel):
     user_id: str
     session_id: str
     response_id: str | None = Field(None, description="the response the turn is writing")
@@ -42,11 +43,11 @@ class RunningTurnInfo(BaseModel):
     stopping: bool = Field(description="a stop was asked for and has not landed yet")
 
 
-class RunningTurns(BaseModel):
+class RunningTurns(WireModel):
     turns: list[RunningTurnInfo]
 
 
-class StopTurns(BaseModel):
+class StopTurns(WireModel):
     """Whose turns to stop: one user's, or (``all``) every running turn of the deployment."""
 
     user_id: str | None = None
@@ -64,12 +65,12 @@ class StopTurns(BaseModel):
         return self
 
 
-class StoppedTurn(BaseModel):
+class StoppedTurn(WireModel):
     user_id: str
     session_id: str
 
 
-class TurnsStopping(BaseModel):
+class TurnsStopping(WireModel):
     """The turns marked stopping: each ends ``canceled`` within ``STOP_POLL_INTERVAL_S``."""
 
     stopping: list[StoppedTurn]

@@ -10,14 +10,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 
 from .errors import ApiError
+from .wire import WireModel
 
 log = logging.getLogger("agentscope_faas")
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(WireModel):
     """Every error answer: ``code`` to branch on, ``detail`` for people (a list of field
     errors for ``invalid_request``)."""
 

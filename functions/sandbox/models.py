@@ -6,9 +6,10 @@ tool lists and results (MCP's ``CallToolResult`` shape), workspace answers."""
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import ConfigDict, Field, StringConstraints
 
 from functions.runtime.sandbox.types import SANDBOX_TYPES
+from functions.runtime.wire import WireModel
 
 # an MCP server's name: it prefixes its tools' names (<server>__<tool>), so no "__" in it
 McpServerName = Annotated[
@@ -27,7 +28,7 @@ HeaderName = Annotated[str, StringConstraints(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-
 HeaderValue = Annotated[str, StringConstraints(pattern=r"^[\t\x20-\x7e\x80-\xff]*$")]
 
 
-class StdioMcpServer(BaseModel):
+class StdioMcpServer(WireModel):
     """A server the sandbox runs as a child process (as its user, in its workspace)."""
 
     command: str = Field(min_length=1, description="the program, e.g. python3 or npx")
@@ -36,7 +37,7 @@ class StdioMcpServer(BaseModel):
     cwd: str | None = Field(None, description="inside the workspace (default: its root)")
 
 
-class HttpMcpServer(BaseModel):
+class HttpMcpServer(WireModel):
     """A server the sandbox reaches over Streamable HTTP (needs SANDBOX_INTERNET_ACCESS for
     anything outside the container)."""
 
@@ -49,7 +50,7 @@ class HttpMcpServer(BaseModel):
     )
 
 
-class McpServers(BaseModel):
+class McpServers(WireModel):
     """MCP servers to run in a sandbox, in AgentScope Runtime's (and Claude Desktop's)
     ``mcpServers`` shape; their tools join the sandbox's as ``<server>__<tool>``."""
 
@@ -60,7 +61,7 @@ class AddMcpServers(McpServers):
     overwrite: bool = Field(False, description="replace a running server of the same name")
 
 
-class McpServerInfo(BaseModel):
+class McpServerInfo(WireModel):
     model_config = ConfigDict(extra="allow")
 
     name: str
@@ -70,15 +71,15 @@ class McpServerInfo(BaseModel):
     tools: list[str] = Field(description="its tools, as the sandbox offers them")
 
 
-class McpServerList(BaseModel):
+class McpServerList(WireModel):
     servers: list[McpServerInfo]
 
 
-class McpServerDeleted(BaseModel):
+class McpServerDeleted(WireModel):
     deleted: str
 
 
-class CreateSandbox(BaseModel):
+class CreateSandbox(WireModel):
     type: str = Field("base", description=f"one of {', '.join(SANDBOX_TYPES)}")
     user_id: str | None = None
     session_id: str | None = None
@@ -88,7 +89,7 @@ class CreateSandbox(BaseModel):
     )
 
 
-class SandboxInfo(BaseModel):
+class SandboxInfo(WireModel):
     """A sandbox as callers see it: never its token, endpoint or backend handle."""
 
     sandbox_id: str
@@ -101,21 +102,21 @@ class SandboxInfo(BaseModel):
     desktop_url: str | None = Field(None, description="live view (browser and gui types)")
 
 
-class SandboxList(BaseModel):
+class SandboxList(WireModel):
     items: list[SandboxInfo]
 
 
-class Deleted(BaseModel):
+class Deleted(WireModel):
     sandbox_id: str
     deleted: bool = Field(description="false when there was nothing to delete")
 
 
-class Reaped(BaseModel):
+class Reaped(WireModel):
     expired: int
     orphans: int
 
 
-class ToolInfo(BaseModel):
+class ToolInfo(WireModel):
     model_config = ConfigDict(extra="allow")
 
     name: str
@@ -124,11 +125,11 @@ class ToolInfo(BaseModel):
     server: str | None = Field(None, description="the MCP server in the sandbox it is of")
 
 
-class ToolList(BaseModel):
+class ToolList(WireModel):
     tools: list[ToolInfo]
 
 
-class ToolResult(BaseModel):
+class ToolResult(WireModel):
     """MCP ``CallToolResult``: ``content`` items ``{type: text, text}`` (or image...)."""
 
     model_config = ConfigDict(extra="allow")
@@ -137,29 +138,29 @@ class ToolResult(BaseModel):
     isError: bool
 
 
-class WorkspaceEntry(BaseModel):
+class WorkspaceEntry(WireModel):
     name: str
     type: str = Field(description="file | directory")
     size: int | None = None
 
 
-class WorkspaceListing(BaseModel):
+class WorkspaceListing(WireModel):
     path: str
     entries: list[WorkspaceEntry]
 
 
-class FileWritten(BaseModel):
+class FileWritten(WireModel):
     path: str
     size: int = Field(description="bytes written")
 
 
-class FileMoved(BaseModel):
+class FileMoved(WireModel):
     path: str = Field(description="where the file or directory is now")
 
 
-class FileDeleted(BaseModel):
+class FileDeleted(WireModel):
     deleted: str
 
 
-class Health(BaseModel):
+class Health(WireModel):
     status: str

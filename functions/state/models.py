@@ -5,55 +5,56 @@
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
 from functions.runtime.services import Session
+from functions.runtime.wire import WireModel
 
 Message = dict[str, Any]
 
 
-class CreateSessionBody(BaseModel):
+class CreateSessionBody(WireModel):
     session_id: str | None = Field(None, description="omit to have an id generated")
 
 
-class SessionPage(BaseModel):
+class SessionPage(WireModel):
     items: list[Session]
     next_cursor: str | None = None
 
 
-class MessagePage(BaseModel):
+class MessagePage(WireModel):
     items: list[Message]
     next_cursor: str | None = None
 
 
-class AppendResult(BaseModel):
+class AppendResult(WireModel):
     sequence: int = Field(description="the stored append's sequence number in the session")
     messages: list[Message]
 
 
-class RoundId(BaseModel):
+class RoundId(WireModel):
     round_id: int
 
 
-class StateRound(BaseModel):
+class StateRound(WireModel):
     round_id: int
     state: dict[str, Any]
 
 
-class Rounds(BaseModel):
+class Rounds(WireModel):
     rounds: list[int]
 
 
-class MemoryAddBody(BaseModel):
+class MemoryAddBody(WireModel):
     messages: Message | list[Message]
     session_id: str | None = None
 
 
-class MemoryAdded(BaseModel):
+class MemoryAdded(WireModel):
     added: int
 
 
-class MemorySearchBody(BaseModel):
+class MemorySearchBody(WireModel):
     """``messages`` or ``query`` (422 with neither)."""
 
     model_config = ConfigDict(
@@ -65,15 +66,15 @@ class MemorySearchBody(BaseModel):
     top_k: int = Field(5, ge=1, le=1000)
 
 
-class MemoryItems(BaseModel):
+class MemoryItems(WireModel):
     items: list[Message]
 
 
-class MemoryPage(BaseModel):
+class MemoryPage(WireModel):
     items: list[Message]
     page_num: int
     page_size: int
 
 
-class Health(BaseModel):
+class Health(WireModel):
     status: str

@@ -124,3 +124,64 @@ def test_fastapi_still_refuses_a_pydantic_v1_model_once_one_is_loaded():
     legacy.__annotations__ = {"body": Legacy}  # the class itself, not this module's string
     with pytest.raises(PydanticV1NotSupportedError):
         FastAPI().post("/legacy")(legacy)
+
+
+
+BUILT_PROBE = """
+import importlib, json, sys
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+from functions.runtime.wire import WireModel
+handler = importlib.import_module(f"functions.{sys.argv[1]}.handler")
+
+def built():
+    # the type adapters FastAPI made of each route's body and answer models
+    adapters = {}
+    for route in handler.app.routes:
+        if isinstance(route, APIRoute):
+            for kind, field in (("body", route.body_field), ("answer", route.response_field)):
+                model = field.field_info.annotation if field is not None else None
+                if isinstance(model, type) and issubclass(model, WireModel):
+                    key = f"{kind} {route.name} {field.field_info.annotation.__name__}"
+                    adapters[key] = field._type_adapter.pydantic_complete
+    return sorted(key for key, done in adapters.items() if done), len(adapters)
+
+at_start, adapters = built()
+client = TestClient(handler.app, base_url="http://127.0.0.1", client=("127.0.0.1", 50000))
+answer = client.request(sys.argv[2], sys.argv[3], json=json.loads(sys.argv[4]))
+after, _ = built()
+print(json.dumps([at_start, adapters, after, answer.status_code, answer.json()]))
+"""
+
+
+def _first_request(function: str, method: str, path: str, body: object) -> list:
+    """(adapters built at start, adapters, built after the request, its status, its body)."""
+    out = subprocess.run(
+        [sys.executable, "-c", BUILT_PROBE, function, method, path, json.dumps(body)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+        env={**os.environ, "STORE_URL": "memory://", "AUTH_MODE": "none"},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_the_sandbox_function_builds_a_routes_models_when_a_request_first_uses_them():
+    # a create with a bad ttl: its body model is built to refuse it, nothing else
+    at_start, adapters, after, status, body = _first_request(
+        "sandbox", "POST", "/v1/sandboxes", {"type": "base", "ttl_s": -1}
+    )
+    assert at_start == [] and adapters >= 20
+    assert status == 422 and body["code"] == "invalid_request"
+    assert [error["loc"] for error in body["detail"]] == [["body", "ttl_s"]]
+    assert after == ["body create CreateSandbox"]
+
+
+def test_the_state_function_builds_the_models_of_the_route_a_request_first_uses():
+    at_start, adapters, after, status, body = _first_request(
+        "state", "POST", "/v1/users/u1/memory/search", {"query": "tea"}
+    )
+    assert at_start == [] and adapters >= 10
+    assert status == 200 and body["items"] == []
+    assert after == ["answer search_memory MemoryItems", "body search_memory MemorySearchBody"]

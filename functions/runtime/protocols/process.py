@@ -25,6 +25,7 @@ from ..protocol import AgentRequest, Response
 from ..sse import SSEResponse, encoded, sse_encode, stream_answer
 from ..storage.keys import validate_id
 from ..turn import Agent, open_turn, run_watching
+from ..wire import WireModel
 
 router = APIRouter()
 M = TypeVar("M", bound=BaseModel)
@@ -61,7 +62,7 @@ def parse_request(body: bytes) -> AgentRequest:
     return parse_body(AgentRequest, body)
 
 
-class StopRequest(BaseModel):
+class StopRequest(WireModel):
     """``POST /process/stop``: the session whose running turn should stop."""
 
     session_id: str
@@ -73,7 +74,7 @@ class StopRequest(BaseModel):
         return None if value is None else validate_id(value, info.field_name)
 
 
-class StopAccepted(BaseModel):
+class StopAccepted(WireModel):
     """The stop is recorded; the turn ends ``canceled`` within ``STOP_POLL_INTERVAL_S``."""
 
     session_id: str

@@ -9,11 +9,12 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from functions.runtime.auth import PrincipalDep
 from functions.runtime.http_errors import errors
 from functions.runtime.storage.keys import validate_id
+from functions.runtime.wire import WireModel
 
 from ..deps import Service
 
@@ -21,7 +22,7 @@ router = APIRouter()
 STOP_CONCURRENCY = 8
 
 
-class StopSandboxes(BaseModel):
+class StopSandboxes(WireModel):
     user_id: str = Field(description="whose sandboxes to end")
 
     @field_validator("user_id")
@@ -30,7 +31,7 @@ class StopSandboxes(BaseModel):
         return validate_id(value, "user_id")
 
 
-class SandboxesStopped(BaseModel):
+class SandboxesStopped(WireModel):
     user_id: str
     deleted: list[str] = Field(description="the ids of the sandboxes ended")
 
