@@ -17,8 +17,9 @@ the lease heartbeat (the watcher task each turn runs: it renews the lease and re
 marks every STOP_POLL_INTERVAL_S): ``/process`` with the default interval beside one so
 short (1 ms) that every turn reads its lease, and the watcher's own per-turn cost measured
 in-process. And A2A ``SendMessage`` (JSON-RPC at ``/a2a``, same agent, blocking; each call
-also saves its task, completed, in the store), budget >= 80 % of ``/process``
-throughput, in the same alternating runs, with the server's CPU time per request.
+also saves its task, completed, in the store), budget >= 90 % of ``/process``
+throughput (issue 23: within 10 %), in the same alternating runs, with the server's CPU
+time per request.
 
 Tracing off and on, on the budget's store: on sets OTEL_EXPORTER_OTLP_ENDPOINT to an OTLP
 sink in this process (it answers every export with 200 and reads nothing), so each request
@@ -369,7 +370,8 @@ def main() -> int:
         f"  A2A SendMessage c=10 (tmpfs): {a2a['rps']:.0f} req/s (p99 {a2a['p99']:.2f} ms, "
         f"server CPU {a2a['cpu_ms']:.2f} ms/request) vs /process {process['rps']:.0f} req/s "
         f"({process['cpu_ms']:.2f} ms/request), medians of {args.rounds} alternating runs: "
-        f"{a2a_ratio:.0%}; budget >= 80 %: " + ("PASS" if a2a_ratio >= 0.8 else "FAIL")
+        f"{a2a_ratio:.0%}; budget >= {1 - BUDGET_NEAR_PROCESS:.0%}: "
+        + ("PASS" if a2a_ratio >= 1 - BUDGET_NEAR_PROCESS else "FAIL")
     )
     share_lines, _ = shares(ceiling, {"/process": process, "Responses": responses, "A2A": a2a})
     store_lines, _ = store_requests_lines()
@@ -381,7 +383,8 @@ def main() -> int:
         *turn_profile.breakdown(),
     ]
     publish("process_load", "\n".join(lines))
-    return 0 if ok and ratio >= 0.9 and tracing_ok and a2a_ratio >= 0.8 else 1
+    near = 1 - BUDGET_NEAR_PROCESS
+    return 0 if ok and ratio >= near and tracing_ok and a2a_ratio >= near else 1
 
 
 def responses_line(responses: dict[str, float], process: dict[str, float], rounds: int) -> str:
@@ -390,8 +393,9 @@ def responses_line(responses: dict[str, float], process: dict[str, float], round
         f"  Responses API c=10 (tmpfs): {responses['rps']:.0f} req/s "
         f"(p99 {responses['p99']:.2f} ms, server CPU {responses['cpu_ms']:.2f} ms/request) "
         f"vs /process {process['rps']:.0f} req/s ({process['cpu_ms']:.2f} ms/request) measured "
-        f"beside it (medians of {rounds} alternating runs): {ratio:.0%}; budget >= 90 %: "
-        + ("PASS" if ratio >= 0.9 else "FAIL")
+        f"beside it (medians of {rounds} alternating runs): {ratio:.0%}; "
+        f"budget >= {1 - BUDGET_NEAR_PROCESS:.0%}: "
+        + ("PASS" if ratio >= 1 - BUDGET_NEAR_PROCESS else "FAIL")
     )
 
 
@@ -414,7 +418,7 @@ def responses_only(seconds: int, rounds: int) -> int:
         f"({os.cpu_count()} CPUs)"
     )
     print(responses_line(responses, process, rounds))
-    return 0 if responses["rps"] / process["rps"] >= 0.9 else 1
+    return 0 if responses["rps"] / process["rps"] >= 1 - BUDGET_NEAR_PROCESS else 1
 
 
 # issue 23's budgets beside the ceiling

@@ -31,7 +31,6 @@ from a2a.auth.user import User
 from a2a.server.agent_execution import RequestContext
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandlerV2
-from a2a.server.request_handlers.request_handler import validate_request_params
 from a2a.server.routes import create_agent_card_routes
 from a2a.server.routes.common import DefaultServerCallContextBuilder
 from a2a.server.routes.jsonrpc_dispatcher import JsonRpcDispatcher
@@ -67,6 +66,7 @@ from ..auth import get_principal
 from ..errors import ApiError
 from ..storage.keys import InvalidId, validate_id
 from .a2a_executor import NEW_CONTEXT, TurnExecutor, TurnRefused
+from .a2a_required import required_params
 from .a2a_runs import TaskRun, copy_task, follow
 from .a2a_tasks import TERMINAL, UNANNOUNCED, ObjectTaskStore
 
@@ -230,7 +230,7 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
         job.add_done_callback(lambda _: self.runs.pop(run.task_id, None))
         return run
 
-    @validate_request_params
+    @required_params
     async def on_message_send(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> Message | Task:
@@ -244,7 +244,7 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
             raise InternalError(message=f"task {run.task_id} broke before its end was saved")
         return apply_history_length(copy_task(run.task), params.configuration)
 
-    @validate_request_params
+    @required_params
     async def on_message_send_stream(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
@@ -264,7 +264,7 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
 
     # -- canceling -----------------------------------------------------------------------------
 
-    @validate_request_params
+    @required_params
     async def on_cancel_task(self, params: CancelTaskRequest, context: ServerCallContext) -> Task:
         stored = await self.tasks.get(params.id, context)
         if stored is None:
@@ -309,7 +309,7 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
 
     # -- subscribing ---------------------------------------------------------------------------
 
-    @validate_request_params
+    @required_params
     async def on_subscribe_to_task(
         self, params: SubscribeToTaskRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
