@@ -10,7 +10,18 @@ the same. Models every turn uses (``protocol.py``) are built at import as before
 first request would build them anyway.
 """
 
+import warnings
+
 from pydantic import BaseModel, ConfigDict
+from pydantic.warnings import UnsupportedFieldAttributeWarning
+
+# FastAPI makes each body's type adapter of ``Annotated[Model, Body(alias=<parameter>)]``
+# and silences the warning pydantic gives for that ``alias`` while it builds one. A deferred
+# model's adapter is built later, on first use, outside that silence: silenced here too
+# (else a process that turns warnings into errors would answer 500 on every such route).
+warnings.filterwarnings(
+    "ignore", message="The 'alias' attribute with value", category=UnsupportedFieldAttributeWarning
+)
 
 
 class WireModel(BaseModel):
