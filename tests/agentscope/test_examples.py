@@ -13,7 +13,6 @@ The 1.x suite (tests/agentscope1) also runs in that virtualenv, from here, so th
 
 from __future__ import annotations
 
-import contextlib
 import os
 import subprocess
 from collections.abc import Iterator
@@ -22,11 +21,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from functions.runtime.sandbox.launchers.docker import LABEL_OWNER, owner_id
 from functions.runtime.settings import Settings
 from local_emulator.chat_completions import offline_model_app
 from tests.agentscope.stream import events_of
 from tests.e2e.test_emulator import emulator_env
+from tests.fixtures.docker import remove_sandboxes_of
 from tests.fixtures.servers import ROOT, free_port, run_emulator, serve_app, wait_http
 
 VENV1 = ROOT / ".venv-agentscope1"
@@ -55,12 +54,6 @@ def say(url: str, text: str, session_id: str) -> dict:
     events = events_of(resp.text)
     assert events[-1]["status"] == "completed", events[-1]
     return events[-1]
-
-
-def remove_containers(docker_client, owner: str) -> None:
-    for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_OWNER}={owner}"}):
-        with contextlib.suppress(Exception):
-            c.remove(force=True)
 
 
 def test_the_agentscope1_suite_passes_in_its_virtualenv():
@@ -93,14 +86,10 @@ def test_agentscope_friday_runs_code_in_the_sessions_sandbox(
     env = emulator_env(tmp_path, MODEL_BASE_URL="", AGENT_APP=app)
     url = f"http://127.0.0.1:{env['QUERY_PORT']}"
     state = f"http://127.0.0.1:{env['STATE_PORT']}"
-    owner = owner_id(Settings(store_url=env["STORE_URL"]))
-    try:
-        with run_emulator(env):
-            first = say(url, RUN_THIS, "c1")
-            second = say(url, AND_THIS, "c1")
-            saved = httpx.get(f"{state}/v1/users/u1/sessions/c1/state", timeout=30).json()
-    finally:
-        remove_containers(docker_client, owner)
+    with run_emulator(env):  # which removes the session's sandbox as it ends
+        first = say(url, RUN_THIS, "c1")
+        second = say(url, AND_THIS, "c1")
+        saved = httpx.get(f"{state}/v1/users/u1/sessions/c1/state", timeout=30).json()
 
     call, output, answer = first["output"]
     assert call["type"] == "plugin_call" and output["type"] == "plugin_call_output"
@@ -131,7 +120,7 @@ def sandbox_function(tmp_path, docker_client, sandbox_images_built) -> Iterator[
         with serve_app(create_app(settings)) as url:
             yield url
     finally:
-        remove_containers(docker_client, owner_id(settings))
+        remove_sandboxes_of({"STORE_URL": settings.store_url})
 
 
 def test_the_seeds_1x_example_runs_code_in_a_sandbox_through_the_query_function(

@@ -110,24 +110,18 @@ def test_friday_runs_code_in_the_sessions_sandbox_with_no_model_key(
     env = emulator_env(tmp_path, MODEL_BASE_URL="")
     url = f"http://127.0.0.1:{env['QUERY_PORT']}"
     owner = owner_id(Settings(store_url=env["STORE_URL"]))
-    try:
-        with run_emulator(env):
-            first = say(url, "Run this:\n```python\nx = 6 * 7\nprint(x)\n```", session_id="c1")
-            second = say(url, "And:\n```python\nx + 1\n```", session_id="c1")
-        call, output, answer = first["output"]
-        assert call["type"] == "plugin_call"
-        assert call["content"][0]["data"]["name"] == "execute_python_code"
-        assert output["content"][0]["data"]["output"] == "42\n"
-        assert answer["content"][0]["text"].endswith("returned: 42\n")
-        # the next turn ran in the same sandbox: the variable was still there
-        assert second["output"][1]["content"][0]["data"]["output"] == "43\n"
+    with run_emulator(env):  # which removes the session's sandbox as it ends
+        first = say(url, "Run this:\n```python\nx = 6 * 7\nprint(x)\n```", session_id="c1")
+        second = say(url, "And:\n```python\nx + 1\n```", session_id="c1")
         boxes = docker_client.containers.list(filters={"label": f"{LABEL_OWNER}={owner}"})
-        assert len(boxes) == 1  # one sandbox for the session, kept for its next turn
-    finally:
-        for c in docker_client.containers.list(
-            all=True, filters={"label": f"{LABEL_OWNER}={owner}"}
-        ):
-            c.remove(force=True)
+    call, output, answer = first["output"]
+    assert call["type"] == "plugin_call"
+    assert call["content"][0]["data"]["name"] == "execute_python_code"
+    assert output["content"][0]["data"]["output"] == "42\n"
+    assert answer["content"][0]["text"].endswith("returned: 42\n")
+    # the next turn ran in the same sandbox: the variable was still there
+    assert second["output"][1]["content"][0]["data"]["output"] == "43\n"
+    assert len(boxes) == 1  # one sandbox for the session, kept for its next turn
 
 
 def test_friday_runs_code_in_an_fc_session_with_sandbox_backend_fc(
@@ -143,21 +137,19 @@ def test_friday_runs_code_in_an_fc_session_with_sandbox_backend_fc(
     env = emulator_env(tmp_path, MODEL_BASE_URL="", SANDBOX_BACKEND="fc", FC_ACCOUNT_ID=account)
     url = f"http://127.0.0.1:{env['QUERY_PORT']}"
     label = f"{LABEL_OWNER}={emulator_owner(account)}"
-    try:
-        with run_emulator(env) as proc:
-            first = say(url, "Run this:\n```python\nx = 6 * 7\nprint(x)\n```", session_id="c1")
-            second = say(url, "And:\n```python\nx + 1\n```", session_id="c1")
-            sessions = docker_client.containers.list(filters={"label": label})
-            proc.send_signal(signal.SIGINT)
-            out, _ = proc.communicate(timeout=60)
-        assert first["output"][1]["content"][0]["data"]["output"] == "42\n"
-        assert second["output"][1]["content"][0]["data"]["output"] == "43\n"
-        assert len(sessions) == 1  # the chat's sandbox: one FC session, one container
-        assert "fc api   http://127.0.0.1:" in out and "(on fc)" in out
-        assert docker_client.containers.list(all=True, filters={"label": label}) == []
-    finally:
-        for c in docker_client.containers.list(all=True, filters={"label": label}):
-            c.remove(force=True)
+    with run_emulator(env) as proc:
+        first = say(url, "Run this:\n```python\nx = 6 * 7\nprint(x)\n```", session_id="c1")
+        second = say(url, "And:\n```python\nx + 1\n```", session_id="c1")
+        sessions = docker_client.containers.list(filters={"label": label})
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=60)
+        # the emulator's own doing, before run_emulator removes what a test left
+        left = docker_client.containers.list(all=True, filters={"label": label})
+    assert first["output"][1]["content"][0]["data"]["output"] == "42\n"
+    assert second["output"][1]["content"][0]["data"]["output"] == "43\n"
+    assert len(sessions) == 1  # the chat's sandbox: one FC session, one container
+    assert "fc api   http://127.0.0.1:" in out and "(on fc)" in out
+    assert left == []  # the FC emulator ended its sessions as it stopped
 
 
 def test_a_bad_setting_is_one_line_naming_it(tmp_path):

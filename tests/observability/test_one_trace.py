@@ -35,9 +35,6 @@ def within(child: ReceivedSpan, parent: ReceivedSpan) -> bool:
 def test_a_turn_with_a_model_call_and_a_sandbox_tool_call_is_one_trace(
     tmp_path, docker_client, sandbox_images_built
 ):
-    from functions.runtime.sandbox.launchers.docker import LABEL_OWNER, owner_id
-    from functions.runtime.settings import Settings
-
     code = json.dumps({"code": "print(6 * 7)"})
     with OtlpReceiver() as receiver, FakeOpenAIServer(api_key=FAKE_API_KEY) as model:
         model.push(
@@ -52,34 +49,27 @@ def test_a_turn_with_a_model_call_and_a_sandbox_tool_call_is_one_trace(
             OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
             OTEL_BSP_SCHEDULE_DELAY="600000",  # only the functions' own flushes send spans
         )
-        owner = owner_id(Settings(store_url=env["STORE_URL"]))
         url = f"http://127.0.0.1:{env['QUERY_PORT']}"
         body = {
             "input": [{"role": "user", "content": [{"type": "text", "text": "What is 6 * 7?"}]}],
             "session_id": "traced",
             "stream": False,
         }
-        try:
-            with run_emulator(env, timeout=60):
-                resp = httpx.post(
-                    f"{url}/process",
-                    json=body,
-                    headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"},
-                    timeout=120,
-                )
-                assert resp.status_code == 200, resp.text
-                spans = receiver.wait_for(
-                    lambda got: (
-                        any(s.name == "POST /process" for s in got)
-                        and any(s.service == "agentscope-sandbox-base" for s in got)
-                    ),
-                    timeout=60,
-                )
-        finally:
-            for c in docker_client.containers.list(
-                all=True, filters={"label": f"{LABEL_OWNER}={owner}"}
-            ):
-                c.remove(force=True)
+        with run_emulator(env, timeout=60):  # which removes the session's sandbox as it ends
+            resp = httpx.post(
+                f"{url}/process",
+                json=body,
+                headers={"traceparent": f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"},
+                timeout=120,
+            )
+            assert resp.status_code == 200, resp.text
+            spans = receiver.wait_for(
+                lambda got: (
+                    any(s.name == "POST /process" for s in got)
+                    and any(s.service == "agentscope-sandbox-base" for s in got)
+                ),
+                timeout=60,
+            )
     final = resp.json()
     assert final["output"][1]["content"][0]["data"]["output"] == "42\n"
 
