@@ -22,13 +22,13 @@ import httpx
 import pytest
 from openapi_spec_validator import validate
 
-from functions.runtime.sandbox.launchers.docker import LABEL_OWNER, owner_id
 from functions.runtime.server import build_app
 from functions.runtime.settings import Settings
 from functions.sandbox.app import create_app as sandbox_app
 from functions.state.app import create_app as state_app
 from local_emulator.tokens import mint_token
 from tests.apps import echo_app
+from tests.fixtures.docker import remove_sandboxes_of
 from tests.fixtures.servers import serve_app
 
 SECRET = "schemathesis-dev-secret-0123456789abcdef"
@@ -64,11 +64,7 @@ def functions(tmp_path_factory, sandbox_images_built, docker_client) -> Iterator
         try:
             yield urls
         finally:
-            for c in docker_client.containers.list(
-                all=True, filters={"label": f"{LABEL_OWNER}={owner_id(settings)}"}
-            ):
-                with contextlib.suppress(Exception):
-                    c.remove(force=True)
+            remove_sandboxes_of({"STORE_URL": settings.store_url})
 
 
 @pytest.mark.parametrize("function", ["query", "state", "sandbox"])

@@ -10,7 +10,6 @@ function's door, through the FC emulator's trigger (a WebSocket relayed twice).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,7 +17,6 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlsplit
 
-import docker
 import httpx
 import pytest
 
@@ -29,12 +27,12 @@ from functions.runtime.sandbox import (
     sandbox_tool_adapter,
 )
 from functions.runtime.sandbox.desktop import SCREEN
-from functions.runtime.sandbox.launchers.docker import LABEL_OWNER, owner_id
 from functions.runtime.settings import Settings
 from functions.runtime.tools import Toolkit
 from functions.sandbox.app import create_app
 from local_emulator.tokens import mint_token
 from tests.fixtures.desktop import data_url, image_of, png_size, ref_of, wait_for_pixels, ws_of
+from tests.fixtures.docker import remove_sandboxes_of
 from tests.fixtures.servers import serve_app
 from tests.sandbox.conftest import end_fc_sessions
 from tests.sandbox_images.expected import BASE_TOOLS, BROWSER_TOOLS, GUI_TOOLS
@@ -63,10 +61,7 @@ def deployment(
     finally:
         if settings.sandbox_backend == "fc":
             in_a_thread(lambda: end_fc_sessions(settings))
-        label = f"{LABEL_OWNER}={owner_id(settings)}"
-        for c in docker_client.containers.list(all=True, filters={"label": label}):
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                c.remove(force=True)
+        remove_sandboxes_of({"STORE_URL": settings.store_url})
 
 
 @pytest.fixture(scope="module")

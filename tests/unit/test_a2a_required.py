@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from a2a.types import a2a_pb2
@@ -83,13 +84,12 @@ def cleared(message: Message, path: tuple[str, ...]) -> Message:
     """A copy of ``message`` without the field at ``path``."""
     copy = type(message)()
     copy.CopyFrom(message)
-    parent: object = copy
+    parent: Any = copy
     for step in path[:-1]:
-        parent = (
-            parent[int(step) if step.isdigit() else step]
-            if not isinstance(parent, Message)
-            else getattr(parent, step)
-        )
+        if isinstance(parent, Message):
+            parent = getattr(parent, step)
+        else:  # a repeated field (by index) or a map (by key)
+            parent = parent[int(step) if step.isdigit() else step]
     assert isinstance(parent, Message)
     parent.ClearField(path[-1])
     return copy
