@@ -26,7 +26,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .calls import TurnCalls
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from .instance import Instance
     from .services.history import Session
     from .services.lock import Lease
+    from .services.log import Extra
 
 log = logging.getLogger("agentscope_faas.query")
 
@@ -128,8 +129,10 @@ class Turn:
         # ids of input messages the agent sees but the history does not keep (the Responses
         # API's instructions apply to one request only)
         self.unsaved: set[str] = set()
-        # ``(final response, history length after it)`` -> awaited beside the final append
-        self.finalizers: list[Callable[[Response, int], Awaitable[None]]] = []
+        # the protocol's own record of the turn, written with it (its commit's ``extra``):
+        # called with the final response as it is persisted, or None for a turn cut off
+        # before its end (its client left); may return nothing to keep
+        self.recorder: Callable[[Response | None], Extra | None] | None = None
         self.final: Response | None = None
         # ``(characters, the error)``: the most message text the agent may stream (set by
         # an observer, budgets.TurnBudgets; the error is copied for the turn that reaches
@@ -325,19 +328,12 @@ class Turn:
                 await producer
 
     async def _persist_then(self, final: Response) -> Response:
-        """Make the turn durable before the client is told it is over; the ``finalizers``
-        (a protocol's own record of the turn) run beside the history append."""
+        """Make the turn durable - with the protocol's ``recorder`` record of it - before
+        the client is told it is over."""
         from .services.history import SessionNotFound  # loaded by the turn's session already
 
         try:
-            records = self.records()
-            end = len(self.session.messages) + len(records) if self.session is not None else 0
-            if self.finalizers:
-                await asyncio.gather(
-                    self.persist(records), *(finalize(final, end) for finalize in self.finalizers)
-                )
-            else:  # no task for gather to wrap the one coroutine in
-                await self.persist(records)
+            await self.persist(final=final)
         except SessionNotFound as exc:  # deleted while the turn ran: nothing to save it to
             final.status = RunStatus.Failed
             final.error = Error(code=exc.code, message=f"the turn could not be saved: {exc}")
@@ -374,20 +370,33 @@ class Turn:
             messages.append(item)
         return messages
 
-    async def persist(self, records: list[dict[str, Any]] | None = None) -> None:
+    async def persist(self, final: Response | None = None) -> None:
+        """Write what the turn said into its session, with the ``recorder``'s record of its
+        ``final`` response (None: cut off before its end); once."""
         if self.persisted or self.session is None:
             return
         self.persisted = True
-        messages = self.records() if records is None else records
+        messages = self.records()
+        extra = self._record(final)
         # shielded: a client that leaves while the write is in flight (its stream is
         # cancelled) must not cut it short, and the session is released only after it
-        write = asyncio.ensure_future(self.instance.history.commit_turn(self.session, messages))
+        history = self.instance.history
+        write = asyncio.ensure_future(history.commit_turn(self.session, messages, extra))
         try:
             await asyncio.shield(write)
         except asyncio.CancelledError:
             with contextlib.suppress(Exception):  # its own failure is the write's to log
                 await write
             raise
+
+    def _record(self, final: Response | None) -> Extra | None:
+        if self.recorder is None:
+            return None
+        try:
+            return self.recorder(final)
+        except Exception:  # the turn is kept all the same; only the protocol's record is not
+            log.exception("could not record the turn of session %s", self.session_id)
+            return None
 
     async def _shielded_end(self) -> None:
         # Runs on every exit, including cancellation by a vanished client: record what was

@@ -79,3 +79,33 @@ def test_turns_written_this_way_are_what_the_state_function_serves():
         assert final_text(answer) == "turn 4: three | before: one / two / by hand"
         assert httpx.delete(f"{state}/v1/users/u/sessions/s1").status_code == 204
         assert httpx.get(f"{state}/v1/users/u/sessions").json()["items"] == []
+
+
+def test_a_stored_response_costs_no_request_beyond_its_turns():
+    """The Responses API keeps its response in the turn's own write: a turn costs what a
+    ``/process`` turn does, and continuing by ``previous_response_id`` adds only the read
+    that finds it (its session's snapshot and tail)."""
+    shared = MemoryStore()
+    a, b = CountingStore(shared), CountingStore(shared)
+    settings = Settings(store_url="memory://")
+    with (
+        serve_app(build_app(echo_app, settings, store=a)) as url_a,
+        serve_app(build_app(echo_app, settings, store=b)) as url_b,
+    ):
+        responses = f"{url_a}/compatible-mode/v1/responses"
+        a.reset()
+        first = httpx.post(responses, json={"model": "m", "input": "one"}).json()
+        assert first["status"] == "completed" and a.total <= 3, a.counts  # an id made for it
+        a.reset()
+        given = httpx.post(responses, json={"model": "m", "input": "x", "session_id": "s9"})
+        assert given.json()["status"] == "completed" and a.total <= 4, a.counts
+        b.reset()
+        second = httpx.post(
+            f"{url_b}/compatible-mode/v1/responses",
+            json={"model": "m", "input": "two", "previous_response_id": first["id"]},
+        ).json()
+        assert second["output"][0]["content"][0]["text"] == "turn 2: two | before: one"
+        assert b.total <= 2 + 5, b.counts
+        b.reset()
+        kept = httpx.get(f"{url_b}/compatible-mode/v1/responses/{second['id']}").json()
+        assert kept == second and b.total <= 2, b.counts

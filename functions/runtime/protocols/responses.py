@@ -19,7 +19,6 @@ so the official ``openai`` client talks to the agent::
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
@@ -33,15 +32,15 @@ from ..http_errors import errors
 from ..instance import Instance
 from ..openapi import request_body
 from ..protocol import Response, uuid4_hex
+from ..services.responses import new_response_id, record
 from ..sse import SSEResponse, frame, stream_answer
 from ..turn import Agent, Turn, open_turn, run_watching
 from .process import parse_body, session_header
 
 if TYPE_CHECKING:  # the Responses models load with the first Responses request
+    from ..services.log import Extra
     from .responses_input import ResponsesRequest
     from .responses_output import ResponsesStream
-
-log = logging.getLogger("agentscope_faas.query")
 
 router = APIRouter(prefix="/compatible-mode/v1")
 
@@ -62,17 +61,18 @@ class PreviousResponseNotFound(ResponseNotFound):
 async def continue_from(instance: Instance, user_id: str, response_id: str) -> str:
     """The session a request continuing ``response_id`` runs on: the response's own when it
     is the latest there, else a fork holding the history up to it."""
-    record = await instance.responses.load(user_id, response_id)
-    if record is None:
+    stored = await instance.responses.load(user_id, response_id)
+    if stored is None:
         raise PreviousResponseNotFound(f"no stored response {response_id!r}")
-    session_id, end = record["session_id"], int(record["end"])
-    session = await instance.history.get_session(user_id, session_id)
+    session = stored.session
+    if session is None:  # stored before responses were kept in their sessions
+        session = await instance.history.get_session(user_id, stored.session_id)
     if session is None:
         raise PreviousResponseNotFound(f"the conversation of {response_id!r} was deleted")
-    if len(session.messages) == end:
-        return session_id
+    if len(session.messages) == stored.end:
+        return session.id
     fork = await instance.history.create_session(user_id, uuid4_hex())
-    await instance.history.append_message(fork, session.messages[:end])
+    await instance.history.append_message(fork, session.messages[: stored.end])
     return fork.id
 
 
@@ -94,34 +94,23 @@ def _echoed(body: ResponsesRequest, model: str) -> dict[str, Any]:
 
 
 class _Recorder:
-    """Keeps the final Response in the response store (when ``store`` is on)."""
+    """The turn's ``recorder`` (``turn.py``): the final Response object, kept with the
+    turn when ``store`` is on (``services/responses.py``)."""
 
-    def __init__(self, instance: Instance, turn: Turn, out: ResponsesStream, keep: bool):
-        self.instance, self.turn, self.out, self.keep = instance, turn, out, keep
+    def __init__(self, turn: Turn, out: ResponsesStream, keep: bool):
+        self.turn, self.out, self.keep = turn, out, keep
 
-    async def finalize(self, final: Response, end: int) -> None:
-        """A turn finalizer: the final Response is built and stored beside the history
-        append, so the client is told it is over only once both are durable."""
+    def __call__(self, final: Response | None) -> Extra | None:
+        if final is None:  # the client left: the turn stopped, keep what it said
+            final = self.turn.builder.response.model_copy(update={"status": "canceled"})
         self.out.feed(final)
-        await self.save(end)
-
-    async def save(self, end: int | None = None) -> None:
-        final, session = self.out.final, self.turn.session
-        if not self.keep or final is None or session is None:
-            return
-        try:
-            await self.instance.responses.save(
-                self.turn.user_id,
-                final,
-                self.turn.session_id,
-                len(session.messages) if end is None else end,
-                encoded=self.out.encode_response(final),  # as its completed event has it
-            )
-        except Exception as exc:  # the client still gets its answer; it cannot be chained
-            log.warning("could not store response %s: %s", final["id"], exc)
+        response = self.out.final
+        if not self.keep or response is None:
+            return None
+        return record(self.out.encode_response(response))  # as its last event has it
 
 
-async def _frames(turn: Turn, out: ResponsesStream, recorder: _Recorder) -> AsyncIterator[bytes]:
+async def _frames(turn: Turn, out: ResponsesStream) -> AsyncIterator[bytes]:
     events = turn.events()
     held = b""
     try:
@@ -140,9 +129,6 @@ async def _frames(turn: Turn, out: ResponsesStream, recorder: _Recorder) -> Asyn
             yield held
     finally:
         await events.aclose()  # type: ignore[attr-defined]  # an async generator
-        if out.final is None:  # the client left: the turn stopped, keep what it said
-            out.feed(turn.builder.response.model_copy(update={"status": "canceled"}))
-            await recorder.save()
 
 
 async def create_response(request: Request) -> Any:
@@ -156,24 +142,25 @@ async def create_response(request: Request) -> Any:
 
     body = parse_body(ResponsesRequest, await request.body())
     user_id = principal.act_for(body.user_id, instance.settings.default_user_id)
-    session_id = body.session_id
+    session_id, new = body.session_id, False
     if body.previous_response_id is not None:
         if session_id is not None:
             raise InvalidRequest("give previous_response_id or session_id, not both")
         session_id = await continue_from(instance, user_id, body.previous_response_id)
-    req, instructions = agent_request(body, f"resp_{uuid4_hex()}", session_id)
+    elif session_id is None:  # made here: the response's id names it
+        session_id, new = uuid4_hex(), True
+    req, instructions = agent_request(body, new_response_id(session_id), session_id)
     req.user_id = user_id
-    turn = await open_turn(instance, agent, req, principal)
+    turn = await open_turn(instance, agent, req, principal, new=new)
     if instructions is not None:
         turn.unsaved.add(instructions.id)
     out = ResponsesStream(
         turn.response_id, _echoed(body, body.model or agent.app_name), agent.app_name
     )
-    recorder = _Recorder(instance, turn, out, body.store)
-    turn.finalizers.append(recorder.finalize)
+    turn.recorder = _Recorder(turn, out, body.store)
     headers = session_header(turn.session_id)
     if body.stream:
-        frames = _frames(turn, out, recorder)
+        frames = _frames(turn, out)
         return SSEResponse(frames, instance.settings.sse_ping_interval_s, headers, turn.ready)
     await run_watching(turn, request.receive, out.feed)
     return JSONResponse(out.final, headers=headers)
@@ -220,8 +207,7 @@ async def retrieve_response(
 ) -> dict[str, Any]:
     """A stored response of the caller's user (``store: true``), else 404."""
     user = principal.act_for(user_id, instance.settings.default_user_id)
-    record = await instance.responses.load(user, response_id)
-    if record is None:
+    stored = await instance.responses.load(user, response_id)
+    if stored is None:
         raise ResponseNotFound(f"no stored response {response_id!r}")
-    response: dict[str, Any] = record["response"]
-    return response
+    return stored.response

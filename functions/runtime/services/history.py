@@ -39,7 +39,7 @@ from ..errors import ApiError
 from ..storage.keys import InvalidId, id_from_segment, is_segment, validate_id
 from .base import LogBackedService, normalize_messages
 from .layout import history_prefix, session_index_key, session_index_prefix
-from .log import LogNotFound, LogView, NotALog, SegmentLog, gather_bounded
+from .log import Extra, LogNotFound, LogView, NotALog, SegmentLog, find_entry, gather_bounded
 
 T = TypeVar("T")
 HEADER_READ_BYTES = 4096  # a snapshot's header line fits, whatever history follows it
@@ -190,16 +190,17 @@ class SessionHistoryService(LogBackedService):
         session._pending = True
         return session
 
-    async def commit_turn(self, session: Session, message: Any) -> None:
+    async def commit_turn(self, session: Session, message: Any, extra: Extra | None = None) -> None:
         """Persist a turn's messages in one write (``log.SegmentLog.commit``), for a session
         from :meth:`open_session` whose lease the caller holds; a new session is created
-        holding them (1 create-only put). ``SessionNotFound`` when the session was
-        deleted while the turn ran."""
+        holding them (1 create-only put). ``extra``: the protocol's own record of the turn,
+        written with it (:meth:`find_committed` reads it back). ``SessionNotFound`` when
+        the session was deleted while the turn ran."""
         records = normalize_messages(message)
         if session._pending:
             log = self._log(session.user_id, session.id)
             meta = {"user_id": session.user_id, "session_id": session.id}
-            view = await log.create(meta, records, created_at=session.created_at)
+            view = await log.create(meta, records, created_at=session.created_at, extra=extra)
             if view is not None:
                 session._view, session._stored, session._pending = view, log, False
                 session.messages.extend(records)
@@ -212,13 +213,25 @@ class SessionHistoryService(LogBackedService):
             if loaded is None:
                 raise SessionNotFound(session.user_id, session.id)
             view, session._view, session._stored = loaded[0], loaded[0], log
-        if records:
+        if records or extra:
             try:
-                await log.commit(view, records)
+                await log.commit(view, records, extra)
             except LogNotFound:
                 raise SessionNotFound(session.user_id, session.id) from None
         session.messages.extend(records)
         session.updated_at = view.updated_at
+
+    async def find_committed(
+        self, user_id: str, session_id: str, name: str, value: str
+    ) -> tuple[Session, Any, int] | None:
+        """The session, the ``extra`` field ``name`` whose ``id`` is ``value`` of one of its
+        turns' commits, and the session's length up to and including that turn; None when
+        the session or the commit is not there (``2 + t`` requests, as :meth:`get_session`)."""
+        session = await self.get_session(user_id, session_id)
+        if session is None or session._view is None:
+            return None
+        found = find_entry(session._view.base, name, value)
+        return None if found is None else (session, *found)
 
     async def _adopt_stored(self, session: Session) -> None:
         """A pending session's stored log (another writer created it: its messages come

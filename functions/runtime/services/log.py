@@ -62,6 +62,9 @@ is that one request.
   applied before a retried attempt of it failed: it is not written twice.
 * Entries are lines like segment bodies: a snapshot stays readable by code that knows only
   segments.
+* An entry may carry fields of its own beside ``records`` (``extra``): what a protocol
+  keeps of the turn (the Responses API's stored response) is written with the turn, in
+  the same request, and is exactly as durable as it; :func:`find_entry` finds it again.
 * The price is writing the snapshot whole on every commit, as a reader reads it whole.
 """
 
@@ -82,6 +85,9 @@ from .layout import log_segment_key, log_segments_prefix, log_snapshot_key, pars
 log = logging.getLogger("agentscope_faas.services")
 
 T = TypeVar("T")
+# a commit's fields beside its records: name -> its value as encoded JSON (a protocol's own
+# record of the turn, written with it: the Responses API's stored ``response``)
+Extra = dict[str, bytes]
 
 FORMAT_VERSION = 1
 DEFAULT_COMPACT_AFTER = 8  # tail segments; a read then costs at most 2 + 7 requests
@@ -175,9 +181,32 @@ class LogView:
         return True
 
 
-def _entry(inc: str, at: float, records: list[Any]) -> bytes:
-    """A snapshot line holding records that no segment holds (a commit)."""
-    return dumps({"inc": inc, "at": at, "records": records})
+def _entry(inc: str, at: float, records: list[Any], extra: Extra | None = None) -> bytes:
+    """A snapshot line holding records that no segment holds (a commit), and the commit's
+    ``extra`` fields after them."""
+    line = dumps({"inc": inc, "at": at, "records": records})
+    if extra:
+        fields = b"".join(b",%b:%b" % (dumps(name), value) for name, value in extra.items())
+        line = line[:-1] + fields + b"}"
+    return line
+
+
+def find_entry(base: bytes, name: str, value: str) -> tuple[Any, int] | None:
+    """The ``extra`` field ``name`` of the commit in ``base`` (a view's snapshot body) whose
+    field's ``id`` is ``value``, and how many records the log holds up to and including
+    that commit's; None when no commit has it."""
+    needle = dumps(value)
+    count = 0
+    for line in base.split(b"\n") if base else ():
+        if needle in line:  # most lines are not it: parsed only to count their records
+            body = json.loads(line)
+            count += len(body["records"])
+            field = body.get(name)
+            if isinstance(field, dict) and field.get("id") == value:
+                return field, count
+        else:
+            count += len(json.loads(line)["records"])
+    return None
 
 
 def _split(data: bytes) -> tuple[dict[str, Any], bytes]:
@@ -223,23 +252,25 @@ class SegmentLog:
         records: list[Any] | None = None,
         *,
         created_at: float | None = None,
+        extra: Extra | None = None,
     ) -> LogView | None:
-        """Start a log (1 create-only put), holding ``records`` as its first entry when
-        given (a commit, see the module docstring); None when one already exists."""
+        """Start a log (1 create-only put), holding ``records`` (and ``extra``) as its first
+        entry when given (a commit, see the module docstring); None when one already
+        exists."""
         now = time.time()
         start = now if created_at is None else min(created_at, now)
         view = LogView(
             self.prefix, secrets.token_hex(8), start, now, dict(meta or {}), 0, "", b"", 0
         )
-        if records:
-            view.base = _entry(view.inc, now, records)
+        if records or extra:
+            view.base = _entry(view.inc, now, records or [], extra)
         data = view.header(0, now)
         if view.base:
             data += b"\n" + view.base
         try:
             view.etag = await self.store.put(self.snapshot_key, data, if_none_match=True)
         except PreconditionFailed:
-            if not records:
+            if not view.base:
                 return None
             # our own put, applied before a retried attempt of it failed? (inc is ours alone)
             got = await self.store.get(self.snapshot_key)
@@ -382,14 +413,15 @@ class SegmentLog:
         view.upto, view.etag, view.base, view.updated_at = upto, etag, base, updated_at
         view.tail = {s: b for s, b in view.tail.items() if s > upto}
 
-    async def commit(self, view: LogView, records: list[Any]) -> None:
-        """Write ``records`` into the snapshot as one entry, after the tail ``view`` knows
-        (1 request; module docstring). Only for a writer no other writer of its kind races
-        (a turn under its lease): a lost compare-and-set is re-read and retried.
-        ``LogNotFound`` when the log was deleted (or re-created) meanwhile."""
+    async def commit(self, view: LogView, records: list[Any], extra: Extra | None = None) -> None:
+        """Write ``records`` (and ``extra``: :func:`find_entry` finds them) into the snapshot
+        as one entry, after the tail ``view`` knows (1 request; module docstring). Only for
+        a writer no other writer of its kind races (a turn under its lease): a lost
+        compare-and-set is re-read and retried. ``LogNotFound`` when the log was deleted
+        (or re-created) meanwhile."""
         for _ in range(MAX_APPEND_ATTEMPTS):
             at = time.time()
-            entry = _entry(view.inc, at, records)
+            entry = _entry(view.inc, at, records, extra)
             base = await self._folded(view, entry)
             try:
                 await self._put_snapshot(view, base, max(view.updated_at, at))
