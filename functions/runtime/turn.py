@@ -26,7 +26,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .calls import TurnCalls
@@ -159,8 +159,10 @@ class Turn:
     def response_id(self) -> str:
         return self.builder.response.id
 
-    async def begin(self) -> None:
-        """Take the lease and load the session; raises before any byte is streamed."""
+    async def begin(self, settle: Callable[[Turn], Awaitable[None]] | None = None) -> None:
+        """Take the lease and load the session; raises before any byte is streamed.
+        ``settle``: called with the session loaded, before the turn starts; it may refuse
+        the turn (raise) or :meth:`move` it."""
         inst = self.instance
         self.lease = await inst.lock.acquire(self.user_id, self.session_id, self.response_id)
         try:
@@ -169,12 +171,24 @@ class Turn:
             self.session = await inst.history.open_session(
                 self.user_id, self.session_id, new=self.new
             )
+            if settle is not None:
+                await settle(self)
         except BaseException:
             await self.end()
             raise
         self._watch_after(self.instance.settings.stop_poll_interval_s)
         for observer in self.observers:
             observer.started(self)
+
+    async def move(self, session: Session, response_id: str) -> None:
+        """Run the turn on ``session`` (the caller's, just made) as ``response_id`` instead:
+        its lease is taken, the one held let go. Only before the turn starts (``settle``)."""
+        lease = await self.instance.lock.acquire(self.user_id, session.id, response_id)
+        held, self.lease = self.lease, lease
+        self.request.session_id, self.request.id, self.session = session.id, response_id, session
+        self.builder = ResponseBuilder(session_id=session.id, response_id=response_id)
+        if held is not None:
+            await self._release(held)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -430,10 +444,13 @@ class Turn:
                 await watcher
         lease, self.lease = self.lease, None
         if lease is not None:
-            try:
-                await self.instance.lock.release(lease)
-            except Exception as exc:  # the lease expires on its own
-                log.warning("could not release session lease: %s", exc)
+            await self._release(lease)
+
+    async def _release(self, lease: Lease) -> None:
+        try:
+            await self.instance.lock.release(lease)
+        except Exception as exc:  # the lease expires on its own
+            log.warning("could not release session lease: %s", exc)
 
 
 async def run_watching(
@@ -469,6 +486,7 @@ async def open_turn(
     observers: Sequence[TurnObserver] = (),
     *,
     new: bool = False,
+    settle: Callable[[Turn], Awaitable[None]] | None = None,
 ) -> Turn:
     """A begun turn for ``request``: its user resolved, lease taken, session loaded.
 
@@ -477,7 +495,8 @@ async def open_turn(
     local caller); one without ``session_id`` starts a new session (its id is on
     ``request.session_id`` afterwards), as does one whose id the caller just made (``new``).
     Raises ``QuotaExceeded`` (429) past the user's ``USER_MAX_TURNS_PER_MINUTE``,
-    ``SessionBusy`` (409) when another request holds the session.
+    ``SessionBusy`` (409) when another request holds the session. ``settle``: see
+    :meth:`Turn.begin`.
     """
     request.user_id = principal.act_for(request.user_id, instance.settings.default_user_id)
     check_input = getattr(agent, "check_input", None)  # AgentApp.input_check's hooks
@@ -489,5 +508,5 @@ async def open_turn(
     if request.session_id is None:
         request.session_id = uuid4_hex()
     turn = Turn(instance, agent, request, new=new, observers=observers)
-    await turn.begin()
+    await turn.begin(settle)
     return turn

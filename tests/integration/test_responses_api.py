@@ -136,6 +136,69 @@ def test_continuing_an_older_response_forks_the_conversation(serve):
     assert on_branch.output_text == "turn 3: next | before: first / other"
 
 
+def test_a_continuation_refused_or_forked_leaves_the_session_free(serve):
+    """The turn takes the session's lease before it looks for the response it continues:
+    a refusal (404) and a fork let that lease go, so the session's next turn is not busy."""
+    with serve(echo_app) as url:
+        c = client(url)
+        first = c.responses.create(model="m", input="first")
+        latest = c.responses.create(model="m", input="second", previous_response_id=first.id)
+        hidden = c.responses.create(
+            model="m", input="off the record", previous_response_id=latest.id, store=False
+        )
+        for missing in (hidden.id, "resp_nothing", "hello", first.id[:-1] + "~", ""):
+            with pytest.raises(openai.NotFoundError) as refused:
+                c.responses.create(model="m", input="x", previous_response_id=missing)
+            assert refused.value.body["code"] == "previous_response_not_found", missing
+        branch = c.responses.create(model="m", input="other", previous_response_id=first.id)
+        after = c.responses.create(
+            model="m", input="third", extra_body={"session_id": first.model_extra["session_id"]}
+        )
+    assert branch.output_text == "turn 2: other | before: first"
+    assert branch.model_extra["session_id"] != first.model_extra["session_id"]
+    assert after.output_text.startswith("turn 4: third | before: first / second / off")
+
+
+def test_responses_stored_before_their_sessions_held_them_are_still_served(serve, store_url):
+    """A response kept as an object of its own (``users/{user}/responses/{id}``) is read
+    back and continued, on its session or, when it is not the latest there, on a fork."""
+    store = open_store(store_url)
+    history = SessionHistoryService(store)
+
+    async def keep_the_old_way() -> tuple[str, str]:
+        session = await history.create_session("default", "old-session")
+        said = [("user", "one"), ("assistant", "turn 1: one"), ("user", "two"), ("assistant", "2")]
+        for role, text in said:
+            await history.append_message(
+                session, {"role": role, "content": [{"type": "text", "text": text}]}
+            )
+        ids = []
+        for end, name in ((2, "a"), (4, "b")):
+            response_id = "resp_" + name * 32
+            body = {
+                "response": {"id": response_id, "object": "response", "status": "completed"},
+                "session_id": "old-session",
+                "end": end,
+            }
+            await store.put(f"users/default/responses/{response_id}", json.dumps(body).encode())
+            ids.append(response_id)
+        return ids[0], ids[1]
+
+    older, latest = asyncio.run(keep_the_old_way())
+    with serve(echo_app) as url:
+        c = client(url)
+        kept = httpx.get(f"{url}/compatible-mode/v1/responses/{latest}").json()
+        on_it = c.responses.create(model="m", input="three", previous_response_id=latest)
+        forked = c.responses.create(model="m", input="again", previous_response_id=older)
+        then = c.responses.create(model="m", input="more", previous_response_id=on_it.id)
+    assert kept["id"] == latest
+    assert on_it.model_extra["session_id"] == "old-session"
+    assert on_it.output_text == "turn 3: three | before: one / two"
+    assert forked.model_extra["session_id"] != "old-session"
+    assert forked.output_text == "turn 2: again | before: one"
+    assert then.output_text == "turn 4: more | before: one / two / three"
+
+
 def test_store_false_is_not_kept(serve):
     with serve(echo_app) as url:
         c = client(url)

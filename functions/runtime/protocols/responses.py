@@ -19,7 +19,7 @@ so the official ``openai`` client talks to the agent::
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Query, Request
@@ -32,12 +32,14 @@ from ..http_errors import errors
 from ..instance import Instance
 from ..openapi import request_body
 from ..protocol import Response, uuid4_hex
-from ..services.responses import new_response_id, record
-from ..sse import SSEResponse, frame, stream_answer
+from ..services.responses import new_response_id, record, session_of
+from ..sse import SSEResponse, stream_answer
+from ..storage.keys import InvalidId
 from ..turn import Agent, Turn, open_turn, run_watching
 from .process import parse_body, session_header
 
 if TYPE_CHECKING:  # the Responses models load with the first Responses request
+    from ..services.history import Session
     from ..services.log import Extra
     from .responses_input import ResponsesRequest
     from .responses_output import ResponsesStream
@@ -58,22 +60,46 @@ class PreviousResponseNotFound(ResponseNotFound):
     code = "previous_response_not_found"
 
 
-async def continue_from(instance: Instance, user_id: str, response_id: str) -> str:
-    """The session a request continuing ``response_id`` runs on: the response's own when it
-    is the latest there, else a fork holding the history up to it."""
+def continuing(previous_response_id: str) -> Callable[[Turn], Awaitable[None]]:
+    """The ``settle`` (``turn.py``) of a turn continuing a stored response, opened on the
+    session its id names: the response is looked for in the session as the turn loaded
+    it (no read of its own) and must be the latest there; continuing an older one forks
+    the conversation into a new session holding the history up to it, and the turn moves
+    there. ``PreviousResponseNotFound`` when the session does not hold it."""
+
+    async def settle(turn: Turn) -> None:
+        session, responses = turn.session, turn.instance.responses
+        found = None if session is None else responses.find(session, previous_response_id)
+        if session is None or found is None:
+            raise PreviousResponseNotFound(f"no stored response {previous_response_id!r}")
+        end = found[1]
+        if len(session.messages) != end:
+            fork = await _fork(turn.instance, session, end)
+            await turn.move(fork, new_response_id(fork.id))
+
+    return settle
+
+
+async def continue_before(instance: Instance, user_id: str, response_id: str) -> str:
+    """The session a request continuing ``response_id`` - stored before responses went
+    into their sessions - runs on: its own when the response is the latest there, else a
+    fork holding the history up to it."""
     stored = await instance.responses.load(user_id, response_id)
     if stored is None:
         raise PreviousResponseNotFound(f"no stored response {response_id!r}")
-    session = stored.session
-    if session is None:  # stored before responses were kept in their sessions
-        session = await instance.history.get_session(user_id, stored.session_id)
+    session = await instance.history.get_session(user_id, stored.session_id)
     if session is None:
         raise PreviousResponseNotFound(f"the conversation of {response_id!r} was deleted")
     if len(session.messages) == stored.end:
         return session.id
-    fork = await instance.history.create_session(user_id, uuid4_hex())
-    await instance.history.append_message(fork, session.messages[: stored.end])
-    return fork.id
+    return (await _fork(instance, session, stored.end)).id
+
+
+async def _fork(instance: Instance, session: Session, end: int) -> Session:
+    """A new session of the same user holding ``session``'s first ``end`` messages."""
+    fork = await instance.history.create_session(session.user_id, uuid4_hex())
+    await instance.history.append_message(fork, session.messages[:end])
+    return fork
 
 
 def _echoed(body: ResponsesRequest, model: str) -> dict[str, Any]:
@@ -117,9 +143,7 @@ async def _frames(turn: Turn, out: ResponsesStream) -> AsyncIterator[bytes]:
         async for event in events:
             produced = out.feed(event)  # the final: as the finalizer built and stored it
             if produced:  # one write for what one turn event became (fewer, fuller chunks)
-                chunk = held + b"".join(
-                    frame(out.encode(item), event=item["type"]) for item in produced
-                )
+                chunk = held + out.frames(produced)
                 if produced[-1]["type"] == "response.created":
                     held = chunk  # in_progress follows at once (the turn starts with both)
                     continue
@@ -142,16 +166,24 @@ async def create_response(request: Request) -> Any:
 
     body = parse_body(ResponsesRequest, await request.body())
     user_id = principal.act_for(body.user_id, instance.settings.default_user_id)
-    session_id, new = body.session_id, False
-    if body.previous_response_id is not None:
+    session_id, new, settle = body.session_id, False, None
+    previous = body.previous_response_id
+    if previous is not None:
         if session_id is not None:
             raise InvalidRequest("give previous_response_id or session_id, not both")
-        session_id = await continue_from(instance, user_id, body.previous_response_id)
+        try:
+            session_id = session_of(previous)
+        except InvalidId:
+            raise PreviousResponseNotFound(f"no stored response {previous!r}") from None
+        if session_id is None:
+            session_id = await continue_before(instance, user_id, previous)
+        else:
+            settle = continuing(previous)
     elif session_id is None:  # made here: the response's id names it
         session_id, new = uuid4_hex(), True
     req, instructions = agent_request(body, new_response_id(session_id), session_id)
     req.user_id = user_id
-    turn = await open_turn(instance, agent, req, principal, new=new)
+    turn = await open_turn(instance, agent, req, principal, new=new, settle=settle)
     if instructions is not None:
         turn.unsaved.add(instructions.id)
     out = ResponsesStream(

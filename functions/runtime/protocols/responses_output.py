@@ -35,6 +35,7 @@ from pydantic_core import to_json
 
 from ..budgets import exceeded_budget
 from ..protocol import Content, Error, Message, MessageType, Response, RunStatus
+from ..sse import frame
 from .translator import EventTranslator
 
 _CLIENT_CALLS = (MessageType.FUNCTION_CALL,)
@@ -45,6 +46,7 @@ _OUTPUTS = (
     MessageType.FUNCTION_CALL_OUTPUT,
 )
 _STATUS = {RunStatus.Canceled: "cancelled"}
+_FRAME_HEADS: dict[str, bytes] = {}  # event type -> its frame up to its data
 _FINAL_EVENT = {
     RunStatus.Completed: "response.completed",
     RunStatus.Failed: "response.failed",
@@ -142,6 +144,18 @@ class ResponsesStream(EventTranslator[dict[str, Any]]):
             return to_json(event)
         head = to_json({k: v for k, v in event.items() if k != "response"})
         return head[:-1] + b',"response":' + self.encode_response(response) + b"}"
+
+    def frames(self, events: list[dict[str, Any]]) -> bytes:
+        """Stream events as SSE frames, each named by its type (``event: <type>``, then
+        ``data: <json>``; compact JSON is one line: it escapes every line break)."""
+        out: list[bytes] = []
+        for event in events:
+            kind = event["type"]
+            head = _FRAME_HEADS.get(kind)
+            if head is None:
+                head = _FRAME_HEADS[kind] = frame(b"", event=kind)[:-2]  # up to the data
+            out += (head, self.encode(event), b"\n\n")
+        return b"".join(out)
 
     def _event(self, kind: str, **fields: Any) -> dict[str, Any]:
         event = {"type": kind, "sequence_number": self._seq, **fields}

@@ -221,17 +221,22 @@ class SessionHistoryService(LogBackedService):
         session.messages.extend(records)
         session.updated_at = view.updated_at
 
+    @staticmethod
+    def committed(session: Session, name: str, value: str) -> tuple[Any, int] | None:
+        """In ``session`` as it was loaded: the ``extra`` field ``name`` whose ``id`` is
+        ``value`` of one of its turns' commits, and the session's length up to and
+        including that turn; None when no commit has it (no request)."""
+        view = session._view
+        return None if view is None else find_entry(view.base, name, value)
+
     async def find_committed(
         self, user_id: str, session_id: str, name: str, value: str
     ) -> tuple[Session, Any, int] | None:
-        """The session, the ``extra`` field ``name`` whose ``id`` is ``value`` of one of its
-        turns' commits, and the session's length up to and including that turn; None when
-        the session or the commit is not there (``2 + t`` requests, as :meth:`get_session`)."""
+        """The session and what :meth:`committed` finds in it; None when the session or the
+        commit is not there (``2 + t`` requests, as :meth:`get_session`)."""
         session = await self.get_session(user_id, session_id)
-        if session is None or session._view is None:
-            return None
-        found = find_entry(session._view.base, name, value)
-        return None if found is None else (session, *found)
+        found = None if session is None else self.committed(session, name, value)
+        return None if session is None or found is None else (session, *found)
 
     async def _adopt_stored(self, session: Session) -> None:
         """A pending session's stored log (another writer created it: its messages come

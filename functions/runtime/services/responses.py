@@ -105,6 +105,12 @@ class ResponseStore:
         session, response, end = found
         return StoredResponse(response, session_id, end, session)
 
+    def find(self, session: Session, response_id: str) -> tuple[dict[str, Any], int] | None:
+        """In ``session`` as loaded (a turn's, say): the response ``response_id`` and the
+        session's length up to and including its turn; None when it is not there."""
+        found = self.history.committed(session, FIELD, response_id)
+        return None if found is None else (found[0], found[1])
+
     async def _load_before(self, user_id: str, response_id: str) -> StoredResponse | None:
         found = await self.store.get(response_key(user_id, response_id))
         if found is None:
