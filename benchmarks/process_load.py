@@ -40,8 +40,9 @@ And where one turn's time goes (``turn_profile.py``: validation, lease, session 
 handler, encoding, persistence and the rest, timed in process without the HTTP server),
 and the store requests of one turn, counted in process (the query app built on the tmpfs
 store wrapped in a counter): a turn on a fresh session, then one continuing it, each
-request's operation and key (ids shortened) in order. Budget (issue 23): a fresh-session
-turn <= 4 store requests, a continued one <= 5.
+request's operation and key (ids shortened) in order; the same for the Responses API (a
+response, then one continuing it by ``previous_response_id``). Budget (issue 23): a
+fresh-session turn <= 4 store requests, a continued one <= 5.
 
 Budget: >= 1,000 requests/s at c=10 on one worker, p99 <= 50 ms; tracing on costs
 <= 0.5 ms per request at c=10.
@@ -424,7 +425,13 @@ def responses_only(seconds: int, rounds: int) -> int:
 BUDGET_SHARE, BUDGET_P99_OVER, BUDGET_NEAR_PROCESS = 0.6, 2.0, 0.1
 # the Responses API's and A2A's least throughput as a share of /process's
 BUDGET_OF_PROCESS = 1 - BUDGET_NEAR_PROCESS
-BUDGET_STORE_REQUESTS = {"fresh session": 4, "continued session": 5}
+BUDGET_STORE_REQUESTS = {
+    "fresh session": 4,
+    "continued session": 5,
+    # the Responses API, its stored response kept with the turn: what /process's turns cost
+    "Responses, fresh session": 4,
+    "Responses, previous_response_id": 5,
+}
 
 
 def ceiling_comparison(seconds: int, rounds: int) -> tuple[list[str], bool]:
@@ -483,7 +490,8 @@ def shares(
 def store_requests_lines() -> tuple[list[str], bool]:
     """The store requests of a fresh-session turn and a continued one, printed."""
     counted = store_requests()
-    lines = ["store requests of one /process turn (file:// on tmpfs, counted in process):"]
+    lines = ["store requests of one turn (file:// on tmpfs, counted in process; /process"]
+    lines[0] += " unless named):"
     ok = True
     for turn, requests in counted.items():
         budget = BUDGET_STORE_REQUESTS[turn]
@@ -543,6 +551,14 @@ def store_requests() -> dict[str, list[tuple[str, str]]]:
                 answer = client.post("/process", json={**BODY, "session_id": "bench-session"})
                 assert answer.status_code == 200 and '"status":"completed"' in answer.text
                 counted[turn] = [(op, short(key)) for op, key in store.requests]
+            previous: dict[str, str] = {}
+            for turn in ("Responses, fresh session", "Responses, previous_response_id"):
+                store.requests.clear()
+                body = {"model": "any", "input": "ping", **previous}
+                answer = client.post(RESPONSES, json=body)
+                assert answer.status_code == 200 and answer.json()["status"] == "completed"
+                counted[turn] = [(op, short(key)) for op, key in store.requests]
+                previous = {"previous_response_id": answer.json()["id"]}
     return counted
 
 
