@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 
 import httpx
 import openai
@@ -16,11 +17,13 @@ from functions.runtime.app import AgentApp
 from functions.runtime.models import OpenAICompatModel
 from functions.runtime.server import build_app
 from functions.runtime.services import SessionHistoryService
+from functions.runtime.services.lock import lock_key
+from functions.runtime.services.responses import session_of
 from functions.runtime.settings import Settings
 from functions.runtime.storage import open_store
 from functions.runtime.tools import Toolkit
 from local_emulator.tokens import mint_token
-from tests.apps import echo_app, failing_app
+from tests.apps import echo_app, failing_app, gate, gated_app
 from tests.fakes.openai_server import (
     FAKE_API_KEY,
     FakeOpenAIServer,
@@ -197,6 +200,34 @@ def test_responses_stored_before_their_sessions_held_them_are_still_served(serve
     assert forked.model_extra["session_id"] != "old-session"
     assert forked.output_text == "turn 2: again | before: one"
     assert then.output_text == "turn 4: more | before: one / two / three"
+
+
+def test_a_client_that_leaves_mid_stream_gets_its_response_kept_cancelled(serve, store_url):
+    """The turn is cut off when its client leaves; its Response is kept with it, cancelled,
+    holding what was said, and the session is free for the next request."""
+    store = open_store(store_url)
+    with serve(gated_app) as url:
+        body = {"model": "m", "input": "hi", "stream": True}
+        with httpx.stream("POST", f"{url}/compatible-mode/v1/responses", json=body) as resp:
+            for line in resp.iter_lines():
+                if line.startswith("data: ") and '"response.created"' in line:
+                    response_id = json.loads(line[6:])["response"]["id"]
+                if line.startswith("data: ") and '"delta":"waiting "' in line:
+                    break  # leave mid-stream: the handler is still running
+        assert gate.cleaned_up.wait(10), "the handler was not cancelled after the client left"
+        gate.reset()
+        gate.release.set()
+        session_id = session_of(response_id)
+        lease = lock_key("default", session_id)
+        for _ in range(500):  # released right after the cut-off turn is written
+            if asyncio.run(store.get(lease)) is None:
+                break
+            threading.Event().wait(0.01)
+        kept = client(url).responses.retrieve(response_id)
+        then = client(url).responses.create(model="m", input="x", previous_response_id=kept.id)
+    assert kept.status == "cancelled"
+    assert kept.output_text == "waiting "
+    assert then.status == "completed" and then.model_extra["session_id"] == session_id
 
 
 def test_store_false_is_not_kept(serve):
