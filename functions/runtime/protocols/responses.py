@@ -32,7 +32,6 @@ from ..http_errors import errors
 from ..instance import Instance
 from ..openapi import request_body
 from ..protocol import Response, uuid4_hex
-from ..services.responses import new_response_id, record, session_of
 from ..sse import SSEResponse, stream_answer
 from ..storage.keys import InvalidId
 from ..turn import Agent, Turn, open_turn, run_watching
@@ -68,6 +67,8 @@ def continuing(previous_response_id: str) -> Callable[[Turn], Awaitable[None]]:
     there. ``PreviousResponseNotFound`` when the session does not hold it."""
 
     async def settle(turn: Turn) -> None:
+        from ..services.responses import new_response_id
+
         session, responses = turn.session, turn.instance.responses
         found = None if session is None else responses.find(session, previous_response_id)
         if session is None or found is None:
@@ -133,6 +134,8 @@ class _Recorder:
         response = self.out.final
         if not self.keep or response is None:
             return None
+        from ..services.responses import record
+
         return record(self.out.encode_response(response))  # as its last event has it
 
 
@@ -161,6 +164,7 @@ async def create_response(request: Request) -> Any:
     # dependencies would give
     instance, principal = get_instance(request), get_principal(request)
     agent: Agent = request.app.state.agent
+    from ..services.responses import new_response_id, session_of
     from .responses_input import ResponsesRequest, agent_request
     from .responses_output import ResponsesStream
 
