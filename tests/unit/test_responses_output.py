@@ -22,7 +22,7 @@ def test_a_final_built_before_a_failed_save_turns_into_response_failed():
     for event in [builder.created(), builder.in_progress()]:
         out.feed(event)
     final = builder.completed()[-1]
-    built = out.feed(final)  # by the finalizer, before the history append
+    built = out.feed(final)  # by the recorder, before the history append
     assert built[-1]["type"] == "response.completed"
     final.status = RunStatus.Failed  # the append failed: the turn says so
     final.error = Error(code="store_unavailable", message="down")

@@ -144,7 +144,7 @@ async def _frames(turn: Turn, out: ResponsesStream) -> AsyncIterator[bytes]:
     held = b""
     try:
         async for event in events:
-            produced = out.feed(event)  # the final: as the finalizer built and stored it
+            produced = out.feed(event)  # the final: as the recorder built and kept it
             if produced:  # one write for what one turn event became (fewer, fuller chunks)
                 chunk = held + out.frames(produced)
                 if produced[-1]["type"] == "response.created":

@@ -173,7 +173,7 @@ class ResponsesStream(EventTranslator[dict[str, Any]]):
         if event.status not in RunStatus.FINAL:
             return []
         status = event.status or RunStatus.Completed
-        if self.final is not None:  # built already (a finalizer saw it before persisting)
+        if self.final is not None:  # built already (the recorder saw it before persisting)
             return self._settle(status, event)
         events = self._close_pending()
         self.status = _STATUS.get(status, status)
