@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from functions.runtime.services import log as log_module
 from functions.runtime.services.history import SessionHistoryService
 from functions.runtime.services.layout import response_key
 from functions.runtime.services.responses import (
@@ -159,3 +160,38 @@ async def test_responses_stored_before_this_layout_are_still_read(store):
         None,
     )
     assert await responses.load("someone-else", old_id) is None
+
+
+async def test_a_snapshot_holding_responses_reads_as_its_messages_alone(store):
+    """Responses go on lines of their own, holding no records: a load skips them, and code
+    that knows only segments (every line a body with ``records``) reads the same messages."""
+    history = SessionHistoryService(store)
+    for i in range(3):
+        await _turn(history, "u", "s", f"t{i}", new=i == 0)
+    found = await store.get("users/u/session-index/s")
+    assert found is not None
+    lines = found[0].split(b"\n")[1:]  # after the header
+    assert len(lines) == 6  # each turn: its entry, then its response
+    as_segments = [r for line in lines for r in json.loads(line)["records"]]
+    loaded = (await history.get_session("u", "s")).messages
+    assert as_segments == loaded
+    assert texts(loaded) == ["t0", "re: t0", "t1", "re: t1", "t2", "re: t2"]
+
+
+async def test_loading_a_session_parses_none_of_its_responses(store, monkeypatch):
+    """A stored response is larger than its turn's messages: a turn's load of the session
+    (every turn does one) must not pay for parsing them."""
+    history = SessionHistoryService(store)
+    for i in range(3):
+        await _turn(history, "u", "s", f"t{i}", new=i == 0)
+    parsed: list[bytes] = []
+    real_loads = log_module.json.loads
+
+    def loads(data: bytes | str) -> object:
+        parsed.append(data if isinstance(data, bytes) else data.encode())
+        return real_loads(data)
+
+    monkeypatch.setattr(log_module.json, "loads", loads)
+    session = await history.open_session("u", "s")
+    assert texts(session.messages)[-1] == "re: t2"
+    assert parsed and not any(b'"response"' in data for data in parsed)

@@ -62,9 +62,10 @@ is that one request.
   applied before a retried attempt of it failed: it is not written twice.
 * Entries are lines like segment bodies: a snapshot stays readable by code that knows only
   segments.
-* An entry may carry fields of its own beside ``records`` (``extra``): what a protocol
-  keeps of the turn (the Responses API's stored response) is written with the turn, in
-  the same request, and is exactly as durable as it; :func:`find_entry` finds it again.
+* A commit may carry fields of its own (``extra``): what a protocol keeps of the turn (the
+  Responses API's stored response) is written with the turn, in the same request, and is
+  exactly as durable as it; :func:`find_entry` finds it again. They go on a line of their
+  own after the entry, one a load recognises by its start and skips without parsing.
 * The price is writing the snapshot whole on every commit, as a reader reads it whole.
 """
 
@@ -182,13 +183,19 @@ class LogView:
 
 
 def _entry(inc: str, at: float, records: list[Any], extra: Extra | None = None) -> bytes:
-    """A snapshot line holding records that no segment holds (a commit), and the commit's
-    ``extra`` fields after them."""
+    """A snapshot line holding records that no segment holds (a commit); with ``extra``, a
+    second line holding those fields and no records (:data:`_EXTRA_LINE`)."""
     line = dumps({"inc": inc, "at": at, "records": records})
-    if extra:
-        fields = b"".join(b",%b:%b" % (dumps(name), value) for name, value in extra.items())
-        line = line[:-1] + fields + b"}"
-    return line
+    if not extra:
+        return line
+    fields = b"".join(b",%b:%b" % (dumps(name), value) for name, value in extra.items())
+    return b"%b\n%b%b}" % (line, _EXTRA_LINE, fields[1:])
+
+
+# how a line of a commit's extra fields starts: no records, so a load skips it unparsed (a
+# stored response is larger than the turn it belongs to); code that knows only segments
+# reads it as an empty one
+_EXTRA_LINE = b'{"records":[],'
 
 
 def find_entry(base: bytes, name: str, value: str) -> tuple[Any, int] | None:
@@ -198,14 +205,12 @@ def find_entry(base: bytes, name: str, value: str) -> tuple[Any, int] | None:
     needle = dumps(value)
     count = 0
     for line in base.split(b"\n") if base else ():
-        if needle in line:  # most lines are not it: parsed only to count their records
-            body = json.loads(line)
-            count += len(body["records"])
-            field = body.get(name)
+        if not line.startswith(_EXTRA_LINE):
+            count += len(json.loads(line)["records"])
+        elif needle in line:
+            field = json.loads(line).get(name)
             if isinstance(field, dict) and field.get("id") == value:
                 return field, count
-        else:
-            count += len(json.loads(line)["records"])
     return None
 
 
@@ -218,7 +223,8 @@ def _records_of(base: bytes) -> list[Any]:
     out: list[Any] = []
     if base:
         for line in base.split(b"\n"):
-            out.extend(json.loads(line)["records"])
+            if not line.startswith(_EXTRA_LINE):
+                out.extend(json.loads(line)["records"])
     return out
 
 
@@ -407,9 +413,8 @@ class SegmentLog:
         """Replace the snapshot ``view`` read with one holding ``base`` up to ``view.last``
         (compare-and-set: ``PreconditionFailed`` when it changed); ``view`` follows."""
         upto = view.last
-        etag = await self.store.put(
-            self.snapshot_key, view.header(upto, updated_at) + b"\n" + base, if_match=view.etag
-        )
+        data = b"".join((view.header(upto, updated_at), b"\n", base))  # one copy of a long base
+        etag = await self.store.put(self.snapshot_key, data, if_match=view.etag)
         view.upto, view.etag, view.base, view.updated_at = upto, etag, base, updated_at
         view.tail = {s: b for s, b in view.tail.items() if s > upto}
 
