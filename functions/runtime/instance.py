@@ -115,7 +115,7 @@ class Instance:
     def responses(self) -> ResponseStore:
         from .services.responses import ResponseStore
 
-        return ResponseStore(self.store, self.history)
+        return ResponseStore(self.store)
 
     @cached_property
     def launcher(self) -> Launcher:

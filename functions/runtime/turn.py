@@ -50,7 +50,6 @@ if TYPE_CHECKING:
     from .instance import Instance
     from .services.history import Session
     from .services.lock import Lease
-    from .services.log import Extra
 
 log = logging.getLogger("agentscope_faas.query")
 
@@ -129,10 +128,10 @@ class Turn:
         # ids of input messages the agent sees but the history does not keep (the Responses
         # API's instructions apply to one request only)
         self.unsaved: set[str] = set()
-        # the protocol's own record of the turn, written with it (its commit's ``extra``):
-        # called with the final response as it is persisted, or None for a turn cut off
-        # before its end (its client left); may return nothing to keep
-        self.recorder: Callable[[Response | None], Extra | None] | None = None
+        # the protocol's own record of the turn, awaited beside the history write with the
+        # final response (None: the turn was cut off before its end, its client left) and
+        # the history's length after the turn
+        self.recorder: Callable[[Response | None, int], Awaitable[None]] | None = None
         self.final: Response | None = None
         # ``(characters, the error)``: the most message text the agent may stream (set by
         # an observer, budgets.TurnBudgets; the error is copied for the turn that reaches
@@ -180,13 +179,13 @@ class Turn:
         for observer in self.observers:
             observer.started(self)
 
-    async def move(self, session: Session, response_id: str) -> None:
-        """Run the turn on ``session`` (the caller's, just made) as ``response_id`` instead:
-        its lease is taken, the one held let go. Only before the turn starts (``settle``)."""
-        lease = await self.instance.lock.acquire(self.user_id, session.id, response_id)
+    async def move(self, session: Session) -> None:
+        """Run the turn on ``session`` (the caller's, just made) instead: its lease is taken,
+        the one held let go. Only before the turn starts (``begin``'s ``settle``)."""
+        lease = await self.instance.lock.acquire(self.user_id, session.id, self.response_id)
         held, self.lease = self.lease, lease
-        self.request.session_id, self.request.id, self.session = session.id, response_id, session
-        self.builder = ResponseBuilder(session_id=session.id, response_id=response_id)
+        self.request.session_id = self.builder.response.session_id = session.id
+        self.session = session
         if held is not None:
             await self._release(held)
 
@@ -385,17 +384,20 @@ class Turn:
         return messages
 
     async def persist(self, final: Response | None = None) -> None:
-        """Write what the turn said into its session, with the ``recorder``'s record of its
-        ``final`` response (None: cut off before its end); once."""
+        """Write what the turn said into its session and, beside it, the ``recorder``'s
+        record of its ``final`` response (None: cut off before its end); once."""
         if self.persisted or self.session is None:
             return
         self.persisted = True
         messages = self.records()
-        extra = self._record(final)
+        commit = self.instance.history.commit_turn(self.session, messages)
+        if self.recorder is None:
+            write: asyncio.Future[Any] = asyncio.ensure_future(commit)
+        else:  # beside the history write: both must be durable before the client is told
+            end = len(self.session.messages) + len(messages)
+            write = asyncio.gather(commit, self._record(self.recorder, final, end))
         # shielded: a client that leaves while the write is in flight (its stream is
         # cancelled) must not cut it short, and the session is released only after it
-        history = self.instance.history
-        write = asyncio.ensure_future(history.commit_turn(self.session, messages, extra))
         try:
             await asyncio.shield(write)
         except asyncio.CancelledError:
@@ -403,14 +405,16 @@ class Turn:
                 await write
             raise
 
-    def _record(self, final: Response | None) -> Extra | None:
-        if self.recorder is None:
-            return None
+    async def _record(
+        self,
+        recorder: Callable[[Response | None, int], Awaitable[None]],
+        final: Response | None,
+        end: int,
+    ) -> None:
         try:
-            return self.recorder(final)
+            await recorder(final, end)
         except Exception:  # the turn is kept all the same; only the protocol's record is not
             log.exception("could not record the turn of session %s", self.session_id)
-            return None
 
     async def _shielded_end(self) -> None:
         # Runs on every exit, including cancellation by a vanished client: record what was
@@ -487,6 +491,7 @@ async def open_turn(
     *,
     new: bool = False,
     settle: Callable[[Turn], Awaitable[None]] | None = None,
+    admitted: bool = False,
 ) -> Turn:
     """A begun turn for ``request``: its user resolved, lease taken, session loaded.
 
@@ -496,14 +501,16 @@ async def open_turn(
     ``request.session_id`` afterwards), as does one whose id the caller just made (``new``).
     Raises ``QuotaExceeded`` (429) past the user's ``USER_MAX_TURNS_PER_MINUTE``,
     ``SessionBusy`` (409) when another request holds the session. ``settle``: see
-    :meth:`Turn.begin`.
+    :meth:`Turn.begin`. ``admitted``: the request was counted against the quota already
+    (an attempt on another session refused it).
     """
     request.user_id = principal.act_for(request.user_id, instance.settings.default_user_id)
     check_input = getattr(agent, "check_input", None)  # AgentApp.input_check's hooks
     if check_input is not None:
         check_input(request)
     observers = (*instance.turn_observers, *observers)  # the instance's: tracing, request log
-    await instance.turn_rate.admit(request.user_id)  # USER_MAX_TURNS_PER_MINUTE: 429
+    if not admitted:
+        await instance.turn_rate.admit(request.user_id)  # USER_MAX_TURNS_PER_MINUTE: 429
     new = new or request.session_id is None
     if request.session_id is None:
         request.session_id = uuid4_hex()

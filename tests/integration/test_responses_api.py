@@ -18,7 +18,6 @@ from functions.runtime.models import OpenAICompatModel
 from functions.runtime.server import build_app
 from functions.runtime.services import SessionHistoryService
 from functions.runtime.services.lock import lock_key
-from functions.runtime.services.responses import session_of
 from functions.runtime.settings import Settings
 from functions.runtime.storage import open_store
 from functions.runtime.tools import Toolkit
@@ -162,53 +161,60 @@ def test_a_continuation_refused_or_forked_leaves_the_session_free(serve):
     assert after.output_text.startswith("turn 4: third | before: first / second / off")
 
 
-def test_responses_stored_before_their_sessions_held_them_are_still_served(serve, store_url):
-    """A response kept as an object of its own (``users/{user}/responses/{id}``) is read
-    back and continued, on its session or, when it is not the latest there, on a fork."""
-    store = open_store(store_url)
-    history = SessionHistoryService(store)
+def test_a_branch_from_an_older_response_runs_while_its_session_is_busy(serve, store_url):
+    """Continuing an older response forks the conversation: the turn running on the
+    original session does not hold it up. Continuing the latest one waits its turn (409)."""
+    hold, holding = threading.Event(), threading.Event()
+    app = AgentApp(app_name="holder")
 
-    async def keep_the_old_way() -> tuple[str, str]:
-        session = await history.create_session("default", "old-session")
-        said = [("user", "one"), ("assistant", "turn 1: one"), ("user", "two"), ("assistant", "2")]
-        for role, text in said:
-            await history.append_message(
-                session, {"role": role, "content": [{"type": "text", "text": text}]}
-            )
-        ids = []
-        for end, name in ((2, "a"), (4, "b")):
-            response_id = "resp_" + name * 32
-            body = {
-                "response": {"id": response_id, "object": "response", "status": "completed"},
-                "session_id": "old-session",
-                "end": end,
-            }
-            await store.put(f"users/default/responses/{response_id}", json.dumps(body).encode())
-            ids.append(response_id)
-        return ids[0], ids[1]
+    @app.query(framework="text")
+    async def answer(self, msgs, request, **kwargs):
+        text = msgs[-1].get_text_content()
+        if text == "hold":
+            holding.set()
+            await asyncio.to_thread(hold.wait, 30)
+        yield f"said {text}"
 
-    older, latest = asyncio.run(keep_the_old_way())
-    with serve(echo_app) as url:
+    with serve(app) as url:
         c = client(url)
-        kept = httpx.get(f"{url}/compatible-mode/v1/responses/{latest}").json()
-        on_it = c.responses.create(model="m", input="three", previous_response_id=latest)
-        forked = c.responses.create(model="m", input="again", previous_response_id=older)
-        then = c.responses.create(model="m", input="more", previous_response_id=on_it.id)
-    assert kept["id"] == latest
-    assert on_it.model_extra["session_id"] == "old-session"
-    assert on_it.output_text == "turn 3: three | before: one / two"
-    assert forked.model_extra["session_id"] != "old-session"
-    assert forked.output_text == "turn 2: again | before: one"
-    assert then.output_text == "turn 4: more | before: one / two / three"
+        first = c.responses.create(model="m", input="one")
+        second = c.responses.create(model="m", input="two", previous_response_id=first.id)
+        held: dict[str, object] = {}
+
+        def run_long() -> None:
+            held["answer"] = client(url).responses.create(
+                model="m", input="hold", previous_response_id=second.id
+            )
+
+        long_turn = threading.Thread(target=run_long)
+        long_turn.start()
+        try:
+            assert holding.wait(10), "the long turn did not start"
+            with pytest.raises(openai.ConflictError) as busy:
+                c.responses.create(model="m", input="x", previous_response_id=second.id)
+            branch = c.responses.create(model="m", input="branch", previous_response_id=first.id)
+        finally:
+            hold.set()
+            long_turn.join(30)
+    assert busy.value.body["code"] == "session_busy"
+    session_id = first.model_extra["session_id"]
+    assert branch.status == "completed" and branch.model_extra["session_id"] != session_id
+    assert held["answer"].output_text == "said hold"
+    history = SessionHistoryService(open_store(store_url))
+    fork = asyncio.run(history.get_session("default", branch.model_extra["session_id"]))
+    said = [m["content"][0]["text"] for m in fork.messages]
+    assert said == ["one", "said one", "branch", "said branch"]
 
 
 def test_a_client_that_leaves_mid_stream_gets_its_response_kept_cancelled(serve, store_url):
     """The turn is cut off when its client leaves; its Response is kept with it, cancelled,
     holding what was said, and the session is free for the next request."""
     store = open_store(store_url)
+    gate.reset()  # another test may have left it open
     with serve(gated_app) as url:
         body = {"model": "m", "input": "hi", "stream": True}
         with httpx.stream("POST", f"{url}/compatible-mode/v1/responses", json=body) as resp:
+            session_from_header = resp.headers["x-session-id"]
             for line in resp.iter_lines():
                 if line.startswith("data: ") and '"response.created"' in line:
                     response_id = json.loads(line[6:])["response"]["id"]
@@ -217,7 +223,7 @@ def test_a_client_that_leaves_mid_stream_gets_its_response_kept_cancelled(serve,
         assert gate.cleaned_up.wait(10), "the handler was not cancelled after the client left"
         gate.reset()
         gate.release.set()
-        session_id = session_of(response_id)
+        session_id = session_from_header
         lease = lock_key("default", session_id)
         for _ in range(500):  # released right after the cut-off turn is written
             if asyncio.run(store.get(lease)) is None:

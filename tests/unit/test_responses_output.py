@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
 from functions.runtime.protocol import DataContent, Error, Message, ResponseBuilder, RunStatus
 from functions.runtime.protocols.responses_output import ResponsesStream
+from functions.runtime.services.responses import ResponseStore
+from functions.runtime.storage.memory import MemoryStore
 
 
 def _compact(data: bytes, value: Any) -> None:
@@ -22,7 +25,7 @@ def test_a_final_built_before_a_failed_save_turns_into_response_failed():
     for event in [builder.created(), builder.in_progress()]:
         out.feed(event)
     final = builder.completed()[-1]
-    built = out.feed(final)  # by the recorder, before the history append
+    built = out.feed(final)  # by the finalizer, before the history append
     assert built[-1]["type"] == "response.completed"
     final.status = RunStatus.Failed  # the append failed: the turn says so
     final.error = Error(code="store_unavailable", message="down")
@@ -88,3 +91,20 @@ def test_a_settled_final_is_encoded_again():
     settled = out.feed(final)[-1]
     _compact(out.encode(settled), settled)
     assert b'"type":"response.failed"' in out.encode(settled)
+
+
+def test_a_stored_record_is_the_same_with_or_without_the_encoded_response():
+    response = {"id": "resp_5", "object": "response", "status": "completed", "note": "ü\n"}
+
+    async def stored(**encoded: bytes) -> bytes:
+        memory = MemoryStore()
+        await ResponseStore(memory).save("u", response, "sé", 4, **encoded)
+        keys = await memory.list("")
+        found = await memory.get(keys[0])
+        assert found is not None
+        return found[0]
+
+    plain = asyncio.run(stored())
+    given = asyncio.run(stored(encoded=ResponsesStream("r", {}, "a").encode_response(response)))
+    assert plain == given
+    _compact(plain, {"response": response, "session_id": "sé", "end": 4})

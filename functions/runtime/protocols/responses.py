@@ -19,6 +19,7 @@ so the official ``openai`` client talks to the agent::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,15 +34,16 @@ from ..instance import Instance
 from ..openapi import request_body
 from ..protocol import Response, uuid4_hex
 from ..sse import SSEResponse, stream_answer
-from ..storage.keys import InvalidId
 from ..turn import Agent, Turn, open_turn, run_watching
 from .process import parse_body, session_header
 
 if TYPE_CHECKING:  # the Responses models load with the first Responses request
     from ..services.history import Session
-    from ..services.log import Extra
+    from ..services.responses import StoredResponse
     from .responses_input import ResponsesRequest
     from .responses_output import ResponsesStream
+
+log = logging.getLogger("agentscope_faas.query")
 
 router = APIRouter(prefix="/compatible-mode/v1")
 
@@ -59,41 +61,37 @@ class PreviousResponseNotFound(ResponseNotFound):
     code = "previous_response_not_found"
 
 
-def continuing(previous_response_id: str) -> Callable[[Turn], Awaitable[None]]:
-    """The ``settle`` (``turn.py``) of a turn continuing a stored response, opened on the
-    session its id names: the response is looked for in the session as the turn loaded
-    it (no read of its own) and must be the latest there; continuing an older one forks
-    the conversation into a new session holding the history up to it, and the turn moves
-    there. ``PreviousResponseNotFound`` when the session does not hold it."""
+def continuing(stored: StoredResponse) -> Callable[[Turn], Awaitable[None]]:
+    """The ``settle`` (``turn.py``) of a turn continuing ``stored`` on its session: the
+    session as the turn loaded it, under its lease, must still hold the response's
+    conversation; when it has gone on since, the conversation forks into a new session
+    holding the history up to the response, and the turn moves there."""
 
     async def settle(turn: Turn) -> None:
-        from ..services.responses import new_response_id
-
-        session, responses = turn.session, turn.instance.responses
-        found = None if session is None else responses.find(session, previous_response_id)
-        if session is None or found is None:
-            raise PreviousResponseNotFound(f"no stored response {previous_response_id!r}")
-        end = found[1]
-        if len(session.messages) != end:
-            fork = await _fork(turn.instance, session, end)
-            await turn.move(fork, new_response_id(fork.id))
+        session = turn.session
+        assert session is not None  # loaded before settling
+        if not session.exists or len(session.messages) < stored.end:
+            raise _gone(stored)
+        if len(session.messages) > stored.end:
+            await turn.move(await _fork(turn.instance, session, stored.end))
 
     return settle
 
 
-async def continue_before(instance: Instance, user_id: str, response_id: str) -> str:
-    """The session a request continuing ``response_id`` - stored before responses went
-    into their sessions - runs on: its own when the response is the latest there, else a
-    fork holding the history up to it."""
-    stored = await instance.responses.load(user_id, response_id)
-    if stored is None:
-        raise PreviousResponseNotFound(f"no stored response {response_id!r}")
+async def branch_while_busy(instance: Instance, stored: StoredResponse, user_id: str) -> str | None:
+    """For a request continuing ``stored`` whose session is busy (``SessionBusy``): the
+    fork it runs on when the response is not the session's latest - a branch needs
+    nothing of the turn running there - else None (the refusal stands)."""
     session = await instance.history.get_session(user_id, stored.session_id)
-    if session is None:
-        raise PreviousResponseNotFound(f"the conversation of {response_id!r} was deleted")
+    if session is None or len(session.messages) < stored.end:
+        raise _gone(stored)
     if len(session.messages) == stored.end:
-        return session.id
+        return None
     return (await _fork(instance, session, stored.end)).id
+
+
+def _gone(stored: StoredResponse) -> PreviousResponseNotFound:
+    return PreviousResponseNotFound(f"the conversation of {stored.response['id']!r} was deleted")
 
 
 async def _fork(instance: Instance, session: Session, end: int) -> Session:
@@ -121,22 +119,29 @@ def _echoed(body: ResponsesRequest, model: str) -> dict[str, Any]:
 
 
 class _Recorder:
-    """The turn's ``recorder`` (``turn.py``): the final Response object, kept with the
-    turn when ``store`` is on (``services/responses.py``)."""
+    """The turn's ``recorder`` (``turn.py``): the final Response object, kept in the
+    response store when ``store`` is on (``services/responses.py``)."""
 
-    def __init__(self, turn: Turn, out: ResponsesStream, keep: bool):
-        self.turn, self.out, self.keep = turn, out, keep
+    def __init__(self, instance: Instance, turn: Turn, out: ResponsesStream, keep: bool):
+        self.instance, self.turn, self.out, self.keep = instance, turn, out, keep
 
-    def __call__(self, final: Response | None) -> Extra | None:
+    async def __call__(self, final: Response | None, end: int) -> None:
         if final is None:  # the client left: the turn stopped, keep what it said
             final = self.turn.builder.response.model_copy(update={"status": "canceled"})
         self.out.feed(final)
         response = self.out.final
         if not self.keep or response is None:
-            return None
-        from ..services.responses import record
-
-        return record(self.out.encode_response(response))  # as its last event has it
+            return
+        try:
+            await self.instance.responses.save(
+                self.turn.user_id,
+                response,
+                self.turn.session_id,
+                end,
+                encoded=self.out.encode_response(response),  # as its last event has it
+            )
+        except Exception as exc:  # the client still gets its answer; it cannot be chained
+            log.warning("could not store response %s: %s", response["id"], exc)
 
 
 async def _frames(turn: Turn, out: ResponsesStream) -> AsyncIterator[bytes]:
@@ -164,36 +169,37 @@ async def create_response(request: Request) -> Any:
     # dependencies would give
     instance, principal = get_instance(request), get_principal(request)
     agent: Agent = request.app.state.agent
-    from ..services.responses import new_response_id, session_of
+    from ..services.lock import SessionBusy
     from .responses_input import ResponsesRequest, agent_request
     from .responses_output import ResponsesStream
 
     body = parse_body(ResponsesRequest, await request.body())
     user_id = principal.act_for(body.user_id, instance.settings.default_user_id)
-    session_id, new, settle = body.session_id, False, None
-    previous = body.previous_response_id
-    if previous is not None:
+    session_id, stored = body.session_id, None
+    if body.previous_response_id is not None:
         if session_id is not None:
             raise InvalidRequest("give previous_response_id or session_id, not both")
-        try:
-            session_id = session_of(previous)
-        except InvalidId:
-            raise PreviousResponseNotFound(f"no stored response {previous!r}") from None
-        if session_id is None:
-            session_id = await continue_before(instance, user_id, previous)
-        else:
-            settle = continuing(previous)
-    elif session_id is None:  # made here: the response's id names it
-        session_id, new = uuid4_hex(), True
-    req, instructions = agent_request(body, new_response_id(session_id), session_id)
+        stored = await instance.responses.load(user_id, body.previous_response_id)
+        if stored is None:
+            raise PreviousResponseNotFound(f"no stored response {body.previous_response_id!r}")
+        session_id = stored.session_id
+    req, instructions = agent_request(body, f"resp_{uuid4_hex()}", session_id)
     req.user_id = user_id
-    turn = await open_turn(instance, agent, req, principal, new=new, settle=settle)
+    settle = None if stored is None else continuing(stored)
+    try:
+        turn = await open_turn(instance, agent, req, principal, settle=settle)
+    except SessionBusy:
+        fork = None if stored is None else await branch_while_busy(instance, stored, user_id)
+        if fork is None:
+            raise
+        req.session_id = fork
+        turn = await open_turn(instance, agent, req, principal, admitted=True)
     if instructions is not None:
         turn.unsaved.add(instructions.id)
     out = ResponsesStream(
         turn.response_id, _echoed(body, body.model or agent.app_name), agent.app_name
     )
-    turn.recorder = _Recorder(turn, out, body.store)
+    turn.recorder = _Recorder(instance, turn, out, body.store)
     headers = session_header(turn.session_id)
     if body.stream:
         frames = _frames(turn, out)

@@ -39,7 +39,7 @@ from ..errors import ApiError
 from ..storage.keys import InvalidId, id_from_segment, is_segment, validate_id
 from .base import LogBackedService, normalize_messages
 from .layout import history_prefix, session_index_key, session_index_prefix
-from .log import Extra, LogNotFound, LogView, NotALog, SegmentLog, find_entry, gather_bounded
+from .log import LogNotFound, LogView, NotALog, SegmentLog, gather_bounded
 
 T = TypeVar("T")
 HEADER_READ_BYTES = 4096  # a snapshot's header line fits, whatever history follows it
@@ -85,6 +85,12 @@ class Session(BaseModel):
     _pending: bool = PrivateAttr(default=False)
     # the log ``_view`` is of (a session written before this layout has its snapshot elsewhere)
     _stored: SegmentLog | None = PrivateAttr(default=None)
+
+    @property
+    def exists(self) -> bool:
+        """False for a session opened for a turn that is not in the store (the turn's
+        commit creates it)."""
+        return not self._pending
 
 
 def new_session_id() -> str:
@@ -190,17 +196,16 @@ class SessionHistoryService(LogBackedService):
         session._pending = True
         return session
 
-    async def commit_turn(self, session: Session, message: Any, extra: Extra | None = None) -> None:
+    async def commit_turn(self, session: Session, message: Any) -> None:
         """Persist a turn's messages in one write (``log.SegmentLog.commit``), for a session
         from :meth:`open_session` whose lease the caller holds; a new session is created
-        holding them (1 create-only put). ``extra``: the protocol's own record of the turn,
-        written with it (:meth:`find_committed` reads it back). ``SessionNotFound`` when
-        the session was deleted while the turn ran."""
+        holding them (1 create-only put). ``SessionNotFound`` when the session was
+        deleted while the turn ran."""
         records = normalize_messages(message)
         if session._pending:
             log = self._log(session.user_id, session.id)
             meta = {"user_id": session.user_id, "session_id": session.id}
-            view = await log.create(meta, records, created_at=session.created_at, extra=extra)
+            view = await log.create(meta, records, created_at=session.created_at)
             if view is not None:
                 session._view, session._stored, session._pending = view, log, False
                 session.messages.extend(records)
@@ -213,30 +218,13 @@ class SessionHistoryService(LogBackedService):
             if loaded is None:
                 raise SessionNotFound(session.user_id, session.id)
             view, session._view, session._stored = loaded[0], loaded[0], log
-        if records or extra:
+        if records:
             try:
-                await log.commit(view, records, extra)
+                await log.commit(view, records)
             except LogNotFound:
                 raise SessionNotFound(session.user_id, session.id) from None
         session.messages.extend(records)
         session.updated_at = view.updated_at
-
-    @staticmethod
-    def committed(session: Session, name: str, value: str) -> tuple[Any, int] | None:
-        """In ``session`` as it was loaded: the ``extra`` field ``name`` whose ``id`` is
-        ``value`` of one of its turns' commits, and the session's length up to and
-        including that turn; None when no commit has it (no request)."""
-        view = session._view
-        return None if view is None else find_entry(view.base, name, value)
-
-    async def find_committed(
-        self, user_id: str, session_id: str, name: str, value: str
-    ) -> tuple[Session, Any, int] | None:
-        """The session and what :meth:`committed` finds in it; None when the session or the
-        commit is not there (``2 + t`` requests, as :meth:`get_session`)."""
-        session = await self.get_session(user_id, session_id)
-        found = None if session is None else self.committed(session, name, value)
-        return None if session is None or found is None else (session, *found)
 
     async def _adopt_stored(self, session: Session) -> None:
         """A pending session's stored log (another writer created it: its messages come

@@ -2,10 +2,8 @@
 
 ```
 users/{user}/session-index/{session}                 the session's history snapshot (header +
-                                                     segments 1..K + turns committed into it,
-                                                     each with its stored Responses API
-                                                     response): listing the index lists the
-                                                     sessions
+                                                     segments 1..K + turns committed into it):
+                                                     listing the index lists the sessions
 users/{user}/sessions/{session}/history/seg/{seq}    one append_message call, create-only
 users/{user}/sessions/{session}/state/head           pointer to the latest round (compare-and-set)
 users/{user}/sessions/{session}/state/rounds/{round} one saved state, create-only
@@ -13,9 +11,7 @@ users/{user}/a2a-tasks/{task}                        an A2A task (protocols/a2a_
 users/{user}/memory-index/{session}                  marker: this session has long-term memory
 users/{user}/memory/{session}/snapshot               compacted memory log of that session
 users/{user}/memory/{session}/seg/{seq}              one add_memory call, create-only
-users/{user}/responses/{response}                    a stored Responses API response, as
-                                                     kept before they went into their turns
-                                                     (still read)
+users/{user}/responses/{response}                    a stored Responses API response
 users/{user}/quotas/turns                            this minute's turn count (services/quotas.py)
 leases/{user}/{session}                              a running turn's lease (services/lock.py):
                                                      the registry of running turns, listed by

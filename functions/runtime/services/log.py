@@ -62,10 +62,6 @@ is that one request.
   applied before a retried attempt of it failed: it is not written twice.
 * Entries are lines like segment bodies: a snapshot stays readable by code that knows only
   segments.
-* A commit may carry fields of its own (``extra``): what a protocol keeps of the turn (the
-  Responses API's stored response) is written with the turn, in the same request, and is
-  exactly as durable as it; :func:`find_entry` finds it again. They go on a line of their
-  own after the entry, one a load recognises by its start and skips without parsing.
 * The price is writing the snapshot whole on every commit, as a reader reads it whole.
 """
 
@@ -86,9 +82,6 @@ from .layout import log_segment_key, log_segments_prefix, log_snapshot_key, pars
 log = logging.getLogger("agentscope_faas.services")
 
 T = TypeVar("T")
-# a commit's fields beside its records: name -> its value as encoded JSON (a protocol's own
-# record of the turn, written with it: the Responses API's stored ``response``)
-Extra = dict[str, bytes]
 
 FORMAT_VERSION = 1
 DEFAULT_COMPACT_AFTER = 8  # tail segments; a read then costs at most 2 + 7 requests
@@ -182,36 +175,9 @@ class LogView:
         return True
 
 
-def _entry(inc: str, at: float, records: list[Any], extra: Extra | None = None) -> bytes:
-    """A snapshot line holding records that no segment holds (a commit); with ``extra``, a
-    second line holding those fields and no records (:data:`_EXTRA_LINE`)."""
-    line = dumps({"inc": inc, "at": at, "records": records})
-    if not extra:
-        return line
-    fields = b"".join(b",%b:%b" % (dumps(name), value) for name, value in extra.items())
-    return b"%b\n%b%b}" % (line, _EXTRA_LINE, fields[1:])
-
-
-# how a line of a commit's extra fields starts: no records, so a load skips it unparsed (a
-# stored response is larger than the turn it belongs to); code that knows only segments
-# reads it as an empty one
-_EXTRA_LINE = b'{"records":[],'
-
-
-def find_entry(base: bytes, name: str, value: str) -> tuple[Any, int] | None:
-    """The ``extra`` field ``name`` of the commit in ``base`` (a view's snapshot body) whose
-    field's ``id`` is ``value``, and how many records the log holds up to and including
-    that commit's; None when no commit has it."""
-    needle = dumps(value)
-    count = 0
-    for line in base.split(b"\n") if base else ():
-        if not line.startswith(_EXTRA_LINE):
-            count += len(json.loads(line)["records"])
-        elif needle in line:
-            field = json.loads(line).get(name)
-            if isinstance(field, dict) and field.get("id") == value:
-                return field, count
-    return None
+def _entry(inc: str, at: float, records: list[Any]) -> bytes:
+    """A snapshot line holding records that no segment holds (a commit)."""
+    return dumps({"inc": inc, "at": at, "records": records})
 
 
 def _split(data: bytes) -> tuple[dict[str, Any], bytes]:
@@ -223,8 +189,7 @@ def _records_of(base: bytes) -> list[Any]:
     out: list[Any] = []
     if base:
         for line in base.split(b"\n"):
-            if not line.startswith(_EXTRA_LINE):
-                out.extend(json.loads(line)["records"])
+            out.extend(json.loads(line)["records"])
     return out
 
 
@@ -258,25 +223,23 @@ class SegmentLog:
         records: list[Any] | None = None,
         *,
         created_at: float | None = None,
-        extra: Extra | None = None,
     ) -> LogView | None:
-        """Start a log (1 create-only put), holding ``records`` (and ``extra``) as its first
-        entry when given (a commit, see the module docstring); None when one already
-        exists."""
+        """Start a log (1 create-only put), holding ``records`` as its first entry when
+        given (a commit, see the module docstring); None when one already exists."""
         now = time.time()
         start = now if created_at is None else min(created_at, now)
         view = LogView(
             self.prefix, secrets.token_hex(8), start, now, dict(meta or {}), 0, "", b"", 0
         )
-        if records or extra:
-            view.base = _entry(view.inc, now, records or [], extra)
+        if records:
+            view.base = _entry(view.inc, now, records)
         data = view.header(0, now)
         if view.base:
             data += b"\n" + view.base
         try:
             view.etag = await self.store.put(self.snapshot_key, data, if_none_match=True)
         except PreconditionFailed:
-            if not view.base:
+            if not records:
                 return None
             # our own put, applied before a retried attempt of it failed? (inc is ours alone)
             got = await self.store.get(self.snapshot_key)
@@ -418,15 +381,14 @@ class SegmentLog:
         view.upto, view.etag, view.base, view.updated_at = upto, etag, base, updated_at
         view.tail = {s: b for s, b in view.tail.items() if s > upto}
 
-    async def commit(self, view: LogView, records: list[Any], extra: Extra | None = None) -> None:
-        """Write ``records`` (and ``extra``: :func:`find_entry` finds them) into the snapshot
-        as one entry, after the tail ``view`` knows (1 request; module docstring). Only for
-        a writer no other writer of its kind races (a turn under its lease): a lost
-        compare-and-set is re-read and retried. ``LogNotFound`` when the log was deleted
-        (or re-created) meanwhile."""
+    async def commit(self, view: LogView, records: list[Any]) -> None:
+        """Write ``records`` into the snapshot as one entry, after the tail ``view`` knows
+        (1 request; module docstring). Only for a writer no other writer of its kind races
+        (a turn under its lease): a lost compare-and-set is re-read and retried.
+        ``LogNotFound`` when the log was deleted (or re-created) meanwhile."""
         for _ in range(MAX_APPEND_ATTEMPTS):
             at = time.time()
-            entry = _entry(view.inc, at, records, extra)
+            entry = _entry(view.inc, at, records)
             base = await self._folded(view, entry)
             try:
                 await self._put_snapshot(view, base, max(view.updated_at, at))
