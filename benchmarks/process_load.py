@@ -485,8 +485,9 @@ def shares(
 def store_requests_lines() -> tuple[list[str], bool]:
     """The store requests of a fresh-session turn and a continued one, printed."""
     counted = store_requests()
-    lines = ["store requests of one turn (file:// on tmpfs, counted in process; /process"]
-    lines[0] += " unless named):"
+    lines = [
+        "store requests of one turn (file:// on tmpfs, counted in process; /process unless named):"
+    ]
     ok = True
     for turn, requests in counted.items():
         budget = BUDGET_STORE_REQUESTS.get(turn)
