@@ -139,8 +139,8 @@ def test_continuing_an_older_response_forks_the_conversation(serve):
 
 
 def test_a_continuation_refused_or_forked_leaves_the_session_free(serve):
-    """The turn takes the session's lease before it looks for the response it continues:
-    a refusal (404) and a fork let that lease go, so the session's next turn is not busy."""
+    """A refused continuation (404) holds no session, and a fork - whose turn checks the
+    original session under its lease, then moves - lets it go: its next turn is not busy."""
     with serve(echo_app) as url:
         c = client(url)
         first = c.responses.create(model="m", input="first")
@@ -214,7 +214,7 @@ def test_a_client_that_leaves_mid_stream_gets_its_response_kept_cancelled(serve,
     with serve(gated_app) as url:
         body = {"model": "m", "input": "hi", "stream": True}
         with httpx.stream("POST", f"{url}/compatible-mode/v1/responses", json=body) as resp:
-            session_from_header = resp.headers["x-session-id"]
+            session_id = resp.headers["x-session-id"]
             for line in resp.iter_lines():
                 if line.startswith("data: ") and '"response.created"' in line:
                     response_id = json.loads(line[6:])["response"]["id"]
@@ -223,7 +223,6 @@ def test_a_client_that_leaves_mid_stream_gets_its_response_kept_cancelled(serve,
         assert gate.cleaned_up.wait(10), "the handler was not cancelled after the client left"
         gate.reset()
         gate.release.set()
-        session_id = session_from_header
         lease = lock_key("default", session_id)
         for _ in range(500):  # released right after the cut-off turn is written
             if asyncio.run(store.get(lease)) is None:
