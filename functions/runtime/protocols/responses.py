@@ -62,18 +62,14 @@ class PreviousResponseNotFound(ResponseNotFound):
 
 
 def continuing(stored: StoredResponse) -> Callable[[Turn], Awaitable[None]]:
-    """The ``settle`` (``turn.py``) of a turn continuing ``stored`` on its session: the
-    session as the turn loaded it, under its lease, must still hold the response's
-    conversation; when it has gone on since, the conversation forks into a new session
-    holding the history up to the response, and the turn moves there."""
+    """The ``settle`` (``turn.py``) of a turn continuing ``stored`` on its session, as the
+    turn loaded it under its lease: when the conversation has gone on since the response,
+    the turn moves to the fork :func:`_branch` makes."""
 
     async def settle(turn: Turn) -> None:
-        session = turn.session
-        assert session is not None  # loaded before settling
-        if not session.exists or len(session.messages) < stored.end:
-            raise _gone(stored)
-        if len(session.messages) > stored.end:
-            await turn.move(await _fork(turn.instance, session, stored.end))
+        fork = await _branch(turn.instance, turn.session, stored)
+        if fork is not None:
+            await turn.move(fork)
 
     return settle
 
@@ -83,21 +79,22 @@ async def branch_while_busy(instance: Instance, stored: StoredResponse, user_id:
     fork it runs on when the response is not the session's latest - a branch needs
     nothing of the turn running there - else None (the refusal stands)."""
     session = await instance.history.get_session(user_id, stored.session_id)
-    if session is None or len(session.messages) < stored.end:
-        raise _gone(stored)
+    fork = await _branch(instance, session, stored)
+    return None if fork is None else fork.id
+
+
+async def _branch(
+    instance: Instance, session: Session | None, stored: StoredResponse
+) -> Session | None:
+    """None when ``stored`` is the latest response of ``session``; else a new session of
+    the same user holding the history up to it. ``PreviousResponseNotFound`` when the
+    session no longer holds its conversation (deleted)."""
+    if session is None or not session.exists or len(session.messages) < stored.end:
+        raise PreviousResponseNotFound(f"the conversation of {stored.response['id']!r} was deleted")
     if len(session.messages) == stored.end:
         return None
-    return (await _fork(instance, session, stored.end)).id
-
-
-def _gone(stored: StoredResponse) -> PreviousResponseNotFound:
-    return PreviousResponseNotFound(f"the conversation of {stored.response['id']!r} was deleted")
-
-
-async def _fork(instance: Instance, session: Session, end: int) -> Session:
-    """A new session of the same user holding ``session``'s first ``end`` messages."""
     fork = await instance.history.create_session(session.user_id, uuid4_hex())
-    await instance.history.append_message(fork, session.messages[:end])
+    await instance.history.append_message(fork, session.messages[: stored.end])
     return fork
 
 
