@@ -1,13 +1,18 @@
-"""A2A events from a turn's events, A2A parts into the seed's content, and store diffs."""
+"""A2A events from a turn's events, A2A parts into the seed's content, events applied
+to a task, and store diffs."""
 
 from __future__ import annotations
 
+import asyncio
+
+from a2a.server.context import ServerCallContext
+from a2a.server.tasks import InMemoryTaskStore, TaskManager
 from a2a.types.a2a_pb2 import Artifact, Message, Part, Task, TaskState, TaskStatus
 from google.protobuf import json_format
 
 from functions.runtime import protocol as p
 from functions.runtime.protocols.a2a_executor import TaskEvents, to_agent_message
-from functions.runtime.protocols.a2a_runs import changes
+from functions.runtime.protocols.a2a_runs import apply_event, changes
 from functions.runtime.protocols.a2a_tasks import merge_text_parts
 
 
@@ -46,6 +51,38 @@ def test_a_turn_becomes_artifact_chunks_status_steps_and_an_end():
     assert json_format.MessageToDict(step.status.message.metadata)["type"] == "plugin_call"
     assert json_format.MessageToDict(step.status.message.parts[0].data)["call_id"] == "c1"
     assert all(e.task_id == "t1" and e.context_id == "c1" for e in out)
+
+
+def test_events_change_a_task_as_the_sdks_task_manager_changes_it():
+    # the task a run stores is the one the SDK would: same artifacts, history, status
+    mapper = TaskEvents("t1", "c1")
+    updates = [e for ev in turn_events() for e in mapper.feed(ev)]
+    updates.append(mapper.final(p.Response(status=p.RunStatus.Completed, usage={"n": 1})))
+    assert {e.DESCRIPTOR.name for e in updates} == {
+        "TaskArtifactUpdateEvent",
+        "TaskStatusUpdateEvent",
+    }
+    first = Task(id="t1", context_id="c1", status=TaskStatus(state=TaskState.TASK_STATE_WORKING))
+    first.history.append(Message(message_id="m0", parts=[Part(text="hi")]))
+
+    async def by_the_sdk() -> Task:
+        manager = TaskManager(InMemoryTaskStore(), ServerCallContext(), "t1", "c1", None)
+        task = Task()
+        task.CopyFrom(first)
+        await manager.save_task_event(task)
+        for update in updates:
+            saved = await manager.save_task_event(update)
+        assert saved is not None
+        return saved
+
+    ours = Task()
+    ours.CopyFrom(first)
+    for update in updates:
+        apply_event(ours, update)
+    expected = asyncio.run(by_the_sdk())
+    assert ours == expected
+    assert len(ours.history) == 2  # the tool step's status message, moved there by the end
+    assert json_format.MessageToDict(ours.metadata) == {"usage": {"n": 1.0}}
 
 
 def test_the_final_response_decides_the_end():

@@ -1,11 +1,11 @@
 """Running A2A tasks on this instance, and following tasks that run on another one.
 
 A :class:`TaskRun` is the ``EventQueue`` the executor writes one task's events to: each
-event is applied to the task and saved (a2a-sdk's ``TaskManager`` over the task store)
-before anyone hears of it, then handed to whoever listens here (the streaming caller,
-local subscribers). It replaces the SDK's in-process task machinery, whose queues and
-tasks cost several times what the turn itself does, and which a stateless function does
-not need: the store is where every instance sees a task.
+event is applied to the task (:func:`apply_event`, as a2a-sdk's ``TaskManager`` applies
+it) and saved to the task store before anyone hears of it, then handed to whoever listens
+here (the streaming caller, local subscribers). It replaces the SDK's in-process task
+machinery, whose queues and tasks cost several times what the turn itself does, and which
+a stateless function does not need: the store is where every instance sees a task.
 
 When another writer ended the task first (a ``CancelTask`` on another instance that gave
 up waiting), the save fails on the version; the run then takes the stored task as the
@@ -23,9 +23,9 @@ import logging
 from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
-from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask
+from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask, TaskVersion
 from a2a.server.events import EventQueue
-from a2a.server.tasks import TaskManager
+from a2a.server.tasks.task_manager import append_artifact_to_task
 from a2a.types.a2a_pb2 import Part, Task, TaskArtifactUpdateEvent, TaskStatusUpdateEvent
 from a2a.utils.errors import TaskNotFoundError
 
@@ -54,6 +54,20 @@ def copy_task(task: Task) -> Task:
     return result
 
 
+def apply_event(task: Task, event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> None:
+    """Apply an update to ``task`` in place, as a2a-sdk's ``TaskManager`` does: a new
+    status moves the status message it replaces into the history and merges the event's
+    metadata into the task's; an artifact update adds, replaces or extends its artifact."""
+    if isinstance(event, TaskStatusUpdateEvent):
+        if task.status.HasField("message"):
+            task.history.append(task.status.message)
+        if event.metadata:
+            task.metadata.MergeFrom(event.metadata)
+        task.status.CopyFrom(event.status)
+    else:
+        append_artifact_to_task(task, event)
+
+
 class TaskRun(EventQueue):
     """One task executing here (see the module's docstring): the begun ``turn`` run by
     the executor."""
@@ -71,14 +85,8 @@ class TaskRun(EventQueue):
         self.executor = executor
         self.request = request
         self.turn = turn  # begun: the task is created as it starts
-        self.manager = TaskManager(
-            task_store=tasks,
-            context=request.call_context,
-            task_id=request.task_id,
-            context_id=request.context_id,
-            initial_message=request.message,
-        )
         self.task: Task | None = None  # as last saved
+        self.version = TaskVersion.MISSING  # the store's version of it
         # its first event is saved (for a blocking call's task maybe only held: a2a_tasks.py)
         self.created = asyncio.Event()
         self.done = asyncio.Event()
@@ -93,21 +101,36 @@ class TaskRun(EventQueue):
         try:
             task = await self._save(event)
         except ConcurrentTaskModificationError:
-            self.manager.invalidate()
-            stored = await self.manager.get_task()
-            if stored is not None and stored.status.state in TERMINAL:
+            stored = await self.tasks.get(self.task_id, self.request.call_context)
+            self.task = None if stored is None else stored.task
+            self.version = TaskVersion.MISSING if stored is None else stored.version
+            if self.task is not None and self.task.status.state in TERMINAL:
                 self._superseded = True
                 self.executor.stop(self.task_id)
-                self._publish(copy_task(stored), stored)
+                self._publish(copy_task(self.task), self.task)
                 return
             task = await self._save(event)  # a write we did not expect: once more, on it
         self._publish(copy_task(task) if isinstance(event, Task) else event, task)
 
     async def _save(self, event: Event) -> Task:
-        if not isinstance(event, Task | TaskStatusUpdateEvent | TaskArtifactUpdateEvent):
+        """``event`` applied to the task and saved on the version last seen."""
+        if isinstance(event, Task):
+            task = event
+        elif isinstance(event, TaskStatusUpdateEvent | TaskArtifactUpdateEvent):
+            if self.task is None:  # the executor's first event is the task itself
+                raise TaskNotFoundError(f"task {self.task_id} has no state to update")
+            task = self.task
+            apply_event(task, event)
+        else:
             raise TypeError(f"an A2A task takes no {type(event).__name__}")
-        task = await self.manager.save_task_event(event)
-        assert task is not None
+        self.version = await self.tasks.save(
+            task,
+            event=event,
+            prev=self.task,
+            prev_version=self.version,
+            context=self.request.call_context,
+        )
+        self.task = task
         return task
 
     def _publish(self, event: Event, task: Task) -> None:
