@@ -26,9 +26,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncGenerator
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeAlias, cast
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
@@ -46,6 +46,7 @@ from a2a.types.a2a_pb2 import (
 )
 from a2a.utils.errors import A2AError
 from google.protobuf import json_format, struct_pb2
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from .. import protocol as p
 from ..errors import ApiError
@@ -87,9 +88,10 @@ NEW_CONTEXT = "a2a_new_context"
 
 
 def status(state: TaskState, message: Message | None = None) -> TaskStatus:
-    result = TaskStatus(state=state, message=message)
-    result.timestamp.FromDatetime(datetime.now(timezone.utc))
-    return result
+    """A status stamped now (to the microsecond, as a ``datetime`` would be)."""
+    us = time.time_ns() // 1000
+    stamp = Timestamp(seconds=us // 1_000_000, nanos=us % 1_000_000 * 1000)
+    return TaskStatus(state=state, message=message, timestamp=stamp)
 
 
 def data_part(value: Any) -> Part:

@@ -25,9 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask, TaskVersion
 from a2a.server.events import EventQueue
-from a2a.server.tasks.task_manager import append_artifact_to_task
 from a2a.types.a2a_pb2 import Part, Task, TaskArtifactUpdateEvent, TaskStatusUpdateEvent
-from a2a.utils.errors import TaskNotFoundError
+from a2a.utils.errors import InvalidAgentResponseError, TaskNotFoundError
 
 from ..protocol import Error
 from .a2a_executor import TaskEvents
@@ -57,15 +56,34 @@ def copy_task(task: Task) -> Task:
 def apply_event(task: Task, event: TaskStatusUpdateEvent | TaskArtifactUpdateEvent) -> None:
     """Apply an update to ``task`` in place, as a2a-sdk's ``TaskManager`` does: a new
     status moves the status message it replaces into the history and merges the event's
-    metadata into the task's; an artifact update adds, replaces or extends its artifact."""
+    metadata into the task's; an artifact update adds or replaces its artifact or, with
+    ``append``, extends its parts and metadata (``InvalidAgentResponseError`` when there
+    is none to extend, as the SDK raises)."""
     if isinstance(event, TaskStatusUpdateEvent):
         if task.status.HasField("message"):
             task.history.append(task.status.message)
         if event.metadata:
             task.metadata.MergeFrom(event.metadata)
         task.status.CopyFrom(event.status)
+        return
+    artifact = event.artifact
+    for existing in task.artifacts:
+        if existing.artifact_id == artifact.artifact_id:
+            break
     else:
-        append_artifact_to_task(task, event)
+        existing = None
+    if not event.append:
+        if existing is None:
+            task.artifacts.append(artifact)
+        else:
+            existing.CopyFrom(artifact)
+    elif existing is not None:
+        existing.parts.extend(artifact.parts)
+        existing.metadata.update(dict(artifact.metadata.items()))
+    else:
+        raise InvalidAgentResponseError(
+            f"append=True for nonexistent artifact_id={artifact.artifact_id!r} in task {task.id!r}"
+        )
 
 
 class TaskRun(EventQueue):

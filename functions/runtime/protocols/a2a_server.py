@@ -33,6 +33,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 from a2a.auth.user import User
+from a2a.extensions.common import HTTP_EXTENSION_HEADER, get_requested_extensions
 from a2a.server.agent_execution import RequestContext
 from a2a.server.context import ServerCallContext
 from a2a.server.request_handlers import DefaultRequestHandlerV2
@@ -134,20 +135,22 @@ REFUSED_KEY = "a2a_refused"
 
 class PrincipalContextBuilder(DefaultServerCallContextBuilder):
     """The SDK's call context for a request ``protocols/a2a.py`` authenticated: the owner
-    it resolved, the principal (turns act for it), no credentials."""
+    it resolved, the principal (turns act for it), the headers but credentials, the
+    extensions asked for (as the SDK's builder reads them)."""
 
     def build(self, request: Request) -> ServerCallContext:
-        context = super().build(request)
         principal = get_principal(request)
-        context.user = TaskOwner(request.scope["state"][OWNER_KEY], principal.kind != "anonymous")
-        context.state["principal"] = principal
-        headers = context.state.get("headers", {})
-        context.state["headers"] = {
-            k: v for k, v in headers.items() if k.lower() not in SECRET_HEADERS
-        }
-        context.state.pop("auth", None)
-        context.state[REFUSED_KEY] = request.scope["state"].get(REFUSED_KEY)
-        return context
+        state = request.scope["state"]
+        headers = dict(request.headers)  # names in lower case, as the SDK's builder has them
+        for name in SECRET_HEADERS:
+            headers.pop(name, None)
+        return ServerCallContext(
+            user=TaskOwner(state[OWNER_KEY], principal.kind != "anonymous"),
+            state={"headers": headers, "principal": principal, REFUSED_KEY: state.get(REFUSED_KEY)},
+            requested_extensions=get_requested_extensions(
+                request.headers.getlist(HTTP_EXTENSION_HEADER)
+            ),
+        )
 
 
 # -- the agent card ---------------------------------------------------------------------------
