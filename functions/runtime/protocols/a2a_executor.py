@@ -329,9 +329,9 @@ class TurnExecutor(AgentExecutor):
                         await event_queue.enqueue_event(update)
         finally:
             self.running.pop(task_id, None)
-            # a turn whose events never began (its task could not be saved) still holds
-            # its session: let it go (a no-op once the turn has ended itself)
-            await asyncio.shield(turn.end())
+            if turn.lease is not None:  # its events never began (its task could not be
+                # saved): it still holds its session; let it go, even if cancelled here
+                await asyncio.shield(turn.end())
         # the stream is closed: the turn is saved and its session released
         await event_queue.enqueue_event(events.final(turn.final))
 
