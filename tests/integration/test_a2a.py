@@ -496,6 +496,23 @@ async def test_a_blocking_send_whose_task_could_not_be_saved_is_an_error_not_an_
     assert not listed.tasks
 
 
+async def test_a_stream_whose_task_could_not_be_created_lets_its_context_go(store_url):
+    # its turn had begun (lease taken) when the task's first write failed: its events never
+    # ran, so the executor itself must let the session go for the next message to start
+    store = FailingTaskWrites(open_store(store_url))
+    settings = Settings(store_url=store_url, store_retry_attempts=1)
+    with serve_app(build_app(echo_app, settings, store=store)) as url:
+        async with a2a(url) as client:
+            store.fail = True
+            stream = client.send_message(SendMessageRequest(message=user_message("a", "ctx-1")))
+            with pytest.raises(InternalError, match="refused"):
+                [ev async for ev in stream]
+            store.fail = False
+        async with a2a(url, streaming=False) as client:
+            after = await send(client, "b", "ctx-1")
+    assert after.status.state == COMPLETED and answer(after) == "turn 1: b"
+
+
 async def test_a_run_ended_by_a_cancel_from_another_instance_is_no_longer_tracked(
     store_url, monkeypatch
 ):
