@@ -26,7 +26,7 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .calls import TurnCalls
@@ -391,11 +391,11 @@ class Turn:
         self.persisted = True
         messages = self.records()
         commit = self.instance.history.commit_turn(self.session, messages)
-        if self.recorder is None:
-            write: asyncio.Future[Any] = asyncio.ensure_future(commit)
-        else:  # beside the history write: both must be durable before the client is told
+        if self.recorder is not None:  # beside the history write: both durable before the
+            # client is told
             end = len(self.session.messages) + len(messages)
-            write = asyncio.gather(commit, self._record(self.recorder, final, end))
+            commit = _beside(commit, self._record(self.recorder, final, end))
+        write = asyncio.ensure_future(commit)
         # shielded: a client that leaves while the write is in flight (its stream is
         # cancelled) must not cut it short, and the session is released only after it
         try:
@@ -455,6 +455,17 @@ class Turn:
             await self.instance.lock.release(lease)
         except Exception as exc:  # the lease expires on its own
             log.warning("could not release session lease: %s", exc)
+
+
+async def _beside(main: Awaitable[None], other: Coroutine[Any, Any, None]) -> None:
+    """Await ``main`` with ``other`` running meanwhile as a task of its own (a store
+    that waits on the network writes both at once); ``main``'s error once ``other`` is
+    done. Cheaper than ``gather``: one task, not two and a gathering future."""
+    beside = asyncio.ensure_future(other)
+    try:
+        await main
+    finally:
+        await beside
 
 
 async def run_watching(
