@@ -452,7 +452,37 @@ def ceiling_comparison(seconds: int, rounds: int) -> tuple[list[str], bool]:
         f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs)",
     ]
     share_lines, ok = shares(ceiling, medians)
-    return lines + share_lines, ok
+    return [*lines, *share_lines, record_floor_line(medians["/process"])], ok
+
+
+def record_floor_line(process: dict[str, float], writes: int = 2000) -> str:
+    """What one more store write costs beside a /process turn: the Responses API keeps
+    each response, A2A each task, in an object of its own, so neither can cost less than
+    /process's turn plus one put (measured here: a 1 KB object at a fresh key, file:// on
+    tmpfs, in process)."""
+    import asyncio
+
+    sys.path.insert(0, str(ROOT))
+    from functions.runtime.storage import open_store
+
+    ram = Path("/dev/shm")
+    data = b"x" * 1024
+
+    async def puts(store_url: str) -> float:
+        store = open_store(store_url)
+        start = time.process_time()
+        for i in range(writes):
+            await store.put(f"users/bench/responses/r{i}", data, if_none_match=True)
+        return (time.process_time() - start) / writes
+
+    with tempfile.TemporaryDirectory(dir=ram if ram.is_dir() else None) as folder:
+        put_ms = 1e3 * asyncio.run(puts(f"file://{folder}/store"))
+    best = process["cpu_ms"] / (process["cpu_ms"] + put_ms)
+    return (
+        f"    a record per turn: one store put costs {1e3 * put_ms:.0f} us of CPU; /process "
+        f"plus it would be {best:.0%} of /process, the most a protocol that keeps a record "
+        f"of each turn (a stored Response, an A2A task) can reach"
+    )
 
 
 def shares(
