@@ -19,6 +19,7 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from functions.runtime.instance import HTTP_TIMEOUT_S
 from functions.runtime.sandbox.errors import (
@@ -48,6 +49,7 @@ log = logging.getLogger("agentscope_faas.sandbox")
 CALL_DEADLINE_S = HTTP_TIMEOUT_S + 60.0
 RENEW_ATTEMPTS = 5
 HTTP_TIMEOUT_MARGIN_S = 10.0  # a held request's answer still has to travel back
+READY_FAILURE_CHARS = 500  # of a failed start's reasons, in the log
 
 
 def new_sandbox_id() -> str:
@@ -247,13 +249,16 @@ class SandboxService:
         """Hold a pooled desktop sandbox until what its tool server starts behind itself (the
         desktop; a browser with its page open) is up: the tool server's ``GET /ready?wait=``.
         So whoever claims it from the pool pays none of that start on the first call. One
-        not ready within SANDBOX_READY_TIMEOUT_S is pooled anyway (its first call waits)."""
+        not ready within SANDBOX_READY_TIMEOUT_S, or whose start failed, is pooled anyway
+        (its first call waits for the start, or starts it again); a failure is logged with
+        the reasons the tool server gives."""
         if not SANDBOX_TYPES[sandbox_type].desktop:
             return  # a code sandbox is ready once its tool server answers
         import httpx
 
         wait = self.settings.sandbox_ready_timeout_s
         headers = {**launched.headers, **self.launcher.tool_headers(token)}
+        failed: Any = None
         try:
             async with httpx.AsyncClient(
                 timeout=wait + HTTP_TIMEOUT_MARGIN_S, auth=self.launcher.call_auth()
@@ -261,10 +266,16 @@ class SandboxService:
                 answer = await http.get(
                     f"{launched.endpoint}/ready", params={"wait": f"{wait:g}"}, headers=headers
                 )
-            ready = answer.status_code == 200 and answer.json().get("ready") is True
+            body = answer.json() if answer.status_code == 200 else {}
+            ready, failed = body.get("ready") is True, body.get("failed")
         except (httpx.HTTPError, ValueError, AttributeError):  # no answer, or not the server's
             ready = False
-        if not ready:
+        if failed:
+            why = "; ".join(str(f) for f in failed) if isinstance(failed, list) else str(failed)
+            log.warning(
+                "a pooled %s sandbox's start failed: %s", sandbox_type, why[:READY_FAILURE_CHARS]
+            )
+        elif not ready:
             log.warning("a pooled %s sandbox's desktop did not start in time", sandbox_type)
 
     # -- find, renew, delete ---------------------------------------------------------------

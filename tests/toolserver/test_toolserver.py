@@ -317,3 +317,14 @@ def test_ready_answers_whether_the_tool_sets_have_started(start_toolserver):
             assert refused.status_code == 400 and refused.json()["code"] == "invalid_wait", bad
     with server.client("w" * 43) as http:
         assert http.get("/ready").status_code == 401
+
+
+def test_a_start_that_failed_is_not_ready_and_says_why(start_toolserver, tmp_path):
+    """A desktop whose X server cannot start (none on PATH here): the start hooks have run,
+    yet ``/ready`` must not call the sandbox warm; it names the failure."""
+    server = start_toolserver(TOOLSERVER_TOOLSETS="gui", PATH=str(tmp_path))
+    with server.client() as http:
+        answer = http.get("/ready", params={"wait": "30"}).json()
+    assert answer["ready"] is False
+    (failure,) = answer["failed"]
+    assert failure.startswith("FileNotFoundError") and "Xvfb" in failure

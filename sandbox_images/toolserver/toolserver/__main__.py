@@ -9,7 +9,7 @@ import threading
 from collections.abc import Callable
 
 from . import tools
-from .server import ToolServer
+from .server import Starts, ToolServer
 from .workspace import Workspace
 
 # what earlier launchers put in the environment; a secret there is readable by user code
@@ -32,15 +32,16 @@ def keep_memory_private() -> None:
         pass
 
 
-def _start_all(starters: list[Callable[[], None]], started: threading.Event) -> None:
+def _start_all(starters: list[Callable[[], None]], starts: Starts) -> None:
     try:
         for start in starters:
             try:
                 start()
             except Exception as exc:  # the tools that need it report it (and try again) on use
                 print(f"toolserver: a tool set failed to start: {exc}", file=sys.stderr, flush=True)
+                starts.failures.append(f"{type(exc).__name__}: {exc}")
     finally:
-        started.set()  # GET /ready: whatever started is as warm as it gets
+        starts.done.set()  # GET /ready: whatever started is as warm as it gets
 
 
 def main() -> int:
@@ -68,15 +69,13 @@ def main() -> int:
     host = os.environ.get("TOOLSERVER_HOST", "0.0.0.0")
     port = int(os.environ.get("TOOLSERVER_PORT", "8000"))
     view_port = int(os.environ.get("TOOLSERVER_VIEW_PORT") or 0) or None
-    started = threading.Event()  # set once the tool sets' start hooks have run (GET /ready)
-    server = ToolServer((host, port), offered, workspace, view_port=view_port, started=started)
+    starts = Starts() if starters else None  # what the tool sets start (GET /ready)
+    server = ToolServer((host, port), offered, workspace, view_port=view_port, starts=starts)
     keep_memory_private()  # before the first request: the token arrives with a claim
-    if starters:  # a desktop comes up behind the listening server; its tools wait for it
+    if starts is not None:  # a desktop comes up behind the listening server; its tools wait
         threading.Thread(
-            target=_start_all, args=(starters, started), name="starters", daemon=True
+            target=_start_all, args=(starters, starts), name="starters", daemon=True
         ).start()
-    else:
-        started.set()
     if view_port:  # the live view, in this process: see liveview.py
         from . import liveview
 

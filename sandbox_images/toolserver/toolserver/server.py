@@ -39,6 +39,7 @@ import shutil
 import socket
 import threading
 import time
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -85,6 +86,15 @@ class HttpError(Exception):
         self.status, self.code, self.detail = status, code, detail
 
 
+@dataclass
+class Starts:
+    """What the tool sets start behind the listening server (a desktop, a browser):
+    ``done`` once every start hook has run, ``failures`` the message of each that raised."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    failures: list[str] = field(default_factory=list)
+
+
 class ToolServer(ThreadingHTTPServer):
     daemon_threads = True
 
@@ -95,7 +105,7 @@ class ToolServer(ThreadingHTTPServer):
         workspace: Workspace,
         *,
         view_port: int | None = None,
-        started: threading.Event | None = None,
+        starts: Starts | None = None,
     ) -> None:
         super().__init__(address, Handler)
         self.token: bytes | None = None
@@ -104,8 +114,8 @@ class ToolServer(ThreadingHTTPServer):
         self.workspace = workspace
         self.mcp = McpServers(workspace.root)  # MCP servers started in the sandbox
         self.view_port = view_port  # the live view's own port, relayed under /desktop/
-        # set once the tool sets' start hooks (desktop, browser) have run; None: nothing to start
-        self.started = started
+        # the tool sets' start hooks (desktop, browser); None: nothing to start
+        self.starts = starts
 
     def claim(self, token: str) -> bool:
         """Take ``token`` as the server's if it has none; True if it is (now) the token."""
@@ -245,16 +255,21 @@ class Handler(BaseHTTPRequestHandler):
         """``{"ready": bool}``: whether what the tool sets start with the server (a desktop, a
         browser with its page open) is up; ``?wait=<s>`` holds the answer until it is or
         ``s`` seconds (at most ``READY_WAIT_MAX_S``) have passed. A warm pool waits here, so
-        the sandbox it hands out pays no start on its first call."""
+        the sandbox it hands out pays no start on its first call. A start that failed is
+        not ready: ``"failed"`` lists why (the tools that need it start it again on use)."""
         try:
             wait = float(query.get("wait", ["0"])[0])
         except ValueError:
             raise HttpError(400, "invalid_wait", "wait must be a number of seconds") from None
         if not 0 <= wait < float("inf"):
             raise HttpError(400, "invalid_wait", "wait must be a number of seconds >= 0")
-        started = self.server.started
-        ready = started is None or started.wait(min(wait, READY_WAIT_MAX_S))
-        self._json(200, {"ready": ready})
+        starts = self.server.starts
+        if starts is None:
+            self._json(200, {"ready": True})
+            return
+        done = starts.done.wait(min(wait, READY_WAIT_MAX_S))
+        failed = list(starts.failures)
+        self._json(200, {"ready": done and not failed, **({"failed": failed} if failed else {})})
 
     def _refuse(self, exc: HttpError) -> None:
         """Answer ``exc``; then drop an unread body, so the caller (still sending it) reads
