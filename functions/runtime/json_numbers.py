@@ -1,15 +1,20 @@
-"""JSON bodies hold JSON numbers only (HTTP 422 otherwise), checked before any route reads them.
+"""JSON bodies hold JSON numbers and Unicode text only (HTTP 422 otherwise), checked before
+any route reads them.
 
 Python's ``json`` and pydantic both accept ``NaN``, ``Infinity`` and ``-Infinity``, which
 RFC 8259 does not have, and read ``1e999`` as infinity; such a value then reaches the store
-as a literal no other JSON reader takes, or comes back as ``null``. A number with more
-digits than Python converts (``sys.get_int_max_str_digits``) makes ``json.loads`` raise a
-bare ``ValueError``, and a body nested deeper than the interpreter's recursion limit a
-``RecursionError``: both a 500 where the route parses. This middleware reads a JSON route's
-body once, refuses those with ``invalid_request`` (422), and hands the route the same bytes.
+as a literal no other JSON reader takes, or comes back as ``null``. A string escape of half
+a UTF-16 surrogate pair (``"\ud800"`` alone) decodes to a string no UTF-8 encoder takes:
+the answer that repeats it, or the store that keeps it, fails later (I-JSON, RFC 7493,
+forbids them). A number with more digits than Python converts
+(``sys.get_int_max_str_digits``) makes ``json.loads`` raise a bare ``ValueError``, and a
+body nested deeper than the interpreter's recursion limit a ``RecursionError``: both a 500
+where the route parses. This middleware reads a JSON route's body once, whatever its
+``Content-Type`` says (the hot routes parse what they are sent as JSON), refuses those with
+``invalid_request`` (422), and hands the route the same bytes.
 
-What it leaves to the route: a body that is not JSON at all (the route's own 422), a form
-or multipart body, and non-JSON routes (file uploads).
+What it leaves to the route: a body that is not JSON at all (the route's own 422), and
+non-JSON routes (file uploads).
 """
 
 from __future__ import annotations
@@ -25,8 +30,6 @@ from .errors import ApiError, InvalidRequest
 from .http_errors import error_response
 
 Predicate = Callable[[Scope], bool]
-
-_NOT_JSON = (b"multipart/", b"application/x-www-form-urlencoded", b"application/octet-stream")
 
 
 class _NotAJsonNumber(ValueError):
@@ -53,7 +56,11 @@ def json_number_error(body: bytes) -> str | None:
     (or when it is not JSON at all, which its parser reports)."""
     encoding = json.detect_encoding(body)  # as json.loads reads bytes: UTF-8, -16 or -32
     try:
-        _DECODER.decode(body.decode(encoding, "surrogatepass"))
+        text = body.decode(encoding)  # strict: raw halves of a surrogate pair are not text
+        value = _DECODER.decode(text)
+        # then only an escape can make half a pair
+        if ("\\ud" in text or "\\uD" in text) and _holds_lone_surrogate(value):
+            return "a string holds half a UTF-16 surrogate pair (\\ud800-\\udfff alone)"
     except _NotAJsonNumber as exc:
         return str(exc)
     except RecursionError:
@@ -67,18 +74,29 @@ def json_number_error(body: bytes) -> str | None:
     return None
 
 
+def _holds_lone_surrogate(value: Any) -> bool:
+    """Whether a string in ``value`` (a key included) is not Unicode text (UTF-8 refuses it)."""
+    pending = [value]  # a stack, not recursion: the value may be as deep as json allows
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            pending += item.keys()
+            pending += item.values()
+        elif isinstance(item, list):
+            pending += item
+        elif isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return True
+    return False
+
+
 def _has_body(scope: Scope) -> bool:
     for name, value in scope["headers"]:
         if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
             return True
     return False
-
-
-def _content_type(scope: Scope) -> bytes:
-    for name, value in scope["headers"]:
-        if name == b"content-type":
-            return value.lower()
-    return b""
 
 
 class JsonNumbers:
@@ -89,12 +107,7 @@ class JsonNumbers:
         self.json_route = json_route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or not _has_body(scope)
-            or _content_type(scope).startswith(_NOT_JSON)
-            or not self.json_route(scope)
-        ):
+        if scope["type"] != "http" or not _has_body(scope) or not self.json_route(scope):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

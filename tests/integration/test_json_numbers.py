@@ -1,5 +1,6 @@
-"""Numbers in requests: only JSON's (no NaN, no infinities), round ids in range - a 422, never
-a 500 and never a value stored as something else. Every function, served on 127.0.0.1."""
+"""Numbers in requests: only JSON's (no NaN, no infinities), strings Unicode text (no half of
+a surrogate pair), round ids in range - a 422, never a 500 and never a value stored as
+something else, whatever the body's Content-Type says. Every function, served on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from functions.runtime.services.state import MAX_ROUND_ID
 from functions.runtime.settings import Settings
 from functions.sandbox.app import create_app as sandbox_app
 from functions.state.app import create_app as state_app
+from local_emulator.tokens import mint_token
 from tests.apps import echo_app
 from tests.fixtures.servers import serve_app
 from tests.integration.test_http_layer import RaisingLauncher, assert_error
@@ -72,6 +74,65 @@ def test_a_body_that_is_not_text_is_422_on_every_function(bases, route, body):
     resp = httpx.request(method, bases[function] + path, content=body, headers=JSON)
     detail = assert_error(resp, 422, "invalid_request")["detail"][0]
     assert detail["loc"] == ["body"] and "is not UTF-" in detail["msg"]
+
+
+HALF_PAIRS = ['"\\ud800"', '"\\udfff x"', '"a\\uDC00\\ud83d"']
+
+
+@pytest.mark.parametrize("string", HALF_PAIRS)
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r[0]}-{r[1]}-{r[2]}")
+def test_half_a_surrogate_pair_is_422_on_every_function(bases, route, string):
+    function, method, path, template = route
+    resp = httpx.request(
+        method, bases[function] + path, content=(template % string).encode(), headers=JSON
+    )
+    detail = assert_error(resp, 422, "invalid_request")["detail"][0]
+    assert detail["loc"] == ["body"] and "surrogate" in detail["msg"]
+
+
+def test_a_whole_surrogate_pair_is_text(bases):
+    base = bases["state"] + "/v1/users/u/sessions/emoji/state"
+    assert httpx.put(base, content=b'{"e": "\\ud83d\\ude00"}', headers=JSON).status_code == 200
+    assert httpx.get(base).json()["state"] == {"e": "\U0001f600"}
+
+
+SECRET = "json-numbers-" + "s" * 32
+NOT_JSON_TYPES = [
+    "application/octet-stream",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "text/plain",
+    None,
+]
+
+
+@pytest.mark.parametrize("content_type", NOT_JSON_TYPES)
+def test_a_json_route_checks_its_body_whatever_its_content_type(tmp_path, content_type):
+    # with credentials any media type reaches the routes (AUTH_MODE=none answers 415), and
+    # the turn routes parse whatever they are sent as JSON: it is checked all the same
+    settings = Settings(
+        store_url=f"file://{tmp_path}/store", auth_mode="jwt", auth_jwt_secret=SECRET
+    )
+    headers = {"Authorization": f"Bearer {mint_token(SECRET, 'alice')}"}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    bodies = {
+        "/process": '{"input": [{"role": "user", "content": [{"type": "text", "text": "%s"}]}], '
+        '"metadata": {"n": %s}}',
+        "/a2a": '{"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {"message": '
+        '{"messageId": "m", "role": "ROLE_USER", "parts": [{"text": "%s"}], '
+        '"metadata": {"n": %s}}}}',
+    }
+    with serve_app(build_app(echo_app, settings)) as base:
+        for path, template in bodies.items():
+            for text, number in (("hi", "NaN"), ("\\ud800", "1"), ("hi", "[" * 100_000)):
+                content = (template % (text, number)).encode()
+                resp = httpx.post(base + path, content=content, headers=headers)
+                assert_error(resp, 422, "invalid_request")
+            deep_a2a = httpx.post(
+                base + "/a2a", content=b"[" * 100_000, headers={**headers, "A2A-Version": "1.0"}
+            )
+            assert_error(deep_a2a, 422, "invalid_request")
 
 
 def test_nan_state_is_refused_and_finite_numbers_round_trip(bases):
