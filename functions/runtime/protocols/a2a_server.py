@@ -36,6 +36,7 @@ from a2a.auth.user import User
 from a2a.extensions.common import HTTP_EXTENSION_HEADER, get_requested_extensions
 from a2a.server.agent_execution import RequestContext
 from a2a.server.context import ServerCallContext
+from a2a.server.jsonrpc_models import InternalError as JSONRPCInternalError
 from a2a.server.request_handlers import DefaultRequestHandlerV2
 from a2a.server.request_handlers.response_helpers import build_error_response
 from a2a.server.routes import create_agent_card_routes
@@ -439,9 +440,12 @@ async def send_message_call(request: Request) -> tuple[str | int, SendMessageReq
     headers = request.headers
     if headers.get("a2a-version") != "1.0" or "a2a-extensions" in headers:
         return None
+    raw = await request.body()  # read and checked by json_numbers.py already: JSON numbers
+    if b'"SendMessage"' not in raw:  # other methods: parsed once, by the dispatcher
+        return None
     try:
-        body = json.loads(await request.body())
-    except ValueError:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):  # the dispatcher answers it
         return None
     if not isinstance(body, dict) or body.get("method") != "SendMessage":
         return None
@@ -555,9 +559,9 @@ class A2AServer:
             content = JSONRPC20Response(result=result, _id=request_id).data
         except A2AError as exc:
             content = build_error_response(request_id, exc)
-        except Exception as exc:
+        except Exception as exc:  # as the dispatcher answers it: JSON-RPC's own, no details
             log.exception("A2A SendMessage %r failed", request_id)
-            content = build_error_response(request_id, InternalError(message=str(exc)))
+            content = build_error_response(request_id, JSONRPCInternalError(message=str(exc)))
         return JSONResponse(content)
 
     async def close(self) -> None:
