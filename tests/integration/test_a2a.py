@@ -496,6 +496,47 @@ async def test_a_blocking_send_whose_task_could_not_be_saved_is_an_error_not_an_
     assert not listed.tasks
 
 
+class FailingCompletedTaskWrites(CountingStore):
+    """The store, but the next ``failures`` writes of a completed A2A task refused (a store
+    blip just as the task ends)."""
+
+    failures = 0
+
+    async def put(self, key: str, data: bytes, **conditions: Any) -> str:
+        if (
+            self.failures
+            and "/a2a-tasks/" in key
+            and Task.FromString(data).status.state == COMPLETED
+        ):
+            self.failures -= 1
+            raise StoreUnavailable(f"put {key}: refused")
+        return await super().put(key, data, **conditions)
+
+
+async def test_a_task_whose_end_could_not_be_written_is_recorded_failed(store_url):
+    # the end was applied to the task before its write failed: the task must not stay
+    # "working" in the store for good (it is recorded failed, as any run that broke)
+    store = FailingCompletedTaskWrites(open_store(store_url))
+    settings = Settings(store_url=store_url, a2a_save_interval_s=0, store_retry_attempts=1)
+    with serve_app(build_app(gated_app, settings, store=store)) as url:
+        async with a2a(url, streaming=False) as client:
+            request = SendMessageRequest(message=user_message("slow"))
+            request.configuration.return_immediately = True
+            (answer,) = [ev async for ev in client.send_message(request)]
+            assert await asyncio.to_thread(gate.entered.wait, DEADLINE_S)
+            store.failures = 1  # the end's write
+            gate.release.set()
+
+            async def ended() -> Task | None:
+                task = await client.get_task(GetTaskRequest(id=answer.task.id))
+                return task if task.status.state != WORKING else None
+
+            task = await eventually(ended, "the task's end")
+    assert task.status.state == FAILED
+    metadata = json_format.MessageToDict(task.status.message.metadata)
+    assert metadata["error"]["code"] == "internal_error"
+
+
 async def test_a_stream_whose_task_could_not_be_created_lets_its_context_go(store_url):
     # its turn had begun (lease taken) when the task's first write failed: its events never
     # ran, so the executor itself must let the session go for the next message to start

@@ -103,8 +103,9 @@ class TaskRun(EventQueue):
         self.executor = executor
         self.request = request
         self.turn = turn  # begun: the task is created as it starts
-        self.task: Task | None = None  # as last saved
+        self.task: Task | None = None  # as last saved (or being saved: updates apply in place)
         self.version = TaskVersion.MISSING  # the store's version of it
+        self.stored_state: int | None = None  # its state in the store, as far as known here
         # its first event is saved (for a blocking call's task maybe only held: a2a_tasks.py)
         self.created = asyncio.Event()
         self.done = asyncio.Event()
@@ -122,6 +123,7 @@ class TaskRun(EventQueue):
             stored = await self.tasks.get(self.task_id, self.request.call_context)
             self.task = None if stored is None else stored.task
             self.version = TaskVersion.MISSING if stored is None else stored.version
+            self.stored_state = None if stored is None else stored.task.status.state
             if self.task is not None and self.task.status.state in TERMINAL:
                 self._superseded = True
                 self.executor.stop(self.task_id)
@@ -148,7 +150,7 @@ class TaskRun(EventQueue):
             prev_version=self.version,
             context=self.request.call_context,
         )
-        self.task = task
+        self.task, self.stored_state = task, task.status.state
         return task
 
     def _publish(self, event: Event, task: Task) -> None:
@@ -179,8 +181,9 @@ class TaskRun(EventQueue):
                 queue.put_nowait(None)
 
     async def _fail(self, code: str) -> None:
-        task = self.task
-        if task is None or task.status.state in TERMINAL or self._superseded:
+        """Record the task failed unless the store has its end: an end whose write failed
+        is not one (the task applied it in memory all the same)."""
+        if self.task is None or self.stored_state in TERMINAL or self._superseded:
             return
         error = Error(code=code, message="the task stopped before it ended")
         await self.enqueue_event(TaskEvents(self.task_id, self.context_id).failed(error))
