@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -47,6 +48,10 @@ def _float(text: str) -> float:
     return value
 
 
+# methods whose body no route reads (as auth/local.py's check has it)
+_NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
+# backslashes, then what a \u escape of half a surrogate pair looks like
+_SURROGATE_ESCAPE = re.compile(r"\\+u[dD][89a-fA-F]")
 # one decoder for every body: json.loads with hooks builds a new one per call
 _DECODER = json.JSONDecoder(parse_constant=_constant, parse_float=_float)
 
@@ -58,8 +63,12 @@ def json_number_error(body: bytes) -> str | None:
     try:
         text = body.decode(encoding)  # strict: raw halves of a surrogate pair are not text
         value = _DECODER.decode(text)
-        # then only an escape can make half a pair
-        if ("\\ud" in text or "\\uD" in text) and _holds_lone_surrogate(value):
+        # then only an escape can make half a pair ("in" first: a scan in C, no regex)
+        if (
+            ("\\ud" in text or "\\uD" in text)
+            and _escapes_a_surrogate(text)
+            and _holds_lone_surrogate(value)
+        ):
             return "a string holds half a UTF-16 surrogate pair (\\ud800-\\udfff alone)"
     except _NotAJsonNumber as exc:
         return str(exc)
@@ -72,6 +81,13 @@ def json_number_error(body: bytes) -> str | None:
     except ValueError as exc:  # an integer longer than Python converts
         return f"a number is too long: {exc}"
     return None
+
+
+def _escapes_a_surrogate(text: str) -> bool:
+    """Whether JSON ``text`` has a ``\\u`` escape of a surrogate (whole pairs included): one
+    an odd number of backslashes starts (an even one escapes backslashes: ``\\\\ud800`` is
+    text)."""
+    return any(len(m.group()) % 2 == 0 for m in _SURROGATE_ESCAPE.finditer(text))
 
 
 def _holds_lone_surrogate(value: Any) -> bool:
@@ -107,7 +123,12 @@ class JsonNumbers:
         self.json_route = json_route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not _has_body(scope) or not self.json_route(scope):
+        if (
+            scope["type"] != "http"
+            or scope["method"] in _NO_BODY
+            or not _has_body(scope)
+            or not self.json_route(scope)
+        ):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

@@ -44,6 +44,9 @@ def toolserver_env(workspace: Path, port: int, **extra: str) -> dict[str, str]:
         "TOOLSERVER_HOST": "127.0.0.1",
         "TOOLSERVER_PORT": str(port),
         "WORKSPACE_DIR": str(workspace),
+        # a display of its own: a desktop start removes the display's stale X socket, and
+        # must never reach the one of the session running the tests
+        "DISPLAY": f":{port}",
         **extra,
     }
 

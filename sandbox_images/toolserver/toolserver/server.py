@@ -256,7 +256,8 @@ class Handler(BaseHTTPRequestHandler):
         browser with its page open) is up; ``?wait=<s>`` holds the answer until it is or
         ``s`` seconds (at most ``READY_WAIT_MAX_S``) have passed. A warm pool waits here, so
         the sandbox it hands out pays no start on its first call. A start that failed is
-        not ready: ``"failed"`` lists why (the tools that need it start it again on use)."""
+        not ready: ``"failed"`` lists why. It stays so: this answers for the start, while
+        the tools that need what failed start it again on use."""
         try:
             wait = float(query.get("wait", ["0"])[0])
         except ValueError:
