@@ -21,8 +21,6 @@ from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
 from a2a.client.client import Client
 from a2a.client.errors import A2AClientError
 from a2a.helpers.proto_helpers import get_artifact_text, new_text_message
-from a2a.server.cluster import TaskVersion
-from a2a.server.context import ServerCallContext
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     GetTaskRequest,
@@ -44,8 +42,7 @@ from a2a.utils.errors import (
 from google.protobuf import json_format
 
 from functions.runtime.app import AgentApp
-from functions.runtime.protocols import a2a_runs, a2a_server
-from functions.runtime.protocols.a2a_tasks import ObjectTaskStore
+from functions.runtime.protocols import a2a_server
 from functions.runtime.server import build_app
 from functions.runtime.services import CountingStore, SessionHistoryService, quotas
 from functions.runtime.services.layout import a2a_tasks_prefix
@@ -573,81 +570,6 @@ async def test_a_run_ended_by_a_cancel_from_another_instance_is_no_longer_tracke
         tracked = app_a.state.a2a_server.tasks._written  # what a's task store still holds
     assert canceled.status.state == CANCELED == rest[-1].task.status.state
     assert task_id not in tracked
-
-
-# -- a task whose instance died ------------------------------------------------------------------
-
-
-async def left_working(store_url: str, context_id: str) -> str:
-    """A task as an instance that crashed mid-turn leaves it: working, part of its answer
-    written, no turn (lease) on its context; its id."""
-    task = Task(id=str(uuid.uuid4()), context_id=context_id)
-    task.status.state = WORKING
-    task.history.append(user_message("hi", context_id))
-    task.artifacts.add(artifact_id="a1").parts.add(text="half an ans")
-    store = open_store(store_url)
-    try:
-        tasks = ObjectTaskStore(store)
-        context = ServerCallContext(user=a2a_server.TaskOwner("default", False))
-        await tasks.save(
-            task, event=None, prev=None, prev_version=TaskVersion.MISSING, context=context
-        )
-    finally:
-        await store.close()
-    return task.id
-
-
-def lost(task: Task) -> bool:
-    metadata = json_format.MessageToDict(task.status.message.metadata)
-    return task.status.state == FAILED and metadata["error"]["code"] == "instance_lost"
-
-
-async def test_a_task_whose_instance_died_is_recorded_failed_when_read(store_url, monkeypatch):
-    monkeypatch.setattr(a2a_server, "LOST_GRACE_S", 0.0)
-    task_id = await left_working(store_url, "ctx-lost")
-    with instance(echo_app, store_url) as url:
-        async with a2a(url, streaming=False) as client:
-            read = await client.get_task(GetTaskRequest(id=task_id))
-            listed = await all_tasks(client)
-            again = await send(client, "next", "ctx-lost")  # the context is free
-    assert lost(read) and answer(read) == "half an ans"  # what it said is kept
-    assert [t.status.state for t in listed] == [FAILED]  # recorded, not only answered
-    assert again.status.state == COMPLETED
-
-
-async def test_a_subscriber_to_a_task_whose_instance_died_sees_it_end(store_url, monkeypatch):
-    monkeypatch.setattr(a2a_runs, "LOST_GRACE_S", 0.0)
-    task_id = await left_working(store_url, "ctx-lost-2")
-    with instance(echo_app, store_url, a2a_save_interval_s=0.05) as url:
-        async with a2a(url) as client:
-
-            async def follow() -> list[StreamResponse]:
-                return [ev async for ev in client.subscribe(SubscribeToTaskRequest(id=task_id))]
-
-            events = await asyncio.wait_for(follow(), DEADLINE_S)  # pings keep it open
-    assert events[0].task.status.state == WORKING
-    assert lost(events[-1].status_update)
-
-
-async def test_a_running_task_read_elsewhere_is_not_taken_for_lost(store_url, monkeypatch):
-    monkeypatch.setattr(a2a_server, "LOST_GRACE_S", 0.0)
-    with instance(gated_app, store_url) as a, instance(gated_app, store_url) as b:
-        async with a2a(a, streaming=False) as client:
-            request = SendMessageRequest(message=user_message("hold"))
-            request.configuration.return_immediately = True
-            (first,) = [ev async for ev in client.send_message(request)]
-            assert await asyncio.to_thread(gate.entered.wait, DEADLINE_S)
-            async with a2a(b) as elsewhere:
-                read = await elsewhere.get_task(GetTaskRequest(id=first.task.id))
-            gate.release.set()
-
-            async def ended() -> Task | None:
-                task = await client.get_task(GetTaskRequest(id=first.task.id))
-                return task if task.status.state != WORKING else None
-
-            done = await eventually(ended, "the task's end")
-    assert read.status.state == WORKING
-    assert done.status.state == COMPLETED
 
 
 async def test_cancel_through_another_instance_stops_the_running_turn(store_url):

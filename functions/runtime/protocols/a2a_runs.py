@@ -20,8 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator
 from typing import TYPE_CHECKING, Any
 
 from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask, TaskVersion
@@ -46,9 +45,6 @@ log = logging.getLogger("agentscope_faas.a2a")
 
 # how long a run that is being shut down may take to record its task failed
 SHUTDOWN_SAVE_S = 5.0
-# how long a task left working with no turn on its context must stay unchanged before it is
-# taken for lost: its instance may be between letting the session go and writing its end
-LOST_GRACE_S = 2.0
 
 
 def copy_task(task: Task) -> Task:
@@ -212,31 +208,19 @@ class TaskRun(EventQueue):
 
 
 async def follow(
-    tasks: ObjectTaskStore,
-    stored: StoredTask,
-    context: ServerCallContext,
-    interval_s: float,
-    settle: Callable[[StoredTask], Awaitable[StoredTask]] | None = None,
+    tasks: ObjectTaskStore, stored: StoredTask, context: ServerCallContext, interval_s: float
 ) -> AsyncGenerator[Event, None]:
     """The task as stored now, then its changes as its instance saves them, until it ends
-    (reads the store every ``interval_s``). ``settle``: given the task once it has stayed
-    the same for ``LOST_GRACE_S``, the task as it should stand (recorded failed when the
-    instance running it is gone)."""
+    (reads the store every ``interval_s``)."""
     task, version = stored.task, stored.version
     yield task
-    changed_at = time.monotonic()
     while task.status.state not in TERMINAL:
         await asyncio.sleep(interval_s)
         latest = await tasks.get(task.id, context)
         if latest is None:
             raise TaskNotFoundError
-        if latest.version == version and settle is not None:
-            if time.monotonic() - changed_at >= LOST_GRACE_S:
-                latest = await settle(latest)
-                changed_at = time.monotonic()  # its turn runs: look again in a while
         if latest.version == version:
             continue
-        changed_at = time.monotonic()
         for event in changes(task, latest.task):
             yield event
         task, version = latest.task, latest.version

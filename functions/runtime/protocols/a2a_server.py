@@ -17,10 +17,8 @@ JSON-RPC 2.0 with A2A 1.0's methods and, on the same endpoint, 0.3's (``message/
   process: ``CancelTask`` stops the turn wherever it runs, through the session's stop
   mark (``POST /process/stop``'s mechanism), and waits for that instance to record the
   task ``canceled``; ``SubscribeToTask`` for a task another instance runs follows it by
-  reading the store; a task left unfinished by an instance that died (no turn holds its
-  context any more) is recorded ``failed`` (``instance_lost``) when ``GetTask`` or a
-  subscriber finds it so; a message naming an existing task is refused (each message
-  starts a task of its own; the conversation continues through ``contextId``).
+  reading the store; a message naming an existing task is refused (each message starts
+  a task of its own; the conversation continues through ``contextId``).
 """
 
 from __future__ import annotations
@@ -37,7 +35,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from a2a.auth.user import User
 from a2a.extensions.common import HTTP_EXTENSION_HEADER, get_requested_extensions
 from a2a.server.agent_execution import RequestContext
-from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask
 from a2a.server.context import ServerCallContext
 from a2a.server.jsonrpc_models import InternalError as JSONRPCInternalError
 from a2a.server.request_handlers import DefaultRequestHandlerV2
@@ -51,7 +48,6 @@ from a2a.types.a2a_pb2 import (
     AgentInterface,
     AgentSkill,
     CancelTaskRequest,
-    GetTaskRequest,
     HTTPAuthSecurityScheme,
     Message,
     SecurityRequirement,
@@ -79,11 +75,10 @@ from starlette.responses import JSONResponse
 
 from ..auth import get_principal
 from ..errors import ApiError
-from ..protocol import Error
 from ..storage.keys import InvalidId, validate_id
-from .a2a_executor import NEW_CONTEXT, TaskEvents, TurnExecutor, TurnRefused
+from .a2a_executor import NEW_CONTEXT, TurnExecutor, TurnRefused
 from .a2a_required import required_params
-from .a2a_runs import LOST_GRACE_S, TaskRun, apply_event, copy_task, follow
+from .a2a_runs import TaskRun, copy_task, follow
 from .a2a_tasks import TERMINAL, UNANNOUNCED, ObjectTaskStore
 
 if TYPE_CHECKING:
@@ -329,64 +324,6 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
             await asyncio.sleep(CANCEL_POLL_S)
         return None
 
-    # -- tasks whose instance is gone ----------------------------------------------------------
-
-    @required_params
-    async def on_get_task(self, params: GetTaskRequest, context: ServerCallContext) -> Task:
-        validate_history_length(params)
-        stored = await self.tasks.get(params.id, context)
-        if stored is None:
-            raise TaskNotFoundError
-        stored = await self.settled(stored, context)
-        return apply_history_length(stored.task, params)
-
-    async def settled(
-        self, stored: StoredTask, context: ServerCallContext, *, waited: bool = False
-    ) -> StoredTask:
-        """``stored`` as it stands; for a task left unfinished by an instance that stopped
-        (a crash: no turn runs on its context, the dead instance's lease has lapsed), the
-        task recorded ``failed`` (``instance_lost``), keeping what it said.
-
-        ``waited``: the caller saw the task unchanged for ``LOST_GRACE_S`` already; else
-        this waits that long and reads it again, since a live instance lets the session go
-        just before it writes the task's end.
-        """
-        if not await self._maybe_lost(stored, context):
-            return stored
-        if not waited:
-            await asyncio.sleep(LOST_GRACE_S)
-            latest = await self.tasks.get(stored.task.id, context)
-            if latest is None:
-                raise TaskNotFoundError
-            if latest.version != stored.version or not await self._maybe_lost(latest, context):
-                return latest
-            stored = latest
-        task = copy_task(stored.task)
-        error = Error(
-            code="instance_lost",
-            message="the instance running the task stopped before the task ended",
-        )
-        apply_event(task, TaskEvents(task.id, task.context_id).failed(error))
-        try:
-            version = await self.tasks.save(
-                task, event=None, prev=stored.task, prev_version=stored.version, context=context
-            )
-        except ConcurrentTaskModificationError:  # its end, or a cancel, came first
-            latest = await self.tasks.get(task.id, context)
-            if latest is None:
-                raise TaskNotFoundError from None
-            return latest
-        log.warning("A2A task %s: its instance is gone; recorded failed", task.id)
-        return StoredTask(task, version)
-
-    async def _maybe_lost(self, stored: StoredTask, context: ServerCallContext) -> bool:
-        """Unfinished, not running here, and no turn holds its context."""
-        task = stored.task
-        if task.status.state in TERMINAL or task.id in self.runs:
-            return False
-        owner = context.user.user_name
-        return await self.instance.lock.running_on(owner, task.context_id) is None
-
     # -- subscribing ---------------------------------------------------------------------------
 
     @required_params
@@ -405,13 +342,7 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
         events = (
             running[0].events(initial=True)
             if running is not None
-            else follow(
-                self.tasks,
-                stored,
-                context,
-                self.follow_interval_s,
-                lambda latest: self.settled(latest, context, waited=True),
-            )
+            else follow(self.tasks, stored, context, self.follow_interval_s)
         )
         async with contextlib.aclosing(events):
             async for event in events:

@@ -223,34 +223,26 @@ class SessionLock:
 
         async def read(key: str) -> RunningTurn | None:
             async with gate:
-                return await self._running_at(key)
+                found = await self.store.get(key)
+            if found is None:
+                return None
+            try:
+                held = json.loads(found[0])
+                turn = RunningTurn(
+                    user_id=str(held["user_id"]),
+                    session_id=str(held["session_id"]),
+                    started_at=float(held.get("started_at", 0)),
+                    instance=str(held.get("instance") or ""),
+                    expires_at=float(held["expires_at"]),
+                    response_id=held.get("response_id"),
+                    stopping=bool(held.get("stop")),
+                )
+            except (ValueError, KeyError, TypeError):
+                return None  # not a lease this code wrote
+            return turn if turn.expires_at > time.time() else None
 
         found = await asyncio.gather(*(read(key) for key in keys))
         return sorted((t for t in found if t is not None), key=lambda t: t.started_at)
-
-    async def running_on(self, user_id: str, session_id: str) -> RunningTurn | None:
-        """The turn running on the session now, if one is (one GET; an expired lease, left
-        by a crashed instance, is none)."""
-        return await self._running_at(lock_key(user_id, session_id))
-
-    async def _running_at(self, key: str) -> RunningTurn | None:
-        found = await self.store.get(key)
-        if found is None:
-            return None
-        try:
-            held = json.loads(found[0])
-            turn = RunningTurn(
-                user_id=str(held["user_id"]),
-                session_id=str(held["session_id"]),
-                started_at=float(held.get("started_at", 0)),
-                instance=str(held.get("instance") or ""),
-                expires_at=float(held["expires_at"]),
-                response_id=held.get("response_id"),
-                stopping=bool(held.get("stop")),
-            )
-        except (ValueError, KeyError, TypeError):
-            return None  # not a lease this code wrote
-        return turn if turn.expires_at > time.time() else None
 
     async def release(self, lease: Lease) -> None:
         margin = min(self.SAFETY_MARGIN_S, self.ttl_s / 4)
