@@ -119,8 +119,8 @@ class _Recorder:
     """The turn's ``recorder`` (``turn.py``): the final Response object, kept in the
     response store when ``store`` is on (``services/responses.py``)."""
 
-    def __init__(self, instance: Instance, turn: Turn, out: ResponsesStream, keep: bool):
-        self.instance, self.turn, self.out, self.keep = instance, turn, out, keep
+    def __init__(self, turn: Turn, out: ResponsesStream, keep: bool):
+        self.turn, self.out, self.keep = turn, out, keep
 
     async def __call__(self, final: Response | None, end: int) -> None:
         if final is None:  # the client left: the turn stopped, keep what it said
@@ -130,7 +130,7 @@ class _Recorder:
         if not self.keep or response is None:
             return
         try:
-            await self.instance.responses.save(
+            await self.turn.instance.responses.save(
                 self.turn.user_id,
                 response,
                 self.turn.session_id,
@@ -196,7 +196,7 @@ async def create_response(request: Request) -> Any:
     out = ResponsesStream(
         turn.response_id, _echoed(body, body.model or agent.app_name), agent.app_name
     )
-    turn.recorder = _Recorder(instance, turn, out, body.store)
+    turn.recorder = _Recorder(turn, out, body.store)
     headers = session_header(turn.session_id)
     if body.stream:
         frames = _frames(turn, out)
