@@ -10,6 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
@@ -32,6 +36,7 @@ from a2a.types.a2a_pb2 import (
     SubscribeToTaskRequest,
     Task,
     TaskState,
+    TaskStatus,
 )
 from a2a.utils.errors import (
     InternalError,
@@ -45,12 +50,12 @@ from functions.runtime.app import AgentApp
 from functions.runtime.protocols import a2a_server
 from functions.runtime.server import build_app
 from functions.runtime.services import CountingStore, SessionHistoryService, quotas
-from functions.runtime.services.layout import a2a_tasks_prefix
+from functions.runtime.services.layout import a2a_task_key, a2a_tasks_prefix
 from functions.runtime.settings import Settings
 from functions.runtime.storage import StoreUnavailable, open_store
 from local_emulator.tokens import mint_token
-from tests.apps import echo_app, failing_app, gate, gated_app
-from tests.fixtures.servers import ROOT, serve_app
+from tests.apps import echo_app, failing_app, gate, gated_app, slow_app
+from tests.fixtures.servers import ROOT, free_port, serve_app, wait_http
 
 DEADLINE_S = 30.0
 MINUTE = 1_800_000_000  # a Unix minute boundary
@@ -630,6 +635,90 @@ async def test_subscribe_on_another_instance_follows_the_task_to_its_end(store_u
     text = "".join(p.text for u in updates for p in u.artifact.parts)
     assert text == "released"
     assert rest[-1].status_update.status.state == COMPLETED
+
+
+async def test_cancel_of_a_task_left_by_a_dead_instance_never_stops_the_next_turn_on_its_context(
+    store_url,
+):
+    # what an instance that died mid-task leaves once the next message took the context: the
+    # task working, and the context's lease naming another task (the running turn's)
+    lost = Task(id=str(uuid.uuid4()), context_id="ctx-1", status=TaskStatus(state=WORKING))
+    store = open_store(store_url)
+    try:
+        await store.put(a2a_task_key("default", lost.id), lost.SerializeToString())
+    finally:
+        await store.close()
+    fast = {"stop_poll_interval_s": 0.1}  # a stop mark would reach the running turn at once
+    with instance(gated_app, store_url, **fast) as a, instance(gated_app, store_url) as b:
+        async with a2a(a) as on_a, a2a(b) as on_b:
+            stream = on_a.send_message(SendMessageRequest(message=user_message("go", "ctx-1")))
+            running_id = (await anext(stream)).task.id
+            assert gate.entered.wait(DEADLINE_S)
+            canceled = await on_b.cancel_task(CancelTaskRequest(id=lost.id))
+            assert gate.cleaned_up.is_set() is False  # the running turn was not stopped
+            gate.release.set()
+            rest = [ev async for ev in stream]
+    assert canceled.id == lost.id and canceled.status.state == CANCELED
+    assert rest[-1].status_update.task_id == running_id
+    assert rest[-1].status_update.status.state == COMPLETED
+
+
+@pytest.mark.parametrize("finder", ["get_task", "subscriber"])
+async def test_a_task_whose_instance_died_mid_turn_is_recorded_failed(store_url, finder):
+    """SIGKILL the instance running a task: once its lease has lapsed (and one more TTL, for
+    an end still being written), GetTask or a subscriber following it on another instance
+    records the task failed, keeping what it said, and the context takes the next message."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "AGENT_APP": "tests.apps:slow_app",
+        "STORE_URL": store_url,
+        "SESSION_LOCK_TTL_S": "2",
+        "STOP_POLL_INTERVAL_S": "0.2",
+    }
+    command = [sys.executable, "-m", "uvicorn", "functions.query.handler:app"]
+    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    proc = await asyncio.to_thread(subprocess.Popen, command, cwd=ROOT, env=env)
+    doomed = f"http://127.0.0.1:{port}"
+    try:
+        await asyncio.to_thread(wait_http, f"{doomed}/health", proc)
+        async with a2a(doomed) as client:
+            stream = client.send_message(SendMessageRequest(message=user_message("slow", "ctx-1")))
+            task_id = (await anext(stream)).task.id
+
+            async def said_working() -> bool:
+                task = await client.get_task(GetTaskRequest(id=task_id))
+                return answer(task) == "working: "
+
+            await eventually(said_working, "the first words in the store")
+            proc.send_signal(signal.SIGKILL)
+            await asyncio.to_thread(proc.wait, 10)
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with instance(slow_app, store_url, session_lock_ttl_s=1) as other:
+        async with a2a(other) as client:
+            if finder == "subscriber":
+                followed = [ev async for ev in client.subscribe(SubscribeToTaskRequest(id=task_id))]
+                assert followed[-1].status_update.status.state == FAILED
+                ended = await client.get_task(GetTaskRequest(id=task_id))
+            else:
+
+                async def recorded_failed() -> Task | None:
+                    task = await client.get_task(GetTaskRequest(id=task_id))
+                    return task if task.status.state == FAILED else None
+
+                ended = await eventually(recorded_failed, "the task to be recorded failed")
+        async with a2a(other, streaming=False) as client:
+            after = await send(client, "next", "ctx-1")
+    error = json_format.MessageToDict(ended.status.message.metadata)["error"]
+    assert error["code"] == "instance_lost"
+    assert answer(ended) == "working: "
+    # the dead turn never saved the session: the next message is its first turn
+    assert after.status.state == COMPLETED and answer(after) == "turn 1: quick reply to next"
 
 
 # -- A2A 0.3 ------------------------------------------------------------------------------------

@@ -298,6 +298,7 @@ class TurnExecutor(AgentExecutor):
         principal: Principal = context.call_context.state["principal"]
         request = p.AgentRequest(
             input=[to_agent_message(message)],
+            id=context.task_id,  # the turn's lease names its task (a2a_server.py)
             session_id=context.context_id,
             user_id=context.call_context.user.user_name,
         )

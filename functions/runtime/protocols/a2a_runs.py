@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask, TaskVersion
@@ -208,19 +208,32 @@ class TaskRun(EventQueue):
 
 
 async def follow(
-    tasks: ObjectTaskStore, stored: StoredTask, context: ServerCallContext, interval_s: float
+    tasks: ObjectTaskStore,
+    stored: StoredTask,
+    context: ServerCallContext,
+    interval_s: float,
+    settle: Callable[[StoredTask], Awaitable[StoredTask]] | None = None,
+    settle_every_s: float = 10.0,
 ) -> AsyncGenerator[Event, None]:
     """The task as stored now, then its changes as its instance saves them, until it ends
-    (reads the store every ``interval_s``)."""
+    (reads the store every ``interval_s``). ``settle``: given the task when it has not
+    changed for ``settle_every_s``, the task as it should stand (``a2a_server.py``
+    records a task whose instance died failed)."""
     task, version = stored.task, stored.version
     yield task
+    loop = asyncio.get_running_loop()
+    settle_at = loop.time() + settle_every_s
     while task.status.state not in TERMINAL:
         await asyncio.sleep(interval_s)
         latest = await tasks.get(task.id, context)
         if latest is None:
             raise TaskNotFoundError
+        if latest.version == version and settle is not None and loop.time() >= settle_at:
+            latest = await settle(latest)
+            settle_at = loop.time() + settle_every_s
         if latest.version == version:
             continue
+        settle_at = loop.time() + settle_every_s
         for event in changes(task, latest.task):
             yield event
         task, version = latest.task, latest.version

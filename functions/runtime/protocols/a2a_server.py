@@ -16,9 +16,13 @@ JSON-RPC 2.0 with A2A 1.0's methods and, on the same endpoint, 0.3's (``message/
 * what a stateless function needs beyond the SDK, whose running tasks live in one
   process: ``CancelTask`` stops the turn wherever it runs, through the session's stop
   mark (``POST /process/stop``'s mechanism), and waits for that instance to record the
-  task ``canceled``; ``SubscribeToTask`` for a task another instance runs follows it by
-  reading the store; a message naming an existing task is refused (each message starts
-  a task of its own; the conversation continues through ``contextId``).
+  task ``canceled`` (the stop mark names the task's turn: it never reaches a later turn
+  on the same context); ``SubscribeToTask`` for a task another instance runs follows it
+  by reading the store; a task whose instance died mid-turn is recorded ``failed``
+  (``instance_lost``) when ``GetTask`` or a subscriber finds it so (see
+  :meth:`TurnRequestHandler.settled`); a message naming an existing task is refused
+  (each message starts a task of its own; the conversation continues through
+  ``contextId``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from a2a.auth.user import User
 from a2a.extensions.common import HTTP_EXTENSION_HEADER, get_requested_extensions
 from a2a.server.agent_execution import RequestContext
+from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask
 from a2a.server.context import ServerCallContext
 from a2a.server.jsonrpc_models import InternalError as JSONRPCInternalError
 from a2a.server.request_handlers import DefaultRequestHandlerV2
@@ -48,6 +53,7 @@ from a2a.types.a2a_pb2 import (
     AgentInterface,
     AgentSkill,
     CancelTaskRequest,
+    GetTaskRequest,
     HTTPAuthSecurityScheme,
     Message,
     SecurityRequirement,
@@ -75,10 +81,11 @@ from starlette.responses import JSONResponse
 
 from ..auth import get_principal
 from ..errors import ApiError
+from ..protocol import Error
 from ..storage.keys import InvalidId, validate_id
-from .a2a_executor import NEW_CONTEXT, TurnExecutor, TurnRefused
+from .a2a_executor import NEW_CONTEXT, TaskEvents, TurnExecutor, TurnRefused
 from .a2a_required import required_params
-from .a2a_runs import TaskRun, copy_task, follow
+from .a2a_runs import TaskRun, apply_event, copy_task, follow
 from .a2a_tasks import TERMINAL, UNANNOUNCED, ObjectTaskStore
 
 if TYPE_CHECKING:
@@ -308,7 +315,8 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
         from ..services.lock import NoRunningTurn
 
         try:
-            await self.instance.lock.request_stop(context.user.user_name, task.context_id)
+            owner = context.user.user_name
+            await self.instance.lock.request_stop(owner, task.context_id, response_id=task.id)
         except NoRunningTurn:
             return False
         return True
@@ -324,6 +332,55 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
             await asyncio.sleep(CANCEL_POLL_S)
         return None
 
+    # -- tasks whose instance died ---------------------------------------------------------------
+
+    @required_params
+    async def on_get_task(self, params: GetTaskRequest, context: ServerCallContext) -> Task:
+        validate_history_length(params)
+        stored = await self.tasks.get(params.id, context)
+        if stored is None:
+            raise TaskNotFoundError
+        stored = await self.settled(stored, context)
+        return apply_history_length(stored.task, params)
+
+    async def settled(self, stored: StoredTask, context: ServerCallContext) -> StoredTask:
+        """``stored`` as it stands; a task whose instance died mid-turn recorded ``failed``
+        (``instance_lost``), keeping what it said.
+
+        Its turn's lease (which names the task) tells: an instance renews the lease of a
+        turn while it runs and deletes it when the turn has ended, so a lease of this task
+        left unrenewed past its expiry and one more ``SESSION_LOCK_TTL_S`` - longer than
+        any end still being written - means nobody will write the task's end. A task
+        whose lease is gone (a later turn took the context, or the instance died between
+        letting the session go and writing the end, a window of one write) is left as it
+        is: from the store alone that cannot be told apart from an end still in flight.
+        """
+        task = stored.task
+        if task.status.state in TERMINAL or task.id in self.runs:
+            return stored
+        lock = self.instance.lock
+        lease = await lock.lease_on(context.user.user_name, task.context_id)
+        if lease is None or lease.response_id != task.id:
+            return stored
+        if lease.expires_at + lock.ttl_s > time.time():
+            return stored
+        ended = copy_task(task)
+        error = Error(
+            code="instance_lost", message="the instance running the task stopped before it ended"
+        )
+        apply_event(ended, TaskEvents(task.id, task.context_id).failed(error))
+        try:
+            version = await self.tasks.save(
+                ended, event=None, prev=task, prev_version=stored.version, context=context
+            )
+        except ConcurrentTaskModificationError:  # its end, or a cancel, came first
+            latest = await self.tasks.get(task.id, context)
+            if latest is None:
+                raise TaskNotFoundError from None
+            return latest
+        log.warning("A2A task %s: its instance died mid-turn; recorded failed", task.id)
+        return StoredTask(ended, version)
+
     # -- subscribing ---------------------------------------------------------------------------
 
     @required_params
@@ -333,6 +390,7 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
         stored = await self.tasks.get(params.id, context)
         if stored is None:
             raise TaskNotFoundError
+        stored = await self.settled(stored, context)
         if stored.task.status.state in TERMINAL:
             raise UnsupportedOperationError(
                 message=f"Task {params.id} is in terminal state: "
@@ -342,7 +400,14 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
         events = (
             running[0].events(initial=True)
             if running is not None
-            else follow(self.tasks, stored, context, self.follow_interval_s)
+            else follow(
+                self.tasks,
+                stored,
+                context,
+                self.follow_interval_s,
+                lambda latest: self.settled(latest, context),
+                self.instance.lock.renew_every_s,
+            )
         )
         async with contextlib.aclosing(events):
             async for event in events:

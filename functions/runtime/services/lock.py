@@ -190,8 +190,12 @@ class SessionLock:
             lease.expires_at, lease.renewed_at = held["expires_at"], now
         return LeaseState.HELD
 
-    async def request_stop(self, user_id: str, session_id: str) -> None:
-        """Mark the session's running turn as stopping; ``NoRunningTurn`` (404) when none is.
+    async def request_stop(
+        self, user_id: str, session_id: str, response_id: str | None = None
+    ) -> None:
+        """Mark the session's running turn as stopping; ``NoRunningTurn`` (404) when none is
+        - or, with ``response_id``, when the turn running there writes another response
+        (a stop for one turn must not reach the next one on the same session).
 
         The turn's own instance notices on its next check and stops it.
         """
@@ -202,6 +206,8 @@ class SessionLock:
                 break
             held = json.loads(current[0])
             if float(held.get("expires_at", 0)) <= time.time():
+                break
+            if response_id is not None and held.get("response_id") != response_id:
                 break
             if held.get("stop"):
                 return
@@ -223,26 +229,35 @@ class SessionLock:
 
         async def read(key: str) -> RunningTurn | None:
             async with gate:
-                found = await self.store.get(key)
-            if found is None:
-                return None
-            try:
-                held = json.loads(found[0])
-                turn = RunningTurn(
-                    user_id=str(held["user_id"]),
-                    session_id=str(held["session_id"]),
-                    started_at=float(held.get("started_at", 0)),
-                    instance=str(held.get("instance") or ""),
-                    expires_at=float(held["expires_at"]),
-                    response_id=held.get("response_id"),
-                    stopping=bool(held.get("stop")),
-                )
-            except (ValueError, KeyError, TypeError):
-                return None  # not a lease this code wrote
-            return turn if turn.expires_at > time.time() else None
+                turn = await self._lease_at(key)
+            return turn if turn is not None and turn.expires_at > time.time() else None
 
         found = await asyncio.gather(*(read(key) for key in keys))
         return sorted((t for t in found if t is not None), key=lambda t: t.started_at)
+
+    async def lease_on(self, user_id: str, session_id: str) -> RunningTurn | None:
+        """The session's lease as its turn wrote it, expired or not (one GET): an expired
+        one was left by a turn whose instance stopped renewing it (a crash), or that ended
+        too close to its expiry to delete it. None when there is none."""
+        return await self._lease_at(lock_key(user_id, session_id))
+
+    async def _lease_at(self, key: str) -> RunningTurn | None:
+        found = await self.store.get(key)
+        if found is None:
+            return None
+        try:
+            held = json.loads(found[0])
+            return RunningTurn(
+                user_id=str(held["user_id"]),
+                session_id=str(held["session_id"]),
+                started_at=float(held.get("started_at", 0)),
+                instance=str(held.get("instance") or ""),
+                expires_at=float(held["expires_at"]),
+                response_id=held.get("response_id"),
+                stopping=bool(held.get("stop")),
+            )
+        except (ValueError, KeyError, TypeError):
+            return None  # not a lease this code wrote
 
     async def release(self, lease: Lease) -> None:
         margin = min(self.SAFETY_MARGIN_S, self.ttl_s / 4)
