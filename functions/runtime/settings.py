@@ -249,6 +249,19 @@ class Settings(BaseSettings):
         return init_settings, env_settings
 
     @model_validator(mode="after")
+    def _lease_renewed_in_time(self) -> "Settings":
+        """A running turn renews its lease only when it reads it (every
+        ``STOP_POLL_INTERVAL_S``), and must do so every third of ``SESSION_LOCK_TTL_S``:
+        a slower poll lets the lease lapse under a live turn."""
+        if self.stop_poll_interval_s > self.session_lock_ttl_s / 3:
+            raise ValueError(
+                f"STOP_POLL_INTERVAL_S ({self.stop_poll_interval_s:g}) must be at most "
+                f"SESSION_LOCK_TTL_S / 3 ({self.session_lock_ttl_s / 3:g}): a running turn "
+                "renews its session lease when it polls it"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _oss_key_from_role(self) -> "Settings":
         """On FC a function with a RAM role gets its temporary key as ALIBABA_CLOUD_*: with no
         OSS_* key set, the OSS store uses that key (all three parts, never mixed with OSS_*)."""

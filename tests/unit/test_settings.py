@@ -22,3 +22,13 @@ def test_fields_are_still_set_by_name_and_bad_values_are_refused():
     assert Settings(fc_sandbox_qualifier="prod").fc_sandbox_qualifier == "prod"
     with pytest.raises(ValueError, match="sandbox_url_auth"):
         Settings(sandbox_url_auth="basic")
+
+
+def test_a_stop_poll_slower_than_a_third_of_the_lease_ttl_is_refused(monkeypatch):
+    # the running turn renews its lease only when it polls it: polling every 20 s a lease
+    # of 30 s lets it lapse under a live turn
+    monkeypatch.setenv("SESSION_LOCK_TTL_S", "30")
+    monkeypatch.setenv("STOP_POLL_INTERVAL_S", "20")
+    with pytest.raises(ValueError, match=r"STOP_POLL_INTERVAL_S \(20\) must be at most"):
+        Settings()
+    assert Settings(stop_poll_interval_s=10).stop_poll_interval_s == 10
