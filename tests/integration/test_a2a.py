@@ -563,7 +563,8 @@ async def test_a_run_ended_by_a_cancel_from_another_instance_is_no_longer_tracke
     store_url, monkeypatch
 ):
     monkeypatch.setattr(a2a_server, "CANCEL_WAIT_S", 0.0)  # b records it canceled itself
-    app_a = build_app(gated_app, Settings(store_url=store_url, stop_poll_interval_s=60, session_lock_ttl_s=180))
+    slow_watch = Settings(store_url=store_url, stop_poll_interval_s=60, session_lock_ttl_s=180)
+    app_a = build_app(gated_app, slow_watch)
     with serve_app(app_a) as a, instance(gated_app, store_url) as b:
         async with a2a(a) as on_a, a2a(b) as on_b:
             stream = on_a.send_message(SendMessageRequest(message=user_message("slow")))
