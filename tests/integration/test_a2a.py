@@ -14,6 +14,8 @@ import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from types import SimpleNamespace
@@ -700,7 +702,10 @@ async def test_a_task_whose_instance_died_mid_turn_is_recorded_failed(store_url,
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    with instance(slow_app, store_url, session_lock_ttl_s=1) as other:
+    # a lease one TTL past its expiry, two store calls of at most 0.2 s each later
+    quick = {"session_lock_ttl_s": 1, "stop_poll_interval_s": 0.2}
+    quick |= {"store_timeout_s": 0.1, "store_retry_attempts": 1}
+    with instance(slow_app, store_url, **quick) as other:
         async with a2a(other) as client:
             if finder == "subscriber":
                 followed = [ev async for ev in client.subscribe(SubscribeToTaskRequest(id=task_id))]
@@ -720,6 +725,68 @@ async def test_a_task_whose_instance_died_mid_turn_is_recorded_failed(store_url,
     assert answer(ended) == "working: "
     # the dead turn never saved the session: the next message is its first turn
     assert after.status.state == COMPLETED and answer(after) == "turn 1: quick reply to next"
+
+
+class HeldLeaseDeletes(CountingStore):
+    """The store, but deleting a lease waits (a store that hangs on it) until ``resume``."""
+
+    def __init__(self, inner: Any) -> None:
+        super().__init__(inner)
+        self.resume = threading.Event()
+
+    async def delete(self, key: str) -> None:
+        if key.startswith("leases/"):
+            assert await asyncio.to_thread(self.resume.wait, DEADLINE_S)
+        await super().delete(key)
+
+
+class LapsedLeaseReads(CountingStore):
+    """The store, noting when a read finds a lease lapsed by more than ``by_s``."""
+
+    def __init__(self, inner: Any, by_s: float) -> None:
+        super().__init__(inner)
+        self.by_s = by_s
+        self.seen = threading.Event()
+
+    async def get(self, key: str) -> Any:
+        found = await super().get(key)
+        if found is not None and key.startswith("leases/"):
+            if json.loads(found[0])["expires_at"] + self.by_s < time.time():
+                self.seen.set()
+        return found
+
+
+async def test_a_task_whose_instance_is_slow_to_let_its_context_go_is_not_taken_for_lost(
+    store_url,
+):
+    # the turn has ended, but the store hangs on deleting its lease (within one store call's
+    # bound): the lease lapses, a TTL passes and another instance reads it; the task's end
+    # comes after, and it stands
+    quick = {"session_lock_ttl_s": 1, "stop_poll_interval_s": 0.1, "store_retry_attempts": 1}
+    hanging = HeldLeaseDeletes(open_store(store_url))
+    watching = LapsedLeaseReads(open_store(store_url), by_s=1)
+    settings_b = Settings(store_url=store_url, store_timeout_s=5, **quick)
+    with (
+        serve_app(build_app(gated_app, Settings(store_url=store_url, **quick), store=hanging)) as a,
+        serve_app(build_app(gated_app, settings_b, store=watching)) as b,
+    ):
+        async with a2a(a) as on_a, a2a(b, streaming=False) as on_b:
+            stream = on_a.send_message(SendMessageRequest(message=user_message("go", "ctx-1")))
+            task_id = (await anext(stream)).task.id
+            assert await asyncio.to_thread(gate.entered.wait, DEADLINE_S)
+            gate.release.set()  # the turn ends; its lease's delete hangs
+
+            async def read_lapsed() -> bool:
+                task = await on_b.get_task(GetTaskRequest(id=task_id))
+                assert task.status.state == WORKING, task.status
+                return watching.seen.is_set()
+
+            await eventually(read_lapsed, "another instance to read the lapsed lease")
+            hanging.resume.set()
+            rest = [ev async for ev in stream]
+            stored = await on_b.get_task(GetTaskRequest(id=task_id))
+    assert rest[-1].status_update.status.state == COMPLETED
+    assert stored.status.state == COMPLETED and answer(stored) == "waiting released"
 
 
 # -- A2A 0.3 ------------------------------------------------------------------------------------

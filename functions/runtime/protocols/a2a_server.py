@@ -343,26 +343,34 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
         stored = await self.settled(stored, context)
         return apply_history_length(stored.task, params)
 
+    def lost_after_s(self) -> float:
+        """How long past its expiry a task's lease shows its instance died (seconds)."""
+        from ..storage.retry import store_call_bound_s
+
+        settings = self.instance.settings
+        return settings.session_lock_ttl_s + 2 * store_call_bound_s(settings)
+
     async def settled(self, stored: StoredTask, context: ServerCallContext) -> StoredTask:
         """``stored`` as it stands; a task whose instance died mid-turn recorded ``failed``
         (``instance_lost``), keeping what it said.
 
         Its turn's lease (which names the task) tells: an instance renews the lease of a
-        turn while it runs and deletes it when the turn has ended, so a lease of this task
-        left unrenewed past its expiry and one more ``SESSION_LOCK_TTL_S`` - longer than
-        any end still being written - means nobody will write the task's end. A task
-        whose lease is gone (a later turn took the context, or the instance died between
-        letting the session go and writing the end, a window of one write) is left as it
-        is: from the store alone that cannot be told apart from an end still in flight.
+        turn while it runs and deletes it when the turn has ended, then writes the task's
+        end. A lease of this task past its expiry by more than :meth:`lost_after_s` - one
+        more ``SESSION_LOCK_TTL_S`` and two of the longest store calls, time for a live
+        instance's renewal (a lease read, then its write) or for its release and end to
+        land on a slow store - means nobody will write the task's end. A task whose lease
+        is gone (a later turn took the context, or the instance died between letting the
+        session go and writing the end, a window of one write) is left as it is: from the
+        store alone that cannot be told apart from an end still in flight.
         """
         task = stored.task
         if task.status.state in TERMINAL or task.id in self.runs:
             return stored
-        lock = self.instance.lock
-        lease = await lock.lease_on(context.user.user_name, task.context_id)
+        lease = await self.instance.lock.lease_on(context.user.user_name, task.context_id)
         if lease is None or lease.response_id != task.id:
             return stored
-        if lease.expires_at + lock.ttl_s > time.time():
+        if lease.expires_at + self.lost_after_s() > time.time():
             return stored
         ended = copy_task(task)
         error = Error(

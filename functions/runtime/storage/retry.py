@@ -57,6 +57,15 @@ def store_policy(settings: Settings) -> RetryPolicy:
     )
 
 
+def store_call_bound_s(settings: Settings) -> float:
+    """The longest one store call of a networked backend takes before it answers or
+    raises (seconds): every attempt timing out on connect and on read, with the longest
+    backoffs between them."""
+    policy = store_policy(settings)
+    waits = sum(min(policy.cap_s, policy.base_s * 2**n) for n in range(policy.attempts - 1))
+    return policy.attempts * 2 * float(settings.store_timeout_s) + waits
+
+
 def _status_and_code(exc: BaseException) -> tuple[int | None, str]:
     """HTTP status and service error code of an SDK error, without importing the SDKs."""
     response = getattr(exc, "response", None)
