@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -57,7 +56,7 @@ from functions.runtime.settings import Settings
 from functions.runtime.storage import StoreUnavailable, open_store
 from local_emulator.tokens import mint_token
 from tests.apps import echo_app, failing_app, gate, gated_app, slow_app
-from tests.fixtures.servers import ROOT, free_port, serve_app, wait_http
+from tests.fixtures.servers import ROOT, query_function_process, serve_app
 
 DEADLINE_S = 30.0
 MINUTE = 1_800_000_000  # a Unix minute boundary
@@ -671,20 +670,13 @@ async def test_a_task_whose_instance_died_mid_turn_is_recorded_failed(store_url,
     """SIGKILL the instance running a task: once its lease has lapsed (and one more TTL, for
     an end still being written), GetTask or a subscriber following it on another instance
     records the task failed, keeping what it said, and the context takes the next message."""
-    port = free_port()
     env = {
-        **os.environ,
         "AGENT_APP": "tests.apps:slow_app",
         "STORE_URL": store_url,
         "SESSION_LOCK_TTL_S": "2",
         "STOP_POLL_INTERVAL_S": "0.2",
     }
-    command = [sys.executable, "-m", "uvicorn", "functions.query.handler:app"]
-    command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
-    proc = await asyncio.to_thread(subprocess.Popen, command, cwd=ROOT, env=env)
-    doomed = f"http://127.0.0.1:{port}"
-    try:
-        await asyncio.to_thread(wait_http, f"{doomed}/health", proc)
+    with query_function_process(env) as (proc, doomed):
         async with a2a(doomed) as client:
             stream = client.send_message(SendMessageRequest(message=user_message("slow", "ctx-1")))
             task_id = (await anext(stream)).task.id
@@ -698,10 +690,6 @@ async def test_a_task_whose_instance_died_mid_turn_is_recorded_failed(store_url,
             await asyncio.to_thread(proc.wait, 10)
             with contextlib.suppress(Exception):
                 await stream.aclose()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     # a lease one TTL past its expiry, two store calls of at most 0.2 s each later
     quick = {"session_lock_ttl_s": 1, "stop_poll_interval_s": 0.2}
     quick |= {"store_timeout_s": 0.1, "store_retry_attempts": 1}
@@ -890,8 +878,6 @@ async def test_a_task_is_visible_only_to_its_owner(store_url):
 
 
 def test_building_the_query_app_does_not_import_the_a2a_sdk(store_url):
-    import subprocess
-    import sys
 
     probe = (
         "import sys; from functions.runtime.server import build_app; "

@@ -9,11 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -33,7 +30,7 @@ from functions.runtime.settings import Settings
 from functions.runtime.storage import open_store
 from local_emulator.tokens import mint_token
 from tests.apps import slow, slow_app
-from tests.fixtures.servers import ROOT, free_port, serve_app, wait_http
+from tests.fixtures.servers import query_function_process, serve_app
 from tests.integration.test_agui import run_input
 
 DEADLINE_S = 30.0
@@ -283,34 +280,14 @@ def test_busy_session_answers_409_with_retry_after(two_instances):
 def test_a_killed_instance_frees_its_session_within_the_lease_ttl(tmp_path, store_url):
     """The lease of a running turn is renewed (it outlives its first expiry), and when the
     instance is SIGKILLed mid-stream the session frees itself once the lease lapses."""
-    port = free_port()
     env = {
-        **os.environ,
         "AGENT_APP": "tests.apps:slow_app",
         "STORE_URL": store_url,
         "SESSION_LOCK_TTL_S": "3",
         "STOP_POLL_INTERVAL_S": "0.2",
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "functions.query.handler:app",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        cwd=ROOT,
-        env=env,
-    )
     sid = uuid.uuid4().hex
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_http(f"{url}/health", proc)
+    with query_function_process(env) as (proc, url):
         body = {
             "session_id": sid,
             "input": [{"role": "user", "content": [{"type": "text", "text": "slow"}]}],
@@ -340,10 +317,6 @@ def test_a_killed_instance_frees_its_session_within_the_lease_ttl(tmp_path, stor
         wait_for(lambda: expires_at() > first, "the heartbeat to renew the lease")
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     settings = Settings(store_url=store_url, session_lock_ttl_s=3)
     answers: list[httpx.Response] = []
     with serve_app(build_app(slow_app, settings)) as other:
