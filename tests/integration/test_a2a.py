@@ -665,10 +665,10 @@ async def test_cancel_of_a_task_left_by_a_dead_instance_never_stops_the_next_tur
     assert rest[-1].status_update.status.state == COMPLETED
 
 
-@pytest.mark.parametrize("finder", ["get_task", "subscriber"])
+@pytest.mark.parametrize("finder", ["get_task", "list_tasks", "subscriber"])
 async def test_a_task_whose_instance_died_mid_turn_is_recorded_failed(store_url, finder):
     """SIGKILL the instance running a task: once its lease has lapsed (and one more TTL, for
-    an end still being written), GetTask or a subscriber following it on another instance
+    an end still being written), GetTask, ListTasks or a subscriber following it on another instance
     records the task failed, keeping what it said, and the context takes the next message."""
     env = {
         "AGENT_APP": "tests.apps:slow_app",
@@ -698,14 +698,18 @@ async def test_a_task_whose_instance_died_mid_turn_is_recorded_failed(store_url,
             if finder == "subscriber":
                 followed = [ev async for ev in client.subscribe(SubscribeToTaskRequest(id=task_id))]
                 assert followed[-1].status_update.status.state == FAILED
-                ended = await client.get_task(GetTaskRequest(id=task_id))
             else:
 
-                async def recorded_failed() -> Task | None:
-                    task = await client.get_task(GetTaskRequest(id=task_id))
-                    return task if task.status.state == FAILED else None
+                async def recorded_failed() -> bool:
+                    if finder == "list_tasks":
+                        listed = await client.list_tasks(ListTasksRequest(context_id="ctx-1"))
+                        (task,) = listed.tasks  # without its artifacts (includeArtifacts)
+                    else:
+                        task = await client.get_task(GetTaskRequest(id=task_id))
+                    return task.status.state == FAILED
 
-                ended = await eventually(recorded_failed, "the task to be recorded failed")
+                await eventually(recorded_failed, "the task to be recorded failed")
+            ended = await client.get_task(GetTaskRequest(id=task_id))
         async with a2a(other, streaming=False) as client:
             after = await send(client, "next", "ctx-1")
     error = json_format.MessageToDict(ended.status.message.metadata)["error"]

@@ -19,7 +19,7 @@ JSON-RPC 2.0 with A2A 1.0's methods and, on the same endpoint, 0.3's (``message/
   task ``canceled`` (the stop mark names the task's turn: it never reaches a later turn
   on the same context); ``SubscribeToTask`` for a task another instance runs follows it
   by reading the store; a task whose instance died mid-turn is recorded ``failed``
-  (``instance_lost``) when ``GetTask`` or a subscriber finds it so (see
+  (``instance_lost``) when ``GetTask``, ``ListTasks`` or a subscriber finds it so (see
   :meth:`TurnRequestHandler.settled`); a message naming an existing task is refused
   (each message starts a task of its own; the conversation continues through
   ``contextId``).
@@ -216,6 +216,7 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
         self.instance = instance
         self.executor = executor
         self.tasks = tasks
+        tasks.settle = self.settled  # ListTasks shows a task whose instance died as failed
         self.follow_interval_s = max(tasks.save_interval_s, 0.1)
         self.runs: dict[str, tuple[TaskRun, asyncio.Task[None]]] = {}  # running here
 

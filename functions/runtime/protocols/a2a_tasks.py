@@ -36,6 +36,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -158,6 +159,9 @@ class ObjectTaskStore(VersionedTaskStore):
         self.store = store
         self.save_interval_s = save_interval_s
         self._written: dict[str, _Written] = {}  # by task id: tasks written here, running
+        # an unfinished task as it should stand (``a2a_server.py`` records one whose
+        # instance died failed); applied to what ``list`` reads
+        self.settle: Callable[[StoredTask, ServerCallContext], Awaitable[StoredTask]] | None = None
         self._flushes: set[asyncio.Task[None]] = set()
 
     # -- VersionedTaskStore ------------------------------------------------------------------
@@ -219,16 +223,23 @@ class ObjectTaskStore(VersionedTaskStore):
     async def list(self, params: ListTasksRequest, context: ServerCallContext) -> ListTasksResponse:
         """The owner's tasks, filtered and paged as ``ListTasks`` says (newest status first).
 
-        Reads every task of the owner (no index): fine for the tasks one user keeps.
+        Reads every task of the owner (no index): fine for the tasks one user keeps. An
+        unfinished task is listed as :attr:`settle` has it (before the filters apply).
         """
         prefix = a2a_tasks_prefix(owner_of(context))
         keys = await self.store.list(prefix)
         limit = asyncio.Semaphore(LIST_CONCURRENCY)
+        settle = self.settle
 
         async def load(key: str) -> Task | None:
             async with limit:
                 found = await self.store.get(key)
-            return decode(found[0]) if found is not None else None
+                if found is None:
+                    return None
+                task = decode(found[0])
+                if settle is None or task.status.state in TERMINAL:
+                    return task
+                return (await settle(StoredTask(task, TaskVersion(found[1])), context)).task
 
         tasks = [t for t in await asyncio.gather(*(load(k) for k in keys)) if t is not None]
         if params.context_id:
