@@ -781,6 +781,39 @@ async def test_a_task_whose_instance_is_slow_to_let_its_context_go_is_not_taken_
     assert stored.status.state == COMPLETED and answer(stored) == "waiting released"
 
 
+class FailingLeaseReads(CountingStore):
+    """The store, but every read of a session lease refused (as a store half down)."""
+
+    async def get(self, key: str) -> Any:
+        if key.startswith("leases/"):
+            raise StoreUnavailable(f"get {key}: refused")
+        return await super().get(key)
+
+
+async def test_a_store_fault_while_checking_for_a_dead_instance_leaves_the_task_as_read(
+    store_url,
+):
+    # an unfinished task on another context, whose lease cannot be read: reading or listing
+    # tasks still answers, with that task as stored
+    unfinished = Task(id=str(uuid.uuid4()), context_id="ctx-2", status=TaskStatus(state=WORKING))
+    store = open_store(store_url)
+    try:
+        await store.put(a2a_task_key("default", unfinished.id), unfinished.SerializeToString())
+    finally:
+        await store.close()
+    faulty = FailingLeaseReads(open_store(store_url))
+    with serve_app(build_app(echo_app, Settings(store_url=store_url), store=faulty)) as url:
+        async with a2a(url, streaming=False) as client:
+            done = await send(client, "hi", "ctx-1")
+            of_ctx_1 = await client.list_tasks(ListTasksRequest(context_id="ctx-1"))
+            every = await client.list_tasks(ListTasksRequest())
+            read = await client.get_task(GetTaskRequest(id=unfinished.id))
+    assert [t.id for t in of_ctx_1.tasks] == [done.id]
+    states = {t.id: t.status.state for t in every.tasks}
+    assert states == {done.id: COMPLETED, unfinished.id: WORKING}
+    assert read.status.state == WORKING
+
+
 # -- A2A 0.3 ------------------------------------------------------------------------------------
 
 

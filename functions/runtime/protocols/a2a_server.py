@@ -82,6 +82,7 @@ from starlette.responses import JSONResponse
 from ..auth import get_principal
 from ..errors import ApiError
 from ..protocol import Error
+from ..storage.base import StoreError
 from ..storage.keys import InvalidId, validate_id
 from .a2a_executor import NEW_CONTEXT, TaskEvents, TurnExecutor, TurnRefused
 from .a2a_required import required_params
@@ -345,11 +346,22 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
         return apply_history_length(stored.task, params)
 
     def lost_after_s(self) -> float:
-        """How long past its expiry a task's lease shows its instance died (seconds)."""
+        """How long past its expiry a task's lease shows its instance died (seconds):
+        ``SESSION_LOCK_TTL_S`` and six of the longest store calls (``B``).
+
+        Why six, for a live instance whose store answers within ``B``: its last renewal
+        set the expiry one TTL ahead, and the next one (a read, then a write: ``2B``) is
+        due a third of a TTL and one poll later, so the turn ends - cancelling a renewal
+        still in flight - at most ``TTL/3 + poll + 2B`` after it. Then the release (a
+        delete, tried only while a quarter of the TTL is left: ``B``), the answer's last
+        artifact chunk (``B``), and the end itself, which waits for a held chunk's write
+        (``B``) before its own (``B``). All of that lands within ``5B`` and a poll past
+        the expiry; ``TTL`` covers the poll (at most ``TTL/3``) with room to spare.
+        """
         from ..storage.retry import store_call_bound_s
 
         settings = self.instance.settings
-        return settings.session_lock_ttl_s + 2 * store_call_bound_s(settings)
+        return settings.session_lock_ttl_s + 6 * store_call_bound_s(settings)
 
     async def settled(self, stored: StoredTask, context: ServerCallContext) -> StoredTask:
         """``stored`` as it stands; a task whose instance died mid-turn recorded ``failed``
@@ -357,18 +369,24 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
 
         Its turn's lease (which names the task) tells: an instance renews the lease of a
         turn while it runs and deletes it when the turn has ended, then writes the task's
-        end. A lease of this task past its expiry by more than :meth:`lost_after_s` - one
-        more ``SESSION_LOCK_TTL_S`` and two of the longest store calls, time for a live
-        instance's renewal (a lease read, then its write) or for its release and end to
-        land on a slow store - means nobody will write the task's end. A task whose lease
-        is gone (a later turn took the context, or the instance died between letting the
-        session go and writing the end, a window of one write) is left as it is: from the
-        store alone that cannot be told apart from an end still in flight.
+        end. A lease of this task past its expiry by more than :meth:`lost_after_s` (time
+        for a live instance on a slow store to renew it, or to let it go and write the
+        end) means nobody will write the task's end. A task whose lease is gone (a later
+        turn took the context, or the instance died between letting the session go and
+        writing the end, a window of one write) is left as it is: from the store alone
+        that cannot be told apart from an end still in flight.
+
+        Best effort: a store that fails here leaves the task as read (the caller asked to
+        read it, and did).
         """
         task = stored.task
         if task.status.state in TERMINAL or task.id in self.runs:
             return stored
-        lease = await self.instance.lock.lease_on(context.user.user_name, task.context_id)
+        try:
+            lease = await self.instance.lock.lease_on(context.user.user_name, task.context_id)
+        except StoreError as exc:
+            log.warning("A2A task %s: could not read its lease: %s", task.id, exc)
+            return stored
         if lease is None or lease.response_id != task.id:
             return stored
         if lease.expires_at + self.lost_after_s() > time.time():
@@ -383,10 +401,16 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
                 ended, event=None, prev=task, prev_version=stored.version, context=context
             )
         except ConcurrentTaskModificationError:  # its end, or a cancel, came first
-            latest = await self.tasks.get(task.id, context)
+            try:
+                latest = await self.tasks.get(task.id, context)
+            except StoreError:
+                return stored
             if latest is None:
                 raise TaskNotFoundError from None
             return latest
+        except StoreError as exc:
+            log.warning("A2A task %s: could not record it failed: %s", task.id, exc)
+            return stored
         log.warning("A2A task %s: its instance died mid-turn; recorded failed", task.id)
         return StoredTask(ended, version)
 

@@ -55,7 +55,7 @@ from a2a.types.a2a_pb2 import (
     TaskState,
 )
 from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
-from a2a.utils.errors import InvalidParamsError
+from a2a.utils.errors import InvalidParamsError, TaskNotFoundError
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 
 from ..services.layout import a2a_task_key, a2a_tasks_prefix
@@ -224,7 +224,8 @@ class ObjectTaskStore(VersionedTaskStore):
         """The owner's tasks, filtered and paged as ``ListTasks`` says (newest status first).
 
         Reads every task of the owner (no index): fine for the tasks one user keeps. An
-        unfinished task is listed as :attr:`settle` has it (before the filters apply).
+        unfinished task of the context asked for is listed as :attr:`settle` has it, before
+        the state and time filters apply (one gone meanwhile is not listed).
         """
         prefix = a2a_tasks_prefix(owner_of(context))
         keys = await self.store.list(prefix)
@@ -237,13 +238,16 @@ class ObjectTaskStore(VersionedTaskStore):
                 if found is None:
                     return None
                 task = decode(found[0])
+                if params.context_id and task.context_id != params.context_id:
+                    return None
                 if settle is None or task.status.state in TERMINAL:
                     return task
-                return (await settle(StoredTask(task, TaskVersion(found[1])), context)).task
+                try:
+                    return (await settle(StoredTask(task, TaskVersion(found[1])), context)).task
+                except TaskNotFoundError:
+                    return None
 
         tasks = [t for t in await asyncio.gather(*(load(k) for k in keys)) if t is not None]
-        if params.context_id:
-            tasks = [t for t in tasks if t.context_id == params.context_id]
         if params.status:
             tasks = [t for t in tasks if t.status.state == params.status]
         if params.HasField("status_timestamp_after"):
