@@ -639,17 +639,24 @@ async def test_subscribe_on_another_instance_follows_the_task_to_its_end(store_u
     assert rest[-1].status_update.status.state == COMPLETED
 
 
+async def store_unfinished_task(store_url: str, context_id: str) -> Task:
+    """A ``working`` task of the default user on ``context_id``, written straight to the
+    store, as an instance that died mid-task leaves it."""
+    task = Task(id=str(uuid.uuid4()), context_id=context_id, status=TaskStatus(state=WORKING))
+    store = open_store(store_url)
+    try:
+        await store.put(a2a_task_key("default", task.id), task.SerializeToString())
+    finally:
+        await store.close()
+    return task
+
+
 async def test_cancel_of_a_task_left_by_a_dead_instance_never_stops_the_next_turn_on_its_context(
     store_url,
 ):
     # what an instance that died mid-task leaves once the next message took the context: the
     # task working, and the context's lease naming another task (the running turn's)
-    lost = Task(id=str(uuid.uuid4()), context_id="ctx-1", status=TaskStatus(state=WORKING))
-    store = open_store(store_url)
-    try:
-        await store.put(a2a_task_key("default", lost.id), lost.SerializeToString())
-    finally:
-        await store.close()
+    lost = await store_unfinished_task(store_url, "ctx-1")
     fast = {"stop_poll_interval_s": 0.1}  # a stop mark would reach the running turn at once
     with instance(gated_app, store_url, **fast) as a, instance(gated_app, store_url) as b:
         async with a2a(a) as on_a, a2a(b) as on_b:
@@ -795,12 +802,7 @@ async def test_a_store_fault_while_checking_for_a_dead_instance_leaves_the_task_
 ):
     # an unfinished task on another context, whose lease cannot be read: reading or listing
     # tasks still answers, with that task as stored
-    unfinished = Task(id=str(uuid.uuid4()), context_id="ctx-2", status=TaskStatus(state=WORKING))
-    store = open_store(store_url)
-    try:
-        await store.put(a2a_task_key("default", unfinished.id), unfinished.SerializeToString())
-    finally:
-        await store.close()
+    unfinished = await store_unfinished_task(store_url, "ctx-2")
     faulty = FailingLeaseReads(open_store(store_url))
     with serve_app(build_app(echo_app, Settings(store_url=store_url), store=faulty)) as url:
         async with a2a(url, streaming=False) as client:
