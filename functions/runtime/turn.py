@@ -164,6 +164,8 @@ class Turn:
         the turn (raise) or :meth:`move` it."""
         inst = self.instance
         self.lease = await inst.lock.acquire(self.user_id, self.session_id, self.response_id)
+        # renewed from now on, however long loading the session takes (end() stops it)
+        self._watch_after(self.instance.settings.stop_poll_interval_s)
         try:
             # one read for a session that exists, none for an id just made; a new session is
             # created by the turn's commit, holding the turn (services/history.py)
@@ -175,7 +177,6 @@ class Turn:
         except BaseException:
             await self.end()
             raise
-        self._watch_after(self.instance.settings.stop_poll_interval_s)
         for observer in self.observers:
             observer.started(self)
 
@@ -225,22 +226,26 @@ class Turn:
         self._watch_timer = asyncio.get_running_loop().call_later(delay, start)
 
     async def _watch(self) -> None:
-        """Renew the lease and obey a stop mark, until the turn ends (then cancelled)."""
+        """Renew the lease and obey a stop mark, until the turn has ended (then cancelled
+        by :meth:`end`; a stopped turn's lease is renewed while it saves)."""
         from .services.lock import LeaseState
 
-        lock, lease = self.instance.lock, self.lease
-        assert lease is not None
+        lock = self.instance.lock
         interval = self.instance.settings.stop_poll_interval_s
         while True:
+            lease = self.lease  # read each time: move() may swap it before the turn starts
+            if lease is None:
+                return
             try:
                 state = await lock.check(lease)
             except Exception as exc:  # a store hiccup: the lease outlives a few of them
                 log.warning("could not check the lease of session %s: %s", self.session_id, exc)
                 await asyncio.sleep(interval)
                 continue
-            if state is LeaseState.STOP:
-                self.stop(RunStatus.Canceled)
-                return
+            if lease is not self.lease:  # moved while it was read: look at the new one
+                continue
+            if state is LeaseState.STOP:  # the turn ends; its lease is kept until it has
+                self.stop(RunStatus.Canceled)  # (once: a later stop does nothing)
             if state is LeaseState.LOST:
                 self.stop(
                     RunStatus.Failed,

@@ -347,21 +347,23 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
 
     def lost_after_s(self) -> float:
         """How long past its expiry a task's lease shows its instance died (seconds):
-        ``SESSION_LOCK_TTL_S`` and six of the longest store calls (``B``).
+        ``SESSION_LOCK_TTL_S`` and nine of the longest store calls (``B``).
 
-        Why six, for a live instance whose store answers within ``B``: its last renewal
-        set the expiry one TTL ahead, and the next one (a read, then a write: ``2B``) is
-        due a third of a TTL and one poll later, so the turn ends - cancelling a renewal
-        still in flight - at most ``TTL/3 + poll + 2B`` after it. Then the release (a
-        delete, tried only while a quarter of the TTL is left: ``B``), the answer's last
-        artifact chunk (``B``), and the end itself, which waits for a held chunk's write
-        (``B``) before its own (``B``). All of that lands within ``5B`` and a poll past
-        the expiry; ``TTL`` covers the poll (at most ``TTL/3``) with room to spare.
+        Why nine, for a live instance whose store answers within ``B``: the turn's watcher
+        renews its lease from the moment it is taken (``Turn.begin``), a stopped turn's
+        too, until the turn ends. The expiry written when it was taken is counted from
+        before the taking (up to ``3B``: a take-over reads and writes again), and the
+        first renewal (a read, then a write: ``2B``) comes a poll after it; later ones come
+        every third of a TTL. So while the watcher runs, the stored lease is never lapsed
+        by more than ``5B`` and a poll. Then the turn ends, cancelling any renewal in
+        flight, and the release (``B``), the answer's last artifact chunk (``B``), and the
+        end itself, which waits for a held chunk's write (``B``) before its own (``B``),
+        all land within ``9B`` and a poll past the expiry; ``TTL`` covers the poll.
         """
         from ..storage.retry import store_call_bound_s
 
         settings = self.instance.settings
-        return settings.session_lock_ttl_s + 6 * store_call_bound_s(settings)
+        return settings.session_lock_ttl_s + 9 * store_call_bound_s(settings)
 
     async def settled(self, stored: StoredTask, context: ServerCallContext) -> StoredTask:
         """``stored`` as it stands; a task whose instance died mid-turn recorded ``failed``

@@ -170,7 +170,9 @@ class SessionLock:
         """Read the lease: is it still ours, is a stop asked for; renew it when due.
 
         One GET, plus one conditional PUT every :attr:`renew_every_s`. A renewal that
-        loses a race (a stop request wrote in between) is retried on the next check.
+        loses a race (a stop request wrote in between) is retried on the next check. A
+        lease marked stopping is renewed all the same (the mark kept): a stopped turn
+        still holds its session until it has saved what it said.
         """
         current = await self.store.get(lease.key)
         if current is None:
@@ -178,17 +180,16 @@ class SessionLock:
         held = json.loads(current[0])
         if held.get("token") != lease.token:
             return LeaseState.LOST
-        if held.get("stop"):
-            return LeaseState.STOP
+        state = LeaseState.STOP if held.get("stop") else LeaseState.HELD
         now = time.time()
         if now - lease.renewed_at >= self.renew_every_s:
             held["expires_at"] = now + self.ttl_s
             try:
                 await self.store.put(lease.key, dumps(held), if_match=current[1])
             except PreconditionFailed:
-                return LeaseState.HELD
+                return state
             lease.expires_at, lease.renewed_at = held["expires_at"], now
-        return LeaseState.HELD
+        return state
 
     async def request_stop(
         self, user_id: str, session_id: str, response_id: str | None = None
