@@ -48,7 +48,7 @@ def _float(text: str) -> float:
     return value
 
 
-# methods whose body no route reads (as auth/local.py's check has it)
+# methods whose body no route reads
 _NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
 # backslashes, then what a \u escape of half a surrogate pair looks like
 _SURROGATE_ESCAPE = re.compile(r"\\+u[dD][89a-fA-F]")
@@ -108,11 +108,20 @@ def _holds_lone_surrogate(value: Any) -> bool:
     return False
 
 
-def _has_body(scope: Scope) -> bool:
+def reads_json_body(scope: Scope, json_route: Predicate) -> bool:
+    """Whether the route of this HTTP request reads a body it has as JSON: a method that
+    carries one, a ``Content-Length`` other than 0 (or a chunked body), a JSON route. The
+    one test of every check on JSON bodies (this middleware's, ``auth/local.py``'s)."""
+    if scope["type"] != "http" or scope["method"] in _NO_BODY:
+        return False
+    length = chunked = None
     for name, value in scope["headers"]:
-        if name == b"transfer-encoding" or (name == b"content-length" and value != b"0"):
-            return True
-    return False
+        if name == b"content-length":
+            length = value
+        elif name == b"transfer-encoding":
+            chunked = value
+    has_body = length.strip() not in (b"", b"0") if length is not None else chunked is not None
+    return has_body and json_route(scope)
 
 
 class JsonNumbers:
@@ -123,12 +132,7 @@ class JsonNumbers:
         self.json_route = json_route
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != "http"
-            or scope["method"] in _NO_BODY
-            or not _has_body(scope)
-            or not self.json_route(scope)
-        ):
+        if not reads_json_body(scope, self.json_route):
             await self.app(scope, receive, send)
             return
         chunks: list[bytes] = []

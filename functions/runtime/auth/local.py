@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 from starlette.types import Scope
 
 from ..errors import ApiError
+from ..json_numbers import reads_json_body
 from .principal import Forbidden
 
 
@@ -91,9 +92,7 @@ def check_local_request(scope: Scope, json_route: Callable[[Scope], bool]) -> No
             raise CrossSiteRequest(f"cross-site request from {origin!r} refused")
     elif origin == "null":  # sandboxed frames and file:// pages
         raise CrossSiteRequest("cross-site request from an opaque origin refused")
-    if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
-        return
-    if not json_route(scope) or not _has_body(scope):
+    if not reads_json_body(scope, json_route):
         return
     media = (_header(scope, b"content-type") or "").partition(";")[0].strip().lower()
     if media != "application/json" and not (
@@ -102,10 +101,3 @@ def check_local_request(scope: Scope, json_route: Callable[[Scope], bool]) -> No
         raise UnsupportedMediaType(
             f"send the body as Content-Type: application/json (got {media or 'none'!r})"
         )
-
-
-def _has_body(scope: Scope) -> bool:
-    length = _header(scope, b"content-length")
-    if length is not None:
-        return length.strip() not in ("", "0")
-    return _header(scope, b"transfer-encoding") is not None
