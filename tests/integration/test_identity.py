@@ -154,6 +154,9 @@ def test_state_function_serves_alice_refuses_mallory_and_lets_an_admin_act(setti
         assert [s["id"] for s in http.get(base, headers=admin).json()["items"]] == ["s1"]
         found = http.post("/v1/users/alice/memory/search", json={"query": "secret"}, headers=admin)
         assert texts(found.json()["items"]) == ["a secret memory"]
+        # scp as a list (Azure AD, Okta) grants the same
+        listed = issuer.headers("ops", scope=None, scp=["openid", "agentscope:admin"])
+        assert http.get(base, headers=listed).status_code == 200
 
 
 def test_missing_or_bad_tokens_are_401(settings, issuer, rsa_keys):
@@ -169,6 +172,13 @@ def test_missing_or_bad_tokens_are_401(settings, issuer, rsa_keys):
         "no expiry": jwt.encode({"sub": "alice", "aud": AUDIENCE, "iss": ISSUER}, SECRET),
         "unsigned": jwt.encode({"sub": "alice", "exp": now + 60}, None, algorithm="none"),
         "unknown key": Issuer(rsa_keys["k2"], "RS256", kid="k2").token("alice"),
+        # validly signed, claims of the wrong type: a dict's keys must not count as scopes
+        "numeric scope": issuer.token("alice", scope=5),
+        "scope object": issuer.token("alice", scope={"agentscope:admin": "no"}),
+        "scope list of objects": issuer.token("alice", scope=[{"agentscope:admin": 1}]),
+        "user claim object": issuer.token(None, sub={"id": "alice"}),
+        "user claim true": issuer.token(None, sub=True),
+        "user claim number": issuer.token(None, sub=42),
     }
     apps = [state_app(settings), build_app(echo_app, settings)]
     for app in apps:
@@ -186,6 +196,17 @@ def test_missing_or_bad_tokens_are_401(settings, issuer, rsa_keys):
                 assert resp.json()["code"] == "unauthorized"
                 assert resp.headers["www-authenticate"].startswith("Bearer"), why
             assert httpx.get(f"{url}/health").status_code == 200  # public without a token
+
+
+def test_a_user_claim_of_another_name_must_be_a_string(settings, issuer):
+    custom = settings.model_copy(update={"auth_user_claim": "uid"})
+    with serve_app(state_app(custom)) as url, httpx.Client(base_url=url) as http:
+        for odd in (7, {"id": "alice"}, ["alice"], True):
+            resp = http.get("/v1/users/alice/sessions", headers=issuer.headers(None, uid=odd))
+            assert_error(resp, 401, "unauthorized")
+        alice = issuer.headers(None, uid="alice")
+        assert http.get("/v1/users/alice/sessions", headers=alice).status_code == 200
+        assert_error(http.get("/v1/users/bob/sessions", headers=alice), 403, "forbidden")
 
 
 def test_a_rotated_signing_key_is_fetched_once_on_first_sight(settings, rsa_keys, jwks_server):

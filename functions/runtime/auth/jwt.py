@@ -101,13 +101,32 @@ class JwtVerifier:
         return self.principal(claims, token), float(claims["exp"]) + self.leeway
 
     def principal(self, claims: dict[str, Any], token: str) -> Principal:
-        scopes = claims.get("scope", claims.get("scp", ""))
-        granted = frozenset(scopes.split() if isinstance(scopes, str) else map(str, scopes))
+        """The token's principal. ``scope`` is a space-separated string (RFC 8693) and
+        ``scp`` a string or a list of strings (as Azure AD and Okta issue it); the user
+        claim a string (RFC 7519's ``sub``). A claim of another type is ``Unauthorized``: read
+        loosely, a dict's keys would count as scopes."""
+        scopes = claims.get("scope")
+        if scopes is None:
+            scopes = claims.get("scp") or ""
+        if isinstance(scopes, str):
+            granted = frozenset(scopes.split())
+        elif isinstance(scopes, list) and all(isinstance(scope, str) for scope in scopes):
+            granted = frozenset(scopes)
+        else:
+            raise Unauthorized(
+                "the bearer token's scope must be a string or a list of strings",
+                invalid_token=True,
+            )
         user = claims.get(self.user_claim)
         admin = self.admin_scope in granted
         if user is None or user == "":
             return Principal("service", None, admin, granted, token)
-        return Principal("user", str(user), admin, granted, token)
+        if not isinstance(user, str):  # PyJWT refuses any other ``sub``; so do we any claim
+            raise Unauthorized(
+                f"the bearer token's {self.user_claim!r} claim must be a string",
+                invalid_token=True,
+            )
+        return Principal("user", user, admin, granted, token)
 
     async def _signing_key(self, kid: str | None) -> Any:
         if kid in self._keys:
