@@ -7,10 +7,36 @@ from typing import Any
 
 from pydantic import ConfigDict, Field
 
+from functions.runtime.errors import InvalidRequest
 from functions.runtime.services import Session
 from functions.runtime.wire import WireModel
 
 Message = dict[str, Any]
+
+
+def checked_messages(body: Message | list[Message], loc: tuple[str, ...]) -> list[Message]:
+    """``body`` (one message or a list) as a list of the dicts given, each checked against
+    the protocol's message (``runtime/protocol.py: Message``: what ``/process`` takes as
+    input and a turn stores; unknown fields are kept): ``InvalidRequest`` (422) naming each
+    bad field, ``loc`` first (and the item's index in a list). A message the agents could
+    not read (``content: 5``) never reaches a session or the memory."""
+    from pydantic import ValidationError
+
+    from functions.runtime.http_errors import field_errors
+    from functions.runtime.protocol import Message as ProtocolMessage  # with the first write
+
+    listed = isinstance(body, list)
+    messages = body if isinstance(body, list) else [body]
+    problems: list[dict[str, Any]] = []
+    for index, message in enumerate(messages):
+        try:
+            ProtocolMessage.model_validate(message)
+        except ValidationError as exc:
+            where = (*loc, str(index)) if listed else loc
+            problems += field_errors(exc.errors(include_url=False, include_context=False), where)
+    if problems:
+        raise InvalidRequest(problems)
+    return messages
 
 
 class CreateSessionBody(WireModel):

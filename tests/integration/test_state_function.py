@@ -178,6 +178,74 @@ def test_memory_routes(client):
     assert client.get(base).json()["items"] == []
 
 
+# messages no agent could read: each a 422 naming the field, before anything is stored
+UNREADABLE = [
+    ({"role": "user", "content": 5}, "content"),
+    ({"role": "user", "content": [{"type": "text", "text": 5}]}, "content"),
+    ({"role": "user", "content": ["plain text"]}, "content"),
+    ({"role": "user", "content": [{"text": "no type"}]}, "content"),
+    ({"role": "user", "status": 5, "content": []}, "status"),
+    ({"role": "robot", "content": []}, "role"),
+    ({"role": "user", "type": ["message"]}, "type"),
+]
+
+
+@pytest.mark.parametrize(("bad", "field"), UNREADABLE)
+def test_unreadable_messages_are_422_and_nothing_is_stored(client, bad, field):
+    client.post("/v1/users/u/sessions", json={"session_id": "chat"})
+    for body, loc in ((bad, ["body", field]), ([msg("fine"), bad], ["body", "1", field])):
+        resp = client.post("/v1/users/u/sessions/chat/messages", json=body)
+        assert_error(resp, 422, "invalid_request")
+        assert resp.json()["detail"][0]["loc"][: len(loc)] == loc, resp.text
+    assert client.get("/v1/users/u/sessions/chat/messages").json()["items"] == []
+    memory = "/v1/users/u/memory"
+    for route in (memory, f"{memory}/search"):
+        resp = client.post(route, json={"messages": [msg("fine"), bad]})
+        assert_error(resp, 422, "invalid_request")
+        assert resp.json()["detail"][0]["loc"][:4] == ["body", "messages", "1", field]
+        assert_error(client.post(route, json={"messages": bad}), 422, "invalid_request")
+    assert client.get(memory).json()["items"] == []
+    # what agents write stays writable: extra fields, tool calls, every content type
+    kept = {
+        **msg("hello"),
+        "id": "m1",
+        "status": "completed",
+        "metadata": {"k": 1},
+        "mine": [1],
+    }
+    call = {
+        "type": "plugin_call",
+        "role": "assistant",
+        "content": [{"type": "data", "data": {"call_id": "c1", "name": "f", "arguments": "{}"}}],
+    }
+    resp = client.post("/v1/users/u/sessions/chat/messages", json=[kept, call])
+    assert resp.status_code == 201 and resp.json()["messages"] == [kept, call]
+
+
+def test_a_stored_item_of_any_shape_does_not_break_memory_search(tmp_path):
+    """Items a version before the check let in (or another writer put in the store) are
+    skipped by search, not a 500 for every search of their user."""
+    import asyncio
+
+    from functions.runtime.instance import Instance
+
+    settings = Settings(store_url=f"file://{tmp_path / 'store'}")
+    odd = [{"role": "user", "content": 5}, {"content": [7, None]}, {"role": "user"}]
+
+    async def plant() -> None:
+        instance = Instance(settings)
+        try:
+            await instance.memory.add_memory("u", [*odd, msg("green apples")])
+        finally:
+            await instance.close()
+
+    asyncio.run(plant())
+    app = create_app(settings)
+    with serve_app(app) as url, httpx.Client(base_url=url, timeout=30) as http:
+        found = http.post("/v1/users/u/memory/search", json={"query": "apples"})
+        assert found.status_code == 200 and texts(found.json()["items"]) == ["green apples"]
+
+
 # ids that name nothing: over-long, empty, or holding a control character (sent encoded)
 INVALID = ["x" * 257, "", "tab%09in", "nul%00", "del%7F"]
 

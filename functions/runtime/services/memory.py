@@ -48,7 +48,9 @@ def tokenize(text: str) -> list[str]:
 
 
 def message_text(message: Any) -> str:
-    """The searchable text of a protocol message (its text parts), or of a plain string."""
+    """The searchable text of a protocol message (its text parts), or of a plain string;
+    "" for anything else (an item stored before the state API checked messages may be of
+    any shape: one such item must not break every search of its user)."""
     if isinstance(message, str):
         return message
     if hasattr(message, "model_dump"):
@@ -58,8 +60,10 @@ def message_text(message: Any) -> str:
     content = message.get("content")
     if isinstance(content, str):
         return content
+    if not isinstance(content, list):
+        return ""
     parts: list[str] = []
-    for item in content or ():
+    for item in content:
         if isinstance(item, dict) and isinstance(item.get("text"), str):
             parts.append(item["text"])
     return " ".join(parts)

@@ -8,7 +8,14 @@ from functions.runtime.errors import InvalidRequest
 from functions.runtime.http_errors import errors
 
 from ..deps import ActingUser, Memory
-from ..models import MemoryAddBody, MemoryAdded, MemoryItems, MemoryPage, MemorySearchBody
+from ..models import (
+    MemoryAddBody,
+    MemoryAdded,
+    MemoryItems,
+    MemoryPage,
+    MemorySearchBody,
+    checked_messages,
+)
 
 router = APIRouter(prefix="/v1/users/{user_id}/memory")
 
@@ -22,7 +29,7 @@ router = APIRouter(prefix="/v1/users/{user_id}/memory")
 )
 async def add_memory(user_id: ActingUser, body: MemoryAddBody, memory: Memory) -> Any:
     """Remember messages (optionally tagged with the session they came from)."""
-    messages = body.messages if isinstance(body.messages, list) else [body.messages]
+    messages = checked_messages(body.messages, ("body", "messages"))
     if not messages:
         raise InvalidRequest("no messages to remember")
     await memory.add_memory(user_id, messages, body.session_id)
@@ -38,7 +45,7 @@ async def add_memory(user_id: ActingUser, body: MemoryAddBody, memory: Memory) -
 async def search_memory(user_id: ActingUser, body: MemorySearchBody, memory: Memory) -> Any:
     """Memory items ranked by BM25 against the query (or the last message's text)."""
     if body.messages is not None:
-        query: Any = body.messages
+        query: Any = checked_messages(body.messages, ("body", "messages"))
     elif body.query is not None:
         query = body.query
     else:

@@ -8,7 +8,7 @@ from functions.runtime.errors import InvalidRequest
 from functions.runtime.http_errors import errors
 
 from ..deps import ActingUser, ExistingSession, History, SessionId, existing_session, parse_offset
-from ..models import AppendResult, Message, MessagePage
+from ..models import AppendResult, Message, MessagePage, checked_messages
 
 router = APIRouter(prefix="/v1/users/{user_id}/sessions/{session_id}/messages")
 
@@ -47,7 +47,7 @@ async def append_messages(
     body: Message | list[Message] = Body(..., description="one message or a list"),
 ) -> Any:
     """Append one message or a list, atomically (all or none)."""
-    messages = body if isinstance(body, list) else [body]
+    messages = checked_messages(body, ("body",))
     if not messages:
         raise InvalidRequest("no messages to append")
     session = await existing_session(history, user_id, session_id)
