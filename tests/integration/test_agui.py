@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import httpx
@@ -85,15 +86,57 @@ def test_text_reply_events_in_order_and_the_thread_continues(serve):
     assert second[-1].outcome is None or second[-1].outcome.type == "success"
 
 
-def test_tool_calls_stream_as_tool_call_events(serve, fake_openai):
+def stored_session(tmp_path, thread: str):
+    """The thread's session as the ``serve`` fixture's store holds it."""
+    from functions.runtime.instance import Instance
+
+    async def load():
+        instance = Instance(Settings(store_url=f"file://{tmp_path}/store"))
+        try:
+            return await instance.history.get_session("default", thread)
+        finally:
+            await instance.close()
+
+    return asyncio.run(load())
+
+
+def test_tool_calls_stream_as_tool_call_events(serve, fake_openai, tmp_path):
     fake_openai.push(
         tool_calls_reply([("call_t", "get_current_time", '{"timezone_name": "UTC"}')]),
         text_reply("It is noon."),
+        text_reply("You are welcome."),
     )
+    thread, user = uuid.uuid4().hex, {"id": "u", "role": "user", "content": "t?"}
     with serve(friday_on(fake_openai)) as url:
-        events = run(
-            url, run_input(uuid.uuid4().hex, [{"id": "u", "role": "user", "content": "t?"}])
-        )
+        events = run(url, run_input(thread, [user]))
+        # the next run brings the thread back as a client keeps it: the call in an
+        # assistant message of its own, its result, the reply, then the new message
+        call, _, _, result = [e for e in events if e.type.name.startswith("TOOL_CALL")]
+        reply = next(e for e in events if e.type == EventType.TEXT_MESSAGE_START)
+        kept = [
+            user,
+            {
+                "id": call.parent_message_id,
+                "role": "assistant",
+                "toolCalls": [
+                    {
+                        "id": "call_t",
+                        "type": "function",
+                        "function": {"name": call.tool_call_name, "arguments": "{}"},
+                    }
+                ],
+            },
+            {"id": result.message_id, "role": "tool", "toolCallId": "call_t", "content": "x"},
+            {"id": reply.message_id, "role": "assistant", "content": "It is noon."},
+            {"id": "u2", "role": "user", "content": "thanks"},
+        ]
+        run(url, run_input(thread, kept))
+    seen = fake_openai.requests[2].body["messages"]
+    assert [m["role"] for m in seen] == ["system", "user", "assistant", "tool", "assistant", "user"]
+    assert [c["id"] for c in seen[2]["tool_calls"]] == ["call_t"]
+    held = stored_session(tmp_path, thread).messages
+    assert [m["type"] for m in held].count("plugin_call") == 1, held
+    assert [m["type"] for m in held].count("function_call") == 0, held
     types = [e.type for e in events]
     start = types.index(EventType.TOOL_CALL_START)
     assert types[start : start + 4] == [
@@ -153,7 +196,10 @@ def test_front_end_tool_call_ends_the_run_and_its_result_continues(serve, fake_o
     assert said == "Going."
     messages = fake_openai.requests[1].body["messages"]
     assert messages[-1] == {"role": "tool", "tool_call_id": "call_c", "content": "yes"}
+    # the call the client echoed is the one the session holds: the model sees it once
+    assert [c["id"] for c in messages[-2]["tool_calls"]] == ["call_c"]
     assert messages[-2]["tool_calls"][0]["function"]["name"] == "confirm"
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "tool"]
 
 
 def test_failure_is_run_error(serve):

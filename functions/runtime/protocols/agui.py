@@ -7,7 +7,8 @@ no other request should pay for.
 
 * ``threadId`` is the session, ``runId`` the response id. A client sends the whole
   conversation each run; the session already holds it, so only messages whose ids it does
-  not hold are new input (our events carry our message ids, which the client echoes).
+  not hold are new input (our events carry our message ids, which the client echoes; a
+  tool call or result it echoes is told by its call id).
 * Events: ``RUN_STARTED`` -> per assistant message ``TEXT_MESSAGE_START`` /
   ``_CONTENT`` / ``_END``; per reasoning message ``REASONING_START`` ... ``REASONING_END``;
   per tool call ``TOOL_CALL_START`` / ``_ARGS`` / ``_END``, and ``TOOL_CALL_RESULT`` for the
@@ -136,6 +137,32 @@ def input_messages(run: RunAgentInput) -> list[Message]:
             out.append(_data(MessageType.FUNCTION_CALL_OUTPUT, "tool", msg.id, data))
         # activity and reasoning messages are the front end's own: nothing for the agent
     return out
+
+
+def new_messages(messages: list[Message], held: list[dict[str, Any]]) -> list[Message]:
+    """Of a run's ``messages``, those its session does not hold (``held``): by message id,
+    and a tool call or its result by call id as well. A client echoes a call in an
+    assistant message of its own (``toolCalls``, that message's id the call's
+    ``parentMessageId``), so the call's id is the one both sides share."""
+    ids = {m.get("id") for m in held}
+    calls = {key for m in held if (key := _call_key(m.get("type"), m.get("content"))) is not None}
+    return [
+        m
+        for m in messages
+        if m.id not in ids
+        and _call_key(m.type, [c.model_dump() for c in m.content or ()]) not in calls
+    ]
+
+
+def _call_key(kind: Any, content: Any) -> tuple[bool, str] | None:
+    """(whether it is a result, the call id) of a tool call or result message, else None."""
+    if kind not in (*_CALLS, *_OUTPUTS) or not isinstance(content, list):
+        return None
+    for part in content:
+        data = part.get("data") if isinstance(part, dict) else None
+        if isinstance(data, dict) and data.get("call_id"):
+            return kind in _OUTPUTS, str(data["call_id"])
+    return None
 
 
 def _text_of(parts: Any) -> str:
@@ -331,8 +358,7 @@ async def run_agent(
     )
     turn = await open_turn(instance, agent, req, principal)
     assert turn.session is not None
-    known = {m.get("id") for m in turn.session.messages}
-    req.input = [m for m in messages if m.id not in known]
+    req.input = new_messages(messages, turn.session.messages)
     out = AguiStream(run.thread_id, run.run_id)
     frames = _frames(turn, out)
     headers = session_header(turn.session_id)
