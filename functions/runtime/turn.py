@@ -30,6 +30,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .calls import TurnCalls
+from .current import STATE_ROUNDS
 from .protocol import (
     AgentRequest,
     Content,
@@ -122,6 +123,8 @@ class Turn:
         self.builder = ResponseBuilder(session_id=request.session_id, response_id=request.id)
         self.observers = observers
         self.calls = TurnCalls()  # its model and tool calls: totals, watchers (calls.py)
+        # the state rounds its agent loaded or saved, by (user, session) (current.py)
+        self.state_rounds: dict[tuple[str, str], int] = {}
         self.lease: Lease | None = None
         self.session: Session | None = None
         self.persisted = False
@@ -260,6 +263,7 @@ class Turn:
 
     async def _produce(self) -> None:
         self.calls.bind()
+        STATE_ROUNDS.set(self.state_rounds)
         stream = self.agent.stream(self.request, builder=self.builder, session=self.session)
         limit, error = self.output_cap or (None, None)
         produced = 0

@@ -22,7 +22,7 @@ from functions.runtime.settings import Settings
 from functions.runtime.storage import open_store
 from functions.runtime.tools import Toolkit
 from local_emulator.tokens import mint_token
-from tests.apps import echo_app, failing_app, gate, gated_app
+from tests.apps import echo_app, failing_app, gate, gated_app, stateful_app
 from tests.fakes.openai_server import (
     FAKE_API_KEY,
     FakeOpenAIServer,
@@ -136,6 +136,32 @@ def test_continuing_an_older_response_forks_the_conversation(serve):
         on_branch = c.responses.create(model="m", input="next", previous_response_id=branch.id)
     assert branch.output_text == "turn 2: other | before: first"
     assert on_branch.output_text == "turn 3: next | before: first / other"
+
+
+def test_a_branch_starts_from_the_state_its_response_s_turn_left(serve):
+    """An agent that keeps its context in the state service (as the agentscope 2.x example
+    does) finds, on a branch, the state as the continued response's turn left it: not
+    none (the branch would forget the conversation), not the latest (it would know what
+    came after)."""
+    with serve(stateful_app) as url:
+        c = client(url)
+        first = c.responses.create(model="m", input="one")
+        second = c.responses.create(model="m", input="two", previous_response_id=first.id)
+        c.responses.create(model="m", input="three", previous_response_id=second.id)
+        branch = c.responses.create(model="m", input="b", previous_response_id=first.id)
+        on_branch = c.responses.create(model="m", input="c", previous_response_id=branch.id)
+        from_second = c.responses.create(model="m", input="d", previous_response_id=second.id)
+        hidden = c.responses.create(
+            model="m", input="e", previous_response_id=first.id, store=False
+        )
+    assert [r.output_text for r in (first, second, branch, on_branch, from_second, hidden)] == [
+        "count 1",
+        "count 2",
+        "count 2",
+        "count 3",
+        "count 3",
+        "count 2",
+    ]
 
 
 def test_a_continuation_refused_or_forked_leaves_the_session_free(serve):

@@ -87,13 +87,20 @@ async def _branch(
     instance: Instance, session: Session | None, stored: StoredResponse
 ) -> Session | None:
     """None when ``stored`` is the latest response of ``session``; else a new session of
-    the same user holding the history up to it. ``PreviousResponseNotFound`` when the
-    session no longer holds its conversation (deleted)."""
+    the same user holding the history up to it, and the agent's state as that response's
+    turn left it (its ``state_round``, as the fork's first round). ``PreviousResponseNotFound``
+    when the session no longer holds its conversation (deleted)."""
     if session is None or not session.exists or len(session.messages) < stored.end:
         raise PreviousResponseNotFound(f"the conversation of {stored.response['id']!r} was deleted")
     if len(session.messages) == stored.end:
         return None
-    fork = await instance.history.create_session(session.user_id, uuid4_hex())
+    user_id = session.user_id
+    state = None
+    if stored.state_round is not None:
+        state = await instance.state.export_state(user_id, session.id, stored.state_round)
+    fork = await instance.history.create_session(user_id, uuid4_hex())
+    if state is not None:  # first: the fork is not handed out before it holds its state
+        await instance.state.save_state(user_id, state, fork.id)
     await instance.history.append_message(fork, session.messages[: stored.end])
     return fork
 
@@ -129,13 +136,15 @@ class _Recorder:
         response = self.out.final
         if not self.keep or response is None:
             return
+        turn = self.turn
         try:
-            await self.turn.instance.responses.save(
-                self.turn.user_id,
+            await turn.instance.responses.save(
+                turn.user_id,
                 response,
-                self.turn.session_id,
+                turn.session_id,
                 end,
                 encoded=self.out.encode_response(response),  # as its last event has it
+                state_round=turn.state_rounds.get((turn.user_id, turn.session_id)),
             )
         except Exception as exc:  # the client still gets its answer; it cannot be chained
             log.warning("could not store response %s: %s", response["id"], exc)

@@ -4,11 +4,13 @@
 One object per response at ``users/{user}/responses/{id}`` (JSON)::
 
     {"response": <the Response object as sent>, "session_id": <the turn's session>,
-     "end": <how many history messages the session had after this turn>}
+     "end": <how many history messages the session had after this turn>,
+     "state_round": <the session's state round the turn's agent last loaded or saved>}
 
 ``end`` says where in its session the response's conversation stops, so a request that
 continues an older response (a branch) can be told apart from one that continues the
-latest. The owner is the key's user: another user's id is simply not there (404).
+latest; ``state_round`` (absent when the agent keeps no state) is the state the branch
+starts from. The owner is the key's user: another user's id is simply not there (404).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ class StoredResponse:
     response: dict[str, Any]
     session_id: str
     end: int
+    state_round: int | None = None
 
 
 class ResponseStore(StoreService):
@@ -43,6 +46,7 @@ class ResponseStore(StoreService):
         end: int,
         *,
         encoded: bytes | None = None,
+        state_round: int | None = None,
     ) -> None:
         """Keep ``response`` (its ``id`` names it); a later save of the same id replaces it.
         ``encoded``: ``response`` as compact UTF-8 JSON already (the stream sent it), not
@@ -50,7 +54,13 @@ class ResponseStore(StoreService):
         if encoded is None:
             encoded = to_json(response)
         session = to_json(session_id)
-        record = b'{"response":%b,"session_id":%b,"end":%d}' % (encoded, session, int(end))
+        state = b"" if state_round is None else b',"state_round":%d' % int(state_round)
+        record = b'{"response":%b,"session_id":%b,"end":%d%b}' % (
+            encoded,
+            session,
+            int(end),
+            state,
+        )
         await self.store.put(response_key(user_id, response["id"]), record)
 
     async def load(self, user_id: str, response_id: str) -> StoredResponse | None:
@@ -64,4 +74,10 @@ class ResponseStore(StoreService):
         if found is None:
             return None
         body = json.loads(found[0])
-        return StoredResponse(body["response"], body["session_id"], int(body["end"]))
+        state_round = body.get("state_round")
+        return StoredResponse(
+            body["response"],
+            body["session_id"],
+            int(body["end"]),
+            None if state_round is None else int(state_round),
+        )

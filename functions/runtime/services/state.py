@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..current import note_state_round
 from ..errors import ApiError
 from ..storage.base import ObjectStore, PreconditionFailed
 from ..storage.keys import validate_id
@@ -122,6 +123,7 @@ class StateService(StoreService):
             except PreconditionFailed:
                 candidate = await self._latest_after(user_id, sid, candidate) + 1
                 continue
+            note_state_round(user_id, sid, candidate)
             if candidate - head >= HEAD_LAG:
                 await self._advance_head(user_id, sid, candidate, head, head_etag)
             return candidate
@@ -137,6 +139,7 @@ class StateService(StoreService):
                 await self.store.put(key, body, if_match=current[1])
         except PreconditionFailed:
             raise StateConflict(round_id) from None
+        note_state_round(user_id, sid, round_id)
         if current is None:
             head, head_etag = await self._head(user_id, sid)
             if round_id - head >= HEAD_LAG:
@@ -167,7 +170,10 @@ class StateService(StoreService):
                 return None
         # stored rounds run to MAX_SEQ (numbered by saves); callers name up to MAX_ROUND_ID
         got = await self.store.get(state_round_key(user_id, sid, check_round_id(round_id, MAX_SEQ)))
-        return None if got is None else (round_id, json.loads(got[0]))
+        if got is None:
+            return None
+        note_state_round(user_id, sid, round_id)
+        return round_id, json.loads(got[0])
 
     async def list_rounds(self, user_id: str, session_id: str | None = None) -> list[int]:
         """Every saved round id, ascending."""
