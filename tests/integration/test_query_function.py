@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import urllib.parse
 
 import httpx
 import pytest
@@ -121,6 +122,21 @@ def test_stream_false_returns_final_response_json(serve):
     assert body["object"] == "response" and body["status"] == "completed"
     assert body["output"][0]["content"][0]["text"] == "turn 1: What is the capital of France?"
     assert body["session_id"] == resp.headers["x-session-id"]
+
+
+def test_the_session_header_decodes_to_the_session_id(serve):
+    """Percent-decoding ``X-Session-Id`` gives the id back, whatever it holds: ids that
+    differ get headers that differ (a ``%`` in an id, spaces at its ends, non-ASCII)."""
+    ids = ["é", "%C3%A9", " x ", "x", "100%", "a b", "chat-1"]
+    with serve(echo_app) as url:
+        headers = [
+            httpx.post(
+                f"{url}/process", json={**SEED_BODY, "session_id": sid, "stream": False}
+            ).headers["x-session-id"]
+            for sid in ids
+        ]
+    assert [urllib.parse.unquote(h) for h in headers] == ids
+    assert headers[-2:] == ["a b", "chat-1"]  # plain ASCII goes as it is
 
 
 def test_given_session_id_is_used_and_remembered(serve):

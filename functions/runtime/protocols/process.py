@@ -41,10 +41,18 @@ AgentDep = Annotated[Agent, Depends(get_agent)]
 
 
 def session_header(session_id: str) -> dict[str, str]:
-    """``X-Session-Id``: the id itself when it is printable ASCII (as every id this function
-    makes is), else percent-encoded UTF-8 - HTTP header values cannot carry the rest."""
-    printable = session_id.isascii() and session_id.isprintable()
-    return {"X-Session-Id": session_id if printable else quote(session_id, safe="")}
+    """``X-Session-Id``: the id percent-encoded (UTF-8), so that percent-decoding the header
+    always gives the id back. An id of printable ASCII without ``%`` and without spaces at
+    its ends (as every id this function makes is) is its own encoding and goes as it is; any
+    other could not: a header value cannot carry the rest, HTTP strips the spaces at its
+    ends, and a ``%`` would read as an escape (``%C3%A9`` and ``é`` would be one header)."""
+    plain = (
+        session_id.isascii()
+        and session_id.isprintable()
+        and "%" not in session_id
+        and session_id.strip() == session_id
+    )
+    return {"X-Session-Id": session_id if plain else quote(session_id, safe="")}
 
 
 def parse_body(model: type[M], body: bytes) -> M:
