@@ -121,6 +121,17 @@ def test_previous_response_id_continues_on_another_instance_and_retrieve(serve):
         )
         got = client(url_b).responses.retrieve(second.id)
         missing = httpx.get(f"{url_b}/compatible-mode/v1/responses/resp_nothing")
+        # a replay of its events is for a response made in the background: none is here
+        with pytest.raises(openai.BadRequestError) as replay:
+            client(url_b).responses.retrieve(second.id, stream=True)
+        missing_replay = httpx.get(
+            f"{url_b}/compatible-mode/v1/responses/resp_nothing", params={"stream": "true"}
+        )
+        odd = httpx.get(f"{url_b}/compatible-mode/v1/responses/{second.id}?stream=maybe")
+    assert replay.value.body["code"] == "not_streamable"
+    assert "background" in replay.value.body["detail"]
+    assert missing_replay.status_code == 404
+    assert odd.status_code == 422 and odd.json()["code"] == "invalid_request"
     assert second.output_text == "turn 2: second | before: first"
     assert got.id == second.id and got.output_text == second.output_text
     assert got.previous_response_id == first.id

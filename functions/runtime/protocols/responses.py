@@ -55,6 +55,16 @@ class ResponseNotFound(ApiError):
     code = "response_not_found"
 
 
+class NotStreamable(ApiError):
+    """``GET /responses/{id}?stream=true``: the Responses API replays the events of a
+    response made in the background (``background: true``) only; here every response is
+    answered, then stored, never made in the background (HTTP 400, as the API answers it
+    for such a response)."""
+
+    status = 400
+    code = "not_streamable"
+
+
 class PreviousResponseNotFound(ResponseNotFound):
     """``previous_response_id`` names no stored response of this user (HTTP 404)."""
 
@@ -245,17 +255,26 @@ router.add_api_route(
 @router.get(
     "/responses/{response_id}",
     operation_id="retrieve_response",
-    responses=errors(401, 403, 404, 503),
+    responses=errors(400, 401, 403, 404, 422, 503),
 )
 async def retrieve_response(
     response_id: str,
     instance: InstanceDep,
     principal: PrincipalDep,
     user_id: str | None = Query(default=None, description="an admin acting for this user"),
+    stream: bool = Query(
+        default=False, description="replay its events: 400, no response is made in the background"
+    ),
 ) -> dict[str, Any]:
     """A stored response of the caller's user (``store: true``), else 404."""
     user = principal.act_for(user_id, instance.settings.default_user_id)
     stored = await instance.responses.load(user, response_id)
     if stored is None:
         raise ResponseNotFound(f"no stored response {response_id!r}")
+    if stream:
+        raise NotStreamable(
+            f"response {response_id!r} was not created with background: true, so its events "
+            "cannot be replayed (this API makes no response in the background): retrieve it "
+            "without stream"
+        )
     return stored.response
