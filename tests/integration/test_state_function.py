@@ -146,6 +146,18 @@ def test_state_rounds(client):
     assert client.get(f"{base}/rounds").json() == {"rounds": [1, 2]}
     assert_error(client.get(base, params={"round_id": 0}), 422, "invalid_request")
     assert_error(client.put(base, json=[1, 2]), 422, "invalid_request")
+    # a save after the highest round a caller may name numbers the next one itself: it is
+    # listed, and read by its id, like any other (a save may not name it)
+    top = 2**31 - 1
+    assert client.put(base, params={"round_id": top}, json={"step": "top"}).status_code == 200
+    assert client.put(base, json={"step": "past"}).json() == {"round_id": top + 1}
+    assert client.get(f"{base}/rounds").json() == {"rounds": [1, 2, top, top + 1]}
+    assert client.get(base, params={"round_id": top + 1}).json() == {
+        "round_id": top + 1,
+        "state": {"step": "past"},
+    }
+    past = client.put(base, params={"round_id": top + 1}, json={})
+    assert_error(past, 422, "invalid_request")
     # deleting the session removes its state as well
     client.post("/v1/users/u/sessions", json={"session_id": "s"})
     assert client.delete("/v1/users/u/sessions/s").status_code == 204

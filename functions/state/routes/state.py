@@ -6,6 +6,7 @@ from fastapi import APIRouter, Body, Query
 
 from functions.runtime.http_errors import errors
 from functions.runtime.services import StateNotFound
+from functions.runtime.services.layout import MAX_SEQ
 from functions.runtime.services.state import MAX_ROUND_ID
 
 from ..deps import ActingUser, SessionId, State
@@ -13,6 +14,9 @@ from ..models import RoundId, Rounds, StateRound
 
 router = APIRouter(prefix="/v1/users/{user_id}/sessions/{session_id}/state")
 
+# a round a save numbered itself may lie past MAX_ROUND_ID (state.py): every round that
+# /rounds lists can be read by its id; a save names rounds up to MAX_ROUND_ID only
+ROUND_READ = Query(None, ge=1, le=MAX_SEQ)
 ROUND = Query(None, ge=1, le=MAX_ROUND_ID)
 STATE_BODY = Body(..., description="the state object")
 
@@ -24,7 +28,7 @@ STATE_BODY = Body(..., description="the state object")
     responses=errors(401, 403, 404, 422, 503),
 )
 async def get_state(
-    user_id: ActingUser, session_id: SessionId, service: State, round_id: int | None = ROUND
+    user_id: ActingUser, session_id: SessionId, service: State, round_id: int | None = ROUND_READ
 ) -> Any:
     """The state of a round (the latest when round_id is absent)."""
     found = await service.export_round(user_id, session_id, round_id)
