@@ -160,7 +160,11 @@ def test_out_of_range_round_ids_are_422_and_the_next_round_always_exists(bases):
         assert_error(
             httpx.put(base, params={"round_id": bad}, json={"x": 1}), 422, "invalid_request"
         )
+    # a read may name any round a save can number (to the store keys' widest), no more
+    for bad in ("1000000000000", "0", "-1", "1.5", "1e3", "NaN"):
         assert_error(httpx.get(base, params={"round_id": bad}), 422, "invalid_request")
+    for unsaved in ("999999999999", str(MAX_ROUND_ID + 1)):
+        assert_error(httpx.get(base, params={"round_id": unsaved}), 404, "state_not_found")
     assert httpx.put(base, json={"n": 1}).json() == {"round_id": 1}
 
     top = httpx.put(base, params={"round_id": MAX_ROUND_ID}, json={"n": 2})
