@@ -116,9 +116,9 @@ class Playground:
 
 def relays_for(state_url: str, sandbox_url: str, settings: Any) -> dict[str, Proxy]:
     """The emulator's relays to its state and sandbox functions."""
-    check_host = settings.auth_mode == "none"
-    state = Proxy(state_url, "state", check_host=check_host)
-    sandbox = Proxy(sandbox_url, "sandbox", check_host=check_host)
+    local_only = settings.auth_mode == "none"
+    state = Proxy(state_url, "state", local_only=local_only)
+    sandbox = Proxy(sandbox_url, "sandbox", local_only=local_only)
     return {"/v1/users/": state, "/v1/sandboxes/": sandbox}
 
 

@@ -4,10 +4,11 @@ its own origin and no function has to answer CORS.
 
 The functions' own defenses still decide: the request goes upstream with its headers as
 they came (``Origin``, ``Authorization``, ``Content-Type``), so a cross-site page is refused
-there as it would be directly. Only ``Host`` is the upstream's own (a desktop sandbox's
-``desktop_url`` then names the sandbox function itself); so that DNS rebinding stays
-refused under ``AUTH_MODE=none``, the proxy checks the incoming ``Host`` as the functions
-do (``functions.runtime.auth.local``) before relaying. Bodies stream both ways (tool calls
+there as it would be directly. What the function cannot see through the relay is checked
+here first under ``AUTH_MODE=none`` (``functions.runtime.auth.local.check_local_caller``):
+the caller's address (upstream, every request comes from 127.0.0.1) and its ``Host`` (the
+upstream's own goes instead, so that a desktop sandbox's ``desktop_url`` names the sandbox
+function itself; DNS rebinding stays refused). Bodies stream both ways (tool calls
 may run for minutes, uploads may be large); the path goes as it came, percent-encoding
 included (ids with an encoded ``/``).
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from functions.runtime.auth.local import HostNotAllowed, is_loopback_host
+from functions.runtime.auth.local import check_local_caller
 from functions.runtime.errors import ApiError
 from functions.runtime.http_errors import error_response
 
@@ -49,10 +50,10 @@ class UpstreamUnavailable(ApiError):
 class Proxy:
     """ASGI app relaying every HTTP request to ``upstream`` (a base URL, no path)."""
 
-    def __init__(self, upstream: str, name: str, *, check_host: bool) -> None:
+    def __init__(self, upstream: str, name: str, *, local_only: bool) -> None:
         self.upstream = upstream.rstrip("/")
         self.name = name
-        self.check_host = check_host
+        self.local_only = local_only  # AUTH_MODE=none: callers on this machine only
         self._client: httpx.AsyncClient | None = None
 
     def client(self) -> httpx.AsyncClient:
@@ -73,12 +74,12 @@ class Proxy:
 
         if scope["type"] != "http":
             return
-        host = _header(scope, b"host")
-        if self.check_host and host is not None and not is_loopback_host(host):
-            await error_response(HostNotAllowed(f"Host {host!r} is not a loopback address"))(
-                scope, receive, send
-            )
-            return
+        if self.local_only:
+            try:
+                check_local_caller(scope)
+            except ApiError as exc:
+                await error_response(exc)(scope, receive, send)
+                return
         target = self.upstream.encode() + scope.get("raw_path", scope["path"].encode())
         if scope.get("query_string"):
             target += b"?" + scope["query_string"]

@@ -91,6 +91,29 @@ def test_the_relays_keep_the_functions_local_defenses(page):
     assert httpx.get(f"{page}/", headers={"Host": "evil.example"}).status_code == 200  # no data
 
 
+async def test_a_caller_off_this_machine_is_refused_before_the_relay(tmp_path):
+    """The relay re-sends from 127.0.0.1, so the function behind it would take any caller
+    for a local one: under AUTH_MODE=none the relay refuses one off this machine itself,
+    whatever Host it writes. A local caller through the same app reaches the function."""
+    settings = Settings(store_url=f"file://{tmp_path}/store")
+    with serve_app(state_app(settings)) as state, serve_app(sandbox_app(settings)) as sandbox:
+        relays = relays_for(state, sandbox, settings)
+        app = Playground(None, page_config(settings), relays)
+        for peer, status in (("203.0.113.9", 403), ("10.0.0.7", 403), ("127.0.0.1", 200)):
+            transport = httpx.ASGITransport(app=app, client=(peer, 50000))
+            async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as c:
+                for method, path in (("GET", "/v1/users/u1/sessions"), ("GET", "/v1/sandboxes")):
+                    answer = await c.request(method, path)
+                    assert answer.status_code == status, (peer, path, answer.text)
+                    if status == 403:
+                        assert answer.json()["code"] == "remote_caller"
+                created = await c.post("/v1/sandboxes", json={"type": "base"})
+                if status == 403:
+                    assert created.json()["code"] == "remote_caller"
+        for relay in relays.values():
+            await relay.aclose()
+
+
 def test_a_function_that_is_not_there_is_a_502_in_the_error_shape(tmp_path):
     settings = Settings(store_url=f"file://{tmp_path}/store")
     dead = f"http://127.0.0.1:{free_port()}"

@@ -73,18 +73,7 @@ def _header(scope: Scope, name: bytes) -> str | None:
 
 def check_local_request(scope: Scope, json_route: Callable[[Scope], bool]) -> None:
     """Raise the refusal for a request an unauthenticated function must not serve."""
-    client = scope.get("client")
-    if client and not is_loopback_host(str(client[0])):
-        raise RemoteCaller(
-            f"a caller at {client[0]} is not on this machine; without AUTH_MODE=jwt this "
-            "function answers only callers on 127.0.0.1 / ::1"
-        )
-    host = _header(scope, b"host")
-    if host is not None and not is_loopback_host(host):
-        raise HostNotAllowed(
-            f"Host {host!r} is not a loopback address; without AUTH_MODE=jwt this function "
-            "answers only on 127.0.0.1 / localhost"
-        )
+    check_local_caller(scope)
     origin = _header(scope, b"origin")
     if origin is not None and origin != "null":
         netloc = urlsplit(origin).netloc
@@ -100,4 +89,23 @@ def check_local_request(scope: Scope, json_route: Callable[[Scope], bool]) -> No
     ):
         raise UnsupportedMediaType(
             f"send the body as Content-Type: application/json (got {media or 'none'!r})"
+        )
+
+
+def check_local_caller(scope: Scope) -> None:
+    """Raise ``RemoteCaller`` for a peer off this machine, ``HostNotAllowed`` for a ``Host``
+    that is not loopback: what a relay in front of an unauthenticated function must check
+    itself (the emulator's playground), since the function sees the relay's address and
+    the ``Host`` it sends, not the caller's."""
+    client = scope.get("client")
+    if client and not is_loopback_host(str(client[0])):
+        raise RemoteCaller(
+            f"a caller at {client[0]} is not on this machine; without AUTH_MODE=jwt this "
+            "function answers only callers on 127.0.0.1 / ::1"
+        )
+    host = _header(scope, b"host")
+    if host is not None and not is_loopback_host(host):
+        raise HostNotAllowed(
+            f"Host {host!r} is not a loopback address; without AUTH_MODE=jwt this function "
+            "answers only on 127.0.0.1 / localhost"
         )
