@@ -14,16 +14,21 @@ imported on that first invocation, so it never weighs on the cold start of other
 
 Lambda freezes the instance as soon as the handler returns, so every span of the invocation
 is exported before it does (``tracing.force_flush``: nothing to do when tracing is off).
-With ``LOG_FORMAT=json`` the runtime's own log handler writes JSON lines.
+With ``LOG_FORMAT=json`` the runtime's own log handler writes JSON lines. An event that is
+not an HTTP request mangum reads is answered 400 ``invalid_event`` (:func:`invalid_event`).
 """
 
 from __future__ import annotations
 
 import atexit
+import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from . import tracing
+
+log = logging.getLogger("agentscope_faas")
 
 
 def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
@@ -45,8 +50,32 @@ def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
             cycle.__enter__()
             atexit.register(cycle.__exit__, None, None, None)
         try:
-            return adapter(event, context)
+            try:  # mangum's own steps (Mangum.__call__ without its lifespan: ours runs once)
+                handler = adapter.infer(event, context)
+                scope, body = handler.scope, handler.body
+            except Exception as exc:  # the event is the invoker's; the app never ran
+                return invalid_event(exc)
+            from mangum.protocols.http import HTTPCycle
+
+            return handler(HTTPCycle(scope, body)(app))
         finally:
             tracing.force_flush()
 
     return lambda_handler
+
+
+def invalid_event(exc: Exception) -> dict[str, Any]:
+    """The answer to an event mangum cannot read as an HTTP request (a direct invoke with
+    ``{}``, ``headers: null``, a body that is not base64 though it says so): 400
+    ``invalid_event`` in the error shape, as a Function URL / API Gateway response."""
+    detail = (
+        "not an HTTP request event this function reads (a Function URL, API Gateway or ALB "
+        f"event): {type(exc).__name__}: {str(exc)[:200]}"
+    )
+    log.warning("invalid Lambda event: %s", detail)
+    return {
+        "statusCode": 400,
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps({"code": "invalid_event", "detail": detail}),
+        "isBase64Encoded": False,
+    }

@@ -112,6 +112,36 @@ def test_a_malformed_body_is_a_422_json_answer(settings):
     assert json.loads(answer["body"])["code"] == "invalid_request"
 
 
+def _malformed() -> dict[str, object]:
+    post = event("function_url_post_base64")
+    no_http = event("function_url_get")
+    no_http["requestContext"] = {"domainName": "x.lambda-url.us-east-1.on.aws"}
+    return {
+        "empty": {},
+        "a list": [],
+        "null": None,
+        "headers null": {**event("function_url_get"), "headers": None},
+        "no requestContext.http": no_http,
+        "body not base64": {**post, "body": "!!!notbase64"},
+        "body an object": {**post, "body": {"k": 1}, "isBase64Encoded": False},
+        "a header value a number": {**post, "headers": {**post["headers"], "x-n": 5}},
+    }
+
+
+@pytest.mark.parametrize("name", list(_malformed()))
+@pytest.mark.parametrize("build", [query_app, state_app, sandbox_app])
+def test_an_event_that_is_no_http_request_is_a_400_answer(settings, build, name):
+    """A direct invoke, or an event a misconfigured trigger made, is the invoker's mistake:
+    400 ``invalid_event`` in the error shape, and the instance serves on."""
+    handler = lambda_handler_for(build(settings))
+    answer = handler(_malformed()[name], context())
+    assert answer["statusCode"] == 400, answer
+    assert answer["headers"]["content-type"] == "application/json"
+    assert json.loads(answer["body"])["code"] == "invalid_event"
+    health = handler(with_path(event("function_url_get"), "GET", "/health"), context())
+    assert health["statusCode"] == 200
+
+
 def test_state_function_takes_http_api_and_function_url_events(settings):
     handler = lambda_handler_for(state_app(settings))
     created = handler(event("http_api_v2_post"), context())
