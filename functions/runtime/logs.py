@@ -29,7 +29,8 @@ REQUEST_LOGGER = "agentscope_faas.request"
 TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 # third-party loggers that would write request bodies or headers at DEBUG
 # (and the httpx family writes a line per outgoing call at INFO: noise)
-QUIET = ("httpx", "httpx2", "httpcore", "openai", "urllib3", "botocore", "hpack")
+# mangum's own line repeats the request line (ours says more, and keeps view tokens out)
+QUIET = ("httpx", "httpx2", "httpcore", "openai", "urllib3", "botocore", "hpack", "mangum")
 
 
 @dataclass(eq=False)

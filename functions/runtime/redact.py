@@ -3,7 +3,8 @@
 A live view's URL holds its view token, which opens the desktop (``/v1/sandboxes/{id}/
 desktop/{view token}/...`` on the sandbox function, ``?token=`` on the view's WebSocket):
 both are replaced by ``~`` before a path or query is written anywhere. ``RedactTargets``
-does it for the request lines the server itself logs (uvicorn's access and WebSocket lines).
+does it for the request lines the server itself logs (uvicorn's access and WebSocket lines,
+mangum's on Lambda, should its level let them through).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import re
 
 _VIEW_TOKEN = re.compile(r"^(/v1/sandboxes/[^/]+/desktop/)[^/]+")
 _TOKEN_PARAM = re.compile(r"(^|&)(token=)[^&]*", re.IGNORECASE)
+_SERVERS = ("uvicorn", "mangum")  # the loggers of the servers that log request lines
 
 
 def loggable_path(path: str) -> str:
@@ -33,11 +35,11 @@ def loggable_target(target: str) -> str:
 
 class RedactTargets(logging.Filter):
     """A handler's filter: request targets among a record's arguments are made loggable
-    (uvicorn logs ``"GET <target>"`` and ``"WebSocket <target>"`` lines with the target as
-    an argument)."""
+    (uvicorn logs ``"GET <target>"`` and ``"WebSocket <target>"`` lines, mangum
+    ``"GET <path> 200"``, with the target as an argument)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and record.name.startswith("uvicorn"):
+        if isinstance(record.args, tuple) and record.name.startswith(_SERVERS):
             record.args = tuple(
                 loggable_target(a) if isinstance(a, str) and a.startswith("/") else a
                 for a in record.args

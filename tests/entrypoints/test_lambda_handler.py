@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import io
 import json
 import logging
 from pathlib import Path
@@ -217,3 +218,34 @@ def test_log_lines_carry_the_lambda_request_id(settings, caplog):
     assert answered["statusCode"] == 200
     stamped = [r.request_id for r in caplog.records if r.getMessage() == "inside the request"]
     assert stamped == ["req-42"]
+
+
+def test_no_log_line_of_a_door_request_holds_its_view_token(settings):
+    """mangum logs a request line of its own: quieted (ours says it), and redacted should
+    its level let it through, as uvicorn's is."""
+    from functions.runtime.logs import configure_logging
+
+    stream = io.StringIO()
+    root, mangum = logging.getLogger(), logging.getLogger("mangum.http")
+    saved = root.handlers[:], root.level, mangum.level
+    root.handlers[:] = [logging.StreamHandler(stream)]  # as the Lambda runtime installs one
+    token = "f" * 64
+    door = with_path(
+        event("function_url_get"), "GET", f"/v1/sandboxes/sbx-0123/desktop/{token}/vnc.html"
+    )
+    try:
+        configure_logging("json", keep_handlers=True)
+        handler = lambda_handler_for(sandbox_app(settings))
+        answers = [handler(door, context())["statusCode"]]
+        mangum.setLevel(logging.INFO)
+        answers.append(handler(door, context())["statusCode"])
+    finally:
+        root.handlers[:], _, _ = saved
+        root.setLevel(saved[1])
+        mangum.setLevel(saved[2])
+    assert answers == [404, 404]  # no such sandbox
+    written = stream.getvalue()
+    mangum_lines = [line for line in written.splitlines() if '"mangum.http"' in line]
+    assert len(mangum_lines) == 1, written  # quiet at first; then let through, redacted
+    assert "/desktop/~/vnc.html" in mangum_lines[0]
+    assert token not in written
