@@ -117,6 +117,15 @@ def test_the_door_relays_with_the_token_and_nothing_without_it(tmp_path, upstrea
         assert seen == []  # nothing reached the sandbox
         # the door opens nothing else: the API still wants a bearer token
         assert http.get(f"{function}/v1/sandboxes/{live.id}").status_code == 401
+        # nor another route of the tool server, nor a path no URL can carry
+        door = f"{function}{door_path(live.id, TOOL_TOKEN)}"
+        for escape in ("..%2F..%2Ftools", "%2e%2e/%2e%2e/workspace", "a/%2E%2E/x", "a%00b"):
+            answer = http.get(f"{door}/{escape}")
+            assert answer.status_code == 400, (escape, answer.text)
+            assert answer.json()["code"] == "invalid_path"
+        assert http.get(f"{door}/app/a%3Fb.js").status_code == 200  # encoded, as it came
+        assert seen[-1]["path"] == "/desktop/app/a%3Fb.js"  # one file, a?b.js
+        assert all(s["path"].startswith("/desktop/") for s in seen)
 
 
 def test_the_door_refuses_a_websocket_with_a_wrong_token(tmp_path, upstream):

@@ -18,6 +18,7 @@ from functions.runtime.ws_relay import refuse, relay, ws_url
 
 from ..deps import SandboxInstance, SandboxInstanceDep
 from ..desktop import DOOR_PREFIX, viewable
+from ..proxy import checked, raw_tail
 
 router = APIRouter(prefix=DOOR_PREFIX)
 
@@ -35,13 +36,16 @@ def is_door(scope: Scope) -> bool:
 async def desktop_file(
     sandbox_id: str, view_token: str, path: str, request: Request, instance: SandboxInstanceDep
 ) -> Response:
-    """One of noVNC's files (``vnc.html`` and what it loads)."""
+    """One of noVNC's files (``vnc.html`` and what it loads); 400 ``invalid_path`` for a
+    path that could leave the tool server's ``/desktop/`` (a ``..`` segment, encoded or
+    not) or holds a control character."""
     import httpx
 
+    raw = checked(raw_tail(request, 5), "a live view's file path")  # as it came, encoded
     record = await viewable(instance.service.registry, sandbox_id, view_token)
     try:
         upstream = await instance.http.get(
-            f"{record.endpoint}/desktop/{path}",
+            f"{record.endpoint}/desktop/{raw}",
             params=request.url.query,
             headers=record.headers,
             auth=instance.service.launcher.call_auth(),
