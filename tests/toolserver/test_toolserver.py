@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -247,6 +248,27 @@ def test_workspace_file_routes(toolserver):
         assert http.delete("/workspace/docs").status_code == 404
     # the shell sees the same files
     assert text_of(toolserver.call("run_shell_command", command="cat c.txt")) == "c"
+
+
+def test_a_move_into_itself_and_an_oversized_read_are_4xx(toolserver):
+    """What the file system refuses, or what no answer can carry, is the caller's 4xx."""
+    cap = TOOLSERVER_MAX_BODY  # an upload's most, and a download's
+    with toolserver.client() as http:
+        assert http.post("/workspace/d/e", json={"op": "mkdir"}).status_code == 200
+        for into in ("d/sub", "d/e/f", "d"):
+            moved = http.post("/workspace/d", json={"op": "move", "to": into})
+            assert moved.status_code in (400, 409), (into, moved.text)
+            assert moved.json()["code"] in ("invalid_path", "exists"), moved.text
+        root = http.post("/workspace/", json={"op": "move", "to": "elsewhere"})
+        assert root.status_code == 400 and root.json()["code"] == "invalid_path"
+        assert (toolserver.workspace / "d" / "e").is_dir()  # nothing moved
+        (toolserver.workspace / "sparse").touch()
+        os.truncate(toolserver.workspace / "sparse", 100 * cap)  # 6.4 GB, none on disk
+        big = http.get("/workspace/sparse")
+        assert big.status_code == 413 and big.json()["code"] == "file_too_large"
+        os.truncate(toolserver.workspace / "sparse", cap)
+        assert len(http.get("/workspace/sparse").content) == cap  # the cap itself: whole
+        assert http.get("/healthz").status_code == 200
 
 
 def test_workspace_routes_stay_inside_the_workspace(toolserver, tmp_path):

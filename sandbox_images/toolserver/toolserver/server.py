@@ -41,6 +41,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -55,7 +56,24 @@ TOKEN_HEADER = "X-Agentscope-Sandbox-Token"  # the token beside a platform's sig
 MIN_TOKEN_CHARS = 32  # a claim with less is a launcher's bug, not a secret
 DRAIN_TIMEOUT_S = 30.0  # reading (and dropping) a refused body: a bound on a slow sender
 
+
 # a file system's refusal, as the answer to the caller who asked for it
+def _read_capped(target: Path, rel: str) -> bytes:
+    """The file's bytes, or 413 ``file_too_large`` past ``MAX_BODY`` (the upload cap; the
+    size the file system says may be sparse, never held in memory): split it in the
+    sandbox first (``split``, ``gzip``)."""
+    with target.open("rb") as f:
+        data = f.read(MAX_BODY + 1)
+    if len(data) > MAX_BODY:
+        raise HttpError(
+            413,
+            "file_too_large",
+            f"{rel!r} is over {MAX_BODY} bytes, the most a download carries: split or "
+            "compress it in the sandbox, then fetch the parts",
+        )
+    return data
+
+
 _OS_ERRORS = {
     errno.ENAMETOOLONG: (400, "invalid_path", "a file name is too long"),
     errno.ELOOP: (400, "invalid_path", "too many symbolic links"),
@@ -64,6 +82,9 @@ _OS_ERRORS = {
     errno.EISDIR: (409, "is_directory", "it is a directory"),
     errno.EEXIST: (409, "exists", "it already exists"),
     errno.ENOTEMPTY: (409, "not_empty", "the directory is not empty"),
+    errno.EINVAL: (400, "invalid_argument", "the file system refused it"),
+    errno.EXDEV: (409, "cross_device", "it lies on another file system"),
+    errno.EFBIG: (413, "file_too_large", "the file would be too large"),
     errno.EACCES: (403, "permission_denied", "permission denied"),
     errno.EPERM: (403, "permission_denied", "operation not permitted"),
     errno.EROFS: (403, "permission_denied", "read-only file system"),
@@ -405,7 +426,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(200, {"path": ws.relative(target), "entries": entries})
             if not target.is_file():
                 raise HttpError(404, "not_found", f"no such file: {rel!r}")
-            return self._send(200, target.read_bytes(), "application/octet-stream")
+            return self._send(200, _read_capped(target, rel), "application/octet-stream")
         if method == "PUT":
             if target.is_dir():
                 raise HttpError(409, "is_directory", f"{rel!r} is a directory")
@@ -438,6 +459,10 @@ class Handler(BaseHTTPRequestHandler):
                     raise HttpError(400, "invalid_path", str(exc)) from None
                 if not target.exists():
                     raise HttpError(404, "not_found", f"no such file or directory: {rel!r}")
+                if target == ws.root or target in dest.parents:
+                    raise HttpError(
+                        400, "invalid_path", f"{rel!r} cannot be moved into itself or below"
+                    )
                 if dest.exists():
                     raise HttpError(409, "exists", f"{body.get('to')!r} already exists")
                 dest.parent.mkdir(parents=True, exist_ok=True)
