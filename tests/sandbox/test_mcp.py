@@ -113,6 +113,9 @@ def test_another_user_is_refused_before_mcp_starts(serve, settings):
     asyncio.run(_expect_value(url, "'alice'", "'alice'\n", alice))
 
 
+ODD_IDS = (b'{"a": 1}', b"[1]", b"null", b"true", b"1.5")
+
+
 def test_a_request_mcp_cannot_read_is_refused_in_json(serve, settings):
     """Every refusal is JSON: ours for a body that is not application/json (the mcp package
     would answer in plain text), MCP's JSON-RPC error for a body that is not JSON-RPC. With
@@ -125,11 +128,14 @@ def test_a_request_mcp_cannot_read_is_refused_in_json(serve, settings):
             refused = http.post(path, content=b"{}", headers={**auth, **headers})
             assert refused.status_code == 415, refused.text
             assert refused.json()["code"] == "unsupported_media_type"
+        call = b'"method": "tools/call", "params": {"name": "run_shell_command"}'
         for body, code in (
             (b"[1, 2]", -32600),  # MCP has no batches
             (b'{"not": "json-rpc"}', -32600),
             (b'"text"', -32600),
             (b"{not json", -32700),
+            # a request whose id is no id: not a notification (202, nothing run)
+            *((b'{"jsonrpc": "2.0", "id": %b, %b}' % (i, call), -32600) for i in ODD_IDS),
         ):
             headers = {**auth, "Content-Type": "application/json"}
             garbled = http.post(path, content=body, headers=headers)

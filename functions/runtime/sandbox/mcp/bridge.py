@@ -25,6 +25,7 @@ message (the transport's own would list every pydantic error of every message ki
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -133,11 +134,20 @@ async def serve_stateless(server: Server[Any], scope: Scope, receive: Receive, s
 
 def malformed(body: bytes) -> dict[str, Any] | None:
     """The JSON-RPC error answering ``body`` when it is not one JSON-RPC message of MCP
-    (``-32700`` not JSON, ``-32600`` not such a message); None when it is one."""
+    (``-32700`` not JSON, ``-32600`` not such a message); None when it is one.
+
+    An ``id`` that is not a string or an integer (MCP forbids null too) is ``-32600``:
+    the SDK would take such a request for a notification, run nothing and answer 202."""
     try:
         raw = pydantic_core.from_json(body)
     except ValueError as exc:
         return rpc_error(None, types.PARSE_ERROR, f"Parse error: the body is not JSON ({exc})")
+    if isinstance(raw, dict) and "id" in raw and not _is_id(raw["id"]):
+        return rpc_error(
+            None,
+            types.INVALID_REQUEST,
+            f"Invalid Request: an id is a string or an integer, not {json.dumps(raw['id'])[:80]}",
+        )
     try:
         types.jsonrpc_message_adapter.validate_python(raw, by_name=False)
     except ValidationError:
@@ -148,7 +158,7 @@ def malformed(body: bytes) -> dict[str, Any] | None:
         else:
             found = f"a JSON {type(raw).__name__}"
         request_id = raw.get("id") if isinstance(raw, dict) else None
-        if not isinstance(request_id, str | int) or isinstance(request_id, bool):
+        if not _is_id(request_id):
             request_id = None
         return rpc_error(
             request_id,
@@ -157,6 +167,10 @@ def malformed(body: bytes) -> dict[str, Any] | None:
             '(an object with "jsonrpc": "2.0" and a "method", or a response to one)',
         )
     return None
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool)
 
 
 def rpc_error(request_id: str | int | None, code: int, message: str) -> dict[str, Any]:
