@@ -14,6 +14,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from functions.runtime.server import build_app
 from functions.runtime.settings import Settings
@@ -24,12 +25,26 @@ from tests.sandbox.support import text_of
 DEADLINE_S = 30.0  # far below the 600 s the work would take if nothing stopped it
 
 
-def hang_up_during(base_url: str, sid: str, tool: str, args: dict, started: str) -> None:
-    """Call ``tool``, wait until the workspace file ``started`` exists, then cancel the call."""
+def hang_up_during(
+    base_url: str, sid: str, tool: str, args: dict, started: str, via: str = "rest"
+) -> None:
+    """Call ``tool`` (``via`` its REST route or the sandbox's MCP endpoint), wait until the
+    workspace file ``started`` exists, then cancel the call."""
 
     async def run() -> None:
         async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
-            call = asyncio.create_task(client.post(f"/v1/sandboxes/{sid}/tools/{tool}", json=args))
+            if via == "mcp":
+                message = {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "tools/call",
+                    "params": {"name": tool, "arguments": args},
+                }
+                accept = {"Accept": "application/json, text/event-stream"}
+                sent = client.post(f"/v1/sandboxes/{sid}/mcp", json=message, headers=accept)
+            else:
+                sent = client.post(f"/v1/sandboxes/{sid}/tools/{tool}", json=args)
+            call = asyncio.create_task(sent)
             deadline = time.monotonic() + 60
             while (await client.get(f"/v1/sandboxes/{sid}/files/{started}")).status_code != 200:
                 assert not call.done(), call.result().text
@@ -64,14 +79,15 @@ def markers(settings, sid: str) -> list[str]:
     return asyncio.run(listed())
 
 
-def test_a_cell_whose_caller_left_is_interrupted_and_the_sandbox_is_free(serve, settings):
+@pytest.mark.parametrize("via", ["rest", "mcp"])
+def test_a_cell_whose_caller_left_is_interrupted_and_the_sandbox_is_free(serve, settings, via):
     http = serve(settings)
     created = http.post("/v1/sandboxes", json={"type": "base", "ttl_s": 30})  # calls get markers
     assert created.status_code == 201, created.text
     sid = created.json()["sandbox_id"]
     code = "import time\nx = 1\nopen('started', 'w').close()\ntime.sleep(60)\nx = 2"
     args = {"code": code, "timeout": 600}
-    hang_up_during(str(http.base_url), sid, "run_ipython_cell", args, "started")
+    hang_up_during(str(http.base_url), sid, "run_ipython_cell", args, "started", via)
 
     answers: list[dict] = []
 

@@ -25,6 +25,8 @@ message (the transport's own would list every pydantic error of every message ki
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -39,6 +41,7 @@ from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from ...errors import ApiError
+from ...sse import ClientDisconnected, unless_disconnected
 
 ListTools = Callable[[], Awaitable[list[dict[str, Any]]]]
 CallTool = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
@@ -104,7 +107,10 @@ def tools_server(
 
 async def serve_stateless(server: Server[Any], scope: Scope, receive: Receive, send: Send) -> None:
     """Answer one Streamable HTTP request with ``server``: JSON, no session; a body that is
-    not a JSON-RPC message of MCP gets a short JSON-RPC error (400)."""
+    not a JSON-RPC message of MCP gets a short JSON-RPC error (400). A client that hangs up
+    first has the call cancelled (its tool's work stopped in the sandbox, as a REST call's
+    is): the SDK runs a stateless request in a task group of its own, which leaving
+    ``manager.run()`` cancels."""
     chunks: list[bytes] = []
     more = True
     while more:
@@ -125,11 +131,14 @@ async def serve_stateless(server: Server[Any], scope: Scope, receive: Receive, s
         if not replayed:
             replayed = True
             return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
+        # the client's own messages are the watch's (below): its leaving cancels this
+        await asyncio.Future()
+        raise AssertionError("unreachable")
 
     manager = StreamableHTTPSessionManager(server, json_response=True, stateless=True)
     async with manager.run():
-        await manager.handle_request(scope, replay, send)
+        with contextlib.suppress(ClientDisconnected):
+            await unless_disconnected(receive, manager.handle_request(scope, replay, send))
 
 
 def malformed(body: bytes) -> dict[str, Any] | None:
