@@ -372,6 +372,59 @@ def test_client_function_tool_round_trip(serve, fake_openai):
     assert answer.usage.total_tokens == 18
 
 
+def test_items_a_client_sends_back_are_not_held_twice(serve, fake_openai, store_url):
+    """A client that keeps the conversation itself sends the response's output items back
+    beside what is new (the function_call with its output, an assistant message, a
+    server-run mcp_call), here with previous_response_id too: what the session already
+    holds is not added again, so the model sees each call once, answered once."""
+    weather = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
+    fake_openai.push(
+        text_reply("Let me check."),
+        tool_calls_reply([("call_w", "get_weather", '{"city": "Paris"}')]),
+        text_reply("It is sunny in Paris."),
+    )
+    with serve(friday_on(fake_openai)) as url:
+        c = client(url)
+        first = c.responses.create(model="m", input="Weather in Paris?", tools=[weather])
+        asked = c.responses.create(
+            model="m", input="go on", previous_response_id=first.id, tools=[weather]
+        )
+        echoed = [item.model_dump(exclude_none=True) for item in (*first.output, *asked.output)]
+        answer = c.responses.create(
+            model="m",
+            previous_response_id=asked.id,
+            input=[
+                *echoed,
+                {"type": "function_call_output", "call_id": "call_w", "output": "sunny"},
+            ],
+            tools=[weather],
+        )
+        again = c.responses.create(  # the output answered already: not a second answer
+            model="m",
+            previous_response_id=answer.id,
+            input=[
+                {"type": "function_call_output", "call_id": "call_w", "output": "sunny"},
+                {"role": "user", "content": "thanks"},
+            ],
+            tools=[weather],
+        )
+    assert answer.output_text == "It is sunny in Paris." and again.status == "completed"
+    messages = fake_openai.requests[2].body["messages"]
+    assert [m["role"] for m in messages] == [
+        "system",
+        "user",
+        "assistant",
+        "user",
+        "assistant",
+        "tool",
+    ]
+    assert [c["id"] for c in messages[4]["tool_calls"]] == ["call_w"]
+    assert messages[4]["content"] is None  # the call alone: "Let me check." was said once
+    last = fake_openai.requests[3].body["messages"]
+    assert [m.get("content") for m in last].count("Let me check.") == 1
+    assert [m.get("tool_call_id") for m in last].count("call_w") == 1
+
+
 def test_server_run_tools_are_items_the_client_need_not_answer(serve, fake_openai):
     fake_openai.push(
         tool_calls_reply([("call_t", "get_current_time", "{}")]),
@@ -397,6 +450,28 @@ def test_server_run_tools_are_items_the_client_need_not_answer(serve, fake_opena
     assert not [i for i in helper_final.output if i.type == "function_call"]
     kinds = [e.type for e in events]
     assert kinds.index("response.mcp_call.completed") < kinds.index("response.output_text.delta")
+
+
+def test_a_server_run_call_sent_back_is_held_once(serve, fake_openai):
+    """An mcp_call item (a call the server ran, with its output) sent back as context on
+    its own conversation is the call the session holds: the model sees it once."""
+    fake_openai.push(
+        tool_calls_reply([("call_t", "get_current_time", "{}")]),
+        text_reply("It is noon."),
+        text_reply("You are welcome."),
+    )
+    with serve(friday_on(fake_openai)) as url:
+        c = client(url)
+        first = c.responses.create(model="m", input="time?")
+        echoed = [item.model_dump(exclude_none=True) for item in first.output]
+        c.responses.create(
+            model="m",
+            previous_response_id=first.id,
+            input=[*echoed, {"role": "user", "content": "thanks"}],
+        )
+    seen = fake_openai.requests[2].body["messages"]
+    assert [m["role"] for m in seen] == ["system", "user", "assistant", "tool", "assistant", "user"]
+    assert [c["id"] for c in seen[2]["tool_calls"]] == ["call_t"]
 
 
 def test_failure_is_response_failed(serve):

@@ -52,6 +52,7 @@ from ..protocol import (
 from ..sse import SSEResponse, frame, stream_answer
 from ..storage.keys import validate_id
 from ..turn import Turn, open_turn
+from .echoes import CALLS, OUTPUTS, new_messages
 from .process import AgentDep, session_header
 from .translator import EventTranslator
 
@@ -60,13 +61,7 @@ if TYPE_CHECKING:
 
 router = APIRouter()
 
-_CALLS = (MessageType.FUNCTION_CALL, MessageType.PLUGIN_CALL, MessageType.MCP_TOOL_CALL)
 CUT_SHORT = (BUDGET_EXCEEDED, DEADLINE_EXCEEDED)  # incomplete runs reported as cancelled
-_OUTPUTS = (
-    MessageType.FUNCTION_CALL_OUTPUT,
-    MessageType.PLUGIN_CALL_OUTPUT,
-    MessageType.MCP_TOOL_CALL_OUTPUT,
-)
 _SCHEMA = {"type": "object", "description": "AG-UI RunAgentInput (ag-ui-protocol 1.0)"}
 
 
@@ -137,32 +132,6 @@ def input_messages(run: RunAgentInput) -> list[Message]:
             out.append(_data(MessageType.FUNCTION_CALL_OUTPUT, "tool", msg.id, data))
         # activity and reasoning messages are the front end's own: nothing for the agent
     return out
-
-
-def new_messages(messages: list[Message], held: list[dict[str, Any]]) -> list[Message]:
-    """Of a run's ``messages``, those its session does not hold (``held``): by message id,
-    and a tool call or its result by call id as well. A client echoes a call in an
-    assistant message of its own (``toolCalls``, that message's id the call's
-    ``parentMessageId``), so the call's id is the one both sides share."""
-    ids = {m.get("id") for m in held}
-    calls = {key for m in held if (key := _call_key(m.get("type"), m.get("content"))) is not None}
-    return [
-        m
-        for m in messages
-        if m.id not in ids
-        and _call_key(m.type, [c.model_dump() for c in m.content or ()]) not in calls
-    ]
-
-
-def _call_key(kind: Any, content: Any) -> tuple[bool, str] | None:
-    """(whether it is a result, the call id) of a tool call or result message, else None."""
-    if kind not in (*_CALLS, *_OUTPUTS) or not isinstance(content, list):
-        return None
-    for part in content:
-        data = part.get("data") if isinstance(part, dict) else None
-        if isinstance(data, dict) and data.get("call_id"):
-            return kind in _OUTPUTS, str(data["call_id"])
-    return None
 
 
 def _text_of(parts: Any) -> str:
@@ -259,7 +228,7 @@ class AguiStream(EventTranslator["BaseEvent"]):
             if not isinstance(data, dict) or not data.get("call_id"):
                 continue
             call_id = str(data["call_id"])
-            if msg.type in _CALLS:
+            if msg.type in CALLS:
                 arguments = data.get("arguments", "")
                 if not isinstance(arguments, str):
                     arguments = json.dumps(arguments, ensure_ascii=False)
@@ -275,7 +244,7 @@ class AguiStream(EventTranslator["BaseEvent"]):
                 events.append(core.ToolCallEndEvent(tool_call_id=call_id))
                 if msg.type == MessageType.FUNCTION_CALL:
                     self._pending.append(call_id)
-            elif msg.type in _OUTPUTS:
+            elif msg.type in OUTPUTS:
                 output = data.get("output", "")
                 if not isinstance(output, str):
                     output = json.dumps(output, ensure_ascii=False)

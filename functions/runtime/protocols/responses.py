@@ -35,6 +35,7 @@ from ..openapi import request_body
 from ..protocol import Response, uuid4_hex
 from ..sse import SSEResponse, stream_answer
 from ..turn import Agent, Turn, open_turn, run_watching
+from .echoes import new_messages
 from .process import parse_body, session_header
 
 if TYPE_CHECKING:  # the Responses models load with the first Responses request
@@ -210,6 +211,8 @@ async def create_response(request: Request) -> Any:
             raise
         req.session_id = fork
         turn = await open_turn(instance, agent, req, principal, admitted=True)
+    assert turn.session is not None
+    req.input = new_messages(req.input, turn.session.messages)  # not what it sent back
     if instructions is not None:
         turn.unsaved.add(instructions.id)
     out = ResponsesStream(

@@ -105,15 +105,27 @@ def _message(item: dict[str, Any], loc: list[Any]) -> Message:
         parts = [_part(p, [*loc, "content", i]) for i, p in enumerate(content)]
     else:
         raise _bad([*loc, "content"], "content is a string or a list of parts")
-    return Message(role=_ROLES[role], content=parts, status="completed")
+    echoed = _echoed_id(item) if role == "assistant" else {}
+    return Message(role=_ROLES[role], content=parts, status="completed", **echoed)
 
 
-def _data_message(kind: str, role: AgentRole, data: dict[str, Any]) -> Message:
+def _echoed_id(item: dict[str, Any]) -> dict[str, Any]:
+    """An output item's own id, when the client sends one back: the message it names may
+    be one its session holds (``echoes.py``). Only for what the agent said: a client's
+    own messages keep ids of ours, never one it could reuse for another message."""
+    value = item.get("id")
+    return {"id": value} if isinstance(value, str) and value else {}
+
+
+def _data_message(
+    kind: str, role: AgentRole, data: dict[str, Any], echoed: dict[str, Any] | None = None
+) -> Message:
     return Message(
         type=kind,
         role=role,
         content=[DataContent(data=data)],
         status="completed",
+        **(echoed or {}),
     )
 
 
@@ -148,13 +160,17 @@ def input_messages(value: str | list[dict[str, Any]]) -> list[Message]:
                 "name": item["name"],
                 "arguments": _text(item.get("arguments", "{}")),
             }
-            messages.append(_data_message(MessageType.FUNCTION_CALL, "assistant", data))
+            messages.append(
+                _data_message(MessageType.FUNCTION_CALL, "assistant", data, _echoed_id(item))
+            )
         elif kind == "mcp_call":  # a server-run call the client sends back as context
             call_id = str(item.get("id") or "")
             name = str(item.get("name") or "")
             call = {"call_id": call_id, "name": name, "arguments": item.get("arguments") or ""}
             done = {"call_id": call_id, "name": name, "output": item.get("output") or ""}
-            messages.append(_data_message(MessageType.PLUGIN_CALL, "assistant", call))
+            messages.append(
+                _data_message(MessageType.PLUGIN_CALL, "assistant", call, _echoed_id(item))
+            )
             messages.append(_data_message(MessageType.PLUGIN_CALL_OUTPUT, "tool", done))
         elif kind == "reasoning":
             continue  # the model's own notes: nothing for the agent to act on
