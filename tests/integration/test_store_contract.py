@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import http.client
 import os
+import stat
 import subprocess
 import sys
 import textwrap
@@ -467,6 +468,19 @@ async def test_file_store_lists_only_objects(store_url_for: Callable[..., StoreC
     assert (root / "d" / "\\lock").exists()
     assert await store.list("") == ["d/obj"]
     assert await store.list("d/") == ["d/obj"]
+
+
+async def test_file_store_objects_are_the_owner_s_only(tmp_path: Path) -> None:
+    """Objects hold secrets (sandbox tokens, sessions): no other account reads them."""
+    store = open_store(f"file://{tmp_path / 'made' / 'store'}")
+    await store.put("users/u/secret", b"s")
+    etag = await store.put("users/u/other", b"o", if_none_match=True)
+    await store.put("users/u/other", b"p", if_match=etag)
+    root = tmp_path / "made" / "store"
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+    for name in ("secret\\", "other\\", "\\lock"):
+        assert stat.S_IMODE((root / "users" / "u" / name).stat().st_mode) == 0o600, name
+    assert await store.get("users/u/secret") is not None
 
 
 @pytest.mark.parametrize("fsync", [False, True])

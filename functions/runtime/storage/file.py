@@ -32,6 +32,11 @@ Etags
     an inode number would not guarantee that) and it is read in the same ``open`` as the
     data, never out of step with it.
 
+Permissions
+    Objects hold secrets (a sandbox's token, every session): files are the owner's only
+    (0600), and so is a root the store makes (0700), so another account on the machine
+    reads nothing. A root that exists already keeps its mode.
+
 Assumes a case-sensitive, non-normalising file system (Linux, a case-sensitive APFS
 volume): on a case-insensitive one the keys ``A`` and ``a`` would share a file.
 """
@@ -64,6 +69,8 @@ _OBJ = "\\"  # suffix of an object file
 _CONT = "\\+"  # suffix of a directory holding the rest of an over-long segment
 _META = "\\"  # prefix of our own files (locks, temp files)
 _LOCK = "\\lock"
+_FILE_MODE = 0o600  # objects hold secrets: the owner's only (see "Permissions")
+_DIR_MODE = 0o700
 _PIECE_BYTES = 200  # < NAME_MAX (255) with room for the suffixes
 
 _MAGIC = b"asf1 "
@@ -161,7 +168,9 @@ class FileStore(ObjectStore):
 
     def _ensure_dir(self, directory: str) -> None:
         if directory not in self._made:
-            os.makedirs(directory, exist_ok=True)
+            if not self._made:  # the root first, as the leaf: makedirs gives it the mode
+                os.makedirs(self.root, mode=_DIR_MODE, exist_ok=True)
+            os.makedirs(directory, mode=_DIR_MODE, exist_ok=True)
             if len(self._made) >= _CACHED_KEYS:
                 del self._made[next(iter(self._made))]
             self._made[directory] = None
@@ -169,7 +178,7 @@ class FileStore(ObjectStore):
     @staticmethod
     def _lock(directory: str) -> int:
         """``directory``'s lock, held until the returned descriptor is closed."""
-        fd = os.open(f"{directory}/{_LOCK}", os.O_RDWR | os.O_CREAT | _O_CLOEXEC, 0o644)
+        fd = os.open(f"{directory}/{_LOCK}", os.O_RDWR | os.O_CREAT | _O_CLOEXEC, _FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
         except BaseException:
@@ -196,12 +205,12 @@ class FileStore(ObjectStore):
         tmp = f"{directory}/{_META}tmp.{token}"
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_CLOEXEC
         try:
-            fd = os.open(tmp, flags, 0o644)
+            fd = os.open(tmp, flags, _FILE_MODE)
         except FileNotFoundError:
             # The directory vanished under our cache (someone removed the tree): remake it.
             self._made.pop(directory, None)
             self._ensure_dir(directory)
-            fd = os.open(tmp, flags, 0o644)
+            fd = os.open(tmp, flags, _FILE_MODE)
         try:
             _write_all(fd, b"".join((_MAGIC, token.encode("ascii"), b"\n", data)))  # one write
             if self._fsync:
