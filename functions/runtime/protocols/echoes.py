@@ -27,12 +27,16 @@ def new_messages(messages: list[Message], held: list[dict[str, Any]]) -> list[Me
     """Of ``messages``, those not in ``held`` (the session's messages, as stored): not of a
     held id, not a call whose id a held call has, not a result of a call that a held
     result answers, nor one of a call left out here (a call echoed with its result)."""
+    if not held:  # a new session: everything is new (and no turn pays for the check)
+        return messages
     ids = {m.get("id") for m in held}
     calls = {key for m in held if (key := call_key(m.get("type"), m.get("content"))) is not None}
     kept: list[Message] = []
     dropped_calls: set[str] = set()
     for message in messages:
-        key = call_key(message.type, [c.model_dump() for c in message.content or ()])
+        key = None
+        if message.type in CALLS or message.type in OUTPUTS:
+            key = call_key(message.type, [c.model_dump() for c in message.content or ()])
         if message.id in ids or key in calls:
             if key is not None and not key[0]:
                 dropped_calls.add(key[1])
