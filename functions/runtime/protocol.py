@@ -36,6 +36,16 @@ class MessageType:
     ERROR = "error"
 
 
+# a tool call's message types, and its result's: a data part ``{call_id, name, arguments}``
+# / ``{call_id, output}``
+CALL_TYPES = (MessageType.FUNCTION_CALL, MessageType.PLUGIN_CALL, MessageType.MCP_TOOL_CALL)
+OUTPUT_TYPES = (
+    MessageType.FUNCTION_CALL_OUTPUT,
+    MessageType.PLUGIN_CALL_OUTPUT,
+    MessageType.MCP_TOOL_CALL_OUTPUT,
+)
+
+
 class ContentType:
     TEXT = "text"
     DATA = "data"

@@ -86,6 +86,55 @@ def test_text_reply_events_in_order_and_the_thread_continues(serve):
     assert second[-1].outcome is None or second[-1].outcome.type == "success"
 
 
+def test_a_message_under_a_reused_id_that_says_something_else_is_new(serve):
+    """The client's own ids mark what it sent before only while they say the same: a
+    front end that numbers its messages per page load sends "1" again for a new one."""
+    thread = uuid.uuid4().hex
+    with serve(echo_app) as url:
+        first = run(url, run_input(thread, [{"id": "1", "role": "user", "content": "hello"}]))
+        reply = next(e for e in first if e.type == EventType.TEXT_MESSAGE_START)
+        again = [
+            {"id": "1", "role": "user", "content": "hello"},
+            {"id": reply.message_id, "role": "assistant", "content": "turn 1: hello"},
+            {"id": "1", "role": "user", "content": "a different question"},
+        ]
+        second = run(url, run_input(thread, again))
+    said = "".join(e.delta for e in second if e.type == EventType.TEXT_MESSAGE_CONTENT)
+    assert said == "turn 2: a different question | before: hello"
+
+
+def test_a_call_id_the_model_uses_again_gets_its_new_answer(serve, fake_openai):
+    """Models that number calls per response (call_0) ask again under an answered id: the
+    new answer is input, while the echoed first answer is not stored twice."""
+    tool = {"name": "confirm", "description": "Ask", "parameters": {"type": "object"}}
+    fake_openai.push(
+        tool_calls_reply([("call_0", "confirm", "{}")]),
+        text_reply("Done once."),
+        tool_calls_reply([("call_0", "confirm", "{}")]),
+        text_reply("Done twice."),
+    )
+    thread, kept = uuid.uuid4().hex, [{"id": "u1", "role": "user", "content": "go"}]
+    with serve(friday_on(fake_openai)) as url:
+        for answer, follow_up in (("yes", "again"), ("no", None)):
+            asked = run(url, run_input(thread, kept, tools=[tool]))
+            start = next(e for e in asked if e.type == EventType.TOOL_CALL_START)
+            call = {"id": "call_0", "type": "function", "function": {"name": "confirm"}}
+            call["function"]["arguments"] = "{}"
+            kept += [
+                {"id": start.parent_message_id, "role": "assistant", "toolCalls": [call]},
+                {"id": uuid.uuid4().hex, "role": "tool", "toolCallId": "call_0", "content": answer},
+            ]
+            answered = run(url, run_input(thread, kept, tools=[tool]))
+            reply = next(e for e in answered if e.type == EventType.TEXT_MESSAGE_START)
+            said = "".join(e.delta for e in answered if e.type == EventType.TEXT_MESSAGE_CONTENT)
+            kept.append({"id": reply.message_id, "role": "assistant", "content": said})
+            if follow_up:
+                kept.append({"id": uuid.uuid4().hex, "role": "user", "content": follow_up})
+    last = fake_openai.requests[3].body["messages"]
+    assert [m.get("content") for m in last if m["role"] == "tool"] == ["yes", "no"]
+    assert last[-1] == {"role": "tool", "tool_call_id": "call_0", "content": "no"}
+
+
 def stored_session(tmp_path, thread: str):
     """The thread's session as the ``serve`` fixture's store holds it."""
     from functions.runtime.instance import Instance

@@ -452,6 +452,33 @@ def test_server_run_tools_are_items_the_client_need_not_answer(serve, fake_opena
     assert kinds.index("response.mcp_call.completed") < kinds.index("response.output_text.delta")
 
 
+def test_a_call_id_asked_again_takes_its_new_output(serve, fake_openai):
+    """A model that numbers its calls per response asks call_0 again: the output sent
+    for it is new input, not taken for the first answer sent back."""
+    weather = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
+    fake_openai.push(
+        tool_calls_reply([("call_0", "get_weather", "{}")]),
+        text_reply("got: sunny"),
+        tool_calls_reply([("call_0", "get_weather", "{}")]),
+        text_reply("got: rainy"),
+    )
+    with serve(friday_on(fake_openai)) as url:
+        c = client(url)
+        previous = c.responses.create(model="m", input="weather?", tools=[weather])
+        for output, then in (("sunny", "and tomorrow?"), ("rainy", None)):
+            answer = {"type": "function_call_output", "call_id": "call_0", "output": output}
+            previous = c.responses.create(
+                model="m", previous_response_id=previous.id, input=[answer], tools=[weather]
+            )
+            if then:
+                previous = c.responses.create(
+                    model="m", previous_response_id=previous.id, input=then, tools=[weather]
+                )
+    assert previous.output_text == "got: rainy"
+    last = fake_openai.requests[3].body["messages"]
+    assert [m.get("content") for m in last if m["role"] == "tool"] == ["sunny", "rainy"]
+
+
 def test_a_server_run_call_sent_back_is_held_once(serve, fake_openai):
     """An mcp_call item (a call the server ran, with its output) sent back as context on
     its own conversation is the call the session holds: the model sees it once."""

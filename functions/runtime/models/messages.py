@@ -32,9 +32,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import InvalidRequest
+from ..protocol import CALL_TYPES, OUTPUT_TYPES
 
-_CALL_TYPES = ("plugin_call", "function_call", "mcp_call")
-_OUTPUT_TYPES = ("plugin_call_output", "function_call_output", "mcp_call_output")
 _CHAT_ROLES = ("user", "assistant", "system")
 # what a data URL's audio subtype is called in ``input_audio.format``
 _AUDIO_FORMATS = {"mpeg": "mp3", "x-wav": "wav", "wave": "wav"}
@@ -198,14 +197,14 @@ def to_openai_messages(messages: Iterable[Any]) -> list[dict[str, Any]]:
             for part in msg.get("content") or ()
             if isinstance(part.get("data"), dict) and part["data"].get("call_id")
         ]
-        if kind in _OUTPUT_TYPES:
+        if kind in OUTPUT_TYPES:
             for item in data:
                 call_id = item["call_id"]
                 if run is not None and call_id in run.ids() - run.answered:
                     run.answered.add(call_id)
                     out.append(_output(item))
             continue
-        if kind in _CALL_TYPES:
+        if kind in CALL_TYPES:
             calls = [_call(item) for item in data]
             if not calls:
                 continue

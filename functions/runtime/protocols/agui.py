@@ -37,6 +37,8 @@ from ..errors import InvalidRequest
 from ..function_app import InstanceDep
 from ..http_errors import errors, field_errors
 from ..protocol import (
+    CALL_TYPES,
+    OUTPUT_TYPES,
     AgentRequest,
     AgentRole,
     Content,
@@ -52,7 +54,7 @@ from ..protocol import (
 from ..sse import SSEResponse, frame, stream_answer
 from ..storage.keys import validate_id
 from ..turn import Turn, open_turn
-from .echoes import CALLS, OUTPUTS, new_messages
+from .echoes import new_messages
 from .process import AgentDep, session_header
 from .translator import EventTranslator
 
@@ -228,7 +230,7 @@ class AguiStream(EventTranslator["BaseEvent"]):
             if not isinstance(data, dict) or not data.get("call_id"):
                 continue
             call_id = str(data["call_id"])
-            if msg.type in CALLS:
+            if msg.type in CALL_TYPES:
                 arguments = data.get("arguments", "")
                 if not isinstance(arguments, str):
                     arguments = json.dumps(arguments, ensure_ascii=False)
@@ -244,7 +246,7 @@ class AguiStream(EventTranslator["BaseEvent"]):
                 events.append(core.ToolCallEndEvent(tool_call_id=call_id))
                 if msg.type == MessageType.FUNCTION_CALL:
                     self._pending.append(call_id)
-            elif msg.type in OUTPUTS:
+            elif msg.type in OUTPUT_TYPES:
                 output = data.get("output", "")
                 if not isinstance(output, str):
                     output = json.dumps(output, ensure_ascii=False)

@@ -34,17 +34,12 @@ from typing import Any
 from pydantic_core import to_json
 
 from ..budgets import exceeded_budget
-from ..protocol import Content, Error, Message, MessageType, Response, RunStatus
+from ..protocol import OUTPUT_TYPES, Content, Error, Message, MessageType, Response, RunStatus
 from ..sse import frame
 from .translator import EventTranslator
 
 _CLIENT_CALLS = (MessageType.FUNCTION_CALL,)
 _SERVER_CALLS = (MessageType.PLUGIN_CALL, MessageType.MCP_TOOL_CALL)
-_OUTPUTS = (
-    MessageType.PLUGIN_CALL_OUTPUT,
-    MessageType.MCP_TOOL_CALL_OUTPUT,
-    MessageType.FUNCTION_CALL_OUTPUT,
-)
 _STATUS = {RunStatus.Canceled: "cancelled"}
 _FRAME_HEADS: dict[str, bytes] = {}  # event type -> its frame up to its data
 _FINAL_EVENT = {
@@ -254,7 +249,7 @@ class ResponsesStream(EventTranslator[dict[str, Any]]):
                 events += self._function_call(item_id, data)
             elif msg.type in _SERVER_CALLS:
                 events += self._server_call(item_id, data)
-            elif msg.type in _OUTPUTS:
+            elif msg.type in OUTPUT_TYPES:
                 events += self._server_output(item_id, data)
         return events
 

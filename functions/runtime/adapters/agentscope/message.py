@@ -35,6 +35,8 @@ import mimetypes
 from typing import Any, cast
 
 from ...protocol import (
+    CALL_TYPES,
+    OUTPUT_TYPES,
     AgentContent,
     AgentRole,
     AudioContent,
@@ -50,12 +52,6 @@ from ...protocol import (
 )
 from .version import major
 
-CALL_TYPES = (MessageType.FUNCTION_CALL, MessageType.PLUGIN_CALL, MessageType.MCP_TOOL_CALL)
-OUTPUT_TYPES = (
-    MessageType.FUNCTION_CALL_OUTPUT,
-    MessageType.PLUGIN_CALL_OUTPUT,
-    MessageType.MCP_TOOL_CALL_OUTPUT,
-)
 META_KEY = "agentscope"  # where a stored message keeps the identity of its Msg
 
 
