@@ -8,6 +8,10 @@ reach alice's; an admin token may act for anyone. Sandboxes are real containers.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import json
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -159,8 +163,21 @@ def test_state_function_serves_alice_refuses_mallory_and_lets_an_admin_act(setti
         assert http.get(base, headers=listed).status_code == 200
 
 
+def hs256(header: dict[str, Any], claims: dict[str, Any]) -> str:
+    """A token signed with the dev secret whatever its header says (PyJWT's encode
+    refuses the odd headers a forger may write)."""
+
+    def b64(part: dict[str, Any]) -> bytes:
+        return base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=")
+
+    signing = b64(header) + b"." + b64(claims)
+    mac = hmac.new(SECRET.encode(), signing, hashlib.sha256).digest()
+    return (signing + b"." + base64.urlsafe_b64encode(mac).rstrip(b"=")).decode()
+
+
 def test_missing_or_bad_tokens_are_401(settings, issuer, rsa_keys):
     now = int(time.time())
+    alice = {"sub": "alice", "exp": now + 60, "aud": AUDIENCE, "iss": ISSUER}
     stranger = Issuer("not-the-secret-" + "x" * 32, "HS256")
     bad = {
         "none": None,
@@ -179,6 +196,11 @@ def test_missing_or_bad_tokens_are_401(settings, issuer, rsa_keys):
         "user claim object": issuer.token(None, sub={"id": "alice"}),
         "user claim true": issuer.token(None, sub=True),
         "user claim number": issuer.token(None, sub=42),
+        # validly signed, a header or an exp PyJWT lets through but no server can use
+        "kid a list": hs256({"alg": "HS256", "kid": [1]}, alice),
+        "crit not a list": hs256({"alg": "HS256", "crit": "x"}, alice),
+        "alg a list": hs256({"alg": ["HS256"]}, alice),
+        "exp past any float": issuer.token("alice", exp=10**400),
     }
     apps = [state_app(settings), build_app(echo_app, settings)]
     for app in apps:

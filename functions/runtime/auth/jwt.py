@@ -16,6 +16,7 @@ leeway included): verifying a signature costs more than the rest of a short requ
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -66,10 +67,14 @@ class JwtVerifier:
 
     async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
-            header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
-            raise Unauthorized("the bearer token is not a JWT", invalid_token=True) from None
+            header = jwt.get_unverified_header(token)  # its kid, crit... checked as well
+        except jwt.InvalidTokenError as exc:
+            raise Unauthorized(
+                f"the bearer token is not a JWT: {exc}", invalid_token=True
+            ) from None
         alg = header.get("alg")
+        if not isinstance(alg, str):
+            raise Unauthorized("the bearer token's alg is not a name", invalid_token=True)
         if alg == "HS256" and self.secret:
             key: Any = self.secret
         elif alg in ASYMMETRIC and self.jwks_url:
@@ -98,7 +103,13 @@ class JwtVerifier:
             ) from None
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"the bearer token is invalid: {exc}", invalid_token=True) from None
-        return self.principal(claims, token), float(claims["exp"]) + self.leeway
+        try:  # PyJWT takes any integer: 10**400 is no time a float holds
+            good_until = float(claims["exp"]) + self.leeway
+        except (OverflowError, TypeError, ValueError):
+            good_until = math.nan
+        if not math.isfinite(good_until):
+            raise Unauthorized("the bearer token's exp is not a time", invalid_token=True)
+        return self.principal(claims, token), good_until
 
     def principal(self, claims: dict[str, Any], token: str) -> Principal:
         """The token's principal. ``scope`` is a space-separated string (RFC 8693) and
