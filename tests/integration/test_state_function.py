@@ -199,6 +199,23 @@ UNREADABLE = [
     ({"role": "user", "status": 5, "content": []}, "status"),
     ({"role": "robot", "content": []}, "role"),
     ({"role": "user", "type": ["message"]}, "type"),
+    # a call or its result names its call by a string: the model gets it as an id
+    *(
+        (
+            {"role": "assistant", "type": kind, "content": [{"type": "data", "data": data}]},
+            "content",
+        )
+        for kind in ("function_call", "function_call_output", "plugin_call")
+        for data in ({"call_id": {"a": 1}}, {"call_id": [1]}, {"call_id": 7}, {"call_id": ""})
+    ),
+    (
+        {
+            "role": "assistant",
+            "type": "function_call",
+            "content": [{"type": "data", "data": {"call_id": "c", "name": {"x": 1}}}],
+        },
+        "content",
+    ),
 ]
 
 
