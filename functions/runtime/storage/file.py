@@ -122,6 +122,21 @@ def _relative_location(key: str) -> tuple[str, str]:
     return _split_location(key)
 
 
+def _make_dirs(directory: str) -> None:
+    """``directory`` and those above it that are missing, each ``_DIR_MODE`` (``makedirs``
+    gives the mode to the last one only); an existing one is left as it is."""
+    try:
+        os.mkdir(directory, _DIR_MODE)
+    except FileExistsError:
+        return
+    except FileNotFoundError:
+        _make_dirs(os.path.dirname(directory))
+        try:
+            os.mkdir(directory, _DIR_MODE)
+        except FileExistsError:  # made meanwhile by another writer
+            pass
+
+
 @lru_cache(maxsize=_CACHED_KEYS)
 def _split_location(key: str) -> tuple[str, str]:
     segments = key.split("/")
@@ -170,7 +185,7 @@ class FileStore(ObjectStore):
         if directory not in self._made:
             if not self._made:  # the root first, as the leaf: makedirs gives it the mode
                 os.makedirs(self.root, mode=_DIR_MODE, exist_ok=True)
-            os.makedirs(directory, mode=_DIR_MODE, exist_ok=True)
+            _make_dirs(directory)
             if len(self._made) >= _CACHED_KEYS:
                 del self._made[next(iter(self._made))]
             self._made[directory] = None
