@@ -288,6 +288,21 @@ def test_workspace_routes_stay_inside_the_workspace(toolserver, tmp_path):
         assert escape.status_code == 400 and escape.json()["code"] == "invalid_path"
         away = http.post("/workspace/c", json={"op": "move", "to": str(tmp_path / "moved")})
         assert away.status_code == 400
+        # a link is deleted and moved as itself, as rm and mv take it: never what it names
+        (toolserver.workspace / "kept.txt").write_text("kept")
+        (toolserver.workspace / "to-kept").symlink_to(toolserver.workspace / "kept.txt")
+        (toolserver.workspace / "d").mkdir()
+        (toolserver.workspace / "to-d").symlink_to(toolserver.workspace / "d")
+        moved = http.post("/workspace/to-kept", json={"op": "move", "to": "renamed"})
+        assert moved.status_code == 200, moved.text
+        for link in ("renamed", "to-d", "link"):
+            assert http.delete(f"/workspace/{link}").status_code == 200, link
+        for bad in ({"op": "move"}, {"op": "move", "to": ""}, {"op": "move", "to": 5}):
+            answer = http.post("/workspace/kept.txt", json=bad)
+            assert answer.status_code == 400 and answer.json()["code"] == "invalid_op", bad
+    assert (toolserver.workspace / "kept.txt").read_text() == "kept"
+    assert (toolserver.workspace / "d").is_dir() and secret.read_text() == "secret"
+    assert not any(p.is_symlink() for p in toolserver.workspace.iterdir())
     assert not (tmp_path / "new.txt").exists()
 
 

@@ -407,12 +407,21 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- workspace files -------------------------------------------------------------------
 
-    def _workspace(self, method: str, rel: str, query: dict[str, list[str]]) -> None:
-        ws = self.server.workspace
+    def _entry(self, rel: str) -> Path:
         try:
-            target = ws.resolve(rel or ".")
+            return self.server.workspace.entry(rel or ".")
         except ToolError as exc:
             raise HttpError(400, "invalid_path", str(exc)) from None
+
+    def _workspace(self, method: str, rel: str, query: dict[str, list[str]]) -> None:
+        ws = self.server.workspace
+        if method == "DELETE" or method == "POST":
+            target = self._entry(rel)  # a symlink is the link, as rm and mv take it
+        else:
+            try:
+                target = ws.resolve(rel or ".")
+            except ToolError as exc:
+                raise HttpError(400, "invalid_path", str(exc)) from None
         if method == "GET":
             if target.is_dir():
                 entries = [
@@ -436,7 +445,7 @@ class Handler(BaseHTTPRequestHandler):
         if method == "DELETE":
             if target == ws.root:
                 raise HttpError(400, "invalid_path", "the workspace itself cannot be deleted")
-            if target.is_dir():
+            if target.is_dir() and not target.is_symlink():
                 if query.get("recursive", ["false"])[0].lower() not in ("1", "true"):
                     if any(target.iterdir()):
                         raise HttpError(409, "not_empty", f"{rel!r} is not empty; ?recursive=true")
@@ -453,11 +462,14 @@ class Handler(BaseHTTPRequestHandler):
                 target.mkdir(parents=True, exist_ok=True)
                 return self._json(200, {"path": ws.relative(target)})
             if op == "move":
+                to = body.get("to")
+                if not isinstance(to, str) or not to.strip("/."):
+                    raise HttpError(400, "invalid_op", '"to" names where to move it')
                 try:
-                    dest = ws.resolve(body.get("to", ""))
+                    dest = ws.resolve(to)
                 except ToolError as exc:
                     raise HttpError(400, "invalid_path", str(exc)) from None
-                if not target.exists():
+                if not target.exists() and not target.is_symlink():
                     raise HttpError(404, "not_found", f"no such file or directory: {rel!r}")
                 if target == ws.root or target in dest.parents:
                     raise HttpError(

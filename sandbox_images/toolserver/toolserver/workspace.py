@@ -20,18 +20,33 @@ class Workspace:
         Refuses ``..`` outright rather than normalising it away, and checks the *real* path
         (symlinks followed) so a link inside the workspace cannot lead out of it.
         """
-        if not isinstance(path, str) or "\x00" in path:
-            raise ToolError("path must be a string without NUL bytes")
-        parts = Path(path).parts
-        if ".." in parts:
-            raise ToolError(f"path may not contain '..': {path!r}")
-        candidate = Path(path) if Path(path).is_absolute() else self.root / path
+        candidate = self._named(path)
         real = Path(os.path.realpath(candidate))
         if real != self.root and self.root not in real.parents:
             raise ToolError(f"path is outside the workspace {self.root}: {path!r}")
         if must_exist and not real.exists():
             raise ToolError(f"no such file or directory: {path!r}")
         return real
+
+    def entry(self, path: str) -> Path:
+        """The entry ``path`` names, its last component not followed (a symlink is the
+        link itself: what ``rm`` and ``mv`` act on), in a directory whose real path is in
+        the workspace. Refuses what :meth:`resolve` refuses."""
+        candidate = self._named(path)
+        if candidate.name in ("", "."):
+            return self.resolve(path)
+        parent = Path(os.path.realpath(candidate.parent))
+        if parent != self.root and self.root not in parent.parents:
+            raise ToolError(f"path is outside the workspace {self.root}: {path!r}")
+        return parent / candidate.name
+
+    def _named(self, path: str) -> Path:
+        """``path`` joined to the root, refused if it is no string, holds NUL or ``..``."""
+        if not isinstance(path, str) or "\x00" in path:
+            raise ToolError("path must be a string without NUL bytes")
+        if ".." in Path(path).parts:
+            raise ToolError(f"path may not contain '..': {path!r}")
+        return Path(path) if Path(path).is_absolute() else self.root / path
 
     def relative(self, real: Path) -> str:
         rel = real.relative_to(self.root).as_posix()
