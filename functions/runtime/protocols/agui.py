@@ -54,7 +54,6 @@ from ..protocol import (
 from ..sse import SSEResponse, frame, stream_answer
 from ..storage.keys import validate_id
 from ..turn import Turn, open_turn
-from .echoes import new_messages
 from .process import AgentDep, session_header
 from .translator import EventTranslator
 
@@ -311,6 +310,8 @@ async def run_agent(
     request: Request, instance: InstanceDep, agent: AgentDep, principal: PrincipalDep
 ) -> Any:
     """Run the agent on an AG-UI ``RunAgentInput``; its AG-UI events as SSE."""
+    from .echoes import new_messages
+
     run = parse_input(await request.body())
     messages = input_messages(run)
     req = AgentRequest.model_construct(

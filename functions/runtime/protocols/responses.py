@@ -35,7 +35,6 @@ from ..openapi import request_body
 from ..protocol import Response, uuid4_hex
 from ..sse import SSEResponse, stream_answer
 from ..turn import Agent, Turn, open_turn, run_watching
-from .echoes import new_messages
 from .process import parse_body, session_header
 
 if TYPE_CHECKING:  # the Responses models load with the first Responses request
@@ -187,6 +186,7 @@ async def create_response(request: Request) -> Any:
     instance, principal = get_instance(request), get_principal(request)
     agent: Agent = request.app.state.agent
     from ..services.lock import SessionBusy
+    from .echoes import new_messages
     from .responses_input import ResponsesRequest, agent_request
     from .responses_output import ResponsesStream
 
