@@ -103,9 +103,17 @@ def test_a_message_under_a_reused_id_that_says_something_else_is_new(serve):
     assert said == "turn 2: a different question | before: hello"
 
 
-def test_a_call_id_the_model_uses_again_gets_its_new_answer(serve, fake_openai):
+@pytest.mark.parametrize(
+    ("answers", "tool_message_id"),
+    [(("yes", "no"), None), (("ok", "ok"), "call_0")],
+    ids=["new answer", "same answer, client reuses its ids"],
+)
+def test_a_call_id_the_model_uses_again_gets_its_new_answer(
+    serve, fake_openai, answers, tool_message_id
+):
     """Models that number calls per response (call_0) ask again under an answered id: the
-    new answer is input, while the echoed first answer is not stored twice."""
+    new answer is input - even the same words under an id the client used before - while
+    the echoed first answer is not stored twice."""
     tool = {"name": "confirm", "description": "Ask", "parameters": {"type": "object"}}
     fake_openai.push(
         tool_calls_reply([("call_0", "confirm", "{}")]),
@@ -115,14 +123,19 @@ def test_a_call_id_the_model_uses_again_gets_its_new_answer(serve, fake_openai):
     )
     thread, kept = uuid.uuid4().hex, [{"id": "u1", "role": "user", "content": "go"}]
     with serve(friday_on(fake_openai)) as url:
-        for answer, follow_up in (("yes", "again"), ("no", None)):
+        for answer, follow_up in zip(answers, ("again", None), strict=True):
             asked = run(url, run_input(thread, kept, tools=[tool]))
             start = next(e for e in asked if e.type == EventType.TOOL_CALL_START)
             call = {"id": "call_0", "type": "function", "function": {"name": "confirm"}}
             call["function"]["arguments"] = "{}"
             kept += [
                 {"id": start.parent_message_id, "role": "assistant", "toolCalls": [call]},
-                {"id": uuid.uuid4().hex, "role": "tool", "toolCallId": "call_0", "content": answer},
+                {
+                    "id": tool_message_id or uuid.uuid4().hex,
+                    "role": "tool",
+                    "toolCallId": "call_0",
+                    "content": answer,
+                },
             ]
             answered = run(url, run_input(thread, kept, tools=[tool]))
             reply = next(e for e in answered if e.type == EventType.TEXT_MESSAGE_START)
@@ -131,8 +144,9 @@ def test_a_call_id_the_model_uses_again_gets_its_new_answer(serve, fake_openai):
             if follow_up:
                 kept.append({"id": uuid.uuid4().hex, "role": "user", "content": follow_up})
     last = fake_openai.requests[3].body["messages"]
-    assert [m.get("content") for m in last if m["role"] == "tool"] == ["yes", "no"]
-    assert last[-1] == {"role": "tool", "tool_call_id": "call_0", "content": "no"}
+    assert [m.get("content") for m in last if m["role"] == "tool"] == list(answers)
+    assert last[-1] == {"role": "tool", "tool_call_id": "call_0", "content": answers[1]}
+    assert [len(m.get("tool_calls", ())) for m in last if m["role"] == "assistant"] == [1, 0, 1]
 
 
 def stored_session(tmp_path, thread: str):
@@ -160,7 +174,7 @@ def test_tool_calls_stream_as_tool_call_events(serve, fake_openai, tmp_path):
         events = run(url, run_input(thread, [user]))
         # the next run brings the thread back as a client keeps it: the call in an
         # assistant message of its own, its result, the reply, then the new message
-        call, _, _, result = [e for e in events if e.type.name.startswith("TOOL_CALL")]
+        call, sent_args, _, result = [e for e in events if e.type.name.startswith("TOOL_CALL")]
         reply = next(e for e in events if e.type == EventType.TEXT_MESSAGE_START)
         kept = [
             user,
@@ -171,11 +185,16 @@ def test_tool_calls_stream_as_tool_call_events(serve, fake_openai, tmp_path):
                     {
                         "id": "call_t",
                         "type": "function",
-                        "function": {"name": call.tool_call_name, "arguments": "{}"},
+                        "function": {"name": call.tool_call_name, "arguments": sent_args.delta},
                     }
                 ],
             },
-            {"id": result.message_id, "role": "tool", "toolCallId": "call_t", "content": "x"},
+            {
+                "id": result.message_id,
+                "role": "tool",
+                "toolCallId": "call_t",
+                "content": result.content,
+            },
             {"id": reply.message_id, "role": "assistant", "content": "It is noon."},
             {"id": "u2", "role": "user", "content": "thanks"},
         ]

@@ -479,6 +479,28 @@ def test_a_call_id_asked_again_takes_its_new_output(serve, fake_openai):
     assert [m.get("content") for m in last if m["role"] == "tool"] == ["sunny", "rainy"]
 
 
+def test_a_client_s_own_call_under_an_id_the_session_knows_is_new(serve, fake_openai):
+    """call_0 named a server-run call before; the client's own call_0 (another tool, other
+    arguments) with its output is new input, not taken for that one."""
+    fake_openai.push(
+        tool_calls_reply([("call_0", "get_current_time", "{}")]),
+        text_reply("It is noon."),
+        text_reply("It said sunny."),
+    )
+    with serve(friday_on(fake_openai)) as url:
+        c = client(url)
+        first = c.responses.create(model="m", input="time?")
+        own = {"type": "function_call", "call_id": "call_0", "name": "lookup_weather"}
+        own["arguments"] = '{"city": "Paris"}'
+        result = {"type": "function_call_output", "call_id": "call_0", "output": "sunny, 21C"}
+        question = {"role": "user", "content": "what did the lookup say?"}
+        c.responses.create(model="m", previous_response_id=first.id, input=[own, result, question])
+    seen = fake_openai.requests[2].body["messages"]
+    tools = [m for m in seen if m["role"] == "tool"]
+    assert [t["content"] for t in tools][-1] == "sunny, 21C"
+    assert seen[-3]["tool_calls"][0]["function"]["name"] == "lookup_weather"
+
+
 def test_a_server_run_call_sent_back_is_held_once(serve, fake_openai):
     """An mcp_call item (a call the server ran, with its output) sent back as context on
     its own conversation is the call the session holds: the model sees it once."""

@@ -4,22 +4,28 @@ A client that keeps the conversation itself (AG-UI's always do; a Responses API 
 that resends a response's output items) sends the session's own messages again beside
 what is new. Those must not be added again: a call stored twice reaches the model as two
 calls with one answer, and a message twice as said twice. Nor may anything new be lost.
-:func:`new_messages` keeps a message unless the session holds it:
 
-* the same id, and either it is what the agent said (an assistant message, a result of a
-  tool the server ran: ids of ours, echoed) or it says the same (a client that reuses its
-  own id for a new message is sending a new message);
-* a tool call whose call id a held call has (the one id both sides share: a client may
-  carry a call in a message of its own);
-* a result of a call echoed here under an id of its own (an ``mcp_call`` item: the call
-  and its output in one), which the session holds under the call's own id.
+:func:`new_messages` pairs each message sent with at most one held message it echoes (a
+held message is echoed once: a client that sends "1: yes" twice sent it twice). A message
+echoes a held one when:
 
-A result (a ``function_call_output``) is never told by its call id alone: models that
-number their calls per response (``call_0``) ask again under an id already answered.
+* they share an id, and the held one is what the agent said (an assistant message, a
+  result of a tool the server ran: ids of ours, sent back) or they say the same (a client
+  that reuses its own id for a new message is sending a new message);
+* both are tool calls of the same call id, tool name and arguments (a client may carry a
+  call in a message of its own; models that number calls per response reuse ``call_0``
+  for another call);
+* both are results of the same call id saying the same.
+
+The last result sent for a call the session still waits on (its latest call has no result
+yet) is always new: a model may ask ``call_0`` again and get the same answer again. And
+the output half of a server-run call sent back as one item (an ``mcp_call``), under the
+item's id rather than the call's, goes with its call.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..protocol import CALL_TYPES, OUTPUT_TYPES, Message, MessageType
@@ -38,37 +44,57 @@ def new_messages(messages: list[Message], held: list[dict[str, Any]]) -> list[Me
     does not hold, in order (see the module's docstring)."""
     if not held:  # a new session: everything is new (and no turn pays for the check)
         return messages
-    by_id: dict[Any, list[dict[str, Any]]] = {}
-    held_calls: set[str] = set()
-    for m in held:
-        by_id.setdefault(m.get("id"), []).append(m)
+    by_id: dict[Any, list[int]] = {}
+    by_call: dict[tuple[bool, str], list[int]] = {}
+    awaited: set[str] = set()  # calls whose latest one has no result yet
+    for index, m in enumerate(held):
+        by_id.setdefault(m.get("id"), []).append(index)
         key = call_key(m.get("type"), m.get("content"))
-        if key is not None and not key[0]:
-            held_calls.add(key[1])
-    kept: list[Message] = []
+        if key is not None:
+            by_call.setdefault(key, []).append(index)
+            (awaited.discard if key[0] else awaited.add)(key[1])
+    sent = [(m, [c.model_dump() for c in m.content or ()]) for m in messages]
+    last_result = {
+        key[1]: i
+        for i, (m, content) in enumerate(sent)
+        if (key := call_key(m.type, content)) is not None and key[0]
+    }
+    echoed: set[int] = set()
     echoed_calls: set[str] = set()
-    for message in messages:
-        content = [c.model_dump() for c in message.content or ()]
+    kept: list[Message] = []
+    for i, (message, content) in enumerate(sent):
         key = call_key(message.type, content)
-        is_result, call_id = key if key is not None else (False, None)
-        call = call_id if not is_result else None
-        if _held(message, content, by_id.get(message.id, ())) or call in held_calls:
-            if call is not None:
-                echoed_calls.add(call)
+        if key is not None and key[0] and key[1] in awaited and last_result[key[1]] == i:
+            kept.append(message)  # the answer the session waits for
             continue
-        if is_result and call_id in echoed_calls and call_id not in held_calls:
-            continue  # the output half of an echoed server-run call (mcp_call)
+        candidates = [*by_id.get(message.id, ()), *(by_call.get(key, ()) if key else ())]
+        found = next(
+            (j for j in candidates if j not in echoed and _echoes(message, content, key, held[j])),
+            None,
+        )
+        if found is not None:
+            echoed.add(found)
+            if key is not None and not key[0]:
+                echoed_calls.add(key[1])
+            continue
+        if key is not None and key[0] and key[1] in echoed_calls and (False, key[1]) not in by_call:
+            continue  # the output half of a server-run call sent back (mcp_call)
         kept.append(message)
     return kept
 
 
-def _held(message: Message, content: list[dict[str, Any]], same_id: Any) -> bool:
-    for stored in same_id:
+def _echoes(
+    message: Message, content: list[dict[str, Any]], key: Any, stored: dict[str, Any]
+) -> bool:
+    if stored.get("id") == message.id:
         if stored.get("role") == "assistant" or stored.get("type") in _SERVER_OUTPUTS:
             return True
-        if stored.get("type") == message.type and _said(stored.get("content")) == _said(content):
-            return True
-    return False
+        return stored.get("type") == message.type and _said(stored.get("content")) == _said(content)
+    return (
+        key is not None
+        and call_key(stored.get("type"), stored.get("content")) == key
+        and _call_said(stored.get("content")) == _call_said(content)
+    )
 
 
 def _said(content: Any) -> list[Any]:
@@ -82,6 +108,25 @@ def _said(content: Any) -> list[Any]:
         else part
         for part in content
     ]
+
+
+def _call_said(content: Any) -> tuple[Any, ...]:
+    """A call's tool name and arguments, or a result's output, of its first data part;
+    JSON text as the value it spells (a client may write the same arguments anew)."""
+    for part in content if isinstance(content, list) else ():
+        data = part.get("data") if isinstance(part, dict) else None
+        if isinstance(data, dict) and data.get("call_id"):
+            return tuple(_value(data.get(k)) for k in ("name", "arguments", "output"))
+    return ()
+
+
+def _value(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def call_key(kind: Any, content: Any) -> tuple[bool, str] | None:
