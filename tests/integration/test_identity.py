@@ -201,6 +201,10 @@ def test_missing_or_bad_tokens_are_401(settings, issuer, rsa_keys):
         "crit not a list": hs256({"alg": "HS256", "crit": "x"}, alice),
         "alg a list": hs256({"alg": ["HS256"]}, alice),
         "exp past any float": issuer.token("alice", exp=10**400),
+        # a user claim that names no user: as a request's user_id would be 422
+        "user a control character": issuer.token("al\x00ice"),
+        "user over 256 characters": issuer.token("a" * 300),
+        "user half a surrogate pair": hs256({"alg": "HS256"}, {**alice, "sub": "\ud800"}),
     }
     apps = [state_app(settings), build_app(echo_app, settings)]
     for app in apps:

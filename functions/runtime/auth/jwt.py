@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import jwt
 
 from ..settings import secret_value
+from ..storage.keys import InvalidId, validate_id
 from .principal import Principal, Unauthorized
 
 if TYPE_CHECKING:
@@ -114,8 +115,8 @@ class JwtVerifier:
     def principal(self, claims: dict[str, Any], token: str) -> Principal:
         """The token's principal. ``scope`` is a space-separated string (RFC 8693) and
         ``scp`` a string or a list of strings (as Azure AD and Okta issue it); the user
-        claim a string (RFC 7519's ``sub``). A claim of another type is ``Unauthorized``: read
-        loosely, a dict's keys would count as scopes."""
+        claim a user id (``storage/keys.py: validate_id``). Any other is ``Unauthorized``:
+        read loosely, a dict's keys would count as scopes."""
         scopes = claims.get("scope")
         if scopes is None:
             scopes = claims.get("scp") or ""
@@ -132,11 +133,10 @@ class JwtVerifier:
         admin = self.admin_scope in granted
         if user is None or user == "":
             return Principal("service", None, admin, granted, token)
-        if not isinstance(user, str):  # PyJWT refuses any other ``sub``; so do we any claim
-            raise Unauthorized(
-                f"the bearer token's {self.user_claim!r} claim must be a string",
-                invalid_token=True,
-            )
+        try:  # a string (PyJWT refuses any other ``sub``; so do we any claim) and an id
+            validate_id(user, f"the bearer token's {self.user_claim!r} claim")
+        except InvalidId as exc:
+            raise Unauthorized(str(exc.detail), invalid_token=True) from None
         return Principal("user", user, admin, granted, token)
 
     async def _signing_key(self, kid: str | None) -> Any:
