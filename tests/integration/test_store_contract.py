@@ -477,7 +477,7 @@ async def test_file_store_objects_are_the_owner_s_only(tmp_path: Path) -> None:
     etag = await store.put("users/u/other", b"o", if_none_match=True)
     await store.put("users/u/other", b"p", if_match=etag)
     root = tmp_path / "made" / "store"
-    for made in (root, root / "users", root / "users" / "u"):
+    for made in (tmp_path / "made", root, root / "users", root / "users" / "u"):
         assert stat.S_IMODE(made.stat().st_mode) == 0o700, made
     for name in ("secret\\", "other\\", "\\lock"):
         assert stat.S_IMODE((root / "users" / "u" / name).stat().st_mode) == 0o600, name

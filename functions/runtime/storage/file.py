@@ -34,8 +34,9 @@ Etags
 
 Permissions
     Objects hold secrets (a sandbox's token, every session): files are the owner's only
-    (0600), and so is a root the store makes (0700), so another account on the machine
-    reads nothing. A root that exists already keeps its mode.
+    (0600), and so is every directory the store makes (0700), the root and those above
+    it included, so another account on the machine reads nothing and lists no id. A
+    directory that exists already keeps its mode.
 
 Assumes a case-sensitive, non-normalising file system (Linux, a case-sensitive APFS
 volume): on a case-insensitive one the keys ``A`` and ``a`` would share a file.
@@ -183,9 +184,7 @@ class FileStore(ObjectStore):
 
     def _ensure_dir(self, directory: str) -> None:
         if directory not in self._made:
-            if not self._made:  # the root first, as the leaf: makedirs gives it the mode
-                os.makedirs(self.root, mode=_DIR_MODE, exist_ok=True)
-            _make_dirs(directory)
+            _make_dirs(directory)  # the root among them, and any above it the store makes
             if len(self._made) >= _CACHED_KEYS:
                 del self._made[next(iter(self._made))]
             self._made[directory] = None
