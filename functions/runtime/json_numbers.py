@@ -9,7 +9,9 @@ the answer that repeats it, or the store that keeps it, fails later (I-JSON, RFC
 forbids them). A number with more digits than Python converts
 (``sys.get_int_max_str_digits``) makes ``json.loads`` raise a bare ``ValueError``, and a
 body nested deeper than the interpreter's recursion limit a ``RecursionError``: both a 500
-where the route parses. This middleware reads a JSON route's body once, whatever its
+where the route parses. A body nested more than ``MAX_DEPTH`` levels parses, but once
+stored, pydantic-core cannot serialize it back: every read of what holds it would be a
+500. This middleware reads a JSON route's body once, whatever its
 ``Content-Type`` says (the hot routes parse what they are sent as JSON), refuses those with
 ``invalid_request`` (422), and hands the route the same bytes.
 
@@ -48,6 +50,10 @@ def _float(text: str) -> float:
     return value
 
 
+# the deepest a body may nest: deeper, pydantic-core cannot serialize it back (its limit is
+# about 255 levels, and a stored message wraps a body's data in a few more), so it would be
+# kept and then fail every read of what holds it. Real payloads (tool schemas) nest far less.
+MAX_DEPTH = 128
 # methods whose body no route reads
 _NO_BODY = frozenset({"GET", "HEAD", "OPTIONS"})
 # backslashes, then what a \u escape of half a surrogate pair looks like
@@ -63,6 +69,9 @@ def json_number_error(body: bytes) -> str | None:
     try:
         text = body.decode(encoding)  # strict: raw halves of a surrogate pair are not text
         value = _DECODER.decode(text)
+        # a body this short cannot nest that deep ("[" and "]" per level): no walk
+        if len(text) > 2 * MAX_DEPTH and _deeper_than(value, MAX_DEPTH):
+            return f"the body is nested more than {MAX_DEPTH} levels deep"
         # then only an escape can make half a pair ("in" first: a scan in C, no regex)
         if (
             ("\\ud" in text or "\\uD" in text)
@@ -81,6 +90,19 @@ def json_number_error(body: bytes) -> str | None:
     except ValueError as exc:  # an integer longer than Python converts
         return f"a number is too long: {exc}"
     return None
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests objects and arrays more than ``limit`` levels deep."""
+    # a stack, not recursion: the value may be as deep as json allows
+    pending = [(value, 1)] if isinstance(value, dict | list) else []
+    while pending:
+        item, level = pending.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if level > limit:
+            return True
+        pending += [(child, level + 1) for child in children if isinstance(child, dict | list)]
+    return False
 
 
 def _escapes_a_surrogate(text: str) -> bool:

@@ -4,6 +4,7 @@ something else, whatever the body's Content-Type says. Every function, served on
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import httpx
@@ -152,6 +153,41 @@ def test_a_deeply_nested_body_is_422(bases):
     deep = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     resp = httpx.put(f"{bases['state']}/v1/users/u/sessions/s/state", content=deep, headers=JSON)
     assert_error(resp, 422, "invalid_request")
+
+
+def nested(levels: int) -> object:
+    """``levels`` arrays, each in the next (a body adds its own levels around it)."""
+    value: object = "leaf"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r[0]}-{r[1]}-{r[2]}")
+def test_a_body_deeper_than_any_reader_takes_back_is_422_and_not_kept(bases, route):
+    """pydantic-core serializes no deeper than about 255 levels: a body that nests more
+    than MAX_DEPTH (128) would be stored and then break every read of what holds it."""
+    function, method, path, template = route
+    body = (template % "0").encode()
+    value = json.loads(body)
+    value["deep"] = nested(200)
+    resp = httpx.request(method, bases[function] + path, json=value)
+    assert_error(resp, 422, "invalid_request")
+    assert "nested more than 128 levels" in resp.text
+
+
+def test_a_message_as_deep_as_allowed_is_kept_and_read_back(bases):
+    """The most a body may nest goes in, is stored, and comes back out."""
+    state = bases["state"] + "/v1/users/deep/sessions/s1"
+    assert httpx.post(bases["state"] + "/v1/users/deep/sessions", json={"session_id": "s1"})
+    data = nested(120)  # 124 levels with the message's own
+    message = {"role": "user", "content": [{"type": "data", "data": {"d": data}}]}
+    assert httpx.post(f"{state}/messages", json=message).status_code == 201
+    got = httpx.get(f"{state}/messages")
+    assert got.status_code == 200 and got.json()["items"][0]["content"][0]["data"]["d"] == data
+    too_deep = {**message, "content": [{"type": "data", "data": {"d": nested(130)}}]}
+    assert_error(httpx.post(f"{state}/messages", json=too_deep), 422, "invalid_request")
+    assert len(httpx.get(f"{state}/messages").json()["items"]) == 1
 
 
 def test_out_of_range_round_ids_are_422_and_the_next_round_always_exists(bases):
