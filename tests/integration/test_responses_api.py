@@ -479,48 +479,49 @@ def test_a_call_id_asked_again_takes_its_new_output(serve, fake_openai):
     assert [m.get("content") for m in last if m["role"] == "tool"] == ["sunny", "rainy"]
 
 
-def test_a_client_s_own_call_under_an_id_the_session_knows_is_new(serve, fake_openai):
-    """call_0 named a server-run call before; the client's own call_0 (another tool, other
-    arguments) with its output is new input, not taken for that one."""
+OWN_CALL = [
+    {
+        "type": "function_call",
+        "call_id": "call_0",
+        "name": "lookup_weather",
+        "arguments": '{"city": "Paris"}',
+    },
+    {"type": "function_call_output", "call_id": "call_0", "output": "sunny, 21C"},
+]
+
+
+@pytest.mark.parametrize("sent_back", ["its mcp_call item", "a call of the client's own"])
+def test_beside_a_server_run_call(serve, fake_openai, sent_back):
+    """After a call the server ran (call_0): its mcp_call item sent back as context is the
+    call the session holds (the model sees it once); the client's own call_0 - another
+    tool, other arguments - with its output is new input, not taken for that one."""
     fake_openai.push(
         tool_calls_reply([("call_0", "get_current_time", "{}")]),
         text_reply("It is noon."),
-        text_reply("It said sunny."),
+        text_reply("Noted."),
     )
     with serve(friday_on(fake_openai)) as url:
         c = client(url)
         first = c.responses.create(model="m", input="time?")
-        own = {"type": "function_call", "call_id": "call_0", "name": "lookup_weather"}
-        own["arguments"] = '{"city": "Paris"}'
-        result = {"type": "function_call_output", "call_id": "call_0", "output": "sunny, 21C"}
-        question = {"role": "user", "content": "what did the lookup say?"}
-        c.responses.create(model="m", previous_response_id=first.id, input=[own, result, question])
+        items = [i.model_dump(exclude_none=True) for i in first.output]
+        extra = items if sent_back == "its mcp_call item" else OWN_CALL
+        question = {"role": "user", "content": "and?"}
+        c.responses.create(model="m", previous_response_id=first.id, input=[*extra, question])
     seen = fake_openai.requests[2].body["messages"]
-    tools = [m for m in seen if m["role"] == "tool"]
-    assert [t["content"] for t in tools][-1] == "sunny, 21C"
-    assert seen[-3]["tool_calls"][0]["function"]["name"] == "lookup_weather"
-
-
-def test_a_server_run_call_sent_back_is_held_once(serve, fake_openai):
-    """An mcp_call item (a call the server ran, with its output) sent back as context on
-    its own conversation is the call the session holds: the model sees it once."""
-    fake_openai.push(
-        tool_calls_reply([("call_t", "get_current_time", "{}")]),
-        text_reply("It is noon."),
-        text_reply("You are welcome."),
-    )
-    with serve(friday_on(fake_openai)) as url:
-        c = client(url)
-        first = c.responses.create(model="m", input="time?")
-        echoed = [item.model_dump(exclude_none=True) for item in first.output]
-        c.responses.create(
-            model="m",
-            previous_response_id=first.id,
-            input=[*echoed, {"role": "user", "content": "thanks"}],
-        )
-    seen = fake_openai.requests[2].body["messages"]
-    assert [m["role"] for m in seen] == ["system", "user", "assistant", "tool", "assistant", "user"]
-    assert [c["id"] for c in seen[2]["tool_calls"]] == ["call_t"]
+    calls = [c["function"]["name"] for m in seen for c in m.get("tool_calls", ())]
+    if sent_back == "its mcp_call item":
+        assert [m["role"] for m in seen] == [
+            "system",
+            "user",
+            "assistant",
+            "tool",
+            "assistant",
+            "user",
+        ]
+        assert calls == ["get_current_time"]
+    else:
+        assert calls == ["get_current_time", "lookup_weather"]
+        assert [m["content"] for m in seen if m["role"] == "tool"][-1] == "sunny, 21C"
 
 
 def test_failure_is_response_failed(serve):
