@@ -372,12 +372,15 @@ def test_client_function_tool_round_trip(serve, fake_openai):
     assert answer.usage.total_tokens == 18
 
 
+# a client's function tool (its schema does not matter to a scripted model)
+WEATHER = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
+
+
 def test_items_a_client_sends_back_are_not_held_twice(serve, fake_openai, store_url):
     """A client that keeps the conversation itself sends the response's output items back
     beside what is new (the function_call with its output, an assistant message, a
     server-run mcp_call), here with previous_response_id too: what the session already
     holds is not added again, so the model sees each call once, answered once."""
-    weather = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
     fake_openai.push(
         text_reply("Let me check."),
         tool_calls_reply([("call_w", "get_weather", '{"city": "Paris"}')]),
@@ -385,9 +388,9 @@ def test_items_a_client_sends_back_are_not_held_twice(serve, fake_openai, store_
     )
     with serve(friday_on(fake_openai)) as url:
         c = client(url)
-        first = c.responses.create(model="m", input="Weather in Paris?", tools=[weather])
+        first = c.responses.create(model="m", input="Weather in Paris?", tools=[WEATHER])
         asked = c.responses.create(
-            model="m", input="go on", previous_response_id=first.id, tools=[weather]
+            model="m", input="go on", previous_response_id=first.id, tools=[WEATHER]
         )
         echoed = [item.model_dump(exclude_none=True) for item in (*first.output, *asked.output)]
         answer = c.responses.create(
@@ -397,7 +400,7 @@ def test_items_a_client_sends_back_are_not_held_twice(serve, fake_openai, store_
                 *echoed,
                 {"type": "function_call_output", "call_id": "call_w", "output": "sunny"},
             ],
-            tools=[weather],
+            tools=[WEATHER],
         )
         again = c.responses.create(  # the output answered already: not a second answer
             model="m",
@@ -406,7 +409,7 @@ def test_items_a_client_sends_back_are_not_held_twice(serve, fake_openai, store_
                 {"type": "function_call_output", "call_id": "call_w", "output": "sunny"},
                 {"role": "user", "content": "thanks"},
             ],
-            tools=[weather],
+            tools=[WEATHER],
         )
     assert answer.output_text == "It is sunny in Paris." and again.status == "completed"
     messages = fake_openai.requests[2].body["messages"]
@@ -455,7 +458,6 @@ def test_server_run_tools_are_items_the_client_need_not_answer(serve, fake_opena
 def test_a_call_id_asked_again_takes_its_new_output(serve, fake_openai):
     """A model that numbers its calls per response asks call_0 again: the output sent
     for it is new input, not taken for the first answer sent back."""
-    weather = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
     fake_openai.push(
         tool_calls_reply([("call_0", "get_weather", "{}")]),
         text_reply("got: sunny"),
@@ -464,15 +466,15 @@ def test_a_call_id_asked_again_takes_its_new_output(serve, fake_openai):
     )
     with serve(friday_on(fake_openai)) as url:
         c = client(url)
-        previous = c.responses.create(model="m", input="weather?", tools=[weather])
+        previous = c.responses.create(model="m", input="weather?", tools=[WEATHER])
         for output, then in (("sunny", "and tomorrow?"), ("rainy", None)):
             answer = {"type": "function_call_output", "call_id": "call_0", "output": output}
             previous = c.responses.create(
-                model="m", previous_response_id=previous.id, input=[answer], tools=[weather]
+                model="m", previous_response_id=previous.id, input=[answer], tools=[WEATHER]
             )
             if then:
                 previous = c.responses.create(
-                    model="m", previous_response_id=previous.id, input=then, tools=[weather]
+                    model="m", previous_response_id=previous.id, input=then, tools=[WEATHER]
                 )
     assert previous.output_text == "got: rainy"
     last = fake_openai.requests[3].body["messages"]
