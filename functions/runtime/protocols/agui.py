@@ -7,8 +7,8 @@ no other request should pay for.
 
 * ``threadId`` is the session, ``runId`` the response id. A client sends the whole
   conversation each run; the session already holds it, so only messages whose ids it does
-  not hold are new input (our events carry our message ids, which the client echoes; a
-  tool call or result it echoes is told by its call id).
+  not hold are new input (our events carry our message ids, which the client echoes; what
+  counts as held is ``echoes.py``'s to say, for every protocol that is sent messages back).
 * Events: ``RUN_STARTED`` -> per assistant message ``TEXT_MESSAGE_START`` /
   ``_CONTENT`` / ``_END``; per reasoning message ``REASONING_START`` ... ``REASONING_END``;
   per tool call ``TOOL_CALL_START`` / ``_ARGS`` / ``_END``, and ``TOOL_CALL_RESULT`` for the

@@ -53,17 +53,15 @@ def new_messages(messages: list[Message], held: list[dict[str, Any]]) -> list[Me
         if key is not None:
             by_call.setdefault(key, []).append(index)
             (awaited.discard if key[0] else awaited.add)(key[1])
-    sent = [(m, [c.model_dump() for c in m.content or ()]) for m in messages]
-    last_result = {
-        key[1]: i
-        for i, (m, content) in enumerate(sent)
-        if (key := call_key(m.type, content)) is not None and key[0]
-    }
+    sent: list[tuple[Message, list[dict[str, Any]], tuple[bool, str] | None]] = []
+    for message in messages:
+        content = [c.model_dump() for c in message.content or ()]
+        sent.append((message, content, call_key(message.type, content)))
+    last_result = {key[1]: i for i, (_, _, key) in enumerate(sent) if key is not None and key[0]}
     echoed: set[int] = set()
     echoed_calls: set[str] = set()
     kept: list[Message] = []
-    for i, (message, content) in enumerate(sent):
-        key = call_key(message.type, content)
+    for i, (message, content, key) in enumerate(sent):
         if key is not None and key[0] and key[1] in awaited and last_result[key[1]] == i:
             kept.append(message)  # the answer the session waits for
             continue

@@ -39,6 +39,7 @@ import shutil
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -407,21 +408,20 @@ class Handler(BaseHTTPRequestHandler):
 
     # -- workspace files -------------------------------------------------------------------
 
-    def _entry(self, rel: str) -> Path:
+    @staticmethod
+    def _located(locate: Callable[[str], Path], path: str) -> Path:
+        """``locate(path)`` (``Workspace.resolve`` or ``.entry``); 400 ``invalid_path`` for
+        a path it refuses."""
         try:
-            return self.server.workspace.entry(rel or ".")
+            return locate(path)
         except ToolError as exc:
             raise HttpError(400, "invalid_path", str(exc)) from None
 
     def _workspace(self, method: str, rel: str, query: dict[str, list[str]]) -> None:
         ws = self.server.workspace
-        if method == "DELETE" or method == "POST":
-            target = self._entry(rel)  # a symlink is the link, as rm and mv take it
-        else:
-            try:
-                target = ws.resolve(rel or ".")
-            except ToolError as exc:
-                raise HttpError(400, "invalid_path", str(exc)) from None
+        # DELETE and POST (move) take a symlink as the link, as rm and mv do
+        locate = ws.entry if method in ("DELETE", "POST") else ws.resolve
+        target = self._located(locate, rel or ".")
         if method == "GET":
             if target.is_dir():
                 entries = [
@@ -465,10 +465,7 @@ class Handler(BaseHTTPRequestHandler):
                 to = body.get("to")
                 if not isinstance(to, str) or not to.strip("/."):
                     raise HttpError(400, "invalid_op", '"to" names where to move it')
-                try:
-                    dest = ws.resolve(to)
-                except ToolError as exc:
-                    raise HttpError(400, "invalid_path", str(exc)) from None
+                dest = self._located(ws.resolve, to)
                 if not target.exists() and not target.is_symlink():
                     raise HttpError(404, "not_found", f"no such file or directory: {rel!r}")
                 if target == ws.root or target in dest.parents:
