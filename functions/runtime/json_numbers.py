@@ -136,14 +136,19 @@ def reads_json_body(scope: Scope, json_route: Predicate) -> bool:
     one test of every check on JSON bodies (this middleware's, ``auth/local.py``'s)."""
     if scope["type"] != "http" or scope["method"] in _NO_BODY:
         return False
+    return has_body(scope) and json_route(scope)
+
+
+def has_body(scope: Scope) -> bool:
+    """Whether an HTTP request carries a body: a ``Content-Length`` other than 0, or none
+    and a ``Transfer-Encoding`` (chunked)."""
     length = chunked = None
     for name, value in scope["headers"]:
         if name == b"content-length":
             length = value
         elif name == b"transfer-encoding":
             chunked = value
-    has_body = length.strip() not in (b"", b"0") if length is not None else chunked is not None
-    return has_body and json_route(scope)
+    return length.strip() not in (b"", b"0") if length is not None else chunked is not None
 
 
 class JsonNumbers:

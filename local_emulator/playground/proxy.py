@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from functions.runtime.auth.local import check_local_caller
 from functions.runtime.errors import ApiError
 from functions.runtime.http_errors import error_response
+from functions.runtime.json_numbers import has_body
 
 if TYPE_CHECKING:
     import httpx
@@ -88,7 +89,7 @@ class Proxy:
             scope["method"],
             httpx.URL(target.decode("latin-1")),
             headers=headers,
-            content=_body(receive) if _has_body(scope) else None,
+            content=_body(receive) if has_body(scope) else None,
         )
         try:
             response = await self.client().send(request, stream=True)
@@ -112,20 +113,6 @@ class Proxy:
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await response.aclose()
-
-
-def _header(scope: Scope, name: bytes) -> str | None:
-    for key, value in scope["headers"]:
-        if key == name:
-            return value.decode("latin-1")
-    return None
-
-
-def _has_body(scope: Scope) -> bool:
-    length = _header(scope, b"content-length")
-    if length is not None:
-        return length.strip() not in ("", "0")
-    return _header(scope, b"transfer-encoding") is not None
 
 
 async def _body(receive: Receive) -> AsyncIterator[bytes]:
