@@ -19,7 +19,7 @@ from .budgets import TurnBudgets
 from .deadlines import Deadlines
 from .function_app import create_function_app, is_public
 from .instance import Instance
-from .protocols import PROTOCOLS, public_paths, routers
+from .protocols import PROTOCOLS, lapse_handlers, public_paths, routers
 from .turn import Agent, bind_services
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ def build_app(
     """The ASGI app serving ``agent``; ``store`` overrides ``settings.store_url``."""
     instance = Instance(settings, store=store)
     instance.turn_observers.append(TurnBudgets(settings))  # TURN_MAX_*, the deadline
+    instance.lapse_handlers.extend(lapse_handlers(protocols))
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:

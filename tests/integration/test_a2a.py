@@ -52,6 +52,7 @@ from functions.runtime.protocols import a2a_server
 from functions.runtime.server import build_app
 from functions.runtime.services import CountingStore, SessionHistoryService, quotas
 from functions.runtime.services.layout import a2a_task_key, a2a_tasks_prefix
+from functions.runtime.services.lock import lock_key
 from functions.runtime.settings import Settings
 from functions.runtime.storage import StoreUnavailable, open_store
 from local_emulator.tokens import mint_token
@@ -672,11 +673,9 @@ async def test_cancel_of_a_task_left_by_a_dead_instance_never_stops_the_next_tur
     assert rest[-1].status_update.status.state == COMPLETED
 
 
-@pytest.mark.parametrize("finder", ["get_task", "list_tasks", "subscriber"])
-async def test_a_task_whose_instance_died_mid_turn_is_recorded_failed(store_url, finder):
-    """SIGKILL the instance running a task: once its lease has lapsed (and one more TTL, for
-    an end still being written), GetTask, ListTasks or a subscriber following it on another instance
-    records the task failed, keeping what it said, and the context takes the next message."""
+async def kill_mid_task(store_url: str, context_id: str) -> str:
+    """Start a task on ``context_id`` on an instance (2 s leases), SIGKILL that instance once
+    the task's first words are stored; the task's id."""
     env = {
         "AGENT_APP": "tests.apps:slow_app",
         "STORE_URL": store_url,
@@ -685,7 +684,8 @@ async def test_a_task_whose_instance_died_mid_turn_is_recorded_failed(store_url,
     }
     with query_function_process(env) as (proc, doomed):
         async with a2a(doomed) as client:
-            stream = client.send_message(SendMessageRequest(message=user_message("slow", "ctx-1")))
+            request = SendMessageRequest(message=user_message("slow", context_id))
+            stream = client.send_message(request)
             task_id = (await anext(stream)).task.id
 
             async def said_working() -> bool:
@@ -697,6 +697,15 @@ async def test_a_task_whose_instance_died_mid_turn_is_recorded_failed(store_url,
             await asyncio.to_thread(proc.wait, 10)
             with contextlib.suppress(Exception):
                 await stream.aclose()
+    return task_id
+
+
+@pytest.mark.parametrize("finder", ["get_task", "list_tasks", "subscriber"])
+async def test_a_task_whose_instance_died_mid_turn_is_recorded_failed(store_url, finder):
+    """SIGKILL the instance running a task: once its lease has lapsed (and one more TTL, for
+    an end still being written), GetTask, ListTasks or a subscriber following it on another instance
+    records the task failed, keeping what it said, and the context takes the next message."""
+    task_id = await kill_mid_task(store_url, "ctx-1")
     # a lease one TTL past its expiry, two store calls of at most 0.2 s each later
     quick = {"session_lock_ttl_s": 1, "stop_poll_interval_s": 0.2}
     quick |= {"store_timeout_s": 0.1, "store_retry_attempts": 1}
@@ -724,6 +733,72 @@ async def test_a_task_whose_instance_died_mid_turn_is_recorded_failed(store_url,
     assert answer(ended) == "working: "
     # the dead turn never saved the session: the next message is its first turn
     assert after.status.state == COMPLETED and answer(after) == "turn 1: quick reply to next"
+
+
+@pytest.mark.parametrize("retry_by", ["a2a", "process"])
+async def test_a_task_whose_instance_died_is_recorded_failed_when_the_next_turn_takes_its_context(
+    store_url, retry_by
+):
+    """SIGKILL the instance running a task, then send the next message on its context before
+    anyone reads the task: the turn that takes over the lapsed lease (by A2A or ``/process``)
+    records the task failed, so it never stays ``working`` once its context has moved on."""
+    task_id = await kill_mid_task(store_url, "ctx-1")
+    with instance(slow_app, store_url) as other:
+        async with a2a(other, streaming=False) as client, httpx.AsyncClient() as http:
+
+            async def took_the_context() -> bool:  # refused until the dead lease lapses
+                if retry_by == "process":
+                    body = {
+                        "session_id": "ctx-1",
+                        "input": [{"role": "user", "content": [{"type": "text", "text": "next"}]}],
+                    }
+                    sent = await http.post(f"{other}/process", json=body, timeout=DEADLINE_S)
+                    return sent.status_code == 200
+                try:
+                    return (await send(client, "next", "ctx-1")).status.state == COMPLETED
+                except A2AClientError:
+                    return False
+
+            await eventually(took_the_context, "the next turn to take the context")
+
+            async def recorded_failed() -> Task | None:
+                task = await client.get_task(GetTaskRequest(id=task_id))
+                return task if task.status.state == FAILED else None
+
+            ended = await eventually(recorded_failed, "the dead task to be recorded failed")
+    error = json_format.MessageToDict(ended.status.message.metadata)["error"]
+    assert error["code"] == "instance_lost"
+    assert answer(ended) == "working: "
+
+
+async def store_lease(store_url: str, context_id: str, response_id: str, started_at: float) -> None:
+    """The lease of ``context_id`` (default user) as a live turn writing ``response_id`` holds
+    it, taken at ``started_at``."""
+    now = time.time()
+    lease = {"token": "t", "expires_at": now + 30, "user_id": "default"}
+    lease |= {"session_id": context_id, "started_at": started_at, "instance": "other"}
+    lease["response_id"] = response_id
+    store = open_store(store_url)
+    try:
+        await store.put(lock_key("default", context_id), json.dumps(lease).encode())
+    finally:
+        await store.close()
+
+
+@pytest.mark.parametrize("taken_s_ago", [0, 3600])
+async def test_a_task_whose_context_another_turn_took_long_ago_is_recorded_failed(
+    store_url, taken_s_ago
+):
+    """An unfinished task whose context a later turn has held for longer than an end takes
+    to be written (its instance died after letting the context go, before writing the end)
+    is recorded failed when read; one whose context was taken just now is left as it is
+    (its end may still be on its way)."""
+    lost = await store_unfinished_task(store_url, "ctx-1")
+    await store_lease(store_url, "ctx-1", "response_later", time.time() - taken_s_ago)
+    with instance(slow_app, store_url) as url:
+        async with a2a(url, streaming=False) as client:
+            read = await client.get_task(GetTaskRequest(id=lost.id))
+    assert read.status.state == (FAILED if taken_s_ago else WORKING)
 
 
 class HeldLeaseDeletes(CountingStore):

@@ -35,3 +35,16 @@ async def test_a_stop_for_one_turn_never_marks_another_turn_on_the_session(lock)
     assert await lock.check(lease) is LeaseState.HELD
     await lock.request_stop("user-1", "session-1", response_id="turn-2")
     assert await lock.check(lease) is LeaseState.STOP
+
+
+async def test_a_lease_taken_over_names_the_turn_whose_lease_lapsed(lock):
+    # that turn's instance died: the new turn settles what it left (Turn.begin)
+    first = await lock.acquire("user-1", "session-1", "turn-1")
+    assert first.lapsed is None
+    key = lock_key("user-1", "session-1")
+    held = json.loads((await lock.store.get(key))[0])
+    await lock.store.put(key, json.dumps(held | {"expires_at": 0.0}).encode())
+    taken = await lock.acquire("user-1", "session-1", "turn-2")
+    assert taken.lapsed == "turn-1"
+    await lock.release(taken)
+    assert (await lock.acquire("user-1", "session-1", "turn-3")).lapsed is None

@@ -9,7 +9,8 @@ query function mounts the routers of ``PROTOCOLS``.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
 from fastapi import APIRouter
 
@@ -26,3 +27,10 @@ def public_paths(names: Iterable[str] = PROTOCOLS) -> frozenset[str]:
     """Paths the named protocols serve to anyone (a module's ``PUBLIC_PATHS``)."""
     modules = (importlib.import_module(f"{__name__}.{name}") for name in names)
     return frozenset().union(*(getattr(m, "PUBLIC_PATHS", ()) for m in modules))
+
+
+def lapse_handlers(names: Iterable[str] = PROTOCOLS) -> list[Callable[..., Awaitable[None]]]:
+    """The named protocols' ``on_lapsed_turn`` (``Instance.lapse_handlers``), in order."""
+    modules = (importlib.import_module(f"{__name__}.{name}") for name in names)
+    found: list[Any] = [getattr(m, "on_lapsed_turn", None) for m in modules]
+    return [handler for handler in found if handler is not None]

@@ -23,8 +23,11 @@ from fastapi import APIRouter, Request
 from ..auth import get_principal
 from ..function_app import RequestRoute
 from ..http_errors import errors
+from ..services.layout import a2a_task_key
+from ..storage.keys import InvalidId
 
 if TYPE_CHECKING:
+    from ..instance import Instance
     from .a2a_server import A2AServer
 
 CARD_PATH = "/.well-known/agent-card.json"
@@ -61,15 +64,35 @@ def server_of(request: Request) -> A2AServer:
     state = request.app.state
     server: A2AServer | None = getattr(state, "a2a_server", None)
     if server is None:
-        # a2a-sdk wraps its own methods in spans, read from this variable once at import:
-        # our traces have the request's and the turn's spans; its internals only on request
-        os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
-        from .a2a_server import A2AServer
-
         instance = state.instance
-        server = state.a2a_server = A2AServer(instance, state.agent, RPC_PATH)
+        server = state.a2a_server = _server_module().A2AServer(instance, state.agent, RPC_PATH)
         instance.on_close(server.close)
     return server
+
+
+def _server_module() -> Any:
+    """``a2a_server.py``, which imports a2a-sdk (a few hundred milliseconds: on first use)."""
+    # a2a-sdk wraps its own methods in spans, read from this variable once at import: our
+    # traces have the request's and the turn's spans; its internals only on request
+    os.environ.setdefault("OTEL_INSTRUMENTATION_A2A_SDK_ENABLED", "false")
+    from . import a2a_server
+
+    return a2a_server
+
+
+async def on_lapsed_turn(instance: Instance, user_id: str, response_id: str) -> None:
+    """A turn (of any protocol) took over the lapsed lease of the turn writing
+    ``response_id``: if that turn ran an A2A task, its instance died (or lost the context)
+    before the task's end, so the task is recorded failed now (``instance_lost``) rather
+    than left ``working`` once its context has moved on. One GET when no task has that id
+    (a2a-sdk is imported only when one has)."""
+    try:
+        key = a2a_task_key(user_id, response_id)
+    except InvalidId:  # no task can have that id
+        return
+    found = await instance.store.get(key)
+    if found is not None:
+        await _server_module().record_lapsed(instance.store, user_id, found)
 
 
 @router.get(CARD_PATH, operation_id="a2a_agent_card", response_model=None)

@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, cast
 from a2a.auth.user import User
 from a2a.extensions.common import HTTP_EXTENSION_HEADER, get_requested_extensions
 from a2a.server.agent_execution import RequestContext
-from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask
+from a2a.server.cluster import ConcurrentTaskModificationError, StoredTask, TaskVersion
 from a2a.server.context import ServerCallContext
 from a2a.server.jsonrpc_models import InternalError as JSONRPCInternalError
 from a2a.server.request_handlers import DefaultRequestHandlerV2
@@ -87,7 +87,7 @@ from ..storage.keys import InvalidId, validate_id
 from .a2a_executor import NEW_CONTEXT, TaskEvents, TurnExecutor, TurnRefused
 from .a2a_required import required_params
 from .a2a_runs import TaskRun, apply_event, copy_task, follow
-from .a2a_tasks import TERMINAL, UNANNOUNCED, ObjectTaskStore
+from .a2a_tasks import TERMINAL, UNANNOUNCED, ObjectTaskStore, decode
 
 if TYPE_CHECKING:
     from a2a.server.events import Event
@@ -96,6 +96,7 @@ if TYPE_CHECKING:
 
     from ..instance import Instance
     from ..settings import Settings
+    from ..storage.base import ObjectStore
     from ..turn import Agent
 
 log = logging.getLogger("agentscope_faas.a2a")
@@ -367,14 +368,16 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
 
     async def settled(self, stored: StoredTask, context: ServerCallContext) -> StoredTask:
         """``stored`` as it stands; a task whose instance died mid-turn recorded ``failed``
-        (``instance_lost``), keeping what it said.
+        (``instance_lost``, :func:`record_lost`), keeping what it said.
 
-        Its turn's lease (which names the task) tells: an instance renews the lease of a
-        turn while it runs and deletes it when the turn has ended, then writes the task's
-        end. A lease of this task past its expiry by more than :meth:`lost_after_s` (time
-        for a live instance on a slow store to renew it, or to let it go and write the
-        end) means nobody will write the task's end. A task whose lease is gone (a later
-        turn took the context, or the instance died between letting the session go and
+        Its context's lease tells: an instance renews the lease of a turn while it runs and
+        deletes it when the turn has ended, then writes the task's end. The task is lost
+        when its lease is past its expiry by more than :meth:`lost_after_s` (time for a
+        live instance on a slow store to renew it, or to let it go and write the end), or
+        when a later turn has held the context for that long (the task's turn let it go,
+        or lapsed, before that turn took it; a later turn that took over the lapsed lease
+        itself records the task failed at once: :func:`record_lapsed`). A task whose
+        context has no lease (its instance died between letting the context go and
         writing the end, a window of one write) is left as it is: from the store alone
         that cannot be told apart from an end still in flight.
 
@@ -389,32 +392,13 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
         except StoreError as exc:
             log.warning("A2A task %s: could not read its lease: %s", task.id, exc)
             return stored
-        if lease is None or lease.response_id != task.id:
+        if lease is None:
             return stored
-        if lease.expires_at + self.lost_after_s() > time.time():
+        # the task's turn held the lease until this moment at the latest
+        held_until = lease.expires_at if lease.response_id == task.id else lease.started_at
+        if held_until + self.lost_after_s() > time.time():
             return stored
-        ended = copy_task(task)
-        error = Error(
-            code="instance_lost", message="the instance running the task stopped before it ended"
-        )
-        apply_event(ended, TaskEvents(task.id, task.context_id).failed(error))
-        try:
-            version = await self.tasks.save(
-                ended, event=None, prev=task, prev_version=stored.version, context=context
-            )
-        except ConcurrentTaskModificationError:  # its end, or a cancel, came first
-            try:
-                latest = await self.tasks.get(task.id, context)
-            except StoreError:
-                return stored
-            if latest is None:
-                raise TaskNotFoundError from None
-            return latest
-        except StoreError as exc:
-            log.warning("A2A task %s: could not record it failed: %s", task.id, exc)
-            return stored
-        log.warning("A2A task %s: its instance died mid-turn; recorded failed", task.id)
-        return StoredTask(ended, version)
+        return await record_lost(self.tasks, stored, context)
 
     # -- subscribing ---------------------------------------------------------------------------
 
@@ -455,6 +439,51 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
             job.cancel()
         await asyncio.gather(*jobs, return_exceptions=True)
         await super().aclose()
+
+
+async def record_lost(
+    tasks: ObjectTaskStore, stored: StoredTask, context: ServerCallContext
+) -> StoredTask:
+    """The unfinished task ``stored`` recorded ``failed`` (``instance_lost``: its turn
+    will never write its end), keeping what it said; the task as the store has it after.
+
+    Written on the version read, so an end or a cancel that came first wins (and is
+    returned). Best effort: a store that fails leaves the task as read.
+    """
+    task = stored.task
+    ended = copy_task(task)
+    error = Error(
+        code="instance_lost", message="the instance running the task stopped before it ended"
+    )
+    apply_event(ended, TaskEvents(task.id, task.context_id).failed(error))
+    try:
+        version = await tasks.save(
+            ended, event=None, prev=task, prev_version=stored.version, context=context
+        )
+    except ConcurrentTaskModificationError:  # its end, or a cancel, came first
+        try:
+            latest = await tasks.get(task.id, context)
+        except StoreError:
+            return stored
+        if latest is None:
+            raise TaskNotFoundError from None
+        return latest
+    except StoreError as exc:
+        log.warning("A2A task %s: could not record it failed: %s", task.id, exc)
+        return stored
+    log.warning("A2A task %s: its instance died mid-turn; recorded failed", task.id)
+    return StoredTask(ended, version)
+
+
+async def record_lapsed(store: ObjectStore, owner: str, found: tuple[bytes, str]) -> None:
+    """A task of ``owner`` (``found``: its stored bytes and etag) whose turn's lapsed lease
+    a later turn took over: recorded failed unless it ended (``protocols/a2a.py``)."""
+    stored = StoredTask(decode(found[0]), TaskVersion(found[1]))
+    if stored.task.status.state in TERMINAL:
+        return
+    context = ServerCallContext(user=TaskOwner(owner, True), state={})
+    with contextlib.suppress(TaskNotFoundError):  # deleted meanwhile: nothing to record
+        await record_lost(ObjectTaskStore(store), stored, context)
 
 
 @contextlib.contextmanager

@@ -78,6 +78,9 @@ class Lease:
     token: str
     expires_at: float
     renewed_at: float = 0.0
+    # the response id of the turn whose lapsed lease this one took over (that turn's
+    # instance died, or lost the session): its record may need its end (``Turn.begin``)
+    lapsed: str | None = None
 
 
 class LeaseState(Enum):
@@ -162,6 +165,8 @@ class SessionLock:
             if expires_at > now:
                 raise SessionBusy(session_id, expires_at)
             await self.store.put(key, body, if_match=current[1])  # take over an expired lease
+            lapsed = held.get("response_id")
+            lease.lapsed = lapsed if isinstance(lapsed, str) else None
             return lease
         except PreconditionFailed:
             raise SessionBusy(session_id, now + self.ttl_s) from None
