@@ -83,7 +83,9 @@ class CreateSandbox(WireModel):
     type: str = Field("base", description=f"one of {', '.join(SANDBOX_TYPES)}")
     user_id: str | None = None
     session_id: str | None = None
-    ttl_s: float | None = Field(None, gt=0, le=86400, description="idle lifetime, seconds")
+    ttl_s: float | None = Field(
+        None, gt=0, le=86400, strict=True, description="idle lifetime, seconds"
+    )
     mcp_servers: McpServers | None = Field(
         None, description="MCP servers to start in it (all or none: a failure is 422)"
     )

@@ -35,7 +35,6 @@ from functions.runtime.sandbox.errors import (
 )
 from functions.runtime.sandbox.launchers import Launched, Launcher
 from functions.runtime.sandbox.types import SANDBOX_TYPES, get_sandbox_type
-from functions.runtime.services.quotas import QuotaExceeded
 from functions.runtime.settings import Settings
 from functions.runtime.storage.base import ObjectStore, PreconditionFailed, StoreError
 from functions.runtime.storage.keys import validate_id, validate_plain_id
@@ -54,6 +53,16 @@ READY_FAILURE_CHARS = 500  # of a failed start's reasons, in the log
 
 def new_sandbox_id() -> str:
     return f"sbx-{secrets.token_hex(12)}"
+
+
+def scrubbed(message: str, handle: str) -> str:
+    """A backend's error message for a caller: without the sandbox's backend handle (a
+    container id, whole or short, or a backend session id), which never leaves the
+    function (``registry.py``)."""
+    for form in (handle, handle[:12]):
+        if form:
+            message = message.replace(form, "<sandbox>")
+    return message
 
 
 @dataclass
@@ -99,19 +108,25 @@ class SandboxService:
         if ttl_s is None or not self.launcher.ends_idle:
             # a pooled FC/AgentRun session idles out at the backend's default, not at ttl_s
             record = await self._claim_pooled(sandbox_type, user_id, session_id, ttl)
+        launched = record is None
         if record is None:
             await self._check_capacity()
             record = await self._launch(
                 sandbox_type, user_id, session_id, ttl, idle_timeout_s=ttl_s
             )
         try:
+            if launched:  # creates racing past the check above: the last to count loses
+                await self._check_capacity(including=record.id)
+            # QuotaExceeded: another instance gave the user their last one meanwhile
             await self.quota.hold(ticket, record.id)
-        except QuotaExceeded:  # another instance gave the user their last one meanwhile
-            await self.delete(record.id)
+            bound = session_id is None or await self.registry.bind(
+                user_id, session_id, sandbox_type, record.id, binding[1] if binding else None
+            )
+        except BaseException:  # refused or failed: the caller is told so, nothing is left
+            await self._discard(record.id)
             raise
-        if session_id is not None and not await self.registry.bind(
-            user_id, session_id, sandbox_type, record.id, binding[1] if binding else None
-        ):
+        if not bound:
+            assert session_id is not None
             # another instance bound this session first: use its sandbox, drop ours
             await self.delete(record.id)
             winner = await self.registry.session_sandbox(user_id, session_id, sandbox_type)
@@ -121,16 +136,34 @@ class SandboxService:
             return found, False
         return record, True
 
+    async def _discard(self, sandbox_id: str) -> None:
+        """Delete a sandbox whose create failed, whatever interrupts it; a store or backend
+        that fails here leaves it to expire and the reaper (logged)."""
+        try:
+            await asyncio.shield(self.delete(sandbox_id))
+        except Exception as exc:
+            log.warning("sandbox %s: could not undo its failed create: %s", sandbox_id, exc)
+
     async def _count(self) -> int:
         pooled = [len(await self.registry.pooled(t)) for t in self.pool_types]
         return len(await self.registry.ids()) + sum(pooled)
 
-    async def _check_capacity(self) -> None:
+    async def _check_capacity(self, including: str | None = None) -> None:
+        """``SandboxLimit`` (429) when ``MAX_SANDBOX_INSTANCES`` sandboxes run; ``including``:
+        a sandbox just recorded, counted among them (over the limit, it is the one too many).
+
+        A count before a launch lets creates racing on several instances all pass; each
+        counts again once its sandbox is recorded and the one that then finds the limit
+        passed gives its sandbox up. The last of them to be recorded sees every other, so
+        the limit holds (racing creates at the limit may all be refused: retryable).
+        """
         count = await self._count()
-        if count >= self.settings.max_sandbox_instances:
+        limit = self.settings.max_sandbox_instances
+        if count > limit or (including is None and count == limit):
+            running = count - 1 if including is not None else count
             raise SandboxLimit(
-                f"{count} sandboxes are running, the limit (MAX_SANDBOX_INSTANCES) is "
-                f"{self.settings.max_sandbox_instances}; delete one or retry later",
+                f"{running} sandboxes are running, the limit (MAX_SANDBOX_INSTANCES) is "
+                f"{limit}; delete one or retry later",
             )
 
     async def _claim_pooled(
@@ -240,6 +273,12 @@ class SandboxService:
             await (self.registry.add_pooled if pooled else self.registry.add)(record)
         except BaseException:
             await self.launcher.stop(launched.handle)  # never leave a container unrecorded
+            # nor a record without its container: a write the store failed may have landed
+            with contextlib.suppress(Exception):
+                if pooled:
+                    await self.registry.remove_pooled(sandbox_type, sandbox_id)
+                else:
+                    await self.registry.remove(sandbox_id)
             raise
         if not pooled:
             log.info("sandbox %s (%s) started for user %s", sandbox_id, sandbox_type, user_id)
@@ -366,8 +405,8 @@ class SandboxService:
             except Exception as exc:
                 if await self._running(record.handle):
                     raise SandboxBackendError(
-                        f"sandbox {sandbox_id!r} was forgotten but would not stop ({exc}); "
-                        "the reaper ends it"
+                        f"sandbox {sandbox_id!r} was forgotten but would not stop "
+                        f"({scrubbed(str(exc), record.handle)}); the reaper ends it"
                     ) from exc
         return True
 
@@ -410,7 +449,7 @@ class SandboxService:
                 raise SandboxGone(
                     f"sandbox {sandbox_id!r} stopped running and was removed"
                 ) from exc
-            raise SandboxBackendError(str(exc)) from exc
+            raise SandboxBackendError(scrubbed(str(exc), record.handle)) from exc
         try:
             for _ in range(RENEW_ATTEMPTS):  # the flag is compare-and-set, like renewals
                 found = await self.registry.get(sandbox_id)

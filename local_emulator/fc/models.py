@@ -563,7 +563,14 @@ class FcBackend:
         import docker
 
         def run() -> None:
-            getattr(session.container, step)()
+            container = session.container
+            try:
+                getattr(container, step)()
+            except docker.errors.APIError:
+                container.reload()  # gone: NotFound, an APIError too
+                if container.attrs.get("State", {}).get("Paused") != (step == "pause"):
+                    raise
+                # a racing PauseSession (or ResumeSession) got there first: done, as asked
 
         try:
             await asyncio.to_thread(run)

@@ -547,6 +547,8 @@ def test_failure_is_response_failed(serve):
         ({"input": "x", "conversation": "conv_1"}, "conversation"),
         ({"input": [{"type": "item_reference", "id": "x"}]}, "input"),
         ({"input": "x", "session_id": "a\x00b"}, "session_id"),
+        ({"input": "x", "temperature": True}, "temperature"),  # a boolean is no number
+        ({"input": "x", "max_output_tokens": True}, "max_output_tokens"),
     ],
 )
 def test_bad_requests_are_422_naming_the_field(serve, body, where):

@@ -71,10 +71,13 @@ def serve(docker_client, settings: Settings) -> Iterator[Callable[..., httpx.Cli
     stack: list = []
     owners: set[str] = {"embedded"}
 
-    def start(settings: Settings, front: Callable[[Any], Any] | None = None) -> httpx.Client:
-        """``front`` wraps the app as a platform's door would (e.g. a signature check)."""
+    def start(
+        settings: Settings, front: Callable[[Any], Any] | None = None, store: Any = None
+    ) -> httpx.Client:
+        """``front`` wraps the app as a platform's door would (e.g. a signature check);
+        ``store``: the app's store instead of ``settings.store_url``'s."""
         owners.add(owner_id(settings))
-        app = create_app(settings)
+        app = create_app(settings, store=store)
         server = serve_app(front(app) if front else app)
         url = server.__enter__()
         stack.append(server)

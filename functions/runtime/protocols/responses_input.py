@@ -49,9 +49,10 @@ class ResponsesRequest(BaseModel):
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
-    temperature: float | None = None
-    top_p: float | None = None
-    max_output_tokens: int | None = Field(default=None, ge=1)
+    # strict: a boolean is no number (pydantic's lax mode reads true as 1)
+    temperature: float | None = Field(default=None, strict=True)
+    top_p: float | None = Field(default=None, strict=True)
+    max_output_tokens: int | None = Field(default=None, ge=1, strict=True)
     conversation: Any = None
     user_id: str | None = None
     session_id: str | None = None

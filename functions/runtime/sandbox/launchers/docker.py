@@ -271,9 +271,16 @@ class DockerLauncher(Launcher):
 
         def run() -> None:
             try:
-                getattr(self.client().containers.get(handle), step)()
+                container = self.client().containers.get(handle)
+                try:
+                    getattr(container, step)()
+                except docker.errors.APIError:
+                    container.reload()  # a racing step got there first: done, as asked
+                    if container.attrs.get("State", {}).get("Paused") == (step == "pause"):
+                        return
+                    raise
             except docker.errors.NotFound:
-                raise LaunchError(f"container {handle[:12]} is gone") from None
+                raise LaunchError("its container is gone") from None
             except docker.errors.APIError as exc:
                 raise LaunchError(f"docker {step} failed: {exc.explanation}") from None
 
