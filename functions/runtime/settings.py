@@ -7,11 +7,19 @@ functions the same way; each function reads only the fields it uses.
 # no ``from __future__ import annotations``: pydantic would compile and evaluate each of the
 # class's annotations from its string, a millisecond of every function's start
 
+import re
 from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+# a size as Docker takes it (memory, a tmpfs): bytes, or a number with a unit b, k(b), m(b)
+# or g(b), in either case
+DOCKER_SIZE = r"^[0-9]+(\.[0-9]+)?([kmgKMG][bB]?|[bB])?$"
+# an origin as a browser sends it: scheme://host[:port], no path
+ORIGIN = re.compile(r"^https?://[^/\s:]+(:[0-9]{1,5})?$")
+STORE_SCHEMES = ("file", "memory", "s3", "oss")
 
 
 def _also(name: str, other: str, default: Any) -> Any:
@@ -39,8 +47,9 @@ class Settings(BaseSettings):
     auth_audience: str | None = None  # checked when set
     auth_user_claim: str = "sub"
     auth_admin_scope: str = "agentscope:admin"  # may act for any user
-    auth_leeway_s: float = 30.0  # clock skew allowed on exp / nbf / iat
-    auth_jwks_min_refresh_s: float = 30.0  # an unknown kid refetches the keys at most this often
+    auth_leeway_s: float = Field(default=30.0, ge=0)  # clock skew allowed on exp / nbf / iat
+    # an unknown kid refetches the keys at most this often
+    auth_jwks_min_refresh_s: float = Field(default=30.0, ge=0)
     # browsers on these origins (comma-separated; "*" for any) may call the functions from
     # their pages: CORS answers (functions/runtime/cors.py); unset, no CORS headers at all
     cors_allow_origins: str = ""
@@ -72,7 +81,7 @@ class Settings(BaseSettings):
 
     # query function
     agent_app: str = "examples.friday:agent_app"
-    sse_ping_interval_s: float = 15.0
+    sse_ping_interval_s: float = Field(default=15.0, ge=0)  # 0: no pings
     # a turn's session lease lasts this long unless renewed; the running turn renews it every
     # third of it, so a crashed instance frees its sessions within this time
     session_lock_ttl_s: float = Field(default=30.0, ge=1.0)
@@ -107,13 +116,13 @@ class Settings(BaseSettings):
     model_base_url: str | None = None
     model_api_key: SecretStr | None = None
     model_name: str = "qwen-plus"
-    model_timeout_s: float = 120.0
+    model_timeout_s: float = Field(default=120.0, gt=0)
 
     # object store
     store_url: str = "file://.data/store"
-    store_retry_attempts: int = 4
-    store_retry_base_s: float = 0.05
-    store_timeout_s: float = 10.0
+    store_retry_attempts: int = Field(default=4, ge=1)
+    store_retry_base_s: float = Field(default=0.05, ge=0)
+    store_timeout_s: float = Field(default=10.0, gt=0)
     # GET /health writes one small object to prove the store takes writes; a success is
     # trusted this long per instance, so frequent health checks cost one write per interval
     store_health_interval_s: float = Field(default=30.0, ge=0)
@@ -140,9 +149,18 @@ class Settings(BaseSettings):
     )
     fc_sandbox_qualifier: str = _also("fc_sandbox_qualifier", "sandbox_fc_qualifier", "LATEST")
     # an FC session's hard lifetime (FC allows 1..21600)
-    fc_session_ttl_s: int = _also("fc_session_ttl_s", "sandbox_fc_session_ttl_s", 21600)
+    fc_session_ttl_s: int = Field(
+        default=21600,
+        ge=1,
+        le=21600,
+        validation_alias=AliasChoices("fc_session_ttl_s", "sandbox_fc_session_ttl_s"),
+    )
     # per control-plane call that is safe to repeat
-    fc_retry_attempts: int = _also("fc_retry_attempts", "sandbox_fc_retry_attempts", 3)
+    fc_retry_attempts: int = Field(
+        default=3,
+        ge=1,
+        validation_alias=AliasChoices("fc_retry_attempts", "sandbox_fc_retry_attempts"),
+    )
     # whether code in a sandbox may reach the internet: FC's CreateSession allowInternetAccess;
     # on Docker the egress of the sandboxes' network (the firewall cuts it when false)
     sandbox_internet_access: bool = True
@@ -160,19 +178,20 @@ class Settings(BaseSettings):
     sandbox_url_auth: Literal["none", "aws_iam", "fc"] = "none"
     # docker, fc or agentrun; the seed's CONTAINER_DEPLOYMENT names it too
     sandbox_backend: str = _seed("sandbox_backend", "container_deployment", default="docker")
-    sandbox_ttl_s: float = 1800.0
-    max_sandbox_instances: int = 20
-    sandbox_pool_size: int = 0  # warm sandboxes kept ready per pooled type
+    sandbox_ttl_s: float = Field(default=1800.0, gt=0, le=86400)
+    max_sandbox_instances: int = Field(default=20, ge=1)
+    sandbox_pool_size: int = Field(default=0, ge=0)  # warm sandboxes kept ready per pooled type
     sandbox_pool_types: str = "base"  # comma-separated
     # seconds between a claim of a desktop sandbox (browser, gui) from the pool and its
     # refill: the claimer's first calls come right after the claim, and a desktop's start at
     # that moment (a browser's launch) competes with them for the host's CPU
     sandbox_pool_refill_delay_s: float = Field(default=1.0, ge=0, le=300)
-    sandbox_memory: str = "1g"
-    sandbox_cpus: float = 1.0
-    sandbox_pids_limit: int = 256
-    sandbox_workspace_size: str = "512m"
-    sandbox_ready_timeout_s: float = 60.0
+    # Docker sizes (DOCKER_SIZE): "1g", "512m", "1.5gb", 1073741824
+    sandbox_memory: str = Field(default="1g", pattern=DOCKER_SIZE)
+    sandbox_cpus: float = Field(default=1.0, gt=0)
+    sandbox_pids_limit: int = Field(default=256, ge=1)
+    sandbox_workspace_size: str = Field(default="512m", pattern=DOCKER_SIZE)
+    sandbox_ready_timeout_s: float = Field(default=60.0, gt=0)
     # the longest `timeout` a tool call gets (longer ones are cut to it); passed into the
     # containers (the Docker launcher, the FC functions' and AgentRun templates' environment)
     sandbox_max_call_timeout_s: float = Field(default=300.0, gt=0, le=840)
@@ -193,9 +212,10 @@ class Settings(BaseSettings):
     sandbox_desktop_url: str | None = None
     # "desktop": serve the live-view routes alone (the anonymous door); "all": every route
     sandbox_routes: Literal["all", "desktop"] = "all"
-    sandbox_reap_interval_s: float = 30.0  # the emulator's reaper; on FaaS a timer trigger
+    # the emulator's reaper; on FaaS a timer trigger
+    sandbox_reap_interval_s: float = Field(default=30.0, gt=0)
     # an unrecorded container younger than this may still be starting: the reaper spares it
-    sandbox_orphan_grace_s: float = 120.0
+    sandbox_orphan_grace_s: float = Field(default=120.0, ge=0)
 
     # Alibaba Cloud credentials and account, shared by the FC and AgentRun launchers
     alibaba_cloud_access_key_id: SecretStr | None = _seed(
@@ -218,18 +238,20 @@ class Settings(BaseSettings):
         "agentrun_region", "agent_run_region_id", default=None
     )
     agentrun_template_prefix: str = "agentscope-sandbox-"  # template = prefix + sandbox type
-    agentrun_idle_timeout_s: int | None = None  # unset: SANDBOX_TTL_S
-    agentrun_retry_attempts: int = 3  # per control-plane call (all of them safe to repeat)
+    agentrun_idle_timeout_s: int | None = Field(default=None, ge=1)  # unset: SANDBOX_TTL_S
+    # per control-plane call (all of them safe to repeat)
+    agentrun_retry_attempts: int = Field(default=3, ge=1)
 
     # local emulator
     emulator_host: str = "127.0.0.1"
-    query_port: int = 8090
-    state_port: int = 8091
-    sandbox_port: int = 8092
-    model_port: int = 8093  # the offline demo model's Chat Completions endpoint
+    query_port: int = Field(default=8090, ge=1, le=65535)
+    state_port: int = Field(default=8091, ge=1, le=65535)
+    sandbox_port: int = Field(default=8092, ge=1, le=65535)
+    # the offline demo model's Chat Completions endpoint
+    model_port: int = Field(default=8093, ge=1, le=65535)
     # with --artifacts --platform fc: the live view's anonymous door (the sandbox function's
     # zip again, SANDBOX_ROUTES=desktop), as Terraform deploys it beside the signed one
-    sandbox_desktop_port: int = 8094
+    sandbox_desktop_port: int = Field(default=8094, ge=1, le=65535)
     # set by Lambda in every function: a Function URL carries no WebSocket, so a sandbox
     # function there has no live-view door of its own (SANDBOX_DESKTOP_URL may name one)
     aws_lambda_function_name: str | None = None
@@ -259,6 +281,30 @@ class Settings(BaseSettings):
                 f"SESSION_LOCK_TTL_S / 3 ({self.session_lock_ttl_s / 3:g}): a running turn "
                 "renews its session lease when it polls it"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _usable(self) -> "Settings":
+        """Values that would pass as types but leave every request failing later: refused
+        at start, naming the variable."""
+        scheme = self.store_url.partition("://")[0]
+        if "://" not in self.store_url or scheme not in STORE_SCHEMES:
+            raise ValueError(
+                f"STORE_URL {self.store_url!r}: use file://, memory://, s3:// or oss://"
+            )
+        if self.auth_mode == "jwt" and not (
+            secret_value(self.auth_jwt_secret) or self.auth_jwks_url
+        ):
+            raise ValueError(
+                "AUTH_MODE=jwt needs AUTH_JWKS_URL (or AUTH_JWT_SECRET in development): "
+                "without either no token can be verified"
+            )
+        for origin in self.cors_allow_origins.split(","):
+            origin = origin.strip()
+            if origin and origin != "*" and not ORIGIN.match(origin):
+                raise ValueError(
+                    f'CORS_ALLOW_ORIGINS: {origin!r} is not an origin (scheme://host[:port]) or "*"'
+                )
         return self
 
     @model_validator(mode="after")

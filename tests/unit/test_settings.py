@@ -32,3 +32,49 @@ def test_a_stop_poll_slower_than_a_third_of_the_lease_ttl_is_refused(monkeypatch
     with pytest.raises(ValueError, match=r"STOP_POLL_INTERVAL_S \(20\) must be at most"):
         Settings()
     assert Settings(stop_poll_interval_s=10).stop_poll_interval_s == 10
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SANDBOX_MEMORY": "lots"}, "sandbox_memory"),  # was a 500 on every create
+        ({"SANDBOX_WORKSPACE_SIZE": "big"}, "sandbox_workspace_size"),
+        ({"SANDBOX_TTL_S": "-1"}, "sandbox_ttl_s"),  # sandboxes expired as they were made
+        ({"MODEL_TIMEOUT_S": "0"}, "model_timeout_s"),  # every turn timed out
+        ({"MAX_SANDBOX_INSTANCES": "0"}, "max_sandbox_instances"),
+        ({"SSE_PING_INTERVAL_S": "-1"}, "sse_ping_interval_s"),
+        ({"STORE_TIMEOUT_S": "0"}, "store_timeout_s"),
+        ({"STORE_RETRY_ATTEMPTS": "0"}, "store_retry_attempts"),
+        ({"QUERY_PORT": "70000"}, "query_port"),
+        ({"SANDBOX_FC_SESSION_TTL_S": "0"}, "fc_session_ttl_s"),
+        ({"STORE_URL": "bogus://x"}, "STORE_URL"),  # was a traceback from the app's start
+        ({"STORE_URL": ".data/store"}, "STORE_URL"),
+        ({"AUTH_MODE": "jwt"}, "AUTH_JWKS_URL"),  # every request a 401, no token verifiable
+        ({"CORS_ALLOW_ORIGINS": "notaurl"}, "CORS_ALLOW_ORIGINS"),
+        ({"CORS_ALLOW_ORIGINS": "https://a.example/app"}, "CORS_ALLOW_ORIGINS"),
+    ],
+)
+def test_values_no_request_could_work_with_are_refused_at_start_naming_the_variable(
+    monkeypatch, env, named
+):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=named):
+        Settings()
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"SANDBOX_MEMORY": "1.5gb", "SANDBOX_WORKSPACE_SIZE": "1073741824"},
+        {"SSE_PING_INTERVAL_S": "0"},  # no pings
+        {"AUTH_MODE": "jwt", "AUTH_JWKS_URL": "https://idp.example/jwks.json"},
+        {"CORS_ALLOW_ORIGINS": "*"},
+        {"CORS_ALLOW_ORIGINS": "http://127.0.0.1:3000, https://app.example.com"},
+        {"STORE_URL": "memory://"},
+    ],
+)
+def test_usable_values_are_taken(monkeypatch, env):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    Settings()
