@@ -17,7 +17,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import os
+import socket
 import time
+import uuid
 from typing import Any
 
 from ...settings import Settings, sandbox_image
@@ -54,8 +57,25 @@ def _published(container: Any, port: int) -> str | None:
 
 
 def owner_id(settings: Settings) -> str:
-    """Who owns a container: the deployment, known by its state store."""
-    return hashlib.sha256(settings.store_url.encode()).hexdigest()[:16]
+    """Who owns a container: the deployment, known by its state store - the store itself,
+    not its URL as typed: two checkouts on the default ``file://.data/store`` are two
+    deployments (a file store is its absolute folder), as are two emulators' own S3 or OSS
+    servers (a bucket is named with its endpoint), and a ``memory://`` store is its
+    process's alone. A reaper ends only the containers of its own deployment."""
+    scheme, _, rest = settings.store_url.partition("://")
+    if scheme == "file":
+        where = "file://" + os.path.realpath(os.path.expanduser(rest))
+    elif scheme == "s3":
+        where = f"{settings.store_url} at {settings.s3_endpoint_url or 'aws'}"
+    elif scheme == "oss":
+        where = f"{settings.store_url} at {settings.oss_endpoint or ''}"
+    else:
+        where = f"{settings.store_url} in {_PROCESS}"
+    return hashlib.sha256(where.encode()).hexdigest()[:16]
+
+
+# this process, among every process on every host (a memory:// store lives and dies in it)
+_PROCESS = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex}"
 
 
 class DockerLauncher(Launcher):
