@@ -500,6 +500,8 @@ async def test_offline_model_calls_a_tool_on_request() -> None:
 
 
 async def test_offline_model_replies_to_a_tool_result_and_numbers_calls() -> None:
+    # a call's id is its position in the conversation: unique, even after a call that was
+    # stopped (and so never reaches a later prompt)
     call = ToolCall(id="call_offline_1", name="get_weather", arguments='{"city": "Hangzhou"}')
     messages = [
         {"role": "user", "content": '/tool get_weather {"city": "Hangzhou"}'},
@@ -515,7 +517,7 @@ async def test_offline_model_replies_to_a_tool_result_and_numbers_calls() -> Non
     again.append({"role": "user", "content": '/tool get_time {"tz": "Europe/Paris"}'})
     items = await collect(OfflineDemoModel(), again, tools=WEATHER_TOOLS)
     assert of_type(items, ToolCall) == [
-        ToolCall(id="call_offline_2", name="get_time", arguments='{"tz": "Europe/Paris"}')
+        ToolCall(id="call_offline_5", name="get_time", arguments='{"tz": "Europe/Paris"}')
     ]
 
 

@@ -77,9 +77,10 @@ def _tool_name_for(messages: list[dict[str, Any]], tool_call_id: str | None) -> 
 
 
 def _next_call_id(messages: list[dict[str, Any]]) -> str:
-    """Deterministic call ids: one more than the calls already in the conversation."""
-    earlier = sum(len(m.get("tool_calls") or ()) for m in messages)
-    return f"call_offline_{earlier + 1}"
+    """Deterministic call ids, unique in a conversation: the call's position in it. (A
+    count of the calls before it would hand a stopped call's id out again: such a call
+    never reaches a later prompt, its id still does in a client's echoes.)"""
+    return f"call_offline_{len(messages)}"
 
 
 class OfflineDemoModel(ChatModel):
