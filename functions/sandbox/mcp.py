@@ -20,7 +20,7 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from functions.runtime.auth.local import UnsupportedMediaType
-from functions.runtime.sandbox.errors import error_for
+from functions.runtime.sandbox.errors import NotSupported, error_for
 
 from .deps import SandboxInstance
 from .proxy import call, checked
@@ -82,7 +82,13 @@ class McpAnswer(Response):
                 f"{content_type or 'a body without a Content-Type'}"
             )
         # here, not at import: the mcp package is for the requests that speak MCP
-        from functions.runtime.sandbox.mcp.bridge import serve_stateless, tools_server
+        try:
+            from functions.runtime.sandbox.mcp.bridge import serve_stateless, tools_server
+        except ImportError as exc:  # e.g. the seed's 1.x environment: mcp<2, no mcp_types
+            raise NotSupported(
+                "this sandbox function serves no MCP: it needs the mcp package 2.x (the "
+                f"'sandbox' extra), which this environment lacks ({exc})"
+            ) from None
 
         server = tools_server(self.tools.list, self.tools.call)
         await serve_stateless(server, scope, receive, send)

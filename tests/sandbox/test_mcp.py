@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import sys
 from pathlib import Path
 
 import httpx
@@ -371,3 +372,16 @@ def test_an_agentscope_agent_uses_a_session_s_sandbox_as_its_mcp_server(serve, s
     assert data_of(output)["output"] == "42\n"
     (box,) = http.get("/v1/sandboxes").json()["items"]
     assert box["session_id"] == "agent-1"
+
+
+def test_without_the_mcp_package_the_mcp_routes_say_so(serve, settings, monkeypatch):
+    """The seed's 1.x environment (mcp<2, no mcp_types) can serve the sandbox function; its
+    MCP routes then answer 501 saying what is missing, not a 500."""
+    http = serve(settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    monkeypatch.setitem(sys.modules, "functions.runtime.sandbox.mcp.bridge", None)
+    for path in (f"/v1/sandboxes/{sid}/mcp", "/v1/mcp?type=base&session_id=s-none"):
+        refused = http.post(path, json=INITIALIZE, headers=ACCEPT)
+        assert refused.status_code == 501, refused.text
+        assert refused.json()["code"] == "not_supported"
+        assert "mcp package 2.x" in refused.json()["detail"]
