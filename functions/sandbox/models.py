@@ -114,8 +114,9 @@ class Deleted(WireModel):
 
 
 class Reaped(WireModel):
-    expired: int
-    orphans: int
+    expired: int = Field(description="sandboxes past their TTL, ended")
+    orphans: int = Field(description="containers no record knows, ended")
+    gone: int = Field(description="recorded sandboxes no longer running (killed), forgotten")
 
 
 class ToolInfo(WireModel):

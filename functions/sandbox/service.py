@@ -69,6 +69,7 @@ def scrubbed(message: str, handle: str) -> str:
 class Reaped:
     expired: int
     orphans: int
+    gone: int = 0  # recorded, but no longer running on the backend (killed, crashed)
 
 
 class SandboxService:
@@ -486,18 +487,24 @@ class SandboxService:
         return False
 
     async def reap(self) -> Reaped:
-        """Remove expired sandboxes, then containers of ours that no record knows."""
-        expired = 0
+        """Remove expired sandboxes and those no longer running on the backend (a container
+        killed or crashed: one backend look each, a backend that cannot tell keeps it), then
+        containers of ours that no record knows."""
+        expired = gone = 0
         known: set[str] = set()
         for sandbox_id in await self.registry.ids():
             found = await self.registry.get(sandbox_id)
             if found is None:
                 continue
-            if found[0].expired() and not await self.registry.calls_in_flight(sandbox_id):
+            record = found[0]
+            if record.expired() and not await self.registry.calls_in_flight(sandbox_id):
                 await self.delete(sandbox_id)
                 expired += 1
+            elif record.backend == self.launcher.name and not await self._running(record.handle):
+                await self.delete(sandbox_id)  # a record made after the scan began is not
+                gone += 1  # read: every record read here named a sandbox already running
             else:
-                known.add(found[0].handle)
+                known.add(record.handle)
         now = time.time()
         for marker in await self.registry.call_markers():
             if call_deadline(marker) <= now:  # its call's instance died before ending it
@@ -523,8 +530,13 @@ class SandboxService:
                     continue  # recorded since we listed
                 await self.launcher.stop(handle)
                 orphans += 1
-        if expired or orphans:
-            log.info("reaped %d expired sandboxes and %d orphaned containers", expired, orphans)
+        if expired or orphans or gone:
+            log.info(
+                "reaped %d expired sandboxes, %d no longer running and %d orphaned containers",
+                expired,
+                gone,
+                orphans,
+            )
         if self.settings.sandbox_pool_size > 0:
             await self.fill_pool()
-        return Reaped(expired, orphans)
+        return Reaped(expired, orphans, gone)

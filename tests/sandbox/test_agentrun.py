@@ -257,7 +257,7 @@ def test_the_reaper_removes_only_its_own_orphans(agentrun, function, tmp_path):
     )
     assert set(asyncio.run(launcher.owned())) == {orphan.handle, f"{launcher.prefix}{kept}"}
 
-    assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 1}
+    assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 1, "gone": 0}
     assert orphan.handle not in backend.sandboxes
     assert foreign in backend.sandboxes
     shell = http.post(f"/v1/sandboxes/{kept}/tools/run_shell_command", json={"command": "echo ok"})

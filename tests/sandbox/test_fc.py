@@ -169,12 +169,13 @@ def test_an_expired_session_is_cleaned_up_and_then_a_clear_error(
     assert len(containers_of(docker_client, fc_settings)) == 1
     running.backend.advance(fc_settings.sandbox_ttl_s + 1)  # past the session's idle timeout
     try:
-        # the reaper's ListSessions finds it ended: FC has already removed its instance
-        assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 0}
+        # the reaper finds its session ended (FC has already removed its instance) and
+        # forgets it
+        assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 0, "gone": 1}
         assert containers_of(docker_client, fc_settings) == []
         gone = http.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "x"})
-        assert gone.status_code == 410 and gone.json()["code"] == "sandbox_gone"
-        assert http.get(f"/v1/sandboxes/{sid}").status_code == 404  # its record went too
+        assert gone.status_code == 404 and gone.json()["code"] == "sandbox_not_found"
+        assert http.get(f"/v1/sandboxes/{sid}").status_code == 404
         fresh = http.post("/v1/sandboxes", json={"type": "base"})
         assert fresh.status_code == 201 and fresh.json()["sandbox_id"] != sid
     finally:
@@ -222,7 +223,11 @@ def test_the_reaper_ends_its_orphan_sessions_and_nobody_elses(
 
     mine, foreign = asyncio.run(launch_unrecorded())
     try:
-        assert serve(fc_settings).post("/v1/reaper/run").json() == {"expired": 0, "orphans": 1}
+        assert serve(fc_settings).post("/v1/reaper/run").json() == {
+            "expired": 0,
+            "orphans": 1,
+            "gone": 0,
+        }
         assert not asyncio.run(ours.alive(mine))
         assert asyncio.run(other.alive(foreign))
     finally:

@@ -155,9 +155,27 @@ def test_expired_sandboxes_are_gone_and_reaped(serve, settings, docker_client):
     expire(settings, a)
     expire(settings, b)
     assert http.get(f"/v1/sandboxes/{a}").status_code == 404  # seen expired: removed on sight
-    assert http.post("/v1/reaper/run").json() == {"expired": 1, "orphans": 0}
+    assert http.post("/v1/reaper/run").json() == {"expired": 1, "orphans": 0, "gone": 0}
     left = {c.labels["agentscope-faas.sandbox-id"] for c in containers_of(docker_client, settings)}
     assert left == {keep}
+
+
+@pytest.mark.parametrize("sandbox_backend", ["docker"], indirect=True)  # fc: its sessions end
+def test_the_reaper_forgets_a_sandbox_whose_container_was_killed(serve, settings, docker_client):
+    http = serve(settings)
+    dead = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    paused = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    assert http.post(f"/v1/sandboxes/{paused}/pause").status_code == 200  # frozen, not gone
+    (container,) = [
+        c
+        for c in containers_of(docker_client, settings)
+        if c.labels["agentscope-faas.sandbox-id"] == dead
+    ]
+    container.kill()
+    assert http.get(f"/v1/sandboxes/{dead}").json()["status"] == "running"  # until looked at
+    assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 0, "gone": 1}
+    assert http.get(f"/v1/sandboxes/{dead}").status_code == 404
+    assert [s["sandbox_id"] for s in http.get("/v1/sandboxes").json()["items"]] == [paused]
 
 
 @pytest.mark.parametrize("sandbox_backend", ["docker"], indirect=True)  # fc: in test_fc.py
@@ -174,7 +192,7 @@ def test_reaper_removes_its_orphans_and_nobody_elses(serve, settings, docker_cli
 
     mine, other = asyncio.run(launch_unrecorded())
     try:
-        assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 1}
+        assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 1, "gone": 0}
         ids = {c.id for c in docker_client.containers.list(all=True)}
         assert mine not in ids and other in ids
     finally:
@@ -221,7 +239,11 @@ def test_two_sandboxes_cannot_see_each_others_files(serve, settings):
 def test_a_warm_pool_serves_creates_and_refills(serve, settings, docker_client):
     pooled = settings.model_copy(update={"sandbox_pool_size": 1})
     http = serve(pooled)
-    assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 0}  # fills the pool
+    assert http.post("/v1/reaper/run").json() == {
+        "expired": 0,
+        "orphans": 0,
+        "gone": 0,
+    }  # fills the pool
     (warm,) = containers_of(docker_client, pooled)
     created = http.post("/v1/sandboxes", json={"type": "base", "user_id": "u"})
     assert created.status_code == 201
@@ -236,7 +258,7 @@ def test_a_warm_pool_serves_creates_and_refills(serve, settings, docker_client):
     running = containers_of(docker_client, pooled)
     assert len(running) == 2 and warm.id in {c.id for c in running}
     # the reaper keeps pooled containers: they are known, not orphans
-    assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 0}
+    assert http.post("/v1/reaper/run").json() == {"expired": 0, "orphans": 0, "gone": 0}
     assert len(containers_of(docker_client, pooled)) == 2
 
 

@@ -1,5 +1,6 @@
-"""``POST /v1/reaper/run``: end expired sandboxes and orphaned containers (a timer trigger,
-or an operator; admins only: a round lists every sandbox of the deployment)."""
+"""``POST /v1/reaper/run``: end expired sandboxes and orphaned containers, forget those no
+longer running (a timer trigger, or an operator; admins only: a round lists every sandbox
+of the deployment)."""
 
 from typing import Any
 
@@ -23,4 +24,4 @@ router = APIRouter()
 async def reap(service: Service, principal: PrincipalDep) -> Any:
     principal.require_admin("running the reaper")
     done = await service.reap()
-    return Reaped(expired=done.expired, orphans=done.orphans)
+    return Reaped(expired=done.expired, orphans=done.orphans, gone=done.gone)
