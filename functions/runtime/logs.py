@@ -30,7 +30,19 @@ TEXT_FORMAT = "%(asctime)s %(levelname)s [%(request_id)s] %(name)s: %(message)s"
 # third-party loggers that would write request bodies or headers at DEBUG
 # (and the httpx family writes a line per outgoing call at INFO: noise)
 # mangum's own line repeats the request line (ours says more, and keeps view tokens out)
-QUIET = ("httpx", "httpx2", "httpcore", "openai", "urllib3", "botocore", "hpack", "mangum")
+# oss2 logs each error's whole body (a signature error's holds the STS token it signed) and,
+# at DEBUG, every request's headers
+QUIET = (
+    "httpx",
+    "httpx2",
+    "httpcore",
+    "openai",
+    "urllib3",
+    "botocore",
+    "hpack",
+    "mangum",
+    "oss2",
+)
 
 
 @dataclass(eq=False)

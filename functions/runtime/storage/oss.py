@@ -98,6 +98,19 @@ _POSITIONS = 4096  # remembered object lengths (hints only)
 _STANDARD_RANGE = {"x-oss-range-behavior": "standard"}
 
 
+def described(exc: BaseException) -> str:
+    """An oss2 error as our errors and logs may say it: code, status, OSS's message and
+    request id. Never ``str(exc)``: oss2 puts the whole error body there, and a signature
+    error's body holds the string signed (the STS token in it) and the access key id."""
+    code = getattr(exc, "code", "") or type(exc).__name__
+    status = getattr(exc, "status", None)
+    if status is None:  # not an answer of OSS's (a connection failure): its own text
+        return f"{code}: {exc}"
+    message = getattr(exc, "message", "") or ""
+    request_id = getattr(exc, "request_id", "") or ""
+    return f"{code} ({status}): {message} (request {request_id or '-'})"
+
+
 class _NotAppendable(Exception):
     """The key holds a Normal object that this store did not write."""
 
@@ -188,13 +201,13 @@ class OSSStore(ObjectStore):
 
     async def _call(self, what: str, fn: Any) -> Any:
         try:
-            return await call_with_retry(fn, policy=self._policy, what=f"oss {what}")
+            return await call_with_retry(
+                fn, policy=self._policy, what=f"oss {what}", describe=described
+            )
         except (StoreError, _NotAppendable):
             raise
         except Exception as exc:
-            code = getattr(exc, "code", "") or type(exc).__name__
-            status = getattr(exc, "status", None)
-            raise StoreError(f"oss {what}: {code} ({status}): {exc}") from exc
+            raise StoreError(f"oss {what}: {described(exc)}") from exc
 
     def _remember(self, name: str, length: int) -> None:
         with self._lengths_lock:  # called from worker threads too

@@ -112,8 +112,11 @@ async def call_with_retry(
     policy: RetryPolicy,
     what: str,
     transient: Callable[[BaseException], bool] = is_transient,
+    describe: Callable[[BaseException], str] = str,
 ) -> T:
     """Run blocking ``fn(attempt)`` in a worker thread, retrying transient failures.
+    ``describe``: a failure as the error may say it (a client whose errors carry what it
+    signed says less than ``str``).
 
     ``fn`` gets the 0-based attempt number so that a conditional write can tell a genuine
     conflict from its own earlier attempt that landed but whose answer was lost (a timeout
@@ -131,7 +134,8 @@ async def call_with_retry(
         if not transient(exc):
             raise
         raise StoreUnavailable(
-            f"{what}: still failing after {policy.attempts} attempts: {type(exc).__name__}: {exc}"
+            f"{what}: still failing after {policy.attempts} attempts: {type(exc).__name__}: "
+            f"{describe(exc)}"
         ) from exc
 
 
