@@ -339,6 +339,27 @@ async def test_bad_request_keeps_the_providers_reason(fake_openai: FakeOpenAISer
     assert "does not exist" in error.message
 
 
+@pytest.mark.parametrize(
+    "echo",
+    [
+        "api_key=0123456789abcdefSECRET",  # without its prefix
+        "key sk-fake-0123...CRET not allowed",  # masked around a fragment
+        "account 456789abcd has no access",  # a piece of it
+    ],
+)
+@pytest.mark.parametrize("status", [400, 404, 429, 500])
+async def test_an_error_repeating_the_key_in_another_form_never_carries_it(
+    fake_openai: FakeOpenAIServer, status: int, echo: str
+) -> None:
+    fake_openai.push(error_reply(status, f"Request refused: {echo}."))
+
+    error = await failure(model_for(fake_openai))  # its key: FAKE_API_KEY
+
+    assert "Request refused: " in error.message
+    for fragment in ("012345", "6789ab", "abcdef", "SECRET", "0123.."):
+        assert fragment not in error.message
+
+
 async def test_server_error_is_unavailable(fake_openai: FakeOpenAIServer) -> None:
     fake_openai.push(error_reply(500, "The server had an error", type="server_error"))
 

@@ -40,6 +40,10 @@ _MAX_DETAIL_CHARS = 400
 # Key-shaped tokens some providers echo back in error messages ("Incorrect API key
 # provided: sk-abc..."): masked or not, they have no place in a user-facing message.
 _KEYLIKE = re.compile(r"\b(?:sk|ak|key)-[A-Za-z0-9_\-*.]{4,}|Bearer\s+\S+", re.IGNORECASE)
+# a word of an error text that shares this many characters in a row with the API key is
+# taken for a piece of it (a masked echo such as "MODELK...4321" keeps six)
+_FRAGMENT = 6
+_WORD = re.compile(rf"[A-Za-z0-9_\-.+/=]{{{_FRAGMENT},}}")
 
 
 def _import_openai() -> Any:
@@ -120,9 +124,21 @@ _SDK_PREFIX = re.compile(r"^Error code: \d+ - ")
 
 
 def _redact(text: str, secret: str | None) -> str:
+    """A provider's error text as ours may carry it: without the key in any form a provider
+    may repeat it in (whole, without its ``sk-``, cut or masked around a fragment: every
+    word sharing :data:`_FRAGMENT` characters in a row with it), nor anything key-like."""
     text = _SDK_PREFIX.sub("", text)
     if secret:
         text = text.replace(secret, "***")
+        pieces = {secret[i : i + _FRAGMENT] for i in range(len(secret) - _FRAGMENT + 1)}
+
+        def masked(word: re.Match[str]) -> str:
+            w = word.group(0)
+            if any(w[i : i + _FRAGMENT] in pieces for i in range(len(w) - _FRAGMENT + 1)):
+                return "***"
+            return w
+
+        text = _WORD.sub(masked, text)
     text = _KEYLIKE.sub("***", text)
     if len(text) > _MAX_DETAIL_CHARS:
         text = text[:_MAX_DETAIL_CHARS] + "..."
