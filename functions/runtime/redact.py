@@ -1,10 +1,13 @@
 """What a log line or a span may say of a request's target: the secrets some URLs carry.
 
 A live view's URL holds its view token, which opens the desktop (``/v1/sandboxes/{id}/
-desktop/{view token}/...`` on the sandbox function, ``?token=`` on the view's WebSocket):
-both are replaced by ``~`` before a path or query is written anywhere. ``RedactTargets``
-does it for the request lines the server itself logs (uvicorn's access and WebSocket lines,
-mangum's on Lambda, should its level let them through).
+desktop/{view token}/...`` on the sandbox function, ``?token=`` on the view's WebSocket).
+The segment after ``desktop`` wherever such a path appears (a mistyped ``//v1/...`` or
+``/V1/...`` path holds the token all the same) and the value of every query parameter
+(``?access_token=``, ``?api_key=``: a client may put any secret there) are replaced by
+``~`` before a path or query is written anywhere. ``RedactTargets`` does it for the
+request lines the server itself logs (uvicorn's access and WebSocket lines, mangum's on
+Lambda, should its level let them through).
 """
 
 from __future__ import annotations
@@ -12,8 +15,8 @@ from __future__ import annotations
 import logging
 import re
 
-_VIEW_TOKEN = re.compile(r"^(/v1/sandboxes/[^/]+/desktop/)[^/]+")
-_TOKEN_PARAM = re.compile(r"(^|&)(token=)[^&]*", re.IGNORECASE)
+_VIEW_TOKEN = re.compile(r"(/v1/sandboxes/[^/]+/desktop/)[^/]+", re.IGNORECASE)
+_PARAM_VALUE = re.compile(r"(^|&)([^&=]*=)[^&]*")
 _SERVERS = ("uvicorn", "mangum")  # the loggers of the servers that log request lines
 
 
@@ -23,8 +26,9 @@ def loggable_path(path: str) -> str:
 
 
 def loggable_query(query: str) -> str:
-    """A query string (without ``?``) with ``token=`` values taken out."""
-    return _TOKEN_PARAM.sub(r"\1\2~", query)
+    """A query string (without ``?``) with every parameter's value taken out (its name
+    kept)."""
+    return _PARAM_VALUE.sub(r"\1\2~", query)
 
 
 def loggable_target(target: str) -> str:

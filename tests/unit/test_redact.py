@@ -17,9 +17,18 @@ def test_a_view_token_is_taken_out_of_paths_and_queries():
     assert loggable_path("/v1/sandboxes/sbx-1/files/desktop/a") == (
         "/v1/sandboxes/sbx-1/files/desktop/a"
     )
-    assert loggable_query("token=abc&x=1") == "token=~&x=1"
-    assert loggable_query("x=1&TOKEN=abc") == "x=1&TOKEN=~"
-    assert loggable_query("mytoken=abc") == "mytoken=abc"
+    # a mistyped path still holds the token: it is taken out all the same
+    assert loggable_path("//v1/sandboxes/sbx-1/desktop/ce05f753aa/x") == (
+        "//v1/sandboxes/sbx-1/desktop/~/x"
+    )
+    assert loggable_path("/V1/Sandboxes/sbx-1/DESKTOP/ce05f753aa") == (
+        "/V1/Sandboxes/sbx-1/DESKTOP/~"
+    )
+    # every query value: a client may put any secret in one (?access_token=, ?api_key=)
+    assert loggable_query("token=abc&x=1") == "token=~&x=~"
+    assert loggable_query("access_token=eyJ.a.b&api_key=sk-LEAK&flag") == (
+        "access_token=~&api_key=~&flag"
+    )
 
 
 def test_the_emulator_prints_the_path_as_sent(capsys):
