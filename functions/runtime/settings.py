@@ -34,8 +34,13 @@ def _seed(name: str, *seed_names: str, default: Any) -> Any:
 
 
 class Settings(BaseSettings):
+    # hide_input_in_errors: an error's input is the whole environment read, secrets too
     model_config = SettingsConfigDict(
-        env_file=None, extra="ignore", case_sensitive=False, populate_by_name=True
+        env_file=None,
+        extra="ignore",
+        case_sensitive=False,
+        populate_by_name=True,
+        hide_input_in_errors=True,
     )
 
     # caller identity (functions/runtime/auth): "jwt" verifies a bearer JWT on every request;

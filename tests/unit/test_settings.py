@@ -78,3 +78,14 @@ def test_usable_values_are_taken(monkeypatch, env):
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     Settings()
+
+
+def test_a_refusal_never_prints_a_secret_set_beside_it(monkeypatch):
+    # pydantic puts an error's input in its message: for a model check, every variable read
+    monkeypatch.setenv("AUTH_JWT_SECRET", "jwtsecret-MARKER-0123456789")
+    monkeypatch.setenv("OSS_SECURITY_TOKEN", "ststoken-MARKER-0123456789")
+    monkeypatch.setenv("STORE_URL", "bogus://x")
+    with pytest.raises(ValueError) as refused:
+        Settings()
+    assert "STORE_URL" in str(refused.value) and "MARKER" not in str(refused.value)
+    assert "0123" not in str(refused.value) and "jwts" not in str(refused.value)
