@@ -20,8 +20,10 @@ from functions.runtime.services import (
     StateConflict,
     StateService,
 )
+from functions.runtime.services.layout import memory_index_key
 from functions.runtime.settings import Settings
 from functions.runtime.storage import open_store
+from functions.runtime.storage.memory import MemoryStore
 from tests.messages import msg, texts
 
 WRITERS = 20
@@ -187,3 +189,38 @@ def test_twenty_processes_add_memory_to_a_new_session(settings):
         settings, lambda store: MemoryService(store).list_memory("u", {"page_size": 100})
     )
     assert sorted(texts(items)) == sorted(f"fact {i}" for i in range(WRITERS))
+
+
+class MarkerDeleteHeld(MemoryStore):
+    """A memory store whose delete of a memory session's index marker waits until ``added``
+    (the order a slow store allows: a delete of all memory took the session's log, an add
+    then makes it anew, the delete takes the marker away last)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.log_gone = asyncio.Event()
+        self.added = asyncio.Event()
+
+    async def delete(self, key: str) -> None:
+        if key == memory_index_key("alice", "m1") and not self.added.is_set():
+            self.log_gone.set()
+            await self.added.wait()
+        await super().delete(key)
+
+
+async def test_memory_added_while_all_memory_is_deleted_stays_visible_and_deletable():
+    store = MarkerDeleteHeld()
+    memory = MemoryService(store)
+    await memory.add_memory("alice", msg("old"), "m1")
+
+    async def add_after_the_log_went() -> None:
+        await store.log_gone.wait()
+        await memory.add_memory("alice", msg("banana"), "m1")
+        store.added.set()
+
+    await asyncio.gather(memory.delete_memory("alice"), add_after_the_log_went())
+    # acknowledged after the delete began: kept, and found
+    assert texts(await memory.search_memory("alice", msg("banana"))) == ["banana"]
+    await memory.delete_memory("alice")  # and a later delete of all memory reaches it
+    assert await memory.list_memory("alice") == []
+    assert [k for k in store._keys if "memory" in k] == []

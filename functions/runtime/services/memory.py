@@ -136,9 +136,13 @@ class MemoryService(LogBackedService):
                     continue
             try:
                 await log.append(view, records)
-                return
             except LogNotFound:  # deleted while we appended: start a new log
                 continue
+            if loaded is None:
+                # and again: a delete racing this one may have taken the marker away
+                # after the first put found it still there (delete_memory's other half)
+                await self._put_marker(user_id, sid)
+            return
         raise LogNotFound(log.prefix)
 
     async def _put_marker(self, user_id: str, sid: str) -> None:
@@ -212,8 +216,13 @@ class MemoryService(LogBackedService):
         else:
             sessions = await self._sessions(user_id)
         for sid in sessions:
-            await self._log(user_id, sid).delete()
+            log = self._log(user_id, sid)
+            await log.delete()
             await self.store.delete(memory_index_key(user_id, sid))
+            # an add that made a new log after the first delete, and put its marker before
+            # the second, must not be left without one (never searched, never deleted)
+            if await log.load() is not None:
+                await self._put_marker(user_id, sid)
 
 
 class InMemoryMemoryService(MemoryService):
