@@ -162,6 +162,13 @@ def test_state_rounds(client):
     client.post("/v1/users/u/sessions", json={"session_id": "s"})
     assert client.delete("/v1/users/u/sessions/s").status_code == 204
     assert client.get(f"{base}/rounds").json() == {"rounds": []}
+    # a session with saved state but no history: deleting it deletes that state, and says
+    # so (204); a 404 removes nothing, as it says
+    bare = "/v1/users/u/sessions/no-history"
+    assert client.put(f"{bare}/state", json={"step": 1}).status_code == 200
+    assert client.delete(bare).status_code == 204
+    assert client.get(f"{bare}/state/rounds").json() == {"rounds": []}
+    assert_error(client.delete(bare), 404, "session_not_found")
 
 
 def test_memory_routes(client):

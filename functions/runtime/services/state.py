@@ -182,8 +182,9 @@ class StateService(StoreService):
         keys = await self.store.list(prefix)
         return [r for k in keys if (r := parse_seq(k, prefix)) is not None]
 
-    async def delete_state(self, user_id: str, session_id: str | None = None) -> None:
-        """Remove every round of a session (not in the seed; the HTTP DELETE of a session uses it).
+    async def delete_state(self, user_id: str, session_id: str | None = None) -> bool:
+        """Remove every round of a session (not in the seed; the HTTP DELETE of a session
+        uses it); whether it had any.
 
         Rounds are listed first and the head removed first, so a save racing with the delete
         either lands before the listing (and is deleted) or after it (and survives whole).
@@ -193,6 +194,7 @@ class StateService(StoreService):
         keys = await self.store.list(state_rounds_prefix(user_id, sid))
         await self.store.delete(state_head_key(user_id, sid))
         await gather_bounded(self.store.delete(k) for k in keys)
+        return bool(keys)
 
     # --- the head pointer ---------------------------------------------------------------
 

@@ -75,10 +75,10 @@ async def get_session(session: ExistingSession) -> Any:
 async def delete_session(
     user_id: ActingUser, session_id: SessionId, history: History, state: State
 ) -> Response:
-    """Delete the session's history and its saved state."""
-    existed, _ = await asyncio.gather(
+    """Delete the session's history and its saved state; 404 when it had neither."""
+    had_history, had_state = await asyncio.gather(
         history.delete_session(user_id, session_id), state.delete_state(user_id, session_id)
     )
-    if not existed:
+    if not (had_history or had_state):
         raise SessionNotFound(user_id, session_id)
     return Response(status_code=204)
