@@ -46,6 +46,27 @@ def is_public(scope: Any) -> bool:
     return scope["path"] in PUBLIC_PATHS and scope.get("method", "GET") in ("GET", "HEAD")
 
 
+class HeadAsGet:
+    """``HEAD`` answered as ``GET`` without the body, the same status and headers (RFC 9110
+    9.3.2): Starlette's plain routes do so, FastAPI's API routes answer 405 (a health
+    checker may send ``HEAD /health``)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def headless(message: Any) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headless)
+
+
 def get_instance(request: Request) -> Instance:
     return request.app.state.instance
 
@@ -217,6 +238,7 @@ def create_function_app(
     _complete_openapi(app, public or is_public)
     install_error_handlers(app, not_found)
     max_bytes = instance.settings.max_request_bytes
+    app.add_middleware(HeadAsGet)
     app.add_middleware(JsonNumbers, json_route=json_route or (lambda _: True))
     app.add_middleware(BodyLimit, limit=body_limit or (lambda _: max_bytes))
     app.add_middleware(

@@ -103,6 +103,17 @@ def test_unknown_routes_and_methods_answer_in_the_one_error_shape(functions, fun
     assert resp.headers["allow"], "a 405 names the methods that are allowed"
 
 
+@pytest.mark.parametrize("function", ["query", "state", "sandbox"])
+def test_head_is_get_without_the_body(functions, function):
+    """A health checker may send ``HEAD /health``: the GET's status and headers, no body."""
+    base = functions[function]
+    got, head = httpx.get(f"{base}/health"), httpx.head(f"{base}/health")
+    assert (head.status_code, head.content) == (200, b"")
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.headers["content-length"] == str(len(got.content))
+    assert httpx.head(f"{base}/no/such/route").status_code == 404
+
+
 def test_query_errors_are_named(functions):
     base = functions["query"]
     assert_error(httpx.post(f"{base}/process", content=b"{", headers=JSON), 422, "invalid_request")
