@@ -18,7 +18,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 # or g(b), in either case
 DOCKER_SIZE = r"^[0-9]+(\.[0-9]+)?([kmgKMG][bB]?|[bB])?$"
 # an origin as a browser sends it: scheme://host[:port], no path
-ORIGIN = re.compile(r"^https?://[^/\s:]+(:[0-9]{1,5})?$")
+ORIGIN = re.compile(r"^https?://[^/\s:]+(:[0-9]{1,5})?/?$")  # cors.py drops a last "/"
 STORE_SCHEMES = ("file", "memory", "s3", "oss")
 
 
