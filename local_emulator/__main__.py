@@ -5,6 +5,10 @@ variables the deployed functions read (QUERY_PORT, STATE_PORT, STORE_URL, AGENT_
 ``--store s3`` or ``--store oss`` starts a loopback S3 (moto) or OSS emulator and points
 STORE_URL at it. ``--artifacts`` runs each function from its built zip instead of from
 this checkout (see artifacts.py).
+
+Every port it will bind is checked free before anything starts (``ports.py``). When it
+stops, the sandboxes whose records die with it (the ``--store s3|oss`` emulators) are
+ended; a folder's are kept for the next run (``sandbox_shutdown.py``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import os
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
+
+from local_emulator.ports import PortInUse, check_free, emulator_ports
 
 if TYPE_CHECKING:
     from local_emulator.serve import Function
@@ -85,6 +91,14 @@ def _offline_model(host: str) -> Function | None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    try:
+        run(argv)
+    except PortInUse as exc:  # one line, the variable named; nothing was started
+        raise SystemExit(f"python -m local_emulator: {exc}") from None
+
+
+def run(argv: list[str] | None = None) -> None:
+    """``main`` without its error line: ``PortInUse`` when a port it needs is taken."""
     args_in = sys.argv[1:] if argv is None else argv
     if args_in[:1] == ["token"]:  # `python -m local_emulator token --user alice`
         from local_emulator.tokens import main as token_main
@@ -143,6 +157,14 @@ def main(argv: list[str] | None = None) -> None:
         configure_logging("json", sys.stdout)
 
     host = args.host or given.emulator_host
+    # before the store and cloud emulators start: a taken port is one line, nothing started
+    desktop_door = bool(args.artifacts) and args.platform == "fc"
+    check_free(
+        emulator_ports(
+            given, offline_model=not os.environ.get("MODEL_BASE_URL"), desktop_door=desktop_door
+        ),
+        host,
+    )
     print("agentscope-faas local emulator", flush=True)
     with _store_backend(args.store, host), _sandbox_backend(args.sandbox_backend, host):
         # the query function's agents reach sandboxes through the emulated sandbox function
@@ -171,11 +193,20 @@ def main(argv: list[str] | None = None) -> None:
                 Function("state", state_app(settings), settings.state_port, "/v1/users/...")
             )
         from functions.sandbox.app import create_app as sandbox_app
+        from local_emulator.sandbox_shutdown import SandboxesAtShutdown, store_dies_with_process
 
+        # a store that dies with the emulator takes its sandboxes' records, an emulated cloud
+        # their sessions: end them as it stops; else they are kept for the next run
+        # (sandbox_shutdown.py)
+        why = ""
+        if store_dies_with_process(settings.store_url, args.store != "file"):
+            why = "their records are in memory, gone with the emulator"
+        elif args.sandbox_backend in ("fc", "agentrun"):
+            why = f"the {args.sandbox_backend} emulator they run on stops with it"
         functions.append(
             Function(
                 "sandbox",
-                sandbox_app(settings, reaper=True),
+                SandboxesAtShutdown(sandbox_app(settings, reaper=True), end=bool(why), why=why),
                 settings.sandbox_port,
                 f"/v1/sandboxes (on {settings.sandbox_backend})",
             )

@@ -1,7 +1,9 @@
 """Serve several functions' ASGI apps in one process, one uvicorn server per port.
 
 One Ctrl-C stops them all: the servers are told not to capture signals themselves (uvicorn
-would let only the last one see the signal) and a single handler stops every server.
+would let only the last one see the signal) and a single handler stops every server. Every
+port is bound before any server starts, so one that is taken is a single line naming the
+variable that chose it (``PortInUse``), and nothing was started.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import uvicorn
 
 from functions.runtime.redact import loggable_target
+from local_emulator.ports import PortInUse, bind
 
 
 def _ephemeral_range() -> tuple[int, int]:
@@ -58,6 +61,22 @@ class Function:
     app: Any
     port: int
     routes: str
+    # what chose the port, for an error about it: a variable (QUERY_PORT) or an option
+    port_from: str = ""
+
+
+# the variables that choose the emulator's ports, by function
+PORT_VARIABLES = {
+    "query": "QUERY_PORT",
+    "state": "STATE_PORT",
+    "sandbox": "SANDBOX_PORT",
+    "model": "MODEL_PORT",
+    "sandbox-desktop": "SANDBOX_DESKTOP_PORT",
+}
+
+
+class ServerFailed(Exception):
+    """A server stopped while starting (its app's startup failed: it said why)."""
 
 
 class _Server(uvicorn.Server):
@@ -101,7 +120,19 @@ class AccessLog:
             )
 
 
-async def serve(functions: list[Function], host: str) -> None:
+async def serve(functions: list[Function], host: str, what: str = "emulator") -> None:
+    """Serve ``functions`` until Ctrl-C (SIGINT) or SIGTERM; ``what`` they are together, for
+    the lines that say they are ready and stopped. ``PortInUse`` when a port cannot be had,
+    before any server starts; ``SystemExit(1)`` when one fails to start."""
+    sockets: list[socket.socket] = []
+    try:
+        for fn in functions:
+            source = fn.port_from or PORT_VARIABLES.get(fn.name, f"{fn.name} port")
+            sockets.append(bind(host, fn.port, source))
+    except PortInUse:
+        for sock in sockets:
+            sock.close()
+        raise
     servers = []
     for fn in functions:
         config = uvicorn.Config(
@@ -120,21 +151,35 @@ async def serve(functions: list[Function], host: str) -> None:
                 server.force_exit = True
             server.should_exit = True
 
+    async def run(server: _Server, sock: socket.socket) -> None:
+        try:
+            await server.serve(sockets=[sock])
+        except SystemExit:  # uvicorn's way to say its startup failed: not the whole loop's
+            raise ServerFailed() from None
+        finally:
+            sock.close()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop)
-    tasks = [asyncio.ensure_future(s.serve()) for s in servers]
-    while not all(s.started for s in servers):
-        done = [t for t in tasks if t.done()]
-        if done:  # a server failed to start (port in use...): stop the others and report
-            stop()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            for t in done:
-                t.result()
-            raise SystemExit(1)
-        await asyncio.sleep(0.05)
-    for fn in functions:
-        print(f"  {fn.name:<8} http://{host}:{fn.port}  {fn.routes}", flush=True)
-    print("Ready. Ctrl-C stops the emulator.", flush=True)
-    await asyncio.gather(*tasks)
-    print("emulator stopped", file=sys.stderr, flush=True)
+    try:
+        tasks = [
+            asyncio.ensure_future(run(s, sock)) for s, sock in zip(servers, sockets, strict=True)
+        ]
+        while not all(s.started for s in servers):
+            if any(t.done() for t in tasks):  # a server failed to start: stop the others
+                stop()
+                outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+                for outcome in outcomes:  # not a startup uvicorn reported: show it
+                    if isinstance(outcome, Exception) and not isinstance(outcome, ServerFailed):
+                        raise outcome
+                raise SystemExit(1)
+            await asyncio.sleep(0.05)
+        for fn in functions:
+            print(f"  {fn.name:<8} http://{host}:{fn.port}  {fn.routes}", flush=True)
+        print(f"Ready. Ctrl-C stops the {what}.", flush=True)
+        await asyncio.gather(*tasks)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    print(f"{what} stopped", file=sys.stderr, flush=True)

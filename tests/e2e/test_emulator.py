@@ -150,6 +150,8 @@ def test_friday_runs_code_in_an_fc_session_with_sandbox_backend_fc(
     assert len(sessions) == 1  # the chat's sandbox: one FC session, one container
     assert "fc api   http://127.0.0.1:" in out and "(on fc)" in out
     assert left == []  # the FC emulator ended its sessions as it stopped
+    # after the sandbox function deleted each (record and session), as DELETE does
+    assert "stopping 1 sandbox (the fc emulator they run on stops with it)" in out
 
 
 def test_a_bad_setting_is_one_line_naming_it(tmp_path):

@@ -210,6 +210,50 @@ def test_an_earlier_session_reopens_from_the_list_with_its_history(page):
     assert [m["role"] for m in messages["items"]] == ["user", "assistant"] * 2
 
 
+def test_every_session_is_listed_past_the_state_functions_first_page(page):
+    """The state function lists sessions a page at a time in id order: the list follows
+    next_cursor, so a user with more than a page of sessions still sees the newest."""
+    from playwright.sync_api import expect
+
+    sessions = f"{page.base}/v1/users/many/sessions"
+    with httpx.Client(timeout=30) as http:
+        for n in range(201):  # one more than the page holds
+            answer = http.post(sessions, json={"session_id": f"s-{n:03d}"})
+            assert answer.status_code == 201, answer.text
+        first = http.get(sessions, params={"limit": 200}).json()
+    assert first["next_cursor"] and "s-200" not in {s["id"] for s in first["items"]}
+    page.goto(f"{page.base}/?user=many")
+    page.wait_for_selector("body[data-ready=true]")
+    expect(page.locator("#sessions li[data-session-id]")).to_have_count(201)
+    expect(page.locator('#sessions li[data-session-id="s-200"]')).to_have_count(1)
+    expect(page.locator("#sessions li.more")).to_have_count(0)
+
+
+def test_a_listing_that_never_ends_stops_at_the_pages_limit(page):
+    """A state function whose pages go on for ever (or for a very busy user): the page
+    lists MAX_LISTED_SESSIONS and says there are more, rather than reading without end."""
+    import json
+
+    from playwright.sync_api import expect
+
+    served: list[str] = []
+
+    def endless(route: Any) -> None:
+        n = len(served)
+        served.append(route.request.url)
+        items = [{"id": f"e-{n:03d}-{i:03d}", "created_at": 1.0e9 + n} for i in range(200)]
+        body = {"items": items, "next_cursor": f"page-{n + 1}"}
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(body))
+
+    page.route("**/v1/users/endless/sessions?*", endless)
+    page.goto(f"{page.base}/?user=endless")
+    page.wait_for_selector("body[data-ready=true]")
+    expect(page.locator("#sessions li[data-session-id]")).to_have_count(5000)
+    expect(page.locator("#sessions li.more")).to_have_text("5000 sessions listed, more not shown")
+    assert len(served) == 25  # 5000 at 200 a page, then no more requests
+    assert "cursor=page-24" in served[-1] and "limit=200" in served[-1]
+
+
 def test_the_readme_screenshot(page, docker_client, sandbox_images_built, tmp_path):
     """A conversation with each kind of block, as README shows it: PLAYGROUND_SCREENSHOT=
     docs/images/playground.png writes it there (else into the test's folder)."""

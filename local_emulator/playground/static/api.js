@@ -124,9 +124,24 @@ export async function call(base, path, { method = "GET", body } = {}) {
 
 export const seg = encodeURIComponent;
 
-export async function listSessions() {
-  const page = await call(settings.state, `/v1/users/${seg(currentUser())}/sessions?limit=200`);
-  return page.items;
+// the list follows the state function's pages (in id order, not by time) up to this many
+// sessions, so the newest is listed whatever its id
+export const MAX_LISTED_SESSIONS = 5000;
+const SESSIONS_PAGE = 200;
+
+/** The user's sessions, page after page: {items, more}; `more` when there were more than
+ * `max` (those are left out). */
+export async function listSessions(max = MAX_LISTED_SESSIONS) {
+  const base = `/v1/users/${seg(currentUser())}/sessions`;
+  const items = [];
+  let cursor = null;
+  do {
+    const limit = Math.min(SESSIONS_PAGE, max - items.length);
+    const page = await call(settings.state, `${base}?limit=${limit}` + (cursor ? `&cursor=${seg(cursor)}` : ""));
+    items.push(...page.items);
+    cursor = page.next_cursor;
+  } while (cursor && items.length < max);
+  return { items, more: !!cursor };
 }
 
 /** Every message of a session, oldest first (the state function pages them). */

@@ -9,6 +9,7 @@ import {
   headers,
   listSandboxes,
   listSessions,
+  MAX_LISTED_SESSIONS,
   loadSettings,
   saveSettings,
   sessionMessages,
@@ -84,15 +85,30 @@ function setRunning(running) {
 
 // --- sessions ------------------------------------------------------------------------
 
+// a session's title (its first message) is read when its entry scrolls into view: a list
+// of thousands reads only what is shown
+const titles = new IntersectionObserver((entries) => {
+  for (const entry of entries) {
+    if (!entry.isIntersecting) continue;
+    titles.unobserve(entry.target);
+    const id = entry.target.closest("li").dataset.sessionId;
+    if (!state.titles.has(id)) fillTitle(id, entry.target);
+  }
+});
+let listing = 0; // the latest refresh: an older one that ends later is dropped
+
 async function refreshSessions() {
-  let items;
+  const mine = ++listing;
+  let items, more;
   try {
-    items = await listSessions();
+    ({ items, more } = await listSessions());
   } catch (exc) {
-    notice(`sessions: ${explain(exc)}`);
+    if (mine === listing) notice(`sessions: ${explain(exc)}`);
     return;
   }
+  if (mine !== listing) return;
   items.sort((a, b) => (b.updated_at || b.created_at) - (a.updated_at || a.created_at));
+  titles.disconnect();
   ui.sessions.replaceChildren();
   for (const session of items) {
     const item = document.createElement("li");
@@ -110,7 +126,13 @@ async function refreshSessions() {
     button.addEventListener("click", () => openSession(session.id));
     item.append(button);
     ui.sessions.append(item);
-    if (!state.titles.has(session.id)) fillTitle(session.id, title);
+    if (!state.titles.has(session.id)) titles.observe(title);
+  }
+  if (more) {
+    const item = document.createElement("li");
+    item.className = "more muted";
+    item.textContent = `${MAX_LISTED_SESSIONS} sessions listed, more not shown`;
+    ui.sessions.append(item);
   }
 }
 
