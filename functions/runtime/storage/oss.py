@@ -104,7 +104,9 @@ def described(exc: BaseException) -> str:
     error's body holds the string signed (the STS token in it) and the access key id."""
     code = getattr(exc, "code", "") or type(exc).__name__
     status = getattr(exc, "status", None)
-    if status is None:  # not an answer of OSS's (a connection failure): its own text
+    if not isinstance(status, int) or status < 0:
+        # not an answer of OSS's (oss2's own failures have negative statuses: a connection
+        # refused, a checksum): their text holds no signature
         return f"{code}: {exc}"
     message = getattr(exc, "message", "") or ""
     request_id = getattr(exc, "request_id", "") or ""
@@ -207,7 +209,8 @@ class OSSStore(ObjectStore):
         except (StoreError, _NotAppendable):
             raise
         except Exception as exc:
-            raise StoreError(f"oss {what}: {described(exc)}") from exc
+            # not chained: a traceback would print oss2's own text (what it signed)
+            raise StoreError(f"oss {what}: {described(exc)}") from None
 
     def _remember(self, name: str, length: int) -> None:
         with self._lengths_lock:  # called from worker threads too

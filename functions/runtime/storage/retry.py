@@ -133,10 +133,13 @@ async def call_with_retry(
     except Exception as exc:
         if not transient(exc):
             raise
-        raise StoreUnavailable(
+        failure = StoreUnavailable(
             f"{what}: still failing after {policy.attempts} attempts: {type(exc).__name__}: "
             f"{describe(exc)}"
-        ) from exc
+        )
+        if describe is str:
+            raise failure from exc
+        raise failure from None  # a traceback must say no more than describe does
 
 
 def boto_config(settings: Settings, **extra: Any) -> Any:
