@@ -22,6 +22,7 @@ from functions.runtime.models import (
     Usage,
     get_model,
 )
+from functions.runtime.models.openai_compat import _redact, model_error
 from functions.runtime.settings import Settings
 from tests.fakes.openai_server import (
     FAKE_API_KEY,
@@ -358,6 +359,27 @@ async def test_an_error_repeating_the_key_in_another_form_never_carries_it(
     assert "Request refused: " in error.message
     for fragment in ("012345", "6789ab", "abcdef", "SECRET", "0123.."):
         assert fragment not in error.message
+
+
+async def test_an_agent_framework_s_model_error_is_masked_by_the_key_it_was_sent_with(
+    fake_openai: FakeOpenAIServer,
+) -> None:
+    # an agentscope agent's own model client: the runtime is not told its key
+    import openai
+
+    fake_openai.push(error_reply(429, "quota exceeded for key 0123456789abcdefSECRET"))
+    client = openai.AsyncOpenAI(base_url=fake_openai.base_url, api_key=FAKE_API_KEY, max_retries=0)
+    with pytest.raises(openai.APIError) as raised:
+        await client.chat.completions.create(model="m", messages=USER, stream=True)
+    error = model_error(openai, raised.value, "the model")
+    assert "quota exceeded for key ***" in error.message
+
+
+def test_a_placeholder_key_of_a_local_server_masks_only_itself() -> None:
+    said = "Field required: messages (ollama pull llama3; see /docs/required-fields)"
+    for key in ("ollama", "sk-no-key-required", "not-needed-parameter"):
+        assert _redact(said, key) == said
+    assert _redact("bad key sk-no-key-required", "sk-no-key-required") == "bad key ***"
 
 
 async def test_server_error_is_unavailable(fake_openai: FakeOpenAIServer) -> None:

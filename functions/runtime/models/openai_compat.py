@@ -43,6 +43,13 @@ _KEYLIKE = re.compile(r"\b(?:sk|ak|key)-[A-Za-z0-9_\-*.]{4,}|Bearer\s+\S+", re.I
 # a word of an error text that shares this many characters in a row with the API key is
 # taken for a piece of it (a masked echo such as "MODELK...4321" keeps six)
 _FRAGMENT = 6
+
+
+def _random_looking(key: str) -> bool:
+    """A key made to be secret: long, letters and digits mixed (a placeholder is neither)."""
+    return len(key) >= 16 and any(c.isdigit() for c in key) and any(c.isalpha() for c in key)
+
+
 _WORD = re.compile(rf"[A-Za-z0-9_\-.+/=]{{{_FRAGMENT},}}")
 
 
@@ -123,13 +130,28 @@ class _ToolCallAssembler:
 _SDK_PREFIX = re.compile(r"^Error code: \d+ - ")
 
 
+def _bearer_of(exc: Any) -> str | None:
+    """The key the failed request was sent with (its ``Authorization: Bearer``): what an
+    agent framework's own model client used, which the runtime is not told."""
+    request = getattr(exc, "request", None)
+    headers = getattr(request, "headers", None)
+    auth = headers.get("authorization", "") if headers is not None else ""
+    scheme, _, key = str(auth).partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return key.strip() or None
+
+
 def _redact(text: str, secret: str | None) -> str:
     """A provider's error text as ours may carry it: without the key in any form a provider
-    may repeat it in (whole, without its ``sk-``, cut or masked around a fragment: every
-    word sharing :data:`_FRAGMENT` characters in a row with it), nor anything key-like."""
+    may repeat it in (whole; and for a random-looking key, without its ``sk-``, cut or
+    masked around a fragment: every word sharing :data:`_FRAGMENT` characters in a row with
+    it), nor anything key-like. A placeholder key of a local server (``ollama``,
+    ``sk-no-key-required``) shares words with its errors: only its whole is masked."""
     text = _SDK_PREFIX.sub("", text)
-    if secret:
+    if secret and len(secret) >= _FRAGMENT + 2:  # "ollama" is a word, not a secret
         text = text.replace(secret, "***")
+    if secret and _random_looking(secret):
         pieces = {secret[i : i + _FRAGMENT] for i in range(len(secret) - _FRAGMENT + 1)}
 
         def masked(word: re.Match[str]) -> str:
@@ -366,7 +388,7 @@ def model_error(
         cause = exc.__cause__
         reason = f": {type(cause).__name__}" if cause is not None else ""
         return ModelError("model_unavailable", f"cannot reach {where}{reason}")
-    detail = _redact(str(getattr(exc, "message", "") or exc), api_key)
+    detail = _redact(str(getattr(exc, "message", "") or exc), api_key or _bearer_of(exc))
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         if status in (401, 403):
