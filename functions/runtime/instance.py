@@ -57,10 +57,10 @@ class Instance:
         self.name = instance_name()  # what the running-turns listing says a turn runs on
         # TurnObservers (turn.py) given every turn of this instance: tracing, the request log
         self.turn_observers: list[Any] = []
-        # awaited with (this instance, user id, response id) when a turn takes over the
-        # lapsed lease of the turn writing that response (Turn.begin): a protocol's
-        # ``on_lapsed_turn`` records what that turn left unfinished
-        self.lapse_handlers: list[Callable[[Instance, str, str], Awaitable[None]]] = []
+        # awaited with (this instance, user id, response id, when its lease lapsed) when a
+        # turn takes over the lapsed lease of the turn writing that response (Turn.begin):
+        # a protocol's ``on_lapsed_turn`` records what that turn left unfinished
+        self.lapse_handlers: list[Callable[[Instance, str, str, float], Awaitable[None]]] = []
         self.tracing: Any = None  # the function's tracing.otel.Tracing, when it is on
         self._given_store = store
         self._given_launcher = launcher

@@ -171,7 +171,7 @@ class Turn:
         self._watch_after(self.instance.settings.stop_poll_interval_s)
         try:
             if self.lease.lapsed is not None:  # its turn's instance died: settle what it left
-                await self._settle_lapsed(self.lease.lapsed)
+                await self._settle_lapsed(self.lease.lapsed, self.lease.lapsed_at)
             # one read for a session that exists, none for an id just made; a new session is
             # created by the turn's commit, holding the turn (services/history.py)
             self.session = await inst.history.open_session(
@@ -185,12 +185,12 @@ class Turn:
         for observer in self.observers:
             observer.started(self)
 
-    async def _settle_lapsed(self, response_id: str) -> None:
-        """The instance's lapse handlers for the turn this one took the session from
-        (best effort: the turn goes on whatever they meet)."""
+    async def _settle_lapsed(self, response_id: str, lapsed_at: float) -> None:
+        """The instance's lapse handlers for the turn this one took the session from, its
+        lease lapsed at ``lapsed_at`` (best effort: the turn goes on whatever they meet)."""
         for handler in self.instance.lapse_handlers:
             try:
-                await handler(self.instance, self.user_id, response_id)
+                await handler(self.instance, self.user_id, response_id, lapsed_at)
             except Exception as exc:
                 log.warning("could not settle the lapsed turn %s: %s", response_id, exc)
 

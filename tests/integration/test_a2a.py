@@ -49,6 +49,7 @@ from google.protobuf import json_format
 
 from functions.runtime.app import AgentApp
 from functions.runtime.protocols import a2a_server
+from functions.runtime.protocols.a2a import lost_after_s as a2a_lost_after_s
 from functions.runtime.server import build_app
 from functions.runtime.services import CountingStore, SessionHistoryService, quotas
 from functions.runtime.services.layout import a2a_task_key, a2a_tasks_prefix
@@ -739,33 +740,38 @@ async def test_a_task_whose_instance_died_mid_turn_is_recorded_failed(store_url,
 async def test_a_task_whose_instance_died_is_recorded_failed_when_the_next_turn_takes_its_context(
     store_url, retry_by
 ):
-    """SIGKILL the instance running a task, then send the next message on its context before
-    anyone reads the task: the turn that takes over the lapsed lease (by A2A or ``/process``)
-    records the task failed, so it never stays ``working`` once its context has moved on."""
+    """SIGKILL the instance running a task; once its lease has lapsed for longer than a live
+    instance could still be writing the task's end, send the next message on its context,
+    before anyone reads the task: the turn that takes over the lease (by A2A or
+    ``/process``) records the task failed as it starts, so it never stays ``working`` once
+    its context has moved on (the next turn ends, its lease goes: nothing else tells)."""
     task_id = await kill_mid_task(store_url, "ctx-1")
-    with instance(slow_app, store_url) as other:
+    quick = {"session_lock_ttl_s": 1, "stop_poll_interval_s": 0.2}
+    quick |= {"store_timeout_s": 0.1, "store_retry_attempts": 1}
+    lost_after = a2a_lost_after_s(Settings(store_url=store_url, **quick))
+
+    async def lapsed_long_enough() -> bool:
+        store = open_store(store_url)
+        try:
+            found = await store.get(lock_key("default", "ctx-1"))
+        finally:
+            await store.close()
+        return found is not None and json.loads(found[0])["expires_at"] + lost_after < time.time()
+
+    await eventually(lapsed_long_enough, "the dead turn's lease to lapse")
+    with instance(slow_app, store_url, **quick) as other:
         async with a2a(other, streaming=False) as client, httpx.AsyncClient() as http:
-
-            async def took_the_context() -> bool:  # refused until the dead lease lapses
-                if retry_by == "process":
-                    body = {
-                        "session_id": "ctx-1",
-                        "input": [{"role": "user", "content": [{"type": "text", "text": "next"}]}],
-                    }
-                    sent = await http.post(f"{other}/process", json=body, timeout=DEADLINE_S)
-                    return sent.status_code == 200
-                try:
-                    return (await send(client, "next", "ctx-1")).status.state == COMPLETED
-                except A2AClientError:
-                    return False
-
-            await eventually(took_the_context, "the next turn to take the context")
-
-            async def recorded_failed() -> Task | None:
-                task = await client.get_task(GetTaskRequest(id=task_id))
-                return task if task.status.state == FAILED else None
-
-            ended = await eventually(recorded_failed, "the dead task to be recorded failed")
+            if retry_by == "process":
+                body = {
+                    "session_id": "ctx-1",
+                    "input": [{"role": "user", "content": [{"type": "text", "text": "next"}]}],
+                }
+                sent = await http.post(f"{other}/process", json=body, timeout=DEADLINE_S)
+                assert sent.status_code == 200, sent.text
+            else:
+                assert (await send(client, "next", "ctx-1")).status.state == COMPLETED
+            ended = await client.get_task(GetTaskRequest(id=task_id))
+    assert ended.status.state == FAILED
     error = json_format.MessageToDict(ended.status.message.metadata)["error"]
     assert error["code"] == "instance_lost"
     assert answer(ended) == "working: "

@@ -16,6 +16,7 @@ object store under its owner, so any instance answers for any task. The work is 
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request
@@ -28,6 +29,7 @@ from ..storage.keys import InvalidId
 
 if TYPE_CHECKING:
     from ..instance import Instance
+    from ..settings import Settings
     from .a2a_server import A2AServer
 
 CARD_PATH = "/.well-known/agent-card.json"
@@ -80,12 +82,39 @@ def _server_module() -> Any:
     return a2a_server
 
 
-async def on_lapsed_turn(instance: Instance, user_id: str, response_id: str) -> None:
-    """A turn (of any protocol) took over the lapsed lease of the turn writing
-    ``response_id``: if that turn ran an A2A task, its instance died (or lost the context)
-    before the task's end, so the task is recorded failed now (``instance_lost``) rather
-    than left ``working`` once its context has moved on. One GET when no task has that id
-    (a2a-sdk is imported only when one has)."""
+def lost_after_s(settings: Settings) -> float:
+    """How long past its expiry a task's lease shows its instance died (seconds):
+    ``SESSION_LOCK_TTL_S`` and nine of the longest store calls (``B``).
+
+    Why nine, for a live instance whose store answers within ``B``: the turn's watcher
+    renews its lease from the moment it is taken (``Turn.begin``), a stopped turn's too,
+    until the turn ends. The expiry written when it was taken is counted from before the
+    taking (up to ``3B``: a take-over reads and writes again), and the first renewal (a
+    read, then a write: ``2B``) comes a poll after it; later ones come every third of a
+    TTL. So while the watcher runs, the stored lease is never lapsed by more than ``5B`` and
+    a poll. Then the turn ends, cancelling any renewal in flight, and the release (``B``),
+    the answer's last artifact chunk (``B``), and the end itself, which waits for a held
+    chunk's write (``B``) before its own (``B``), all land within ``9B`` and a poll past
+    the expiry; ``TTL`` covers the poll.
+    """
+    from ..storage.retry import store_call_bound_s
+
+    return settings.session_lock_ttl_s + 9 * store_call_bound_s(settings)
+
+
+async def on_lapsed_turn(
+    instance: Instance, user_id: str, response_id: str, expired_at: float
+) -> None:
+    """A turn (of any protocol) took over the lease, lapsed at ``expired_at`` (Unix
+    seconds), of the turn writing ``response_id``: if that turn ran an A2A task and the
+    lease lapsed longer ago than :func:`lost_after_s`, its instance died (or lost the
+    context) before the task's end, so the task is recorded failed now (``instance_lost``)
+    rather than left ``working`` once its context has moved on. Sooner, a live instance on
+    a slow store may still be writing the end: the task is left to ``GetTask``, which
+    records it failed once the new turn has held the context that long. One GET when no
+    task has that id (a2a-sdk is imported only when one has)."""
+    if expired_at + lost_after_s(instance.settings) > time.time():
+        return
     try:
         key = a2a_task_key(user_id, response_id)
     except InvalidId:  # no task can have that id

@@ -84,6 +84,7 @@ from ..errors import ApiError
 from ..protocol import Error
 from ..storage.base import StoreError
 from ..storage.keys import InvalidId, validate_id
+from .a2a import lost_after_s
 from .a2a_executor import NEW_CONTEXT, TaskEvents, TurnExecutor, TurnRefused
 from .a2a_required import required_params
 from .a2a_runs import TaskRun, apply_event, copy_task, follow
@@ -347,24 +348,8 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
         return apply_history_length(stored.task, params)
 
     def lost_after_s(self) -> float:
-        """How long past its expiry a task's lease shows its instance died (seconds):
-        ``SESSION_LOCK_TTL_S`` and nine of the longest store calls (``B``).
-
-        Why nine, for a live instance whose store answers within ``B``: the turn's watcher
-        renews its lease from the moment it is taken (``Turn.begin``), a stopped turn's
-        too, until the turn ends. The expiry written when it was taken is counted from
-        before the taking (up to ``3B``: a take-over reads and writes again), and the
-        first renewal (a read, then a write: ``2B``) comes a poll after it; later ones come
-        every third of a TTL. So while the watcher runs, the stored lease is never lapsed
-        by more than ``5B`` and a poll. Then the turn ends, cancelling any renewal in
-        flight, and the release (``B``), the answer's last artifact chunk (``B``), and the
-        end itself, which waits for a held chunk's write (``B``) before its own (``B``),
-        all land within ``9B`` and a poll past the expiry; ``TTL`` covers the poll.
-        """
-        from ..storage.retry import store_call_bound_s
-
-        settings = self.instance.settings
-        return settings.session_lock_ttl_s + 9 * store_call_bound_s(settings)
+        """``protocols/a2a.py: lost_after_s`` for this instance's settings."""
+        return lost_after_s(self.instance.settings)
 
     async def settled(self, stored: StoredTask, context: ServerCallContext) -> StoredTask:
         """``stored`` as it stands; a task whose instance died mid-turn recorded ``failed``
@@ -372,11 +357,11 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
 
         Its context's lease tells: an instance renews the lease of a turn while it runs and
         deletes it when the turn has ended, then writes the task's end. The task is lost
-        when its lease is past its expiry by more than :meth:`lost_after_s` (time for a
+        when its lease is past its expiry by more than :func:`lost_after_s` (time for a
         live instance on a slow store to renew it, or to let it go and write the end), or
         when a later turn has held the context for that long (the task's turn let it go,
-        or lapsed, before that turn took it; a later turn that took over the lapsed lease
-        itself records the task failed at once: :func:`record_lapsed`). A task whose
+        or lapsed, before that turn took it; a later turn that took over a lease lapsed
+        that long records the task failed as it starts: :func:`record_lapsed`). A task whose
         context has no lease (its instance died between letting the context go and
         writing the end, a window of one write) is left as it is: from the store alone
         that cannot be told apart from an end still in flight.

@@ -79,8 +79,10 @@ class Lease:
     expires_at: float
     renewed_at: float = 0.0
     # the response id of the turn whose lapsed lease this one took over (that turn's
-    # instance died, or lost the session): its record may need its end (``Turn.begin``)
+    # instance died, or lost the session), and when that lease lapsed (Unix seconds): its
+    # record may need its end (``Turn.begin``)
     lapsed: str | None = None
+    lapsed_at: float = 0.0
 
 
 class LeaseState(Enum):
@@ -167,6 +169,7 @@ class SessionLock:
             await self.store.put(key, body, if_match=current[1])  # take over an expired lease
             lapsed = held.get("response_id")
             lease.lapsed = lapsed if isinstance(lapsed, str) else None
+            lease.lapsed_at = expires_at
             return lease
         except PreconditionFailed:
             raise SessionBusy(session_id, now + self.ttl_s) from None
