@@ -14,11 +14,13 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-# a size as Docker takes it (memory, a tmpfs): bytes, or a number with a unit b, k(b), m(b)
-# or g(b), in either case
+# a memory limit as Docker takes it: bytes, or a number with a unit b, k(b), m(b) or g(b)
 DOCKER_SIZE = r"^[0-9]+(\.[0-9]+)?([kmgKMG][bB]?|[bB])?$"
-# an origin as a browser sends it: scheme://host[:port], no path
-ORIGIN = re.compile(r"^https?://[^/\s:]+(:[0-9]{1,5})?/?$")  # cors.py drops a last "/"
+# a tmpfs size as the kernel's tmpfs takes it (mount option size=): whole units k..e, or %
+TMPFS_SIZE = r"^([0-9]+[kKmMgGtTpPeE]?|[0-9]+%)$"
+# an origin as a browser sends it: scheme://host[:port], no path (http://[::1]:3000 and
+# chrome-extension://id are origins too; a "*" in a host matches nothing)
+ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://[^/\s,*]+/?$")  # cors.py drops a last "/"
 STORE_SCHEMES = ("file", "memory", "s3", "oss")
 
 
@@ -191,11 +193,11 @@ class Settings(BaseSettings):
     # refill: the claimer's first calls come right after the claim, and a desktop's start at
     # that moment (a browser's launch) competes with them for the host's CPU
     sandbox_pool_refill_delay_s: float = Field(default=1.0, ge=0, le=300)
-    # Docker sizes (DOCKER_SIZE): "1g", "512m", "1.5gb", 1073741824
+    # sizes: the memory limit as Docker reads it ("1.5gb"), the workspace as tmpfs ("1t", "50%")
     sandbox_memory: str = Field(default="1g", pattern=DOCKER_SIZE)
     sandbox_cpus: float = Field(default=1.0, gt=0)
     sandbox_pids_limit: int = Field(default=256, ge=1)
-    sandbox_workspace_size: str = Field(default="512m", pattern=DOCKER_SIZE)
+    sandbox_workspace_size: str = Field(default="512m", pattern=TMPFS_SIZE)
     sandbox_ready_timeout_s: float = Field(default=60.0, gt=0)
     # the longest `timeout` a tool call gets (longer ones are cut to it); passed into the
     # containers (the Docker launcher, the FC functions' and AgentRun templates' environment)

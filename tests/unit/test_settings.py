@@ -39,6 +39,8 @@ def test_a_stop_poll_slower_than_a_third_of_the_lease_ttl_is_refused(monkeypatch
     [
         ({"SANDBOX_MEMORY": "lots"}, "sandbox_memory"),  # was a 500 on every create
         ({"SANDBOX_WORKSPACE_SIZE": "big"}, "sandbox_workspace_size"),
+        ({"SANDBOX_WORKSPACE_SIZE": "1.5g"}, "sandbox_workspace_size"),  # tmpfs: whole units
+        ({"CORS_ALLOW_ORIGINS": "https://*.example.com"}, "CORS_ALLOW_ORIGINS"),
         ({"SANDBOX_TTL_S": "-1"}, "sandbox_ttl_s"),  # sandboxes expired as they were made
         ({"MODEL_TIMEOUT_S": "0"}, "model_timeout_s"),  # every turn timed out
         ({"MAX_SANDBOX_INSTANCES": "0"}, "max_sandbox_instances"),
@@ -67,6 +69,9 @@ def test_values_no_request_could_work_with_are_refused_at_start_naming_the_varia
     "env",
     [
         {"SANDBOX_MEMORY": "1.5gb", "SANDBOX_WORKSPACE_SIZE": "1073741824"},
+        {"SANDBOX_WORKSPACE_SIZE": "1t"},
+        {"SANDBOX_WORKSPACE_SIZE": "50%"},
+        {"CORS_ALLOW_ORIGINS": "http://[::1]:3000,chrome-extension://abcdefgh"},
         {"SSE_PING_INTERVAL_S": "0"},  # no pings
         {"AUTH_MODE": "jwt", "AUTH_JWKS_URL": "https://idp.example/jwks.json"},
         {"CORS_ALLOW_ORIGINS": "*"},
