@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -56,10 +57,14 @@ def new_sandbox_id() -> str:
 
 
 def scrubbed(message: str, handle: str) -> str:
-    """A backend's error message for a caller: without the sandbox's backend handle (a
-    container id, whole or short, or a backend session id), which never leaves the
-    function (``registry.py``)."""
-    for form in (handle, handle[:12]):
+    """A backend's error message for a caller: without the sandbox's backend handle, which
+    never leaves the function (``registry.py``), in any form a backend writes it: whole, a
+    Docker container id's short form (its first 12 hex digits), an FC handle's session id
+    (``function/session``; the function's name is no secret)."""
+    forms = {handle, handle.rpartition("/")[2]}
+    if re.fullmatch(r"[0-9a-f]{64}", handle):
+        forms.add(handle[:12])
+    for form in sorted(forms, key=len, reverse=True):
         if form:
             message = message.replace(form, "<sandbox>")
     return message
@@ -227,6 +232,13 @@ class SandboxService:
                         record = await self._launch(sandbox_type, "pool", None, 0.0, pooled=True)
                     except LaunchError as exc:
                         log.warning("could not warm a %s sandbox: %s", sandbox_type, exc)
+                        return started
+                    try:  # creates elsewhere may have taken the room while it warmed
+                        await self._check_capacity(including=record.id)
+                    except SandboxLimit:
+                        with contextlib.suppress(Exception):
+                            await self.registry.remove_pooled(sandbox_type, record.id)
+                            await self.launcher.stop(record.handle)
                         return started
                     log.info("sandbox %s warm in the %s pool", record.id, sandbox_type)
                     started += 1

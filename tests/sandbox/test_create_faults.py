@@ -116,6 +116,9 @@ def test_a_backend_error_for_a_caller_never_names_the_backend_handle():
     assert scrubbed(said, handle) == (
         "docker pause failed: Container <sandbox> is restarting (was <sandbox>)"
     )
+    fc = "agentscope-sandbox-base/s-0123456789abcdef"
+    said = "session 's-0123456789abcdef' of function 'agentscope-sandbox-base' is busy"
+    assert scrubbed(said, fc) == "session '<sandbox>' of function 'agentscope-sandbox-base' is busy"
 
 
 def test_a_boolean_is_no_ttl(serve, settings):
