@@ -100,11 +100,14 @@ def _allowed_methods(request: Request) -> list[str]:
     """Every method some route takes at this path (Starlette names only the first route's):
     each method is tried against the router as a request with it would be."""
     routes = request.app.router.routes
-    return [
+    allowed = [
         method
         for method in _METHODS
         if any(r.matches({**request.scope, "method": method})[0] == Match.FULL for r in routes)
     ]
+    if "GET" in allowed and "HEAD" not in allowed:  # HeadAsGet answers it
+        allowed.insert(allowed.index("GET") + 1, "HEAD")
+    return allowed
 
 
 def install_error_handlers(app: FastAPI, not_found: NotFoundHook | None = None) -> None:

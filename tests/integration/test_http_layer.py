@@ -112,6 +112,9 @@ def test_head_is_get_without_the_body(functions, function):
     assert head.headers["content-type"] == got.headers["content-type"]
     assert head.headers["content-length"] == str(len(got.content))
     assert httpx.head(f"{base}/no/such/route").status_code == 404
+    if function != "query":  # a 405 names HEAD beside GET
+        allow = httpx.delete(f"{base}/health").headers["allow"]
+        assert {"GET", "HEAD"} <= {m.strip() for m in allow.split(",")}
 
 
 def test_query_errors_are_named(functions):
