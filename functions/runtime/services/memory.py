@@ -122,9 +122,11 @@ class MemoryService(LogBackedService):
         if not records:
             return
         log = self._log(user_id, sid)
+        found_none = False  # this add saw no log: a delete may race it (below)
         for _ in range(3):
             loaded = await log.load()
             view: LogView | None
+            found_none = found_none or loaded is None
             if loaded is not None:
                 view = loaded[0]
             else:
@@ -138,7 +140,7 @@ class MemoryService(LogBackedService):
                 await log.append(view, records)
             except LogNotFound:  # deleted while we appended: start a new log
                 continue
-            if loaded is None:
+            if found_none:
                 # and again: a delete racing this one may have taken the marker away
                 # after the first put found it still there (delete_memory's other half)
                 await self._put_marker(user_id, sid)
