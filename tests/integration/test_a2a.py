@@ -49,11 +49,10 @@ from google.protobuf import json_format
 
 from functions.runtime.app import AgentApp
 from functions.runtime.protocols import a2a_server
-from functions.runtime.protocols.a2a import lost_after_s as a2a_lost_after_s
 from functions.runtime.server import build_app
 from functions.runtime.services import CountingStore, SessionHistoryService, quotas
 from functions.runtime.services.layout import a2a_task_key, a2a_tasks_prefix
-from functions.runtime.services.lock import lock_key
+from functions.runtime.services.lock import lock_key, lost_after_s
 from functions.runtime.settings import Settings
 from functions.runtime.storage import StoreUnavailable, open_store
 from local_emulator.tokens import mint_token
@@ -748,7 +747,7 @@ async def test_a_task_whose_instance_died_is_recorded_failed_when_the_next_turn_
     task_id = await kill_mid_task(store_url, "ctx-1")
     quick = {"session_lock_ttl_s": 1, "stop_poll_interval_s": 0.2}
     quick |= {"store_timeout_s": 0.1, "store_retry_attempts": 1}
-    lost_after = a2a_lost_after_s(Settings(store_url=store_url, **quick))
+    lost_after = lost_after_s(Settings(store_url=store_url, **quick))
 
     async def lapsed_long_enough() -> bool:
         store = open_store(store_url)

@@ -24,12 +24,9 @@ from fastapi import APIRouter, Request
 from ..auth import get_principal
 from ..function_app import RequestRoute
 from ..http_errors import errors
-from ..services.layout import a2a_task_key
-from ..storage.keys import InvalidId
 
 if TYPE_CHECKING:
     from ..instance import Instance
-    from ..settings import Settings
     from .a2a_server import A2AServer
 
 CARD_PATH = "/.well-known/agent-card.json"
@@ -82,26 +79,6 @@ def _server_module() -> Any:
     return a2a_server
 
 
-def lost_after_s(settings: Settings) -> float:
-    """How long past its expiry a task's lease shows its instance died (seconds):
-    ``SESSION_LOCK_TTL_S`` and nine of the longest store calls (``B``).
-
-    Why nine, for a live instance whose store answers within ``B``: the turn's watcher
-    renews its lease from the moment it is taken (``Turn.begin``), a stopped turn's too,
-    until the turn ends. The expiry written when it was taken is counted from before the
-    taking (up to ``3B``: a take-over reads and writes again), and the first renewal (a
-    read, then a write: ``2B``) comes a poll after it; later ones come every third of a
-    TTL. So while the watcher runs, the stored lease is never lapsed by more than ``5B`` and
-    a poll. Then the turn ends, cancelling any renewal in flight, and the release (``B``),
-    the answer's last artifact chunk (``B``), and the end itself, which waits for a held
-    chunk's write (``B``) before its own (``B``), all land within ``9B`` and a poll past
-    the expiry; ``TTL`` covers the poll.
-    """
-    from ..storage.retry import store_call_bound_s
-
-    return settings.session_lock_ttl_s + 9 * store_call_bound_s(settings)
-
-
 async def on_lapsed_turn(
     instance: Instance, user_id: str, response_id: str, expired_at: float
 ) -> None:
@@ -113,6 +90,11 @@ async def on_lapsed_turn(
     a slow store may still be writing the end: the task is left to ``GetTask``, which
     records it failed once the new turn has held the context that long. One GET when no
     task has that id (a2a-sdk is imported only when one has)."""
+    # here, not at import: only a turn that took over a lapsed lease needs them
+    from ..services.layout import a2a_task_key
+    from ..services.lock import lost_after_s
+    from ..storage.keys import InvalidId
+
     if expired_at + lost_after_s(instance.settings) > time.time():
         return
     try:

@@ -82,9 +82,9 @@ from starlette.responses import JSONResponse
 from ..auth import get_principal
 from ..errors import ApiError
 from ..protocol import Error
+from ..services.lock import lost_after_s
 from ..storage.base import StoreError
 from ..storage.keys import InvalidId, validate_id
-from .a2a import lost_after_s
 from .a2a_executor import NEW_CONTEXT, TaskEvents, TurnExecutor, TurnRefused
 from .a2a_required import required_params
 from .a2a_runs import TaskRun, apply_event, copy_task, follow
@@ -348,7 +348,7 @@ class TurnRequestHandler(DefaultRequestHandlerV2):
         return apply_history_length(stored.task, params)
 
     def lost_after_s(self) -> float:
-        """``protocols/a2a.py: lost_after_s`` for this instance's settings."""
+        """``services/lock.py: lost_after_s`` for this instance's settings."""
         return lost_after_s(self.instance.settings)
 
     async def settled(self, stored: StoredTask, context: ServerCallContext) -> StoredTask:

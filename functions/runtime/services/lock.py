@@ -38,11 +38,15 @@ import os
 import time
 from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from ..errors import ApiError
 from ..storage.base import ObjectStore, PreconditionFailed, StoreUnavailable
 from ..storage.keys import id_segment
 from .log import dumps
+
+if TYPE_CHECKING:
+    from ..settings import Settings
 
 
 class SessionBusy(ApiError):
@@ -272,3 +276,24 @@ class SessionLock:
         margin = min(self.SAFETY_MARGIN_S, self.ttl_s / 4)
         if time.time() < lease.expires_at - margin:
             await self.store.delete(lease.key)
+
+
+def lost_after_s(settings: Settings) -> float:
+    """How long past its expiry a turn's lease shows its instance died (seconds; A2A
+    records such a turn's task failed, ``protocols/a2a.py``):
+    ``SESSION_LOCK_TTL_S`` and nine of the longest store calls (``B``).
+
+    Why nine, for a live instance whose store answers within ``B``: the turn's watcher
+    renews its lease from the moment it is taken (``Turn.begin``), a stopped turn's too,
+    until the turn ends. The expiry written when it was taken is counted from before the
+    taking (up to ``3B``: a take-over reads and writes again), and the first renewal (a
+    read, then a write: ``2B``) comes a poll after it; later ones come every third of a
+    TTL. So while the watcher runs, the stored lease is never lapsed by more than ``5B`` and
+    a poll. Then the turn ends, cancelling any renewal in flight, and the release (``B``),
+    the answer's last artifact chunk (``B``), and the end itself, which waits for a held
+    chunk's write (``B``) before its own (``B``), all land within ``9B`` and a poll past
+    the expiry; ``TTL`` covers the poll.
+    """
+    from ..storage.retry import store_call_bound_s
+
+    return settings.session_lock_ttl_s + 9 * store_call_bound_s(settings)
