@@ -19,7 +19,6 @@ how many it kept.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -103,10 +102,8 @@ class SandboxesAtShutdown:
             async with gate:
                 try:
                     record = await service.registry.get_pooled(sandbox_type, sandbox_id)
-                    with contextlib.suppress(Exception):
-                        await service.registry.remove_pooled(sandbox_type, sandbox_id)
-                    if record is not None and record.backend == service.launcher.name:
-                        await service.launcher.stop(record.handle)
+                    if record is not None:
+                        await service.end_pooled(sandbox_type, record)
                 except Exception as exc:
                     failed.append(f"{sandbox_id}: {exc}")
 

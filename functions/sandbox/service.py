@@ -237,12 +237,20 @@ class SandboxService:
                         await self._check_capacity(including=record.id)
                     except SandboxLimit:
                         with contextlib.suppress(Exception):
-                            await self.registry.remove_pooled(sandbox_type, record.id)
-                            await self.launcher.stop(record.handle)
+                            await self.end_pooled(sandbox_type, record)
                         return started
                     log.info("sandbox %s warm in the %s pool", record.id, sandbox_type)
                     started += 1
         return started
+
+    async def end_pooled(self, sandbox_type: str, record: SandboxRecord) -> None:
+        """Take a warm sandbox out of the pool and stop it (one of this backend's): its
+        container is stopped even when the pool entry could not be removed (a claim then
+        finds it gone, the reaper drops the entry)."""
+        with contextlib.suppress(Exception):
+            await self.registry.remove_pooled(sandbox_type, record.id)
+        if record.backend == self.launcher.name:
+            await self.launcher.stop(record.handle)
 
     async def close(self) -> None:
         for task in list(self._background):
