@@ -107,7 +107,8 @@ class FunctionUrl:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         event = build_event(
             method=scope["method"],
-            path=scope["path"],
+            # as the client sent it: a Function URL's rawPath is still percent-encoded
+            path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
             raw_query=scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
             body=body,

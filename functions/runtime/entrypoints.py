@@ -16,6 +16,8 @@ Lambda freezes the instance as soon as the handler returns, so every span of the
 is exported before it does (``tracing.force_flush``: nothing to do when tracing is off).
 With ``LOG_FORMAT=json`` the runtime's own log handler writes JSON lines. An event that is
 not an HTTP request mangum reads is answered 400 ``invalid_event`` (:func:`invalid_event`).
+Mangum decodes every event's path once and gives no ``raw_path``, which is wrong for some
+sources and loses an encoded ``/`` for all: :func:`http_paths` sets both as a server would.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import quote, unquote
 
 from . import tracing
 
@@ -53,6 +57,7 @@ def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
             try:  # mangum's own steps (Mangum.__call__ without its lifespan: ours runs once)
                 handler = adapter.infer(event, context)
                 scope, body = handler.scope, handler.body
+                scope["path"], scope["raw_path"] = http_paths(event)
             except Exception as exc:  # the event is the invoker's; the app never ran
                 return invalid_event(exc)
             from mangum.protocols.http import HTTPCycle
@@ -62,6 +67,39 @@ def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
             tracing.force_flush()
 
     return lambda_handler
+
+
+# what a percent-encoded path keeps as it is (RFC 3986's pchar and "/"), apart from "%"
+_PATH_SAFE = "/!$&'()*+,;=:@"
+# the API's own endpoint, where a named stage is the path's first segment (a custom domain
+# maps stages without one)
+_EXECUTE_API = re.compile(r"[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com(\.cn)?", re.I)
+
+
+def http_paths(event: dict) -> tuple[str, bytes]:
+    """The ASGI ``path`` and ``raw_path`` of an HTTP event, as a server would set them.
+
+    Function URLs, REST APIs and ALBs pass the path on as the client sent it, still
+    percent-encoded, so ``raw_path`` keeps ``a%2Fb`` one segment (the apps route ids with a
+    ``/`` on it) and ``path`` is decoded once. An HTTP API on its execute-api endpoint
+    decodes the path itself (``rawPath`` of payload 2.0 and ``path`` of 1.0 alike; an
+    encoded ``/`` or ``?`` is gone before the function runs) and puts a named stage in
+    front: the stage is taken off and the path not decoded again, so ``50%25`` stays
+    ``50%``. Any other event is read as a Function URL's, the format of this deployment.
+    """
+    context = event.get("requestContext") or {}
+    if event.get("version") == "2.0":
+        path = event.get("rawPath") or context["http"]["path"]
+    else:
+        path = event["path"]
+    path = path or "/"
+    if event.get("version") and _EXECUTE_API.fullmatch(str(context.get("domainName", ""))):
+        stage = context.get("stage")
+        if stage and stage != "$default" and (path + "/").startswith(f"/{stage}/"):
+            path = path[len(stage) + 1 :] or "/"
+        return path, quote(path, safe=_PATH_SAFE).encode("ascii")
+    raw = quote(path, safe=_PATH_SAFE + "%")  # a client's stray space or non-ASCII encoded
+    return unquote(raw), raw.encode("ascii")
 
 
 def invalid_event(exc: Exception) -> dict[str, Any]:

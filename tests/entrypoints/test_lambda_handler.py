@@ -249,3 +249,60 @@ def test_no_log_line_of_a_door_request_holds_its_view_token(settings):
     assert len(mangum_lines) == 1, written  # quiet at first; then let through, redacted
     assert "/desktop/~/vnc.html" in mangum_lines[0]
     assert token not in written
+
+
+# Paths as each AWS source sends them. Function URLs, REST APIs and ALBs pass the path on
+# percent-encoded, as the client wrote it; an HTTP API decodes it first and, on its
+# execute-api endpoint, puts a named stage in front (payload 1.0's ``path`` and 2.0's
+# ``rawPath`` alike).
+def at_path(name: str, path: str, method: str = "GET") -> dict:
+    """The fixture ``name`` sent to ``path`` with alice's token, in that source's fields."""
+    found = json.loads((EVENTS / f"{name}.json").read_text())
+    bearer = f"Bearer {ALICE}"
+    if found.get("headers") is not None:
+        found["headers"]["authorization"] = bearer
+    if found.get("multiValueHeaders") is not None:
+        found["multiValueHeaders"]["authorization"] = [bearer]
+    if found.get("version") == "2.0":
+        found["rawPath"] = found["requestContext"]["http"]["path"] = path
+        found["requestContext"]["http"]["method"] = method
+    else:
+        found["path"], found["httpMethod"] = path, method
+    return found
+
+
+def create_session(handler, session_id: str) -> None:
+    create = with_path(event("http_api_v2_post"), "POST", "/v1/users/alice/sessions")
+    create["requestContext"]["domainName"] = "abcdefghijklmnop.lambda-url.us-east-1.on.aws"
+    create["body"] = json.dumps({"session_id": session_id})
+    assert handler(create, context())["statusCode"] == 201
+
+
+@pytest.mark.parametrize(
+    "name", ["function_url_get", "rest_api_v1_get", "alb_multi_value_get", "alb_get"]
+)
+def test_an_encoded_slash_or_percent_in_an_id_reaches_its_session(settings, name):
+    """``a%2Fb%20c`` is the one id ``a/b c`` (mangum decoded it to two segments: 404), and
+    ``50%2541`` is ``50%41`` (not ``50A``)."""
+    handler = lambda_handler_for(state_app(settings))
+    for session_id, encoded in [("a/b c", "a%2Fb%20c"), ("50%41", "50%2541")]:
+        create_session(handler, session_id)
+        got = handler(at_path(name, f"/v1/users/alice/sessions/{encoded}"), context())
+        assert got["statusCode"] == 200, got
+        assert json.loads(got["body"])["id"] == session_id
+    listed = handler(at_path(name, "/v1/users/alice/sessions"), context())
+    assert listed["statusCode"] == 200
+
+
+@pytest.mark.parametrize("name", ["http_api_v1_get", "http_api_v2_stage_get"])
+def test_an_http_api_path_is_decoded_once_and_loses_its_stage(settings, name):
+    """The HTTP API sent ``/prod/v1/.../50%41`` for ``50%2541``: the stage goes, and the
+    path is not decoded a second time."""
+    handler = lambda_handler_for(state_app(settings))
+    create_session(handler, "50%41")
+    got = handler(at_path(name, "/prod/v1/users/alice/sessions/50%41"), context())
+    assert got["statusCode"] == 200, got
+    assert json.loads(got["body"])["id"] == "50%41"
+    listed = handler(at_path(name, "/prod/v1/users/alice/sessions"), context())
+    assert listed["statusCode"] == 200
+    assert [s["id"] for s in json.loads(listed["body"])["items"]] == ["50%41"]
