@@ -15,7 +15,8 @@ imported on that first invocation, so it never weighs on the cold start of other
 Lambda freezes the instance as soon as the handler returns, so every span of the invocation
 is exported before it does (``tracing.force_flush``: nothing to do when tracing is off).
 With ``LOG_FORMAT=json`` the runtime's own log handler writes JSON lines. An event that is
-not an HTTP request mangum reads is answered 400 ``invalid_event`` (:func:`invalid_event`).
+not an HTTP request mangum reads is answered 400 ``invalid_event`` (:func:`invalid_event`),
+and a response too large for Lambda 413 ``response_too_large`` (:func:`response_too_large`).
 Mangum decodes every event's path once and gives no ``raw_path``, which is wrong for some
 sources and loses an encoded ``/`` for all: :func:`http_paths` sets both as a server would.
 """
@@ -62,11 +63,33 @@ def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
                 return invalid_event(exc)
             from mangum.protocols.http import HTTPCycle
 
-            return handler(HTTPCycle(scope, body)(app))
+            result = handler(HTTPCycle(scope, body)(app))
+            size = len(json.dumps(result))  # as the runtime serialises it
+            return result if size <= RESPONSE_LIMIT else handler(response_too_large(size))
         finally:
             tracing.force_flush()
 
     return lambda_handler
+
+
+# Lambda's cap on a buffered invocation's response: past it the invocation fails and the
+# caller gets the Function URL's bare 502, whatever the app answered
+RESPONSE_LIMIT = 6 * 1024 * 1024
+
+
+def response_too_large(size: int) -> dict[str, Any]:
+    """The answer in place of a response over :data:`RESPONSE_LIMIT` (base64 and JSON
+    escapes included), in mangum's response shape so each source gets its own format.
+    A 4xx: the request asked for more than one invocation can return, and asking again
+    unchanged never succeeds; a smaller page does, as does the streaming deployment."""
+    detail = (
+        f"the response is {size} bytes, over Lambda's {RESPONSE_LIMIT}-byte cap on a "
+        "buffered response: ask for less (a smaller limit or page), or deploy the function "
+        "with response streaming"
+    )
+    log.warning("response too large for Lambda: %s", detail)
+    body = json.dumps({"code": "response_too_large", "detail": detail}).encode()
+    return {"status": 413, "headers": [(b"content-type", b"application/json")], "body": body}
 
 
 # what a percent-encoded path keeps as it is (RFC 3986's pchar and "/"), apart from "%"

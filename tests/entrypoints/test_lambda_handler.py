@@ -306,3 +306,33 @@ def test_an_http_api_path_is_decoded_once_and_loses_its_stage(settings, name):
     listed = handler(at_path(name, "/prod/v1/users/alice/sessions"), context())
     assert listed["statusCode"] == 200
     assert [s["id"] for s in json.loads(listed["body"])["items"]] == ["50%41"]
+
+
+@pytest.mark.parametrize("name", ["function_url_get", "alb_multi_value_get"])
+def test_a_response_over_lambdas_cap_is_a_413_answer_in_the_sources_shape(settings, name):
+    """Lambda fails an invocation whose response passes 6 MB (the caller would get the
+    Function URL's bare 502): the handler answers 413 ``response_too_large`` instead, and
+    a smaller page still comes through."""
+    handler = lambda_handler_for(state_app(settings))
+    create_session(handler, "big")
+    text = {"role": "user", "content": [{"type": "text", "text": "x" * 2_000_000}]}
+    append = with_path(event("http_api_v2_post"), "POST", "/v1/users/alice/sessions/big/messages")
+    append["requestContext"]["domainName"] = "abcdefghijklmnop.lambda-url.us-east-1.on.aws"
+    append["body"] = json.dumps(text)
+    for _ in range(4):
+        assert handler(append, context())["statusCode"] == 201
+
+    answer = handler(at_path(name, "/v1/users/alice/sessions/big/messages"), context())
+    assert answer["statusCode"] == 413
+    headers = answer.get("headers") or {k: v[0] for k, v in answer["multiValueHeaders"].items()}
+    assert headers["content-type"] == "application/json"
+    assert json.loads(answer["body"])["code"] == "response_too_large"
+    assert len(json.dumps(answer)) < 1000
+
+    page = at_path(name, "/v1/users/alice/sessions/big/messages")
+    page["queryStringParameters"] = {"limit": "2"}
+    page["multiValueQueryStringParameters"] = {"limit": ["2"]}
+    page["rawQueryString"] = "limit=2"
+    answer = handler(page, context())
+    assert answer["statusCode"] == 200
+    assert len(json.loads(answer["body"])["items"]) == 2
