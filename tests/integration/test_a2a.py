@@ -337,6 +337,9 @@ async def test_over_the_turn_quota_a_message_is_an_error_and_makes_no_task(store
     assert len(await stored_tasks(store_url)) == 3
 
 
+TEXT = {"messageId": "m-1", "role": "ROLE_USER", "parts": [{"text": "hi"}]}
+
+
 def rpc_message(method: str, request_id: Any, text: str) -> dict[str, Any]:
     """A raw JSON-RPC send of ``text``: 1.0's ``SendMessage``/``SendStreamingMessage`` or
     0.3's ``message/send``/``message/stream``."""
@@ -401,6 +404,36 @@ async def test_bad_messages_are_json_rpc_errors(store_url):
                 await anext(client.send_message(SendMessageRequest(message=unknown)))
             with pytest.raises(InvalidParamsError, match="contextId"):
                 await send(client, "hi", context_id="bad\x00context")
+
+
+def test_an_enum_value_that_does_not_exist_is_invalid_params_not_its_zero(store_url):
+    # the SDK's parser would take it as the enum's zero: ListTasks would list every task
+    def call(method: str, params: dict[str, Any]) -> Any:
+        body = {"jsonrpc": "2.0", "id": 3, "method": method, "params": params}
+        return httpx.post(f"{url}/a2a", json=body, headers={"A2A-Version": "1.0"}, timeout=30)
+
+    with instance(echo_app, store_url) as url:
+        assert call("SendMessage", {"message": {**TEXT, "contextId": "c"}}).json()["result"]
+        listed = call("ListTasks", {"status": "TASK_STATE_COMPLETED"}).json()["result"]
+        wrong = {
+            "a status name": ("ListTasks", {"status": "TASK_STATE_DONE"}, "params.status"),
+            "a status number": ("ListTasks", {"status": 42}, "params.status"),
+            "a role": ("SendMessage", {"message": {**TEXT, "role": "ROLE_ROBOT"}}, "role"),
+            "a streamed role": (
+                "SendStreamingMessage",
+                {"message": {**TEXT, "role": "ROLE_ROBOT"}},
+                "params.message.role",
+            ),
+        }
+        answers = {case: call(method, params) for case, (method, params, _) in wrong.items()}
+        assert len(call("ListTasks", {}).json()["result"]["tasks"]) == 1
+    assert len(listed["tasks"]) == 1
+    for case, answer in answers.items():
+        assert answer.status_code == 200, case
+        error = answer.json()["error"]
+        assert error["code"] == -32602, case
+        assert wrong[case][2] in error["message"] and "is not a" in error["message"], case
+    assert len(asyncio.run(stored_tasks(store_url))) == 1  # none of them made a task
 
 
 # -- other instances ----------------------------------------------------------------------------

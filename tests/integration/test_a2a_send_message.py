@@ -87,6 +87,8 @@ BODIES: dict[str, Callable[[], Any]] = {
     "a negative history length": send(
         {"message": text("x"), "configuration": {"historyLength": -1}}
     ),
+    "an unknown role": send({"message": {**text("x"), "role": "ROLE_ROBOT"}}),
+    "a role number no role has": send({"message": {**text("x"), "role": 9}}),
     "params of the wrong type": send({"message": {"messageId": 5, "parts": "x"}}),
     "params a list": send(["x"]),
     "a bool id": send({"message": text("x")}, id=True),

@@ -9,10 +9,11 @@ import pytest
 from a2a.types import a2a_pb2
 from a2a.utils.errors import InvalidParamsError
 from a2a.utils.proto_utils import validate_proto_required_fields
+from google.protobuf import json_format
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from functions.runtime.protocols.a2a_required import check_required, is_complete
+from functions.runtime.protocols.a2a_required import check_required, is_complete, unknown_enum
 
 REQUESTS = [
     a2a_pb2.SendMessageRequest,
@@ -134,3 +135,35 @@ def test_a_message_without_its_parts_raises_the_sdks_error_naming_the_field():
     assert raised.value.data == {"errors": [missing]}
     request.message.parts.add(text="hi")
     check_required(request)  # complete: nothing raised
+
+
+@pytest.mark.parametrize("request_type", REQUESTS, ids=lambda t: t.__name__)
+@pytest.mark.parametrize("proto_names", [False, True], ids=["camelCase", "proto names"])
+def test_every_enum_value_a_message_can_hold_is_known(request_type, proto_names):
+    message = request_type()
+    populate(message)
+    for ints in (False, True):
+        as_json = json_format.MessageToDict(
+            message, preserving_proto_field_name=proto_names, use_integers_for_enums=ints
+        )
+        assert unknown_enum(as_json, request_type.DESCRIPTOR) is None
+
+
+@pytest.mark.parametrize(
+    ("request_type", "params", "path"),
+    [
+        (a2a_pb2.ListTasksRequest, {"status": "DONE"}, "params.status: 'DONE'"),
+        (a2a_pb2.ListTasksRequest, {"status": -1}, "params.status: -1"),
+        (a2a_pb2.Task, {"status": {"state": "TASK_STATE_ASLEEP"}}, "params.status.state"),
+        (a2a_pb2.Task, {"history": [{"role": 1}, {"role": "X"}]}, "params.history[1].role"),
+        (a2a_pb2.SendMessageRequest, {"message": {"role": "user"}}, "params.message.role"),
+    ],
+)
+def test_an_enum_value_that_does_not_exist_is_named_by_its_path(request_type, params, path):
+    why = unknown_enum(params, request_type.DESCRIPTOR)
+    assert why is not None and why.startswith(path)
+
+
+def test_what_is_not_an_enum_value_at_all_is_left_to_the_parser():
+    for params in ({"status": True}, {"status": 1.5}, {"status": None}, {"history": "x"}):
+        assert unknown_enum(params, a2a_pb2.Task.DESCRIPTOR) is None

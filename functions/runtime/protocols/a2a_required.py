@@ -8,6 +8,11 @@ incomplete request is handed to the SDK's own check, which raises its usual
 ``InvalidParamsError`` (``data.errors``: each missing field's dotted path and message), so
 callers see exactly the SDK's errors. ``tests/unit/test_a2a_required.py`` holds the two
 checks to the same verdict on every field of the request types left out in turn.
+
+Also here: :func:`unknown_enum`. The SDK parses params with ``ignore_unknown_fields``
+(unknown members are ignored, for forward compatibility), which also turns an enum value
+it does not know into the enum's zero: ``ListTasks`` with ``"status": "TASK_STATE_DONE"``
+would list every task. A request naming an enum value that does not exist is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any, NamedTuple, TypeVar, cast
 
 from a2a.utils.proto_utils import validate_proto_required_fields
 from google.api.field_behavior_pb2 import REQUIRED, field_behavior
-from google.protobuf.descriptor import Descriptor, FieldDescriptor
+from google.protobuf.descriptor import Descriptor, EnumDescriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 M = TypeVar("M", bound=Callable[..., Any])
@@ -64,6 +69,78 @@ def _plan(descriptor: Descriptor) -> _Plan:
             else:
                 nested.append((field.name, _Nested.LIST))
     return _Plan(tuple(required), tuple(nested))
+
+
+# message types whose ProtoJSON is not an object of their fields (Struct, Value, Timestamp...)
+WELL_KNOWN = "google.protobuf."
+
+
+class _Inside(NamedTuple):
+    kind: _Nested  # how the member holds its values
+    enum: EnumDescriptor | None  # the values are this enum's
+    message: Descriptor | None  # or messages of this type
+
+
+@functools.cache
+def _enum_plan(descriptor: Descriptor) -> dict[str, _Inside]:
+    """ProtoJSON member name (camelCase and the proto name) -> what to look at in it, for
+    the fields of ``descriptor`` that hold enums or messages of the A2A types."""
+    plan: dict[str, _Inside] = {}
+    for field in descriptor.fields:
+        kind = _Nested.LIST if field.is_repeated else _Nested.ONE
+        held: FieldDescriptor = field
+        if field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type.GetOptions().map_entry:
+            kind, held = _Nested.MAP, field.message_type.fields_by_name["value"]
+        if held.type == FieldDescriptor.TYPE_ENUM:
+            inside = _Inside(kind, held.enum_type, None)
+        elif (
+            held.type == FieldDescriptor.TYPE_MESSAGE
+            and not held.message_type.full_name.startswith(WELL_KNOWN)
+        ):
+            inside = _Inside(kind, None, held.message_type)
+        else:
+            continue
+        plan[field.json_name] = plan[field.name] = inside
+    return plan
+
+
+def unknown_enum(value: Any, descriptor: Descriptor, path: str = "params") -> str | None:
+    """Why ``value`` (the ProtoJSON of a ``descriptor`` message) names an enum value that
+    does not exist, e.g. ``"params.status: 'TASK_STATE_DONE' is not a lf.a2a.v1.TaskState"``;
+    None when it names none (anything else wrong is left to the parser)."""
+    if not isinstance(value, dict):
+        return None
+    plan = _enum_plan(descriptor)
+    for name, member in value.items():
+        inside = plan.get(name)
+        if inside is None:
+            continue
+        if inside.kind is _Nested.MAP:
+            entries = member.items() if isinstance(member, dict) else ()
+            pairs = [(f"{path}.{name}[{key!r}]", item) for key, item in entries]
+        elif inside.kind is _Nested.LIST:
+            items = member if isinstance(member, list) else ()
+            pairs = [(f"{path}.{name}[{i}]", item) for i, item in enumerate(items)]
+        else:
+            pairs = [(f"{path}.{name}", member)]
+        for where, item in pairs:
+            if inside.enum is not None:
+                why = _unknown_value(item, inside.enum, where)
+            else:
+                why = unknown_enum(item, cast("Descriptor", inside.message), where)
+            if why:
+                return why
+    return None
+
+
+def _unknown_value(item: Any, enum: EnumDescriptor, where: str) -> str | None:
+    if isinstance(item, str):
+        known = item in enum.values_by_name
+    elif isinstance(item, int) and not isinstance(item, bool):
+        known = item in enum.values_by_number
+    else:
+        return None  # not an enum value at all: the parser says so
+    return None if known else f"{where}: {item!r} is not a {enum.full_name}"
 
 
 def is_complete(message: Message) -> bool:

@@ -75,6 +75,7 @@ from a2a.utils.errors import (
 )
 from a2a.utils.task import apply_history_length, validate_history_length
 from google.protobuf import json_format
+from google.protobuf.message import Message as ProtoMessage
 from jsonrpc.jsonrpc2 import JSONRPC20Response
 from sse_starlette.sse import EventSourceResponse
 from starlette.responses import JSONResponse
@@ -86,7 +87,7 @@ from ..services.lock import lost_after_s
 from ..storage.base import StoreError
 from ..storage.keys import InvalidId, validate_id
 from .a2a_executor import NEW_CONTEXT, TaskEvents, TurnExecutor, TurnRefused
-from .a2a_required import required_params
+from .a2a_required import required_params, unknown_enum
 from .a2a_runs import TaskRun, apply_event, copy_task, follow
 from .a2a_tasks import TERMINAL, UNANNOUNCED, ObjectTaskStore, decode
 
@@ -557,26 +558,54 @@ async def send_message_call(request: Request) -> tuple[str | int, SendMessageReq
     raw = await request.body()  # read and checked by json_numbers.py already: JSON numbers
     if b'"SendMessage"' not in raw:  # other methods: parsed once, by the dispatcher
         return None
-    try:
-        body = json.loads(raw)
-    except (ValueError, RecursionError):  # the dispatcher answers it
+    call = _call_of(raw)
+    if call is None or call[1] != "SendMessage":
         return None
-    if not isinstance(body, dict) or body.get("method") != "SendMessage":
-        return None
-    request_id, params = body.get("id"), body.get("params")
-    if (
-        body.get("jsonrpc") != "2.0"
-        or not body.keys() <= ENVELOPE
-        or isinstance(request_id, bool)
-        or not isinstance(request_id, str | int)
-        or not isinstance(params, dict)
-    ):
-        return None
+    request_id, _, params = call
+    if unknown_enum(params, SendMessageRequest.DESCRIPTOR):
+        return None  # ``unknown_enum_answer`` answers it
     try:
         parsed = json_format.ParseDict(params, SendMessageRequest(), ignore_unknown_fields=True)
     except Exception:  # the dispatcher parses it again and answers the error
         return None
     return request_id, parsed
+
+
+def _call_of(raw: bytes) -> tuple[str | int, str, dict[str, Any]] | None:
+    """(id, method, params) of a well-formed JSON-RPC 2.0 request with an id and params
+    given by name; None for anything else (the dispatcher answers that)."""
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(body, dict):
+        return None
+    request_id, method, params = body.get("id"), body.get("method"), body.get("params")
+    if (
+        body.get("jsonrpc") != "2.0"
+        or not body.keys() <= ENVELOPE
+        or isinstance(request_id, bool)
+        or not isinstance(request_id, str | int)
+        or not isinstance(method, str)
+        or not isinstance(params, dict)
+    ):
+        return None
+    return request_id, method, params
+
+
+async def unknown_enum_answer(request: Request) -> Response | None:
+    """The JSON-RPC ``InvalidParams`` error for an A2A 1.0 call whose params name an enum
+    value that does not exist (:func:`a2a_required.unknown_enum`: the dispatcher would
+    take it as the enum's zero); None for any other request."""
+    call = _call_of(await request.body())
+    if call is None:
+        return None
+    request_id, method, params = call
+    model = cast("type[ProtoMessage] | None", JsonRpcDispatcher.METHOD_TO_MODEL.get(method))
+    why = unknown_enum(params, model.DESCRIPTOR) if model is not None else None
+    if why is None:
+        return None
+    return JSONResponse(build_error_response(request_id, InvalidParamsError(message=why)))
 
 
 # -- the server -------------------------------------------------------------------------------
@@ -638,7 +667,8 @@ class A2AServer:
         if call is not None:
             response = await self._send_message(request, *call)
         else:
-            response = await self.dispatcher.handle_requests(request)
+            invalid = await unknown_enum_answer(request)
+            response = invalid or await self.dispatcher.handle_requests(request)
         if isinstance(response, EventSourceResponse):
             events = aiter(response.body_iterator)  # the SDK's async generator
             try:
