@@ -58,7 +58,9 @@ def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
             try:  # mangum's own steps (Mangum.__call__ without its lifespan: ours runs once)
                 handler = adapter.infer(event, context)
                 scope, body = handler.scope, handler.body
-                scope["path"], scope["raw_path"] = http_paths(event)
+                paths = http_paths(event)
+                if paths is not None:
+                    scope["path"], scope["raw_path"] = paths
             except Exception as exc:  # the event is the invoker's; the app never ran
                 return invalid_event(exc)
             from mangum.protocols.http import HTTPCycle
@@ -99,7 +101,7 @@ _PATH_SAFE = "/!$&'()*+,;=:@"
 _EXECUTE_API = re.compile(r"[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com(\.cn)?", re.I)
 
 
-def http_paths(event: dict) -> tuple[str, bytes]:
+def http_paths(event: dict) -> tuple[str, bytes] | None:
     """The ASGI ``path`` and ``raw_path`` of an HTTP event, as a server would set them.
 
     Function URLs, REST APIs and ALBs pass the path on as the client sent it, still
@@ -108,13 +110,16 @@ def http_paths(event: dict) -> tuple[str, bytes]:
     decodes the path itself (``rawPath`` of payload 2.0 and ``path`` of 1.0 alike; an
     encoded ``/`` or ``?`` is gone before the function runs) and puts a named stage in
     front: the stage is taken off and the path not decoded again, so ``50%25`` stays
-    ``50%``. Any other event is read as a Function URL's, the format of this deployment.
+    ``50%``. Any other event with a path is read as a Function URL's, the format of this
+    deployment; one without (Lambda@Edge's) keeps mangum's reading: None.
     """
     context = event.get("requestContext") or {}
     if event.get("version") == "2.0":
         path = event.get("rawPath") or context["http"]["path"]
-    else:
+    elif "path" in event:
         path = event["path"]
+    else:
+        return None
     path = path or "/"
     if event.get("version") and _EXECUTE_API.fullmatch(str(context.get("domainName", ""))):
         stage = context.get("stage")

@@ -336,3 +336,12 @@ def test_a_response_over_lambdas_cap_is_a_413_answer_in_the_sources_shape(settin
     answer = handler(page, context())
     assert answer["statusCode"] == 200
     assert len(json.loads(answer["body"])["items"]) == 2
+
+
+def test_a_lambda_at_edge_event_keeps_mangums_reading(settings):
+    """A CloudFront (Lambda@Edge) request has no ``path``: it is served as mangum reads it."""
+    handler = lambda_handler_for(state_app(settings))
+    found = json.loads((EVENTS / "cloudfront_viewer_request.json").read_text())
+    answer = handler(found, context())
+    assert answer["status"] == 200, answer
+    assert json.loads(answer["body"]) == {"status": "ok"}
