@@ -66,6 +66,13 @@ async def _lifespan(receive: Any, send: Any, start: Any, stop: Any) -> None:
             return
 
 
+def raw_path(scope: dict) -> str:
+    """The request's path as the client sent it, still percent-encoded (what a Function URL
+    puts in ``rawPath`` and FC or the Lambda Web Adapter pass on): the decoded ``path``
+    would split an id's encoded ``/`` and turn an encoded ``?`` into a query."""
+    return (scope.get("raw_path") or scope["path"].encode()).decode("latin-1")
+
+
 async def read_body(receive: Any, limit: int | None) -> bytes | None:
     """The request body, or None once it passes ``limit``."""
     chunks: list[bytes] = []
@@ -107,8 +114,7 @@ class FunctionUrl:
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         event = build_event(
             method=scope["method"],
-            # as the client sent it: a Function URL's rawPath is still percent-encoded
-            path=(scope.get("raw_path") or scope["path"].encode()).decode("latin-1"),
+            path=raw_path(scope),
             raw_query=scope.get("query_string", b"").decode("latin-1"),
             headers=headers,
             body=body,
@@ -225,7 +231,7 @@ class StreamingProxy:
         await self._running()  # as on the platforms, a cold start's init is not timed
         if websocket is not None:  # FC's HTTP triggers carry WebSockets, untimed here
             query = websocket.url.query
-            url = f"{self.upstream}{scope['path']}" + (f"?{query}" if query else "")
+            url = f"{self.upstream}{raw_path(scope)}" + (f"?{query}" if query else "")
             headers = passed_headers(websocket.headers, HOP_BY_HOP)
             await relay(websocket, ws_url(url), {**headers, **dict(self._platform_headers(None))})
             return
@@ -249,7 +255,7 @@ class StreamingProxy:
             if k.decode("latin-1").lower() not in HOP_BY_HOP
         ] + self._platform_headers(deadline)
         query = scope.get("query_string", b"").decode("latin-1")
-        url = f"{self.upstream}{scope['path']}" + (f"?{query}" if query else "")
+        url = f"{self.upstream}{raw_path(scope)}" + (f"?{query}" if query else "")
         request = self._http.build_request(scope["method"], url, headers=headers, content=body)
         try:
             response = await self._http.send(request, stream=True)
