@@ -10,7 +10,8 @@ itself (JSON-RPC 2.0; the lifecycle, ``tools/list`` and ``tools/call`` of MCP 20
 
 Tools: ``echo(text)``, ``add(a, b)``, ``env(key)`` (a variable of its environment),
 ``whoami()`` (uid and working directory), ``tiny_png()`` (image content: a 2x2 PNG),
-``fail()`` (an error result), ``sleep(seconds)``.
+``fail()`` (an error result), ``sleep(seconds)``, ``texts(sizes)`` (one text part of
+that many characters per size), ``blob(size)`` (image content of ``size`` bytes).
 """
 
 from __future__ import annotations
@@ -77,6 +78,16 @@ TOOLS = [
         "description": "Sleep some seconds.",
         "inputSchema": _obj(["seconds"], seconds="number"),
     },
+    {
+        "name": "texts",
+        "description": "Text parts of the sizes given.",
+        "inputSchema": _obj(["sizes"], sizes="array"),
+    },
+    {
+        "name": "blob",
+        "description": "An image of random bytes.",
+        "inputSchema": _obj(["size"], size="integer"),
+    },
 ]
 
 
@@ -102,6 +113,15 @@ def call(name: str, args: dict) -> dict:
         }
     if name == "fail":
         return {"content": [{"type": "text", "text": "this tool always fails"}], "isError": True}
+    if name == "texts":
+        parts = [{"type": "text", "text": str(i % 10) * n} for i, n in enumerate(args["sizes"])]
+        return {"content": parts, "isError": False}
+    if name == "blob":
+        data = base64.b64encode(os.urandom(int(args["size"]))).decode()
+        return {
+            "content": [{"type": "image", "data": data, "mimeType": "image/png"}],
+            "isError": False,
+        }
     if name == "sleep":
         time.sleep(float(args.get("seconds", 0)))
         return _text("slept")

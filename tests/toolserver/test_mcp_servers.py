@@ -220,3 +220,23 @@ def test_a_traced_call_answers_its_span(toolserver):
         resp = http.post("/tools/demo__fail", json={}, headers={"traceparent": sampled})
     span = json.loads(resp.headers["X-Toolserver-Span"])
     assert span["name"] == "execute_tool demo__fail" and span["error"] == "tool_error"
+
+
+def test_a_large_result_is_bounded_as_the_built_in_tools_output_is(start_toolserver):
+    # text parts share the output limit (cut with the usual marker); a result still over the
+    # result limit (a big image) is an error result, never a response past Lambda's cap
+    toolserver = start_toolserver(TOOLSERVER_OUTPUT_LIMIT="2000", TOOLSERVER_RESULT_LIMIT="50000")
+    assert add(toolserver, {"demo": stdlib_server(toolserver.workspace)}).status_code == 200
+    small = toolserver.call("demo__texts", sizes=[1000, 999])
+    assert [len(p["text"]) for p in small["content"]] == [1000, 999]
+    big = toolserver.call("demo__texts", sizes=[1500, 1000, 700])
+    first, second = big["content"]
+    assert first["text"] == "0" * 1500 and not big["isError"]
+    kept, marker = second["text"][:500], second["text"][500:]
+    assert kept == "1" * 500 and "truncated: 1200 more bytes" in marker
+    image = toolserver.call("demo__blob", size=30000)
+    assert image["content"][0]["type"] == "image" and not image["isError"]
+    too_big = toolserver.call("demo__blob", size=60000)
+    assert too_big["isError"] is True
+    assert "TOOLSERVER_RESULT_LIMIT" in too_big["content"][0]["text"]
+    assert toolserver.call("demo__echo", text="still here")["content"][0]["text"] == "still here"

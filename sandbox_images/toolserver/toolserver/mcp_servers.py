@@ -24,6 +24,11 @@ cannot start (no such command, it exits, it does not answer ``initialize`` withi
 ``TOOLSERVER_MCP_START_TIMEOUT_S``) is a 422 ``mcp_server_failed`` naming why; a call that
 outlives ``SANDBOX_MAX_CALL_TIMEOUT_S`` is cancelled and answers an error result.
 
+A result is bounded as the built-in tools' output is: its text parts together keep the
+first ``TOOLSERVER_OUTPUT_LIMIT`` bytes (UTF-8), cut with the usual marker, and a result
+still over ``TOOLSERVER_RESULT_LIMIT`` bytes of JSON (images, embedded resources, structured
+content; 4 MiB by default, under Lambda's 6 MB response) is an error result saying so.
+
 Routes (``route``): ``GET /mcp-servers`` lists them, ``POST /mcp-servers`` (the shape above,
 plus ``"overwrite": true`` to replace a server of the same name) starts them, all or none,
 ``DELETE /mcp-servers/<name>`` stops one.
@@ -31,6 +36,7 @@ plus ``"overwrite": true`` to replace a server of the same name) starts them, al
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -47,6 +53,7 @@ from .mcp_client import (
     StdioConnection,
     Timeout,
 )
+from .output import cut_marker, output_limit
 
 SEPARATOR = "__"
 # a name the model may see in a tool name (OpenAI's [A-Za-z0-9_-]), without the separator
@@ -60,6 +67,7 @@ HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 DEFAULT_START_TIMEOUT_S = 30.0
 DEFAULT_CALL_TIMEOUT_S = 300.0
+DEFAULT_RESULT_LIMIT = 4 * 1024 * 1024
 
 
 def _seconds(variable: str, default: float) -> float:
@@ -241,11 +249,18 @@ class McpServers:
             )
         content = result.get("content")
         answer: dict[str, Any] = {
-            "content": content if isinstance(content, list) else [],
+            "content": _capped_text(content) if isinstance(content, list) else [],
             "isError": bool(result.get("isError")),
         }
         if result.get("structuredContent") is not None:
             answer["structuredContent"] = result["structuredContent"]
+        limit = int(os.environ.get("TOOLSERVER_RESULT_LIMIT", DEFAULT_RESULT_LIMIT))
+        size = len(json.dumps(answer, separators=(",", ":")).encode())
+        if size > limit:
+            return _error_result(
+                f"the MCP server {server.name!r} answered {tool} with {size} bytes, more than "
+                f"the {limit} a call may return (TOOLSERVER_RESULT_LIMIT)"
+            )
         return answer
 
     @staticmethod
@@ -355,6 +370,34 @@ class McpServers:
     def close(self) -> None:
         for name in list(self.servers):
             self.servers.pop(name).close()
+
+
+def _capped_text(content: list[Any]) -> list[Any]:
+    """``content`` with its text parts cut to the output limit together (UTF-8 bytes): the
+    part where it runs out ends with the cut marker counting every byte left out, and the
+    text parts after it are left out; other parts are kept as they are."""
+    room = output_limit()
+    kept: list[Any] = []
+    cut: dict[str, Any] | None = None
+    omitted = 0
+    for part in content:
+        text = part.get("text") if isinstance(part, dict) and part.get("type") == "text" else None
+        if not isinstance(text, str):
+            kept.append(part)
+            continue
+        data = text.encode("utf-8", "surrogatepass")
+        if cut is None and len(data) <= room:
+            room -= len(data)
+            kept.append(part)
+        elif cut is None:
+            cut = {**part, "text": data[:room].decode("utf-8", "ignore")}
+            omitted, room = len(data) - room, 0
+            kept.append(cut)
+        else:
+            omitted += len(data)
+    if cut is not None:
+        cut["text"] += cut_marker(omitted)
+    return kept
 
 
 def _error_result(text: str) -> dict[str, Any]:
