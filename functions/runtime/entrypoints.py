@@ -66,8 +66,8 @@ def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
             from mangum.protocols.http import HTTPCycle
 
             result = handler(HTTPCycle(scope, body)(app))
-            size = len(json.dumps(result))  # as the runtime serialises it
-            return result if size <= RESPONSE_LIMIT else handler(response_too_large(size))
+            size, limit = len(json.dumps(result)), response_limit(event)  # as serialised
+            return result if size <= limit else handler(response_too_large(size, limit))
         finally:
             tracing.force_flush()
 
@@ -75,19 +75,26 @@ def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
 
 
 # Lambda's cap on a buffered invocation's response: past it the invocation fails and the
-# caller gets the Function URL's bare 502, whatever the app answered
+# caller gets the Function URL's bare 502, whatever the app answered; an ALB takes 1 MB
 RESPONSE_LIMIT = 6 * 1024 * 1024
+ALB_RESPONSE_LIMIT = 1024 * 1024
 
 
-def response_too_large(size: int) -> dict[str, Any]:
-    """The answer in place of a response over :data:`RESPONSE_LIMIT` (base64 and JSON
-    escapes included), in mangum's response shape so each source gets its own format.
-    A 4xx: the request asked for more than one invocation can return, and asking again
-    unchanged never succeeds; a smaller page does, as does the streaming deployment."""
+def response_limit(event: dict) -> int:
+    """The most response JSON the source of ``event`` passes on (:data:`RESPONSE_LIMIT`)."""
+    from_alb = "elb" in (event.get("requestContext") or {})
+    return ALB_RESPONSE_LIMIT if from_alb else RESPONSE_LIMIT
+
+
+def response_too_large(size: int, limit: int) -> dict[str, Any]:
+    """The answer in place of a response over ``limit`` (base64 and JSON escapes
+    included), in mangum's response shape so each source gets its own format. A 4xx: the
+    request asked for more than one invocation can return, and asking again unchanged
+    never succeeds; a smaller page does, as does the streaming deployment."""
     detail = (
-        f"the response is {size} bytes, over Lambda's {RESPONSE_LIMIT}-byte cap on a "
-        "buffered response: ask for less (a smaller limit or page), or deploy the function "
-        "with response streaming"
+        f"the response is {size} bytes, over the {limit}-byte cap of a Lambda function's "
+        "buffered response here: ask for less (a smaller limit or page), or deploy the "
+        "function with response streaming"
     )
     log.warning("response too large for Lambda: %s", detail)
     body = json.dumps({"code": "response_too_large", "detail": detail}).encode()

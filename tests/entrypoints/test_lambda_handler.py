@@ -308,7 +308,7 @@ def test_an_http_api_path_is_decoded_once_and_loses_its_stage(settings, name):
     assert [s["id"] for s in json.loads(listed["body"])["items"]] == ["50%41"]
 
 
-@pytest.mark.parametrize("name", ["function_url_get", "alb_multi_value_get"])
+@pytest.mark.parametrize("name", ["function_url_get", "rest_api_v1_get"])
 def test_a_response_over_lambdas_cap_is_a_413_answer_in_the_sources_shape(settings, name):
     """Lambda fails an invocation whose response passes 6 MB (the caller would get the
     Function URL's bare 502): the handler answers 413 ``response_too_large`` instead, and
@@ -336,6 +336,26 @@ def test_a_response_over_lambdas_cap_is_a_413_answer_in_the_sources_shape(settin
     answer = handler(page, context())
     assert answer["statusCode"] == 200
     assert len(json.loads(answer["body"])["items"]) == 2
+
+
+def test_an_alb_takes_a_response_of_1_mb_at_most(settings):
+    """An ALB passes on 1 MB of response JSON; a Function URL the whole 6 MB."""
+    handler = lambda_handler_for(state_app(settings))
+    create_session(handler, "mid")
+    text = {"role": "user", "content": [{"type": "text", "text": "x" * 1_500_000}]}
+    append = with_path(event("http_api_v2_post"), "POST", "/v1/users/alice/sessions/mid/messages")
+    append["requestContext"]["domainName"] = "abcdefghijklmnop.lambda-url.us-east-1.on.aws"
+    append["body"] = json.dumps(text)
+    assert handler(append, context())["statusCode"] == 201
+
+    path = "/v1/users/alice/sessions/mid/messages"
+    for name in ("alb_multi_value_get", "alb_get"):
+        answer = handler(at_path(name, path), context())
+        assert answer["statusCode"] == 413, name
+        headers = answer.get("headers") or {k: v[0] for k, v in answer["multiValueHeaders"].items()}
+        assert headers["content-type"] == "application/json"
+        assert "1048576-byte cap" in json.loads(answer["body"])["detail"]
+    assert handler(at_path("function_url_get", path), context())["statusCode"] == 200
 
 
 def test_a_lambda_at_edge_event_keeps_mangums_reading(settings):
