@@ -154,7 +154,6 @@ def test_the_sandbox_function_may_launch_on_the_sandbox_functions_only(ali):
         "fc:ResumeSession",
         "fc:ListSessions",
         "fc:ListTriggers",
-        "fc:GetFunction",
         "fc:InvokeFunction",
     }
     # the same, as a policy for another cloud's launcher

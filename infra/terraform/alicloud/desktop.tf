@@ -26,9 +26,13 @@ module "sandbox_desktop" {
 
   name     = "${local.sandbox_api_function}-desktop"
   artifact = module.manifest[0].artifacts["sandbox"]
+  # the sandbox function's settings, secrets included: AUTH_MODE=jwt with only the
+  # development key (auth_jwt_secret_name, no auth_jwks_url) stops the settings from loading
+  # without AUTH_JWT_SECRET, and spans go to a collector that wants its headers
   environment = merge(
     local.store_environment,
     module.environment.environment["sandbox"],
+    local.secret_environment,
     { SANDBOX_ROUTES = "desktop", SANDBOX_BACKEND = "fc" },
   )
   state_read_only = "sandboxes/"

@@ -17,11 +17,11 @@ locals {
   # images named as the seed names them: [registry/]namespace/runtime-sandbox-<type>:tag
   image_registry = coalesce(var.image_registry, "registry.${var.region}.aliyuncs.com")
 
-  # All of FC the launcher needs (sessions of the sandbox functions, their trigger URLs,
+  # All of FC the launcher calls (sessions of the sandbox functions, their trigger URLs,
   # and invoking them when their triggers demand signatures), on those functions only. Not
   # fc:ListFunctions, which the reaper's orphan sweep uses: it cannot be limited to a
   # prefix and would show every function's environment in the region; FC ends abandoned
-  # sessions itself (TTL and idle timeout).
+  # sessions itself (TTL and idle timeout). Nor fc:GetFunction, which no launcher calls.
   launcher_actions = [
     "fc:CreateSession",
     "fc:GetSession",
@@ -30,7 +30,6 @@ locals {
     "fc:ResumeSession",
     "fc:ListSessions",
     "fc:ListTriggers",
-    "fc:GetFunction",
     "fc:InvokeFunction",
   ]
   sandbox_functions_arn = "acs:fc:${var.region}:${local.account_id}:functions/${var.sandbox_function_prefix}*"

@@ -431,8 +431,8 @@ variable "cors_allow_origins" {
   default     = []
 
   validation {
-    condition     = alltrue([for o in var.cors_allow_origins : can(regex("^(\\*|https?://[^/\\s,]+)$", o))])
-    error_message = "cors_allow_origins holds origins (scheme://host[:port], no path) or \"*\"."
+    condition     = alltrue([for o in var.cors_allow_origins : can(regex("^(\\*|https?://[^/\\s,*]+)$", o))])
+    error_message = "cors_allow_origins holds origins (scheme://host[:port], no path, no * in the host: the functions match origins exactly) or \"*\"."
   }
 }
 

@@ -15,6 +15,12 @@ variable "name_prefix" {
     condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.name_prefix))
     error_message = "name_prefix: 2-32 lowercase letters, digits and hyphens, starting with a letter."
   }
+  validation {
+    # without state_bucket_name the bucket is named from bucket_prefix "<name_prefix>-state-",
+    # which the AWS provider takes up to 37 characters
+    condition     = var.state_bucket_name != null || length(var.name_prefix) <= 30
+    error_message = "name_prefix: at most 30 characters unless state_bucket_name is set (the state bucket's name prefix <name_prefix>-state- may have 37 at most)."
+  }
 }
 
 variable "manifest_path" {
@@ -330,8 +336,8 @@ variable "cors_allow_origins" {
   default     = []
 
   validation {
-    condition     = alltrue([for o in var.cors_allow_origins : can(regex("^(\\*|https?://[^/\\s,]+)$", o))])
-    error_message = "cors_allow_origins holds origins (scheme://host[:port], no path) or \"*\"."
+    condition     = alltrue([for o in var.cors_allow_origins : can(regex("^(\\*|https?://[^/\\s,*]+)$", o))])
+    error_message = "cors_allow_origins holds origins (scheme://host[:port], no path, no * in the host: the functions match origins exactly) or \"*\"."
   }
 }
 

@@ -1,0 +1,144 @@
+"""What a first deployment meets: values the plan accepts must be values the functions start
+with, and each role holds what the code calls.
+
+Each test here pins one mismatch between infra/terraform and the code it deploys: a function
+whose settings refuse to load, a variable whose validation lets through what the settings
+or the provider refuse, a permission no code uses.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+from pydantic import ValidationError
+
+from functions.runtime.settings import Settings
+from tests.infra.hcl import ROOTS, TERRAFORM, expr, root, setting_names
+from tests.infra.test_environment_module import evaluate
+
+REPO = TERRAFORM.parents[1]
+JWKS = "https://idp.example/.well-known/jwks.json"
+
+
+def settings_from(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """The settings a function starts with, given exactly this environment."""
+    read = setting_names()
+    for name in [n for n in os.environ if n.lower() in read]:
+        monkeypatch.delenv(name)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return Settings()
+
+
+# --- the live views' door on FC starts with the settings the sandbox function has ----------
+
+
+def test_every_function_of_the_bundle_gets_the_secret_environment():
+    """The desktop door is the sandbox function's code: its settings load only with what
+    the sandbox function's do, AUTH_JWT_SECRET included when that is the only key."""
+    for name in ROOTS:
+        config = root(name)
+        for call, body in config.module.items():
+            env = expr(body.get("environment", ""))
+            if "module.environment.environment[" in env:
+                assert "local.secret_environment" in env, f"{name}: module {call}"
+    door = expr(root("alicloud").module["sandbox_desktop"]["environment"])
+    assert door.index('module.environment.environment["sandbox"]') < door.index(
+        "local.secret_environment"
+    )
+
+
+def test_a_door_without_the_dev_key_could_not_start(terraform, tmp_path, monkeypatch):
+    """Why: with auth_mode "jwt" and only auth_jwt_secret_name (no auth_jwks_url), the
+    environment module gives AUTH_MODE=jwt and no key; the settings refuse to load."""
+    out = evaluate(
+        terraform,
+        tmp_path / "door",
+        name_prefix="agentscope",
+        functions=["sandbox"],
+        auth={"mode": "jwt"},
+        observability={"log_format": "json"},
+    )
+    door = {
+        **out["environment"]["sandbox"],
+        "STORE_URL": "oss://bucket/agentscope",
+        "SANDBOX_ROUTES": "desktop",
+        "SANDBOX_BACKEND": "fc",
+    }
+    with pytest.raises(ValidationError, match="AUTH_JWKS_URL"):
+        settings_from(door, monkeypatch)
+    settings = settings_from({**door, "AUTH_JWT_SECRET": "dev-key"}, monkeypatch)
+    assert settings.sandbox_routes == "desktop" and settings.auth_mode == "jwt"
+
+
+# --- CORS origins: what the plan accepts, the functions accept ----------------------------
+
+ORIGINS = [
+    "https://chat.example.com",
+    "http://127.0.0.1:8095",
+    "http://[::1]:3000",
+    "https://*.example.com",
+    "https://*",
+    "http://chat.*.example",
+]
+
+
+@pytest.mark.parametrize("name", ROOTS)
+def test_cors_origins_the_plan_accepts_are_origins_the_settings_accept(
+    name, variables_plan, monkeypatch
+):
+    """A "*" inside a host is no pattern to the functions (they compare origins exactly):
+    the settings refuse it and every function would fail to start, so the plan refuses it."""
+    plan = variables_plan(name)
+    for origin in ORIGINS:
+        accepted = plan.plan(auth_jwks_url=JWKS, cors_allow_origins=[origin]).returncode == 0
+        if accepted:
+            settings_from(
+                {"CORS_ALLOW_ORIGINS": origin, "AUTH_MODE": "jwt", "AUTH_JWKS_URL": JWKS},
+                monkeypatch,
+            )
+    said = plan.refuses(auth_jwks_url=JWKS, cors_allow_origins=["https://*.example.com"])
+    assert "cors_allow_origins holds origins" in said
+
+
+# --- AWS: the state bucket's generated name fits S3's bucket_prefix -----------------------
+
+# the AWS provider's limit on aws_s3_bucket.bucket_prefix (it appends a 26-character suffix)
+BUCKET_PREFIX_MAX = 37
+
+
+def test_the_state_buckets_prefix_fits_the_providers_limit(variables_plan):
+    bucket = root("aws").resource["aws_s3_bucket"]["state"]
+    prefix = expr(bucket["bucket_prefix"])
+    assert prefix == 'var.state_bucket_name == null ? "${var.name_prefix}-state-" : null'
+    made = len("-state-")
+    plan = variables_plan("aws")
+    longest_ok = "a" * (BUCKET_PREFIX_MAX - made)
+    plan.accepts(auth_jwks_url=JWKS, name_prefix=longest_ok)
+    said = plan.refuses(auth_jwks_url=JWKS, name_prefix=longest_ok + "b")
+    assert "name_prefix: at most 30 characters unless state_bucket_name" in said
+    # a named bucket takes no prefix: the long name is fine then
+    plan.accepts(auth_jwks_url=JWKS, name_prefix=longest_ok + "b", state_bucket_name="my-state")
+
+
+# --- FC: the launcher's RAM actions are the calls it makes --------------------------------
+
+
+def fc_calls() -> set[str]:
+    """FC 3.0 API operations the launchers call through the SDK (snake_case -> CamelCase)."""
+    launchers = REPO / "functions" / "runtime" / "sandbox" / "launchers"
+    source = "\n".join(p.read_text() for p in sorted(launchers.glob("*.py")))
+    calls = set(re.findall(r"\.(\w+?)_with_options_async\b", source))
+    return {"".join(part.title() for part in call.split("_")) for call in calls}
+
+
+def test_the_launchers_ram_actions_are_exactly_what_it_calls():
+    """Every FC call the launcher makes is granted, and nothing else but fc:InvokeFunction
+    (calls through the sandbox functions' signed triggers); fc:ListFunctions (the reaper's
+    sweep) stays out on purpose, see sandboxes.tf."""
+    calls = fc_calls()
+    assert {"CreateSession", "DeleteSession", "ListTriggers", "ListFunctions"} <= calls
+    granted = {a.removeprefix("fc:") for a in root("alicloud").locals["launcher_actions"]}
+    assert granted == (calls - {"ListFunctions"}) | {"InvokeFunction"}
