@@ -142,3 +142,17 @@ def test_the_launchers_ram_actions_are_exactly_what_it_calls():
     assert {"CreateSession", "DeleteSession", "ListTriggers", "ListFunctions"} <= calls
     granted = {a.removeprefix("fc:") for a in root("alicloud").locals["launcher_actions"]}
     assert granted == (calls - {"ListFunctions"}) | {"InvokeFunction"}
+
+
+# --- the README's account of the defaults is the configuration's --------------------------
+
+
+def test_the_readme_names_the_sandbox_types_deployed_by_default():
+    """Each type needs its image in the registry before `terraform apply`: the walkthrough
+    must not promise fewer types than the default deploys."""
+    default = root("alicloud").variable["sandbox_types"]["default"]
+    readme = " ".join((REPO / "README.md").read_text().split())
+    said = re.search(r"\(`sandbox_types`, default ([^;)]+)", readme)
+    assert said, "the README no longer says what sandbox_types deploys by default"
+    named = set(re.findall(r"[a-z]+", said.group(1))) - {"and"}
+    assert named == set(default), said.group(1)
