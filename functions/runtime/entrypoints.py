@@ -60,7 +60,7 @@ def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
                 scope, body = handler.scope, handler.body
                 paths = http_paths(event)
                 if paths is not None:
-                    scope["path"], scope["raw_path"] = paths
+                    scope["path"], scope["raw_path"], scope["root_path"] = paths
             except Exception as exc:  # the event is the invoker's; the app never ran
                 return invalid_event(exc)
             from mangum.protocols.http import HTTPCycle
@@ -108,17 +108,19 @@ _PATH_SAFE = "/!$&'()*+,;=:@"
 _EXECUTE_API = re.compile(r"[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com(\.cn)?", re.I)
 
 
-def http_paths(event: dict) -> tuple[str, bytes] | None:
-    """The ASGI ``path`` and ``raw_path`` of an HTTP event, as a server would set them.
+def http_paths(event: dict) -> tuple[str, bytes, str] | None:
+    """The ASGI ``path``, ``raw_path`` and ``root_path`` of an HTTP event.
 
     Function URLs, REST APIs and ALBs pass the path on as the client sent it, still
     percent-encoded, so ``raw_path`` keeps ``a%2Fb`` one segment (the apps route ids with a
-    ``/`` on it) and ``path`` is decoded once. An HTTP API on its execute-api endpoint
+    ``/`` on it) and ``path`` is decoded once; a REST API's path leaves out the stage its
+    endpoint is under, which is ``root_path`` then. An HTTP API on its execute-api endpoint
     decodes the path itself (``rawPath`` of payload 2.0 and ``path`` of 1.0 alike; an
     encoded ``/`` or ``?`` is gone before the function runs) and puts a named stage in
-    front: the stage is taken off and the path not decoded again, so ``50%25`` stays
-    ``50%``. Any other event with a path is read as a Function URL's, the format of this
-    deployment; one without (Lambda@Edge's) keeps mangum's reading: None.
+    front: the stage is taken off (and kept as ``root_path``, so the URLs the app gives
+    out - an agent card's, a live view's - have it) and the path is not decoded again, so
+    ``50%25`` stays ``50%``. Any other event with a path is read as a Function URL's, the
+    format of this deployment; one without (Lambda@Edge's) keeps mangum's reading: None.
     """
     context = event.get("requestContext") or {}
     if event.get("version") == "2.0":
@@ -128,13 +130,25 @@ def http_paths(event: dict) -> tuple[str, bytes] | None:
     else:
         return None
     path = path or "/"
-    if event.get("version") and _EXECUTE_API.fullmatch(str(context.get("domainName", ""))):
-        stage = context.get("stage")
+    stage = context.get("stage")
+    on_execute_api = _EXECUTE_API.fullmatch(str(context.get("domainName", "")))
+    if event.get("version") and on_execute_api:
         if stage and stage != "$default" and (path + "/").startswith(f"/{stage}/"):
             path = path[len(stage) + 1 :] or "/"
-        return path, quote(path, safe=_PATH_SAFE).encode("ascii")
+            return path, quote(path, safe=_PATH_SAFE).encode("ascii"), _root(stage, path)
+        return path, quote(path, safe=_PATH_SAFE).encode("ascii"), ""
     raw = quote(path, safe=_PATH_SAFE + "%")  # a client's stray space or non-ASCII encoded
-    return unquote(raw), raw.encode("ascii")
+    path = unquote(raw)
+    # a REST API's own endpoint serves a stage under its name, which ``path`` leaves out
+    root = _root(stage, path) if on_execute_api and stage else ""
+    return path, raw.encode("ascii"), root
+
+
+def _root(stage: str, path: str) -> str:
+    """``/stage``, unless ``path`` starts with it: the router would take it off once more
+    (a stage ``v1`` before ``/v1/users/...``), so the app's URLs go without it then."""
+    root = f"/{stage}"
+    return "" if (path + "/").startswith(root + "/") else root
 
 
 def invalid_event(exc: Exception) -> dict[str, Any]:

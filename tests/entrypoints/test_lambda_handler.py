@@ -365,3 +365,35 @@ def test_a_lambda_at_edge_event_keeps_mangums_reading(settings):
     answer = handler(found, context())
     assert answer["status"] == 200, answer
     assert json.loads(answer["body"]) == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    "name, path, host",
+    [
+        ("http_api_v1_get", "/prod", "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"),
+        ("http_api_v2_stage_get", "/prod", "a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"),
+        ("rest_api_v1_get", "", "q1w2e3r4t5.execute-api.eu-central-1.amazonaws.com"),
+    ],
+)
+def test_urls_the_app_gives_out_on_an_api_endpoint_keep_the_stage(settings, name, path, host):
+    """The agent card's endpoint is under the stage the request came through (in an HTTP
+    API's path; left out of a REST API's)."""
+    handler = lambda_handler_for(query_app(settings))
+    answer = handler(at_path(name, f"{path}/.well-known/agent-card.json"), context())
+    assert answer["statusCode"] == 200, answer
+    urls = [i["url"] for i in json.loads(answer["body"])["supportedInterfaces"]]
+    assert set(urls) == {f"https://{host}/prod/a2a"}
+
+
+@pytest.mark.parametrize("name", ["rest_api_v1_get", "http_api_v2_stage_get"])
+def test_a_stage_named_as_the_paths_first_segment_routes_the_path_whole(settings, name):
+    """A stage ``v1`` is not taken off ``/v1/users/...`` a second time by the router."""
+    handler = lambda_handler_for(state_app(settings))
+    create_session(handler, "a/b")
+    found = at_path(name, "/v1/users/alice/sessions/a%2Fb")
+    if found.get("version"):  # the HTTP API's path: decoded (no / in the id), behind the stage
+        create_session(handler, "ab")
+        found = at_path(name, "/v1/v1/users/alice/sessions/ab")
+    found["requestContext"]["stage"] = "v1"
+    answer = handler(found, context())
+    assert answer["statusCode"] == 200, answer
