@@ -156,3 +156,39 @@ def test_the_readme_names_the_sandbox_types_deployed_by_default():
     assert said, "the README no longer says what sandbox_types deploys by default"
     named = set(re.findall(r"[a-z]+", said.group(1))) - {"and"}
     assert named == set(default), said.group(1)
+
+
+# --- FC: the launchers' wildcard covers the sandbox functions and nothing of the bundle -----
+
+
+def bundle_function_names(name_prefix: str) -> dict[str, str]:
+    """Module call => the FC function it deploys, for this name_prefix (alicloud root)."""
+    ali = root("alicloud")
+    api = ali.locals["sandbox_api_function"]
+    names = {}
+    for call, body in ali.module.items():
+        if body["source"] != "../modules/fc_function":
+            continue
+        name = body["name"].replace("${local.sandbox_api_function}", api)
+        names[call] = name.replace("${var.name_prefix}", name_prefix)
+        assert "${" not in names[call], names[call]
+    return names
+
+
+def test_no_function_of_the_bundle_lies_under_the_sandbox_function_prefix(variables_plan):
+    """The launcher's RAM statements (and the policy for another cloud's launcher) grant
+    sessions and invocation on <sandbox_function_prefix>*; with the defaults the live-view
+    door was agentscope-sandbox-desktop, inside agentscope-sandbox-*."""
+    ali = root("alicloud")
+    default_prefix = ali.variable["sandbox_function_prefix"]["default"]
+    assert ali.locals["sandbox_functions_arn"].endswith("${var.sandbox_function_prefix}*")
+    names = bundle_function_names(ali.variable["name_prefix"]["default"])
+    assert set(names) == {"query", "state", "sandbox", "sandbox_desktop"}
+    assert not [n for n in names.values() if n.startswith(default_prefix)], names
+    # and no choice of the two variables puts one there: the plan refuses it
+    plan = variables_plan("alicloud")
+    plan.accepts(auth_jwks_url=JWKS)
+    for name in bundle_function_names("agentscope").values():
+        for cut in (len("agentscope-"), len(name)):
+            said = plan.refuses(auth_jwks_url=JWKS, sandbox_function_prefix=name[:cut])
+            assert "must not start the name of a function of the bundle" in said, name

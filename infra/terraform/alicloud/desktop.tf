@@ -24,7 +24,9 @@ module "sandbox_desktop" {
   source = "../modules/fc_function"
   count  = local.deploy_desktop_door ? 1 : 0
 
-  name     = "${local.sandbox_api_function}-desktop"
+  # not <prefix>-sandbox-desktop: that name lies under the default sandbox_function_prefix
+  # (agentscope-sandbox-), which the launchers' RAM statements cover with a wildcard
+  name     = "${var.name_prefix}-desktop"
   artifact = module.manifest[0].artifacts["sandbox"]
   # the sandbox function's settings, secrets included: AUTH_MODE=jwt with only the
   # development key (auth_jwt_secret_name, no auth_jwks_url) stops the settings from loading

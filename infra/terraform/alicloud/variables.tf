@@ -234,6 +234,12 @@ variable "sandbox_function_prefix" {
     condition     = can(regex("^[A-Za-z_][A-Za-z0-9_-]*$", var.sandbox_function_prefix))
     error_message = "sandbox_function_prefix: letters, digits, '_' and '-', starting with a letter or '_'."
   }
+  validation {
+    # the launchers may create sessions of and invoke <prefix>* (sandboxes.tf): no function
+    # of the bundle itself may fall under it
+    condition     = !anytrue([for f in ["query", "state", "sandbox", "desktop"] : startswith("${var.name_prefix}-${f}", var.sandbox_function_prefix)])
+    error_message = "sandbox_function_prefix must not start the name of a function of the bundle (<name_prefix>-query, -state, -sandbox, -desktop): the launchers' permissions on <sandbox_function_prefix>* would cover it."
+  }
 }
 
 variable "image_registry" {
