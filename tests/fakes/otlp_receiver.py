@@ -3,7 +3,8 @@
 ``POST /v1/traces`` takes an ``ExportTraceServiceRequest`` (``application/x-protobuf``,
 gzip or not), as a collector does, and answers the empty ``ExportTraceServiceResponse``.
 Tests read back :class:`ReceivedSpan` objects: ids in hex, the resource's ``service.name``,
-attributes as Python values.
+attributes as Python values, and ``payloads``: every export request's protobuf as received
+(to check that a value is nowhere in what was sent: names, attributes, events, statuses).
 
 Use ``with OtlpReceiver() as receiver:`` and point ``OTEL_EXPORTER_OTLP_ENDPOINT`` at
 ``receiver.url``.
@@ -55,6 +56,8 @@ class ReceivedSpan:
     status: int  # 0 unset, 1 ok, 2 error
     links: list[tuple[str, str]] = field(default_factory=list)  # (trace id, span id)
     resource: dict[str, Any] = field(default_factory=dict)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, attributes)
+    status_message: str = ""
 
 
 class OtlpReceiver:
@@ -62,6 +65,7 @@ class OtlpReceiver:
 
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
+        self.payloads: list[bytes] = []
         self.requests = 0
         self._lock = threading.Lock()
         self._server: Any = None
@@ -97,10 +101,16 @@ class OtlpReceiver:
                                 (link.trace_id.hex(), link.span_id.hex()) for link in span.links
                             ],
                             resource=resource,
+                            events=[
+                                (e.name, {kv.key: _value(kv.value) for kv in e.attributes})
+                                for e in span.events
+                            ],
+                            status_message=span.status.message,
                         )
                     )
         with self._lock:
             self.spans.extend(found)
+            self.payloads.append(body)
             self.requests += 1
         return Response(
             ExportTraceServiceResponse().SerializeToString(),

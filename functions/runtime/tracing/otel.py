@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace import Event, ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
@@ -48,6 +48,8 @@ _REMOTE_ATTRIBUTES = frozenset(
     {"gen_ai.operation.name", "gen_ai.tool.name", "gen_ai.tool.type", "error.type"}
 )
 _SERVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+# what an error's text may hold (a key a provider quotes, a URL's ?api_key=): never exported
+_ERROR_TEXT = frozenset({"exception.message", "exception.stacktrace"})
 _MAX_REMOTE_SERVICES = 16  # tool server names a process keeps providers for
 _MAX_SPAN_HEADER = 4096
 
@@ -96,13 +98,69 @@ def _exporter(endpoint: str, headers: dict[str, str]) -> Any:
         return OTLPSpanExporter(endpoint=endpoint, headers=headers or None)
 
 
+class ErrorTextless(SpanExporter):
+    """An exporter that sends every span without the text of its errors.
+
+    Our spans name an error by its type only (``error.type``). Spans of anyone else in the
+    process - an agent framework's, an agent's own: the global provider is ours - may record
+    an exception (``record_exception``, ``start_as_current_span``) or set an error status
+    with its text, and that text may quote a model's API key or a URL's credentials. Those
+    spans go out with the exception's ``exception.type`` but no ``exception.message`` or
+    ``exception.stacktrace``, and an error status without its description.
+    """
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.exporter = exporter
+
+    def export(self, spans: Any) -> SpanExportResult:
+        return self.exporter.export([_without_error_text(span) for span in spans])
+
+    def shutdown(self) -> None:
+        self.exporter.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.exporter.force_flush(timeout_millis)
+
+
+def _without_error_text(span: ReadableSpan) -> ReadableSpan:
+    """``span``, or a copy of it without error text (the span itself when it has none)."""
+    status = span.status
+    if not status.description and not any(
+        _ERROR_TEXT.intersection(event.attributes or ()) for event in span.events
+    ):
+        return span
+    events = [
+        Event(
+            event.name,
+            {k: v for k, v in (event.attributes or {}).items() if k not in _ERROR_TEXT},
+            event.timestamp,
+        )
+        for event in span.events
+    ]
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=span.attributes,
+        events=events,
+        links=span.links,
+        kind=span.kind,
+        status=Status(status.status_code),
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
+
+
 def _processor(settings: Settings) -> BatchSpanProcessor:
     endpoint, headers = traces_endpoint(settings), _headers(settings)
     key = (endpoint, tuple(sorted(headers.items())))
     with _lock:
         found = _processors.get(key)
         if found is None:
-            found = _processors[key] = BatchSpanProcessor(_exporter(endpoint, headers))
+            exporter = ErrorTextless(_exporter(endpoint, headers))
+            found = _processors[key] = BatchSpanProcessor(exporter)
         return found
 
 
