@@ -19,6 +19,7 @@ from .adapters import get_adapter, get_inbound
 from .coalesce import coalesced
 from .current import CURRENT_REQUEST
 from .protocol import AgentRequest, Event, Response, ResponseBuilder, RunStatus
+from .redact import loggable_text
 
 log = logging.getLogger("agentscope_faas.app")
 
@@ -29,12 +30,14 @@ def error_fields(exc: BaseException) -> tuple[str, str]:
     """The ``error{code, message}`` a failed response carries for ``exc``.
 
     Exceptions may carry their own ``code`` (model and tool errors do); anything else is an
-    ``agent_error`` named by its class, so a client can tell failures apart.
+    ``agent_error`` named by its class, so a client can tell failures apart. URLs in the
+    text lose their credentials and query values (``redact.loggable_text``): an HTTP
+    client's error names the URL it was sent to, ``?api_key=`` included.
     """
     code = getattr(exc, "code", None)
     if not isinstance(code, str) or not code:
         code = "agent_error"
-    text = str(exc) or type(exc).__name__
+    text = loggable_text(str(exc)) or type(exc).__name__
     return code, f"{type(exc).__name__}: {text}" if code == "agent_error" else text
 
 

@@ -7,7 +7,9 @@ The segment after ``desktop`` wherever such a path appears (a mistyped ``//v1/..
 (``?access_token=``, ``?api_key=``: a client may put any secret there) are replaced by
 ``~`` before a path or query is written anywhere. ``RedactTargets`` does it for the
 request lines the server itself logs (uvicorn's access and WebSocket lines, mangum's on
-Lambda, should its level let them through).
+Lambda, should its level let them through). ``loggable_text`` does it for the URLs in an
+error's text (``httpx`` names the URL it failed on, query and ``user:password@`` included)
+before it goes into an answer.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ import re
 
 _VIEW_TOKEN = re.compile(r"(/v1/sandboxes/[^/]+/desktop/)[^/]+", re.IGNORECASE)
 _PARAM_VALUE = re.compile(r"(^|&)([^&=]*=)[^&]*")
+# a URL in free text: a scheme, then anything up to a space or a quote
+_URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)([^\s'\"<>`]*)")
+_AUTHORITY_END = re.compile(r"[/?#]")
 _SERVERS = ("uvicorn", "mangum")  # the loggers of the servers that log request lines
 
 
@@ -35,6 +40,28 @@ def loggable_target(target: str) -> str:
     """A request target (``path?query``) with both kinds of token taken out."""
     path, mark, query = target.partition("?")
     return loggable_path(path) + (mark + loggable_query(query) if mark else "")
+
+
+def loggable_text(text: str) -> str:
+    """``text`` (an exception's message) with every URL in it made loggable: its
+    ``user:password@`` replaced by ``~@``, its query's and fragment's values and a live
+    view's token taken out (``loggable_target``)."""
+
+    def loggable_url(found: re.Match[str]) -> str:
+        scheme, rest = found.groups()
+        end = _AUTHORITY_END.search(rest)
+        authority, target = (rest[: end.start()], rest[end.start() :]) if end else (rest, "")
+        if "@" in authority:
+            authority = "~@" + authority.rpartition("@")[2]
+        target, mark, fragment = target.partition("#")
+        return (
+            scheme
+            + authority
+            + loggable_target(target)
+            + (mark + loggable_query(fragment) if mark else "")
+        )
+
+    return _URL.sub(loggable_url, text)
 
 
 class RedactTargets(logging.Filter):

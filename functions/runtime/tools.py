@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .calls import tool_call
+from .redact import loggable_text
 
 _JSON_TYPES = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
@@ -177,7 +178,8 @@ class Toolkit:
             if inspect.isawaitable(result):  # a sync callable that hands back a coroutine
                 result = await result
         except Exception as exc:
-            return ToolOutput(f"{name} failed: {type(exc).__name__}: {exc}", True)
+            text = loggable_text(str(exc))  # the model and the caller read it
+            return ToolOutput(f"{name} failed: {type(exc).__name__}: {text}", True)
         if isinstance(result, str):
             return ToolOutput(str(result), False, list(getattr(result, "images", None) or []))
         return ToolOutput(json.dumps(result, ensure_ascii=False, default=str))
