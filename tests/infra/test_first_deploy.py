@@ -8,6 +8,7 @@ or the provider refuse, a permission no code uses.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 
@@ -192,3 +193,59 @@ def test_no_function_of_the_bundle_lies_under_the_sandbox_function_prefix(variab
         for cut in (len("agentscope-"), len(name)):
             said = plan.refuses(auth_jwks_url=JWKS, sandbox_function_prefix=name[:cut])
             assert "must not start the name of a function of the bundle" in said, name
+
+
+# --- AUTH_MODE=none cannot be deployed: it answers loopback callers alone -----------------
+
+SIGNED_DOORS = {
+    "aws": ("function_url_auth_type", "AWS_IAM"),
+    "alicloud": ("http_trigger_auth_type", "function"),
+}
+
+
+def test_a_function_without_jwts_refuses_a_signed_function_url_request(tmp_path):
+    """What a plan with auth_mode "none" and every door signed deployed: the request has
+    passed the platform's signature check, and the function still refuses it (its Host and
+    peer are not loopback), as the README's own account of AUTH_MODE=none says."""
+    from functions.runtime.entrypoints import lambda_handler_for
+    from functions.state.app import create_app
+
+    settings = Settings(store_url=f"file://{tmp_path / 'store'}", auth_mode="none")
+    handler = lambda_handler_for(create_app(settings))
+    event = {
+        "version": "2.0",
+        "rawPath": "/v1/users/alice/sessions",
+        "rawQueryString": "",
+        "headers": {"host": "abcdefghijklmnop.lambda-url.us-east-1.on.aws"},
+        "requestContext": {
+            "domainName": "abcdefghijklmnop.lambda-url.us-east-1.on.aws",
+            "http": {
+                "method": "GET",
+                "path": "/v1/users/alice/sessions",
+                "protocol": "HTTP/1.1",
+                "sourceIp": "203.0.113.9",
+                "userAgent": "curl",
+            },
+            "authorizer": {"iam": {"accessKey": "AKIAEXAMPLE", "accountId": "123456789012"}},
+            "requestId": "r1",
+            "stage": "$default",
+            "timeEpoch": 0,
+        },
+        "isBase64Encoded": False,
+    }
+    context = type("Context", (), {"aws_request_id": "r1", "function_name": "state"})()
+    answer = handler(event, context)
+    assert answer["statusCode"] == 403, answer
+    assert json.loads(answer["body"])["code"] in {"remote_caller", "host_not_allowed"}
+
+
+@pytest.mark.parametrize("name", ROOTS)
+def test_the_plan_refuses_auth_mode_none_whatever_the_doors(name, variables_plan):
+    variable, signed = SIGNED_DOORS[name]
+    doors = {f: signed for f in ("query", "state", "sandbox")}
+    said = variables_plan(name).refuses(auth_mode="none", **{variable: doors})
+    assert 'auth_mode "none" cannot be deployed' in said
+    if name == "alicloud":  # the sandbox functions alone run no code of ours
+        variables_plan(name).accepts(
+            deploy_api_functions=False, auth_mode="none", **{variable: doors}
+        )

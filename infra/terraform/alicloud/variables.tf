@@ -122,7 +122,7 @@ variable "http_trigger_auth_type" {
   }
   validation {
     condition     = var.auth_mode == "jwt" || alltrue([for door in values(var.http_trigger_auth_type) : door == "function"])
-    error_message = "An anonymous trigger with auth_mode \"none\" would let anyone act as any user: keep auth_mode \"jwt\" (JWT in front) or make every trigger \"function\"."
+    error_message = "An anonymous trigger with auth_mode \"none\" would let anyone act as any user: keep auth_mode \"jwt\" (JWT in front)."
   }
 }
 
@@ -373,7 +373,7 @@ variable "sandbox_trigger_auth_type" {
 # --- who may call: end users' JWTs (AUTH_*) ----------------------------------------------
 
 variable "auth_mode" {
-  description = "How the functions tell who is calling (AUTH_MODE, given to query, state and sandbox). \"jwt\" (the default): each end-user request carries `Authorization: Bearer <JWT>` from your OIDC provider (Alibaba Cloud IDaaS, Auth0, Cognito, ...), checked with the keys at auth_jwks_url; the user is the token's auth_user_claim and may touch only their own sessions and sandboxes. \"none\" trusts the user a request names: only for a deployment whose every trigger is \"function\", so that only your own signed services can call."
+  description = "How the functions tell who is calling (AUTH_MODE, given to query, state and sandbox). \"jwt\" (the default): each end-user request carries `Authorization: Bearer <JWT>` from your OIDC provider (Alibaba Cloud IDaaS, Auth0, Cognito, ...), checked with the keys at auth_jwks_url; the user is the token's auth_user_claim and may touch only their own sessions and sandboxes. \"none\" is for local runs only and refused here (unless deploy_api_functions is false): a function without AUTH_MODE=jwt answers callers on 127.0.0.1 alone, so behind an HTTP trigger it would refuse every request. Your own services call with a token of their own (client credentials), beside an ACS3 signature where their trigger is \"function\" (X-Forwarded-Authorization)."
   type        = string
   default     = "jwt"
 
@@ -384,6 +384,11 @@ variable "auth_mode" {
   validation {
     condition     = !var.deploy_api_functions || var.auth_mode == "none" || var.auth_jwks_url != null || var.auth_jwt_secret_name != null
     error_message = "auth_mode \"jwt\" needs the keys tokens are signed with: auth_jwks_url (your OIDC provider's jwks_uri), or for development auth_jwt_secret_name."
+  }
+  validation {
+    # AUTH_MODE=none answers only a loopback peer and Host (functions/runtime/auth/local.py)
+    condition     = !var.deploy_api_functions || var.auth_mode == "jwt"
+    error_message = "auth_mode \"none\" cannot be deployed: without AUTH_MODE=jwt a function answers only callers on 127.0.0.1 (make local), so every request through an HTTP trigger, signed or not, would get 403. Keep \"jwt\": services sign with ACS3 where their trigger is \"function\" and send their own token in X-Forwarded-Authorization."
   }
 }
 

@@ -138,7 +138,7 @@ variable "function_url_auth_type" {
   }
   validation {
     condition     = var.auth_mode == "jwt" || alltrue([for door in values(var.function_url_auth_type) : door == "AWS_IAM"])
-    error_message = "A NONE Function URL with auth_mode \"none\" would let anyone act as any user: keep auth_mode \"jwt\" (JWT in front) or make every door AWS_IAM."
+    error_message = "A NONE Function URL with auth_mode \"none\" would let anyone act as any user: keep auth_mode \"jwt\" (JWT in front)."
   }
 }
 
@@ -272,7 +272,7 @@ variable "sandbox_internet_access" {
 # --- who may call: end users' JWTs (AUTH_*) ----------------------------------------------
 
 variable "auth_mode" {
-  description = "How the functions tell who is calling (AUTH_MODE, given to query, state and sandbox). \"jwt\" (the default): each end-user request carries `Authorization: Bearer <JWT>` from your OIDC provider (Cognito, Auth0, Alibaba Cloud IDaaS, ...), checked with the keys at auth_jwks_url; the user is the token's auth_user_claim and may touch only their own sessions and sandboxes. \"none\" trusts the user a request names: only for a deployment whose every door is AWS_IAM, so that only your own signed services can call."
+  description = "How the functions tell who is calling (AUTH_MODE, given to query, state and sandbox). \"jwt\" (the default): each end-user request carries `Authorization: Bearer <JWT>` from your OIDC provider (Cognito, Auth0, Alibaba Cloud IDaaS, ...), checked with the keys at auth_jwks_url; the user is the token's auth_user_claim and may touch only their own sessions and sandboxes. \"none\" is for local runs only and refused here: a function without AUTH_MODE=jwt answers callers on 127.0.0.1 alone, so behind a Function URL it would refuse every request. Your own services call with a token of their own (client credentials), beside a SigV4 signature where their door is AWS_IAM (X-Forwarded-Authorization)."
   type        = string
   default     = "jwt"
 
@@ -283,6 +283,11 @@ variable "auth_mode" {
   validation {
     condition     = var.auth_mode == "none" || var.auth_jwks_url != null || var.auth_jwt_secret_arn != null
     error_message = "auth_mode \"jwt\" needs the keys tokens are signed with: auth_jwks_url (your OIDC provider's jwks_uri), or for development auth_jwt_secret_arn."
+  }
+  validation {
+    # AUTH_MODE=none answers only a loopback peer and Host (functions/runtime/auth/local.py)
+    condition     = var.auth_mode == "jwt"
+    error_message = "auth_mode \"none\" cannot be deployed: without AUTH_MODE=jwt a function answers only callers on 127.0.0.1 (make local), so every request through a Function URL, signed or not, would get 403. Keep \"jwt\": services sign with SigV4 where their door is AWS_IAM and send their own token in X-Forwarded-Authorization."
   }
 }
 
