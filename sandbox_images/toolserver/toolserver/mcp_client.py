@@ -29,6 +29,7 @@ import signal
 import subprocess
 import threading
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import deque
 from typing import Any
@@ -236,6 +237,26 @@ class StdioConnection:
             reader.join(STOP_GRACE_S)
 
 
+def shown_url(url: str) -> str:
+    """``url`` as an error names it: a server's URL may carry the caller's key
+    (``?api_key=``, ``user:password@``), and errors reach the model, the caller's stream and
+    the session's history. Its ``user:password@`` becomes ``~@``, every query value ``~``
+    (names kept), its fragment goes."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return "the server's URL"
+    _, at, host = parts.netloc.rpartition("@")
+    query = "&".join(
+        name + ("=~" if "=" in item else "")
+        for item in parts.query.split("&")
+        for name in (item.partition("=")[0],)
+    )
+    return urllib.parse.urlunsplit(
+        (parts.scheme, ("~@" if at else "") + host, parts.path, query, "")
+    )
+
+
 class HttpConnection:
     """A server at a URL, over the Streamable HTTP transport (JSON or SSE answers)."""
 
@@ -244,6 +265,7 @@ class HttpConnection:
     def __init__(self, name: str, url: str, headers: dict[str, str]) -> None:
         self.name = name
         self.url = url
+        self.shown = shown_url(url)  # what messages say of it
         self.headers = headers
         self._ids = itertools.count(1)
         self.session_id: str | None = None
@@ -270,16 +292,16 @@ class HttpConnection:
             return urllib.request.urlopen(req, timeout=timeout)
         except urllib.error.HTTPError as exc:
             body = exc.read(2000).decode("utf-8", "replace")
-            raise McpClientError(f"HTTP {exc.code} from {self.url}: {body}") from None
+            raise McpClientError(f"HTTP {exc.code} from {self.shown}: {body}") from None
         except TimeoutError:
-            raise Timeout(f"no answer from {self.url} within {timeout:g} s") from None
+            raise Timeout(f"no answer from {self.shown} within {timeout:g} s") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise McpClientError(f"could not reach {self.url}: {reason}") from None
+            raise McpClientError(f"could not reach {self.shown}: {reason}") from None
         except (http.client.HTTPException, ValueError) as exc:
             # a URL or header http.client will not send (InvalidURL, a bad header value, a
             # host IDNA cannot encode): the configuration's fault, said as such
-            raise McpClientError(f"could not send a request to {self.url!r}: {exc}") from None
+            raise McpClientError(f"could not send a request to {self.shown!r}: {exc}") from None
 
     def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}

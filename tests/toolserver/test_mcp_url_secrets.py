@@ -1,0 +1,42 @@
+"""An MCP server's URL may carry the caller's key (``?api_key=``, ``user:password@``): the
+tool server's errors name the server without it, since a failed call's text goes to the
+model, the caller's stream and the session's history."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.fixtures.servers import free_port, wait_http
+from tests.toolserver.test_mcp_servers import STDLIB_SERVER, add
+
+KEY = "mcp-key-31337"
+PASSWORD = "mcp-pw-27182"
+
+
+def test_a_failed_call_names_the_servers_url_without_its_key(toolserver):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(STDLIB_SERVER), "--http", str(port)])
+    try:
+        wait_http(f"http://127.0.0.1:{port}/mcp", proc)
+        url = f"http://127.0.0.1:{port}/mcp?tenant=t1&api_key={KEY}"
+        added = add(toolserver, {"remote": {"url": url}})
+        assert added.status_code == 200, added.text
+        assert toolserver.call("remote__echo", text="up")["content"][0]["text"] == "up"
+    finally:
+        proc.kill()
+        proc.wait()
+    failed = toolserver.call("remote__echo", text="gone")  # the server is down now
+    assert failed["isError"] is True
+    text = failed["content"][0]["text"]
+    assert f"could not reach http://127.0.0.1:{port}/mcp?tenant=~&api_key=~" in text
+    assert KEY not in text
+
+
+def test_a_server_that_cannot_be_reached_is_named_without_its_credentials(start_toolserver):
+    toolserver = start_toolserver(TOOLSERVER_MCP_START_TIMEOUT_S="2")
+    url = f"http://127.0.0.1:9/mcp?api_key={KEY}"
+    refused = add(toolserver, {"remote": {"url": url}})
+    assert refused.status_code == 422, refused.text
+    assert "could not reach http://127.0.0.1:9/mcp?api_key=~" in refused.text
+    assert KEY not in refused.text
