@@ -139,7 +139,7 @@ class AgentApp:
             async for event in get_adapter(self.framework)(items, builder):
                 yield event
         except Exception as exc:
-            log.warning("query failed: %s", exc, exc_info=not _is_expected(exc))
+            log.warning("query failed: %s", loggable_text(str(exc)), exc_info=not _is_expected(exc))
             code, message = error_fields(exc)
             for event in builder.failed(code, message):
                 yield event

@@ -7,7 +7,8 @@ request, written by ``telemetry.py``) adds ``method``, ``route``, ``path``, ``st
 ``duration_ms``, ``user``, ``session`` and for a turn ``model_calls``, ``tool_calls``,
 ``input_tokens``, ``output_tokens``.
 
-Never logged: request and response bodies (messages), headers (tokens), query strings.
+Never logged: request and response bodies (messages), headers (tokens), query strings,
+nor the credentials of a URL a traceback names (``redact.loggable_text``).
 The clients that could log bodies at DEBUG (openai, httpx) are kept at WARNING.
 """
 
@@ -22,7 +23,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from .redact import RedactTargets
+from .redact import RedactTargets, loggable_text
 from .request_ids import REQUEST_ID, RequestIdFilter
 
 REQUEST_LOGGER = "agentscope_faas.request"
@@ -59,7 +60,15 @@ class RequestRecord:
 REQUEST: ContextVar[RequestRecord | None] = ContextVar("request_record", default=None)
 
 
-class JsonFormatter(logging.Formatter):
+class TextFormatter(logging.Formatter):
+    """The text line; a traceback's URLs lose their credentials and query values (httpx's
+    errors name the URL they failed on)."""
+
+    def formatException(self, ei: Any) -> str:
+        return loggable_text(super().formatException(ei))
+
+
+class JsonFormatter(TextFormatter):
     """One JSON object per record; a record's ``fields`` (``extra={"fields": {...}}``) are
     merged in."""
 
@@ -88,7 +97,7 @@ def _request_id() -> str | None:
 
 
 def formatter(log_format: str) -> logging.Formatter:
-    return JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT)
+    return JsonFormatter() if log_format == "json" else TextFormatter(TEXT_FORMAT)
 
 
 def configure_logging(

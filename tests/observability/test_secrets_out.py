@@ -10,6 +10,9 @@ OpenAI-compatible model, the OTLP/HTTP receiver.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,7 +27,7 @@ from functions.runtime.settings import Settings, get_settings
 from functions.runtime.tools import Toolkit
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.otlp_receiver import OtlpReceiver
-from tests.fixtures.servers import serve_app
+from tests.fixtures.servers import ROOT, free_port, serve_app, wait_http
 
 WRONG_KEY = "sk-proj-rotatedKEY0123456789abcdefXYZ"
 QUERY_SECRET = "qs-secret-4711"
@@ -143,6 +146,53 @@ def _failing_app(url: str) -> AgentApp:
         yield await _fetch(url)
 
     return app
+
+
+async def _fetch_from_env(self: AgentApp, msgs: list, request: Any, **kwargs: Any):
+    yield await _fetch(os.environ["LEAKY_URL"])
+
+
+logged_app = AgentApp(app_name="Logged")
+logged_app.query(framework="text")(_fetch_from_env)
+
+
+@pytest.mark.parametrize("log_format", ["text", "json"])
+def test_an_agents_error_is_logged_without_the_credentials_of_the_url_it_names(
+    receiver, tmp_path, log_format
+):
+    """The function as FC serves it, its log on stderr: the failure's line and its
+    traceback name the URL without its password or query values."""
+    port = free_port()
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
+        "LOG_FORMAT": log_format,
+        "AGENT_APP": f"{__name__}:logged_app",
+        "LEAKY_URL": _leaky_url(receiver),
+        "STORE_URL": f"file://{tmp_path / 'store'}",
+        "SERVE_HOST": "127.0.0.1",
+        "FC_SERVER_PORT": str(port),
+    }
+    log_file = tmp_path / "stderr.log"
+    with log_file.open("w") as log:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "functions.runtime.serve", "functions.query.handler:app"],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            wait_http(f"{url}/health", server)
+            assert ask(url)["status"] == "failed"
+        finally:
+            server.terminate()
+            server.wait(timeout=20)
+    written = log_file.read_text()
+    assert "query failed: Client error '405 Method Not Allowed'" in written
+    assert "HTTPStatusError" in written  # the traceback is there
+    assert "/v1/traces?city=~&api_key=~" in written
+    assert QUERY_SECRET not in written and PASSWORD not in written
 
 
 def test_an_agents_error_answers_without_the_credentials_of_the_url_it_names(receiver, tmp_path):
