@@ -1,9 +1,9 @@
 """AWS Lambda's entry point around a function's ASGI app.
 
-Lambda calls ``lambda_handler(event, context)`` with a Function URL or API Gateway HTTP API
-(payload 2.0) event; mangum turns it into one ASGI request and the response back into the
-dict Lambda expects, body buffered (SSE arrives in one piece at the end, within Lambda's
-6 MB response cap - the Lambda Web Adapter mode streams instead: see serve.py).
+Lambda calls ``lambda_handler(event, context)`` with a Function URL, API Gateway (REST, HTTP
+API payload 1.0 or 2.0) or ALB event; mangum turns it into one ASGI request and the response
+back into the dict Lambda expects, body buffered (SSE arrives in one piece at the end, within
+Lambda's 6 MB response cap - the Lambda Web Adapter mode streams instead: see serve.py).
 
 Mangum would run the app's lifespan around every invocation, which rebuilds the agent, its
 clients and the store on each request and throws away what a warm instance is for. Here
