@@ -125,6 +125,48 @@ def test_an_agent_frameworks_exception_goes_out_without_the_key_its_text_quotes(
         assert b"rotatedKEY" not in payload
 
 
+CONTENT = {"gen_ai.input.messages", "gen_ai.output.messages", "gen_ai.tool.call.result"}
+
+
+@pytest.mark.parametrize("capture", ["", "true"], ids=["capture off", "capture on"])
+def test_an_agent_frameworks_prompts_go_out_only_with_content_capture(
+    receiver, monkeypatch, tmp_path, capture
+):
+    """agentscope's spans hold the prompt and the completion whatever the setting says;
+    what is exported holds them only with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT."""
+    key = "sk-the-current-key-0000000000000"
+    with FakeOpenAIServer(api_key=key) as model:
+        monkeypatch.setenv("MODEL_BASE_URL", model.base_url)
+        monkeypatch.setenv("MODEL_API_KEY", key)
+        monkeypatch.setenv("MODEL_NAME", "fake-model")
+        get_settings.cache_clear()
+        try:
+            settings = Settings(
+                store_url=f"file://{tmp_path / 'store'}",
+                otel_exporter_otlp_endpoint=receiver.url,
+                otel_instrumentation_genai_capture_message_content=capture,
+                agent_app=f"{__name__}:agentscope_traced_app",
+            )
+            with serve_app(query_app(settings)) as url:
+                final = ask(url)
+                spans = receiver.wait_for(
+                    lambda got: (
+                        any(s.kind == "server" for s in got)
+                        and any(s.name.startswith("chat") for s in got)
+                    )
+                )
+        finally:
+            get_settings.cache_clear()
+    assert final["status"] == "completed"
+    chats = [s for s in spans if s.name.startswith("chat")]
+    held = {name for s in spans for name in s.attributes if name in CONTENT}
+    if capture:
+        assert "gen_ai.input.messages" in held and "gen_ai.output.messages" in held
+    else:
+        assert not {n for s in spans for n in s.attributes if n in CONTENT}
+        assert all(s.attributes.get("gen_ai.request.model") == "fake-model" for s in chats)
+
+
 def _leaky_url(receiver: OtlpReceiver) -> str:
     """A URL (the receiver's, which refuses a GET) with a password and a key in its query."""
     host = receiver.url.removeprefix("http://")

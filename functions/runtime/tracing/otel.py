@@ -39,7 +39,7 @@ PROPAGATOR = TraceContextTextMapPropagator()
 INSTRUMENTATION = "agentscope-faas"
 
 _lock = threading.Lock()
-_processors: dict[tuple[str, tuple[tuple[str, str], ...]], BatchSpanProcessor] = {}
+_processors: dict[tuple[str, tuple[tuple[str, str], ...], bool], BatchSpanProcessor] = {}
 _providers: dict[tuple[int, str], TracerProvider] = {}
 _global_set = False
 
@@ -50,6 +50,32 @@ _REMOTE_ATTRIBUTES = frozenset(
 _SERVICE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # what an error's text may hold (a key a provider quotes, a URL's ?api_key=): never exported
 _ERROR_TEXT = frozenset({"exception.message", "exception.stacktrace"})
+# the GenAI semantic conventions' opt-in content (prompts, completions, tool arguments and
+# results), as attributes and, in their older form, as events: exported only with
+# OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT, whoever's span holds it
+_CONTENT = frozenset(
+    {
+        "gen_ai.input.messages",
+        "gen_ai.output.messages",
+        "gen_ai.system_instructions",
+        "gen_ai.tool.call.arguments",
+        "gen_ai.tool.call.result",
+        "gen_ai.prompt",
+        "gen_ai.completion",
+    }
+)
+_CONTENT_EVENTS = frozenset(
+    {
+        "gen_ai.content.prompt",
+        "gen_ai.content.completion",
+        "gen_ai.system.message",
+        "gen_ai.user.message",
+        "gen_ai.assistant.message",
+        "gen_ai.tool.message",
+        "gen_ai.choice",
+        "gen_ai.client.inference.operation.details",
+    }
+)
 _MAX_REMOTE_SERVICES = 16  # tool server names a process keeps providers for
 _MAX_SPAN_HEADER = 4096
 
@@ -98,22 +124,27 @@ def _exporter(endpoint: str, headers: dict[str, str]) -> Any:
         return OTLPSpanExporter(endpoint=endpoint, headers=headers or None)
 
 
-class ErrorTextless(SpanExporter):
-    """An exporter that sends every span without the text of its errors.
+class Scrubbed(SpanExporter):
+    """An exporter that sends every span without what the functions never export.
 
-    Our spans name an error by its type only (``error.type``). Spans of anyone else in the
-    process - an agent framework's, an agent's own: the global provider is ours - may record
-    an exception (``record_exception``, ``start_as_current_span``) or set an error status
-    with its text, and that text may quote a model's API key or a URL's credentials. Those
-    spans go out with the exception's ``exception.type`` but no ``exception.message`` or
-    ``exception.stacktrace``, and an error status without its description.
+    The global provider is ours, so spans of anyone else in the process - an agent
+    framework's (agentscope's ``TracingMiddleware``), an agent's own - go out through here
+    too, and are held to the rules our own spans keep:
+
+    * errors by their type only: an exception event keeps ``exception.type`` but not
+      ``exception.message`` or ``exception.stacktrace``, an error status loses its
+      description (a provider's error text may quote the API key, a URL its ``?api_key=``);
+    * without content capture (``capture`` False), none of the GenAI conventions' content:
+      the attributes in ``_CONTENT`` and the events in ``_CONTENT_EVENTS`` are left out
+      (agentscope records prompts and tool results whatever the setting says).
     """
 
-    def __init__(self, exporter: SpanExporter) -> None:
+    def __init__(self, exporter: SpanExporter, capture: bool) -> None:
         self.exporter = exporter
+        self.capture = capture
 
     def export(self, spans: Any) -> SpanExportResult:
-        return self.exporter.export([_without_error_text(span) for span in spans])
+        return self.exporter.export([self._scrubbed(span) for span in spans])
 
     def shutdown(self) -> None:
         self.exporter.shutdown()
@@ -121,45 +152,53 @@ class ErrorTextless(SpanExporter):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return self.exporter.force_flush(timeout_millis)
 
-
-def _without_error_text(span: ReadableSpan) -> ReadableSpan:
-    """``span``, or a copy of it without error text (the span itself when it has none)."""
-    status = span.status
-    if not status.description and not any(
-        _ERROR_TEXT.intersection(event.attributes or ()) for event in span.events
-    ):
-        return span
-    events = [
-        Event(
-            event.name,
-            {k: v for k, v in (event.attributes or {}).items() if k not in _ERROR_TEXT},
-            event.timestamp,
+    def _scrubbed(self, span: ReadableSpan) -> ReadableSpan:
+        """``span``, or a copy of it without what may not go out (itself when it has none)."""
+        attributes = span.attributes or {}
+        content = not self.capture and (
+            not _CONTENT.isdisjoint(attributes)
+            or any(event.name in _CONTENT_EVENTS for event in span.events)
         )
-        for event in span.events
-    ]
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=span.attributes,
-        events=events,
-        links=span.links,
-        kind=span.kind,
-        status=Status(status.status_code),
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
+        error_text = span.status.description or any(
+            not _ERROR_TEXT.isdisjoint(event.attributes or ()) for event in span.events
+        )
+        if not content and not error_text:
+            return span
+        if content:
+            attributes = {k: v for k, v in attributes.items() if k not in _CONTENT}
+        events = [
+            Event(
+                event.name,
+                {k: v for k, v in (event.attributes or {}).items() if k not in _ERROR_TEXT},
+                event.timestamp,
+            )
+            for event in span.events
+            if self.capture or event.name not in _CONTENT_EVENTS
+        ]
+        return ReadableSpan(
+            name=span.name,
+            context=span.context,
+            parent=span.parent,
+            resource=span.resource,
+            attributes=attributes,
+            events=events,
+            links=span.links,
+            kind=span.kind,
+            status=Status(span.status.status_code),
+            start_time=span.start_time,
+            end_time=span.end_time,
+            instrumentation_scope=span.instrumentation_scope,
+        )
 
 
 def _processor(settings: Settings) -> BatchSpanProcessor:
     endpoint, headers = traces_endpoint(settings), _headers(settings)
-    key = (endpoint, tuple(sorted(headers.items())))
+    capture = capture_content(settings)
+    key = (endpoint, tuple(sorted(headers.items())), capture)
     with _lock:
         found = _processors.get(key)
         if found is None:
-            exporter = ErrorTextless(_exporter(endpoint, headers))
+            exporter = Scrubbed(_exporter(endpoint, headers), capture)
             found = _processors[key] = BatchSpanProcessor(exporter)
         return found
 
