@@ -41,6 +41,7 @@ from .protocol import (
     RunStatus,
     uuid4_hex,
 )
+from .redact import loggable_text
 from .sse import wait_disconnect
 from .storage.base import StoreError
 
@@ -275,10 +276,10 @@ class Turn:
     async def _produce(self) -> None:
         self.calls.bind()
         STATE_ROUNDS.set(self.state_rounds)
-        stream = self.agent.stream(self.request, builder=self.builder, session=self.session)
         limit, error = self.output_cap or (None, None)
         produced = 0
         try:
+            stream = self.agent.stream(self.request, builder=self.builder, session=self.session)
             async for event in stream:
                 if limit is not None and isinstance(event, Content) and event.delta:
                     # a reader that falls behind must not let the output grow without bound
@@ -293,7 +294,8 @@ class Turn:
             # the agent's own failures already arrive as a `failed` response: this is a bug
             # beneath it, and the client still gets a valid end to the stream
             log.exception("turn of session %s broke", self.request.session_id)
-            error = Error(code="internal_error", message=f"{type(exc).__name__}: {exc}")
+            text = loggable_text(str(exc))  # a URL it names loses its credentials
+            error = Error(code="internal_error", message=f"{type(exc).__name__}: {text}")
             self._put(_Stop(RunStatus.Failed, error))
             return
         self._put(_END)

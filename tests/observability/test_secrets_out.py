@@ -251,6 +251,24 @@ def test_an_agents_error_answers_without_the_credentials_of_the_url_it_names(rec
     assert QUERY_SECRET not in message and PASSWORD not in message
 
 
+class BrokenBeneath(AgentApp):
+    """An app whose stream itself breaks (a bug beneath the agent, not the agent's failure),
+    on an error naming a URL with credentials."""
+
+    def stream(self, *args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError(f"GET https://svc:{PASSWORD}@h.example/x?api_key={QUERY_SECRET} broke")
+
+
+def test_a_fault_beneath_the_agent_answers_without_the_credentials_of_the_url_it_names(tmp_path):
+    settings = Settings(store_url=f"file://{tmp_path / 'store'}")
+    with serve_app(build_app(BrokenBeneath(app_name="broken"), settings)) as url:
+        final = ask(url)
+    assert final["status"] == "failed" and final["error"]["code"] == "internal_error", final
+    message = final["error"]["message"]
+    assert message.startswith("RuntimeError: GET https://~@h.example/x?api_key=~"), message
+    assert QUERY_SECRET not in message and PASSWORD not in message
+
+
 async def test_a_tools_error_reaches_the_model_without_the_credentials_of_its_url(receiver):
     """A tool's failure is text the model (and the caller's stream) reads."""
     toolkit = Toolkit()
