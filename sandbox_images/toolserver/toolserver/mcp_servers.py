@@ -14,7 +14,9 @@ inside the container's limits (memory, pids, CPU, network). A URL server is reac
 the Streamable HTTP transport (``type`` may say ``streamable_http``; the legacy SSE
 transport is refused), which needs the sandbox's egress (``SANDBOX_INTERNET_ACCESS``) for
 anything outside the container. ``env`` and ``headers`` are the caller's own secrets, placed
-in the caller's own sandbox: kept in this process only, never logged and never answered.
+in the caller's own sandbox: never logged and never answered. ``headers`` stay in this
+process; a stdio server's ``env`` is that process's environment, which code running in the
+sandbox as the same user can read (``/proc/<pid>/environ``).
 
 Each server's tools are offered as ``<server>__<tool>`` (the server's name, two
 underscores, the tool's name with characters outside ``[A-Za-z0-9_-]`` replaced by ``x``,
