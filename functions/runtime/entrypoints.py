@@ -26,6 +26,7 @@ from __future__ import annotations
 import atexit
 import json
 import logging
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -60,14 +61,18 @@ def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
                 scope, body = handler.scope, handler.body
                 paths = http_paths(event)
                 if paths is not None:
-                    scope["path"], scope["raw_path"], scope["root_path"] = paths
+                    # the stage is the app's root for the URLs it makes, not for routing
+                    scope["path"], scope["raw_path"], scope["app_root_path"] = paths
+                    scope["root_path"] = ""
             except Exception as exc:  # the event is the invoker's; the app never ran
                 return invalid_event(exc)
             from mangum.protocols.http import HTTPCycle
 
             result = handler(HTTPCycle(scope, body)(app))
-            size, limit = len(json.dumps(result)), response_limit(event)  # as serialised
-            return result if size <= limit else handler(response_too_large(size, limit))
+            size, limit = response_size(result), response_limit(event)
+            if size <= limit:
+                return result
+            return handler(response_too_large(size, limit, kept_headers(result)))
         finally:
             tracing.force_flush()
 
@@ -78,6 +83,8 @@ def lambda_handler_for(app: Any) -> Callable[[dict, Any], dict]:
 # caller gets the Function URL's bare 502, whatever the app answered; an ALB takes 1 MB
 RESPONSE_LIMIT = 6 * 1024 * 1024
 ALB_RESPONSE_LIMIT = 1024 * 1024
+_PYTHON_RUNTIME = re.compile(r"AWS_Lambda_python3\.(\d+)")
+_CORS_HEADER = re.compile(r"access-control-|vary$", re.I)
 
 
 def response_limit(event: dict) -> int:
@@ -86,7 +93,29 @@ def response_limit(event: dict) -> int:
     return ALB_RESPONSE_LIMIT if from_alb else RESPONSE_LIMIT
 
 
-def response_too_large(size: int, limit: int) -> dict[str, Any]:
+def response_size(result: dict[str, Any]) -> int:
+    """Bytes of ``result`` as the Lambda runtime sends it: JSON, with non-ASCII escaped
+    (``\\uXXXX``) by the runtimes before Python 3.12 and sent as UTF-8 from 3.12 on."""
+    version = _PYTHON_RUNTIME.fullmatch(os.environ.get("AWS_EXECUTION_ENV", ""))
+    escaped = version is None or int(version.group(1)) < 12
+    return len(json.dumps(result, ensure_ascii=escaped).encode("utf-8", "surrogatepass"))
+
+
+def kept_headers(result: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+    """The CORS headers of a response (mangum's output, either header shape), kept on the
+    answer that replaces it so a browser can read that answer."""
+    kept: list[tuple[bytes, bytes]] = []
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        kept += [(name.encode(), str(v).encode()) for v in values if _CORS_HEADER.match(name)]
+    for name, value in (result.get("headers") or {}).items():
+        if _CORS_HEADER.match(name):
+            kept.append((name.encode(), str(value).encode()))
+    return kept
+
+
+def response_too_large(
+    size: int, limit: int, headers: list[tuple[bytes, bytes]] | None = None
+) -> dict[str, Any]:
     """The answer in place of a response over ``limit`` (base64 and JSON escapes
     included), in mangum's response shape so each source gets its own format. A 4xx: the
     request asked for more than one invocation can return, and asking again unchanged
@@ -98,7 +127,8 @@ def response_too_large(size: int, limit: int) -> dict[str, Any]:
     )
     log.warning("response too large for Lambda: %s", detail)
     body = json.dumps({"code": "response_too_large", "detail": detail}).encode()
-    return {"status": 413, "headers": [(b"content-type", b"application/json")], "body": body}
+    kept = [(b"content-type", b"application/json"), *(headers or [])]
+    return {"status": 413, "headers": kept, "body": body}
 
 
 # what a percent-encoded path keeps as it is (RFC 3986's pchar and "/"), apart from "%"
@@ -106,49 +136,48 @@ _PATH_SAFE = "/!$&'()*+,;=:@"
 # the API's own endpoint, where a named stage is the path's first segment (a custom domain
 # maps stages without one)
 _EXECUTE_API = re.compile(r"[a-z0-9]+\.execute-api\.[a-z0-9-]+\.amazonaws\.com(\.cn)?", re.I)
+# a Function URL's host, and the emulator's (the Host it was called on: a loopback address)
+_FUNCTION_URL = re.compile(
+    r"[a-z0-9]+\.lambda-url\.[a-z0-9-]+\.on\.aws|(localhost|127\.0\.0\.1|\[::1\])(:\d+)?", re.I
+)
 
 
 def http_paths(event: dict) -> tuple[str, bytes, str] | None:
-    """The ASGI ``path``, ``raw_path`` and ``root_path`` of an HTTP event.
+    """The ASGI ``path`` and ``raw_path`` of an HTTP event, and the stage its URLs go under
+    (``/prod``; "" for none), for Starlette's ``app_root_path``.
 
     Function URLs, REST APIs and ALBs pass the path on as the client sent it, still
     percent-encoded, so ``raw_path`` keeps ``a%2Fb`` one segment (the apps route ids with a
-    ``/`` on it) and ``path`` is decoded once; a REST API's path leaves out the stage its
-    endpoint is under, which is ``root_path`` then. An HTTP API on its execute-api endpoint
-    decodes the path itself (``rawPath`` of payload 2.0 and ``path`` of 1.0 alike; an
-    encoded ``/`` or ``?`` is gone before the function runs) and puts a named stage in
-    front: the stage is taken off (and kept as ``root_path``, so the URLs the app gives
-    out - an agent card's, a live view's - have it) and the path is not decoded again, so
-    ``50%25`` stays ``50%``. Any other event with a path is read as a Function URL's, the
-    format of this deployment; one without (Lambda@Edge's) keeps mangum's reading: None.
+    ``/`` in them) and ``path`` is decoded once. An HTTP API (an event with a ``version``
+    that is not a Function URL's) decodes the path itself, on any domain (``rawPath`` of
+    payload 2.0 and ``path`` of 1.0 alike; an encoded ``/`` or ``?`` is gone before the
+    function runs), so it is not decoded again: ``50%25`` stays ``50%``. On an API's own
+    execute-api endpoint a named stage is in the URL: an HTTP API puts it in front of the
+    path, which loses it here; a REST API's path leaves it out. Either way the stage is
+    returned, so the URLs the app gives out (an agent card's, a live view's) carry it while
+    routing never sees it. An event without a path (Lambda@Edge's) keeps mangum's reading:
+    None.
     """
     context = event.get("requestContext") or {}
-    if event.get("version") == "2.0":
+    version = event.get("version")
+    if version == "2.0":
         path = event.get("rawPath") or context["http"]["path"]
     elif "path" in event:
         path = event["path"]
     else:
         return None
     path = path or "/"
+    domain = str(context.get("domainName", ""))
     stage = context.get("stage")
-    on_execute_api = _EXECUTE_API.fullmatch(str(context.get("domainName", "")))
-    if event.get("version") and on_execute_api:
-        if stage and stage != "$default" and (path + "/").startswith(f"/{stage}/"):
-            path = path[len(stage) + 1 :] or "/"
-            return path, quote(path, safe=_PATH_SAFE).encode("ascii"), _root(stage, path)
-        return path, quote(path, safe=_PATH_SAFE).encode("ascii"), ""
+    named_stage = (
+        f"/{stage}" if stage and stage != "$default" and _EXECUTE_API.fullmatch(domain) else ""
+    )
+    if version and not _FUNCTION_URL.fullmatch(domain):  # an HTTP API: decoded already
+        if named_stage and (path + "/").startswith(named_stage + "/"):
+            path = path[len(named_stage) :] or "/"
+        return path, quote(path, safe=_PATH_SAFE).encode("ascii"), named_stage
     raw = quote(path, safe=_PATH_SAFE + "%")  # a client's stray space or non-ASCII encoded
-    path = unquote(raw)
-    # a REST API's own endpoint serves a stage under its name, which ``path`` leaves out
-    root = _root(stage, path) if on_execute_api and stage else ""
-    return path, raw.encode("ascii"), root
-
-
-def _root(stage: str, path: str) -> str:
-    """``/stage``, unless ``path`` starts with it: the router would take it off once more
-    (a stage ``v1`` before ``/v1/users/...``), so the app's URLs go without it then."""
-    root = f"/{stage}"
-    return "" if (path + "/").startswith(root + "/") else root
+    return unquote(raw), raw.encode("ascii"), named_stage
 
 
 def invalid_event(exc: Exception) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from fastapi import FastAPI, Request
 
 from functions.query.app import create_app as query_app
 from functions.runtime.app import AgentApp
@@ -397,3 +398,85 @@ def test_a_stage_named_as_the_paths_first_segment_routes_the_path_whole(settings
     found["requestContext"]["stage"] = "v1"
     answer = handler(found, context())
     assert answer["statusCode"] == 200, answer
+
+
+def where_app() -> FastAPI:
+    """An app answering its base URL, at ``/v1/where`` and inside a mounted app."""
+    app, mounted = FastAPI(), FastAPI()
+
+    @app.get("/v1/where")
+    @mounted.get("/where")
+    async def where(request: Request) -> dict[str, str]:
+        return {"base": str(request.base_url)}
+
+    app.mount("/sub", mounted)
+    return app
+
+
+@pytest.mark.parametrize("name", ["rest_api_v1_get", "http_api_v2_stage_get"])
+@pytest.mark.parametrize(("stage", "path"), [("v1", "/v1/where"), ("prod", "/sub/where")])
+def test_the_stage_is_the_root_of_the_apps_urls_never_of_its_routes(name, stage, path):
+    """A stage ``v1`` before ``/v1/where`` stays in the URLs the app makes, and a mounted
+    app is reached under a stage."""
+    handler = lambda_handler_for(where_app())
+    found = at_path(name, f"/{stage}{path}" if name == "http_api_v2_stage_get" else path)
+    found["requestContext"]["stage"] = stage
+    answer = handler(found, context())
+    assert answer["statusCode"] == 200, answer
+    host = found["requestContext"]["domainName"]
+    assert json.loads(answer["body"])["base"] == f"https://{host}/{stage}/"
+
+
+@pytest.mark.parametrize("name", ["http_api_v1_get", "http_api_v2_stage_get"])
+def test_an_http_api_on_a_custom_domain_is_not_decoded_twice(settings, name):
+    """An HTTP API decodes the path on any domain: a client's ``50%2541`` arrives as
+    ``50%41``, the session it names, not ``50A``."""
+    handler = lambda_handler_for(state_app(settings))
+    create_session(handler, "50%41")
+    create_session(handler, "50A")
+    found = at_path(name, "/v1/users/alice/sessions/50%41")
+    found["requestContext"]["domainName"] = "api.example.com"
+    answer = handler(found, context())
+    assert answer["statusCode"] == 200, answer
+    assert json.loads(answer["body"])["id"] == "50%41"
+
+
+@pytest.mark.parametrize(
+    ("runtime", "status"), [("AWS_Lambda_python3.11", 413), ("AWS_Lambda_python3.12", 200)]
+)
+def test_non_ascii_counts_as_the_runtime_sends_it(settings, monkeypatch, runtime, status):
+    """3.6 MB of Chinese in UTF-8 is 7.2 MB of ``\\uXXXX`` escapes: over the cap where the
+    runtime escapes non-ASCII (before Python 3.12), within it where it sends UTF-8."""
+    handler = lambda_handler_for(state_app(settings))
+    create_session(handler, "zh")
+    text = {"role": "user", "content": [{"type": "text", "text": "中" * 600_000}]}
+    append = with_path(event("http_api_v2_post"), "POST", "/v1/users/alice/sessions/zh/messages")
+    append["requestContext"]["domainName"] = "abcdefghijklmnop.lambda-url.us-east-1.on.aws"
+    append["body"] = json.dumps(text, ensure_ascii=False)
+    for _ in range(2):
+        assert handler(append, context())["statusCode"] == 201
+    monkeypatch.setenv("AWS_EXECUTION_ENV", runtime)
+    answer = handler(at_path("function_url_get", "/v1/users/alice/sessions/zh/messages"), context())
+    assert answer["statusCode"] == status
+
+
+def test_the_413_keeps_the_cors_headers_a_browser_needs_to_read_it(tmp_path):
+    settings = Settings(
+        store_url=f"file://{tmp_path / 'store'}",
+        auth_mode="jwt",
+        auth_jwt_secret=SECRET,
+        cors_allow_origins="https://app.example.com",
+    )
+    handler = lambda_handler_for(state_app(settings))
+    create_session(handler, "big")
+    text = {"role": "user", "content": [{"type": "text", "text": "x" * 2_000_000}]}
+    append = with_path(event("http_api_v2_post"), "POST", "/v1/users/alice/sessions/big/messages")
+    append["requestContext"]["domainName"] = "abcdefghijklmnop.lambda-url.us-east-1.on.aws"
+    append["body"] = json.dumps(text)
+    for _ in range(4):
+        assert handler(append, context())["statusCode"] == 201
+    found = at_path("function_url_get", "/v1/users/alice/sessions/big/messages")
+    found["headers"]["origin"] = "https://app.example.com"
+    answer = handler(found, context())
+    assert answer["statusCode"] == 413
+    assert answer["headers"]["access-control-allow-origin"] == "https://app.example.com"
