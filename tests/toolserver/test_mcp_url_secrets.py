@@ -40,3 +40,26 @@ def test_a_server_that_cannot_be_reached_is_named_without_its_credentials(start_
     assert refused.status_code == 422, refused.text
     assert "could not reach http://127.0.0.1:9/mcp?api_key=~" in refused.text
     assert KEY not in refused.text
+
+
+def test_a_url_with_user_and_password_works_and_is_named_without_them(start_toolserver):
+    # urllib cannot send user:password@ (http.client read it as a port, and quoted it in
+    # its error): they go as HTTP Basic credentials and no message holds the password
+    toolserver = start_toolserver(TOOLSERVER_MCP_START_TIMEOUT_S="2")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, str(STDLIB_SERVER), "--http", str(port)])
+    try:
+        wait_http(f"http://127.0.0.1:{port}/mcp", proc)
+        url = f"http://svc:{PASSWORD}@127.0.0.1:{port}/mcp"
+        added = add(toolserver, {"remote": {"url": url}})
+        assert added.status_code == 200, added.text
+        assert toolserver.call("remote__echo", text="up")["content"][0]["text"] == "up"
+    finally:
+        proc.kill()
+        proc.wait()
+    failed = toolserver.call("remote__echo", text="gone")["content"][0]["text"]
+    assert f"http://~@127.0.0.1:{port}/mcp" in failed and PASSWORD not in failed
+    for url in (f"http://svc:{PASSWORD}@127.0.0.1/mcp", f"http://svc:{PASSWORD}@[::1/mcp"):
+        refused = add(toolserver, {"other": {"url": url}})
+        assert refused.status_code in (400, 422), refused.text
+        assert PASSWORD not in refused.text

@@ -21,6 +21,7 @@ is an error, never a hang, and a call that times out is cancelled
 
 from __future__ import annotations
 
+import base64
 import http.client
 import itertools
 import json
@@ -257,6 +258,22 @@ def shown_url(url: str) -> str:
     )
 
 
+def _credentials_apart(url: str) -> tuple[str, str | None]:
+    """``url`` without its ``user:password@``, and those as an HTTP Basic ``Authorization``
+    value (None when it has none)."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:
+        return url, None
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if not at:
+        return url, None
+    user, _, password = userinfo.partition(":")
+    pair = f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}".encode()
+    bare = urllib.parse.urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return bare, "Basic " + base64.b64encode(pair).decode("ascii")
+
+
 class HttpConnection:
     """A server at a URL, over the Streamable HTTP transport (JSON or SSE answers)."""
 
@@ -264,8 +281,12 @@ class HttpConnection:
 
     def __init__(self, name: str, url: str, headers: dict[str, str]) -> None:
         self.name = name
-        self.url = url
         self.shown = shown_url(url)  # what messages say of it
+        # urllib does not send a URL's user:password@ (http.client takes it for a port):
+        # it goes as HTTP Basic credentials, unless the headers give their own
+        self.url, basic = _credentials_apart(url)
+        if basic and not any(key.lower() == "authorization" for key in headers):
+            headers = {**headers, "Authorization": basic}
         self.headers = headers
         self._ids = itertools.count(1)
         self.session_id: str | None = None
@@ -300,8 +321,12 @@ class HttpConnection:
             raise McpClientError(f"could not reach {self.shown}: {reason}") from None
         except (http.client.HTTPException, ValueError) as exc:
             # a URL or header http.client will not send (InvalidURL, a bad header value, a
-            # host IDNA cannot encode): the configuration's fault, said as such
-            raise McpClientError(f"could not send a request to {self.shown!r}: {exc}") from None
+            # host IDNA cannot encode): the configuration's fault, said as such - by the
+            # error's type only, since its text quotes the URL or the header's value
+            raise McpClientError(
+                f"could not send a request to {self.shown!r}: {type(exc).__name__} (the URL "
+                "or a header value is not one HTTP can carry)"
+            ) from None
 
     def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
