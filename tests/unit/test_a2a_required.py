@@ -164,6 +164,13 @@ def test_an_enum_value_that_does_not_exist_is_named_by_its_path(request_type, pa
     assert why is not None and why.startswith(path)
 
 
+def test_an_enum_number_in_a_string_is_known_as_the_parser_takes_it():
+    assert unknown_enum({"status": "3"}, a2a_pb2.ListTasksRequest.DESCRIPTOR) is None
+    json_format.ParseDict({"status": "3"}, a2a_pb2.ListTasksRequest())  # as ProtoJSON says
+    why = unknown_enum({"status": "99"}, a2a_pb2.ListTasksRequest.DESCRIPTOR)
+    assert why is not None and why.startswith("params.status: '99'")
+
+
 def test_what_is_not_an_enum_value_at_all_is_left_to_the_parser():
     for params in ({"status": True}, {"status": 1.5}, {"status": None}, {"history": "x"}):
         assert unknown_enum(params, a2a_pb2.Task.DESCRIPTOR) is None

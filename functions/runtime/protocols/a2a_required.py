@@ -134,8 +134,10 @@ def unknown_enum(value: Any, descriptor: Descriptor, path: str = "params") -> st
 
 
 def _unknown_value(item: Any, enum: EnumDescriptor, where: str) -> str | None:
-    if isinstance(item, str):
-        known = item in enum.values_by_name
+    if isinstance(item, str):  # a name, or a number in a string (ProtoJSON takes both)
+        known = item in enum.values_by_name or (
+            item.lstrip("-").isdigit() and int(item) in enum.values_by_number
+        )
     elif isinstance(item, int) and not isinstance(item, bool):
         known = item in enum.values_by_number
     else:
