@@ -18,7 +18,6 @@ import logging
 import re
 
 _VIEW_TOKEN = re.compile(r"(/v1/sandboxes/[^/]+/desktop/)[^/]+", re.IGNORECASE)
-_PARAM_VALUE = re.compile(r"(^|&)([^&=]*=)[^&]*")
 # a URL in free text: a scheme, then anything up to a space or a quote
 _URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)([^\s'\"<>`]*)")
 _AUTHORITY_END = re.compile(r"[/?#]")
@@ -32,8 +31,12 @@ def loggable_path(path: str) -> str:
 
 def loggable_query(query: str) -> str:
     """A query string (without ``?``) with every parameter's value taken out (its name
-    kept)."""
-    return _PARAM_VALUE.sub(r"\1\2~", query)
+    kept), and every item that is no ``name=value`` pair too (``?sk-...``: it may be a key
+    alone)."""
+    return "&".join(
+        item.partition("=")[0] + "=~" if "=" in item else "~" if item else ""
+        for item in query.split("&")
+    )
 
 
 def loggable_target(target: str) -> str:

@@ -303,6 +303,7 @@ async def test_a_tools_error_reaches_the_model_without_the_credentials_of_its_ur
             "GET http://h/v1/sandboxes/s/desktop/~/vnc.html",
         ),
         ("no URL, a=b", "no URL, a=b"),
+        ("GET https://h/x?sk-bare-key&a=1&&flag failed", "GET https://h/x?~&a=~&&~ failed"),
     ],
 )
 def test_loggable_text(text, expected):

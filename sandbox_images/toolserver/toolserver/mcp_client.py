@@ -242,16 +242,16 @@ def shown_url(url: str) -> str:
     """``url`` as an error names it: a server's URL may carry the caller's key
     (``?api_key=``, ``user:password@``), and errors reach the model, the caller's stream and
     the session's history. Its ``user:password@`` becomes ``~@``, every query value ``~``
-    (names kept), its fragment goes."""
+    (names kept; an item that is no pair, which may be a key alone, ``~``), its fragment
+    goes."""
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:
         return "the server's URL"
     _, at, host = parts.netloc.rpartition("@")
-    query = "&".join(
-        name + ("=~" if "=" in item else "")
+    query = "&".join(  # as the functions' logs do (redact.loggable_query)
+        item.partition("=")[0] + "=~" if "=" in item else "~" if item else ""
         for item in parts.query.split("&")
-        for name in (item.partition("=")[0],)
     )
     return urllib.parse.urlunsplit(
         (parts.scheme, ("~@" if at else "") + host, parts.path, query, "")
