@@ -279,6 +279,18 @@ def create_session(handler, session_id: str) -> None:
     assert handler(create, context())["statusCode"] == 201
 
 
+def fill_session(handler, session_id: str, text: str, times: int) -> None:
+    """A new session of alice's holding ``times`` messages of ``text``."""
+    create_session(handler, session_id)
+    message = {"role": "user", "content": [{"type": "text", "text": text}]}
+    path = f"/v1/users/alice/sessions/{session_id}/messages"
+    append = with_path(event("http_api_v2_post"), "POST", path)
+    append["requestContext"]["domainName"] = "abcdefghijklmnop.lambda-url.us-east-1.on.aws"
+    append["body"] = json.dumps(message, ensure_ascii=False)
+    for _ in range(times):
+        assert handler(append, context())["statusCode"] == 201
+
+
 @pytest.mark.parametrize(
     "name", ["function_url_get", "rest_api_v1_get", "alb_multi_value_get", "alb_get"]
 )
@@ -315,13 +327,7 @@ def test_a_response_over_lambdas_cap_is_a_413_answer_in_the_sources_shape(settin
     Function URL's bare 502): the handler answers 413 ``response_too_large`` instead, and
     a smaller page still comes through."""
     handler = lambda_handler_for(state_app(settings))
-    create_session(handler, "big")
-    text = {"role": "user", "content": [{"type": "text", "text": "x" * 2_000_000}]}
-    append = with_path(event("http_api_v2_post"), "POST", "/v1/users/alice/sessions/big/messages")
-    append["requestContext"]["domainName"] = "abcdefghijklmnop.lambda-url.us-east-1.on.aws"
-    append["body"] = json.dumps(text)
-    for _ in range(4):
-        assert handler(append, context())["statusCode"] == 201
+    fill_session(handler, "big", "x" * 2_000_000, 4)
 
     answer = handler(at_path(name, "/v1/users/alice/sessions/big/messages"), context())
     assert answer["statusCode"] == 413
@@ -342,12 +348,7 @@ def test_a_response_over_lambdas_cap_is_a_413_answer_in_the_sources_shape(settin
 def test_an_alb_takes_a_response_of_1_mb_at_most(settings):
     """An ALB passes on 1 MB of response JSON; a Function URL the whole 6 MB."""
     handler = lambda_handler_for(state_app(settings))
-    create_session(handler, "mid")
-    text = {"role": "user", "content": [{"type": "text", "text": "x" * 1_500_000}]}
-    append = with_path(event("http_api_v2_post"), "POST", "/v1/users/alice/sessions/mid/messages")
-    append["requestContext"]["domainName"] = "abcdefghijklmnop.lambda-url.us-east-1.on.aws"
-    append["body"] = json.dumps(text)
-    assert handler(append, context())["statusCode"] == 201
+    fill_session(handler, "mid", "x" * 1_500_000, 1)
 
     path = "/v1/users/alice/sessions/mid/messages"
     for name in ("alb_multi_value_get", "alb_get"):
@@ -448,13 +449,7 @@ def test_non_ascii_counts_as_the_runtime_sends_it(settings, monkeypatch, runtime
     """3.6 MB of Chinese in UTF-8 is 7.2 MB of ``\\uXXXX`` escapes: over the cap where the
     runtime escapes non-ASCII (before Python 3.12), within it where it sends UTF-8."""
     handler = lambda_handler_for(state_app(settings))
-    create_session(handler, "zh")
-    text = {"role": "user", "content": [{"type": "text", "text": "中" * 600_000}]}
-    append = with_path(event("http_api_v2_post"), "POST", "/v1/users/alice/sessions/zh/messages")
-    append["requestContext"]["domainName"] = "abcdefghijklmnop.lambda-url.us-east-1.on.aws"
-    append["body"] = json.dumps(text, ensure_ascii=False)
-    for _ in range(2):
-        assert handler(append, context())["statusCode"] == 201
+    fill_session(handler, "zh", "中" * 600_000, 2)
     monkeypatch.setenv("AWS_EXECUTION_ENV", runtime)
     answer = handler(at_path("function_url_get", "/v1/users/alice/sessions/zh/messages"), context())
     assert answer["statusCode"] == status
@@ -468,13 +463,7 @@ def test_the_413_keeps_the_cors_headers_a_browser_needs_to_read_it(tmp_path):
         cors_allow_origins="https://app.example.com",
     )
     handler = lambda_handler_for(state_app(settings))
-    create_session(handler, "big")
-    text = {"role": "user", "content": [{"type": "text", "text": "x" * 2_000_000}]}
-    append = with_path(event("http_api_v2_post"), "POST", "/v1/users/alice/sessions/big/messages")
-    append["requestContext"]["domainName"] = "abcdefghijklmnop.lambda-url.us-east-1.on.aws"
-    append["body"] = json.dumps(text)
-    for _ in range(4):
-        assert handler(append, context())["statusCode"] == 201
+    fill_session(handler, "big", "x" * 2_000_000, 4)
     found = at_path("function_url_get", "/v1/users/alice/sessions/big/messages")
     found["headers"]["origin"] = "https://app.example.com"
     answer = handler(found, context())

@@ -86,15 +86,15 @@ def _agentscope_traced_app() -> AgentApp:
 agentscope_traced_app = _agentscope_traced_app()
 
 
-def test_an_agent_frameworks_exception_goes_out_without_the_key_its_text_quotes(
-    receiver, monkeypatch, tmp_path
-):
-    """The model answers 401 quoting the key it was sent; agentscope records the exception
-    on its spans (message, traceback, status description). What is exported names the
-    exception's type and holds the key nowhere."""
-    with FakeOpenAIServer(api_key="sk-the-current-key-0000000000000") as model:
+def traced_turn(
+    receiver: OtlpReceiver, monkeypatch: Any, tmp_path: Any, key: str, model_key: str, **more: Any
+) -> tuple[dict, list, FakeOpenAIServer]:
+    """One turn of the agentscope-traced app against a fake model that takes ``model_key``,
+    sent ``key``: the final response, the spans exported once the server span and a
+    model span are in, and the model."""
+    with FakeOpenAIServer(api_key=model_key) as model:
         monkeypatch.setenv("MODEL_BASE_URL", model.base_url)
-        monkeypatch.setenv("MODEL_API_KEY", WRONG_KEY)
+        monkeypatch.setenv("MODEL_API_KEY", key)
         monkeypatch.setenv("MODEL_NAME", "fake-model")
         get_settings.cache_clear()
         try:
@@ -102,14 +102,30 @@ def test_an_agent_frameworks_exception_goes_out_without_the_key_its_text_quotes(
                 store_url=f"file://{tmp_path / 'store'}",
                 otel_exporter_otlp_endpoint=receiver.url,
                 agent_app=f"{__name__}:agentscope_traced_app",
+                **more,
             )
             with serve_app(query_app(settings)) as url:
                 final = ask(url)
                 spans = receiver.wait_for(
-                    lambda got: any(s.kind == "server" for s in got) and any(s.events for s in got)
+                    lambda got: (
+                        any(s.kind == "server" for s in got)
+                        and any(s.name.startswith("chat") for s in got)
+                    )
                 )
         finally:
             get_settings.cache_clear()
+    return final, spans, model
+
+
+def test_an_agent_frameworks_exception_goes_out_without_the_key_its_text_quotes(
+    receiver, monkeypatch, tmp_path
+):
+    """The model answers 401 quoting the key it was sent; agentscope records the exception
+    on its spans (message, traceback, status description). What is exported names the
+    exception's type and holds the key nowhere."""
+    final, spans, model = traced_turn(
+        receiver, monkeypatch, tmp_path, WRONG_KEY, "sk-the-current-key-0000000000000"
+    )
     assert final["status"] == "failed" and final["error"]["code"] == "model_auth_error"
     assert model.requests  # the key did reach the model, which quoted it back
     recorded = [s for s in spans if any(name == "exception" for name, _ in s.events)]
@@ -135,28 +151,14 @@ def test_an_agent_frameworks_prompts_go_out_only_with_content_capture(
     """agentscope's spans hold the prompt and the completion whatever the setting says;
     what is exported holds them only with OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT."""
     key = "sk-the-current-key-0000000000000"
-    with FakeOpenAIServer(api_key=key) as model:
-        monkeypatch.setenv("MODEL_BASE_URL", model.base_url)
-        monkeypatch.setenv("MODEL_API_KEY", key)
-        monkeypatch.setenv("MODEL_NAME", "fake-model")
-        get_settings.cache_clear()
-        try:
-            settings = Settings(
-                store_url=f"file://{tmp_path / 'store'}",
-                otel_exporter_otlp_endpoint=receiver.url,
-                otel_instrumentation_genai_capture_message_content=capture,
-                agent_app=f"{__name__}:agentscope_traced_app",
-            )
-            with serve_app(query_app(settings)) as url:
-                final = ask(url)
-                spans = receiver.wait_for(
-                    lambda got: (
-                        any(s.kind == "server" for s in got)
-                        and any(s.name.startswith("chat") for s in got)
-                    )
-                )
-        finally:
-            get_settings.cache_clear()
+    final, spans, _ = traced_turn(
+        receiver,
+        monkeypatch,
+        tmp_path,
+        key,
+        key,
+        otel_instrumentation_genai_capture_message_content=capture,
+    )
     assert final["status"] == "completed"
     chats = [s for s in spans if s.name.startswith("chat")]
     held = {name for s in spans for name in s.attributes if name in CONTENT}
