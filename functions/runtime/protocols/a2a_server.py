@@ -107,6 +107,9 @@ INPUT_MODES = ["text/plain", "application/json"]
 OUTPUT_MODES = ["text/plain", "application/json"]
 # request headers the SDK may read (version, extensions); credentials stay out of its context
 SECRET_HEADERS = frozenset({"authorization", "x-forwarded-authorization", "cookie"})
+# what FC adds to every request: the function role's temporary key among it (a client
+# cannot send these: FC refuses x-fc- request headers)
+PLATFORM_HEADERS = ("x-fc-",)
 # how long CancelTask waits for the instance running the turn to record it canceled before
 # recording it itself (that instance then stops at its next save or stop check)
 CANCEL_WAIT_S = 10.0
@@ -153,9 +156,11 @@ class PrincipalContextBuilder(DefaultServerCallContextBuilder):
     def build(self, request: Request) -> ServerCallContext:
         principal = get_principal(request)
         state = request.scope["state"]
-        headers = dict(request.headers)  # names in lower case, as the SDK's builder has them
-        for name in SECRET_HEADERS:
-            headers.pop(name, None)
+        headers = {  # names in lower case, as the SDK's builder has them
+            name: value
+            for name, value in request.headers.items()
+            if name not in SECRET_HEADERS and not name.startswith(PLATFORM_HEADERS)
+        }
         return ServerCallContext(
             user=TaskOwner(state[OWNER_KEY], principal.kind != "anonymous"),
             state={"headers": headers, "principal": principal, REFUSED_KEY: state.get(REFUSED_KEY)},
