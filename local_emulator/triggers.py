@@ -228,6 +228,16 @@ class StreamingProxy:
         if websocket is not None and self.platform != "fc":  # Lambda's doors carry none
             await refuse(websocket, 426)
             return
+        if self.platform == "fc" and any(
+            k.lower().startswith(b"x-fc-") for k, _ in scope["headers"]
+        ):
+            # FC's own request headers (the role's key among them) come from FC alone
+            if websocket is not None:
+                await refuse(websocket, 400)
+            else:
+                message = "request headers must not start with x-fc-"
+                await send_json(send, 400, {"Code": "InvalidArgument", "Message": message})
+            return
         await self._running()  # as on the platforms, a cold start's init is not timed
         if websocket is not None:  # FC's HTTP triggers carry WebSockets, untimed here
             query = websocket.url.query

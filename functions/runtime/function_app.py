@@ -22,6 +22,7 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from . import fc_role
 from .auth.middleware import Authenticate, Predicate
 from .body_limit import BodyLimit, Limit
 from .cors import install_cors
@@ -252,6 +253,8 @@ def create_function_app(
     )
     install_telemetry(app, instance, function)
     app.add_middleware(RequestIds)
+    if fc_role.on_fc():  # the role's key in every request's headers outlives the instance's
+        app.add_middleware(fc_role.RoleKeyFromRequests)
     install_cors(app, instance.settings)  # outermost: preflights come without credentials
     for router in routers:
         # the routes themselves, not include_router's wrapper: FastAPI (>= 0.160) matches an

@@ -71,6 +71,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..fc_role import fresh
 from ..settings import secret_value
 from .base import (
     ObjectStore,
@@ -163,6 +164,8 @@ class OSSStore(ObjectStore):
         self._settings = settings
         self._policy = store_policy(settings)
         self._bucket: Any = None
+        self._bucket_key: tuple[str, str, str | None] | None = None  # the key it signs with
+        self._http: Any = None
         self._bucket_lock = threading.Lock()
         self._lengths: OrderedDict[str, int] = OrderedDict()
         self._lengths_lock = threading.Lock()
@@ -170,23 +173,35 @@ class OSSStore(ObjectStore):
     # -- plumbing ----------------------------------------------------------------------
 
     def _oss(self) -> Any:
-        """The oss2 Bucket, built on first use (inside a worker thread)."""
-        if self._bucket is None:
+        """The oss2 Bucket, built on first use (inside a worker thread), and again with
+        the connection pool kept when the key it signs with changes (on FC, the role's key
+        a newer request brought: ``fc_role.py``)."""
+        key = self._key()
+        if self._bucket is None or self._bucket_key != key:
             with self._bucket_lock:
-                if self._bucket is None:
-                    self._bucket = self._make_bucket()
+                if self._bucket is None or self._bucket_key != key:
+                    self._bucket, self._bucket_key = self._make_bucket(*key), key
         return self._bucket
 
-    def _make_bucket(self) -> Any:
-        import oss2
+    def _session(self, oss2: Any) -> Any:
+        """One connection pool for every Bucket this store makes."""
+        if self._http is None:
+            self._http = oss2.Session(pool_size=32)
+        return self._http
 
+    def _key(self) -> tuple[str, str, str | None]:
         s = self._settings
         key_id = secret_value(s.oss_access_key_id) or ""
         secret = secret_value(s.oss_access_key_secret) or ""
         if not key_id or not secret:
             raise StoreError("oss:// needs OSS_ACCESS_KEY_ID and OSS_ACCESS_KEY_SECRET")
+        return fresh(key_id, secret, secret_value(s.oss_security_token))
+
+    def _make_bucket(self, key_id: str, secret: str, token: str | None) -> Any:
+        import oss2
+
+        s = self._settings
         version = "v4" if s.oss_region else "v1"  # v4 signatures need the region
-        token = secret_value(s.oss_security_token)
         if token:
             auth = oss2.StsAuth(key_id, secret, token, auth_version=version)
         else:
@@ -195,7 +210,7 @@ class OSSStore(ObjectStore):
             auth,
             self.endpoint,
             self.bucket_name,
-            session=oss2.Session(pool_size=32),
+            session=self._session(oss2),
             connect_timeout=s.store_timeout_s,  # oss2 uses it for connect and read
             enable_crc=False,  # our frames carry their own crc32
             region=s.oss_region or None,

@@ -105,6 +105,7 @@ class AgentRunLauncher(Launcher):
         self.owner = owner or owner_id(settings)
         self.prefix = f"{HANDLE_PREFIX}{self.owner}-"
         self._client: Any = None
+        self._client_key: Any = None  # the credentials it signs with
 
     # -- configuration ---------------------------------------------------------------------
 
@@ -126,12 +127,12 @@ class AgentRunLauncher(Launcher):
         return f"https://{s.fc_account_id}.agentrun-data.{self.region}.aliyuncs.com"
 
     def client(self) -> Any:
-        if self._client is None:
+        s = self.settings
+        credentials = alibaba_credentials(s)
+        if self._client is None or self._client_key != credentials:  # a fresh role key
             from alibabacloud_agentrun20250910.client import Client
             from alibabacloud_tea_openapi.utils_models import Config
 
-            s = self.settings
-            credentials = alibaba_credentials(s)
             config = Config(
                 access_key_id=credentials.access_key_id,
                 access_key_secret=credentials.access_key_secret,
@@ -145,7 +146,7 @@ class AgentRunLauncher(Launcher):
                     else f"https://{s.agentrun_endpoint}"
                 )
                 config.endpoint, config.protocol = url.netloc, url.scheme
-            self._client = Client(config)
+            self._client, self._client_key = Client(config), credentials
         return self._client
 
     # -- calls -----------------------------------------------------------------------------

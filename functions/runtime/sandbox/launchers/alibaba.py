@@ -14,6 +14,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 
+from ...fc_role import fresh
 from ...settings import Settings, secret_value
 from ..errors import LaunchError
 
@@ -45,9 +46,9 @@ def alibaba_credentials(settings: Settings) -> AlibabaCredentials:
     """The key pair to sign Alibaba Cloud API calls with; ``LaunchError`` when there is none."""
     key_id = secret_value(settings.alibaba_cloud_access_key_id)
     secret = secret_value(settings.alibaba_cloud_access_key_secret)
-    if key_id and secret:
+    if key_id and secret:  # on FC the role's key: the newest a request brought
         return AlibabaCredentials(
-            key_id, secret, secret_value(settings.alibaba_cloud_security_token)
+            *fresh(key_id, secret, secret_value(settings.alibaba_cloud_security_token))
         )
     arn = settings.alibaba_cloud_credentials_secret
     if arn:

@@ -168,17 +168,18 @@ class FcLauncher(Launcher):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._client: Any = None
+        self._client_key: Any = None  # the credentials it signs with
         self._trigger_urls: dict[str, str] = {}
         self._auth: Any = None
 
     # -- plumbing ----------------------------------------------------------------------------
 
     def client(self) -> Any:
-        if self._client is None:
+        credentials = alibaba_credentials(self.settings)
+        if self._client is None or self._client_key != credentials:  # a fresh role key
             from alibabacloud_fc20230330.client import Client
             from alibabacloud_tea_openapi.utils_models import Config
 
-            credentials = alibaba_credentials(self.settings)
             endpoint, protocol = _endpoint(self.settings)
             self._client = Client(
                 Config(
@@ -192,6 +193,7 @@ class FcLauncher(Launcher):
                     read_timeout=120_000,  # CreateSession waits for the instance to start
                 )
             )
+            self._client_key = credentials
         return self._client
 
     def function_name(self, sandbox_type: str) -> str:
