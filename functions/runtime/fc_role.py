@@ -41,11 +41,6 @@ class RoleKey:
 _newest: RoleKey | None = None
 
 
-def on_fc() -> bool:
-    """Whether this process is a function FC runs (FC sets ``FC_FUNCTION_NAME``)."""
-    return bool(os.environ.get("FC_FUNCTION_NAME"))
-
-
 def note(headers: Iterable[tuple[bytes, bytes]]) -> None:
     """Keep the role key in a request's headers (ASGI's: lower-case names) if it is new."""
     global _newest

@@ -12,6 +12,7 @@ through the ``InstanceDep`` dependency. Each function is then its routers and a
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterable
 from typing import Annotated, Any
 
@@ -22,7 +23,6 @@ from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
-from . import fc_role
 from .auth.middleware import Authenticate, Predicate
 from .body_limit import BodyLimit, Limit
 from .cors import install_cors
@@ -253,8 +253,10 @@ def create_function_app(
     )
     install_telemetry(app, instance, function)
     app.add_middleware(RequestIds)
-    if fc_role.on_fc():  # the role's key in every request's headers outlives the instance's
-        app.add_middleware(fc_role.RoleKeyFromRequests)
+    if os.environ.get("FC_FUNCTION_NAME"):  # on FC: see fc_role.py
+        from .fc_role import RoleKeyFromRequests
+
+        app.add_middleware(RoleKeyFromRequests)
     install_cors(app, instance.settings)  # outermost: preflights come without credentials
     for router in routers:
         # the routes themselves, not include_router's wrapper: FastAPI (>= 0.160) matches an
