@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -26,7 +25,7 @@ from local_emulator.chat_completions import offline_model_app
 from tests.agentscope.stream import events_of
 from tests.e2e.test_emulator import emulator_env
 from tests.fixtures.docker import remove_sandboxes_of
-from tests.fixtures.servers import ROOT, free_port, run_emulator, serve_app, wait_http
+from tests.fixtures.servers import ROOT, run_emulator, serve_app, serve_process
 
 VENV1 = ROOT / ".venv-agentscope1"
 PYTHON1 = VENV1 / "bin" / "python"
@@ -128,7 +127,6 @@ def test_the_seeds_1x_example_runs_code_in_a_sandbox_through_the_query_function(
 ):
     needs_venv1()
     model = offline_model_app()
-    port = free_port()
     with serve_app(model) as model_url:
         env = {
             **os.environ,
@@ -138,29 +136,13 @@ def test_the_seeds_1x_example_runs_code_in_a_sandbox_through_the_query_function(
             "MODEL_BASE_URL": f"{model_url}/v1",
             "MODEL_API_KEY": "offline",
             "MODEL_NAME": "offline-demo",
-            "SERVE_HOST": "127.0.0.1",
-            "PORT": str(port),
             "PYTHONUNBUFFERED": "1",
         }
-        for name in ("FC_SERVER_PORT", "AWS_LWA_PORT", "VIRTUAL_ENV"):
-            env.pop(name, None)
-        log = Path(tmp_path / "query.log").open("w")
-        proc = subprocess.Popen(
-            [str(PYTHON1), "-m", "functions.runtime.serve", "functions.query.handler:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_http(f"{url}/health", proc, timeout=60)
+        env.pop("VIRTUAL_ENV", None)
+        log = tmp_path / "query.log"
+        with serve_process(env, log, python=str(PYTHON1), timeout=60) as url:
             first = say(url, RUN_THIS, "c1")
             second = say(url, AND_THIS, "c1")
-        finally:
-            proc.terminate()
-            proc.wait(timeout=30)
-            log.close()
     output_log = (tmp_path / "query.log").read_text()
 
     call, output, answer = first["output"]

@@ -46,6 +46,15 @@ ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
 """
 
 
+def echo_server(tmp_path, platform: str) -> ServerFunction:
+    """``ECHO_SERVER`` as the function, told its port as ``platform`` tells it."""
+    (tmp_path / "serve.py").write_text(ECHO_SERVER)
+    port = free_port()
+    env = {"FC_SERVER_PORT": str(port)} if platform == "fc" else {"PORT": str(port)}
+    command = [BASE_PYTHON, "-I", "-S", str(tmp_path / "serve.py")]
+    return ServerFunction("echo", tmp_path, command, port, env, timeout_s=10.0)
+
+
 def test_a_function_url_event_has_the_path_as_sent(tmp_path):
     (tmp_path / "echo.py").write_text(ECHO)
     function = LambdaFunction("echo", tmp_path, "echo.handler", timeout_s=10, memory_mb=128)
@@ -58,12 +67,7 @@ def test_a_function_url_event_has_the_path_as_sent(tmp_path):
 @pytest.mark.parametrize("platform", ["fc", "aws"])
 def test_a_function_server_gets_the_path_as_sent(tmp_path, platform):
     """FC's HTTP trigger (``fc``) and the Lambda Web Adapter (``aws``)."""
-    (tmp_path / "serve.py").write_text(ECHO_SERVER)
-    port = free_port()
-    env = {"FC_SERVER_PORT": str(port)} if platform == "fc" else {"PORT": str(port)}
-    command = [BASE_PYTHON, "-I", "-S", str(tmp_path / "serve.py")]
-    function = ServerFunction("echo", tmp_path, command, port, env, timeout_s=10.0)
-    with serve_app(StreamingProxy(function, platform)) as url:
+    with serve_app(StreamingProxy(echo_server(tmp_path, platform), platform)) as url:
         answer = httpx.get(f"{url}{SENT}?q=%2F", timeout=30)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"target": f"{SENT}?q=%2F"}
@@ -73,13 +77,8 @@ def test_a_function_server_gets_the_path_as_sent(tmp_path, platform):
 def test_fcs_own_request_headers_come_from_fc_alone(tmp_path, platform):
     """FC refuses a client's ``x-fc-`` headers (the role's key comes in them), so the
     function can trust them; behind a Lambda door they are any header."""
-    (tmp_path / "serve.py").write_text(ECHO_SERVER)
-    port = free_port()
-    env = {"FC_SERVER_PORT": str(port)} if platform == "fc" else {"PORT": str(port)}
-    command = [BASE_PYTHON, "-I", "-S", str(tmp_path / "serve.py")]
-    function = ServerFunction("echo", tmp_path, command, port, env, timeout_s=10.0)
     forged = {"X-Fc-Access-Key-Id": "STS.forged", "x-fc-security-token": "t"}
-    with serve_app(StreamingProxy(function, platform)) as url:
+    with serve_app(StreamingProxy(echo_server(tmp_path, platform), platform)) as url:
         answer = httpx.get(f"{url}/x", headers=forged, timeout=30)
     if platform == "fc":
         assert answer.status_code == 400

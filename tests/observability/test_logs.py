@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import subprocess
 import sys
 
 import httpx
@@ -19,7 +18,7 @@ from functions.runtime.logs import REQUEST_LOGGER, JsonFormatter
 from local_emulator.tokens import mint_token
 from tests.fakes.openai_server import FAKE_API_KEY, FakeOpenAIServer, text_reply, tool_calls_reply
 from tests.fakes.otlp_receiver import OtlpReceiver
-from tests.fixtures.servers import ROOT, free_port, wait_http
+from tests.fixtures.servers import serve_process
 
 SECRET = "log-tests-" + "s" * 40
 TRACE = "5b8efff798038103d269b633813fc60c"
@@ -28,7 +27,6 @@ MESSAGE = "my passport number is X99-PINEAPPLE-4417"
 
 def test_one_json_line_per_request_with_its_fields_and_no_secret_or_message(tmp_path):
     token = mint_token(SECRET, "alice")
-    port = free_port()
     log_file = tmp_path / "stderr.log"
     with OtlpReceiver() as receiver, FakeOpenAIServer(api_key=FAKE_API_KEY) as model:
         model.push(
@@ -45,47 +43,32 @@ def test_one_json_line_per_request_with_its_fields_and_no_secret_or_message(tmp_
             "MODEL_NAME": "fake-model",
             "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url,
             "STORE_URL": f"file://{tmp_path / 'store'}",
-            "SERVE_HOST": "127.0.0.1",
-            "FC_SERVER_PORT": str(port),
         }
-        with log_file.open("w") as log:
-            server = subprocess.Popen(
-                [sys.executable, "-m", "functions.runtime.serve", "functions.query.handler:app"],
-                cwd=ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
+        with serve_process(env, log_file) as url:
+            body = {
+                "input": [{"role": "user", "content": [{"type": "text", "text": MESSAGE}]}],
+                "session_id": "s-logs",
+                "stream": False,
+            }
+            answered = httpx.post(
+                f"{url}/process",
+                json=body,
+                headers={
+                    "Authorization": f"Bearer {token}",
+                    "x-fc-request-id": "fc-req-1",
+                    "traceparent": f"00-{TRACE}-00f067aa0ba902b7-01",
+                },
+                timeout=60,
             )
-            try:
-                url = f"http://127.0.0.1:{port}"
-                wait_http(f"{url}/health", server)
-                body = {
-                    "input": [{"role": "user", "content": [{"type": "text", "text": MESSAGE}]}],
-                    "session_id": "s-logs",
-                    "stream": False,
-                }
-                answered = httpx.post(
-                    f"{url}/process",
-                    json=body,
-                    headers={
-                        "Authorization": f"Bearer {token}",
-                        "x-fc-request-id": "fc-req-1",
-                        "traceparent": f"00-{TRACE}-00f067aa0ba902b7-01",
-                    },
-                    timeout=60,
-                )
-                assert answered.status_code == 200, answered.text
-                assert MESSAGE in answered.text  # the model did see and say it
-                refused = httpx.post(
-                    f"{url}/process",
-                    json=body,
-                    headers={"Authorization": f"Bearer {token}x", "x-fc-request-id": "fc-req-2"},
-                )
-                assert refused.status_code == 401
-                receiver.wait_for(lambda got: any(s.name == "POST /process" for s in got))
-            finally:
-                server.terminate()
-                server.wait(timeout=20)
+            assert answered.status_code == 200, answered.text
+            assert MESSAGE in answered.text  # the model did see and say it
+            refused = httpx.post(
+                f"{url}/process",
+                json=body,
+                headers={"Authorization": f"Bearer {token}x", "x-fc-request-id": "fc-req-2"},
+            )
+            assert refused.status_code == 401
+            receiver.wait_for(lambda got: any(s.name == "POST /process" for s in got))
     lines = [line for line in log_file.read_text().splitlines() if line.strip()]
     records = [json.loads(line) for line in lines]  # every line is one JSON object
     for record in records:

@@ -11,8 +11,6 @@ OpenAI-compatible model, the OTLP/HTTP receiver.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,7 +25,7 @@ from functions.runtime.settings import Settings, get_settings
 from functions.runtime.tools import Toolkit
 from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.otlp_receiver import OtlpReceiver
-from tests.fixtures.servers import ROOT, free_port, serve_app, wait_http
+from tests.fixtures.servers import serve_app, serve_process
 
 WRONG_KEY = "sk-proj-rotatedKEY0123456789abcdefXYZ"
 QUERY_SECRET = "qs-secret-4711"
@@ -206,32 +204,16 @@ def test_an_agents_error_is_logged_without_the_credentials_of_the_url_it_names(
 ):
     """The function as FC serves it, its log on stderr: the failure's line and its
     traceback name the URL without its password or query values."""
-    port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("OTEL_")},
         "LOG_FORMAT": log_format,
         "AGENT_APP": f"{__name__}:logged_app",
         "LEAKY_URL": _leaky_url(receiver),
         "STORE_URL": f"file://{tmp_path / 'store'}",
-        "SERVE_HOST": "127.0.0.1",
-        "FC_SERVER_PORT": str(port),
     }
     log_file = tmp_path / "stderr.log"
-    with log_file.open("w") as log:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "functions.runtime.serve", "functions.query.handler:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            wait_http(f"{url}/health", server)
-            assert ask(url)["status"] == "failed"
-        finally:
-            server.terminate()
-            server.wait(timeout=20)
+    with serve_process(env, log_file) as url:
+        assert ask(url)["status"] == "failed"
     written = log_file.read_text()
     assert "query failed: Client error '405 Method Not Allowed'" in written
     assert "HTTPStatusError" in written  # the traceback is there
