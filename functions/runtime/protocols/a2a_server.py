@@ -547,10 +547,13 @@ async def _prepend(first: Any, rest: AsyncIterator[Any]) -> AsyncGenerator[Any, 
 # -- SendMessage without the dispatcher ---------------------------------------------------------
 
 
-async def send_message_call(request: Request) -> tuple[str | int, SendMessageRequest] | None:
-    """The id and params of an A2A 1.0 ``SendMessage`` call in a well-formed JSON-RPC 2.0
-    request (``A2A-Version: 1.0``, no extensions asked for), parsed as the SDK's dispatcher
-    parses them (``ParseDict``, unknown fields ignored); None for anything else.
+def send_message_call(
+    request: Request, call: Call | None
+) -> tuple[str | int, SendMessageRequest] | None:
+    """The id and params of an A2A 1.0 ``SendMessage`` call (``call``: the request's
+    envelope, :func:`call_of`; ``A2A-Version: 1.0``, no extensions asked for), parsed as the
+    SDK's dispatcher parses them (``ParseDict``, unknown fields ignored); None for anything
+    else.
 
     The hot call of the protocol skips the dispatcher's generic layers (about a fifth of a
     ``SendMessage``, ``benchmarks/process_load.py``); whatever this does not take - other
@@ -560,15 +563,9 @@ async def send_message_call(request: Request) -> tuple[str | int, SendMessageReq
     headers = request.headers
     if headers.get("a2a-version") != "1.0" or "a2a-extensions" in headers:
         return None
-    raw = await request.body()  # read and checked by json_numbers.py already: JSON numbers
-    if b'"SendMessage"' not in raw:  # other methods: parsed once, by the dispatcher
-        return None
-    call = _call_of(raw)
     if call is None or call[1] != "SendMessage":
         return None
     request_id, _, params = call
-    if unknown_enum(params, SendMessageRequest.DESCRIPTOR):
-        return None  # ``unknown_enum_answer`` answers it
     try:
         parsed = json_format.ParseDict(params, SendMessageRequest(), ignore_unknown_fields=True)
     except Exception:  # the dispatcher parses it again and answers the error
@@ -576,9 +573,13 @@ async def send_message_call(request: Request) -> tuple[str | int, SendMessageReq
     return request_id, parsed
 
 
-def _call_of(raw: bytes) -> tuple[str | int, str, dict[str, Any]] | None:
+Call = tuple[str | int, str, dict[str, Any]]  # a JSON-RPC request's id, method and params
+
+
+def call_of(raw: bytes) -> Call | None:
     """(id, method, params) of a well-formed JSON-RPC 2.0 request with an id and params
-    given by name; None for anything else (the dispatcher answers that)."""
+    given by name; None for anything else (the dispatcher answers that). ``raw`` was read
+    and checked by json_numbers.py already."""
     try:
         body = json.loads(raw)
     except (ValueError, RecursionError):
@@ -598,11 +599,10 @@ def _call_of(raw: bytes) -> tuple[str | int, str, dict[str, Any]] | None:
     return request_id, method, params
 
 
-async def unknown_enum_answer(request: Request) -> Response | None:
+def unknown_enum_answer(call: Call | None) -> Response | None:
     """The JSON-RPC ``InvalidParams`` error for an A2A 1.0 call whose params name an enum
     value that does not exist (:func:`a2a_required.unknown_enum`: the dispatcher would
     take it as the enum's zero); None for any other request."""
-    call = _call_of(await request.body())
     if call is None:
         return None
     request_id, method, params = call
@@ -667,13 +667,14 @@ class A2AServer:
         refused: list[Refusal] = []
         state = request.scope.setdefault("state", {})
         state[OWNER_KEY], state[REFUSED_KEY] = owner, refused
-        call = await send_message_call(request)
-        response: Response
-        if call is not None:
-            response = await self._send_message(request, *call)
-        else:
-            invalid = await unknown_enum_answer(request)
-            response = invalid or await self.dispatcher.handle_requests(request)
+        call = call_of(await request.body())  # parsed once here; the dispatcher reparses
+        response: Response | None = unknown_enum_answer(call)
+        if response is None:
+            sent = send_message_call(request, call)
+            if sent is not None:
+                response = await self._send_message(request, *sent)
+            else:
+                response = await self.dispatcher.handle_requests(request)
         if isinstance(response, EventSourceResponse):
             events = aiter(response.body_iterator)  # the SDK's async generator
             try:
