@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import platform
 import sys
+import tempfile
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -59,8 +60,13 @@ def select(manifest: dict[str, Any], target: str) -> dict[str, dict[str, Any]]:
 
 
 def unpack(zip_path: Path, sha256: str, into: Path) -> Path:
-    """Unpack once per content hash, keeping the executable bits the zip records."""
+    """Unpack once per content hash, keeping the executable bits the zip records.
+
+    Several emulators may unpack the same zip at once (two ``make local`` runs, parallel
+    tests): each unpacks into a folder of its own and renames it into place, so none ever
+    runs code another is still writing; the first rename wins, the others' copies go."""
     import hashlib
+    import shutil
 
     digest = hashlib.sha256(zip_path.read_bytes()).hexdigest()
     if digest != sha256:
@@ -69,13 +75,24 @@ def unpack(zip_path: Path, sha256: str, into: Path) -> Path:
     done = root / ".unpacked"
     if done.exists():
         return root
-    with zipfile.ZipFile(zip_path) as archive:
-        for info in archive.infolist():
-            path = Path(archive.extract(info, root))
-            mode = (info.external_attr >> 16) & 0o777
-            if mode and not info.is_dir():
-                path.chmod(mode)
-    done.touch()
+    into.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{root.name}-", dir=into))
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            for info in archive.infolist():
+                path = Path(archive.extract(info, partial))
+                mode = (info.external_attr >> 16) & 0o777
+                if mode and not info.is_dir():
+                    path.chmod(mode)
+        (partial / done.name).touch()
+        partial.chmod(0o755)  # mkdtemp's 0700 would be the function's root otherwise
+        try:
+            partial.rename(root)
+        except OSError:  # another unpacker's copy is in place: the same bytes
+            if not done.exists():  # an older emulator's copy, cut off as it unpacked
+                raise ArtifactError(f"{root} is half unpacked: remove it") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
     return root
 
 
