@@ -147,7 +147,11 @@ def pure_wheel(requirement: str, wheelhouse: Path, quiet: bool) -> None:
         for wheel in wheels:
             if not wheel.name.endswith("-none-any.whl"):
                 raise SystemExit(f"{requirement} builds only as {wheel.name}, not pure Python")
-            shutil.move(str(wheel), wheelhouse / wheel.name)
+            # in under another name, then renamed: a build running beside this one (its pip
+            # reads the wheelhouse) never finds half a wheel
+            part = wheelhouse / f".{wheel.name}.{os.getpid()}"
+            shutil.copyfile(wheel, part)
+            os.replace(part, wheelhouse / wheel.name)
 
 
 def install(reqs: list[str], platform: Platform, cache: Path, refresh: bool, quiet: bool) -> Path:
@@ -187,11 +191,12 @@ def install(reqs: list[str], platform: Platform, cache: Path, refresh: bool, qui
         pure_wheel(missing.group(1), wheelhouse, quiet)
     if pyc:
         compile_tree(tmp)
-    if site.is_dir():  # --refresh, or another build got there first
+    if refresh and site.is_dir():
         shutil.rmtree(site, ignore_errors=True)
     try:
         tmp.rename(site)
-    except OSError:  # a concurrent build renamed its own copy first: same content
+    except OSError:  # a concurrent build renamed its own copy first: same content, and it
+        # may be reading it now, so that copy stays
         shutil.rmtree(tmp, ignore_errors=True)
     site.with_name(f"{site.name}.json").write_text(json.dumps(key_data, indent=1) + "\n")
     return site
