@@ -50,9 +50,7 @@ fi
 if ! command -v debootstrap >/dev/null 2>&1; then
     command -v apt-get >/dev/null 2>&1 || die "debootstrap is missing and apt-get too"
     say "installing debootstrap with apt"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq debootstrap >/dev/null
+    sh "$(dirname "$0")/apt_install.sh" debootstrap
 fi
 
 # /var/tmp, not /tmp: /tmp is often a tmpfs mounted noexec/nodev, where a chroot cannot run

@@ -47,9 +47,7 @@ if ! command -v dockerd >/dev/null 2>&1 || ! command -v docker >/dev/null 2>&1; 
     command -v apt-get >/dev/null 2>&1 || die "Docker is not installed and apt-get is missing;
     install a Docker engine by hand and start it"
     say "installing docker.io with apt"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq docker.io >/dev/null
+    sh "$(dirname "$0")/apt_install.sh" docker.io
 fi
 
 if dockerd_running; then
