@@ -9,6 +9,10 @@ ARTIFACTS ?=
 PLATFORM  ?= aws
 # `make local SANDBOX_BACKEND=fc|agentrun`: sandboxes through that cloud's emulated API
 SANDBOX_BACKEND ?=
+# `make test TEST_WORKERS=N`: pytest's worker processes (pytest-xdist); most of the suite
+# waits on servers, containers and leases rather than computing, so more workers than cores
+# still shorten it. A test file runs whole on one worker (its module fixtures are shared)
+TEST_WORKERS ?= 3
 # `make local TRACES=1`: every function sends its traces to the viewer `make traces` runs
 TRACES ?=
 TRACES_URL ?= http://127.0.0.1:6006
@@ -49,7 +53,7 @@ lint: install
 	$(BIN)/mypy
 
 test: install agentscope1 lint checkov
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # checkov over infra/terraform, in a venv of its own (its pins must not move .venv's),
 # offline: no API key, no update check, nothing downloaded (infra/terraform/.checkov.yaml
