@@ -52,7 +52,10 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: install agentscope1 lint checkov
+# the three virtualenvs install side by side, then lint and checkov run side by side
+test:
+	$(MAKE) --jobs=3 --output-sync=target install agentscope1 $(CHECKOV)
+	$(MAKE) --jobs=2 --output-sync=target lint checkov
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # checkov over infra/terraform, in a venv of its own (its pins must not move .venv's),
