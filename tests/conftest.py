@@ -1,3 +1,9 @@
+import asyncio
+import sys
+from collections.abc import Iterator
+
+import pytest
+
 pytest_plugins = [
     "tests.fixtures.stores",
     "tests.fixtures.store_faults",
@@ -9,3 +15,17 @@ pytest_plugins = [
 # agentscope 1.x's suite runs in .venv-agentscope1 (tests/agentscope/test_agentscope1.py
 # starts it there): 1.x and this environment's agentscope 2.x cannot share one
 collect_ignore = ["agentscope1"]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _example_app_stopped_after_each_module() -> Iterator[None]:
+    """The query function's default app (``examples.friday``) is one object per process,
+    and its init (which reads the process's settings: the model) runs once per start. A
+    module that serves it without its shutdown (a Lambda handler never shuts down) would
+    leave it started for the next module's servers, which would then skip the init and
+    answer with the first module's model; pytest-xdist's workers run the modules in orders
+    of their own. So it is stopped when each module ends."""
+    yield
+    friday = sys.modules.get("examples.friday")
+    if friday is not None:
+        asyncio.run(friday.agent_app.close())  # nothing to do when it is not started

@@ -56,10 +56,6 @@ def store() -> MemoryStore:
 def friday(model, store) -> Iterator[str]:
     from examples.friday import agent_app
 
-    # the app is the module's one object: a test before this one in the same process (the
-    # query function's default app, served without its shutdown) may have run its init with
-    # other settings, and init runs once per start
-    asyncio.run(agent_app.close())
     with serve_app(build_app(agent_app, Settings(store_url="memory://"), store=store)) as url:
         yield url
 
