@@ -9,10 +9,11 @@ ARTIFACTS ?=
 PLATFORM  ?= aws
 # `make local SANDBOX_BACKEND=fc|agentrun`: sandboxes through that cloud's emulated API
 SANDBOX_BACKEND ?=
-# `make test TEST_WORKERS=N`: pytest's worker processes (pytest-xdist); most of the suite
-# waits on servers, containers and leases rather than computing, so more workers than cores
-# still shorten it. A test file runs whole on one worker (its module fixtures are shared)
-TEST_WORKERS ?= 3
+# `make test TEST_WORKERS=N`: pytest's worker processes (pytest-xdist); much of the suite
+# waits on servers, containers and leases rather than computing. A test file runs whole on
+# one worker (its module fixtures are shared). On 2 cores, 3 workers were a few minutes
+# quicker but loaded the machine enough to push browser and emulator waits past their limits
+TEST_WORKERS ?= 2
 # `make local TRACES=1`: every function sends its traces to the viewer `make traces` runs
 TRACES ?=
 TRACES_URL ?= http://127.0.0.1:6006
@@ -35,7 +36,9 @@ install: $(STAMP)
 # tests/agentscope run the 1.x suite (tests/agentscope1) and the seed's example in it. Not
 # the sandbox extra: its mcp 2.x (the sandbox function's MCP routes) cannot share an
 # environment with 1.x's mcp<2; the function's other dependencies come with query
-$(STAMP1): pyproject.toml
+# after .venv's (an order, not a reason to rebuild): both install this checkout editable,
+# and two setuptools runs at once would write its .egg-info side by side
+$(STAMP1): pyproject.toml | $(STAMP)
 	test -x $(VENV1)/bin/python || $(PYTHON) -m venv $(VENV1)
 	$(VENV1)/bin/python -m pip install -q --upgrade pip
 	$(VENV1)/bin/python -m pip install -q -e '.[query,state,docker,serve,agentscope1,test]'
@@ -52,7 +55,7 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-# the three virtualenvs install side by side, then lint and checkov run side by side
+# checkov's virtualenv installs beside the other two, then lint and checkov run side by side
 test:
 	$(MAKE) --jobs=3 --output-sync=target install agentscope1 $(CHECKOV)
 	$(MAKE) --jobs=2 --output-sync=target lint checkov

@@ -69,7 +69,7 @@ def end_fc_sessions(settings: Settings) -> None:
 def serve(docker_client, settings: Settings) -> Iterator[Callable[..., httpx.Client]]:
     """Serve the sandbox function for ``settings``; remove its sandboxes afterwards."""
     stack: list = []
-    owners: set[str] = {"embedded"}
+    owners: set[str] = set()  # embedded sandboxes are test_embedded.py's to remove
 
     def start(
         settings: Settings, front: Callable[[Any], Any] | None = None, store: Any = None

@@ -1,6 +1,7 @@
 """``python -m functions.runtime.sandbox.mcp``: a sandbox as an MCP server over stdio, started
 as a subprocess by the official ``mcp`` client's stdio transport (as a desktop client does),
-through the sandbox function (``SANDBOX_URL``) and in embedded mode (Docker directly)."""
+through the sandbox function (``SANDBOX_URL``); embedded mode (Docker directly) is
+test_embedded.py's."""
 
 from __future__ import annotations
 
@@ -52,11 +53,3 @@ def test_through_the_sandbox_function_a_session_s_sandbox_outlives_the_process(
     assert box["session_id"] == "desk-1"
     assert asyncio.run(run_cells(params, "x")) == ["42\n"]  # the next run finds it again
     assert len(containers_of(docker_client, settings)) == 1
-
-
-@pytest.mark.parametrize("sandbox_backend", ["docker"], indirect=True)
-def test_embedded_mode_starts_its_own_sandbox_and_removes_it(serve, settings, docker_client):
-    serve(settings)  # only for the cleanup of embedded containers afterwards
-    params = stdio("--type", "base", SANDBOX_URL="")
-    assert asyncio.run(run_cells(params, "print('in docker')")) == ["in docker\n"]
-    assert containers_of(docker_client, settings, owner="embedded") == []

@@ -1,4 +1,4 @@
-"""The sandbox SDK against the sandbox function (SANDBOX_URL) and in embedded mode."""
+"""The sandbox SDK against the sandbox function (SANDBOX_URL); embedded mode: test_embedded.py."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from functions.runtime.sandbox import (
     SandboxError,
     sandbox_tool_adapter,
 )
-from functions.runtime.sandbox.launchers.docker import LABEL_SANDBOX
 from functions.runtime.tools import Toolkit
 from tests.sandbox.support import containers_of, text_of
 
@@ -78,20 +77,6 @@ def test_async_twin(url, settings):
             return text_of(read), text_of(shell)
 
     assert asyncio.run(scenario()) == ("async", "async")
-
-
-def test_embedded_mode_starts_the_container_itself(serve, settings, docker_client):
-    embedded = settings.model_copy(update={"sandbox_url": None})
-    with BaseSandbox(settings=embedded) as box:
-        (container,) = [
-            c
-            for c in containers_of(docker_client, embedded, owner="embedded")
-            if c.labels[LABEL_SANDBOX] == box.sandbox_id
-        ]
-        assert container.attrs["HostConfig"]["ReadonlyRootfs"] is True
-        assert text_of(box.run_ipython_cell(code="6 * 7")) == "42\n"
-    remaining = containers_of(docker_client, embedded, owner="embedded")
-    assert container.id not in {c.id for c in remaining}
 
 
 def test_sandbox_methods_become_toolkit_tools(url, settings):
