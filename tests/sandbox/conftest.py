@@ -9,17 +9,16 @@ deleting every session it left, through the API, so the next test starts from no
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import docker
 import httpx
 import pytest
 
-from functions.runtime.sandbox.launchers.docker import LABEL_OWNER, owner_id
+from functions.runtime.sandbox.launchers.docker import owner_id
 from functions.runtime.settings import Settings
 from functions.sandbox.app import create_app
+from tests.fixtures.docker import remove_owned
 from tests.fixtures.servers import serve_app
 
 BACKENDS = ("docker", "fc")
@@ -91,8 +90,4 @@ def serve(docker_client, settings: Settings) -> Iterator[Callable[..., httpx.Cli
     if settings.sandbox_backend == "fc":
         end_fc_sessions(settings)
     for owner in owners:
-        for c in docker_client.containers.list(
-            all=True, filters={"label": f"{LABEL_OWNER}={owner}"}
-        ):
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                c.remove(force=True)  # APIError: another remover got there first
+        remove_owned(docker_client, owner)

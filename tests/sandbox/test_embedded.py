@@ -7,14 +7,13 @@ on one worker, so no other test's embedded sandbox is ever there to be found or 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Iterator
 
-import docker
 import pytest
 
 from functions.runtime.sandbox import BaseSandbox
-from functions.runtime.sandbox.launchers.docker import LABEL_OWNER, LABEL_SANDBOX
+from functions.runtime.sandbox.launchers.docker import LABEL_SANDBOX
+from tests.fixtures.docker import remove_owned
 from tests.sandbox.support import containers_of, text_of
 from tests.sandbox.test_mcp_stdio import run_cells, stdio
 
@@ -23,9 +22,7 @@ from tests.sandbox.test_mcp_stdio import run_cells, stdio
 def _embedded_removed(docker_client) -> Iterator[None]:
     """Whatever a failed test left running in embedded mode goes with it."""
     yield
-    for c in docker_client.containers.list(all=True, filters={"label": f"{LABEL_OWNER}=embedded"}):
-        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-            c.remove(force=True)
+    remove_owned(docker_client, "embedded")
 
 
 def test_embedded_mode_starts_the_container_itself(serve, settings, docker_client):
@@ -43,7 +40,7 @@ def test_embedded_mode_starts_the_container_itself(serve, settings, docker_clien
 
 
 @pytest.mark.parametrize("sandbox_backend", ["docker"], indirect=True)
-def test_embedded_mode_starts_its_own_sandbox_and_removes_it(serve, settings, docker_client):
+def test_embedded_mode_starts_its_own_sandbox_and_removes_it(settings, docker_client):
     params = stdio("--type", "base", SANDBOX_URL="")
     assert asyncio.run(run_cells(params, "print('in docker')")) == ["in docker\n"]
     assert containers_of(docker_client, settings, owner="embedded") == []
