@@ -21,6 +21,8 @@ _VIEW_TOKEN = re.compile(r"(/v1/sandboxes/[^/]+/desktop/)[^/]+", re.IGNORECASE)
 # a URL in free text: a scheme, then anything up to a space or a quote
 _URL = re.compile(r"\b([A-Za-z][A-Za-z0-9+.-]*://)([^\s'\"<>`]*)")
 _AUTHORITY_END = re.compile(r"[/?#]")
+# what ends the sentence around a URL rather than the URL: "(see https://h/x?k=v)."
+_TRAILING = re.compile(r"[).,;:!?\]]+$")
 _SERVERS = ("uvicorn", "mangum")  # the loggers of the servers that log request lines
 
 
@@ -52,6 +54,7 @@ def loggable_text(text: str) -> str:
 
     def loggable_url(found: re.Match[str]) -> str:
         scheme, rest = found.groups()
+        rest, after = _sentence_end(rest)
         end = _AUTHORITY_END.search(rest)
         authority, target = (rest[: end.start()], rest[end.start() :]) if end else (rest, "")
         if "@" in authority:
@@ -62,9 +65,23 @@ def loggable_text(text: str) -> str:
             + authority
             + loggable_target(target)
             + (mark + loggable_query(fragment) if mark else "")
+            + after
         )
 
     return _URL.sub(loggable_url, text)
+
+
+def _sentence_end(url: str) -> tuple[str, str]:
+    """``url`` split into the URL and the punctuation after it that belongs to the text
+    around it; a ``)`` stays in the URL while the URL has a ``(`` it closes
+    (``https://en.wikipedia.org/wiki/Set_(mathematics)``)."""
+    trailing = _TRAILING.search(url)
+    if trailing is None:
+        return url, ""
+    body, after = url[: trailing.start()], trailing.group()
+    while after.startswith(")") and body.count("(") > body.count(")"):
+        body, after = body + ")", after[1:]
+    return body, after
 
 
 class RedactTargets(logging.Filter):

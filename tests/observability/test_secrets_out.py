@@ -288,6 +288,12 @@ async def test_a_tools_error_reaches_the_model_without_the_credentials_of_its_ur
         ),
         ("no URL, a=b", "no URL, a=b"),
         ("GET https://h/x?sk-bare-key&a=1&&flag failed", "GET https://h/x?~&a=~&&~ failed"),
+        # the text's own punctuation after a URL stays, the query's values go
+        ("failed (https://u:p@h:1/x?token=abc).", "failed (https://~@h:1/x?token=~)."),
+        ("see https://h/a?b=c, then retry", "see https://h/a?b=~, then retry"),
+        ("at https://h/wiki/Set_(maths)?k=v)", "at https://h/wiki/Set_(maths)?k=~)"),
+        ("https://h/wiki/Set_(maths).", "https://h/wiki/Set_(maths)."),
+        ("is it https://h/x?", "is it https://h/x?"),
     ],
 )
 def test_loggable_text(text, expected):
