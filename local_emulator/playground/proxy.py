@@ -51,8 +51,11 @@ class UpstreamUnavailable(ApiError):
 class Proxy:
     """ASGI app relaying every HTTP request to ``upstream`` (a base URL, no path)."""
 
-    def __init__(self, upstream: str, name: str, *, local_only: bool) -> None:
+    def __init__(
+        self, upstream: str, name: str, *, local_only: bool, connect_timeout_s: float = 10.0
+    ) -> None:
         self.upstream = upstream.rstrip("/")
+        self.connect_timeout_s = connect_timeout_s
         self.name = name
         self.local_only = local_only  # AUTH_MODE=none: callers on this machine only
         self._client: httpx.AsyncClient | None = None
@@ -62,7 +65,8 @@ class Proxy:
             import httpx
 
             # no read timeout: a tool call answers when it is done (the function caps it)
-            self._client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=10.0))
+            timeout = httpx.Timeout(None, connect=self.connect_timeout_s)
+            self._client = httpx.AsyncClient(timeout=timeout)
         return self._client
 
     async def aclose(self) -> None:
@@ -94,8 +98,10 @@ class Proxy:
         try:
             response = await self.client().send(request, stream=True)
         except httpx.TransportError as exc:
+            # httpx's timeouts and some protocol errors have no text: name their class
+            why = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             await error_response(
-                UpstreamUnavailable(f"the {self.name} function at {self.upstream}: {exc}")
+                UpstreamUnavailable(f"the {self.name} function at {self.upstream}: {why}")
             )(scope, receive, send)
             return
         try:

@@ -5,6 +5,7 @@ browser in tests/e2e/test_playground.py."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import httpx
@@ -124,3 +125,37 @@ def test_a_function_that_is_not_there_is_a_502_in_the_error_shape(tmp_path):
     assert answer.status_code == 502 and answer.json()["code"] == "upstream_unavailable"
     assert "state function" in answer.json()["detail"]
     assert alone.status_code == 404  # the page alone serves no function
+
+
+async def test_a_function_that_does_not_take_the_connection_is_a_502_naming_the_timeout():
+    """httpx's timeouts have no text of their own: the 502 names the kind of fault instead
+    of ending in a colon. The upstream's accept queue is full (listen(0), filled), so the
+    relay's connection waits until its connect timeout."""
+    import socket
+
+    from local_emulator.playground.proxy import Proxy
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    waiting = []
+    for _ in range(3):
+        pending = socket.socket()
+        pending.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            pending.connect(("127.0.0.1", port))
+        waiting.append(pending)
+    relay = Proxy(f"http://127.0.0.1:{port}", "state", local_only=True, connect_timeout_s=0.3)
+    try:
+        transport = httpx.ASGITransport(app=relay, client=("127.0.0.1", 50000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            answer = await client.get("/v1/users/u1/sessions")
+    finally:
+        await relay.aclose()
+        for sock in (*waiting, listener):
+            sock.close()
+    assert answer.status_code == 502, answer.text
+    detail = answer.json()["detail"]
+    assert answer.json()["code"] == "upstream_unavailable"
+    assert detail == f"the state function at http://127.0.0.1:{port}: ConnectTimeout", detail
