@@ -16,18 +16,21 @@ pytest_plugins = [
 # starts it there): 1.x and this environment's agentscope 2.x cannot share one
 collect_ignore = ["agentscope1"]
 
-# a test that is the first of its worker to want the packaged zips builds them (up to
-# build_host's 1200 s) or waits for another worker's build: pyproject's 300 s per test
-# would count that time against it
-ARTIFACT_FIXTURES = frozenset({"host_artifacts", "agentscope_artifacts"})
-ARTIFACT_TEST_TIMEOUT_S = 1500
+# a test that is the first of its worker to want the packaged zips, the Docker engine or
+# the sandbox images makes them (the zips up to build_host's 1200 s; the engine's install
+# and the base image's debootstrap take minutes on a fresh machine) or waits for another
+# worker's build: pyproject's 300 s per test would count that time against it
+SLOW_SETUP_FIXTURES = frozenset(
+    {"host_artifacts", "agentscope_artifacts", "docker_client", "sandbox_images_built"}
+)
+SLOW_SETUP_TEST_TIMEOUT_S = 1500
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        uses = ARTIFACT_FIXTURES & set(getattr(item, "fixturenames", ()))
+        uses = SLOW_SETUP_FIXTURES & set(getattr(item, "fixturenames", ()))
         if uses and item.get_closest_marker("timeout") is None:
-            item.add_marker(pytest.mark.timeout(ARTIFACT_TEST_TIMEOUT_S))
+            item.add_marker(pytest.mark.timeout(SLOW_SETUP_TEST_TIMEOUT_S))
 
 
 @pytest.fixture(autouse=True, scope="module")

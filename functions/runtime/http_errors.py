@@ -49,7 +49,7 @@ def error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers or None)
 
 
-def field_errors(raw: Iterable[Any], prefix: tuple[str, ...] = ()) -> list[dict[str, Any]]:
+def field_errors(raw: Iterable[Any], prefix: tuple[str | int, ...] = ()) -> list[dict[str, Any]]:
     """Pydantic / FastAPI errors as ``[{loc, msg, type}]``, without inputs or URLs."""
     return [
         {"loc": [*prefix, *e["loc"]], "msg": e["msg"], "type": e["type"]}

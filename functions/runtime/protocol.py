@@ -250,6 +250,71 @@ class Response(Event):
 AgentResponse = Response
 
 
+def call_problems(message: Message, where: tuple[str | int, ...]) -> list[dict[str, Any]]:
+    """Field errors (``[{loc, msg, type}]``) of a tool call's or result's data parts: each
+    names its call by a non-empty string ``call_id`` and, when it names the tool, by a
+    non-empty string ``name`` (a model is sent them as ids; stored otherwise, they would
+    break every later turn of the session). ``where``: the message's own ``loc``."""
+    if message.type not in CALL_TYPES and message.type not in OUTPUT_TYPES:
+        return []
+    problems = []
+    for i, part in enumerate(message.content or ()):
+        data = getattr(part, "data", None)
+        if not isinstance(data, dict):
+            continue
+        for field, required in (("call_id", True), ("name", False)):
+            value = data.get(field)
+            if (value is None and not required) or (isinstance(value, str) and value):
+                continue
+            problems.append(
+                {
+                    "loc": [*where, "content", i, "data", field],
+                    "msg": f"a {message.type} names its {field} with a non-empty string",
+                    "type": "value_error",
+                }
+            )
+    return problems
+
+
+def tool_problems(tools: list[Tool | dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """Field errors of a request's ``tools``: a function tool (``type`` ``function``, the
+    default) carries a ``function`` object whose ``name`` is a non-empty string (the shape
+    of chat completions' ``tools``). Tools of other types pass as they are."""
+    problems = []
+    for i, tool in enumerate(tools or ()):
+        if isinstance(tool, Tool):
+            if tool.type != "function" or tool.function is None or tool.function.name:
+                continue
+        elif isinstance(tool, dict) and tool.get("type", "function") == "function":
+            function = tool.get("function")
+            name = function.get("name") if isinstance(function, dict) else None
+            if isinstance(name, str) and name:
+                continue
+        else:
+            continue
+        problems.append(
+            {
+                "loc": ["body", "tools", i, "function", "name"],
+                "msg": "a function tool is named by a non-empty string function.name",
+                "type": "value_error",
+            }
+        )
+    return problems
+
+
+def check_request(request: AgentRequest) -> None:
+    """Refuse (``InvalidRequest``, 422, naming each field) a request whose tool calls or
+    tools a model could not be given, before its turn stores anything: every protocol's
+    request passes here (``turn.open_turn``)."""
+    problems = tool_problems(request.tools)
+    for index, message in enumerate(request.input):
+        problems += call_problems(message, ("body", "input", index))
+    if problems:
+        from .errors import InvalidRequest
+
+        raise InvalidRequest(problems)
+
+
 E = TypeVar("E", bound=Event)
 C = TypeVar("C", bound="Content")
 M = TypeVar("M", bound=BaseModel)

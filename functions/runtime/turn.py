@@ -39,6 +39,7 @@ from .protocol import (
     Response,
     ResponseBuilder,
     RunStatus,
+    check_request,
     uuid4_hex,
 )
 from .redact import loggable_text
@@ -538,6 +539,7 @@ async def open_turn(
     (an attempt on another session refused it).
     """
     request.user_id = principal.act_for(request.user_id, instance.settings.default_user_id)
+    check_request(request)  # what no model could be given: 422 before anything is stored
     check_input = getattr(agent, "check_input", None)  # AgentApp.input_check's hooks
     if check_input is not None:
         check_input(request)

@@ -24,6 +24,7 @@ def checked_messages(body: Message | list[Message], loc: tuple[str, ...]) -> lis
 
     from functions.runtime.http_errors import field_errors
     from functions.runtime.protocol import Message as ProtocolMessage  # with the first write
+    from functions.runtime.protocol import call_problems
 
     listed = isinstance(body, list)
     messages = body if isinstance(body, list) else [body]
@@ -35,36 +36,10 @@ def checked_messages(body: Message | list[Message], loc: tuple[str, ...]) -> lis
         except ValidationError as exc:
             problems += field_errors(exc.errors(include_url=False, include_context=False), where)
             continue
-        problems += _call_problems(parsed, where)
+        problems += call_problems(parsed, where)
     if problems:
         raise InvalidRequest(problems)
     return messages
-
-
-def _call_problems(message: Any, where: tuple[str, ...]) -> list[dict[str, Any]]:
-    """A tool call's or result's data parts name their call by a string ``call_id`` (and
-    the tool by a string ``name``): the model is sent them as ids."""
-    from functions.runtime.protocol import CALL_TYPES, OUTPUT_TYPES
-
-    if message.type not in CALL_TYPES and message.type not in OUTPUT_TYPES:
-        return []
-    problems = []
-    for i, part in enumerate(message.content or ()):
-        data = getattr(part, "data", None)
-        if not isinstance(data, dict):
-            continue
-        for field, required in (("call_id", True), ("name", False)):
-            value = data.get(field)
-            if (value is None and not required) or (isinstance(value, str) and value):
-                continue
-            problems.append(
-                {
-                    "loc": [*where, "content", str(i), "data", field],
-                    "msg": f"a {message.type} names its {field} with a non-empty string",
-                    "type": "value_error",
-                }
-            )
-    return problems
 
 
 class CreateSessionBody(WireModel):

@@ -103,3 +103,34 @@ def test_a_part_no_chat_model_takes_is_422_naming_it_and_nothing_is_stored(
     assert resp.json()["detail"].startswith("input[0].content[1]: a video part")
     assert model.requests == []
     assert asyncio.run(store.list("")) == []  # no session, no history, no lease left
+
+
+def tool_step(kind: str, data: dict) -> dict:
+    return {"role": "assistant", "type": kind, "content": [{"type": "data", "data": data}]}
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        # a call named by an object or a list: stored, it failed every later turn
+        ({"input": [tool_step("function_call", {"call_id": {"a": 1}, "name": "f"})]}, "call_id"),
+        ({"input": [tool_step("plugin_call", {"call_id": [1], "name": "f"})]}, "call_id"),
+        ({"input": [tool_step("function_call", {"call_id": "c", "name": ["f"]})]}, "name"),
+        ({"input": [tool_step("function_call_output", {"call_id": 5, "output": "r"})]}, "call_id"),
+        ({"tools": [{"type": "function", "function": {"name": {"n": 1}}}]}, "name"),
+        ({"tools": [{"function": {"description": "no name"}}]}, "name"),
+    ],
+)
+def test_a_tool_call_or_tool_of_the_wrong_type_is_422_and_nothing_is_stored(
+    friday, model, store, extra, where
+):
+    body = {"session_id": "s3", "stream": False, "input": [user(text("hi"))]}
+    body = {**body, **extra, "input": [*extra.get("input", []), user(text("hi"))]}
+    resp = post(friday, body)
+    assert resp.status_code == 422, resp.text
+    assert resp.json()["code"] == "invalid_request"
+    (problem,) = resp.json()["detail"]
+    section = "tools" if "tools" in extra else "input"
+    assert problem["loc"][:2] == ["body", section] and problem["loc"][-1] == where
+    assert model.requests == []
+    assert asyncio.run(store.list("")) == []  # no session, no history, no lease left

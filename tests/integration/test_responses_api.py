@@ -54,6 +54,11 @@ def client(url: str, key: str = "unused") -> OpenAI:
     return OpenAI(base_url=f"{url}/compatible-mode/v1", api_key=key, max_retries=0)
 
 
+def _part(part: dict) -> dict:
+    """A user message of the one content part."""
+    return {"role": "user", "content": [part]}
+
+
 def friday_on(fake: FakeOpenAIServer) -> AgentApp:
     """The Friday example's handler, its model on the fake OpenAI server."""
     app = AgentApp(app_name="Friday")
@@ -372,6 +377,29 @@ def test_client_function_tool_round_trip(serve, fake_openai):
     assert answer.usage.total_tokens == 18
 
 
+def test_the_response_and_every_event_are_valid_by_the_clients_own_types(serve, fake_openai):
+    """The official client builds its objects without validating them, so a field it
+    requires that is missing only shows as None: validated here, the Response (with usage)
+    and each stream event, against the openai package's pydantic types."""
+    from openai.types.responses import Response, ResponseStreamEvent
+    from pydantic import TypeAdapter
+
+    fake_openai.push(text_reply("Hello."), text_reply("Hello again."))
+    events = TypeAdapter(ResponseStreamEvent)
+    with serve(friday_on(fake_openai)) as url:
+        plain = httpx.post(f"{url}/compatible-mode/v1/responses", json={"input": "hi"})
+        with client(url).responses.with_streaming_response.create(
+            model="m", input="hi", stream=True
+        ) as streamed:
+            data = [line[6:] for line in streamed.iter_lines() if line.startswith("data: ")]
+    answer = Response.model_validate(plain.json(), strict=False)
+    assert answer.usage is not None and answer.usage.input_tokens_details.cache_write_tokens == 0
+    kinds = [events.validate_json(item).type for item in data]
+    assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
+    final = events.validate_json(data[-1])
+    assert final.response.usage.input_tokens_details.cached_tokens == 0
+
+
 # a client's function tool (its schema does not matter to a scripted model)
 WEATHER = {"type": "function", "name": "get_weather", "parameters": {"type": "object"}}
 
@@ -549,6 +577,17 @@ def test_failure_is_response_failed(serve):
         ({"input": "x", "session_id": "a\x00b"}, "session_id"),
         ({"input": "x", "temperature": True}, "temperature"),  # a boolean is no number
         ({"input": "x", "max_output_tokens": True}, "max_output_tokens"),
+        # fields the API types as strings, given as other JSON: refused, never stored
+        ({"input": [{"type": "function_call", "call_id": {"a": 1}, "name": "f"}]}, "call_id"),
+        ({"input": [{"type": "function_call", "call_id": "c", "name": ["f"]}]}, "name"),
+        ({"input": [{"type": "function_call_output", "call_id": [1], "output": "r"}]}, "call_id"),
+        ({"input": [{"type": "mcp_call", "id": 7, "name": "f"}]}, "id"),
+        ({"input": [_part({"type": "input_file", "file_data": {"a": 1}})]}, "file_data"),
+        ({"input": [_part({"type": "input_file", "file_url": "u", "filename": 5})]}, "filename"),
+        ({"input": [_part({"type": "input_image", "image_url": ["u"]})]}, "image_url"),
+        ({"input": [_part({"type": "input_text", "text": {"t": 1}})]}, "text"),
+        ({"input": "x", "tools": [{"type": "function", "name": {"n": 1}}]}, "name"),
+        ({"input": "x", "tool_choice": {"type": "function", "name": 3}}, "tool_choice"),
     ],
 )
 def test_bad_requests_are_422_naming_the_field(serve, body, where):

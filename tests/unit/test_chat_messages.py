@@ -49,6 +49,23 @@ def assert_chat_valid(chat: list[dict]) -> None:
     assert not pending
 
 
+@pytest.mark.parametrize(
+    "data",
+    [{"call_id": {"a": 1}, "name": "f"}, {"call_id": [1], "name": "f"}, {"call_id": "c"}],
+)
+def test_a_stored_call_no_model_could_be_sent_is_left_out_with_its_output(data):
+    """History stored before input was checked for it: read, never failed on."""
+    bad = {
+        "role": "assistant",
+        "type": "function_call",
+        "content": [{"type": "data", "data": data}],
+    }
+    answer = {**output("c", kind="function_call_output")}
+    answer["content"][0]["data"]["call_id"] = data["call_id"]
+    chat = to_openai_messages([user(text("hi")), bad, answer, user(text("again"))])
+    assert chat == [{"role": "user", "content": "hi"}, {"role": "user", "content": "again"}]
+
+
 def test_an_output_whose_call_is_not_in_the_history_is_dropped():
     chat = to_openai_messages([user(text("hi")), output("gone"), user(text("again"))])
     assert chat == [{"role": "user", "content": "hi"}, {"role": "user", "content": "again"}]

@@ -136,8 +136,19 @@ def _call(data: dict[str, Any]) -> dict[str, Any]:
     return {
         "id": data["call_id"],
         "type": "function",
-        "function": {"name": data.get("name", ""), "arguments": arguments},
+        "function": {"name": data["name"], "arguments": arguments},
     }
+
+
+def _sendable(data: dict[str, Any], kind: str) -> bool:
+    """Whether a call's or result's data can be sent: a string ``call_id`` (and a call's
+    tool ``name``). Input is checked for it (``protocol.check_request``); history stored
+    before that was may still hold other values, and is read, not failed on: such a call
+    is left out as one never answered would be."""
+    call_id, name = data.get("call_id"), data.get("name")
+    if not isinstance(call_id, str) or not call_id:
+        return False
+    return kind not in CALL_TYPES or (isinstance(name, str) and bool(name))
 
 
 def _output(data: dict[str, Any]) -> dict[str, Any]:
@@ -193,9 +204,9 @@ def to_openai_messages(messages: Iterable[Any]) -> list[dict[str, Any]]:
     for msg in (_as_dict(m) for m in messages):
         kind = msg.get("type", "message")
         data = [
-            part.get("data") or {}
+            part["data"]
             for part in msg.get("content") or ()
-            if isinstance(part.get("data"), dict) and part["data"].get("call_id")
+            if isinstance(part.get("data"), dict) and _sendable(part["data"], kind)
         ]
         if kind in OUTPUT_TYPES:
             for item in data:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import InvalidRequest
+from ..http_errors import field_errors
 from ..protocol import (
     AgentContent,
     AgentRequest,
@@ -67,6 +68,28 @@ def _bad(loc: list[Any], msg: str) -> InvalidRequest:
     return InvalidRequest([{"loc": ["body", *loc], "msg": msg, "type": "value_error"}])
 
 
+def _string(item: dict[str, Any], key: str, loc: list[Any], *, required: bool = True) -> Any:
+    """``item[key]`` when it is a non-empty string (or absent, when not ``required``);
+    ``InvalidRequest`` naming it otherwise: the OpenAI API types these fields as strings,
+    and a value of another JSON type would reach the model, or the stored session, as
+    nothing it could read."""
+    value = item.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise _bad([*loc, key], f"{key} must be a non-empty string")
+    return value
+
+
+def _text_field(part: dict[str, Any], key: str, loc: list[Any]) -> str:
+    value = part.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise _bad([*loc, key], f"{key} must be a string")
+    return value
+
+
 _ROLES: dict[str, AgentRole] = {"user": "user", "assistant": "assistant", "system": "system"}
 
 
@@ -75,20 +98,20 @@ def _part(part: Any, loc: list[Any]) -> AgentContent:
         raise _bad(loc, "a content part is an object")
     kind = part.get("type")
     if kind in ("input_text", "output_text", "text"):
-        return TextContent(text=str(part.get("text") or ""))
+        return TextContent(text=_text_field(part, "text", loc))
     if kind == "refusal":
-        return RefusalContent(refusal=str(part.get("refusal") or ""))
+        return RefusalContent(refusal=_text_field(part, "refusal", loc))
     if kind == "input_image":
         if not part.get("image_url"):
             raise _bad(loc, "input_image needs image_url (files by id are not supported)")
-        return ImageContent(image_url=str(part["image_url"]))
+        return ImageContent(image_url=_string(part, "image_url", loc))
     if kind == "input_file":
         if not (part.get("file_data") or part.get("file_url")):
             raise _bad(loc, "input_file needs file_data or file_url (not file_id)")
         return FileContent(
-            file_data=part.get("file_data"),
-            file_url=part.get("file_url"),
-            filename=part.get("filename"),
+            file_data=_string(part, "file_data", loc, required=False),
+            file_url=_string(part, "file_url", loc, required=False),
+            filename=_string(part, "filename", loc, required=False),
         )
     raise _bad(loc, f"unsupported content part type {kind!r}")
 
@@ -138,6 +161,38 @@ def _text(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _item(item: dict[str, Any], loc: list[Any]) -> list[Message]:
+    """One input item as the protocol messages it stands for (none for reasoning)."""
+    messages: list[Message] = []
+    kind = item.get("type", "message")
+    if kind == "message":
+        messages.append(_message(item, loc))
+    elif kind == "function_call_output":
+        call_id = _string(item, "call_id", loc)
+        data = {"call_id": call_id, "output": _text(item.get("output", ""))}
+        messages.append(_data_message(MessageType.FUNCTION_CALL_OUTPUT, "tool", data))
+    elif kind == "function_call":
+        data = {
+            "call_id": _string(item, "call_id", loc),
+            "name": _string(item, "name", loc),
+            "arguments": _text(item.get("arguments", "{}")),
+        }
+        messages.append(
+            _data_message(MessageType.FUNCTION_CALL, "assistant", data, _echoed_id(item))
+        )
+    elif kind == "mcp_call":  # a server-run call the client sends back as context
+        call_id, name = _string(item, "id", loc), _string(item, "name", loc)
+        call = {"call_id": call_id, "name": name, "arguments": item.get("arguments") or ""}
+        done = {"call_id": call_id, "name": name, "output": item.get("output") or ""}
+        messages.append(_data_message(MessageType.PLUGIN_CALL, "assistant", call, _echoed_id(item)))
+        messages.append(_data_message(MessageType.PLUGIN_CALL_OUTPUT, "tool", done))
+    elif kind == "reasoning":
+        pass  # the model's own notes: nothing for the agent to act on
+    else:
+        raise _bad([*loc, "type"], f"unsupported input item type {kind!r}")
+    return messages
+
+
 def input_messages(value: str | list[dict[str, Any]]) -> list[Message]:
     """``input`` as protocol messages (``InvalidRequest`` naming a bad item)."""
     if isinstance(value, str):
@@ -145,38 +200,11 @@ def input_messages(value: str | list[dict[str, Any]]) -> list[Message]:
     messages: list[Message] = []
     for i, item in enumerate(value):
         loc: list[Any] = ["input", i]
-        kind = item.get("type", "message")
-        if kind == "message":
-            messages.append(_message(item, loc))
-        elif kind == "function_call_output":
-            if not item.get("call_id"):
-                raise _bad([*loc, "call_id"], "function_call_output needs call_id")
-            data = {"call_id": item["call_id"], "output": _text(item.get("output", ""))}
-            messages.append(_data_message(MessageType.FUNCTION_CALL_OUTPUT, "tool", data))
-        elif kind == "function_call":
-            if not item.get("call_id") or not item.get("name"):
-                raise _bad(loc, "function_call needs call_id and name")
-            data = {
-                "call_id": item["call_id"],
-                "name": item["name"],
-                "arguments": _text(item.get("arguments", "{}")),
-            }
-            messages.append(
-                _data_message(MessageType.FUNCTION_CALL, "assistant", data, _echoed_id(item))
-            )
-        elif kind == "mcp_call":  # a server-run call the client sends back as context
-            call_id = str(item.get("id") or "")
-            name = str(item.get("name") or "")
-            call = {"call_id": call_id, "name": name, "arguments": item.get("arguments") or ""}
-            done = {"call_id": call_id, "name": name, "output": item.get("output") or ""}
-            messages.append(
-                _data_message(MessageType.PLUGIN_CALL, "assistant", call, _echoed_id(item))
-            )
-            messages.append(_data_message(MessageType.PLUGIN_CALL_OUTPUT, "tool", done))
-        elif kind == "reasoning":
-            continue  # the model's own notes: nothing for the agent to act on
-        else:
-            raise _bad([*loc, "type"], f"unsupported input item type {kind!r}")
+        try:
+            messages += _item(item, loc)
+        except ValidationError as exc:  # a field of a type the protocol's models refuse
+            errors = exc.errors(include_url=False, include_context=False)
+            raise InvalidRequest(field_errors(errors, ("body", *loc))) from None
     return messages
 
 
@@ -187,11 +215,12 @@ def chat_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | Non
         return None
     out = []
     for i, tool in enumerate(tools):
-        if tool.get("type") != "function" or not tool.get("name"):
+        if tool.get("type") != "function":
             raise _bad(
                 ["tools", i, "type"],
                 f"only function tools are supported, got {tool.get('type')!r}",
             )
+        _string(tool, "name", ["tools", i])
         function = {k: tool[k] for k in ("name", "description", "parameters") if k in tool}
         out.append({"type": "function", "function": function})
     return out
@@ -199,7 +228,7 @@ def chat_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | Non
 
 def _tool_choice(choice: str | dict[str, Any] | None) -> Any:
     if isinstance(choice, dict) and choice.get("type") == "function":
-        return {"type": "function", "function": {"name": choice.get("name")}}
+        return {"type": "function", "function": {"name": _string(choice, "name", ["tool_choice"])}}
     return choice
 
 

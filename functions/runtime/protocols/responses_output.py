@@ -57,7 +57,10 @@ def usage_object(usage: dict[str, Any] | None) -> dict[str, Any] | None:
     inputs, outputs = int(usage.get("input_tokens", 0)), int(usage.get("output_tokens", 0))
     return {
         "input_tokens": inputs,
-        "input_tokens_details": {"cached_tokens": int(usage.get("cached_tokens", 0))},
+        "input_tokens_details": {
+            "cached_tokens": int(usage.get("cached_tokens", 0)),
+            "cache_write_tokens": int(usage.get("cache_write_tokens", 0)),
+        },
         "output_tokens": outputs,
         "output_tokens_details": {"reasoning_tokens": int(usage.get("reasoning_tokens", 0))},
         "total_tokens": int(usage.get("total_tokens", inputs + outputs)),
