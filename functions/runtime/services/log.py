@@ -76,6 +76,7 @@ from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from ..retry import RetryPolicy
 from ..storage.base import ObjectStore, PreconditionFailed, StoreError
 from .layout import log_segment_key, log_segments_prefix, log_snapshot_key, parse_seq
 
@@ -87,6 +88,15 @@ FORMAT_VERSION = 1
 DEFAULT_COMPACT_AFTER = 8  # tail segments; a read then costs at most 2 + 7 requests
 MAX_APPEND_ATTEMPTS = 64
 READ_CONCURRENCY = 16
+# after a lost race for a sequence number (or a round): full-jitter backoff, so that the
+# writers that lost together do not all go for the same next number at once (fifty
+# writers on one session, taking the next number in lockstep, could lose 64 times)
+CONTENTION = RetryPolicy(attempts=MAX_APPEND_ATTEMPTS, base_s=0.001, cap_s=0.05)
+
+
+async def after_lost_race(attempt: int) -> None:
+    """Wait before trying again after losing race number ``attempt`` (0-based)."""
+    await asyncio.sleep(CONTENTION.backoff(attempt))
 
 
 class LogNotFound(LookupError):
@@ -312,12 +322,13 @@ class SegmentLog:
         follows is best effort and never turns a written append into an error.
         """
         seq = view.last + 1
-        for _ in range(MAX_APPEND_ATTEMPTS):
+        for attempt in range(MAX_APPEND_ATTEMPTS):
             at = time.time()
             body = dumps({"seq": seq, "inc": view.inc, "at": at, "records": records})
             try:
                 await self.store.put(self._seg(seq), body, if_none_match=True)
             except PreconditionFailed:
+                await after_lost_race(attempt)
                 seq = await self._next_free(view, seq)
                 continue
             view.tail[seq] = body

@@ -27,10 +27,12 @@ from ..storage.base import PreconditionFailed
 from ..storage.keys import id_from_segment, validate_id
 from .base import LogBackedService, normalize_messages, session_or_default
 from .layout import memory_index_key, memory_index_prefix, memory_prefix
-from .log import LogNotFound, LogView, dumps, gather_bounded
+from .log import LogContention, LogNotFound, LogView, after_lost_race, dumps, gather_bounded
 
 BM25_K1 = 1.2
 BM25_B = 0.75
+# an add whose log a delete takes away starts a new log: this many times, then a 503
+MAX_ADD_ATTEMPTS = 16
 
 # CJK scripts have no spaces between words: each character is its own term there,
 # elsewhere a term is a run of letters/digits.
@@ -123,7 +125,7 @@ class MemoryService(LogBackedService):
             return
         log = self._log(user_id, sid)
         found_none = False  # this add saw no log: a delete may race it (below)
-        for _ in range(3):
+        for attempt in range(MAX_ADD_ATTEMPTS):
             loaded = await log.load()
             view: LogView | None
             found_none = found_none or loaded is None
@@ -135,17 +137,20 @@ class MemoryService(LogBackedService):
                 await self._put_marker(user_id, sid)
                 view = await log.create({"user_id": user_id, "session_id": sid})
                 if view is None:  # created concurrently: load theirs
+                    await after_lost_race(attempt)
                     continue
             try:
                 await log.append(view, records)
             except LogNotFound:  # deleted while we appended: start a new log
+                await after_lost_race(attempt)
                 continue
             if found_none:
                 # and again: a delete racing this one may have taken the marker away
                 # after the first put found it still there (delete_memory's other half)
                 await self._put_marker(user_id, sid)
             return
-        raise LogNotFound(log.prefix)
+        # deletes keep racing it: a 503 saying so (a LookupError would be a 500)
+        raise LogContention(f"could not add to {log.prefix}: deleted {MAX_ADD_ATTEMPTS} times")
 
     async def _put_marker(self, user_id: str, sid: str) -> None:
         try:

@@ -37,7 +37,7 @@ from ..storage.base import ObjectStore, PreconditionFailed
 from ..storage.keys import validate_id
 from .base import StoreService, session_or_default
 from .layout import MAX_SEQ, parse_seq, state_head_key, state_round_key, state_rounds_prefix
-from .log import dumps, gather_bounded
+from .log import LogContention, after_lost_race, dumps, gather_bounded
 
 MAX_SAVE_ATTEMPTS = 64
 MAX_HEAD_ATTEMPTS = 8
@@ -113,7 +113,7 @@ class StateService(StoreService):
         head, head_etag = await self._head(user_id, sid)
         latest = await self._latest_after(user_id, sid, head)
         candidate = latest + 1
-        for _ in range(MAX_SAVE_ATTEMPTS):
+        for attempt in range(MAX_SAVE_ATTEMPTS):
             if candidate > MAX_SEQ:
                 raise RoundsExhausted(f"session {sid!r} has no round left after {MAX_SEQ}")
             try:
@@ -121,13 +121,17 @@ class StateService(StoreService):
                     state_round_key(user_id, sid, candidate), body, if_none_match=True
                 )
             except PreconditionFailed:
+                await after_lost_race(attempt)
                 candidate = await self._latest_after(user_id, sid, candidate) + 1
                 continue
             note_state_round(user_id, sid, candidate)
             if candidate - head >= HEAD_LAG:
                 await self._advance_head(user_id, sid, candidate, head, head_etag)
             return candidate
-        raise StateConflict(candidate)
+        # no round was named, so no 409: the store is too contended to take one now
+        raise LogContention(
+            f"no free state round of session {sid!r} after {MAX_SAVE_ATTEMPTS} tries"
+        )
 
     async def _save_round(self, user_id: str, sid: str, body: bytes, round_id: int) -> int:
         key = state_round_key(user_id, sid, round_id)
@@ -159,10 +163,12 @@ class StateService(StoreService):
         """Like ``export_state`` but also says which round it is: ``(round_id, state)``.
 
         1 GET for an explicit round; 3 requests for the latest (GET head, LIST after it,
-        GET round), 2 when the session has no state.
+        GET round), 2 when the session has no state; 2 more when the head names a round
+        that was deleted.
         """
         validate_id(user_id, "user_id")
         sid = session_or_default(session_id)
+        latest = round_id is None
         if round_id is None:
             head, _ = await self._head(user_id, sid)
             round_id = await self._latest_after(user_id, sid, head)
@@ -170,6 +176,13 @@ class StateService(StoreService):
                 return None
         # stored rounds run to MAX_SEQ (numbered by saves); callers name up to MAX_ROUND_ID
         got = await self.store.get(state_round_key(user_id, sid, check_round_id(round_id, MAX_SEQ)))
+        if got is None and latest:
+            # the head named a round a delete took away (a save racing the delete can
+            # leave the head behind, or put it back): every round is listed instead
+            round_id = await self._latest_after(user_id, sid, 0)
+            if round_id == 0:
+                return None
+            got = await self.store.get(state_round_key(user_id, sid, round_id))
         if got is None:
             return None
         note_state_round(user_id, sid, round_id)
