@@ -332,3 +332,4 @@ async def test_an_add_that_deletes_never_let_land_is_a_503_not_a_500():
     with pytest.raises(LogContention) as refused:
         await memory.add_memory("alice", msg("banana"), "m1")
     assert refused.value.status == 503 and refused.value.code == "contention"
+    assert refused.value.headers == {"Retry-After": "1"}

@@ -91,7 +91,7 @@ READ_CONCURRENCY = 16
 # after a lost race for a sequence number (or a round): full-jitter backoff, so that the
 # writers that lost together do not all go for the same next number at once (fifty
 # writers on one session, taking the next number in lockstep, could lose 64 times)
-CONTENTION = RetryPolicy(attempts=MAX_APPEND_ATTEMPTS, base_s=0.001, cap_s=0.05)
+CONTENTION = RetryPolicy(attempts=MAX_APPEND_ATTEMPTS, base_s=0.002, cap_s=0.2)
 
 
 async def after_lost_race(attempt: int) -> None:
@@ -109,10 +109,14 @@ class NotALog(LookupError):
 
 
 class LogContention(StoreError):
-    """An append kept losing the race for a sequence number; should not happen in practice."""
+    """A write kept losing the race for a sequence number (or a state round) to a crowd of
+    writers on one session: HTTP 503 with ``Retry-After`` (seconds), as the crowd passes."""
 
     code = "contention"
     expose = True
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
 
 
 # one encoder for every call: json.dumps with these options builds a new one each time
