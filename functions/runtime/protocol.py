@@ -250,22 +250,30 @@ class Response(Event):
 AgentResponse = Response
 
 
+def unnamed_call_fields(data: dict[str, Any], kind: str | None) -> list[str]:
+    """The fields of a tool call's (``call_id``, ``name``) or result's (``call_id``) data,
+    ``kind`` being its message type, that are not the non-empty string a model is sent;
+    none for any other message."""
+    if kind in CALL_TYPES:
+        fields: tuple[str, ...] = ("call_id", "name")
+    elif kind in OUTPUT_TYPES:
+        fields = ("call_id",)
+    else:
+        return []
+    return [f for f in fields if not isinstance(data.get(f), str) or not data[f]]
+
+
 def call_problems(message: Message, where: tuple[str | int, ...]) -> list[dict[str, Any]]:
     """Field errors (``[{loc, msg, type}]``) of a tool call's or result's data parts: each
-    names its call by a non-empty string ``call_id`` and, when it names the tool, by a
+    names its call by a non-empty string ``call_id``, and a call names its tool by a
     non-empty string ``name`` (a model is sent them as ids; stored otherwise, they would
     break every later turn of the session). ``where``: the message's own ``loc``."""
-    if message.type not in CALL_TYPES and message.type not in OUTPUT_TYPES:
-        return []
     problems = []
     for i, part in enumerate(message.content or ()):
         data = getattr(part, "data", None)
         if not isinstance(data, dict):
             continue
-        for field, required in (("call_id", True), ("name", False)):
-            value = data.get(field)
-            if (value is None and not required) or (isinstance(value, str) and value):
-                continue
+        for field in unnamed_call_fields(data, message.type):
             problems.append(
                 {
                     "loc": [*where, "content", i, "data", field],
@@ -283,7 +291,7 @@ def tool_problems(tools: list[Tool | dict[str, Any]] | None) -> list[dict[str, A
     problems = []
     for i, tool in enumerate(tools or ()):
         if isinstance(tool, Tool):
-            if tool.type != "function" or tool.function is None or tool.function.name:
+            if tool.type != "function" or (tool.function is not None and tool.function.name):
                 continue
         elif isinstance(tool, dict) and tool.get("type", "function") == "function":
             function = tool.get("function")

@@ -116,9 +116,11 @@ def tool_step(kind: str, data: dict) -> dict:
         ({"input": [tool_step("function_call", {"call_id": {"a": 1}, "name": "f"})]}, "call_id"),
         ({"input": [tool_step("plugin_call", {"call_id": [1], "name": "f"})]}, "call_id"),
         ({"input": [tool_step("function_call", {"call_id": "c", "name": ["f"]})]}, "name"),
+        ({"input": [tool_step("function_call", {"call_id": "c", "arguments": "{}"})]}, "name"),
         ({"input": [tool_step("function_call_output", {"call_id": 5, "output": "r"})]}, "call_id"),
         ({"tools": [{"type": "function", "function": {"name": {"n": 1}}}]}, "name"),
         ({"tools": [{"function": {"description": "no name"}}]}, "name"),
+        ({"tools": [{"type": "function", "name": "flat"}]}, "name"),  # not the chat shape
     ],
 )
 def test_a_tool_call_or_tool_of_the_wrong_type_is_422_and_nothing_is_stored(

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..errors import InvalidRequest
-from ..protocol import CALL_TYPES, OUTPUT_TYPES
+from ..protocol import CALL_TYPES, OUTPUT_TYPES, unnamed_call_fields
 
 _CHAT_ROLES = ("user", "assistant", "system")
 # what a data URL's audio subtype is called in ``input_audio.format``
@@ -140,17 +140,6 @@ def _call(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _sendable(data: dict[str, Any], kind: str) -> bool:
-    """Whether a call's or result's data can be sent: a string ``call_id`` (and a call's
-    tool ``name``). Input is checked for it (``protocol.check_request``); history stored
-    before that was may still hold other values, and is read, not failed on: such a call
-    is left out as one never answered would be."""
-    call_id, name = data.get("call_id"), data.get("name")
-    if not isinstance(call_id, str) or not call_id:
-        return False
-    return kind not in CALL_TYPES or (isinstance(name, str) and bool(name))
-
-
 def _output(data: dict[str, Any]) -> dict[str, Any]:
     output = data.get("output", "")
     if not isinstance(output, str):
@@ -206,7 +195,9 @@ def to_openai_messages(messages: Iterable[Any]) -> list[dict[str, Any]]:
         data = [
             part["data"]
             for part in msg.get("content") or ()
-            if isinstance(part.get("data"), dict) and _sendable(part["data"], kind)
+            # history stored before input was checked (protocol.check_request) may hold
+            # calls no model could be sent: left out, as a call never answered is
+            if isinstance(part.get("data"), dict) and not unnamed_call_fields(part["data"], kind)
         ]
         if kind in OUTPUT_TYPES:
             for item in data:
