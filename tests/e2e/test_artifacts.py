@@ -250,10 +250,16 @@ def test_quotas_and_the_kill_switch_run_from_the_zips(
         stop_all = httpx.post(
             f"{url}/admin/turns/stop", json={"all": True}, headers=admin, timeout=30
         )
-        box = httpx.post(f"{sandboxes}/sandboxes", json={"type": "base"}, headers=alice)
-        second_box = httpx.post(f"{sandboxes}/sandboxes", json={"type": "base"}, headers=alice)
+        # a create starts a container and waits for its tool server: httpx's 5 s default
+        # is too short on a machine running the suite on two workers
+        create = {"json": {"type": "base"}, "headers": alice, "timeout": 120}
+        box = httpx.post(f"{sandboxes}/sandboxes", **create)
+        second_box = httpx.post(f"{sandboxes}/sandboxes", **create)
         ended = httpx.post(
-            f"{sandboxes}/admin/sandboxes/stop", json={"user_id": "alice"}, headers=admin
+            f"{sandboxes}/admin/sandboxes/stop",
+            json={"user_id": "alice"},
+            headers=admin,
+            timeout=120,
         )
     assert turns[0].status_code == 200
     assert turns[-1].status_code == 429 and turns[-1].json()["code"] == "quota_exceeded"
