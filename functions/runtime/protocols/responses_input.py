@@ -69,11 +69,10 @@ def _bad(loc: list[Any], msg: str) -> InvalidRequest:
 
 
 def _string(item: dict[str, Any], key: str, loc: list[Any], *, required: bool = True) -> Any:
-    """``item[key]`` when it is a non-empty string (or absent or empty, when not
-    ``required``: None);
-    ``InvalidRequest`` naming it otherwise: the OpenAI API types these fields as strings,
-    and a value of another JSON type would reach the model, or the stored session, as
-    nothing it could read."""
+    """``item[key]`` when it is a non-empty string; None when it is absent or empty and
+    not ``required``; ``InvalidRequest`` naming it otherwise: the OpenAI API types these
+    fields as strings, and a value of another JSON type would reach the model, or the
+    stored session, as nothing it could read."""
     value = item.get(key)
     if (value is None or value == "") and not required:
         return None
