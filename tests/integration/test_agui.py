@@ -290,6 +290,36 @@ def test_malformed_input_is_422(serve):
     assert bad_thread.status_code == 422
 
 
+def test_an_unnamed_call_or_tool_is_422_naming_the_ag_ui_field(serve):
+    """A tool call, tool result or tool named by an empty string is refused in AG-UI's
+    own terms (``messages[i].toolCalls[j].id``, not ``/process``'s ``input[k]``), and the
+    thread it was sent on takes its next run."""
+    thread = uuid.uuid4().hex
+    user = {"id": "u1", "role": "user", "content": "hi"}
+    calls = {
+        "id": "a1",
+        "role": "assistant",
+        "toolCalls": [
+            {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}},
+            {"id": "", "type": "function", "function": {"name": "", "arguments": "{}"}},
+        ],
+    }
+    result = {"id": "t1", "role": "tool", "toolCallId": "", "content": "out"}
+    tools = [{"name": "", "description": "d", "parameters": {"type": "object"}}]
+    with serve(echo_app) as url:
+        bad = httpx.post(f"{url}/ag-ui", json=run_input(thread, [user, calls, result], tools=tools))
+        assert bad.status_code == 422, bad.text
+        locs = [e["loc"] for e in bad.json()["detail"]]
+        assert locs == [
+            ["body", "messages", 1, "toolCalls", 1, "id"],
+            ["body", "messages", 1, "toolCalls", 1, "function", "name"],
+            ["body", "messages", 2, "toolCallId"],
+            ["body", "tools", 0, "name"],
+        ]
+        events = run(url, run_input(thread, [user]))
+    assert events[-1].type == EventType.RUN_FINISHED
+
+
 def test_building_the_query_app_does_not_import_ag_ui():
     """ag-ui-protocol's models take a fifth of a second to import: only /ag-ui pays it."""
     import subprocess

@@ -150,7 +150,34 @@ def parse_input(body: bytes) -> RunAgentInput:
             field_errors(exc.errors(include_url=False, include_context=False), ("body",))
         ) from None
     validate_id(run.thread_id, "threadId")
+    problems = unnamed_calls(run)
+    if problems:
+        raise InvalidRequest(problems)
     return run
+
+
+def unnamed_calls(run: RunAgentInput) -> list[dict[str, Any]]:
+    """Field errors (``[{loc, msg, type}]``, in AG-UI's own shape) of the run's tool calls,
+    tool results and tools that name their call or tool by an empty string: a model is
+    sent those names as ids (``protocol.check_request`` holds every protocol to the same
+    rule, but names the fields of ``/process``'s body)."""
+    problems: list[dict[str, Any]] = []
+
+    def empty(value: str, *loc: str | int) -> None:
+        if not value:
+            msg = f"{loc[-1]} is a non-empty string"
+            problems.append({"loc": ["body", *loc], "msg": msg, "type": "value_error"})
+
+    for i, msg in enumerate(cast(list[Any], run.messages)):
+        if msg.role == "assistant":
+            for j, call in enumerate(msg.tool_calls or ()):
+                empty(call.id, "messages", i, "toolCalls", j, "id")
+                empty(call.function.name, "messages", i, "toolCalls", j, "function", "name")
+        elif msg.role == "tool":
+            empty(msg.tool_call_id, "messages", i, "toolCallId")
+    for i, tool in enumerate(run.tools or ()):
+        empty(tool.name, "tools", i, "name")
+    return problems
 
 
 class AguiStream(EventTranslator["BaseEvent"]):
