@@ -59,7 +59,7 @@ lint: install
 test:
 	$(MAKE) --jobs=3 --output-sync=target install agentscope1 $(CHECKOV)
 	$(MAKE) --jobs=2 --output-sync=target lint checkov
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --durations=30
 
 # checkov over infra/terraform, in a venv of its own (its pins must not move .venv's),
 # offline: no API key, no update check, nothing downloaded (infra/terraform/.checkov.yaml
