@@ -110,6 +110,23 @@ def test_a_pause_or_resume_the_container_had_already_is_done(serve, settings, do
     assert http.post(f"/v1/sandboxes/{sid}/resume").json()["status"] == "running"
 
 
+def test_resuming_a_paused_sandbox_whose_container_was_killed_is_410(
+    serve, settings, docker_client
+):
+    """A killed container is neither paused nor running: its resume is no resume done
+    already (the breaker's answered 200 "running"), and its record goes."""
+    if settings.sandbox_backend != "docker":
+        pytest.skip("killing a paused container from outside needs the docker backend")
+    http = serve(settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    assert http.post(f"/v1/sandboxes/{sid}/pause").json()["status"] == "paused"
+    (container,) = containers_of(docker_client, settings)
+    container.kill()
+    resumed = http.post(f"/v1/sandboxes/{sid}/resume")
+    assert resumed.status_code == 410 and resumed.json()["code"] == "sandbox_gone", resumed.text
+    assert http.get(f"/v1/sandboxes/{sid}").status_code == 404
+
+
 def test_a_backend_error_for_a_caller_never_names_the_backend_handle():
     handle = "1edd67db3bc2" + "ab" * 26
     said = f"docker pause failed: Container {handle} is restarting (was {handle[:12]})"

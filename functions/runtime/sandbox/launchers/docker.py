@@ -296,7 +296,9 @@ class DockerLauncher(Launcher):
                     getattr(container, step)()
                 except docker.errors.APIError:
                     container.reload()  # a racing step got there first: done, as asked
-                    if container.attrs.get("State", {}).get("Paused") == (step == "pause"):
+                    state = container.attrs.get("State", {})
+                    # (an exited container is not paused either: that is no resume)
+                    if state.get("Running") and state.get("Paused") == (step == "pause"):
                         return
                     raise
             except docker.errors.NotFound:
