@@ -28,13 +28,21 @@ HeaderName = Annotated[str, StringConstraints(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-
 HeaderValue = Annotated[str, StringConstraints(pattern=r"^[\t\x20-\x7e\x80-\xff]*$")]
 
 
+# what a process is started with (execve): strings without NUL, environment names
+# without "=" as well (POSIX)
+ExecString = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+EnvName = Annotated[str, StringConstraints(min_length=1, pattern=r"^[^=\x00]+$")]
+
+
 class StdioMcpServer(WireModel):
     """A server the sandbox runs as a child process (as its user, in its workspace)."""
 
-    command: str = Field(min_length=1, description="the program, e.g. python3 or npx")
-    args: list[str] = []
-    env: dict[str, str] = Field({}, description="added to its environment (never logged)")
-    cwd: str | None = Field(None, description="inside the workspace (default: its root)")
+    command: ExecString = Field(min_length=1, description="the program, e.g. python3 or npx")
+    args: list[ExecString] = []
+    env: dict[EnvName, ExecString] = Field(
+        {}, description="added to its environment (never logged)"
+    )
+    cwd: ExecString | None = Field(None, description="inside the workspace (default: its root)")
 
 
 class HttpMcpServer(WireModel):
@@ -84,7 +92,7 @@ class CreateSandbox(WireModel):
     user_id: str | None = None
     session_id: str | None = None
     ttl_s: float | None = Field(
-        None, gt=0, le=86400, strict=True, description="idle lifetime, seconds"
+        None, ge=1, le=86400, strict=True, description="idle lifetime, seconds (1 to 86400)"
     )
     mcp_servers: McpServers | None = Field(
         None, description="MCP servers to start in it (all or none: a failure is 422)"

@@ -5,9 +5,12 @@ Each user with the quota on has one object, ``users/{user}/quotas/sandboxes`` =
 them, changed only by compare-and-set:
 
 * :meth:`SandboxQuota.admit`, before a sandbox is made: one GET. At the limit, the listed
-  sandboxes are looked up (a GET each: the limit is small) and those gone or expired are
-  dropped, since the reaper and expiry remove sandboxes without passing here; still at the
-  limit, ``QuotaExceeded`` (429) with ``Retry-After`` until the first of them expires.
+  sandboxes are looked up (a GET each: the limit is small): those gone are dropped, since
+  the reaper removes sandboxes without passing here, and those past their TTL with no call
+  in flight are ended first, as the reaper would end them (until then their containers
+  run: merely uncounting them would let a user with a short ``ttl_s`` hold any number).
+  Still at the limit, ``QuotaExceeded`` (429) with ``Retry-After`` until the first of them
+  expires.
 * :meth:`SandboxQuota.hold`, once it is made: one conditional PUT adding its id. A write
   lost to another instance means a sandbox was made or removed meanwhile: the count is read
   again, and if the user is now at the limit the new sandbox is refused (the service ends
@@ -22,13 +25,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from functions.runtime.services.quotas import QuotaExceeded
 from functions.runtime.storage.base import ObjectStore, PreconditionFailed
 from functions.runtime.storage.keys import user_prefix
 
-from .registry import Registry
+from .registry import SandboxRecord
 
 QUOTA = "USER_MAX_SANDBOXES"
 ATTEMPTS = 8
@@ -47,10 +51,15 @@ class Ticket:
     etag: str | None = None
 
 
+# a sandbox's record while its container is held; None once it is gone (one past its TTL
+# with no call in flight is ended on the way: ``SandboxService.holding``)
+Holding = Callable[[str], Awaitable[SandboxRecord | None]]
+
+
 class SandboxQuota:
-    def __init__(self, store: ObjectStore, registry: Registry, limit: int | None) -> None:
+    def __init__(self, store: ObjectStore, holding: Holding, limit: int | None) -> None:
         self.store = store
-        self.registry = registry
+        self.holding = holding
         self.limit = limit
 
     async def _read(self, user_id: str) -> Ticket:
@@ -61,16 +70,17 @@ class SandboxQuota:
         return Ticket(user_id, ids, found[1])
 
     async def _room(self, ticket: Ticket) -> None:
-        """Drop ids of sandboxes that ended; ``QuotaExceeded`` if the rest fill the quota."""
+        """Drop ids of sandboxes that ended (ending those past their TTL);
+        ``QuotaExceeded`` if the rest fill the quota."""
         assert self.limit is not None
         if len(ticket.ids) < self.limit:
             return
-        records = await asyncio.gather(*(self.registry.get(i) for i in ticket.ids))
-        now = time.time()
-        live = [r[0] for r in records if r is not None and not r[0].expired(now)]
+        records = await asyncio.gather(*(self.holding(i) for i in ticket.ids))
+        live = [r for r in records if r is not None]
         ticket.ids = [r.id for r in live]
         if len(live) >= self.limit:
-            first = min(r.expires_at for r in live)
+            now = time.time()
+            first = min(r.expires_at for r in live)  # past for one a call keeps: 1 s
             raise QuotaExceeded(
                 QUOTA,
                 f"this user holds {len(live)} live sandboxes, the most allowed is {self.limit};"

@@ -27,13 +27,16 @@ the token to call the sandbox. It never leaves the function in a response.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import time
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from functions.runtime.storage.base import ObjectStore, PreconditionFailed
 from functions.runtime.storage.keys import session_prefix, validate_plain_id
+
+log = logging.getLogger("agentscope_faas.sandbox")
 
 RECORDS = "sandboxes/"
 CALLS = "sandbox-calls/"
@@ -77,6 +80,20 @@ class SandboxRecord(BaseModel):
         }
 
 
+def parse_record(data: bytes, key: str) -> SandboxRecord | None:
+    """The record stored at ``key``; None for one this version cannot read (cut short, or
+    another schema's), logged by its fields only (the record holds the sandbox's token).
+    Such a record reaches no sandbox: reads take it as gone, the reaper removes it."""
+    try:
+        return SandboxRecord.model_validate_json(data)
+    except ValidationError as exc:
+        fields = ", ".join(
+            f"{'.'.join(map(str, e['loc'])) or '(the record)'}: {e['type']}" for e in exc.errors()
+        )
+        log.warning("sandbox record %s is unreadable (%s): taken as gone", key, fields)
+        return None
+
+
 def record_key(sandbox_id: str) -> str:
     return RECORDS + validate_plain_id(sandbox_id, "sandbox_id")
 
@@ -106,10 +123,23 @@ class Registry:
         self.store = store
 
     async def get(self, sandbox_id: str) -> tuple[SandboxRecord, str] | None:
-        found = await self.store.get(record_key(sandbox_id))
+        """(record, etag); None when there is none, or none this version can read."""
+        key = record_key(sandbox_id)
+        found = await self.store.get(key)
         if found is None:
             return None
-        return SandboxRecord.model_validate_json(found[0]), found[1]
+        record = parse_record(found[0], key)
+        return None if record is None else (record, found[1])
+
+    async def remove_unreadable(self, sandbox_id: str) -> bool:
+        """Remove the sandbox's record if it is one :func:`parse_record` cannot read
+        (sandbox ids are never reused: no readable record can take its place meanwhile)."""
+        key = record_key(sandbox_id)
+        found = await self.store.get(key)
+        if found is None or parse_record(found[0], key) is not None:
+            return False
+        await self.store.delete(key)
+        return True
 
     async def add(self, record: SandboxRecord) -> str:
         return await self.store.put(
@@ -156,8 +186,10 @@ class Registry:
         return [key[len(prefix) :] for key in await self.store.list(prefix)]
 
     async def get_pooled(self, sandbox_type: str, sandbox_id: str) -> SandboxRecord | None:
-        found = await self.store.get(pool_key(sandbox_type, sandbox_id))
-        return None if found is None else SandboxRecord.model_validate_json(found[0])
+        """A warm sandbox's record; None when there is none, or none this version can read."""
+        key = pool_key(sandbox_type, sandbox_id)
+        found = await self.store.get(key)
+        return None if found is None else parse_record(found[0], key)
 
     async def add_pooled(self, record: SandboxRecord) -> None:
         await self.store.put(

@@ -82,7 +82,7 @@ class SandboxService:
         self.registry = Registry(store)
         self.launcher = launcher
         self.settings = settings
-        self.quota = SandboxQuota(store, self.registry, settings.user_max_sandboxes)
+        self.quota = SandboxQuota(store, self.holding, settings.user_max_sandboxes)
         self.pool_types = [
             t.strip() for t in settings.sandbox_pool_types.split(",") if t.strip() in SANDBOX_TYPES
         ]
@@ -154,6 +154,15 @@ class SandboxService:
         pooled = [len(await self.registry.pooled(t)) for t in self.pool_types]
         return len(await self.registry.ids()) + sum(pooled)
 
+    async def _end_lapsed(self) -> int:
+        """End every sandbox past its TTL with no call in flight (as the reaper's next round
+        would); how many were."""
+        from functions.runtime.services.log import gather_bounded
+
+        ids = await self.registry.ids()
+        held = await gather_bounded(self.holding(i) for i in ids)
+        return sum(1 for record in held if record is None)
+
     async def _check_capacity(self, including: str | None = None) -> None:
         """``SandboxLimit`` (429) when ``MAX_SANDBOX_INSTANCES`` sandboxes run; ``including``:
         a sandbox just recorded, counted among them (over the limit, it is the one too many).
@@ -165,6 +174,8 @@ class SandboxService:
         """
         count = await self._count()
         limit = self.settings.max_sandbox_instances
+        if including is None and count >= limit and await self._end_lapsed():
+            count = await self._count()  # sandboxes past their TTL ran until now: room made
         if count > limit or (including is None and count == limit):
             running = count - 1 if including is not None else count
             raise SandboxLimit(
@@ -350,15 +361,30 @@ class SandboxService:
         if found is None:
             return None
         record, etag = found
-        if record.backend != self.launcher.name or (
-            record.expired() and not await self.registry.calls_in_flight(sandbox_id)
-        ):
+        if record.backend != self.launcher.name or await self._lapsed(record):
             await self.delete(sandbox_id)
             return None
         if record.expires_at - time.time() < record.ttl_s / 2:
             record.expires_at = time.time() + record.ttl_s
             await self.registry.renew(record, etag)  # lost race = someone else renewed
         return record
+
+    async def _lapsed(self, record: SandboxRecord) -> bool:
+        """Past its TTL with no call in flight: to be ended (a call in flight renews it as
+        it ends)."""
+        return record.expired() and not await self.registry.calls_in_flight(record.id)
+
+    async def holding(self, sandbox_id: str) -> SandboxRecord | None:
+        """The sandbox's record while it holds a container; None once it is gone. One past
+        its TTL with no call in flight is ended here (so counting sandboxes ends what the
+        reaper would: until then its container runs). Never renews it."""
+        found = await self.registry.get(sandbox_id)
+        if found is None:
+            return None
+        if await self._lapsed(found[0]):
+            await self.delete(sandbox_id)
+            return None
+        return found[0]
 
     async def begin_call(self, record: SandboxRecord) -> str | None:
         """Before a call: mark it in flight if it could outlast the record's expiry (a
@@ -492,7 +518,9 @@ class SandboxService:
         out = []
         for sandbox_id in await self.registry.ids():
             found = await self.registry.get(sandbox_id)
-            if found is not None and found[0].user_id == user_id and not found[0].expired():
+            if found is None or found[0].user_id != user_id:
+                continue
+            if not await self._lapsed(found[0]):  # one a call keeps past its TTL is live
                 out.append(found[0])
         return out
 
@@ -514,10 +542,12 @@ class SandboxService:
         known: set[str] = set()
         for sandbox_id in await self.registry.ids():
             found = await self.registry.get(sandbox_id)
-            if found is None:
+            if found is None:  # deleted meanwhile, or unreadable: then it reaches nothing
+                if await self.registry.remove_unreadable(sandbox_id):
+                    gone += 1  # its container, if any, is an orphan below
                 continue
             record = found[0]
-            if record.expired() and not await self.registry.calls_in_flight(sandbox_id):
+            if await self._lapsed(record):
                 await self.delete(sandbox_id)
                 expired += 1
             elif record.backend == self.launcher.name and not await self._running(record.handle):
@@ -538,6 +568,8 @@ class SandboxService:
                 pooled = await self.registry.get_pooled(sandbox_type, pooled_id)
                 if pooled is not None:
                     known.add(pooled.handle)
+                else:  # claimed meanwhile, or unreadable: its container is an orphan below
+                    await self.registry.remove_pooled(sandbox_type, pooled_id)
         orphans = 0
         # a container is recorded once it is ready: a younger one may still be launching
         # (another instance's; this instance's pool fills wait for the scan to finish)

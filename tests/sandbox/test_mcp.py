@@ -277,13 +277,25 @@ def test_a_server_that_fails_to_start_is_a_clear_error(serve, settings, docker_c
     assert invalid.status_code == 422 and invalid.json()["code"] == "invalid_request"
     # a URL or header the tool server's HTTP client would refuse to send (schemathesis found
     # the first as a 500 from the tool server): refused here, before the sandbox is reached
+    # so is a process execve would not start (a NUL anywhere, "=" in an env name): the
+    # breaker's were a 500 from the tool server
     for bad in (
         {"url": "http://\u00b4yO;\x7f"},
         {"url": "http://host/mcp", "headers": {"X-A": "v\r\nX-B: w"}},
+        {"command": "tr\u0000ue"},
+        {"command": "true", "args": ["a\u0000"]},
+        {"command": "true", "cwd": "w\u0000"},
+        {"command": "true", "env": {"A\u0000": "1"}},
+        {"command": "true", "env": {"A": "\u00001"}},
+        {"command": "true", "env": {"A=B": "1"}},
+        {"command": "true", "env": {"": "1"}},
     ):
         unsendable = http.post(f"/v1/sandboxes/{sid}/mcp-servers", json={"mcpServers": {"u": bad}})
         assert unsendable.status_code == 422, unsendable.text
         assert unsendable.json()["code"] == "invalid_request"
+    nul = {"mcpServers": {"n": {"command": "true", "env": {"A": "\u0000"}}}}
+    made = http.post("/v1/sandboxes", json={"type": "base", "mcp_servers": nul})
+    assert made.status_code == 422 and made.json()["code"] == "invalid_request"
     ran = http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json={"command": "echo ok"})
     assert ran.json()["content"][0]["text"] == "ok\n"  # the sandbox itself is unharmed
 

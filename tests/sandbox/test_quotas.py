@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from local_emulator.tokens import mint_token
-from tests.sandbox.support import containers_of
+from tests.sandbox.support import call_in_flight, containers_of, expire
 
 SECRET = "sandbox-quota-test-secret-0123456789abcdef"
 
@@ -77,3 +77,42 @@ def test_an_admin_ends_every_sandbox_of_a_user_in_one_call(serve, jwt_settings, 
     assert len(containers_of(docker_client, jwt_settings)) == 1
     # their quota was freed with them
     assert create(b, "alice").status_code == 201 and create(a, "alice").status_code == 201
+
+
+def test_a_sandbox_past_its_ttl_is_ended_before_it_is_uncounted(serve, jwt_settings, docker_client):
+    """At the limit, the quota ends a sandbox past its TTL (as the reaper would) rather than
+    merely not counting it: its container ran on, so a short ``ttl_s`` let a user hold any
+    number. One a call keeps past its TTL still counts, and is still listed."""
+    http = serve(jwt_settings)
+    busy = create(http, "alice").json()["sandbox_id"]
+    idle = create(http, "alice").json()["sandbox_id"]
+    for sid in (busy, idle):
+        expire(jwt_settings, sid)
+    call_in_flight(jwt_settings, busy)
+    third = create(http, "alice")
+    assert third.status_code == 201, third.text
+    running = {
+        c.labels["agentscope-faas.sandbox-id"] for c in containers_of(docker_client, jwt_settings)
+    }
+    assert running == {busy, third.json()["sandbox_id"]}  # the idle one was ended
+    assert create(http, "alice").status_code == 429  # the busy one counts
+    listed = http.get("/v1/sandboxes", headers=as_user("alice")).json()["items"]
+    assert {s["sandbox_id"] for s in listed} == {busy, third.json()["sandbox_id"]}
+
+
+def test_sandboxes_past_their_ttl_make_room_under_the_instance_limit(
+    serve, settings, docker_client
+):
+    """MAX_SANDBOX_INSTANCES counts containers: at the limit, those past their TTL with no
+    call in flight are ended to make room (the reaper would end them at its next round)."""
+    http = serve(settings.model_copy(update={"max_sandbox_instances": 2}))
+    old = [http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"] for _ in "ab"]
+    expire(settings, old[0])
+    made = http.post("/v1/sandboxes", json={"type": "base"})
+    assert made.status_code == 201, made.text
+    running = {
+        c.labels["agentscope-faas.sandbox-id"] for c in containers_of(docker_client, settings)
+    }
+    assert running == {old[1], made.json()["sandbox_id"]}
+    refused = http.post("/v1/sandboxes", json={"type": "base"})
+    assert refused.status_code == 429 and refused.json()["code"] == "sandbox_limit"

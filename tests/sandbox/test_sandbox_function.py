@@ -14,7 +14,7 @@ from functions.runtime.sandbox.launchers.docker import DockerLauncher
 from functions.runtime.settings import Settings
 from functions.runtime.storage import open_store
 from functions.sandbox.registry import Registry, SandboxRecord, record_key
-from tests.sandbox.support import containers_of, text_of
+from tests.sandbox.support import containers_of, expire, text_of
 
 
 def test_lifecycle_tools_files_and_idempotent_delete(serve, settings, docker_client):
@@ -132,19 +132,11 @@ def test_bad_requests_are_clear(serve, settings):
     assert http.get("/v1/sandboxes/..%2Fx").status_code in (404, 422)
     assert http.get("/v1/sandboxes/bad id").json()["code"] == "invalid_id"
     assert http.get("/v1/sandboxes/sbx-nothing").status_code == 404
-    bad_ttl = http.post("/v1/sandboxes", json={"type": "base", "ttl_s": -1})
-    assert bad_ttl.status_code == 422
-
-
-def expire(settings: Settings, sid: str) -> None:
-    async def rewrite() -> None:
-        store = open_store(settings.store_url, settings)
-        data, etag = await store.get(record_key(sid))
-        record = json.loads(data)
-        record["expires_at"] = record["created_at"] - 1
-        await store.put(record_key(sid), json.dumps(record).encode(), if_match=etag)
-
-    asyncio.run(rewrite())
+    for ttl in (-1, 0, 0.5, 1e-9, 86401):  # under a second: expired before its first call
+        bad_ttl = http.post("/v1/sandboxes", json={"type": "base", "ttl_s": ttl})
+        assert bad_ttl.status_code == 422 and bad_ttl.json()["code"] == "invalid_request"
+    short = http.post("/v1/mcp", params={"session_id": "s", "ttl_s": 0.5}, json={})
+    assert short.status_code == 422 and short.json()["code"] == "invalid_request"
 
 
 def test_expired_sandboxes_are_gone_and_reaped(serve, settings, docker_client):
@@ -158,6 +150,32 @@ def test_expired_sandboxes_are_gone_and_reaped(serve, settings, docker_client):
     assert http.post("/v1/reaper/run").json() == {"expired": 1, "orphans": 0, "gone": 0}
     left = {c.labels["agentscope-faas.sandbox-id"] for c in containers_of(docker_client, settings)}
     assert left == {keep}
+
+
+def test_an_unreadable_record_is_taken_as_gone_and_reaped(serve, settings, docker_client):
+    """A record this version cannot read (cut short, another schema's) reaches no sandbox:
+    reads take it as gone, and it broke neither the listing nor the reaper (both were a
+    500 for everyone while it lay there); the reaper removes it."""
+    http = serve(settings)
+    keep = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    bad = "sbx-000000000000000000000bad"
+
+    async def write(data: bytes) -> bool:
+        store = open_store(settings.store_url, settings)
+        if data:
+            await store.put(record_key(bad), data)
+        return await store.get(record_key(bad)) is not None
+
+    assert asyncio.run(write(json.dumps({"id": bad, "type": "base"}).encode()))
+    listed = http.get("/v1/sandboxes")
+    assert listed.status_code == 200, listed.text
+    assert [s["sandbox_id"] for s in listed.json()["items"]] == [keep]
+    assert http.get(f"/v1/sandboxes/{bad}").status_code == 404
+    assert http.delete(f"/v1/sandboxes/{bad}").json() == {"sandbox_id": bad, "deleted": False}
+    reaped = http.post("/v1/reaper/run")
+    assert reaped.json() == {"expired": 0, "orphans": 0, "gone": 1}, reaped.text
+    assert not asyncio.run(write(b""))
+    assert http.get(f"/v1/sandboxes/{keep}").status_code == 200
 
 
 @pytest.mark.parametrize("sandbox_backend", ["docker"], indirect=True)  # fc: its sessions end

@@ -132,6 +132,10 @@ def test_the_sdk_s_streamable_http_server_with_sse_answers(toolserver):
         ("crash", "boom: no API key configured"),
         ("mute", "did not answer initialize within 2 s"),
         ({"url": "http://127.0.0.1:9/mcp"}, "could not reach"),
+        # what execve refuses (the sandbox function refuses these first; this is the
+        # tool server's own answer)
+        ({"command": "tr\u0000ue"}, "embedded null byte"),
+        ({"command": "true", "env": {"A=B": "1"}}, "illegal environment variable name"),
     ],
 )
 def test_a_server_that_fails_to_start_is_a_clear_422(start_toolserver, config, why):

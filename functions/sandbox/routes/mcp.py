@@ -113,7 +113,9 @@ async def session_mcp(
     session_id: str = Query(description="the conversation whose sandbox this is"),
     type: str = Query("base", description="the sandbox type"),
     user_id: str | None = None,
-    ttl_s: float | None = Query(None, gt=0, le=86400, description="idle lifetime, seconds"),
+    ttl_s: float | None = Query(
+        None, ge=1, le=86400, description="idle lifetime, seconds (1 to 86400)"
+    ),
 ) -> Response:
     """One MCP URL for a session: its sandbox of ``type``, made when a tool is first listed
     or called and the same one after (any instance: the session's binding is in the

@@ -106,6 +106,8 @@ class StdioConnection:
             raise McpClientError(f"command not executable: {command!r}") from None
         except OSError as exc:
             raise McpClientError(f"could not start {command!r}: {exc.strerror or exc}") from None
+        except ValueError as exc:  # what execve cannot take: a NUL, a "=" in an env name
+            raise McpClientError(f"could not start {command!r}: {exc}") from None
         self._readers = [
             threading.Thread(target=self._read, name=f"mcp-{name}", daemon=True),
             threading.Thread(target=self._read_stderr, name=f"mcp-{name}-err", daemon=True),
