@@ -34,6 +34,7 @@ def build_app(
     protocols: Iterable[str] = PROTOCOLS,
 ) -> FastAPI:
     """The ASGI app serving ``agent``; ``store`` overrides ``settings.store_url``."""
+    protocols = tuple(protocols)
     instance = Instance(settings, store=store)
     instance.turn_observers.append(TurnBudgets(settings))  # TURN_MAX_*, the deadline
     instance.lapse_handlers.extend(lapse_handlers(protocols))
@@ -62,5 +63,9 @@ def build_app(
         public=may_read,
     )
     app.add_middleware(Deadlines, settings=settings)  # the platform's, for TurnBudgets
+    if "responses" in protocols:  # outermost: every error its clients are sent
+        from .openai_errors import OpenAIErrors
+
+        app.add_middleware(OpenAIErrors)
     app.state.agent = agent
     return app

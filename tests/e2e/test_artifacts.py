@@ -128,6 +128,7 @@ def test_with_jwt_each_user_reaches_only_their_own_and_sandboxes_act_for_them(
 def test_responses_api_agui_and_stop_routes_run_from_the_zips(tmp_path, host_artifacts, mode):
     """The openai client and an AG-UI front end against the packaged query function (its
     zip must hold ag-ui-protocol); the stop route answers from the zip too."""
+    import openai
     from ag_ui.core import Event, EventType
     from openai import OpenAI
     from pydantic import TypeAdapter
@@ -144,6 +145,8 @@ def test_responses_api_agui_and_stop_routes_run_from_the_zips(tmp_path, host_art
             deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
             second = stream.get_final_response()
         kept = client.responses.retrieve(second.id)
+        with pytest.raises(openai.NotFoundError) as missing:  # OpenAI's error shape too
+            client.responses.retrieve("resp_nope")
         run = {
             "threadId": "thread-1",
             "runId": "run-1",
@@ -154,6 +157,8 @@ def test_responses_api_agui_and_stop_routes_run_from_the_zips(tmp_path, host_art
     assert "What is the capital of France?" in first.output_text
     assert "".join(deltas) == second.output_text and "And of Italy?" in second.output_text
     assert kept.previous_response_id == first.id and kept.output_text == second.output_text
+    assert "no stored response" in str(missing.value)
+    assert missing.value.code == "response_not_found"
     adapter = TypeAdapter(Event)
     events = [
         adapter.validate_json(x[6:]) for x in agui.text.splitlines() if x.startswith("data: ")

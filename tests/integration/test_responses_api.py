@@ -134,7 +134,7 @@ def test_previous_response_id_continues_on_another_instance_and_retrieve(serve):
         )
         odd = httpx.get(f"{url_b}/compatible-mode/v1/responses/{second.id}?stream=maybe")
     assert replay.value.body["code"] == "not_streamable"
-    assert "background" in replay.value.body["detail"]
+    assert "background" in replay.value.body["message"]  # OpenAI's error object
     assert missing_replay.status_code == 404
     assert odd.status_code == 422 and odd.json()["code"] == "invalid_request"
     assert second.output_text == "turn 2: second | before: first"
@@ -596,6 +596,30 @@ def test_bad_requests_are_422_naming_the_field(serve, body, where):
     assert resp.status_code == 422, resp.text
     assert resp.json()["code"] == "invalid_request"
     assert any(where in map(str, e["loc"]) for e in resp.json()["detail"])
+
+
+def test_errors_reach_the_openai_client_with_their_text(serve):
+    """Every error under /compatible-mode/v1 carries OpenAI's ``error`` object beside our
+    ``code`` and ``detail``: the client's exception says what went wrong (it was only
+    "Error code: 404"), whoever answered it (a route, validation, authentication)."""
+    with serve(echo_app, auth_mode="jwt", auth_jwt_secret=SECRET) as url:
+        key = mint_token(SECRET, "alice")
+        with pytest.raises(openai.NotFoundError) as missing:
+            client(url, key).responses.retrieve("resp_nope")
+        with pytest.raises(openai.UnprocessableEntityError) as invalid:
+            client(url, key).responses.create(model="m", input="x", tools=[{"type": "web_search"}])
+        with pytest.raises(openai.AuthenticationError) as anonymous:
+            client(url, "not-a-token").responses.create(model="m", input="x")
+        process = httpx.post(f"{url}/process", json={"input": []})
+    assert "no stored response 'resp_nope'" in str(missing.value)
+    assert missing.value.code == "response_not_found"
+    assert missing.value.type == "invalid_request_error" and missing.value.param is None
+    assert invalid.value.param == "tools[0].type" and invalid.value.code == "invalid_request"
+    assert str(invalid.value).startswith("Error code: 422 - tools[0].type: ")
+    assert anonymous.value.code == "unauthorized" and str(anonymous.value) != "Error code: 401"
+    body = missing.value.response.json()  # ours stays as it was
+    assert body["code"] == "response_not_found" and body["detail"].startswith("no stored")
+    assert "error" not in process.json()  # the seed's routes keep the seed's shape
 
 
 def test_a_response_is_visible_to_its_owner_only(serve):
