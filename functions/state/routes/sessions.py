@@ -50,7 +50,10 @@ async def list_sessions(
     limit: int = Query(50, ge=1, le=1000),
     cursor: str | None = Query(None, description="next_cursor of the previous page"),
 ) -> Any:
-    """The user's sessions in id order, without messages."""
+    """The user's sessions in id order, each without its messages (``messages`` is ``[]``
+    here, as AgentScope Runtime's ``list_sessions`` leaves them out) and without
+    ``updated_at`` (``null``: it would cost a read of each session's latest turn); GET the
+    session for both."""
     page = await history.list_sessions(user_id, limit=limit, cursor=cursor)
     return SessionPage(items=list(page), next_cursor=page.next_cursor)
 
