@@ -107,6 +107,7 @@ bench: install
 	$(BIN)/python benchmarks/sandbox_bench.py
 	$(BIN)/python benchmarks/message_build.py
 	$(BIN)/python benchmarks/package_report.py
+	$(BIN)/python benchmarks/relay_latency.py
 
 clean:
 	rm -rf $(VENV) $(VENV1) .venv-checkov .venv-traces .data .pytest_cache .ruff_cache

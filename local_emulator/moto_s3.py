@@ -23,6 +23,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from functions.runtime.sockets import tcp_socket
+
 _START_TIMEOUT_S = 15.0
 
 
@@ -112,13 +114,7 @@ def start_asgi_server(
     """
     import uvicorn
 
-    # proto=IPPROTO_TCP matters: asyncio sets TCP_NODELAY on accepted connections only
-    # when the socket says it is TCP, and without it every keep-alive response with a body
-    # stalls ~40 ms on Nagle + delayed ACK.
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
+    sock = tcp_socket(host, port, backlog=128)
     config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan)
     started = threading.Event()
     failed: list[BaseException] = []

@@ -37,18 +37,12 @@ def bind(host: str, port: int, source: str) -> socket.socket:
     """A socket bound to ``host:port`` as uvicorn binds one (``SO_REUSEADDR``: a port whose
     last connections linger in TIME_WAIT is free); ``PortInUse`` naming ``source`` (the
     variable or option that chose the port) when it cannot be had."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    from functions.runtime.sockets import tcp_socket
+
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
+        return tcp_socket(host, port)
     except OSError as exc:
-        sock.close()
         raise PortInUse(f"{source}={port}: {host}:{port} {_why(exc)}") from None
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 def _why(exc: OSError) -> str:

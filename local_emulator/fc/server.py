@@ -7,7 +7,6 @@ import contextlib
 import json
 import logging
 import secrets
-import socket
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from functions.runtime.sandbox.types import SANDBOX_TYPES
+from functions.runtime.sockets import tcp_socket
 from local_emulator.acs_signature import Credential
 
 from .models import FcBackend
@@ -124,12 +124,7 @@ def start_fc_emulator(
         account_id=account_id, region=region, settings=settings, max_sessions=max_sessions
     )
     app = FcApp(backend, {key_id: Credential(key_secret)})
-    # IPPROTO_TCP: asyncio sets TCP_NODELAY only on sockets that say they are TCP (Nagle +
-    # delayed ACK would add ~40 ms to each proxied response)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
+    sock = tcp_socket(host, port, backlog=128)
     backend.base_url = f"http://{host}:{sock.getsockname()[1]}"
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on")

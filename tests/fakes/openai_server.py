@@ -13,7 +13,6 @@ Use the ``fake_openai`` fixture (import ``fake_openai_fixture``), or
 
 from __future__ import annotations
 
-import socket
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -22,6 +21,7 @@ from typing import Any
 import pytest
 import uvicorn
 
+from functions.runtime.sockets import tcp_socket
 from local_emulator.chat_completions import (  # noqa: F401  (tests import them from here)
     CREATED,
     ChatCompletions,
@@ -87,10 +87,7 @@ class FakeOpenAIServer:
     # --- lifecycle -------------------------------------------------------------------
 
     def start(self) -> FakeOpenAIServer:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)  # connections queue from here on, before uvicorn accepts them
+        sock = tcp_socket("127.0.0.1", 0, backlog=64)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.endpoint, log_level="warning", lifespan="on", timeout_graceful_shutdown=5

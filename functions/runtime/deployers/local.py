@@ -18,6 +18,8 @@ import socket
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ..sockets import tcp_socket
+
 if TYPE_CHECKING:
     import uvicorn
 
@@ -73,9 +75,7 @@ class LocalDeployManager:
             from ..protocols.process import process
 
             asgi.add_api_route(endpoint_path, process, methods=["POST"], response_model=None)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self.port))
+        sock = tcp_socket(self.host, self.port)
         self.port = sock.getsockname()[1]
         self._socket = sock
         config = uvicorn.Config(asgi, log_level="warning", lifespan="on", access_log=False)
