@@ -11,6 +11,7 @@ same page alone, and the functions answer CORS for the origins in ``CORS_ALLOW_O
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from .proxy import Proxy
 
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Receive, Scope, Send
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 STATIC = Path(__file__).resolve().parent / "static"
 PREFIX = "/playground/"
@@ -102,14 +103,42 @@ class Playground:
         await _send(scope, send, 200, body, TYPES[Path(name).suffix])
 
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """The inner app's lifespan, then the relays' clients closed."""
-        if self.app is not None:
-            await self.app(scope, receive, send)
-        else:
-            await receive()  # lifespan.startup
-            await send({"type": "lifespan.startup.complete"})
-            await receive()  # lifespan.shutdown
-            await send({"type": "lifespan.shutdown.complete"})
+        """The inner app's lifespan, with the relays' clients closed before it reports its
+        shutdown complete.
+
+        uvicorn waits for nothing in a lifespan after ``lifespan.shutdown.complete``: the
+        server stops, and the event loop, as it ends, cancels whatever still runs. A close
+        after that message was cut short (one loop turn a pooled connection: the more the
+        page had opened, the likelier), a ``CancelledError`` traceback at Ctrl-C and
+        connections left open. A lifespan cancelled after startup is the loop ending
+        without a shutdown message (a second Ctrl-C forces uvicorn's exit): the relays are
+        closed then, and it ends there, quietly.
+        """
+        started = False
+
+        async def send_closing(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "lifespan.startup.complete":
+                started = True
+            elif message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+                await self._close_relays()
+            await send(message)
+
+        try:
+            if self.app is not None:
+                await self.app(scope, receive, send_closing)
+            else:
+                await receive()  # lifespan.startup
+                await send_closing({"type": "lifespan.startup.complete"})
+                await receive()  # lifespan.shutdown
+                await send_closing({"type": "lifespan.shutdown.complete"})
+        except asyncio.CancelledError:
+            if not started:
+                raise  # uvicorn reports a startup that did not finish
+        finally:  # also after a startup that failed, or a cancellation
+            await self._close_relays()
+
+    async def _close_relays(self) -> None:
         for relay in self.relays.values():
             await relay.aclose()
 

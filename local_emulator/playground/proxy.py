@@ -15,6 +15,7 @@ included (ids with an encoded ``/``).
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -70,9 +71,19 @@ class Proxy:
         return self._client
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        """Close the client and every upstream connection it holds, an in-flight relayed
+        stream's too (its response ends there); a closed relay's close does nothing. A
+        cancellation of the caller meanwhile does not cut the close short (connections
+        left open): the close runs to its end, then the cancellation goes on."""
+        client, self._client = self._client, None
+        if client is None:
+            return
+        closing = asyncio.ensure_future(client.aclose())
+        try:
+            await asyncio.shield(closing)
+        except asyncio.CancelledError:
+            await asyncio.wait([closing])
+            raise
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         import httpx

@@ -5,6 +5,7 @@ browser in tests/e2e/test_playground.py."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Iterator
 
@@ -16,6 +17,7 @@ from functions.runtime.settings import Settings
 from functions.sandbox.app import create_app as sandbox_app
 from functions.state.app import create_app as state_app
 from local_emulator.playground import Playground, page_config, relays_for
+from local_emulator.playground.proxy import Proxy
 from local_emulator.serve import free_port
 from tests.apps import echo_app
 from tests.fixtures.servers import serve_app
@@ -133,8 +135,6 @@ async def test_a_function_that_does_not_take_the_connection_is_a_502_naming_the_
     relay's connection waits until its connect timeout."""
     import socket
 
-    from local_emulator.playground.proxy import Proxy
-
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(0)
@@ -161,3 +161,181 @@ async def test_a_function_that_does_not_take_the_connection_is_a_502_naming_the_
     # ConnectTimeout where the full queue drops the connection (Linux's default); a
     # kernel that refuses it instead gives a ConnectError, with its text
     assert detail.startswith(f"the state function at http://127.0.0.1:{port}: Connect"), detail
+
+
+async def _upstream(scope, receive, send) -> None:
+    """A function behind a relay: ``.../stream`` sends one event and holds the response
+    open until its caller goes; anything else is a small JSON body."""
+    if scope["type"] == "lifespan":
+        await receive()
+        await send({"type": "lifespan.startup.complete"})
+        await receive()
+        await send({"type": "lifespan.shutdown.complete"})
+        return
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    if scope["path"].endswith("/stream"):
+        await send({"type": "http.response.body", "body": b"data: 1\n\n", "more_body": True})
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        return
+    await send({"type": "http.response.body", "body": b"{}"})
+
+
+def _scope(path: str) -> dict:
+    return {
+        "type": "http",
+        "method": "GET",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": [(b"host", b"127.0.0.1")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8090),
+    }
+
+
+async def _relayed(app, path: str, body: asyncio.Event | None = None) -> list[dict]:
+    """``app``'s ASGI messages for a GET of ``path``, from a caller that never goes away;
+    ``body`` is set when the first part of the body comes."""
+    sent = []
+
+    async def receive() -> dict:
+        await asyncio.Event().wait()  # the caller stays
+        raise AssertionError
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+        if body is not None and message.get("body"):
+            body.set()
+
+    await app(_scope(path), receive, send)
+    return sent
+
+
+async def _busy_relay(upstream: str) -> tuple[Proxy, list, asyncio.Task]:
+    """A relay as the page leaves it after heavy use: several pooled upstream connections,
+    and a relayed stream in flight (its first event sent on)."""
+    relay = Proxy(upstream, "state", local_only=True)
+    answers = await asyncio.gather(*(_relayed(relay, "/v1/users/u1/x") for _ in range(8)))
+    assert all(a[0]["status"] == 200 for a in answers)
+    connections = list(relay.client()._transport._pool.connections)
+    assert len(connections) == 8
+    streaming = asyncio.Event()
+    stream = asyncio.ensure_future(_relayed(relay, "/v1/users/u1/stream", streaming))
+    await streaming.wait()
+    connections = list(relay.client()._transport._pool.connections)
+    assert len(connections) == 8 and not all(c.is_idle() for c in connections)  # the stream's
+    return relay, connections, stream
+
+
+def _cut(stream: asyncio.Task) -> None:
+    """``stream``, a relayed response in flight, ended when the relay closed its upstream
+    connection (the response unfinished: uvicorn closes the caller's connection)."""
+    assert stream.done()
+    assert isinstance(stream.exception(), httpx.ReadError), stream.exception()
+
+
+async def _lifespan(app, *, shut_down: bool) -> tuple[asyncio.Task, asyncio.Future]:
+    """``app``'s lifespan in a task of its own, as uvicorn runs it: started, then told to shut
+    down (``shut_down``) or left waiting. The future resolves with the message ending it."""
+    inbox: asyncio.Queue = asyncio.Queue()
+    started: asyncio.Future = asyncio.get_running_loop().create_future()
+    ended: asyncio.Future = asyncio.get_running_loop().create_future()
+    clients = [relay._client for relay in app.relays.values()]
+
+    async def send(message: dict) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            started.set_result(True)
+        else:  # what uvicorn sees the moment it stops waiting for the lifespan
+            closed = all(c is None or c.is_closed for c in clients)
+            ended.set_result((message["type"], closed))
+
+    task = asyncio.ensure_future(app({"type": "lifespan"}, inbox.get, send))
+    await inbox.put({"type": "lifespan.startup"})
+    await started
+    if shut_down:
+        await inbox.put({"type": "lifespan.shutdown"})
+    return task, ended
+
+
+async def test_the_relays_are_closed_before_the_lifespan_says_it_has_shut_down():
+    """Ctrl-C on ``make local`` after heavy use of the page printed ``Exception in
+    'lifespan' protocol`` ... ``relay.aclose()`` ... ``CancelledError``: the relays were
+    closed after ``lifespan.shutdown.complete``, which uvicorn does not wait past, so the
+    ending event loop cancelled the close (one loop turn a pooled connection). Closed
+    before it, nothing is left for that cancellation, which the test sends as the loop
+    would; a stream in flight through the relay ends with it."""
+    with serve_app(_upstream) as upstream:
+        relay, connections, stream = await _busy_relay(upstream)
+        app = Playground(None, {}, {"/v1/users/": relay})
+        task, ended = await _lifespan(app, shut_down=True)
+        message, closed_by_then = await ended
+        task.cancel()  # the loop ending: everything still running is cancelled
+        await asyncio.wait([task, stream], timeout=30)  # a guard against a hang, not a timing
+        assert message == "lifespan.shutdown.complete"
+        assert closed_by_then, "the relays were still open when shutdown was reported done"
+        assert task.done() and not task.cancelled() and task.exception() is None
+        assert all(c.is_closed() for c in connections)
+        _cut(stream)  # its upstream connection is closed: the relayed stream ends
+
+
+async def test_a_lifespan_cancelled_without_a_shutdown_still_closes_the_relays_quietly():
+    """A second Ctrl-C forces uvicorn's exit: the lifespan is never told to shut down and
+    the ending loop cancels it. The relays are closed then, and the lifespan ends without
+    the ``CancelledError`` uvicorn would print as ``Exception in 'lifespan' protocol``."""
+    with serve_app(_upstream) as upstream:
+        relay, connections, stream = await _busy_relay(upstream)
+        app = Playground(None, {}, {"/v1/users/": relay})
+        task, _ = await _lifespan(app, shut_down=False)
+        await asyncio.sleep(0)
+        task.cancel()
+        await asyncio.wait([task, stream], timeout=30)
+        assert task.done() and not task.cancelled() and task.exception() is None
+        assert all(c.is_closed() for c in connections) and relay._client is None
+        _cut(stream)
+
+
+async def test_closing_a_relay_finishes_even_when_its_caller_is_cancelled():
+    """``Proxy.aclose`` cancelled part-way (between one pooled connection and the next)
+    still closes every connection, an in-flight stream's included; then the cancellation
+    goes on to its caller."""
+    with serve_app(_upstream) as upstream:
+        relay, connections, stream = await _busy_relay(upstream)
+        closing = asyncio.ensure_future(relay.aclose())
+        await asyncio.sleep(0)  # the close has begun: some connections closed, not all
+        await asyncio.sleep(0)
+        closing.cancel()
+        await asyncio.wait([closing, stream], timeout=30)
+        assert closing.cancelled()
+        assert all(c.is_closed() for c in connections)
+        _cut(stream)
+
+
+async def test_the_emulators_servers_send_without_waiting_for_a_delayed_ack():
+    """Every response the emulator's servers send goes out at once (TCP_NODELAY). Without
+    it uvicorn's two writes a response (head, then body) wait for the client's delayed ACK:
+    ~40 ms a response on Linux (200 ms on macOS), paid twice by one relayed to the state
+    function (the page's 3 ms session read took 200-400 ms through the query port). asyncio
+    sets the option only on sockets made as TCP: the socket ``local_emulator.serve`` binds
+    must say so. (benchmarks/relay_latency.py measures the time.)"""
+    import socket
+
+    from local_emulator.ports import bind
+
+    listener = bind("127.0.0.1", free_port(), "QUERY_PORT")
+    accepted: asyncio.Future = asyncio.get_running_loop().create_future()
+
+    async def on_connection(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        sock = writer.get_extra_info("socket")
+        accepted.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+        writer.close()
+
+    server = await asyncio.start_server(on_connection, sock=listener)
+    try:
+        port = listener.getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        assert await accepted != 0
+        writer.close()
+    finally:
+        server.close()
+        await server.wait_closed()
