@@ -278,6 +278,77 @@ def test_unknown_ref_is_a_tool_error_not_a_failure(browser: Box):
     assert result["content"][0]["text"]
 
 
+@pytest.mark.parametrize(
+    "missing",
+    [
+        "file:///workspace/no-such-page.html",  # ERR_FILE_NOT_FOUND
+        "http://127.0.0.1:59999/",  # ERR_CONNECTION_REFUSED: nothing listens there
+    ],
+)
+def test_a_failed_navigation_leaves_the_browser_usable(browser: Box, missing: str):
+    """A navigation that fails is a tool error, and Chromium's error page (which it commits
+    only after the navigation has failed) is no trap for the next calls: the next navigation
+    succeeds (no "interrupted by another navigation to chrome-error://"), its snapshot shows
+    refs in the documented ``e<N>`` form, and a ref works."""
+    html = "<h1>Back on track</h1><button onclick=\"this.textContent='pressed'\">Press</button>"
+    for _ in range(2):
+        failed = browser.call("browser_navigate", url=missing)
+        assert failed["isError"] is True
+        assert "net::ERR_" in failed["content"][0]["text"]
+        # at once, as a model does
+        state = browser.text("browser_navigate", url=data_url(html))
+        assert 'heading "Back on track"' in state
+        ref = ref_of(state, "button", "Press")
+        assert re.fullmatch(r"e\d+", ref), state
+        assert f"[ref={ref}]" in browser.text("browser_snapshot")
+        assert 'button "pressed"' in browser.text("browser_click", element="Press", ref=ref)
+
+    assert browser.call("browser_navigate", url=missing)["isError"] is True
+    assert "Page URL: chrome-error://" in browser.text("browser_snapshot")  # its error page
+
+
+def test_refs_keep_their_form_across_navigations(browser: Box):
+    """Playwright numbers each new document of a tab's main frame apart (``f3e2``); the tools
+    still show and take the main frame's refs as ``e<N>``, an iframe's with its own prefix,
+    and a ref from a document the tab has left is refused at once, saying so."""
+    browser.text("browser_navigate", url=data_url("<h1>One</h1>"))
+    inner = "<button onclick=&quot;this.textContent='inner pressed'&quot;>Inner</button>"
+    html = (
+        # a name that looks like a ref is a name, not a ref
+        "<h2>Two [ref=f9e9]</h2><button onclick=\"this.textContent='outer pressed'\">"
+        f'Outer</button><iframe srcdoc="{inner}"></iframe>'
+    )
+    for _ in range(2):  # again: the document before was no blank page either
+        state = browser.text("browser_navigate", url=data_url(html))
+        assert 'heading "Two [ref=f9e9]"' in state
+        outer, inner_ref = ref_of(state, "button", "Outer"), ref_of(state, "button", "Inner")
+        assert re.fullmatch(r"e\d+", outer), state
+        assert re.fullmatch(r"f\d+e\d+", inner_ref), state
+        assert "outer pressed" in browser.text("browser_click", element="Outer", ref=outer)
+        assert "inner pressed" in browser.text("browser_click", element="Inner", ref=inner_ref)
+
+    # a page that leaves when the window is resized (browser_resize answers without a
+    # snapshot): the ref read before is used after the tab moved on, with no snapshot since
+    # (a page may not send the tab to a data: URL, so these two are workspace files)
+    leaving = "<a href='#'>Stay</a><script>onresize = () => location.href = 'moved.html'</script>"
+    with browser.http() as http:
+        assert http.put("/workspace/refs/leaving.html", content=leaving.encode()).is_success
+        assert http.put("/workspace/refs/moved.html", content=b"<h1>Moved on</h1>").is_success
+    state = browser.text("browser_navigate", url="file:///workspace/refs/leaving.html")
+    stay = ref_of(state, "link", "Stay")
+    try:
+        browser.text("browser_resize", width=1000, height=700)
+    finally:
+        browser.text("browser_resize", width=1280, height=720)
+    deadline = time.monotonic() + DEADLINE_S  # until the tab list shows it moved on
+    while "(current) (file:///workspace/refs/moved.html)" not in browser.text("browser_tab_list"):
+        assert time.monotonic() < deadline, browser.text("browser_tab_list")
+    stale = browser.call("browser_click", element="Stay", ref=stay)
+    assert stale["isError"] is True
+    said = stale["content"][0]["text"]
+    assert "browser_snapshot" in said and "Timeout" not in said, said  # refused, not sought
+
+
 def test_close_then_the_next_call_opens_a_fresh_browser(browser: Box):
     browser.text("browser_navigate", url=data_url("<h1>Before close</h1>"))
     browser.text("browser_close")

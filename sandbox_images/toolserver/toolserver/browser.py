@@ -11,6 +11,17 @@ needs user namespaces or a setuid helper, which a container with every capabilit
 and no-new-privileges does not give, and the container is the sandbox. Pages, tabs and
 cookies live in one browser context until ``close``; the next call opens a fresh one.
 
+Navigations that fail leave Chromium's error page (``chrome-error://chromewebdata/``), which
+Chromium commits a little after Playwright reports the failure: ``Browser.navigate`` returns
+the error only once that page is in, so it never cuts short the next navigation (which
+Playwright would report as "interrupted by another navigation", though it loads).
+
+Element refs: Playwright numbers a tab's main frame anew for each document it navigates to
+from one that was not blank, and prefixes the frame's refs with that number (``f3e2``, as
+an iframe's); the tools show and take the main frame's refs as ``e2`` all the same, as
+Playwright MCP documents them (``Browser.state``, ``Browser.ref``), and keep the prefix of
+an iframe's refs.
+
 Playwright's API is bound to the event loop it started on, while the tool server answers
 each request on a thread of its own: so Playwright lives on one loop in one thread, and
 ``Browser.call`` runs each tool's coroutine there, one call at a time.
@@ -20,7 +31,9 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import os
+import re
 import sys
 import threading
 import time
@@ -34,8 +47,12 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH") or "/usr/lib/chromium/chromium"
 VIEWPORT = {"width": 1280, "height": 720}
 ACTION_TIMEOUT_MS = 5_000  # as Playwright MCP: an element that is not there fails fast
 NAVIGATION_TIMEOUT_MS = 60_000
+NAVIGATION_S = NAVIGATION_TIMEOUT_MS / 1000
 PRIME_TIMEOUT_MS = 1_000  # the blank page's snapshot takes tens of ms; never hold calls long
 CALL_TIMEOUT_S = 120.0  # a tool call's hard limit, the browser's start included
+ERROR_PAGE = "chrome-error://"  # the document Chromium commits for a navigation that failed
+ERROR_PAGE_TIMEOUT_S = 5.0  # it comes within a second; this only bounds a wait for none
+INTERRUPTED_BY_ERROR_PAGE = f'interrupted by another navigation to "{ERROR_PAGE}'
 CHROMIUM_ARGS = [
     "--no-sandbox",  # see the module docstring: the container is the sandbox
     "--no-first-run",
@@ -47,9 +64,63 @@ CHROMIUM_ARGS = [
 ]
 
 
+# one line of an AI snapshot: its key (``role "name" [attributes]``, single-quoted when YAML
+# needs it) up to the ": " or ":" of its value, if any; and a key's ref (with what may follow
+# it: Playwright puts [cursor=pointer] and [box=...] after the ref). A ref-like text inside a
+# quoted name or in a value is never the key's ref.
+_SNAPSHOT_KEY = re.compile(r"^(\s*- )('(?:[^']|'')*'|[^\n]*?)(?=:(?: |$)|$)", re.MULTILINE)
+_KEY_REF = re.compile(r"\[ref=(f\d+)?(e\d+)\]((?: \[cursor=pointer\])?(?: \[box=[^\]]*\])?'?)$")
+_MAIN_FRAME_REF = re.compile(r"e\d+")
+
+
+def main_frame_refs(snapshot: str) -> tuple[str, str | None]:
+    """``snapshot`` (a page's AI snapshot) with its main frame's refs as ``e<N>``, and the
+    prefix Playwright gave them (``"f3"``; ``""`` for none), or None when it has no refs.
+
+    The first ref is the main frame's (the snapshot starts at its root; an iframe's elements
+    come after the iframe element), so its prefix is the main frame's.
+    """
+    prefix: str | None = None
+
+    def key(match: re.Match[str]) -> str:
+        nonlocal prefix
+        lead, text = match.groups()
+        ref = _KEY_REF.search(text)
+        if ref is None:
+            return match.group(0)
+        if prefix is None:
+            prefix = ref.group(1) or ""
+        if not prefix or ref.group(1) != prefix:
+            return match.group(0)
+        return f"{lead}{text[: ref.start()]}[ref={ref.group(2)}]{ref.group(3)}"
+
+    return _SNAPSHOT_KEY.sub(key, snapshot), prefix
+
+
+async def _until(changed: asyncio.Event, done: Callable[[], bool], timeout: float) -> bool:
+    """Whether ``done()`` came true within ``timeout`` seconds, checked each time ``changed``
+    is set (by whatever can make it true)."""
+
+    async def wait() -> None:
+        while not done():
+            changed.clear()
+            await changed.wait()
+
+    try:
+        await asyncio.wait_for(wait(), timeout)
+    except asyncio.TimeoutError:
+        return False
+    return True
+
+
 def _error(exc: BaseException) -> ToolError:
     """A Playwright error as a short message for the model (its call log left out)."""
     message = str(exc).split("\nCall log:", 1)[0].strip()
+    if "Invalid frame in aria-ref selector" in message:  # see Browser.ref
+        return ToolError(
+            "Ref not found: the page (or the frame the ref was in) has changed since the "
+            "snapshot it came from. Take a new snapshot with browser_snapshot and use its refs."
+        )
     return ToolError(message or type(exc).__name__)
 
 
@@ -65,6 +136,7 @@ class Browser:
         self.current: Any = None
         self.dialogs: dict[Any, Any] = {}  # page -> the dialog waiting for an answer
         self.choosers: dict[Any, Any] = {}  # page -> the file chooser waiting for files
+        self.ref_prefixes: dict[Any, str] = {}  # page -> its main frame's ref prefix (state)
         self.lock: asyncio.Lock | None = None
         self.used = False  # a call has run: the first page is the user's, never primed
         self.starting: asyncio.Future | None = None
@@ -178,6 +250,7 @@ class Browser:
     def _closed(self, page: Any) -> None:
         self.dialogs.pop(page, None)
         self.choosers.pop(page, None)
+        self.ref_prefixes.pop(page, None)
         if page is self.current:
             pages = self.context.pages if self.context else []
             self.current = pages[-1] if pages else None
@@ -226,10 +299,75 @@ class Browser:
                 raise
         return bool(self.modal(page))
 
+    async def navigate(self, page: Any, go: Callable[[], Awaitable[Any]]) -> None:
+        """Run the navigation ``go()`` makes on ``page`` (a goto, back or forward).
+
+        One that fails with a network error (``net::ERR_...``; not ``ERR_ABORTED``, which
+        leaves the page as it was: a download, a 204, an external scheme) raises its error
+        once Chromium's error page for it has committed. Chromium commits that page a little
+        after it reports the failure, and one that commits while the next navigation runs
+        cuts that one short ("interrupted by another navigation"), though it goes on and
+        loads; a snapshot taken before it is of a page about to go.
+
+        Should an error page still come in while this navigation runs (an earlier one's,
+        say a form a key press submitted), the navigation is not taken as failed: it goes
+        on, and this waits for its document as ``go()`` would have.
+        """
+        commits: list[str] = []  # the URLs the main frame has committed since go() began
+        arrived = asyncio.Event()
+
+        def committed(frame: Any) -> None:
+            if frame is page.main_frame:
+                commits.append(frame.url)
+                arrived.set()
+
+        def error_pages() -> int:
+            return sum(url.startswith(ERROR_PAGE) for url in commits)
+
+        def went_on() -> bool:  # a document other than an error page came, or a second one
+            if error_pages() > 1:
+                return True
+            return bool(commits) and not commits[-1].startswith(ERROR_PAGE)
+
+        page.on("framenavigated", committed)
+        try:
+            await go()
+        except Exception as exc:
+            message = str(exc)
+            if INTERRUPTED_BY_ERROR_PAGE in message:
+                if not await _until(arrived, went_on, NAVIGATION_S):
+                    raise
+                if error_pages() > 1:  # this navigation's own
+                    raise ToolError(
+                        "The navigation failed: the page shows Chromium's error page "
+                        "(browser_snapshot reads it)"
+                    ) from None
+                await page.wait_for_load_state("domcontentloaded")
+                return
+            if "net::ERR_" in message and "net::ERR_ABORTED" not in message:
+                await _until(arrived, lambda: error_pages() > 0, ERROR_PAGE_TIMEOUT_S)
+                if error_pages():
+                    with contextlib.suppress(Exception):  # the page closed: the error stands
+                        await page.wait_for_load_state("domcontentloaded")
+            raise
+        finally:
+            page.remove_listener("framenavigated", committed)
+
+    def ref(self, page: Any, ref: str) -> Any:
+        """The locator of the element ``ref`` names on ``page``, a ref of its last snapshot
+        (``state``): ``e<N>``, the main frame's, with the prefix Playwright gave that
+        snapshot's document put back; an iframe's ``f<M>e<N>`` as it is. A ref from a
+        document the tab has left since fails at once (``_error``), as it should."""
+        prefix = self.ref_prefixes.get(page, "")
+        if prefix and _MAIN_FRAME_REF.fullmatch(ref):
+            ref = prefix + ref
+        return page.get_by_ref(ref)
+
     async def close(self) -> None:
         context, self.context, self.current, self.starting = self.context, None, None, None
         self.dialogs.clear()
         self.choosers.clear()
+        self.ref_prefixes.clear()
         if context is not None:
             await context.close()
 
@@ -258,6 +396,9 @@ class Browser:
             return "\n".join([*lines, "### Modal state", modal])
         # both at once: two round trips to the page, the answer waits for one
         snapshot, title = await asyncio.gather(page.aria_snapshot(mode="ai"), page.title())
+        snapshot, prefix = main_frame_refs(snapshot)
+        if prefix is not None:  # with no refs, the last prefix stays: its refs are stale
+            self.ref_prefixes[page] = prefix
         lines += [
             "### Page state",
             f"- Page URL: {page.url}",

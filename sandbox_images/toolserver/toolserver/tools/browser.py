@@ -3,9 +3,9 @@
 Tool names and argument names are those of Playwright MCP (``@playwright/mcp``), which
 AgentScope Runtime's browser sandbox serves, so an agent written for that sandbox calls these
 unchanged: ``browser_snapshot`` returns the page's accessibility snapshot with element refs
-(``[ref=e5]``, from Playwright's AI snapshot), and the element tools take such a ``ref`` plus
-the human-readable ``element`` it names. Screenshots and PDFs are written to the workspace
-and screenshots are returned as MCP image content too.
+(``[ref=e5]``, from Playwright's AI snapshot; an iframe's elements ``[ref=f2e5]``), and the
+element tools take such a ``ref`` plus the human-readable ``element`` it names. Screenshots
+and PDFs are written to the workspace and screenshots are returned as MCP image content too.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ _TARGET = {"element": _element("element"), "ref": _REF}
 def browser_navigate(ws: Workspace, url: str) -> str:
     async def go() -> str:
         page = await BROWSER.page()
-        await page.goto(url, wait_until="domcontentloaded")
+        await BROWSER.navigate(page, lambda: page.goto(url, wait_until="domcontentloaded"))
         return await BROWSER.state(page)
 
     return _run(go)
@@ -80,7 +80,7 @@ def browser_navigate(ws: Workspace, url: str) -> str:
 def browser_navigate_back(ws: Workspace) -> str:
     async def back() -> str:
         page = await BROWSER.page()
-        await page.go_back(wait_until="domcontentloaded")
+        await BROWSER.navigate(page, lambda: page.go_back(wait_until="domcontentloaded"))
         return await BROWSER.state(page)
 
     return _run(back)
@@ -90,7 +90,7 @@ def browser_navigate_back(ws: Workspace) -> str:
 def browser_navigate_forward(ws: Workspace) -> str:
     async def forward() -> str:
         page = await BROWSER.page()
-        await page.go_forward(wait_until="domcontentloaded")
+        await BROWSER.navigate(page, lambda: page.go_forward(wait_until="domcontentloaded"))
         return await BROWSER.state(page)
 
     return _run(forward)
@@ -148,7 +148,7 @@ def browser_click(
 ) -> str:
     async def click() -> str:
         page = await BROWSER.page()
-        target = page.get_by_ref(ref)
+        target = BROWSER.ref(page, ref)
         options = {"button": button, "modifiers": modifiers or []}
         await BROWSER.act(
             page, target.dblclick(**options) if doubleClick else target.click(**options)
@@ -176,7 +176,7 @@ def browser_type(
 ) -> str:
     async def type_() -> str:
         page = await BROWSER.page()
-        target = page.get_by_ref(ref)
+        target = BROWSER.ref(page, ref)
         await (target.press_sequentially(text) if slowly else target.fill(text))
         if submit:
             await BROWSER.act(page, target.press("Enter"))
@@ -189,7 +189,7 @@ def browser_type(
 def browser_hover(ws: Workspace, element: str, ref: str) -> str:
     async def hover() -> str:
         page = await BROWSER.page()
-        await page.get_by_ref(ref).hover()
+        await BROWSER.ref(page, ref).hover()
         return await BROWSER.state(page)
 
     return _run(hover)
@@ -210,7 +210,7 @@ def browser_drag(
 ) -> str:
     async def drag() -> str:
         page = await BROWSER.page()
-        await page.get_by_ref(startRef).drag_to(page.get_by_ref(endRef))
+        await BROWSER.ref(page, startRef).drag_to(BROWSER.ref(page, endRef))
         return await _settled(page)
 
     return _run(drag)
@@ -232,7 +232,7 @@ def browser_drag(
 def browser_select_option(ws: Workspace, element: str, ref: str, values: list[str]) -> str:
     async def select() -> str:
         page = await BROWSER.page()
-        await page.get_by_ref(ref).select_option(values)
+        await BROWSER.ref(page, ref).select_option(values)
         return await _settled(page)
 
     return _run(select)
@@ -329,7 +329,7 @@ def browser_take_screenshot(
 
     async def shoot() -> bytes:
         page = await BROWSER.page()
-        target = page.get_by_ref(ref) if ref else page
+        target = BROWSER.ref(page, ref) if ref else page
         options: dict[str, Any] = {"type": type}
         if not ref:
             options["full_page"] = fullPage
@@ -497,7 +497,7 @@ def browser_tab_new(ws: Workspace, url: str | None = None) -> str:
         page = await BROWSER.context.new_page()
         BROWSER.current = page
         if url:
-            await page.goto(url, wait_until="domcontentloaded")
+            await BROWSER.navigate(page, lambda: page.goto(url, wait_until="domcontentloaded"))
         return await BROWSER.state(page)
 
     return _run(new)
