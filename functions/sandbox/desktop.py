@@ -65,6 +65,7 @@ async def viewable(registry: Registry, sandbox_id: str, given: str) -> SandboxRe
     if (
         record is None
         or record.expired()
+        or record.ending
         or record.paused
         or not has_desktop(record.type)
         or not hmac.compare_digest(given.encode(), view_token(record.token).encode())

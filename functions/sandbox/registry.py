@@ -61,6 +61,9 @@ class SandboxRecord(BaseModel):
     expires_at: float
     ttl_s: float
     paused: bool = False  # frozen by POST .../pause; calls wait for .../resume
+    # claimed for its end (past its TTL): a compare-and-set on the record read, so a renewal
+    # that landed first keeps it; from then on it is gone to every reader
+    ending: bool = False
 
     def expired(self, now: float | None = None) -> bool:
         return (time.time() if now is None else now) >= self.expires_at
@@ -131,13 +134,27 @@ class Registry:
         record = parse_record(found[0], key)
         return None if record is None else (record, found[1])
 
+    async def exists(self, sandbox_id: str) -> bool:
+        """Whether a record is stored for it, readable by this version or not."""
+        return await self.store.get(record_key(sandbox_id)) is not None
+
     async def remove_unreadable(self, sandbox_id: str) -> bool:
-        """Remove the sandbox's record if it is one :func:`parse_record` cannot read
-        (sandbox ids are never reused: no readable record can take its place meanwhile)."""
+        """Remove the sandbox's record if it names no container: not a JSON object with a
+        string ``id`` and ``handle`` (cut short, say). One that names its container but
+        :func:`parse_record` cannot read is another version's (a rolling deploy shares the
+        store): it stays. Sandbox ids are never reused, so no readable record can have
+        taken its place meanwhile."""
         key = record_key(sandbox_id)
         found = await self.store.get(key)
         if found is None or parse_record(found[0], key) is not None:
             return False
+        try:
+            raw = json.loads(found[0])
+        except ValueError:
+            raw = None
+        if isinstance(raw, dict) and isinstance(raw.get("id"), str):
+            if isinstance(raw.get("handle"), str):
+                return False
         await self.store.delete(key)
         return True
 

@@ -140,6 +140,8 @@ class SandboxService:
             if found is None:
                 raise SandboxRace("the session's sandbox changed; retry")
             return found, False
+        if record.expires_at - time.time() < record.ttl_s / 2:
+            await self.renew(record.id)  # a short ttl_s: it counts from the answer
         return record, True
 
     async def _discard(self, sandbox_id: str) -> None:
@@ -156,7 +158,7 @@ class SandboxService:
 
     async def _end_lapsed(self) -> int:
         """End every sandbox past its TTL with no call in flight (as the reaper's next round
-        would); how many were."""
+        would); how many recorded sandboxes hold no container (ended here, or gone)."""
         from functions.runtime.services.log import gather_bounded
 
         ids = await self.registry.ids()
@@ -361,30 +363,73 @@ class SandboxService:
         if found is None:
             return None
         record, etag = found
-        if record.backend != self.launcher.name or await self._lapsed(record):
+        if record.backend != self.launcher.name:
             await self.delete(sandbox_id)
+            return None
+        if await self._end_if_lapsed(record, etag):
             return None
         if record.expires_at - time.time() < record.ttl_s / 2:
             record.expires_at = time.time() + record.ttl_s
-            await self.registry.renew(record, etag)  # lost race = someone else renewed
+            if not await self.registry.renew(record, etag):
+                # someone else renewed it, or claimed its end: which, the record says
+                again = await self.registry.get(sandbox_id)
+                if again is None or again[0].ending:
+                    return None
+                record = again[0]
         return record
 
     async def _lapsed(self, record: SandboxRecord) -> bool:
-        """Past its TTL with no call in flight: to be ended (a call in flight renews it as
-        it ends)."""
+        """Past its TTL with no call in flight, or claimed for its end: to be ended (a call
+        in flight renews it as it ends)."""
+        if record.ending:
+            return True
         return record.expired() and not await self.registry.calls_in_flight(record.id)
 
-    async def holding(self, sandbox_id: str) -> SandboxRecord | None:
-        """The sandbox's record while it holds a container; None once it is gone. One past
-        its TTL with no call in flight is ended here (so counting sandboxes ends what the
-        reaper would: until then its container runs). Never renews it."""
+    async def _end_if_lapsed(self, record: SandboxRecord, etag: str) -> bool:
+        """End the sandbox if :meth:`_lapsed` (True). The end is claimed first, by a
+        compare-and-set of the record read (``ending``): a renewal or a call's start that
+        landed since wins and keeps it (False; so does another instance's claim, whose end
+        follows)."""
+        if not await self._lapsed(record):
+            return False
+        if not record.ending:
+            claimed = record.model_copy(update={"ending": True})
+            if not await self.registry.renew(claimed, etag):
+                return False
+            if await self.registry.calls_in_flight(record.id):
+                # a call began between the look and the claim: let it finish (it renews
+                # the record as it ends, and the claim goes with that renewal)
+                await self.registry.renew(record, await self._etag(record.id))
+                return False
+        await self.delete(record.id)
+        return True
+
+    async def _etag(self, sandbox_id: str) -> str:
         found = await self.registry.get(sandbox_id)
-        if found is None:
+        return found[1] if found is not None else ""
+
+    async def holding(self, sandbox_id: str) -> SandboxRecord | None:
+        """The sandbox's record while it holds a container; None once it is gone (or is
+        another version's, or another backend's). One past its TTL with no call in flight
+        is ended here (so counting sandboxes ends what the reaper would: until then its
+        container runs), and so is another backend's (``live`` would). Never renews it.
+        Used to count: a store or backend that fails to end one is logged, and the
+        sandbox counted as gone (its record went first; the reaper ends the rest)."""
+        try:
+            found = await self.registry.get(sandbox_id)
+            if found is None:
+                await self.registry.remove_unreadable(sandbox_id)
+                return None
+            record, etag = found
+            if record.backend != self.launcher.name:
+                await self.delete(sandbox_id)
+                return None
+            if await self._end_if_lapsed(record, etag):
+                return None
+        except (StoreError, SandboxBackendError) as exc:
+            log.warning("sandbox %s: could not end it while counting: %s", sandbox_id, exc)
             return None
-        if await self._lapsed(found[0]):
-            await self.delete(sandbox_id)
-            return None
-        return found[0]
+        return record
 
     async def begin_call(self, record: SandboxRecord) -> str | None:
         """Before a call: mark it in flight if it could outlast the record's expiry (a
@@ -399,10 +444,13 @@ class SandboxService:
         TTL counts from the call's end. Best effort: the call's answer is what matters, a
         marker left behind lapses at its deadline."""
         try:
-            if marker is not None:
-                await self.registry.end_call(marker)
+            # the renewal before the marker goes: between the two, a call that outlasted
+            # the TTL would leave a sandbox past it with no call in flight, for any
+            # instance to end
             if marker is not None or record.expires_at - time.time() < record.ttl_s / 2:
                 await self.renew(record.id)  # else a quick call: nothing to pay for
+            if marker is not None:
+                await self.registry.end_call(marker)
         except StoreError as exc:
             log.warning("sandbox %s: could not end a call's bookkeeping: %s", record.id, exc)
 
@@ -414,8 +462,8 @@ class SandboxService:
                 return  # deleted meanwhile: nothing to renew
             record, etag = found
             now = time.time()
-            if record.expires_at - now >= record.ttl_s / 2:
-                return
+            if record.ending or record.expires_at - now >= record.ttl_s / 2:
+                return  # claimed for its end: no renewal brings it back
             record.expires_at = now + record.ttl_s
             if await self.registry.renew(record, etag):
                 return
@@ -527,7 +575,7 @@ class SandboxService:
     # -- reaping ---------------------------------------------------------------------------
 
     async def _recorded(self, sandbox_id: str) -> bool:
-        if await self.registry.get(sandbox_id) is not None:
+        if await self.registry.exists(sandbox_id):  # another version's record counts too
             return True
         for sandbox_type in self.pool_types:
             if await self.registry.get_pooled(sandbox_type, sandbox_id) is not None:
@@ -547,8 +595,7 @@ class SandboxService:
                     gone += 1  # its container, if any, is an orphan below
                 continue
             record = found[0]
-            if await self._lapsed(record):
-                await self.delete(sandbox_id)
+            if await self._end_if_lapsed(record, found[1]):
                 expired += 1
             elif record.backend == self.launcher.name and not await self._running(record.handle):
                 await self.delete(sandbox_id)  # a record made after the scan began is not
