@@ -142,10 +142,16 @@ def install_error_handlers(app: FastAPI, not_found: NotFoundHook | None = None) 
             ApiError(exc.detail, status=exc.status_code, code=code, headers=headers)
         )
 
-    async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         # a bug: the traceback goes to the log (Starlette re-raises after answering), the
         # caller gets the one error shape instead of a bare text/plain 500
-        return error_response(ApiError())
+        response = error_response(ApiError())
+        from .openai_errors import PREFIX, reshaped
+
+        if request.url.path.startswith(PREFIX):  # answered outside OpenAIErrors' reach
+            response.body = reshaped(bytes(response.body), 500)
+            response.init_headers()
+        return response
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(Exception, unexpected)

@@ -4,8 +4,9 @@ OpenAI's API answers an error with ``{"error": {"message", "type", "param", "cod
 its clients (``openai``) build the exception's text from ``error.message``: from our own
 ``{"code", "detail"}`` alone, a caller of ``client.responses.retrieve`` saw nothing but
 "Error code: 404". Under ``PREFIX`` every JSON error answer (status 400 and up), whoever
-raised it (a route, the body limit, authentication, CORS), keeps ``code`` and ``detail``
-and gains ``error``:
+raised it (a route, the body limit, authentication, CORS; a bug's 500, which Starlette
+answers outside every middleware, through ``function_app``'s handler), keeps ``code`` and
+``detail`` and gains ``error``:
 
 * ``message``: ``detail`` as text; field errors as ``<field>: <msg>`` joined by ``; ``;
 * ``type``: ``server_error`` for 5xx, else ``invalid_request_error`` (OpenAI's two kinds);
@@ -78,7 +79,7 @@ class OpenAIErrors:
                 chunks.append(message.get("body", b""))
                 if message.get("more_body", False):
                     return
-                start, body = held, _reshaped(b"".join(chunks), held["status"])
+                start, body = held, reshaped(b"".join(chunks), held["status"])
                 headers = [(k, v) for k, v in start["headers"] if k.lower() != b"content-length"]
                 headers.append((b"content-length", str(len(body)).encode()))
                 await send({**start, "headers": headers})
@@ -96,7 +97,9 @@ def _is_json(start: Message) -> bool:
     return False
 
 
-def _reshaped(raw: bytes, status: int) -> bytes:
+def reshaped(raw: bytes, status: int) -> bytes:
+    """A JSON error body (``{"code", "detail"}``) with OpenAI's ``error`` added; anything
+    else as it is."""
     try:
         body = json.loads(raw)
     except ValueError:

@@ -622,6 +622,23 @@ def test_errors_reach_the_openai_client_with_their_text(serve):
     assert "error" not in process.json()  # the seed's routes keep the seed's shape
 
 
+def test_a_bug_s_500_reaches_the_openai_client_in_its_shape_too(store_url):
+    """A fault of ours (here a store that breaks in a way no store should) is answered by
+    Starlette outside every middleware: its 500 carries OpenAI's error object all the same."""
+    from functions.runtime.storage.memory import MemoryStore
+
+    class Broken(MemoryStore):
+        async def get(self, key: str):  # type: ignore[override]
+            raise RuntimeError("a bug, not a store fault")
+
+    app = build_app(echo_app, Settings(store_url=store_url), store=Broken())
+    with serve_app(app) as url, pytest.raises(openai.InternalServerError) as failed:
+        client(url).responses.retrieve("resp_any")
+    assert failed.value.code == "internal_error" and failed.value.type == "server_error"
+    assert str(failed.value) == "Error code: 500 - internal error"  # no internals
+    assert failed.value.response.json()["detail"] == "internal error"
+
+
 def test_a_response_is_visible_to_its_owner_only(serve):
     alice, bob = mint_token(SECRET, "alice"), mint_token(SECRET, "bob")
     admin = mint_token(SECRET, "ops", admin=True)
