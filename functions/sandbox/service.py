@@ -359,15 +359,10 @@ class SandboxService:
         So is one another backend launched (the store outlived a change of SANDBOX_BACKEND):
         this launcher cannot reach it, and the session then gets one of its own.
         """
-        found = await self.registry.get(sandbox_id)
+        found = await self._current(sandbox_id)
         if found is None:
             return None
         record, etag = found
-        if record.backend != self.launcher.name:
-            await self.delete(sandbox_id)
-            return None
-        if await self._end_if_lapsed(record, etag):
-            return None
         if record.expires_at - time.time() < record.ttl_s / 2:
             record.expires_at = time.time() + record.ttl_s
             if not await self.registry.renew(record, etag):
@@ -377,6 +372,22 @@ class SandboxService:
                     return None
                 record = again[0]
         return record
+
+    async def _current(self, sandbox_id: str) -> tuple[SandboxRecord, str] | None:
+        """(record, etag) of a sandbox still on; None when there is no record this version
+        reads, or once it is ended here: another backend's (the store outlived a change of
+        SANDBOX_BACKEND: this launcher cannot reach it), or one past its TTL with no call
+        in flight."""
+        found = await self.registry.get(sandbox_id)
+        if found is None:
+            return None
+        record, etag = found
+        if record.backend != self.launcher.name:
+            await self.delete(sandbox_id)
+            return None
+        if await self._end_if_lapsed(record, etag):
+            return None
+        return found
 
     async def _lapsed(self, record: SandboxRecord) -> bool:
         """Past its TTL with no call in flight, or claimed for its end: to be ended (a call
@@ -416,20 +427,14 @@ class SandboxService:
         Used to count: a store or backend that fails to end one is logged, and the
         sandbox counted as gone (its record went first; the reaper ends the rest)."""
         try:
-            found = await self.registry.get(sandbox_id)
+            found = await self._current(sandbox_id)
             if found is None:
-                await self.registry.remove_unreadable(sandbox_id)
-                return None
-            record, etag = found
-            if record.backend != self.launcher.name:
-                await self.delete(sandbox_id)
-                return None
-            if await self._end_if_lapsed(record, etag):
+                await self.registry.remove_unreadable(sandbox_id)  # one naming no container
                 return None
         except (StoreError, SandboxBackendError) as exc:
             log.warning("sandbox %s: could not end it while counting: %s", sandbox_id, exc)
             return None
-        return record
+        return found[0]
 
     async def begin_call(self, record: SandboxRecord) -> str | None:
         """Before a call: mark it in flight if it could outlast the record's expiry (a
