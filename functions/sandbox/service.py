@@ -390,11 +390,11 @@ class SandboxService:
         return found
 
     async def _lapsed(self, record: SandboxRecord) -> bool:
-        """Past its TTL with no call in flight, or claimed for its end: to be ended (a call
-        in flight renews it as it ends)."""
-        if record.ending:
-            return True
-        return record.expired() and not await self.registry.calls_in_flight(record.id)
+        """Past its TTL, or claimed for its end, with no call in flight: to be ended (a call
+        in flight renews it as it ends; one that began as the claim was made keeps it too)."""
+        if not (record.ending or record.expired()):
+            return False
+        return not await self.registry.calls_in_flight(record.id)
 
     async def _end_if_lapsed(self, record: SandboxRecord, etag: str) -> bool:
         """End the sandbox if :meth:`_lapsed` (True). The end is claimed first, by a
@@ -408,8 +408,10 @@ class SandboxService:
             if not await self.registry.renew(claimed, etag):
                 return False
             if await self.registry.calls_in_flight(record.id):
-                # a call began between the look and the claim: let it finish (it renews
-                # the record as it ends, and the claim goes with that renewal)
+                # a call began between the look and the claim: the claim is taken back, so
+                # that the call's end can renew the record (no renewal revives a claimed
+                # one); should that write lose, the claim stays, the call still holds the
+                # sandbox (no one ends it while its marker lasts), and it ends after it
                 await self.registry.renew(record, await self._etag(record.id))
                 return False
         await self.delete(record.id)

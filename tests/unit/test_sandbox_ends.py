@@ -100,6 +100,25 @@ async def test_a_renewal_landing_before_the_claim_keeps_the_sandbox():
     assert ("delete", record_key(SID)) not in store.writes
 
 
+async def test_a_call_beginning_as_the_end_is_claimed_keeps_the_sandbox():
+    """A call's marker lands between this instance's look (no call) and its claim: the claim
+    is taken back, and neither this instance nor another ends the sandbox under the call."""
+    store = Recording()
+    await past_its_ttl(store)
+    registry = Registry(store)
+
+    async def call_begins(key: str, conditions: dict[str, Any]) -> None:
+        assert key == record_key(SID) and conditions.get("if_match")  # the claim
+        await registry.begin_call(SID, time.time() + 600)
+
+    store.before_put = call_begins
+    assert (await service(store).holding(SID)) is not None
+    stored, _ = await registry.get(SID)
+    assert not stored.ending
+    assert await service(store).holding(SID) is not None  # another instance's look
+    assert ("delete", record_key(SID)) not in store.writes
+
+
 async def test_a_claimed_end_is_seen_by_every_reader():
     """Once claimed, the sandbox is gone to ``live`` on any instance, and no renewal (a
     call's end) brings it back."""
