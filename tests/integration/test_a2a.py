@@ -418,6 +418,7 @@ def test_an_enum_value_that_does_not_exist_is_invalid_params_not_its_zero(store_
         wrong = {
             "a status name": ("ListTasks", {"status": "TASK_STATE_DONE"}, "params.status"),
             "a status number": ("ListTasks", {"status": 42}, "params.status"),
+            "a fractional one": ("ListTasks", {"status": 1.5}, "params.status"),  # not 1
             "a role": ("SendMessage", {"message": {**TEXT, "role": "ROLE_ROBOT"}}, "role"),
             "a streamed role": (
                 "SendStreamingMessage",
@@ -434,6 +435,26 @@ def test_an_enum_value_that_does_not_exist_is_invalid_params_not_its_zero(store_
         assert error["code"] == -32602, case
         assert wrong[case][2] in error["message"] and "is not a" in error["message"], case
     assert len(asyncio.run(stored_tasks(store_url))) == 1  # none of them made a task
+
+
+def test_a_0_3_file_part_whose_bytes_are_not_base64_is_invalid_params(store_url):
+    """The SDK's 0.3 adapter answered an internal error (logged with its traceback)."""
+    part = {"kind": "file", "file": {"bytes": "abc", "name": "x.bin"}}
+    message = {"messageId": "m1", "role": "user", "parts": [{"kind": "text", "text": "hi"}, part]}
+    with instance(echo_app, store_url) as url:
+        answers = [
+            httpx.post(
+                f"{url}/a2a",
+                json={"jsonrpc": "2.0", "id": 7, "method": method, "params": {"message": message}},
+                timeout=30,
+            )
+            for method in ("message/send", "message/stream")
+        ]
+    for answer in answers:
+        assert answer.headers["content-type"].startswith("application/json"), answer.text
+        error = answer.json()["error"]
+        assert error["code"] == -32602 and "parts[1].file.bytes: not base64" in error["message"]
+    assert asyncio.run(stored_tasks(store_url)) == []  # no task was made
 
 
 # -- other instances ----------------------------------------------------------------------------

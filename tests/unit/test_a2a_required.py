@@ -154,6 +154,8 @@ def test_every_enum_value_a_message_can_hold_is_known(request_type, proto_names)
     [
         (a2a_pb2.ListTasksRequest, {"status": "DONE"}, "params.status: 'DONE'"),
         (a2a_pb2.ListTasksRequest, {"status": -1}, "params.status: -1"),
+        # protobuf's parser would take 1.5 as 1 (SUBMITTED): a breaker's silent filter
+        (a2a_pb2.ListTasksRequest, {"status": 1.5}, "params.status: 1.5"),
         (a2a_pb2.Task, {"status": {"state": "TASK_STATE_ASLEEP"}}, "params.status.state"),
         (a2a_pb2.Task, {"history": [{"role": 1}, {"role": "X"}]}, "params.history[1].role"),
         (a2a_pb2.SendMessageRequest, {"message": {"role": "user"}}, "params.message.role"),
@@ -166,6 +168,7 @@ def test_an_enum_value_that_does_not_exist_is_named_by_its_path(request_type, pa
 
 def test_an_enum_number_in_a_string_is_known_as_the_parser_takes_it():
     assert unknown_enum({"status": "3"}, a2a_pb2.ListTasksRequest.DESCRIPTOR) is None
+    assert unknown_enum({"status": 3.0}, a2a_pb2.ListTasksRequest.DESCRIPTOR) is None
     json_format.ParseDict({"status": "3"}, a2a_pb2.ListTasksRequest())  # as ProtoJSON says
     why = unknown_enum({"status": "99"}, a2a_pb2.ListTasksRequest.DESCRIPTOR)
     assert why is not None and why.startswith("params.status: '99'")

@@ -140,6 +140,8 @@ def _unknown_value(item: Any, enum: EnumDescriptor, where: str) -> str | None:
         )
     elif isinstance(item, int) and not isinstance(item, bool):
         known = item in enum.values_by_number
+    elif isinstance(item, float):  # the parser takes 1.5 as 1: only a whole number names one
+        known = item.is_integer() and int(item) in enum.values_by_number
     else:
         return None  # not an enum value at all: the parser says so
     return None if known else f"{where}: {item!r} is not a {enum.full_name}"

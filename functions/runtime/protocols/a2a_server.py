@@ -28,6 +28,7 @@ JSON-RPC 2.0 with A2A 1.0's methods and, on the same endpoint, 0.3's (``message/
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -613,6 +614,29 @@ def unknown_enum_answer(call: Call | None) -> Response | None:
     return JSONResponse(build_error_response(request_id, InvalidParamsError(message=why)))
 
 
+def undecodable_file_answer(call: Call | None) -> Response | None:
+    """The JSON-RPC ``InvalidParams`` error for an A2A 0.3 ``message/send`` or
+    ``message/stream`` whose file part's ``bytes`` is not base64 (the SDK's 0.3 adapter
+    would answer an internal error, logged with its traceback); None for any other
+    request."""
+    if call is None or call[1] not in ("message/send", "message/stream"):
+        return None
+    request_id, _, params = call
+    message = params.get("message")
+    parts = message.get("parts") if isinstance(message, dict) else None
+    for index, part in enumerate(parts if isinstance(parts, list) else ()):
+        file = part.get("file") if isinstance(part, dict) else None
+        data = file.get("bytes") if isinstance(file, dict) else None
+        if not isinstance(data, str):
+            continue  # absent, or not a string: the SDK's own check says so
+        try:
+            base64.b64decode(data, validate=True)
+        except ValueError:
+            why = f"params.message.parts[{index}].file.bytes: not base64"
+            return JSONResponse(build_error_response(request_id, InvalidParamsError(message=why)))
+    return None
+
+
 # -- the server -------------------------------------------------------------------------------
 
 
@@ -668,7 +692,7 @@ class A2AServer:
         state = request.scope.setdefault("state", {})
         state[OWNER_KEY], state[REFUSED_KEY] = owner, refused
         call = call_of(await request.body())  # parsed once here; the dispatcher reparses
-        response: Response | None = unknown_enum_answer(call)
+        response: Response | None = unknown_enum_answer(call) or undecodable_file_answer(call)
         if response is None:
             sent = send_message_call(request, call)
             if sent is not None:
