@@ -8,7 +8,7 @@ process then sends the same GET over one keep-alive connection to each port (as 
 browser does), alternating, and prints the median and p99 of each and the relay's
 overhead (the medians' difference).
 
-Before the emulator's sockets had TCP_NODELAY (local_emulator/ports.py) the relay added
+Before the emulator's sockets had TCP_NODELAY (functions/runtime/sockets.py) the relay added
 ~43 ms here: the state function's answer waited for the relay's delayed ACK (40 ms on Linux,
 up to 200 ms on macOS). Direct GETs stalled the same way when sent in a run of their own;
 alternating with slow relayed ones, their connection sat idle long enough for Linux to ACK at
