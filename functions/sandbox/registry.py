@@ -146,15 +146,16 @@ class Registry:
         taken its place meanwhile."""
         key = record_key(sandbox_id)
         found = await self.store.get(key)
-        if found is None or parse_record(found[0], key) is not None:
+        if found is None:
             return False
         try:
             raw = json.loads(found[0])
         except ValueError:
             raw = None
-        if isinstance(raw, dict) and isinstance(raw.get("id"), str):
-            if isinstance(raw.get("handle"), str):
-                return False
+        # a record whose id and handle are strings is kept, readable or not; one without
+        # them is unreadable (both are required strings), so no second parse is needed
+        if isinstance(raw, dict) and all(isinstance(raw.get(k), str) for k in ("id", "handle")):
+            return False
         await self.store.delete(key)
         return True
 
@@ -163,15 +164,15 @@ class Registry:
             record_key(record.id), record.model_dump_json().encode(), if_none_match=True
         )
 
-    async def renew(self, record: SandboxRecord, etag: str) -> bool:
-        """Push the expiry out; False when another instance changed the record first."""
+    async def renew(self, record: SandboxRecord, etag: str) -> str | None:
+        """Write ``record`` over the one ``etag`` names (its expiry pushed out, say): the new
+        etag, or None when another instance changed the record first."""
         try:
-            await self.store.put(
+            return await self.store.put(
                 record_key(record.id), record.model_dump_json().encode(), if_match=etag
             )
         except PreconditionFailed:
-            return False
-        return True
+            return None
 
     async def remove(self, sandbox_id: str) -> None:
         await self.store.delete(record_key(sandbox_id))

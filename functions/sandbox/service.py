@@ -365,7 +365,7 @@ class SandboxService:
         record, etag = found
         if record.expires_at - time.time() < record.ttl_s / 2:
             record.expires_at = time.time() + record.ttl_s
-            if not await self.registry.renew(record, etag):
+            if await self.registry.renew(record, etag) is None:
                 # someone else renewed it, or claimed its end: which, the record says
                 again = await self.registry.get(sandbox_id)
                 if again is None or again[0].ending:
@@ -405,21 +405,18 @@ class SandboxService:
             return False
         if not record.ending:
             claimed = record.model_copy(update={"ending": True})
-            if not await self.registry.renew(claimed, etag):
+            claimed_etag = await self.registry.renew(claimed, etag)
+            if claimed_etag is None:
                 return False
             if await self.registry.calls_in_flight(record.id):
                 # a call began between the look and the claim: the claim is taken back, so
                 # that the call's end can renew the record (no renewal revives a claimed
                 # one); should that write lose, the claim stays, the call still holds the
                 # sandbox (no one ends it while its marker lasts), and it ends after it
-                await self.registry.renew(record, await self._etag(record.id))
+                await self.registry.renew(record, claimed_etag)
                 return False
         await self.delete(record.id)
         return True
-
-    async def _etag(self, sandbox_id: str) -> str:
-        found = await self.registry.get(sandbox_id)
-        return found[1] if found is not None else ""
 
     async def holding(self, sandbox_id: str) -> SandboxRecord | None:
         """The sandbox's record while it holds a container; None once it is gone (or is
@@ -472,7 +469,7 @@ class SandboxService:
             if record.ending or record.expires_at - now >= record.ttl_s / 2:
                 return  # claimed for its end: no renewal brings it back
             record.expires_at = now + record.ttl_s
-            if await self.registry.renew(record, etag):
+            if await self.registry.renew(record, etag) is not None:
                 return
 
     async def require(self, sandbox_id: str) -> SandboxRecord:
@@ -559,7 +556,7 @@ class SandboxService:
                     raise SandboxGone(f"sandbox {sandbox_id!r} was deleted meanwhile")
                 current, etag = found
                 current.paused = paused
-                if await self.registry.renew(current, etag):
+                if await self.registry.renew(current, etag) is not None:
                     return current
             raise SandboxRace("the sandbox changed while pausing; retry")
         except (StoreError, SandboxRace):
