@@ -31,7 +31,15 @@ from functions.runtime.settings import Settings
 from functions.runtime.tools import Toolkit
 from functions.sandbox.app import create_app
 from local_emulator.tokens import mint_token
-from tests.fixtures.desktop import data_url, image_of, png_size, ref_of, wait_for_pixels, ws_of
+from tests.fixtures.desktop import (
+    data_url,
+    image_of,
+    open_live_view,
+    png_size,
+    ref_of,
+    wait_for_pixels,
+    ws_of,
+)
 from tests.fixtures.docker import remove_sandboxes_of
 from tests.fixtures.servers import serve_app
 from tests.sandbox.conftest import end_fc_sessions
@@ -251,12 +259,12 @@ def test_the_live_view_in_a_real_browser(browser: BrowserSandbox, host_browser: 
     page = host_browser.new_page()
     try:
         assert browser.desktop_url is not None
-        page.goto(browser.desktop_url)
+        open_live_view(page, browser.desktop_url)
         wait_for_pixels(page, red=True)
         token = re.search(r"[0-9a-f]{64}", ws_of(browser.desktop_url))
         assert token is not None
         page.goto("about:blank")
-        page.goto(browser.desktop_url.replace(token.group(), "f" * 64))
+        open_live_view(page, browser.desktop_url.replace(token.group(), "f" * 64))
         page.wait_for_function(
             "() => !document.getElementById('noVNC_status') ||"
             " /Failed to connect|disconnect/i.test("
@@ -278,7 +286,7 @@ def test_the_gui_live_view_in_a_real_browser(gui: GuiSandbox, host_browser: Any)
     page = host_browser.new_page()
     try:
         assert gui.desktop_url is not None
-        page.goto(gui.desktop_url)
+        open_live_view(page, gui.desktop_url)
         wait_for_pixels(page, red=True)
     finally:
         page.close()

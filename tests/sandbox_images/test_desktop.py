@@ -24,7 +24,14 @@ import pytest
 from functions.runtime.sandbox.desktop import SCREEN, desktop_url, view_token
 from functions.runtime.sandbox.launchers.docker import DockerLauncher
 from functions.runtime.settings import Settings
-from tests.fixtures.desktop import data_url, image_of, png_size, ref_of, wait_for_pixels
+from tests.fixtures.desktop import (
+    data_url,
+    image_of,
+    open_live_view,
+    png_size,
+    ref_of,
+    wait_for_pixels,
+)
 from tests.sandbox_images.expected import BASE_TOOLS, BROWSER_TOOLS, GUI_TOOLS
 
 DEADLINE_S = 30.0  # for conditions polled inside the sandbox (a window appears, a file fills)
@@ -475,10 +482,10 @@ def test_live_view_in_a_real_browser(browser: Box, host_browser: Any):
     url = desktop_url(browser.desktop_endpoint or "", browser.token)
     page = host_browser.new_page()
     try:
-        page.goto(url)
+        open_live_view(page, url)
         wait_for_pixels(page, red=True)
         wrong = url.replace(view_token(browser.token), "0" * 64)
-        page.goto(wrong)
+        open_live_view(page, wrong)
         page.wait_for_function(
             "() => /Failed to connect/i.test(document.getElementById('noVNC_status').textContent)",
             timeout=60_000,
@@ -548,7 +555,7 @@ def test_gui_live_view_through_the_tool_port_in_a_real_browser(gui: Box, host_br
     start_window(gui, "view-test", "xterm -bg red -geometry 120x40+0+0 -title view-test")
     page = host_browser.new_page()
     try:
-        page.goto(desktop_url(gui.endpoint + "/desktop", gui.token))
+        open_live_view(page, desktop_url(gui.endpoint + "/desktop", gui.token))
         wait_for_pixels(page, red=True)
         assert page.evaluate("document.querySelector('#noVNC_container canvas').width") == SCREEN[0]
     finally:
