@@ -2,7 +2,7 @@
 
 Each zip holds, at its root: the function's folder, the shared runtime (functions/runtime),
 the user's agent app for query (the top-level package of AGENT_APP), only the third-party
-packages that function needs (installed by pip for the target's Python and CPU), and the
+packages that function needs (installed by uv for the target's Python and CPU), and the
 entry file its platform starts: ``run.sh`` on AWS (the Lambda Web Adapter's handler, for
 streaming) and ``bootstrap`` on FC (the custom runtime's command). Bytecode is included
 when the target's Python is the building one (3.11 here): Lambda's /var/task is read-only,
@@ -119,9 +119,9 @@ def unused(rel: tuple[str, ...]) -> bool:
 # sources no interpreter runs: type stubs, protobuf and C sources and headers
 NOT_RUN = (".pyi", ".proto", ".c", ".h", ".pyx", ".pxd", "py.typed")
 # an installation's bookkeeping, which only installers read (importlib.metadata's versions
-# and entry points live in METADATA and entry_points.txt, which stay): pip's file list, its
-# markers and the wheels' SBOMs
-BOOKKEEPING = ("RECORD", "INSTALLER", "REQUESTED", ".cyclonedx.json")
+# and entry points live in METADATA and entry_points.txt, which stay): the installer's file
+# list, its markers, uv's note of a local wheel's origin and the wheels' SBOMs
+BOOKKEEPING = ("RECORD", "INSTALLER", "REQUESTED", "uv_cache.json", ".cyclonedx.json")
 # compiled speedups whose package falls back to its own pure-Python twin when they are absent
 # (aiohttp's parser, writer and WebSocket reader: its AIOHTTP_NO_EXTENSIONS path). aiohttp is
 # in the sandbox zip only under the FC and AgentRun SDKs' async calls, a few control-plane

@@ -80,9 +80,11 @@ class Platform:
     interpreter: str
 
     @property
-    def pip_platforms(self) -> tuple[str, ...]:
+    def wheel_platform(self) -> str:
+        """uv's ``--python-platform``: manylinux_2_17 (manylinux2014) and older wheels, which
+        Lambda's and FC's glibc (2.26 and up) load."""
         machine = "aarch64" if self.arch == "arm64" else self.arch
-        return (f"manylinux2014_{machine}", f"manylinux_2_17_{machine}")
+        return f"{machine}-manylinux_2_17"
 
     @property
     def slug(self) -> str:
