@@ -453,3 +453,22 @@ def test_unknown_choices_are_refused_before_anything_is_built(tmp_path):
     assert proc.returncode != 0
     assert "unknown function nope" in proc.stderr
     assert not (tmp_path / "manifest.json").exists()
+
+
+def test_an_sdist_only_package_becomes_a_pure_wheel_of_the_version_asked(tmp_path):
+    """oss2 and its crcmod have no wheels on PyPI: each is built here as a pure one. A wheel
+    of another version already in the wheelhouse does not stand in for the one asked."""
+    deps = load_packaging("deps")
+    targets = load_packaging("targets")
+    (platform,) = [p for p in targets.PLATFORMS if p.target == "fc"]
+    cache = tmp_path / "cache"
+
+    def installed(req: str) -> set[str]:
+        site = deps.install([req], platform, cache, refresh=False, quiet=True)
+        return {p.name for p in site.iterdir() if p.name.endswith(".dist-info")}
+
+    first = installed("oss2==2.19.0")
+    assert "oss2-2.19.0.dist-info" in first
+    assert any(name.startswith("crcmod-") for name in first)
+    assert {w.name.split("-")[0] for w in (cache / "wheels").glob("*.whl")} == {"oss2", "crcmod"}
+    assert "oss2-2.19.1.dist-info" in installed("oss2==2.19.1")
