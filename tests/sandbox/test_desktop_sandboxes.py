@@ -264,7 +264,7 @@ def test_the_live_view_in_a_real_browser(browser: BrowserSandbox, host_browser: 
         token = re.search(r"[0-9a-f]{64}", ws_of(browser.desktop_url))
         assert token is not None
         page.goto("about:blank")
-        open_live_view(page, browser.desktop_url.replace(token.group(), "f" * 64))
+        page.goto(browser.desktop_url.replace(token.group(), "f" * 64))
         page.wait_for_function(
             "() => !document.getElementById('noVNC_status') ||"
             " /Failed to connect|disconnect/i.test("
