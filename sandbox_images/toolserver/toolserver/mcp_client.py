@@ -276,6 +276,65 @@ def _credentials_apart(url: str) -> tuple[str, str | None]:
     return bare, "Basic " + base64.b64encode(pair).decode("ascii")
 
 
+MAX_REDIRECTS = 5
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    """No redirect is followed by urllib: every 3xx comes back as an ``HTTPError``.
+
+    urllib follows 301/302/303/307/308 to any host and re-sends every header it was given
+    (``Authorization``, ``X-Api-Key``, whatever the caller configured, the URL's
+    ``user:password@`` as Basic credentials) - a server in the sandbox, which user code can
+    run, could send the caller's secrets anywhere with one ``Location``; and it turns a POST
+    into a GET without its body, which is no MCP message at all. ``HttpConnection`` follows
+    only a 307 or 308 to the same origin (scheme, host and port: the one the caller gave the
+    secrets to), with the same method and body: a server mounted at ``/mcp/`` that answers
+    ``/mcp`` with a 307 still works, and nothing else is followed (the MCP transport has no
+    use for redirects)."""
+
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+_OPENER = urllib.request.build_opener(_NoRedirects)
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urllib.parse.urlsplit(url)
+    default = {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), parts.port or default
+
+
+def _redirect_target(url: str, shown: str, exc: urllib.error.HTTPError) -> str | None:
+    """Where a same-origin 307/308 ``exc`` of a request to ``url`` (named ``shown`` in
+    messages) sends it; None for an
+    answer that is no redirect. Any other redirect is an ``McpClientError`` naming the
+    status and the scheme and host it points to - never its path or query, which may carry
+    a key - and nothing is sent there."""
+    if not 300 <= exc.code < 400:
+        return None
+    location = exc.headers.get("Location") or ""
+    try:
+        target = urllib.parse.urljoin(url, location)
+        origin = _origin(target)
+        same = bool(location) and origin == _origin(url)
+    except ValueError:  # a port that is no number, a bracket left open
+        origin, same = ("", "", None), False
+    if same and exc.code in (307, 308):
+        return target
+    scheme, host, port = origin
+    where = f"{scheme}://{host}:{port}" if host else "an unusable Location"
+    why = (
+        "307 and 308 are followed only within the same scheme, host and port"
+        if exc.code in (307, 308)
+        else "only a 307 or 308 redirect keeps the request; the MCP transport needs none"
+    )
+    raise McpClientError(
+        f"HTTP {exc.code} from {shown}: a redirect to {where}, not followed ({why}; "
+        "the request's headers and credentials are never sent to another origin)"
+    )
+
+
 class HttpConnection:
     """A server at a URL, over the Streamable HTTP transport (JSON or SSE answers)."""
 
@@ -310,25 +369,37 @@ class HttpConnection:
 
     def _post(self, message: dict[str, Any], timeout: float) -> Any:
         data = json.dumps(message, separators=(",", ":")).encode()
-        req = urllib.request.Request(self.url, data=data, headers=self._headers(), method="POST")
-        try:
-            return urllib.request.urlopen(req, timeout=timeout)
-        except urllib.error.HTTPError as exc:
-            body = exc.read(2000).decode("utf-8", "replace")
-            raise McpClientError(f"HTTP {exc.code} from {self.shown}: {body}") from None
-        except TimeoutError:
-            raise Timeout(f"no answer from {self.shown} within {timeout:g} s") from None
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            raise McpClientError(f"could not reach {self.shown}: {reason}") from None
-        except (http.client.HTTPException, ValueError) as exc:
-            # a URL or header http.client will not send (InvalidURL, a bad header value, a
-            # host IDNA cannot encode): the configuration's fault, said as such - by the
-            # error's type only, since its text quotes the URL or the header's value
-            raise McpClientError(
-                f"could not send a request to {self.shown!r}: {type(exc).__name__} (the URL "
-                "or a header value is not one HTTP can carry)"
-            ) from None
+        return self._open("POST", data, timeout)
+
+    def _open(self, method: str, data: bytes | None, timeout: float) -> Any:
+        """The server's response to ``method`` with ``data``, following only same-origin
+        307/308 redirects (see ``_NoRedirects``)."""
+        url, shown = self.url, self.shown
+        for _ in range(MAX_REDIRECTS + 1):
+            req = urllib.request.Request(url, data=data, headers=self._headers(), method=method)
+            try:
+                return _OPENER.open(req, timeout=timeout)
+            except urllib.error.HTTPError as exc:
+                with exc:
+                    target = _redirect_target(url, shown, exc)
+                    if target is None:
+                        body = exc.read(2000).decode("utf-8", "replace")
+                        raise McpClientError(f"HTTP {exc.code} from {shown}: {body}") from None
+                url, shown = target, shown_url(target)
+            except TimeoutError:
+                raise Timeout(f"no answer from {self.shown} within {timeout:g} s") from None
+            except (urllib.error.URLError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                raise McpClientError(f"could not reach {self.shown}: {reason}") from None
+            except (http.client.HTTPException, ValueError) as exc:
+                # a URL or header http.client will not send (InvalidURL, a bad header value,
+                # a host IDNA cannot encode): the configuration's fault, said as such - by
+                # the error's type only, since its text quotes the URL or the header's value
+                raise McpClientError(
+                    f"could not send a request to {self.shown!r}: {type(exc).__name__} (the "
+                    "URL or a header value is not one HTTP can carry)"
+                ) from None
+        raise McpClientError(f"{self.shown} redirected more than {MAX_REDIRECTS} times")
 
     def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
@@ -388,10 +459,9 @@ class HttpConnection:
         self._closed = True
         if not self.session_id:
             return
-        req = urllib.request.Request(self.url, headers=self._headers(), method="DELETE")
         try:
-            urllib.request.urlopen(req, timeout=5).close()
-        except (urllib.error.URLError, OSError):
+            self._open("DELETE", None, 5.0).close()
+        except McpClientError:
             pass
 
 
