@@ -28,6 +28,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import threading
 import urllib.error
 import urllib.parse
@@ -47,6 +48,11 @@ class McpClientError(Exception):
     """The server failed: it exited, did not answer in time, or answered with an error."""
 
 
+def _valid_id(ident: Any) -> bool:
+    """A JSON-RPC id: a string or an integer (never a bool, an object, an array)."""
+    return isinstance(ident, str) or type(ident) is int
+
+
 class RpcError(McpClientError):
     """The server answered a request with a JSON-RPC error."""
 
@@ -59,32 +65,77 @@ class Timeout(McpClientError):
     pass
 
 
+DEFAULT_MESSAGE_LIMIT = 16 * 1024 * 1024  # bytes of one message a server may send
+
+
+def log(server: str, note: str) -> None:
+    """A line on the tool server's stderr about ``server``; ``note`` never quotes what the
+    server sent (it may echo the caller's secrets)."""
+    print(f"toolserver: MCP server {server!r}: {note}", file=sys.stderr, flush=True)
+
+
 class _Waiter:
     def __init__(self) -> None:
         self.done = threading.Event()
         self.message: dict[str, Any] | None = None
         self.lost: str | None = None
 
+    def finish(self, message: dict[str, Any] | None = None, lost: str | None = None) -> None:
+        self.message, self.lost = message, lost
+        self.done.set()
+
 
 def _answer_error(message: dict[str, Any]) -> None:
+    """Raise the error of a response as an ``RpcError``, whatever its shape: the server may
+    send any JSON there (a string, a code that is no integer, no message at all)."""
     error = message.get("error")
-    if error is not None:
-        if not isinstance(error, dict):
-            raise RpcError(-32603, str(error))
-        raise RpcError(int(error.get("code", -32603)), str(error.get("message", "")))
+    if error is None:
+        return
+    if not isinstance(error, dict):
+        raise RpcError(-32603, f"a malformed error (not an object): {_short(error)}")
+    code, text = error.get("code"), error.get("message")
+    if not isinstance(text, str):
+        text = "(no message)" if text is None else f"(a message that is no string: {_short(text)})"
+    if type(code) is not int:  # bool is an int to Python, never to JSON-RPC
+        text = f"{text} (its code {_short(code)} is no integer)"
+        code = -32603
+    raise RpcError(code, text)
+
+
+def _short(value: Any, most: int = 200) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    return text if len(text) <= most else text[:most] + "..."
 
 
 class StdioConnection:
-    """A server process speaking newline-delimited JSON-RPC on stdin/stdout."""
+    """A server process speaking newline-delimited JSON-RPC on stdin/stdout.
+
+    The reader thread is the connection's life: it takes each line (at most
+    ``message_limit`` bytes: a server writing without a newline must not fill the
+    container's memory), ignores what is no message of the protocol (a stray print, a
+    response whose id is no integer of ours - logged), and when it ends for any reason -
+    the server's exit, a line past the limit, a fault of its own - the connection is over:
+    every waiting call fails at once, ``alive()`` is False (so adding the same
+    configuration again restarts it) and a server still running is stopped."""
 
     transport = "stdio"
 
     def __init__(
-        self, name: str, command: str, args: list[str], env: dict[str, str], cwd: str
+        self,
+        name: str,
+        command: str,
+        args: list[str],
+        env: dict[str, str],
+        cwd: str,
+        message_limit: int = DEFAULT_MESSAGE_LIMIT,
     ) -> None:
         self.name = name
+        self.message_limit = message_limit
         self._ids = itertools.count(1)
         self._pending: dict[int, _Waiter] = {}
+        self._lock = threading.Lock()  # _pending and _ended
+        self._ended = False
+        self.failure: str | None = None  # why this client stopped it (None: it exited)
         self._write_lock = threading.Lock()
         self._stderr: deque[bytes] = deque()
         self._stderr_size = 0
@@ -118,19 +169,68 @@ class StdioConnection:
     # -- reading -----------------------------------------------------------------------------
 
     def _read(self) -> None:
+        failure: str | None = None
+        try:
+            failure = self._read_lines()
+        except Exception as exc:  # a fault of this reader: the connection must not look alive
+            failure = f"its output could not be read ({type(exc).__name__})"
+            log(self.name, failure)
+        finally:
+            self._end(failure)
+
+    def _read_lines(self) -> str | None:
+        """Take the server's messages until its stdout ends (None) or a line runs past
+        ``message_limit`` (why, as a message for the caller)."""
         assert self.proc.stdout is not None
-        for line in self.proc.stdout:
+        limit = self.message_limit
+        while line := self.proc.stdout.readline(limit + 1):
+            if len(line) > limit and not line.endswith(b"\n"):
+                why = (
+                    f"the server wrote more than {limit} bytes without a newline (one message "
+                    "at most); it was stopped"
+                )
+                log(self.name, why)
+                return why
+            self._take(line)
+        return None
+
+    def _take(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except (ValueError, RecursionError):
+            return  # not a message: a server's stray print
+        for item in message if isinstance(message, list) else [message]:
             try:
-                message = json.loads(line)
-            except ValueError:
-                continue  # not a message: a server's stray print
-            for item in message if isinstance(message, list) else [message]:
-                if isinstance(item, dict):
-                    self._receive(item)
+                self._receive(item)
+            except McpClientError:
+                pass  # its stdin is closed: its stdout ends next
+            except Exception as exc:  # never the reader's end: the next message may be fine
+                log(self.name, f"a message it sent was ignored ({type(exc).__name__})")
+
+    def _end(self, failure: str | None) -> None:
+        """The reader is done: stop a server still running, then fail every waiting call."""
+        if failure is None:
+            try:
+                self.proc.wait(STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                failure = "the server closed its stdout but kept running; it was stopped"
+                log(self.name, failure)
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         self.exit_code = self.proc.wait()
-        for waiter in list(self._pending.values()):
-            waiter.lost = self.exit_note()
-            waiter.done.set()
+        with self._lock:
+            self._ended, self.failure = True, failure
+            waiters = list(self._pending.values())
+            self._pending.clear()
+        lost = self.why_over()
+        for waiter in waiters:
+            waiter.finish(lost=lost)
+
+    def why_over(self) -> str:
+        return self.failure or self.exit_note()
 
     def _read_stderr(self) -> None:
         assert self.proc.stderr is not None
@@ -140,22 +240,33 @@ class StdioConnection:
             while self._stderr_size - len(self._stderr[0]) >= STDERR_KEPT:
                 self._stderr_size -= len(self._stderr.popleft())
 
-    def _receive(self, message: dict[str, Any]) -> None:
+    def _receive(self, message: Any) -> None:
+        if not isinstance(message, dict):
+            log(self.name, f"ignored a message that is no object ({type(message).__name__})")
+            return
+        ident = message.get("id")
         if "method" in message:
             method = message["method"]
-            if "id" in message:  # a request of the server's
-                if method == "ping":
-                    self._send({"jsonrpc": "2.0", "id": message["id"], "result": {}})
+            if not isinstance(method, str):
+                log(self.name, "ignored a message whose method is no string")
+            elif "id" in message:  # a request of the server's
+                if not _valid_id(ident):
+                    log(self.name, "ignored a request whose id is no string or integer")
+                elif method == "ping":
+                    self._send({"jsonrpc": "2.0", "id": ident, "result": {}})
                 else:
-                    error = {"code": METHOD_NOT_FOUND, "message": f"{method} is not supported"}
-                    self._send({"jsonrpc": "2.0", "id": message["id"], "error": error})
+                    error = {"code": METHOD_NOT_FOUND, "message": "the method is not supported"}
+                    self._send({"jsonrpc": "2.0", "id": ident, "error": error})
             elif method == "notifications/tools/list_changed":
                 self.tools_changed = True
             return
-        waiter = self._pending.pop(message.get("id"), None)  # type: ignore[arg-type]
-        if waiter is not None:
-            waiter.message = message
-            waiter.done.set()
+        if type(ident) is not int:  # this client's ids are integers; a bool is none
+            log(self.name, f"ignored a response whose id is {type(ident).__name__}, no integer")
+            return
+        with self._lock:
+            waiter = self._pending.pop(ident, None)
+        if waiter is not None:  # else a late answer to a call that timed out
+            waiter.finish(message=message)
 
     def stderr_tail(self) -> str:
         return b"".join(self._stderr)[-STDERR_KEPT:].decode("utf-8", "replace").strip()
@@ -190,17 +301,19 @@ class StdioConnection:
         server exits first."""
         request_id = next(self._ids)
         waiter = _Waiter()
-        self._pending[request_id] = waiter
-        if self.proc.poll() is not None and self.exit_code is not None:
-            self._pending.pop(request_id, None)
-            raise McpClientError(self.exit_note())
+        with self._lock:
+            if self._ended:
+                raise McpClientError(self.why_over())
+            self._pending[request_id] = waiter
         try:
             self._send({"jsonrpc": "2.0", "id": request_id, "method": method, "params": params})
         except McpClientError:
-            self._pending.pop(request_id, None)
+            with self._lock:
+                self._pending.pop(request_id, None)
             raise
         if not waiter.done.wait(timeout):
-            self._pending.pop(request_id, None)
+            with self._lock:
+                self._pending.pop(request_id, None)
             try:
                 self.notify(
                     "notifications/cancelled",
@@ -217,7 +330,7 @@ class StdioConnection:
         return result if isinstance(result, dict) else {}
 
     def alive(self) -> bool:
-        return self.proc.poll() is None
+        return not self._ended and self.proc.poll() is None
 
     def close(self) -> None:
         """Close its stdin, as the specification's shutdown says; kill its process group if
@@ -340,8 +453,15 @@ class HttpConnection:
 
     transport = "streamable_http"
 
-    def __init__(self, name: str, url: str, headers: dict[str, str]) -> None:
+    def __init__(
+        self,
+        name: str,
+        url: str,
+        headers: dict[str, str],
+        message_limit: int = DEFAULT_MESSAGE_LIMIT,
+    ) -> None:
         self.name = name
+        self.message_limit = message_limit  # bytes of one answer (JSON, or an SSE event)
         self.shown = shown_url(url)  # what messages say of it
         # urllib does not send a URL's user:password@ (http.client takes it for a port):
         # it goes as HTTP Basic credentials, unless the headers give their own
@@ -405,8 +525,13 @@ class HttpConnection:
         message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
         if params is not None:
             message["params"] = params
-        with self._post(message, 30.0) as resp:
-            resp.read()
+        try:
+            with self._post(message, 30.0) as resp:
+                resp.read(self.message_limit)  # a 202 without a body, as a rule
+        except (OSError, http.client.HTTPException) as exc:
+            raise McpClientError(
+                f"{method}: {self.shown} broke off ({type(exc).__name__})"
+            ) from None
 
     def request(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
         request_id = next(self._ids)
@@ -419,34 +544,55 @@ class HttpConnection:
                 if kind == "text/event-stream":
                     answer = self._from_stream(resp, request_id)
                 else:
-                    answer = json.loads(resp.read() or b"null")
+                    answer = json.loads(self._bounded(resp.read(self.message_limit + 1)) or b"null")
         except TimeoutError:  # a read that outlived the timeout
             raise Timeout(f"{method}: no answer within {timeout:g} s") from None
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise McpClientError(f"{method}: the answer is not JSON: {exc}") from None
+        except (OSError, http.client.HTTPException) as exc:  # the answer broke off
+            raise McpClientError(
+                f"{method}: the answer from {self.shown} broke off ({type(exc).__name__})"
+            ) from None
         for item in answer if isinstance(answer, list) else [answer]:
-            if isinstance(item, dict) and item.get("id") == request_id:
+            if isinstance(item, dict) and type(item.get("id")) is int and item["id"] == request_id:
                 _answer_error(item)
                 result = item.get("result")
                 return result if isinstance(result, dict) else {}
         raise McpClientError(f"{method}: the server's answer holds no response to it")
 
+    def _bounded(self, data: bytes) -> bytes:
+        if len(data) > self.message_limit:
+            raise McpClientError(
+                f"{self.shown} sent an answer of more than {self.message_limit} bytes"
+            )
+        return data
+
     def _from_stream(self, resp: Any, request_id: int) -> Any:
         """The response to ``request_id`` from an SSE stream (``data:`` lines, blank line
         between events); notifications on the way are taken note of."""
         data: list[str] = []
-        for raw in resp:
+        size = 0
+        while raw := resp.readline(self.message_limit + 1):
             line = raw.decode("utf-8").rstrip("\r\n")
+            size += len(raw)  # of this event: its lines since the last blank one
+            if size > self.message_limit:
+                raise McpClientError(
+                    f"{self.shown} sent an event of more than {self.message_limit} bytes"
+                )
             if line.startswith("data:"):
                 data.append(line[5:].lstrip(" ") if line[5:6] == " " else line[5:])
                 continue
-            if line or not data:
+            if line:
+                continue
+            size = 0
+            if not data:
                 continue
             message = json.loads("\n".join(data))
             data = []
-            if isinstance(message, dict) and message.get("id") == request_id:
-                return message
-            if isinstance(message, dict):
+            if isinstance(message, dict) and type(message.get("id")) is int:
+                if message["id"] == request_id:
+                    return message
+            elif isinstance(message, dict):
                 if message.get("method") == "notifications/tools/list_changed":
                     self.tools_changed = True
         raise McpClientError("the event stream ended without the response")
@@ -503,9 +649,10 @@ class McpSession:
         params: dict[str, Any] = {}
         for _ in range(1000):  # a server whose cursor never ends cannot hang this
             page = self.connection.request("tools/list", params, timeout)
-            tools += [t for t in page.get("tools") or () if isinstance(t, dict) and t.get("name")]
+            listed = page.get("tools")
+            tools += [t for t in listed if isinstance(t, dict)] if isinstance(listed, list) else []
             cursor = page.get("nextCursor")
-            if not cursor:
+            if not isinstance(cursor, str) or not cursor:
                 break
             params = {"cursor": cursor}
         self.connection.tools_changed = False

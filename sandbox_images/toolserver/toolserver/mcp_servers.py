@@ -54,7 +54,9 @@ from .mcp_client import (
     RpcError,
     StdioConnection,
     Timeout,
+    log,
 )
+from .mcp_shapes import Malformed, call_result, clean_json, clean_text, input_schema, tool_name
 from .output import cut_marker, output_limit
 
 SEPARATOR = "__"
@@ -70,6 +72,23 @@ HEADER_VALUE = re.compile(r"[\t\x20-\x7e\x80-\xff]*")
 DEFAULT_START_TIMEOUT_S = 30.0
 DEFAULT_CALL_TIMEOUT_S = 300.0
 DEFAULT_RESULT_LIMIT = 4 * 1024 * 1024
+
+
+def result_limit() -> int:
+    """The most bytes of JSON one call's result may take (``TOOLSERVER_RESULT_LIMIT``)."""
+    try:
+        limit = int(os.environ.get("TOOLSERVER_RESULT_LIMIT", "") or DEFAULT_RESULT_LIMIT)
+    except ValueError:
+        return DEFAULT_RESULT_LIMIT
+    return limit if limit > 0 else DEFAULT_RESULT_LIMIT
+
+
+def message_limit() -> int:
+    """The most bytes of one message an MCP server may send: four results' worth (16 MiB by
+    default), since text past the output limit is cut and need not fit a result, and never
+    under 1 MiB (a long tools/list). A server past it is stopped: holding more is how a
+    server without newlines fills the container's memory."""
+    return max(4 * result_limit(), 1 << 20)
 
 
 def _seconds(variable: str, default: float) -> float:
@@ -165,19 +184,32 @@ class McpServer:
         self._index(session.tools)
 
     def _index(self, tools: list[dict[str, Any]]) -> None:
+        """Offer ``tools`` under their offered names, each made well-formed (``mcp_shapes``):
+        one with no usable name is left out (and logged), never the list of the others."""
         offered: dict[str, str] = {}
         described = []
-        for tool in tools:
-            name = f"{self.name}{SEPARATOR}{_UNSAFE.sub('x', str(tool['name']))}"
+        for index, tool in enumerate(tools):
+            try:
+                own = tool_name(tool)
+            except Malformed as exc:
+                log(self.name, f"tool {index} of tools/list left out: {exc}")
+                continue
+            name = f"{self.name}{SEPARATOR}{_UNSAFE.sub('x', own)}"
             if name in offered:
                 continue  # two names that differ only in unsafe characters: the first wins
-            offered[name] = str(tool["name"])
-            schema = tool.get("inputSchema")
+            schema, changed = input_schema(tool.get("inputSchema"))
+            if changed:
+                log(
+                    self.name,
+                    f"tool {index} of tools/list offered with an object schema: {changed}",
+                )
+            description = tool.get("description")
+            offered[name] = own
             described.append(
                 {
                     "name": name,
-                    "description": str(tool.get("description") or ""),
-                    "parameters": schema if isinstance(schema, dict) else {"type": "object"},
+                    "description": clean_text(description) if isinstance(description, str) else "",
+                    "parameters": schema,
                     "server": self.name,
                 }
             )
@@ -192,14 +224,22 @@ class McpServer:
 
     def summary(self) -> dict[str, Any]:
         """What callers may see of it: never its env, headers or command line's values."""
-        alive = self.session.connection.alive()
-        return {
+        connection = self.session.connection
+        failure = getattr(connection, "failure", None)  # stdio: why this client stopped it
+        try:
+            info = clean_json(self.session.server_info)
+        except Malformed:
+            info = {}
+        summary = {
             "name": self.name,
             "transport": self.config["transport"],
-            "status": "running" if alive else "exited",
-            "server_info": self.session.server_info,
+            "status": "running" if connection.alive() else "failed" if failure else "exited",
+            "server_info": info,
             "tools": [t["name"] for t in self.described],
         }
+        if failure:
+            summary["error"] = failure
+        return summary
 
     def close(self) -> None:
         self.session.connection.close()
@@ -246,17 +286,15 @@ class McpServers:
             return _error_result(f"{server.name}: {exc}")
         except McpClientError as exc:
             return _error_result(
-                f"the MCP server {server.name!r} failed: {exc}. Add it again (overwrite) "
-                "to restart it."
+                f"the MCP server {server.name!r} failed: {exc}. Add it again to restart it."
             )
-        content = result.get("content")
-        answer: dict[str, Any] = {
-            "content": _capped_text(content) if isinstance(content, list) else [],
-            "isError": bool(result.get("isError")),
-        }
-        if result.get("structuredContent") is not None:
-            answer["structuredContent"] = result["structuredContent"]
-        limit = int(os.environ.get("TOOLSERVER_RESULT_LIMIT", DEFAULT_RESULT_LIMIT))
+        except Exception as exc:  # a fault of this client: still an answer, never a 500
+            return _error_result(
+                f"the call to the MCP server {server.name!r} failed: {type(exc).__name__}"
+            )
+        answer = call_result(result, server.name)
+        answer["content"] = _capped_text(answer["content"])
+        limit = result_limit()
         size = len(json.dumps(answer, separators=(",", ":")).encode())
         if size > limit:
             return _error_result(
@@ -331,12 +369,20 @@ class McpServers:
         timeout = self.start_timeout()
         connection: Connection | None = None
         try:
+            limit = message_limit()
             if config["transport"] == "stdio":
                 connection = StdioConnection(
-                    name, config["command"], config["args"], config["env"], self._cwd(config)
+                    name,
+                    config["command"],
+                    config["args"],
+                    config["env"],
+                    self._cwd(config),
+                    message_limit=limit,
                 )
             else:
-                connection = HttpConnection(name, config["url"], config["headers"])
+                connection = HttpConnection(
+                    name, config["url"], config["headers"], message_limit=limit
+                )
             return McpServer(name, config, McpSession(connection, timeout))
         except McpClientError as exc:
             why = str(exc)
@@ -347,7 +393,7 @@ class McpServers:
                     why = f"it did not answer initialize within {timeout:g} s"
                     tail = connection.stderr_tail()
                     why += f"; its stderr ends: {tail}" if tail else ""
-                elif connection.exit_code is not None:
+                elif connection.failure is None and connection.exit_code is not None:
                     why = connection.exit_note()  # now with all it wrote to stderr
             raise Refused(
                 422, "mcp_server_failed", f"the MCP server {name!r} did not start: {why}"
@@ -403,4 +449,5 @@ def _capped_text(content: list[Any]) -> list[Any]:
 
 
 def _error_result(text: str) -> dict[str, Any]:
-    return {"content": [{"type": "text", "text": text}], "isError": True}
+    """An error result of ``text`` (which may quote the server), cut to the output limit."""
+    return {"content": _capped_text([{"type": "text", "text": clean_text(text)}]), "isError": True}
