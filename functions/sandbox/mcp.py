@@ -20,7 +20,13 @@ from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
 from functions.runtime.auth.local import UnsupportedMediaType
-from functions.runtime.sandbox.errors import NotSupported, error_for
+from functions.runtime.json_numbers import json_number_error
+from functions.runtime.sandbox.errors import (
+    NotSupported,
+    SandboxRefused,
+    error_for,
+    tool_name,
+)
 
 from .deps import SandboxInstance
 from .proxy import call, checked
@@ -31,12 +37,20 @@ if TYPE_CHECKING:
 
 
 def answer(upstream: httpx.Response) -> dict[str, Any]:
-    """The tool server's JSON answer; its refusal as the named sandbox error."""
+    """The tool server's JSON answer; its refusal as the named sandbox error; an answer that
+    is not a JSON object of JSON values (``NaN``, half a surrogate pair, nesting past
+    ``MAX_DEPTH``: see ``json_numbers``) as ``SandboxRefused`` (502), which MCP cannot
+    carry and no caller should get."""
+    problem = json_number_error(upstream.content)
+    if problem is not None:
+        raise SandboxRefused(f"the sandbox's answer is not JSON: {problem}")
     try:
         body = upstream.json()
     except ValueError:
         body = None
-    if upstream.status_code != 200 or not isinstance(body, dict):
+    if upstream.status_code == 200 and not isinstance(body, dict):
+        raise SandboxRefused(f"the sandbox's answer is not a JSON object: {upstream.text[:200]!r}")
+    if upstream.status_code != 200:
         found = body if isinstance(body, dict) else {}
         detail = found.get("detail") or upstream.text[:500] or "no answer"
         raise error_for(upstream.status_code, found.get("code"), str(detail))
@@ -59,7 +73,7 @@ class SandboxTools:
         return tools if isinstance(tools, list) else []
 
     async def call(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
-        path = "/tools/" + checked(quote(name, safe=""), "a tool name")
+        path = "/tools/" + checked(quote(tool_name(name), safe=""), "a tool name")
         body = json.dumps(arguments).encode()
         upstream = await call(self.instance, await self.record_of(), "POST", path, body=body)
         return answer(upstream)

@@ -5,8 +5,10 @@ this function. Each call is signed as the backend's gateway requires (``Launcher
 FC's triggers with ``function`` auth), the token beside the signature
 (``Launcher.tool_headers``). A failure is told apart here: the tool server's own answers
 pass through untouched (its 4xx refusals included: a file name too long is its 400, an
-upload over its cap its 413); a backend gateway's refusal (``Launcher.call_error``) and a
-sandbox that no longer answers become the named sandbox errors (gone, paused, unreachable).
+upload over its cap its 413), unless JSON that holds what JSON has not (``NaN``, half a
+surrogate pair: ``json_numbers``), which is ``sandbox_refused`` (502); a backend gateway's
+refusal (``Launcher.call_error``) and a sandbox that no longer answers become the named
+sandbox errors (gone, paused, unreachable).
 
 Paths go to the tool server exactly as the caller wrote them: the raw, still
 percent-encoded path (``files/a%3Fb`` names the file ``a?b``; ``files/..%2Ftools%2Fx`` is a
@@ -27,10 +29,12 @@ from fastapi import Request, Response
 
 from functions.runtime import tracing
 from functions.runtime.auth import Principal
+from functions.runtime.json_numbers import json_number_error
 from functions.runtime.sandbox.errors import (
     InvalidPath,
     SandboxGone,
     SandboxPaused,
+    SandboxRefused,
     SandboxUnreachable,
 )
 from functions.runtime.sse import ClientDisconnected, unless_disconnected
@@ -99,10 +103,15 @@ async def forward(
     except ClientDisconnected:
         log.info("sandbox %s: caller left; %s %s cancelled", sandbox_id, method, path)
         return Response(status_code=CLIENT_CLOSED)  # no one reads it; logs name it
+    media_type = upstream.headers.get("content-type", "")
+    if media_type.startswith("application/json"):
+        problem = json_number_error(upstream.content)
+        if problem is not None:  # e.g. a tool server replaced by code in the sandbox
+            raise SandboxRefused(f"sandbox {sandbox_id!r} answered JSON no client reads: {problem}")
     return Response(
         upstream.content,
         status_code=upstream.status_code,
-        media_type=upstream.headers.get("content-type"),
+        media_type=media_type or None,
     )
 
 

@@ -7,6 +7,12 @@ results as the tool server answers them, already MCP's ``CallToolResult`` (``con
 envelope, never their content. A tool of an MCP server in the sandbox keeps its server's
 name in ``_meta`` (``SERVER_META``).
 
+What the sandbox answers is not trusted to be MCP (code inside it may have replaced the
+tool server): a tool whose entry MCP's ``Tool`` cannot hold (per the protocol version the
+request speaks) is left out of ``tools/list``, one whose schema names no ``type`` gets
+``"object"``; a call's result that is not MCP's ``CallToolResult`` for that version is the
+named error ``sandbox_refused`` (``-32603``), never passed on.
+
 Errors: a tool's own failure is a result with ``isError`` (the model reads it); anything
 else the function refuses (an ``ApiError``: the sandbox gone, a quota used up, the sandbox
 unreachable) is an MCP error response whose ``message`` is ``"<code>: <detail>"`` and
@@ -28,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -36,13 +43,16 @@ import pydantic_core
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.shared.exceptions import MCPError
+from mcp_types import methods as surfaces
 from pydantic import ValidationError
 from starlette.responses import JSONResponse
 from starlette.types import Message, Receive, Scope, Send
 
 from ...errors import ApiError
 from ...sse import ClientDisconnected, unless_disconnected
+from ..errors import SandboxRefused
 
+log = logging.getLogger(__name__)
 ListTools = Callable[[], Awaitable[list[dict[str, Any]]]]
 CallTool = Callable[[str, dict[str, Any]], Awaitable[dict[str, Any]]]
 SERVER_META = "agentscope-faas/server"  # a tool's MCP server inside the sandbox
@@ -51,17 +61,60 @@ SERVER_NAME = "agentscope-sandbox"
 SERVER_ERROR = -32000
 
 
-def mcp_tool(described: dict[str, Any]) -> types.Tool:
-    """A tool of the sandbox's list as an MCP ``Tool``."""
+def mcp_tool(described: dict[str, Any]) -> dict[str, Any]:
+    """A tool of the sandbox's list as an MCP ``Tool`` (its wire form, a dict): a schema
+    without a ``type`` (``{}`` takes anything) takes arguments as an object, as MCP's do."""
     schema = described.get("parameters")
-    tool: dict[str, Any] = {
-        "name": str(described["name"]),
-        "description": str(described.get("description") or "") or None,
-        "inputSchema": schema if isinstance(schema, dict) else {"type": "object"},
-    }
+    if not isinstance(schema, dict):
+        schema = {"type": "object"}
+    elif "type" not in schema:
+        schema = {"type": "object", **schema}
+    tool: dict[str, Any] = {"name": described.get("name"), "inputSchema": schema}
+    if described.get("description"):
+        tool["description"] = described["description"]
     if described.get("server"):
         tool["_meta"] = {SERVER_META: described["server"]}
-    return types.Tool.model_validate(tool)
+    return tool
+
+
+def misfit(
+    model: type[types.ListToolsResult | types.CallToolResult],
+    method: str,
+    version: str,
+    result: dict[str, Any],
+) -> str | None:
+    """Why ``result`` is not the ``model`` that ``method`` answers in MCP ``version`` (the
+    SDK checks a handler's result too, but answers ``-32603`` with no reason); None when
+    it is."""
+    try:
+        dumped = model.model_validate(result).model_dump(
+            by_alias=True, mode="json", exclude_none=True
+        )
+        surfaces.serialize_server_result(method, version, dumped)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"]) or "the result"
+        return f"{where}: {error['msg']}"
+    except (KeyError, ValueError):
+        return None  # a version the SDK refuses itself, before any handler runs
+    return None
+
+
+def listed(tools: list[Any], version: str) -> list[types.Tool]:
+    """The tools of the sandbox's list MCP can list in ``version``; each other one left out
+    (and logged), so one odd tool of an MCP server in the sandbox hides no other tool."""
+    entries = [mcp_tool(t) for t in tools if isinstance(t, dict)]
+    whole = {"tools": entries}
+    if len(entries) != len(tools) or misfit(types.ListToolsResult, "tools/list", version, whole):
+        kept = []
+        for entry in entries:
+            problem = misfit(types.ListToolsResult, "tools/list", version, {"tools": [entry]})
+            if problem is None:
+                kept.append(entry)
+            else:
+                log.warning("tool %.80r left out of tools/list: %s", entry.get("name"), problem)
+        entries = kept
+    return [types.Tool.model_validate(entry) for entry in entries]
 
 
 def mcp_error(exc: ApiError) -> MCPError:
@@ -88,16 +141,26 @@ def tools_server(
     ``call_tool(name, arguments)``; they raise ``ApiError`` for what is not a tool's own
     result."""
 
-    async def on_list_tools(_ctx: Any, _params: Any) -> types.ListToolsResult:
+    async def on_list_tools(ctx: Any, _params: Any) -> types.ListToolsResult:
         try:
             tools = await list_tools()
         except ApiError as exc:
             raise mcp_error(exc) from None
-        return types.ListToolsResult(tools=[mcp_tool(t) for t in tools])
+        return types.ListToolsResult(tools=listed(tools, ctx.protocol_version))
 
-    async def on_call_tool(_ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         try:
             result = await call_tool(params.name, params.arguments or {})
+            problem = (
+                misfit(types.CallToolResult, "tools/call", ctx.protocol_version, result)
+                if isinstance(result, dict)
+                else f"a JSON {type(result).__name__}, not an object"
+            )
+            if problem is not None:
+                raise SandboxRefused(
+                    f"the sandbox answered tool {params.name[:80]!r} with a result that is "
+                    f"not MCP's CallToolResult ({problem[:300]})"
+                )
         except ApiError as exc:
             raise mcp_error(exc) from None
         return types.CallToolResult.model_validate(result)
@@ -135,7 +198,11 @@ async def serve_stateless(server: Server[Any], scope: Scope, receive: Receive, s
         await asyncio.Future()
         raise AssertionError("unreachable")
 
-    manager = StreamableHTTPSessionManager(server, json_response=True, stateless=True)
+    # the body is read and within the function's own limit (MAX_REQUEST_BYTES, a JSON 413):
+    # the SDK's smaller one (4 MiB) would refuse it again, in plain text
+    manager = StreamableHTTPSessionManager(
+        server, json_response=True, stateless=True, max_request_body_size=max(len(body), 1)
+    )
     async with manager.run():
         with contextlib.suppress(ClientDisconnected):
             await unless_disconnected(receive, manager.handle_request(scope, replay, send))
