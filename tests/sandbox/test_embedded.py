@@ -7,6 +7,9 @@ on one worker, so no other test's embedded sandbox is ever there to be found or 
 from __future__ import annotations
 
 import asyncio
+import json
+import signal
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -15,6 +18,7 @@ from functions.runtime.sandbox import BaseSandbox
 from functions.runtime.sandbox.launchers.docker import LABEL_SANDBOX
 from tests.fixtures.docker import remove_owned
 from tests.sandbox.support import containers_of, text_of
+from tests.sandbox.test_mcp import INITIALIZE
 from tests.sandbox.test_mcp_stdio import run_cells, stdio
 
 
@@ -44,3 +48,42 @@ def test_embedded_mode_starts_its_own_sandbox_and_removes_it(settings, docker_cl
     params = stdio("--type", "base", SANDBOX_URL="")
     assert asyncio.run(run_cells(params, "print('in docker')")) == ["in docker\n"]
     assert containers_of(docker_client, settings, owner="embedded") == []
+
+
+def _line(proc: subprocess.Popen, message: dict) -> None:
+    proc.stdin.write((json.dumps(message) + "\n").encode())
+    proc.stdin.flush()
+
+
+@pytest.mark.parametrize("sandbox_backend", ["docker"], indirect=True)
+@pytest.mark.parametrize(
+    "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name
+)
+def test_a_stop_signal_ends_the_stdio_server_with_stdin_open_and_removes_its_sandbox(
+    settings, docker_client, signum
+):
+    """A client (or a terminal) ends its server by a signal without closing stdin first: the
+    server must not wait for a line that never comes, and its sandbox goes with it."""
+    params = stdio("--type", "base", SANDBOX_URL="")
+    proc = subprocess.Popen(
+        [params.command, *params.args],
+        env=params.env,
+        cwd=params.cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        _line(proc, INITIALIZE)
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        _line(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        call = {"name": "run_shell_command", "arguments": {"command": "echo started"}}
+        _line(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call})
+        answer = json.loads(proc.stdout.readline())
+        assert answer["result"]["content"][0]["text"] == "started\n"
+        assert len(containers_of(docker_client, settings, owner="embedded")) == 1
+        proc.send_signal(signum)
+        assert proc.wait(timeout=120) == 0  # stdin is still open
+        assert containers_of(docker_client, settings, owner="embedded") == []
+    finally:
+        proc.kill()
+        proc.wait()

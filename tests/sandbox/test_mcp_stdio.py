@@ -53,3 +53,25 @@ def test_through_the_sandbox_function_a_session_s_sandbox_outlives_the_process(
     assert box["session_id"] == "desk-1"
     assert asyncio.run(run_cells(params, "x")) == ["42\n"]  # the next run finds it again
     assert len(containers_of(docker_client, settings)) == 1
+
+
+@pytest.mark.parametrize("sandbox_backend", ["docker"], indirect=True)
+def test_a_name_that_is_no_tool_s_is_refused_and_reaches_no_other_route(serve, settings):
+    http = serve(settings)
+    params = stdio("--type", "base", "--session-id", "names", SANDBOX_URL=str(http.base_url))
+
+    async def calls() -> list[str]:
+        async with Client(params) as mcp:
+            refused = []
+            for name in ["a" * 70_000, "../pause", "../../../sandboxes", "run_shell_command?x"]:
+                with pytest.raises(MCPError) as err:
+                    await mcp.call_tool(name, {"command": "echo reached"})
+                refused.append(err.value.error.message.split(":")[0])
+            alive = await mcp.call_tool("run_shell_command", {"command": "echo alive"})
+            return [*refused, text(alive)]
+
+    refused = asyncio.run(calls())
+    assert refused[0] == "unknown_tool" and refused[-1] == "alive\n"
+    assert all(code in {"unknown_tool", "not_found", "invalid_path"} for code in refused[1:-1])
+    (box,) = http.get("/v1/sandboxes").json()["items"]  # one sandbox, still running
+    assert box["session_id"] == "names" and box["status"] == "running"

@@ -93,3 +93,23 @@ def test_sandbox_methods_become_toolkit_tools(url, settings):
         assert ok == ("2\n", False)
         output, is_error = asyncio.run(toolkit.call("run_ipython_cell", '{"code": "1/0"}'))
         assert is_error and "ZeroDivisionError" in output
+
+
+@pytest.mark.parametrize("name", ["../pause", "../../../sandboxes", "..", "run_shell_command?x=1"])
+def test_a_tool_name_stays_a_tool_name_in_the_url(url, settings, docker_client, name):
+    """A name that would be a path or a query in a URL names no tool: it never pauses, makes
+    or calls anything else (the stdio MCP server passes names from its client so)."""
+    with BaseSandbox(base_url=url, settings=settings) as box:
+        with pytest.raises(SandboxError) as err:
+            box.call_tool(name, {"command": "echo reached"})
+        assert err.value.status in (400, 404), err.value  # no such tool, or no such route
+        # the sandbox runs on, alone: nothing was paused and no sandbox made
+        assert text_of(box.run_shell_command(command="echo alive")) == "alive\n"
+        assert len(containers_of(docker_client, settings)) == 1
+
+
+def test_an_id_stays_an_id_in_the_url(url, settings):
+    with BaseSandbox(base_url=url, settings=settings, sandbox_id="../sandboxes?type=x") as box:
+        with pytest.raises(SandboxError) as err:
+            box.list_tools()
+    assert err.value.status == 404  # no such sandbox, or no such route

@@ -29,6 +29,7 @@ from .errors import (
     SandboxLimit,
     SandboxNotFound,
     SandboxPaused,
+    UnknownTool,
 )
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ __all__ = [
     "SandboxNotFound",
     "SandboxPaused",
     "ToolText",
+    "UnknownTool",
     "result_images",
     "result_text",
     "sandbox_tool_adapter",

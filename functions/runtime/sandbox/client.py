@@ -16,12 +16,13 @@ import secrets
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from .. import tracing
 from ..settings import Settings, get_settings
 from ..tools import ToolError
 from .desktop import has_desktop
-from .errors import SandboxError, error_for
+from .errors import SandboxError, error_for, tool_name
 from .toolsets import BaseTools, BrowserTools, FilesystemTools, GuiTools, arguments
 
 CALL_TIMEOUT_S = 900.0
@@ -48,8 +49,19 @@ class _Route:
     def tools(self) -> str:
         return f"{self.base}{self.prefix}/tools"
 
+    def tool(self, name: str) -> str:
+        return f"{self.tools()}/{segment(tool_name(name))}"
+
     def mcp_servers(self) -> str:
         return f"{self.base}{self.prefix}/mcp-servers"
+
+
+def segment(value: str) -> str:
+    """``value`` as one path segment of a URL: every reserved character escaped (``/``,
+    ``?``, ``#``, ``%``), and ``.`` / ``..``, which URL clients resolve as the current and the
+    parent path, escaped as ``%2E``, so a tool or sandbox name never reaches another route."""
+    quoted = quote(value, safe="")
+    return quoted.replace(".", "%2E") if quoted in (".", "..") else quoted
 
 
 def _result(resp: Any) -> Any:
@@ -119,7 +131,7 @@ class _Handle:
         if sandbox_id is not None:
             if self.base_url is None:
                 raise SandboxError("attaching to a sandbox by id needs SANDBOX_URL")
-            self._route = _Route(self.base_url, f"/v1/sandboxes/{sandbox_id}")
+            self._route = _Route(self.base_url, f"/v1/sandboxes/{segment(sandbox_id)}")
 
     def _url_auth(self) -> Any:
         """How calls to the sandbox function are signed (SANDBOX_URL_AUTH); None: not at all.
@@ -165,9 +177,14 @@ class _Handle:
     def _remote_created(self, body: dict[str, Any], status: int) -> None:
         assert self.base_url is not None
         self.sandbox_id = body["sandbox_id"]
-        self._route = _Route(self.base_url, f"/v1/sandboxes/{self.sandbox_id}")
+        self._route = _Route(self.base_url, f"/v1/sandboxes/{segment(self.sandbox_id)}")
         self._owned = status == 201 and self.session_id is None
         self.desktop_url = body.get("desktop_url")
+
+    def _url(self) -> str:
+        """This sandbox's URL at the sandbox function."""
+        assert self.base_url is not None and self.sandbox_id is not None
+        return f"{self.base_url}/v1/sandboxes/{segment(self.sandbox_id)}"
 
     def _info_url(self) -> str | None:
         """Where an attached handle of a desktop type reads its info (desktop_url) on start;
@@ -175,7 +192,7 @@ class _Handle:
         if not self._attached or not has_desktop(self.sandbox_type):
             return None
         self._attached = False
-        return f"{self.base_url}/v1/sandboxes/{self.sandbox_id}"
+        return self._url()
 
     async def _launch_embedded(self) -> None:
         from .launchers import get_launcher
@@ -246,7 +263,7 @@ class BaseSandbox(_Handle, BaseTools):
                 launcher, handle = self._launched
                 _run_sync(launcher.stop(handle))
             elif self._owned and self.base_url is not None:
-                self._http.delete(f"{self.base_url}/v1/sandboxes/{self.sandbox_id}")
+                self._http.delete(self._url())
         finally:
             self._owned = False
             self._route = None
@@ -267,9 +284,7 @@ class BaseSandbox(_Handle, BaseTools):
     def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call any tool; returns ``{content: [{type, text}], isError}``."""
         route = self._require_route()
-        resp = self._http.post(
-            f"{route.tools()}/{name}", json=arguments or {}, headers=route.headers
-        )
+        resp = self._http.post(route.tool(name), json=arguments or {}, headers=route.headers)
         return _result(resp)
 
     def add_mcp_servers(
@@ -344,7 +359,7 @@ class AsyncBaseSandbox(_Handle, BaseTools):
                 launcher, handle = self._launched
                 await launcher.stop(handle)
             elif self._owned and self.base_url is not None:
-                await self._http.delete(f"{self.base_url}/v1/sandboxes/{self.sandbox_id}")
+                await self._http.delete(self._url())
         finally:
             self._owned = False
             self._route = None
@@ -365,9 +380,7 @@ class AsyncBaseSandbox(_Handle, BaseTools):
     async def call_tool(self, name: str, arguments: dict[str, Any] | None = None) -> dict[str, Any]:
         """Call any tool; returns ``{content: [{type, text}], isError}``."""
         route = self._require_route()
-        resp = await self._http.post(
-            f"{route.tools()}/{name}", json=arguments or {}, headers=route.headers
-        )
+        resp = await self._http.post(route.tool(name), json=arguments or {}, headers=route.headers)
         return _result(resp)
 
     async def add_mcp_servers(

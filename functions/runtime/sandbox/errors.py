@@ -69,6 +69,26 @@ class InvalidPath(SandboxError):
     code = "invalid_path"
 
 
+class UnknownTool(SandboxError):
+    """No tool of the sandbox has this name (the tool server's answer, or a name longer than
+    any tool's: ``tool_name``)."""
+
+    status = 404
+    code = "unknown_tool"
+
+
+# a longer name is no tool's (MCP's tool names have 1-128 characters); it would make a
+# URL past what HTTP clients send (httpx: 64 KiB), and the tool server takes names in URLs
+MAX_TOOL_NAME = 1024
+
+
+def tool_name(name: str) -> str:
+    """``name``, if a tool may have it; ``UnknownTool`` if it is longer than ``MAX_TOOL_NAME``."""
+    if len(name) > MAX_TOOL_NAME:
+        raise UnknownTool(f"no tool has a name of {len(name)} characters (at most {MAX_TOOL_NAME})")
+    return name
+
+
 class McpServerFailed(SandboxError):
     """An MCP server given for the sandbox did not start (no such command, it exited, it did
     not answer ``initialize`` in time); ``detail`` names it and says why."""
