@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -11,6 +12,7 @@ from urllib.parse import urlsplit
 from tests.toolserver.conftest import RunningToolServer
 from tests.toolserver.test_call_limits import text_of, wait_for
 
+MISBEHAVING = Path(__file__).with_name("misbehaving_mcp.py")
 DEADLINE_S = 30.0  # far below the 600 s the work would take if nothing stopped it
 
 
@@ -93,3 +95,23 @@ def test_a_caller_that_stays_gets_its_answer(toolserver):
     assert text_of(toolserver.call("run_ipython_cell", code=code)) == "'done'\n"
     result = toolserver.call("run_shell_command", command="sleep 0.5; echo done")
     assert text_of(result) == "done\n"
+
+
+def test_a_call_to_an_mcp_server_whose_caller_left_is_cancelled(toolserver):
+    """The MCP server in the sandbox gets ``notifications/cancelled`` for the request."""
+    config = {"command": sys.executable, "args": [str(MISBEHAVING), "good"]}
+    with toolserver.client() as http:
+        added = http.post("/mcp-servers", json={"mcpServers": {"m": config}})
+    assert added.status_code == 200, added.text
+    started = time.monotonic()
+    hang_up_during(toolserver, "m__slow", {}, toolserver.workspace / "slow-started")
+    log = toolserver.workspace / "cancelled.log"
+    deadline = time.monotonic() + DEADLINE_S
+    while not (log.exists() and log.read_text().endswith("\n")):
+        assert time.monotonic() < deadline, "the MCP server was never told of the cancel"
+        time.sleep(0.05)
+    (request_id,) = log.read_text().split()
+    assert int(request_id) > 2  # 1 and 2 were initialize and tools/list
+    assert time.monotonic() - started < DEADLINE_S  # far below its 600 s
+    # the server and the tool server go on
+    assert toolserver.call("m__echo", text="on")["content"] == [{"type": "text", "text": "on"}]

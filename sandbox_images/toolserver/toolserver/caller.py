@@ -32,6 +32,11 @@ def serving(connection: socket.socket) -> Iterator[None]:
         _current.connection = None
 
 
+def served() -> bool:
+    """Whether the calling thread's tool call answers a caller (``serving``)."""
+    return getattr(_current, "connection", None) is not None
+
+
 class Watch:
     """A ``select.poll`` over the fds a tool waits on, plus its caller's socket (if any).
 

@@ -8,15 +8,17 @@ Two transports of the MCP specification (modelcontextprotocol.io, "Transports"):
 * Streamable HTTP: each message is a POST to the server's URL with ``Accept:
   application/json, text/event-stream``; the answer is JSON, or an SSE stream that carries
   it. The server's ``Mcp-Session-Id`` (if it gives one) and the negotiated
-  ``MCP-Protocol-Version`` go on every later request.
+  ``MCP-Protocol-Version`` go on every later request. No redirect is followed but a 307 or
+  308 to the same origin (``_NoRedirects``).
 
 Over either, ``McpSession`` runs the lifecycle: ``initialize`` (this client's newest
 handshake revision; the server answers its own), ``notifications/initialized``, then
 ``tools/list`` (every page) and ``tools/call``. Requests the server sends the client are
 answered: ``ping`` with an empty result, anything else with "method not found" (this client
 offers no capabilities). Every wait has a deadline: a server that does not answer in time
-is an error, never a hang, and a call that times out is cancelled
-(``notifications/cancelled``).
+is an error, never a hang, and a call that times out (or, over stdio, whose HTTP caller
+hangs up) is cancelled (``notifications/cancelled``). The server may run user code: one
+message is at most ``message_limit`` bytes, and what is malformed is ignored or an error.
 """
 
 from __future__ import annotations
@@ -30,11 +32,14 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections import deque
 from typing import Any
+
+from .caller import Watch, served
 
 # the handshake revisions this client speaks, newest first (it offers the first)
 PROTOCOL_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
@@ -65,6 +70,10 @@ class Timeout(McpClientError):
     pass
 
 
+class CallerGone(McpClientError):
+    """The HTTP caller of the tool call hung up; the request was cancelled."""
+
+
 DEFAULT_MESSAGE_LIMIT = 16 * 1024 * 1024  # bytes of one message a server may send
 
 
@@ -75,14 +84,47 @@ def log(server: str, note: str) -> None:
 
 
 class _Waiter:
+    """A request's wait for its response, which the reader thread hands over."""
+
     def __init__(self) -> None:
         self.done = threading.Event()
         self.message: dict[str, Any] | None = None
         self.lost: str | None = None
+        self._wake: int | None = None  # a pipe's write end while a caller-watching wait runs
+        self._lock = threading.Lock()
 
     def finish(self, message: dict[str, Any] | None = None, lost: str | None = None) -> None:
         self.message, self.lost = message, lost
         self.done.set()
+        with self._lock:  # never a write to a descriptor wait() has closed (and reused)
+            if self._wake is not None:
+                os.write(self._wake, b"\0")
+
+    def wait(self, timeout: float) -> bool | None:
+        """True once answered, False after ``timeout`` seconds, None if the HTTP caller of
+        this thread's tool call (``caller.serving``) hangs up first. The caller's socket is
+        polled with a pipe the answer wakes: no thread and no periodic wake-up."""
+        if not served():
+            return self.done.wait(timeout)
+        read_end, write_end = os.pipe()
+        with self._lock:
+            self._wake = write_end
+        try:
+            watch = Watch(read_end)
+            deadline = time.monotonic() + timeout
+            while not self.done.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                watch.wait(left)
+                if watch.gone and not self.done.is_set():
+                    return None
+            return True
+        finally:
+            with self._lock:
+                self._wake = None
+            os.close(read_end)
+            os.close(write_end)
 
 
 def _answer_error(message: dict[str, Any]) -> None:
@@ -311,17 +353,18 @@ class StdioConnection:
             with self._lock:
                 self._pending.pop(request_id, None)
             raise
-        if not waiter.done.wait(timeout):
+        answered = waiter.wait(timeout)
+        if not answered:
             with self._lock:
                 self._pending.pop(request_id, None)
+            why = f"no answer within {timeout:g} s" if answered is False else "its caller hung up"
             try:
-                self.notify(
-                    "notifications/cancelled",
-                    {"requestId": request_id, "reason": f"no answer within {timeout:g} s"},
-                )
+                self.notify("notifications/cancelled", {"requestId": request_id, "reason": why})
             except McpClientError:
                 pass
-            raise Timeout(f"{method}: no answer within {timeout:g} s")
+            if answered is None:
+                raise CallerGone(f"{method}: cancelled, {why}")
+            raise Timeout(f"{method}: {why}")
         if waiter.lost is not None:
             raise McpClientError(waiter.lost)
         assert waiter.message is not None

@@ -24,7 +24,14 @@ as AgentScope names MCP tools), with ``"server": "<server>"`` in their descripti
 called like any other tool: the answer is the server's own ``CallToolResult``. A server that
 cannot start (no such command, it exits, it does not answer ``initialize`` within
 ``TOOLSERVER_MCP_START_TIMEOUT_S``) is a 422 ``mcp_server_failed`` naming why; a call that
-outlives ``SANDBOX_MAX_CALL_TIMEOUT_S`` is cancelled and answers an error result.
+outlives ``SANDBOX_MAX_CALL_TIMEOUT_S``, or whose HTTP caller hangs up, is cancelled
+(``notifications/cancelled``) and answers an error result.
+
+Such a server runs user code, so nothing it sends is trusted: its tools and results are
+made well-formed MCP before they are answered (``mcp_shapes``), one message is at most
+``message_limit()`` bytes, and a server whose connection ends (it exits, it sends past the
+limit, its output closes) is listed as ``exited`` or ``failed`` (with ``error``) and started
+again by adding its configuration again.
 
 A result is bounded as the built-in tools' output is: its text parts together keep the
 first ``TOOLSERVER_OUTPUT_LIMIT`` bytes (UTF-8), cut with the usual marker, and a result
@@ -47,6 +54,7 @@ from pathlib import Path
 from typing import Any
 
 from .mcp_client import (
+    CallerGone,
     Connection,
     HttpConnection,
     McpClientError,
@@ -281,6 +289,10 @@ class McpServers:
             return _error_result(
                 f"the MCP server {server.name!r} did not answer {tool} within {timeout:g} s "
                 "(SANDBOX_MAX_CALL_TIMEOUT_S); the call was cancelled"
+            )
+        except CallerGone:  # no one reads this answer; said for the record all the same
+            return _error_result(
+                f"the caller hung up: {tool} of the MCP server {server.name!r} was cancelled"
             )
         except RpcError as exc:
             return _error_result(f"{server.name}: {exc}")

@@ -383,7 +383,8 @@ class Handler(BaseHTTPRequestHandler):
         found = self.server.mcp.find(name) if tool is None else None
         if found is not None:  # a tool of an MCP server in the sandbox: its own result
             args, started = self._json_body(), time.time_ns()
-            result = self.server.mcp.call(*found, args)
+            with serving(self.connection):  # a caller that hangs up cancels the call
+                result = self.server.mcp.call(*found, args)
             error = "tool_error" if result["isError"] else None
             return self._json(
                 200, result, tool_span(self.headers.get("traceparent"), name, started, error)
