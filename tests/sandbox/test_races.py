@@ -172,3 +172,43 @@ def test_a_docker_start_cancelled_while_its_container_is_made_leaves_none(settin
         all=True, filters={"label": f"agentscope-faas.sandbox-id={sandbox_id}"}
     )
     assert left == []
+
+
+def test_a_docker_start_cancelled_by_an_anyio_scope_leaves_none(settings, docker_client):
+    """A start cancelled as the MCP SDK cancels its task groups: an anyio cancel scope
+    cancels again at every await until the task ends, so the launcher cannot await the
+    container's removal; it follows the end of the thread making the container."""
+    import asyncio
+
+    import anyio
+    import pytest
+
+    from functions.runtime.sandbox.launchers.docker import DockerLauncher
+
+    if settings.sandbox_backend != "docker":
+        pytest.skip("the Docker launcher's own start")
+    launcher = DockerLauncher(settings)
+    sandbox_id = f"sbx-scoped-{uuid.uuid4().hex[:12]}"
+    label = {"label": f"agentscope-faas.sandbox-id={sandbox_id}"}
+    since = time.time()
+
+    async def cancel_midway() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(launcher.start, "base", sandbox_id, "t" * 43)
+            await asyncio.sleep(0)  # the start is in Docker's hands, on its thread
+            group.cancel_scope.cancel()
+        # the thread making the container has ended: what it made is removed after it
+        await asyncio.get_running_loop().shutdown_default_executor()
+        deadline = time.monotonic() + 30
+        while docker_client.containers.list(all=True, filters=label):
+            assert time.monotonic() < deadline, "the cancelled start's container stayed"
+            await asyncio.sleep(0.05)
+
+    asyncio.run(cancel_midway())
+    events = docker_client.events(
+        since=int(since),
+        until=int(time.time()) + 1,
+        filters={"type": "container", "event": "create", **label},
+        decode=True,
+    )
+    assert len(list(events)) == 1  # it was made, and then removed

@@ -19,6 +19,7 @@ import contextlib
 import hashlib
 import os
 import socket
+import threading
 import time
 import uuid
 from typing import Any
@@ -48,6 +49,20 @@ def _created(container: Any) -> float:
     except ValueError:
         return 0.0
     return whole + float(f"0.{frac[:6] or 0}")
+
+
+def _remove_when_made(running: asyncio.Future) -> None:
+    """Remove the container a cancelled start's thread made, in a thread of its own (a done
+    callback of that thread's future: it runs whatever became of the start's task)."""
+    if running.cancelled() or running.exception() is not None:
+        return  # nothing made (or the loop is closing: the reaper ends what was)
+    made = running.result()[0]
+    threading.Thread(target=_remove_quietly, args=(made,), daemon=True).start()
+
+
+def _remove_quietly(container: Any) -> None:
+    with contextlib.suppress(Exception):
+        container.remove(force=True)
 
 
 def _published(container: Any, port: int) -> str | None:
@@ -207,9 +222,19 @@ class DockerLauncher(Launcher):
         except asyncio.CancelledError:
             # the thread goes on and makes the container anyway: remove it once it exists,
             # so a start cancelled (a shutdown, a caller gone) leaves nothing unrecorded
-            with contextlib.suppress(Exception):
-                made, _ = await running
-                await asyncio.to_thread(made.remove, force=True)
+            try:
+                made, _ = await asyncio.shield(running)
+            except asyncio.CancelledError:
+                # cancelled again: an anyio cancel scope (the MCP SDK's task groups) cancels
+                # at every await until its task ends, so the removal cannot be awaited here;
+                # it follows the thread's end instead
+                running.add_done_callback(_remove_when_made)
+                raise
+            except Exception:
+                made = None  # the thread failed: nothing was made
+            if made is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.to_thread(made.remove, force=True)
             raise
         endpoint = f"http://127.0.0.1:{port}"
         try:
