@@ -5,7 +5,8 @@ sandboxes/{sandbox_id}                                 the record (compare-and-s
 sandbox-calls/{sandbox_id}/{deadline}-{nonce}          a call in flight (create-only, deleted
                                                        when it ends; deadline: Unix seconds)
 sandbox-pool/{type}/{sandbox_id}                       a warm, unclaimed sandbox's record
-users/{user}/sessions/{session}/sandboxes/{type}       the session's sandbox of a type: its id
+users/{user}/sessions/{session}/sandboxes/{type}       the session's sandbox of a type: its id,
+                                                       or a claim on making it (below)
 users/{user}/quotas/sandboxes                          the user's live sandboxes, with
                                                        USER_MAX_SANDBOXES set (quota.py)
 ```
@@ -17,6 +18,15 @@ carries the deadline so a LIST alone answers "is a call in flight".
 
 A pooled sandbox is claimed by creating its ``sandboxes/{id}`` record create-only: exactly
 one claimer succeeds, whoever else read the same pool entry moves on to the next.
+
+A session's first sandbox is made under a claim: the binding is first written as
+``{"pending": <nonce>, "until": <Unix seconds>}`` (create-only, or compare-and-set over a
+binding whose sandbox is gone), and only its writer launches; the launch's end replaces it
+with ``{"sandbox_id"}`` by compare-and-set on the claim's etag. Concurrent first uses of the
+session wait for that, so one session costs one launch and one quota place. The claim is a
+lease, renewed while the launch runs: one whose ``until`` passed (its instance died) is
+taken over by compare-and-set, as a session lease is (``runtime/services/lock.py``); one
+given up is written with ``until`` 0 (object stores offer no conditional delete).
 
 Records sit under one ``sandboxes/`` prefix rather than under their user, because the
 reaper must list every sandbox and the store can only list by prefix. The record holds the
@@ -30,6 +40,7 @@ import json
 import logging
 import secrets
 import time
+from dataclasses import dataclass
 
 from pydantic import BaseModel, ValidationError
 
@@ -119,6 +130,22 @@ def pool_key(sandbox_type: str, sandbox_id: str) -> str:
 def session_sandbox_key(user_id: str, session_id: str, sandbox_type: str) -> str:
     kind = validate_plain_id(sandbox_type, "type")
     return f"{session_prefix(user_id, session_id)}sandboxes/{kind}"
+
+
+@dataclass
+class Binding:
+    """A session's binding of a sandbox type, as stored: its sandbox (``sandbox_id``) or a
+    claim on making it (``claim``, lasting until ``until``, Unix seconds)."""
+
+    etag: str
+    sandbox_id: str | None = None
+    claim: str | None = None
+    until: float = 0.0
+
+    def pending(self, now: float | None = None) -> bool:
+        """A claim still held: its sandbox is being made (by whoever wrote it)."""
+        now = time.time() if now is None else now
+        return self.sandbox_id is None and self.until > now
 
 
 class Registry:
@@ -217,21 +244,58 @@ class Registry:
     async def remove_pooled(self, sandbox_type: str, sandbox_id: str) -> None:
         await self.store.delete(pool_key(sandbox_type, sandbox_id))
 
-    async def session_sandbox(
+    async def session_binding(
         self, user_id: str, session_id: str, sandbox_type: str
-    ) -> tuple[str, str] | None:
-        """(sandbox id, etag) of the session's sandbox of this type, if one was bound."""
+    ) -> Binding | None:
+        """The session's binding for this type: its sandbox, or a claim on making it; None
+        when there is none. One this version cannot read is a lapsed claim (overwritten by
+        compare-and-set like any other)."""
         found = await self.store.get(session_sandbox_key(user_id, session_id, sandbox_type))
         if found is None:
             return None
-        return json.loads(found[0])["sandbox_id"], found[1]
+        data, etag = found
+        try:
+            raw = json.loads(data)
+        except ValueError:
+            raw = None
+        if not isinstance(raw, dict):
+            return Binding(etag)
+        sandbox_id = raw.get("sandbox_id")
+        if isinstance(sandbox_id, str):
+            return Binding(etag, sandbox_id=sandbox_id)
+        until = raw.get("until")
+        if not isinstance(until, int | float) or isinstance(until, bool):
+            until = 0.0  # no readable lease: lapsed
+        return Binding(etag, claim=str(raw.get("pending") or ""), until=float(until))
+
+    async def claim_session(
+        self,
+        user_id: str,
+        session_id: str,
+        sandbox_type: str,
+        claim: str,
+        until: float,
+        etag: str | None,
+    ) -> str | None:
+        """Write the claim ``claim`` on making the session's sandbox, lasting ``until``:
+        create-only, or over the binding ``etag``. Its etag; None when another write came
+        first."""
+        body = json.dumps({"pending": claim, "until": until}).encode()
+        key = session_sandbox_key(user_id, session_id, sandbox_type)
+        try:
+            if etag is None:
+                return await self.store.put(key, body, if_none_match=True)
+            return await self.store.put(key, body, if_match=etag)
+        except PreconditionFailed:
+            return None
 
     async def bind(
         self, user_id: str, session_id: str, sandbox_type: str, sandbox_id: str, etag: str | None
     ) -> bool:
-        """Point the session at ``sandbox_id``: create-only, or replacing the binding ``etag``.
+        """Point the session at ``sandbox_id``: create-only, or replacing the binding ``etag``
+        (the claim under which it was made).
 
-        False when another instance bound the session first; the caller then uses theirs.
+        False when another instance wrote the binding first; the caller then uses theirs.
         """
         body = json.dumps({"sandbox_id": sandbox_id}).encode()
         key = session_sandbox_key(user_id, session_id, sandbox_type)

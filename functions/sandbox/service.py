@@ -2,7 +2,10 @@
 
 Every step that two instances could race on is decided by the object store: a record is
 created create-only, a session's binding is create-only or compare-and-set, a renewal is
-compare-and-set. The loser of a race stops what it launched and uses the winner's sandbox.
+compare-and-set. A session's sandbox is made under a claim on its binding, so concurrent
+first uses wait for one launch rather than race several (``create``); the loser of a race
+that still happens (a claim that lapsed) stops what it launched and uses the winner's. A
+create, once under way, runs to its end whatever becomes of its caller (``_unstoppable``).
 
 A sandbox's TTL counts idle time: a call renews the record when it starts (``live``) and
 when it ends (``end_call``), and a call that could outlast the record marks itself in flight
@@ -19,8 +22,9 @@ import logging
 import re
 import secrets
 import time
+from collections.abc import Coroutine
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from functions.runtime.instance import HTTP_TIMEOUT_S
 from functions.runtime.sandbox.errors import (
@@ -50,6 +54,13 @@ CALL_DEADLINE_S = HTTP_TIMEOUT_S + 60.0
 RENEW_ATTEMPTS = 5
 HTTP_TIMEOUT_MARGIN_S = 10.0  # a held request's answer still has to travel back
 READY_FAILURE_CHARS = 500  # of a failed start's reasons, in the log
+# a claim on making a session's sandbox: renewed every third of it while the make runs, so
+# one whose instance died is taken over this long after its last renewal
+CLAIM_LEASE_S = 10.0
+CLAIM_POLL_S = 0.05  # a concurrent first use looks for the binding this often, doubling
+CLAIM_POLL_MAX_S = 0.5
+
+T = TypeVar("T")
 
 
 def new_sandbox_id() -> str:
@@ -70,6 +81,86 @@ def scrubbed(message: str, handle: str) -> str:
     return message
 
 
+def _settled(task: asyncio.Task) -> None:
+    """Retrieve an unstoppable make's failure: its caller may have gone (cancelled) and its
+    cleanup has run; the caller, if still there, is told through the shield."""
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("a sandbox create failed: %s", task.exception())
+
+
+class _ClaimKeeper:
+    """Renews a claim on making a session's sandbox (``registry.py``) while the make runs.
+
+    Renewals stop (``stop``) before the bind, so none races the bind's compare-and-set; a
+    renewal under way when asked to stop finishes first, so the etag kept is the claim's
+    latest. ``give_up`` writes the claim lapsed, so that the session's next use claims it at
+    once instead of waiting out the lease.
+    """
+
+    def __init__(
+        self,
+        registry: Registry,
+        user_id: str,
+        session_id: str,
+        sandbox_type: str,
+        nonce: str,
+        etag: str,
+    ) -> None:
+        self.registry = registry
+        self.where = (user_id, session_id, sandbox_type)
+        self.nonce = nonce
+        self.etag: str | None = etag
+        self._stop = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._renew())
+
+    @classmethod
+    async def claim(
+        cls,
+        registry: Registry,
+        user_id: str,
+        session_id: str,
+        sandbox_type: str,
+        over: str | None,
+    ) -> _ClaimKeeper | None:
+        """Claim making the session's sandbox (create-only, or over the binding ``over``)
+        and keep the claim renewed; None when another write came first."""
+        nonce = secrets.token_hex(8)
+        until = time.time() + CLAIM_LEASE_S
+        where = (user_id, session_id, sandbox_type)
+        etag = await registry.claim_session(*where, nonce, until, over)
+        return None if etag is None else cls(registry, *where, nonce, etag)
+
+    async def _renew(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), CLAIM_LEASE_S / 3)
+            if self._stop.is_set() or self.etag is None:
+                return
+            until = time.time() + CLAIM_LEASE_S
+            try:
+                self.etag = await self.registry.claim_session(
+                    *self.where, self.nonce, until, self.etag
+                )
+            except Exception as exc:  # the next renewal may pass; if none does, it lapses
+                log.warning("could not renew a claim on a session's sandbox: %s", exc)
+
+    async def stop(self) -> str | None:
+        """Stop renewing; the claim's etag, None when it was lost (taken over)."""
+        self._stop.set()
+        await self._task
+        return self.etag
+
+    async def give_up(self) -> None:
+        """Stop renewing and write the claim lapsed (best effort: else it lapses itself)."""
+        etag = await self.stop()
+        if etag is None:
+            return
+        try:
+            await self.registry.claim_session(*self.where, self.nonce, 0.0, etag)
+        except StoreError as exc:
+            log.warning("could not give up a claim on a session's sandbox: %s", exc)
+
+
 @dataclass
 class Reaped:
     expired: int
@@ -88,6 +179,7 @@ class SandboxService:
         ]
         self._filling = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
+        self._making: set[asyncio.Task] = set()  # creates, run to their end (``_unstoppable``)
 
     # -- create ----------------------------------------------------------------------------
 
@@ -98,51 +190,126 @@ class SandboxService:
         session_id: str | None = None,
         ttl_s: float | None = None,
     ) -> tuple[SandboxRecord, bool]:
-        """(record, created): the session's live sandbox of this type, else a new one."""
+        """(record, created): the session's live sandbox of this type, else a new one.
+
+        A session's sandbox is made under a claim on its binding (``registry.py``): the
+        request that writes the claim makes it, concurrent first uses of the session wait
+        for its binding instead of each launching (and each taking a quota place) only to
+        lose the bind. A claim whose holder died lapses after ``CLAIM_LEASE_S`` and is taken
+        over. Waiting ends at a deadline: ``SandboxRace`` (409, retryable).
+        """
         get_sandbox_type(sandbox_type)
         validate_id(user_id, "user_id")
         ttl = float(ttl_s or self.settings.sandbox_ttl_s)
-        binding = None
-        if session_id is not None:
-            binding = await self.registry.session_sandbox(user_id, session_id, sandbox_type)
-            if binding is not None:
-                existing = await self.live(binding[0])
+        if session_id is None:
+            made = await self._unstoppable(self._make(sandbox_type, user_id, None, ttl, ttl_s))
+            assert made is not None
+            return made, True
+        # the longest a holder's launch takes, plus a lapsed claim's lease: then it is ours
+        deadline = time.monotonic() + self.settings.sandbox_ready_timeout_s + 2 * CLAIM_LEASE_S
+        poll = CLAIM_POLL_S
+        while True:
+            binding = await self.registry.session_binding(user_id, session_id, sandbox_type)
+            if binding is not None and binding.sandbox_id is not None:
+                existing = await self.live(binding.sandbox_id)
                 if existing is not None:
                     return existing, False
-        ticket = await self.quota.admit(user_id)  # USER_MAX_SANDBOXES: 429 at the limit
-        record = None
-        if ttl_s is None or not self.launcher.ends_idle:
-            # a pooled FC/AgentRun session idles out at the backend's default, not at ttl_s
-            record = await self._claim_pooled(sandbox_type, user_id, session_id, ttl)
-        launched = record is None
-        if record is None:
-            await self._check_capacity()
-            record = await self._launch(
-                sandbox_type, user_id, session_id, ttl, idle_timeout_s=ttl_s
+            elif binding is not None and binding.pending():
+                # another request (any instance) is making it: wait, launching and admitting
+                # nothing, so this one is served by it and never refused its quota place
+                if time.monotonic() >= deadline:
+                    raise SandboxRace("the session's sandbox is still being made; retry")
+                await asyncio.sleep(poll)
+                poll = min(poll * 2, CLAIM_POLL_MAX_S)
+                continue
+            # the claim is written by the make itself: a caller gone right after it landed
+            # would leave a claim no make holds, for the session's next uses to wait out
+            made = await self._unstoppable(
+                self._make(
+                    sandbox_type, user_id, session_id, ttl, ttl_s, binding.etag if binding else None
+                )
             )
+            if made is not None:
+                return made, True
+            # another request claimed (or bound) it first, or took our lapsed claim over
+            if time.monotonic() >= deadline:
+                raise SandboxRace("the session's sandbox changed; retry")
+
+    async def _unstoppable(self, work: Coroutine[Any, Any, T]) -> T:
+        """``work``'s result, run in a task of its own that the caller's cancellation does
+        not reach: a make, once begun, ends with its sandbox recorded, counted and bound
+        (reachable, and ended by its TTL) or removed, never with a container that no record
+        or quota knows. A request is cancelled at any await (a client hanging up on an MCP
+        request cancels the SDK's task group, whose cancellation strikes again at every
+        await of the cleanup); a task of its own is outside that. ``close`` waits for it."""
+        task = asyncio.get_running_loop().create_task(work)
+        self._making.add(task)
+        task.add_done_callback(_settled)
+        task.add_done_callback(self._making.discard)
+        return await asyncio.shield(task)
+
+    async def _make(
+        self,
+        sandbox_type: str,
+        user_id: str,
+        session_id: str | None,
+        ttl: float,
+        ttl_s: float | None,
+        over: str | None = None,
+    ) -> SandboxRecord | None:
+        """Admit, launch (or take a warm one), count and, for a session, bind a new sandbox.
+        A session's is made under a claim on its binding, written first (create-only, or
+        over the binding ``over``: a lapsed claim, or one naming a sandbox gone): None when
+        another request's write came first, or took over our claim before the bind (the
+        sandbox made is removed again). A failure gives the claim up, so that the session's
+        next use makes its own at once."""
+        keeper = None
+        if session_id is not None:
+            keeper = await _ClaimKeeper.claim(
+                self.registry, user_id, session_id, sandbox_type, over
+            )
+            if keeper is None:
+                return None
+        try:
+            ticket = await self.quota.admit(user_id)  # USER_MAX_SANDBOXES: 429 at the limit
+            record = None
+            if ttl_s is None or not self.launcher.ends_idle:
+                # a pooled FC/AgentRun session idles out at the backend's default, not at ttl_s
+                record = await self._claim_pooled(sandbox_type, user_id, session_id, ttl)
+            launched = record is None
+            if record is None:
+                await self._check_capacity()
+                record = await self._launch(
+                    sandbox_type, user_id, session_id, ttl, idle_timeout_s=ttl_s
+                )
+        except BaseException:
+            if keeper is not None:
+                await keeper.give_up()
+            raise
         try:
             if launched:  # creates racing past the check above: the last to count loses
                 await self._check_capacity(including=record.id)
             # QuotaExceeded: another instance gave the user their last one meanwhile
             await self.quota.hold(ticket, record.id)
-            bound = session_id is None or await self.registry.bind(
-                user_id, session_id, sandbox_type, record.id, binding[1] if binding else None
-            )
+            bound = True
+            if keeper is not None:
+                assert session_id is not None
+                etag = await keeper.stop()  # no renewal may race the bind's compare-and-set
+                bound = etag is not None and await self.registry.bind(
+                    user_id, session_id, sandbox_type, record.id, etag
+                )
         except BaseException:  # refused or failed: the caller is told so, nothing is left
             await self._discard(record.id)
+            if keeper is not None:
+                await keeper.give_up()
             raise
         if not bound:
-            assert session_id is not None
-            # another instance bound this session first: use its sandbox, drop ours
-            await self.delete(record.id)
-            winner = await self.registry.session_sandbox(user_id, session_id, sandbox_type)
-            found = await self.live(winner[0]) if winner else None
-            if found is None:
-                raise SandboxRace("the session's sandbox changed; retry")
-            return found, False
+            # another instance took the session over (our claim lapsed): ours goes
+            await self._discard(record.id)
+            return None
         if record.expires_at - time.time() < record.ttl_s / 2:
             await self.renew(record.id)  # a short ttl_s: it counts from the answer
-        return record, True
+        return record
 
     async def _discard(self, sandbox_id: str) -> None:
         """Delete a sandbox whose create failed, whatever interrupts it; a store or backend
@@ -269,6 +436,8 @@ class SandboxService:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        # a create under way ends recorded or removed (bounded by SANDBOX_READY_TIMEOUT_S)
+        await asyncio.gather(*self._making, return_exceptions=True)
 
     async def _launch(
         self,

@@ -9,6 +9,7 @@ call's in-flight marker goes as a finished call's does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -20,7 +21,7 @@ from functions.runtime.server import build_app
 from functions.runtime.settings import Settings
 from functions.sandbox.registry import CALLS
 from tests.fixtures.servers import serve_app
-from tests.sandbox.support import text_of
+from tests.sandbox.support import containers_of, text_of, unrecorded
 
 DEADLINE_S = 30.0  # far below the 600 s the work would take if nothing stopped it
 
@@ -196,3 +197,94 @@ def test_a_turn_over_its_seconds_budget_leaves_the_sandbox_free(serve, settings,
         nxt = turn(url, "s2", "'free'")
     assert nxt["status"] == "completed"
     assert reply_of(nxt) == "running: 'free'\n"  # not "busy: another cell is still running"
+
+
+def hang_up_on_first_use(docker_client, settings: Settings, base_url: str, path: str) -> bool:
+    """POST a first use (``tools/list``) of a session to ``path``, and hang up as soon as a
+    container of the deployment appears: while its launch is under way. False when the
+    answer came first (nothing to hang up on)."""
+    before = {c.id for c in containers_of(docker_client, settings)}
+    message = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+    accept = {"Accept": "application/json, text/event-stream"}
+
+    async def run() -> bool:
+        async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
+            call = asyncio.create_task(client.post(path, json=message, headers=accept))
+            deadline = time.monotonic() + 60
+            while not {c.id for c in containers_of(docker_client, settings)} - before:
+                if call.done():
+                    return False
+                assert time.monotonic() < deadline, "no container was launched"
+                await asyncio.sleep(0.01)
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+            return True
+
+    return asyncio.run(run())
+
+
+def test_a_first_use_whose_caller_hung_up_leaves_no_unrecorded_container(
+    serve, settings, docker_client
+):
+    """A client hangs up on a session's first use of the MCP door while its sandbox is
+    launching (the MCP SDK then cancels its task group, striking at every await): the
+    launch ends recorded, counted and bound to the session (reached by the session's next
+    use, ended by its TTL) or removed - never a container that no record knows, which no
+    quota counts and only the orphan reaper would end."""
+    limited = settings.model_copy(update={"user_max_sandboxes": 5})
+    http = serve(limited)
+    sessions = [f"gone-{n}" for n in range(3)]
+    hung_up = [
+        hang_up_on_first_use(
+            docker_client, limited, str(http.base_url), f"/v1/mcp?type=base&session_id={s}"
+        )
+        for s in sessions
+    ]
+    assert any(hung_up), "every first use answered before a container appeared"
+    until(
+        lambda: not unrecorded(docker_client, limited),
+        "a container whose caller hung up stayed unrecorded",
+    )
+    listed = http.get("/v1/sandboxes").json()["items"]
+    assert len(listed) == len(containers_of(docker_client, limited))
+    for box in listed:  # each one made is its session's, and counted: a next use reuses it
+        assert box["session_id"] in sessions
+        again = http.post(
+            f"/v1/mcp?type=base&session_id={box['session_id']}",
+            json={"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
+            headers={"Accept": "application/json, text/event-stream"},
+        )
+        assert again.status_code == 200, again.text
+    assert len(containers_of(docker_client, limited)) == len(listed)
+
+
+def test_a_rest_create_whose_caller_hung_up_leaves_no_unrecorded_container(
+    serve, settings, docker_client
+):
+    """``POST /v1/sandboxes``, hung up on while its sandbox launches: the same holds."""
+    http = serve(settings)
+    before: set[str] = set()
+
+    async def run() -> None:
+        async with httpx.AsyncClient(base_url=str(http.base_url), timeout=120) as client:
+            body = {"type": "base", "session_id": "rest-gone"}
+            call = asyncio.create_task(client.post("/v1/sandboxes", json=body))
+            deadline = time.monotonic() + 60
+            while not {c.id for c in containers_of(docker_client, settings)} - before:
+                if call.done():
+                    return
+                assert time.monotonic() < deadline, "no container was launched"
+                await asyncio.sleep(0.01)
+            call.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await call
+
+    asyncio.run(run())
+    until(
+        lambda: not unrecorded(docker_client, settings),
+        "a container whose caller hung up stayed unrecorded",
+    )
+    again = http.post("/v1/sandboxes", json={"type": "base", "session_id": "rest-gone"})
+    assert again.status_code in (200, 201), again.text
+    assert len(containers_of(docker_client, settings)) == 1

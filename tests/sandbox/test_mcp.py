@@ -11,6 +11,7 @@ import asyncio
 import base64
 import logging
 import sys
+import time
 from pathlib import Path
 
 import httpx
@@ -23,7 +24,7 @@ from mcp.shared.exceptions import MCPError
 from functions.runtime.settings import Settings
 from local_emulator.tokens import mint_token
 from tests.fakes.mcp_server_stdlib import tiny_png
-from tests.sandbox.support import containers_of
+from tests.sandbox.support import containers_made_since, containers_of
 
 SERVER_SOURCE = (Path(__file__).parents[1] / "fakes" / "mcp_server_stdlib.py").read_text()
 INITIALIZE = {
@@ -204,6 +205,53 @@ def test_the_session_endpoint_makes_one_sandbox_on_first_use_and_reuses_it(
     assert bad.status_code == 422 and bad.json()["code"] == "unknown_type"
     missing = httpx.post(f"{first.base_url}/v1/mcp?type=base", json=INITIALIZE)
     assert missing.status_code == 422
+
+
+def test_concurrent_first_uses_of_a_session_share_one_sandbox_at_the_quota(
+    serve, settings, docker_client
+):
+    """Several clients' first tool calls on one session at once, on two instances, for a
+    user with room for one more sandbox: all are served by one sandbox, made by one launch;
+    none is refused the quota its session's sandbox already holds."""
+    quota = settings.model_copy(
+        update={"auth_mode": "jwt", "auth_jwt_secret": SECRET, "user_max_sandboxes": 2}
+    )
+    first, second = serve(quota), serve(quota)
+    token = mint_token(SECRET, "alice")
+    held = first.post(
+        "/v1/sandboxes", json={"type": "base"}, headers={"Authorization": f"Bearer {token}"}
+    )
+    assert held.status_code == 201, held.text
+    before = {c.id for c in containers_of(docker_client, quota)}
+    since = time.time()
+    path = "/v1/mcp?type=base&session_id=raced"
+    clients = 6
+    ready: list[None] = []
+    go = asyncio.Event()
+
+    async def use(base: str) -> str:
+        async with client(f"{base}{path}", token) as mcp:
+            ready.append(None)  # every client's session is open before any first call
+            if len(ready) == clients:
+                go.set()
+            await go.wait()
+            result = await mcp.call_tool("run_shell_command", {"command": "hostname"})
+            assert not result.is_error, text(result)
+            return text(result)
+
+    async def race() -> list:
+        bases = [str(first.base_url), str(second.base_url)] * (clients // 2)
+        return await asyncio.gather(*(use(b) for b in bases), return_exceptions=True)
+
+    answers = asyncio.run(race())
+    failed = [a for a in answers if isinstance(a, BaseException)]
+    assert not failed, failed
+    assert len(set(answers)) == 1, answers  # one sandbox's hostname
+    made = [c for c in containers_made_since(docker_client, quota, since) if c not in before]
+    assert len(made) == 1, f"{len(made)} launches for one session"
+    listed = first.get("/v1/sandboxes", headers={"Authorization": f"Bearer {token}"}).json()
+    assert {box["session_id"] for box in listed["items"]} == {None, "raced"}
+    assert len(containers_of(docker_client, quota)) == 2
 
 
 def test_mcp_servers_at_create_and_later_join_the_tools(serve, settings, caplog):

@@ -212,3 +212,68 @@ def test_a_docker_start_cancelled_by_an_anyio_scope_leaves_none(settings, docker
         decode=True,
     )
     assert len(list(events)) == 1  # it was made, and then removed
+
+
+def session_binding(settings, user: str, session: str) -> dict | None:
+    import asyncio
+    import json
+
+    from functions.runtime.storage import open_store
+    from functions.sandbox.registry import session_sandbox_key
+
+    async def get() -> dict | None:
+        store = open_store(settings.store_url, settings)
+        try:
+            found = await store.get(session_sandbox_key(user, session, "base"))
+            return None if found is None else json.loads(found[0])
+        finally:
+            await store.close()
+
+    return asyncio.run(get())
+
+
+def test_a_lapsed_claim_on_a_session_s_sandbox_is_taken_over(serve, settings, docker_client):
+    """An instance that died while making a session's sandbox leaves its claim on the
+    binding: the next use waits, launching nothing, until the claim's lease lapses, then
+    takes it over and makes the sandbox itself."""
+    import asyncio
+    import json
+
+    from functions.runtime.storage import open_store
+    from functions.sandbox.registry import session_sandbox_key
+
+    http = serve(settings)
+    user = settings.default_user_id
+    until = time.time() + 2
+
+    async def dead_claim() -> None:
+        store = open_store(settings.store_url, settings)
+        try:
+            body = json.dumps({"pending": "died", "until": until}).encode()
+            await store.put(session_sandbox_key(user, "s", "base"), body, if_none_match=True)
+        finally:
+            await store.close()
+
+    asyncio.run(dead_claim())
+    created = http.post("/v1/sandboxes", json={"type": "base", "session_id": "s"})
+    assert created.status_code == 201, created.text
+    assert time.time() >= until, "the live claim was taken over before its lease lapsed"
+    assert session_binding(settings, user, "s") == {"sandbox_id": created.json()["sandbox_id"]}
+    assert len(containers_of(docker_client, settings)) == 1
+
+
+def test_a_make_refused_gives_its_claim_up_for_the_next_use(serve, settings, docker_client):
+    """A session's first use refused (the user's quota full) leaves no claim to wait out:
+    once there is room, the next use makes the sandbox at once."""
+    http = serve(settings.model_copy(update={"user_max_sandboxes": 1}))
+    user = settings.default_user_id
+    held = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    refused = http.post("/v1/sandboxes", json={"type": "base", "session_id": "s"})
+    assert refused.status_code == 429, refused.text
+    binding = session_binding(settings, user, "s")
+    assert binding is not None and binding["until"] == 0  # given up, not left to lapse
+    assert http.delete(f"/v1/sandboxes/{held}").json()["deleted"] is True
+    created = http.post("/v1/sandboxes", json={"type": "base", "session_id": "s"})
+    assert created.status_code == 201, created.text
+    assert session_binding(settings, user, "s") == {"sandbox_id": created.json()["sandbox_id"]}
+    assert len(containers_of(docker_client, settings)) == 1
