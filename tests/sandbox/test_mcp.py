@@ -445,3 +445,23 @@ def test_without_the_mcp_package_the_mcp_routes_say_so(serve, settings, monkeypa
         assert refused.status_code == 501, refused.text
         assert refused.json()["code"] == "not_supported"
         assert "mcp package 2.x" in refused.json()["detail"]
+
+
+def test_a_tool_name_longer_than_any_tool_s_is_an_unknown_tool_on_both_doors(serve, settings):
+    """Past what a URL to the tool server holds, a name is no tool's: -32602, not a crash."""
+    http = serve(settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+
+    async def refused(url: str) -> MCPError:
+        async with client(url) as mcp:
+            with pytest.raises(MCPError) as err:
+                await mcp.call_tool("a" * 70_000, {})
+            return err.value
+
+    for url in (
+        f"{http.base_url}/v1/sandboxes/{sid}/mcp",
+        f"{http.base_url}/v1/mcp?type=base&session_id=long",
+    ):
+        error = asyncio.run(refused(url))
+        assert error.code == -32602 and error.data["code"] == "unknown_tool"
+        assert "70000 characters" in error.data["detail"]
