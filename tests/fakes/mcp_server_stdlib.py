@@ -167,6 +167,17 @@ def serve_stdio() -> None:
             sys.stdout.flush()
 
 
+def answer_json(handler: BaseHTTPRequestHandler, answer: dict | None) -> None:
+    """Write ``answer`` (``handle``'s) as Streamable HTTP does: 200 with its JSON, or 202
+    with no body for a notification's ``None``."""
+    data = json.dumps(answer).encode() if answer is not None else b""
+    handler.send_response(200 if answer is not None else 202)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(data)))
+    handler.end_headers()
+    handler.wfile.write(data)
+
+
 class _Http(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     session = uuid.uuid4().hex

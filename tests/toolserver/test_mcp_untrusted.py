@@ -20,7 +20,7 @@ import httpx
 import mcp.types
 import pytest
 
-from tests.fakes.mcp_server_stdlib import handle
+from tests.fakes.mcp_server_stdlib import answer_json, handle
 from tests.toolserver.conftest import RunningToolServer
 from tests.toolserver.test_mcp_servers import add
 
@@ -173,13 +173,7 @@ def mcp_over_http(tools_call: Any) -> Iterator[str]:
             message = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             if message.get("method") == "tools/call":
                 return tools_call(self)
-            answer = handle(message)
-            data = json.dumps(answer).encode() if answer is not None else b""
-            self.send_response(200 if answer is not None else 202)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            answer_json(self, handle(message))
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True

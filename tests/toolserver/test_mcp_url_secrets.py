@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.fakes.mcp_server_stdlib import handle
+from tests.fakes.mcp_server_stdlib import answer_json, handle
 from tests.fixtures.servers import free_port, wait_http
 from tests.toolserver.test_mcp_servers import STDLIB_SERVER, add
 
@@ -105,13 +105,7 @@ def recording_server(redirect: tuple[int, str] | None = None) -> Iterator[tuple[
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return
-            answer = handle(json.loads(body)) if self.command == "POST" and body else None
-            data = json.dumps(answer).encode() if answer is not None else b""
-            self.send_response(200 if answer is not None else 202)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            answer_json(self, handle(json.loads(body)) if self.command == "POST" and body else None)
 
         do_GET = do_POST = do_DELETE = _go
 

@@ -102,14 +102,19 @@ def _base64(item: dict[str, Any], field: str, what: str) -> str:
     return value
 
 
-def _optional(item: dict[str, Any], out: dict[str, Any]) -> None:
-    """The optional fields every block may have, kept when well-formed."""
-    meta = item.get("_meta")
+def _keep_meta(source: dict[str, Any], out: dict[str, Any]) -> None:
+    """``source``'s ``_meta`` into ``out`` when it is a well-formed object; else none."""
+    meta = source.get("_meta")
     if isinstance(meta, dict):
         try:
             out["_meta"] = clean_json(meta)
         except Malformed:
             pass
+
+
+def _optional(item: dict[str, Any], out: dict[str, Any]) -> None:
+    """The optional fields every block may have, kept when well-formed."""
+    _keep_meta(item, out)
     notes = item.get("annotations")
     if isinstance(notes, dict):
         kept: dict[str, Any] = {}
@@ -204,12 +209,7 @@ def call_result(result: dict[str, Any], server: str) -> dict[str, Any]:
             answer["structuredContent"] = clean_json(structured)
         except Malformed as exc:
             notes.append(f"structuredContent of {server!r} left out: {exc}")
-    meta = result.get("_meta")
-    if isinstance(meta, dict):
-        try:
-            answer["_meta"] = clean_json(meta)
-        except Malformed:
-            pass
+    _keep_meta(result, answer)
     blocks += [_note(note) for note in notes]
     return answer
 
