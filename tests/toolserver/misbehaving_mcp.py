@@ -1,6 +1,7 @@
 """A stdio MCP server that misbehaves on request, as user code in a sandbox may.
 
     python3 misbehaving_mcp.py [TOOLS]
+    python3 misbehaving_mcp.py --http PORT   (Streamable HTTP, JSON answers: echo and slow)
 
 ``TOOLS`` picks what ``tools/list`` answers: ``good`` (default: ``echo``, ``bad``, ``slow``)
 or ``odd`` (those plus tools whose names or schemas are malformed). Tools:
@@ -19,6 +20,7 @@ import json
 import os
 import sys
 import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 GOOD_TOOLS = [
     {"name": "echo", "inputSchema": {"type": "object", "properties": {"text": {}}}},
@@ -108,18 +110,65 @@ def slow(ident: int) -> None:
         result(ident, text("finished"))
 
 
+def note_cancelled(params: dict) -> None:
+    with open("cancelled.log", "a") as log:
+        log.write(f"{params.get('requestId')}\n")
+    with wake:
+        cancelled.add(params.get("requestId"))
+        wake.notify_all()
+
+
+class Http(BaseHTTPRequestHandler):
+    """One JSON-RPC message a POST; ``slow`` holds its POST until cancelled (then 202)."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def do_POST(self) -> None:
+        message = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        method, ident = message.get("method"), message.get("id")
+        params = message.get("params") or {}
+        answer = None
+        if method == "notifications/cancelled":
+            note_cancelled(params)
+        elif method == "initialize":
+            info = {"name": "misbehaving", "version": "1"}
+            answer = {"protocolVersion": params.get("protocolVersion"), "capabilities": {}}
+            answer["serverInfo"] = info
+        elif method == "tools/list":
+            answer = {"tools": [t for t in GOOD_TOOLS if t["name"] in ("echo", "slow")]}
+        elif method == "tools/call" and params.get("name") == "slow":
+            open("slow-started", "w").close()
+            with wake:
+                wake.wait_for(lambda: ident in cancelled, timeout=600)
+            answer = None if ident in cancelled else text("finished")
+        elif method == "tools/call":
+            answer = text(str((params.get("arguments") or {}).get("text")))
+        body = (
+            b""
+            if answer is None
+            else json.dumps({"jsonrpc": "2.0", "id": ident, "result": answer}).encode()
+        )
+        self.send_response(202 if answer is None else 200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--http"]:
+        ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), Http).serve_forever()
+        return
     tools = GOOD_TOOLS + (ODD_TOOLS if sys.argv[1:] == ["odd"] else [])
     for line in sys.stdin:
         message = json.loads(line)
         method, ident = message.get("method"), message.get("id")
         params = message.get("params") or {}
         if method == "notifications/cancelled":
-            with open("cancelled.log", "a") as log:
-                log.write(f"{params.get('requestId')}\n")
-            with wake:
-                cancelled.add(params.get("requestId"))
-                wake.notify_all()
+            note_cancelled(params)
             continue
         if ident is None:
             continue

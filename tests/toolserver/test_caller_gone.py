@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
+
+from tests.fixtures.servers import free_port, wait_http
 from tests.toolserver.conftest import RunningToolServer
 from tests.toolserver.test_call_limits import text_of, wait_for
 
@@ -97,9 +102,28 @@ def test_a_caller_that_stays_gets_its_answer(toolserver):
     assert text_of(result) == "done\n"
 
 
-def test_a_call_to_an_mcp_server_whose_caller_left_is_cancelled(toolserver):
+@pytest.fixture
+def url_server(toolserver) -> Iterator[dict]:
+    """The misbehaving server over Streamable HTTP, in the workspace as a stdio one runs."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, str(MISBEHAVING), "--http", str(port)], cwd=toolserver.workspace
+    )
+    try:
+        wait_http(f"http://127.0.0.1:{port}/", proc)
+        yield {"url": f"http://127.0.0.1:{port}/mcp"}
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("transport", ["stdio", "url"])
+def test_a_call_to_an_mcp_server_whose_caller_left_is_cancelled(toolserver, request, transport):
     """The MCP server in the sandbox gets ``notifications/cancelled`` for the request."""
-    config = {"command": sys.executable, "args": [str(MISBEHAVING), "good"]}
+    if transport == "url":
+        config = request.getfixturevalue("url_server")
+    else:
+        config = {"command": sys.executable, "args": [str(MISBEHAVING), "good"]}
     with toolserver.client() as http:
         added = http.post("/mcp-servers", json={"mcpServers": {"m": config}})
     assert added.status_code == 200, added.text

@@ -577,7 +577,42 @@ class HttpConnection:
             ) from None
 
     def request(self, method: str, params: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """The result of ``method``; ``RpcError`` for an error answer, ``Timeout`` past
+        ``timeout`` seconds, ``CallerGone`` if the HTTP caller of this thread's tool call
+        (``caller.serving``) hangs up first: the server is then sent
+        ``notifications/cancelled`` for it, and the exchange is left to end on its own
+        (urllib's blocking read cannot be interrupted; ``timeout`` bounds it)."""
         request_id = next(self._ids)
+        if not served():
+            return self._exchange(method, params, request_id, timeout)
+        waiter = _Waiter()
+        outcome: list[Any] = []
+
+        def exchange() -> None:
+            try:
+                outcome.append(self._exchange(method, params, request_id, timeout))
+            except Exception as exc:  # raised in the caller's thread, as without a watch
+                outcome.append(exc)
+            finally:
+                waiter.finish()
+
+        threading.Thread(target=exchange, name=f"mcp-{self.name}", daemon=True).start()
+        if waiter.wait(timeout + 5.0) is None:  # its own timeout ends the exchange first
+            why = "its caller hung up"
+            try:
+                self.notify("notifications/cancelled", {"requestId": request_id, "reason": why})
+            except McpClientError:
+                pass
+            raise CallerGone(f"{method}: cancelled, {why}")
+        if not outcome:
+            raise Timeout(f"{method}: no answer within {timeout:g} s")
+        if isinstance(outcome[0], Exception):
+            raise outcome[0]
+        return outcome[0]
+
+    def _exchange(
+        self, method: str, params: dict[str, Any], request_id: int, timeout: float
+    ) -> dict[str, Any]:
         message = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
         try:
             with self._post(message, timeout) as resp:
