@@ -172,3 +172,20 @@ def test_a_same_origin_307_or_308_is_followed_with_its_method_body_and_headers(
         assert all(r["headers"]["X-Api-Key"] == f"x-{KEY}" for r in followed)
         calls = [json.loads(r["body"]) for r in followed]
         assert {"initialize", "tools/list", "tools/call"} <= {c.get("method") for c in calls}
+
+
+def test_a_location_s_own_credentials_are_dropped_and_an_ipv6_host_is_named_as_urls_do(
+    start_toolserver,
+):
+    toolserver = start_toolserver(TOOLSERVER_MCP_START_TIMEOUT_S="5")
+    with recording_server((307, "http://evil:pw@127.0.0.1:{port}/mcp/")) as (port, seen):
+        url = f"http://127.0.0.1:{port}/old"
+        added = add(toolserver, {"creds": {"url": url, "headers": SECRET_HEADERS}})
+        assert added.status_code == 200, added.text
+    followed = [r for r in seen if r["path"] == "/mcp/"]
+    mine = SECRET_HEADERS["Authorization"]  # the caller's, never the Location's user:password
+    assert followed and all(r["headers"]["Authorization"] == mine for r in followed)
+    with recording_server((307, "http://[::1]:9/mcp")) as (port, _):
+        url = f"http://127.0.0.1:{port}/old"
+        refused = add(toolserver, {"v6": {"url": url, "headers": SECRET_HEADERS}})
+    assert refused.status_code == 422 and "a redirect to http://[::1]:9," in refused.text

@@ -477,9 +477,11 @@ def _redirect_target(url: str, shown: str, exc: urllib.error.HTTPError) -> str |
     except ValueError:  # a port that is no number, a bracket left open
         origin, same = ("", "", None), False
     if same and exc.code in (307, 308):
-        return target
+        # user:password@ in a Location is the server's choice, not the caller's: dropped
+        return _credentials_apart(target)[0]
     scheme, host, port = origin
-    where = f"{scheme}://{host}:{port}" if host else "an unusable Location"
+    shown_host = f"[{host}]" if ":" in host else host  # an IPv6 literal, as URLs write it
+    where = f"{scheme}://{shown_host}:{port}" if host else "an unusable Location"
     why = (
         "307 and 308 are followed only within the same scheme, host and port"
         if exc.code in (307, 308)
