@@ -10,6 +10,7 @@ import asyncio
 import json
 import signal
 import subprocess
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -83,6 +84,35 @@ def test_a_stop_signal_ends_the_stdio_server_with_stdin_open_and_removes_its_san
         assert len(containers_of(docker_client, settings, owner="embedded")) == 1
         proc.send_signal(signum)
         assert proc.wait(timeout=120) == 0  # stdin is still open
+        assert containers_of(docker_client, settings, owner="embedded") == []
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+@pytest.mark.parametrize("sandbox_backend", ["docker"], indirect=True)
+def test_a_stop_while_the_sandbox_is_made_still_removes_it(settings, docker_client):
+    """The signal comes after the container exists but before the server has its answer:
+    the start runs on, and the container made goes with the process."""
+    params = stdio("--type", "base", SANDBOX_URL="")
+    proc = subprocess.Popen(
+        [params.command, *params.args],
+        env=params.env,
+        cwd=params.cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        _line(proc, INITIALIZE)
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        _line(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        _line(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        deadline = time.monotonic() + 120
+        while not containers_of(docker_client, settings, owner="embedded"):
+            assert time.monotonic() < deadline, "no container was made"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0
         assert containers_of(docker_client, settings, owner="embedded") == []
     finally:
         proc.kill()

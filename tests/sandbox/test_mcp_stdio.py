@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
 import sys
 
 import pytest
@@ -75,3 +76,17 @@ def test_a_name_that_is_no_tool_s_is_refused_and_reaches_no_other_route(serve, s
     assert all(code in {"unknown_tool", "not_found", "invalid_path"} for code in refused[1:-1])
     (box,) = http.get("/v1/sandboxes").json()["items"]  # one sandbox, still running
     assert box["session_id"] == "names" and box["status"] == "running"
+
+
+def test_with_stdin_at_its_end_from_the_start_the_server_exits():
+    """``</dev/null`` (nohup, a supervisor): end of input at once, so the server ends."""
+    params = stdio("--type", "base", SANDBOX_URL="http://127.0.0.1:9")  # never called
+    proc = subprocess.run(
+        [params.command, *params.args],
+        env=params.env,
+        cwd=params.cwd,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr.decode()[-2000:]

@@ -21,9 +21,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
+import stat
 import sys
 from typing import Any
 
@@ -83,8 +85,12 @@ class StdinLines:
 
 
 async def stdin_lines() -> StdinLines | None:
-    """A ``StdinLines`` on a copy of fd 0; None when stdin is a regular file, which an event
-    loop cannot watch (the SDK reads it, and reaches its end, on its own)."""
+    """A ``StdinLines`` on a copy of fd 0 when it is a pipe, a socket or a terminal; None
+    for anything else (a regular file, ``/dev/null``), which an event loop cannot watch
+    (epoll refuses them) and whose end the SDK's own reader reaches at once."""
+    mode = os.fstat(0).st_mode
+    if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode) or os.isatty(0)):
+        return None
     reader = asyncio.StreamReader(limit=MAX_LINE)
     pipe = os.fdopen(os.dup(0), "rb", buffering=0)
     try:
@@ -112,9 +118,17 @@ async def serve(args: argparse.Namespace) -> None:
         for signum in STOP_SIGNALS:
             loop.add_signal_handler(signum, main.cancel)
 
+    start: asyncio.Task[AsyncBaseSandbox] | None = None
+
     async def started() -> AsyncBaseSandbox:
-        async with starting:  # the first use makes it, once
-            return await box.start()
+        nonlocal start
+        async with starting:  # the first use makes it, once; a failed start is tried again
+            if start is None or (start.done() and start.exception() is not None):
+                start = asyncio.ensure_future(box.start())
+        # shielded: a stop that comes while the container is made lets it be made, so that
+        # the close below finds it and removes it (a start cut short would leave it running
+        # for nobody: embedded mode has no reaper)
+        return await asyncio.shield(start)
 
     async def list_tools() -> list[dict[str, Any]]:
         try:
@@ -135,6 +149,9 @@ async def serve(args: argparse.Namespace) -> None:
             await server.run(read, write, server.create_initialization_options())
     finally:
         try:
+            if start is not None:
+                with contextlib.suppress(Exception):  # its failure was the call's to answer
+                    await start
             await box.close()  # removes a sandbox of its own; a session's stays
         finally:
             if stdin is not None:
