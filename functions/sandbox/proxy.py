@@ -8,7 +8,8 @@ pass through untouched (its 4xx refusals included: a file name too long is its 4
 upload over its cap its 413), unless JSON that holds what JSON has not (``NaN``, half a
 surrogate pair: ``json_numbers``), which is ``sandbox_refused`` (502); a backend gateway's
 refusal (``Launcher.call_error``) and a sandbox that no longer answers become the named
-sandbox errors (gone, paused, unreachable).
+sandbox errors (gone, paused, unreachable), as does a tool server that answers 401
+``unclaimed``: an instance its backend started afresh at the sandbox's address (gone).
 
 Paths go to the tool server exactly as the caller wrote them: the raw, still
 percent-encoded path (``files/a%3Fb`` names the file ``a?b``; ``files/..%2Ftools%2Fx`` is a
@@ -37,6 +38,7 @@ from functions.runtime.sandbox.errors import (
     SandboxRefused,
     SandboxUnreachable,
 )
+from functions.runtime.sandbox.launchers.claim import restarted_unclaimed
 from functions.runtime.sse import ClientDisconnected, unless_disconnected
 
 from .deps import SandboxInstance, check_owner
@@ -176,4 +178,14 @@ async def call(
         if isinstance(failure, SandboxGone):
             await service.delete(record.id)  # gone for good: so is its record
         raise failure
+    if restarted_unclaimed(upstream.status_code, upstream.content):
+        # a fresh instance at the sandbox's address (FC restarted a session it had
+        # forgotten): nothing of the sandbox is in it, so it is gone; deleting the record
+        # ends that instance's session too
+        log.warning("sandbox %s: its tool server restarted unclaimed; removing it", sandbox_id)
+        await service.delete(record.id)
+        raise SandboxGone(
+            f"sandbox {sandbox_id!r} was restarted by its backend without its state and was "
+            "removed; create a new one"
+        )
     return upstream

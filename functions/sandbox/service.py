@@ -200,7 +200,8 @@ class SandboxService:
         """
         get_sandbox_type(sandbox_type)
         validate_id(user_id, "user_id")
-        ttl = float(ttl_s or self.settings.sandbox_ttl_s)
+        # 422 for a ttl_s the backend cannot keep (FC: past its session TTL), before any work
+        ttl = self.launcher.idle_lifetime(ttl_s, self.settings.sandbox_ttl_s)
         if session_id is None:
             made = await self._unstoppable(self._make(sandbox_type, user_id, None, ttl, ttl_s))
             assert made is not None

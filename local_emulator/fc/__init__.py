@@ -72,7 +72,12 @@ session whose container died; GetSession of an unknown id is 404 ``SessionNotFou
 CreateSession with a live session's id is 409 ``SessionAlreadyExists``. While paused, a
 session's idle timer stops; its TTL runs on. A session serving a request is not idle: its
 idle time counts from the request's answer. A deleted session's id with
-``disableSessionIdReuse`` starts nothing again (410 ``SessionExpired``).
+``disableSessionIdReuse`` starts nothing again (410 ``SessionExpired``), nor does an expired
+one's after GetSession has forgotten it (FC: "an expired session ID cannot be reused").
+
+Faults for tests: ``FcBackend.spoil(Fault(action, ...))`` lets the next call of an API action
+run, then replaces its answer with FC's error shape (default 500 ``InternalServerError``, FC's
+"system error") or with a raw body, as a lost or garbled answer reaches a client.
 
 Not emulated: versions and aliases (every qualifier is LATEST), non-HTTP triggers, trigger
 auth other than anonymous and function (signature), functions other than custom-container
@@ -82,7 +87,7 @@ SANDBOX_CPUS), snapshots and mounts. Trigger URLs are ``http://127.0.0.1:<port>/
 
 from __future__ import annotations
 
-from .models import LABEL_FUNCTION, FcBackend, emulator_owner
+from .models import LABEL_FUNCTION, Fault, FcBackend, emulator_owner
 from .server import (
     SESSION_HEADER,
     FcEmulator,
@@ -95,6 +100,7 @@ from .server import (
 __all__ = [
     "LABEL_FUNCTION",
     "SESSION_HEADER",
+    "Fault",
     "FcBackend",
     "FcEmulator",
     "deployed_emulator",

@@ -177,6 +177,24 @@ class FakeSession:
         }
 
 
+@dataclass
+class Fault:
+    """A spoiled answer of the control plane, for tests of how a client takes one.
+
+    The action runs as FC would run it (a CreateSession makes its session), then its answer
+    is replaced: by FC's error shape (``status`` with ``{Code, Message, RequestId}``; FC's
+    own 500 ``InternalServerError`` by default), standing for an answer lost on the way,
+    or by ``body`` verbatim with ``status`` (a 200 whose body is not what the API
+    documents). ``action`` is the API action's handler name (``create_session``, ...).
+    """
+
+    action: str
+    status: int = 500
+    code: str = "InternalServerError"
+    body: bytes | None = None
+    times: int = 1
+
+
 def _page(items: list[Any], key: Any, limit: Any, next_token: str | None) -> tuple[list, str]:
     """FC-style paging: sorted by ``key``, ``nextToken`` is the key of the next item."""
     size = _int(int(limit), "limit", 1, 100) if limit not in (None, "") else 20
@@ -207,12 +225,30 @@ class FcBackend:
         self.functions: dict[str, FakeFunction] = {}
         self.triggers: dict[str, dict[str, FakeTrigger]] = {}
         self.sessions: dict[tuple[str, str], FakeSession] = {}
-        # deleted sessions whose ids may not be reused (``disableSessionIdReuse``)
+        # ids that may not start a session again (``disableSessionIdReuse``): deleted
+        # sessions', and expired ones' once forgotten
         self.retired: set[tuple[str, str]] = set()
         self._starting: set[tuple[str, str]] = set()
         self.calls: Counter[str] = Counter()  # requests per API action, "invoke" per trigger call
+        self.faults: list[Fault] = []  # answers to spoil (``spoil``): tests' control-plane faults
         self.offset = 0.0
         self._launcher = DockerLauncher(self.settings, owner=self.owner)
+
+    # -- faults ----------------------------------------------------------------------------
+
+    def spoil(self, fault: Fault) -> None:
+        """Spoil the answers of the next ``fault.times`` calls of ``fault.action``."""
+        self.faults.append(fault)
+
+    def take_fault(self, action: str) -> Fault | None:
+        """The fault due for this call of ``action`` (used up by it), if any."""
+        for fault in self.faults:
+            if fault.action == action and fault.times > 0:
+                fault.times -= 1
+                if fault.times == 0:
+                    self.faults.remove(fault)
+                return fault
+        return None
 
     # -- time ------------------------------------------------------------------------------
 
@@ -607,6 +643,10 @@ class FcBackend:
                 ended += 1
             elif session.status == "Expired" and now - (session.ended or now) > EXPIRED_KEPT_S:
                 self.sessions.pop(key, None)
+                if session.disable_reuse:
+                    # forgotten, its id still may not start a session: FC refuses an expired
+                    # id with disableSessionIdReuse for good, not only while it lists it
+                    self.retired.add(key)
         return ended
 
     async def shutdown(self) -> None:

@@ -79,6 +79,18 @@ class FcResponses:
         except err.FcError as exc:
             return self._error(exc, rid)
         headers = {"x-fc-request-id": rid}
+        fault = self.backend.take_fault(handler)
+        if fault is not None:  # done, but its answer spoiled (a test's control-plane fault)
+            if fault.body is not None:
+                return Response(
+                    fault.body,
+                    status_code=fault.status,
+                    media_type="application/json",
+                    headers=headers,
+                )
+            spoiled = err.FcError(f"injected fault: the answer to {handler} was lost")
+            spoiled.status, spoiled.code = fault.status, fault.code
+            return self._error(spoiled, rid)
         if payload is None:
             return Response(status_code=status, headers=headers)
         return JSONResponse(payload, status_code=status, headers=headers)

@@ -8,25 +8,34 @@ forward instead of tests sleeping, and its request counter shows what was retrie
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
 
-from functions.runtime.errors import ApiError
+from functions.runtime.errors import ApiError, InvalidRequest
 from functions.runtime.sandbox.errors import (
     BackendThrottled,
     BackendUnavailable,
     LaunchError,
+    SandboxBackendError,
     SandboxGone,
 )
 from functions.runtime.sandbox.launchers.fc import FcFailure, FcLauncher, fc_error
 from functions.runtime.sandbox.types import SANDBOX_TYPES
 from functions.runtime.settings import Settings
-from local_emulator.fc import FcEmulator, deployed_emulator, register_sandbox_functions
+from local_emulator.fc import (
+    Fault,
+    FcEmulator,
+    deployed_emulator,
+    register_sandbox_functions,
+)
+from local_emulator.fc.models import EXPIRED_KEPT_S
 from tests.sandbox.conftest import end_fc_sessions
-from tests.sandbox.support import containers_of, text_of
+from tests.sandbox.support import containers_of, sandboxes_recorded, text_of
 
 
 @pytest.fixture(scope="module")
@@ -480,3 +489,281 @@ def test_the_tool_server_s_own_errors_are_not_taken_for_fc_s():
     fc = json.dumps({"Code": "SessionExpired", "Message": "m", "RequestId": "r"}).encode()
     gone = launcher.call_error(410, fc)
     assert isinstance(gone, SandboxGone) and gone.status == 410
+
+
+# -- what FC cannot keep, and answers that go astray ----------------------------------------
+
+
+def live_sessions(running: FcEmulator) -> list[str]:
+    """The ids of the emulator's sessions that hold an instance (Active or Paused)."""
+    return sorted(
+        session.session_id
+        for session in running.backend.sessions.values()
+        if session.status != "Expired"
+    )
+
+
+def until(check: Callable[[], bool], what: str, timeout_s: float = 30.0) -> None:
+    """Poll ``check`` until it holds (the emulator's sweep runs on its own timer)."""
+    deadline = time.monotonic() + timeout_s
+    while not check():
+        assert time.monotonic() < deadline, f"not within {timeout_s} s: {what}"
+        time.sleep(0.05)
+
+
+def test_a_ttl_s_longer_than_an_fc_session_lives_is_refused_before_any_work(
+    emulator, fc_settings, serve
+):
+    """FC ends a session at its TTL (at most 21600 s) and takes no longer idle timeout: a
+    sandbox asked to idle longer would be ended while its record said running."""
+    running, _ = emulator
+    http = serve(fc_settings)
+    before = running.backend.calls["create_session"]
+    for ttl_s in (86400, 21601):
+        refused = http.post("/v1/sandboxes", json={"type": "base", "ttl_s": ttl_s})
+        assert refused.status_code == 422, refused.text
+        assert refused.json()["code"] == "invalid_request"
+        assert "21600" in refused.json()["detail"]
+    assert running.backend.calls["create_session"] == before  # nothing asked of FC
+    assert sandboxes_recorded(fc_settings) == set() and live_sessions(running) == []
+
+    longest = http.post("/v1/sandboxes", json={"type": "base", "ttl_s": 21600})
+    assert longest.status_code == 201, longest.text
+    sid = longest.json()["sandbox_id"]
+    assert abs(longest.json()["expires_at"] - time.time() - 21600) < 60
+    (session,) = [s for s in running.backend.sessions.values() if s.session_id == sid]
+    assert session.idle_s == 21600 and session.ttl_s == 21600
+
+    # a deployment whose FC sessions live shorter: its bound, and a default held to it
+    short = fc_settings.model_copy(update={"fc_session_ttl_s": 3600, "sandbox_ttl_s": 7200.0})
+    http = serve(short)
+    refused = http.post("/v1/sandboxes", json={"type": "base", "ttl_s": 3601})
+    assert refused.status_code == 422 and "3600" in refused.json()["detail"]
+    made = http.post("/v1/sandboxes", json={"type": "base"})
+    assert made.status_code == 201
+    assert abs(made.json()["expires_at"] - time.time() - 3600) < 60  # what FC keeps
+    (session,) = [
+        s for s in running.backend.sessions.values() if s.session_id == made.json()["sandbox_id"]
+    ]
+    assert session.idle_s == 3600
+
+    # the SDK's embedded handles start sessions themselves: the same bound holds there
+    with pytest.raises(InvalidRequest, match="21600"):
+        asyncio.run(FcLauncher(fc_settings).start("base", "sbx-too-long", "t" * 43, 86400))
+    assert "sbx-too-long" not in live_sessions(running)
+
+
+def test_a_sandbox_restarted_unclaimed_is_gone_and_its_new_session_ended(
+    emulator, fc_settings, serve
+):
+    """A session whose id FC lets start afresh (disableSessionIdReuse off) ended: the next
+    call through the trigger starts a new instance, whose tool server nobody claimed. That
+    is the sandbox gone (410, forgotten, the new session deleted), not a 401 for ever."""
+    from alibabacloud_fc20230330 import models
+
+    running, _ = emulator
+    http = serve(fc_settings)
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    api = sdk_client(running, running.access_key_id, running.access_key_secret)
+    function = "agentscope-sandbox-base"
+    api.update_session(
+        function,
+        sid,
+        models.UpdateSessionRequest(
+            qualifier="LATEST", body=models.UpdateSessionInput(disable_session_id_reuse=False)
+        ),
+    )
+    api.delete_session(function, sid, models.DeleteSessionRequest(qualifier="LATEST"))
+    assert sid not in live_sessions(running)
+
+    gone = http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json={"command": "id"})
+    assert gone.status_code == 410, gone.text
+    assert gone.json()["code"] == "sandbox_gone"
+    assert sid not in sandboxes_recorded(fc_settings)
+    assert http.get(f"/v1/sandboxes/{sid}").status_code == 404
+    assert sid not in live_sessions(running)  # the call's new session was ended, not kept
+
+
+def test_the_emulator_refuses_an_expired_id_without_reuse_even_once_forgotten(emulator):
+    """FC: with disableSessionIdReuse "an expired session ID cannot be reused"; without it,
+    the id starts a new session. That holds after GetSession has forgotten the expiry."""
+    from alibabacloud_fc20230330 import models
+    from alibabacloud_tea_openapi.exceptions import ClientException
+
+    running, env = emulator
+    settings = Settings(**{name.lower(): value for name, value in env.items()})
+    api = sdk_client(running, running.access_key_id, running.access_key_secret)
+    function = "agentscope-sandbox-base"
+    for sid, no_reuse in (("sbx-kept-out", True), ("sbx-reusable", False)):
+        api.create_session(
+            function,
+            models.CreateSessionRequest(
+                qualifier="LATEST",
+                body=models.CreateSessionInput(
+                    session_id=sid,
+                    session_ttlin_seconds=60,
+                    session_idle_timeout_in_seconds=60,
+                    disable_session_id_reuse=no_reuse,
+                ),
+            ),
+        )
+    ids = {"sbx-kept-out", "sbx-reusable"}
+    moved = 0.0
+    try:
+        running.backend.advance(61)
+        moved += 61
+        until(lambda: not ids & set(live_sessions(running)), "both sessions expired")
+        running.backend.advance(EXPIRED_KEPT_S + 1)
+        moved += EXPIRED_KEPT_S + 1
+        until(lambda: not ids & {s for _, s in running.backend.sessions}, "both forgotten")
+
+        url = asyncio.run(FcLauncher(settings).trigger_url(function))
+        with httpx.Client(timeout=60, auth=FcLauncher(settings).call_auth()) as trigger:
+            restarted = trigger.get(
+                f"{url}/tools", headers={"x-agentscope-sandbox-session": "sbx-reusable"}
+            )
+            kept_out = trigger.get(
+                f"{url}/tools", headers={"x-agentscope-sandbox-session": "sbx-kept-out"}
+            )
+        assert kept_out.status_code == 410, kept_out.text
+        assert kept_out.json()["Code"] == "SessionExpired"
+        assert set(kept_out.json()) == {"Code", "Message", "RequestId"}
+        assert restarted.status_code == 401  # a new instance's tool server: unclaimed
+        assert restarted.json()["code"] == "unclaimed"
+        assert live_sessions(running) == ["sbx-reusable"]
+        with pytest.raises(ClientException) as again:
+            api.create_session(
+                function,
+                models.CreateSessionRequest(
+                    qualifier="LATEST",
+                    body=models.CreateSessionInput(session_id="sbx-kept-out"),
+                ),
+            )
+        assert (again.value.status_code, again.value.code) == (410, "SessionExpired")
+    finally:
+        running.backend.advance(-moved)
+        with contextlib.suppress(ClientException):  # started only if the test got that far
+            api.delete_session(function, "sbx-reusable", models.DeleteSessionRequest())
+
+
+def test_the_emulator_spoils_an_answer_after_doing_the_work(emulator):
+    """The fault hook: the action runs, its answer is FC's error shape (or a raw body)."""
+    from alibabacloud_fc20230330 import models
+    from alibabacloud_tea_openapi.exceptions import ServerException
+
+    running, _ = emulator
+    api = sdk_client(running, running.access_key_id, running.access_key_secret)
+    running.backend.spoil(Fault("list_functions", status=500))
+    with pytest.raises(ServerException) as lost:
+        api.list_functions(models.ListFunctionsRequest())
+    assert (lost.value.status_code, lost.value.code) == (500, "InternalServerError")
+    assert lost.value.request_id  # FC's {Code, Message, RequestId}
+    running.backend.spoil(Fault("list_functions", status=200, body=b"[1]"))
+    assert api.list_functions(models.ListFunctionsRequest()).body is None  # the SDK's reading
+    assert api.list_functions(models.ListFunctionsRequest()).body.functions  # used up
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        Fault("create_session", status=500),  # FC made it; its answer was lost
+        Fault("create_session", status=502, code="BadGateway"),
+        Fault("create_session", status=200, body=b"[1]"),
+        Fault("create_session", status=200, body=b'"x"'),
+        Fault("create_session", status=200, body=b"null"),
+        Fault("create_session", status=200, body=b'{"sessionId": '),  # not JSON
+    ],
+    ids=["500", "502", "list", "string", "null", "invalid-json"],
+)
+def test_a_create_whose_answer_goes_astray_leaves_no_session(
+    emulator, fc_settings, serve, docker_client, fault
+):
+    """The launcher chose the session's id, so a create it cannot confirm ends that session:
+    a clear JSON 502/503, nothing left running, and the caller's retry makes just one."""
+    running, _ = emulator
+    http = serve(fc_settings)
+    running.backend.spoil(fault)
+    try:
+        failed = http.post("/v1/sandboxes", json={"type": "base", "session_id": "chat"})
+    finally:
+        running.backend.faults.clear()
+    assert failed.status_code in (502, 503), failed.text
+    assert failed.json()["code"] in ("sandbox_backend_error", "backend_unavailable")
+    assert "Function Compute" in failed.json()["detail"]
+    assert live_sessions(running) == [] and containers_of(docker_client, fc_settings) == []
+    assert sandboxes_recorded(fc_settings) == set()
+
+    retried = http.post("/v1/sandboxes", json={"type": "base", "session_id": "chat"})
+    assert retried.status_code == 201, retried.text
+    assert live_sessions(running) == [retried.json()["sandbox_id"]]
+
+
+def test_a_throttled_create_deletes_nothing(emulator, fc_settings):
+    """FC's own refusal made nothing: no DeleteSession follows it (the id may be another's)."""
+    running, _ = emulator
+    running.backend.max_sessions = 0
+    before = running.backend.calls["delete_session"]
+    try:
+        with pytest.raises(BackendThrottled):
+            asyncio.run(FcLauncher(fc_settings).start("base", "sbx-throttled", "t" * 43))
+    finally:
+        running.backend.max_sessions = 100
+    assert running.backend.calls["delete_session"] == before
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        ("list_functions", b"null"),
+        ("list_functions", b'{"functions": [], "nextToken": "again"}'),
+        ("list_sessions", b'"x"'),
+    ],
+)
+def test_list_answers_without_their_fields_are_a_clear_502(emulator, fc_settings, action, body):
+    running, _ = emulator
+    running.backend.spoil(Fault(action, status=200, body=body, times=5))
+    try:
+        with pytest.raises(SandboxBackendError, match="Function Compute answered"):
+            asyncio.run(FcLauncher(fc_settings).owned())
+    finally:
+        running.backend.faults.clear()
+
+
+def test_get_and_list_answers_with_fields_of_the_wrong_type_are_read_safely(emulator, fc_settings):
+    running, _ = emulator
+    launcher = FcLauncher(fc_settings)
+    handle = asyncio.run(launcher.start("base", "sbx-typed", "t" * 43)).handle
+    for body in (b"null", b"{}", b'{"sessionStatus": 5}'):
+        running.backend.spoil(Fault("get_session", status=200, body=body, times=5))
+        try:
+            with pytest.raises(SandboxBackendError, match="GetSession"):
+                asyncio.run(FcLauncher(fc_settings).alive(handle))
+        finally:
+            running.backend.faults.clear()
+    assert asyncio.run(FcLauncher(fc_settings).alive(handle))
+    # a listed session whose id and time are no strings is no session of ours
+    running.backend.spoil(
+        Fault(
+            "list_sessions",
+            status=200,
+            body=b'{"sessions": [{"sessionId": 1, "createdTime": 5}]}',
+            times=len(SANDBOX_TYPES),
+        )
+    )
+    try:
+        assert asyncio.run(FcLauncher(fc_settings).owned()) == {}
+    finally:
+        running.backend.faults.clear()
+    # a trigger whose URL is no string is no trigger: the type is not usable, clearly
+    running.backend.spoil(
+        Fault(
+            "list_triggers",
+            status=200,
+            body=b'{"triggers": [{"triggerType": "http", "httpTrigger": {"urlInternet": 5}}]}',
+        )
+    )
+    try:
+        with pytest.raises(LaunchError, match="no HTTP trigger"):
+            asyncio.run(FcLauncher(fc_settings).trigger_url("agentscope-sandbox-base"))
+    finally:
+        running.backend.faults.clear()

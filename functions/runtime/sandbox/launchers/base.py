@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from ...errors import InvalidRequest
 from ..errors import NotSupported
 from .claim import token_headers
 
@@ -73,6 +74,30 @@ class Launcher:
     async def resume(self, handle: str) -> None:
         """Thaw it (only where ``can_pause``)."""
         raise NotSupported(f"the {self.name} backend cannot pause and resume sandboxes")
+
+    def max_idle_s(self) -> float | None:
+        """The longest ``ttl_s`` (idle lifetime) this backend can give a sandbox; None: no
+        bound beyond the API's. A backend that would end a sandbox sooner says so here, so
+        that a longer ``ttl_s`` is refused rather than promised (FC: its session TTL)."""
+        return None
+
+    def idle_lifetime(self, ttl_s: float | None, default: float) -> float:
+        """The idle lifetime of a sandbox asked for with ``ttl_s`` (None: the deployment's
+        ``default``, SANDBOX_TTL_S), as this backend keeps it.
+
+        A ``ttl_s`` past ``max_idle_s`` is refused (``InvalidRequest``, 422) rather than
+        shortened: the caller learns the bound instead of losing the sandbox sooner than
+        its ``expires_at`` said. The deployment's own default is held to the bound.
+        """
+        bound = self.max_idle_s()
+        if bound is None:
+            return float(ttl_s or default)
+        if ttl_s is not None and ttl_s > bound:
+            raise InvalidRequest(
+                f"ttl_s {ttl_s:g} is longer than the {self.name} backend keeps a sandbox "
+                f"({bound:g} s); ask for {bound:g} or less"
+            )
+        return float(min(ttl_s or default, bound))
 
     def call_auth(self) -> httpx.Auth | None:
         """How every request to this backend's endpoints is signed (``Launched.endpoint``

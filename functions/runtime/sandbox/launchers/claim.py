@@ -14,6 +14,7 @@ signature in ``Authorization`` (an FC HTTP trigger with ``function`` auth): ther
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ CLAIM_PATH = "/claim"
 TOKEN_HEADER = "X-Agentscope-Sandbox-Token"  # the tool server's TOKEN_HEADER
 # the tool server's verdicts (its {"code"}): anything else is no answer from it yet
 _REFUSALS = ("already_claimed", "invalid_token")
+UNCLAIMED = "unclaimed"  # its 401 to any route but the claim until it has a token
 
 
 class ClaimRefused(LaunchError):
@@ -77,3 +79,19 @@ async def claim(
             f"{code}); the sandbox is not used"
         )
     return NotYet(answer.status_code, f"HTTP {answer.status_code}")
+
+
+def restarted_unclaimed(status: int, body: bytes) -> bool:
+    """Whether a tool server's answer says it has no token: 401 ``unclaimed``.
+
+    Every sandbox is claimed before anyone learns its id, so such an answer to a call made
+    with its token comes from another instance at its address, started afresh (FC starts a
+    new session for an affinity id it has forgotten): the sandbox itself is gone.
+    """
+    if status != 401:
+        return False
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(data, dict) and data.get("code") == UNCLAIMED

@@ -28,7 +28,12 @@ Failures: calls that are safe to repeat (get, list, delete, pause, resume, and a
 FC throttled, so made nothing) are retried with jittered exponential backoff; tool calls never
 are (they go through the sandbox function's proxy, not through here). What is left maps to
 the sandbox function's errors: throttling -> 429 with Retry-After, quota -> 503, a missing
-function -> 404, a missing or expired session -> 410, refused credentials -> 503.
+function -> 404, a missing or expired session -> 410, refused credentials -> 503, an answer
+that is not the API's (a 200 the SDK reads as no object, fields of the wrong type, a page
+token given before) -> 502. The launcher names each session itself, so a create it cannot
+confirm (no answer, a 5xx, a malformed 200, a claim that failed) deletes that session before
+raising; only FC's own refusal (a 4xx) made nothing to delete. A ``ttl_s`` past the session
+TTL FC keeps (``max_idle_s``) is refused (422), never quietly shortened.
 
 The SDK (``alibabacloud-fc20230330``, with aiohttp under its async methods) is imported on the
 first call, so a sandbox function on another backend never loads it.
@@ -39,6 +44,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -69,6 +75,10 @@ _GONE = ("SessionNotFound", "SessionExpired")
 _BACKOFF_BASE_S = 0.1
 _BACKOFF_CAP_S = 2.0
 _CLAIM_RETRY_S = 0.05
+# the code of an answer FC gave (a 200) that does not hold what the API documents
+MALFORMED = "MalformedAnswer"
+
+log = logging.getLogger("agentscope_faas.sandbox")
 
 
 @dataclass(frozen=True)
@@ -121,6 +131,8 @@ def fc_error(failure: FcFailure, what: str) -> SandboxError:
     said = f"{failure.code}: {failure.message}" if failure.message else failure.code
     if failure.status is None:
         return BackendUnavailable(f"Function Compute did not answer {what} ({said})")
+    if failure.code == MALFORMED:
+        return SandboxBackendError(f"Function Compute answered {what} with {failure.message}")
     if failure.throttled:
         return BackendThrottled(
             failure.retry_after_s or 1.0, f"Function Compute throttled {what} ({failure.code})"
@@ -145,6 +157,35 @@ def fc_error(failure: FcFailure, what: str) -> SandboxError:
     if failure.status >= 500:
         return BackendUnavailable(f"Function Compute failed {what} ({said})")
     return SandboxBackendError(f"Function Compute refused {what} ({said})")
+
+
+def malformed(what: str, why: str) -> SandboxError:
+    """The error for an FC answer to ``what`` that lacks what the API documents (``why``)."""
+    return fc_error(FcFailure(200, MALFORMED, why), what)
+
+
+def _body(answer: Any, what: str) -> Any:
+    """The body the SDK read from FC's answer to ``what``: the SDK leaves it None when the
+    answer was JSON but no object (``[1]``, ``"x"``, ``null``) or not of the API's shape."""
+    body = getattr(answer, "body", None)
+    if body is None:
+        raise malformed(what, "an answer that is not the API's JSON object")
+    return body
+
+
+def _text(value: Any) -> str | None:
+    """A string field of an answer, or None (the SDK does not check fields' types)."""
+    return value if isinstance(value, str) and value else None
+
+
+def _next_token(body: Any, seen: set[str], what: str) -> str | None:
+    """The page token of a list answer; one given before would page forever."""
+    token = _text(getattr(body, "next_token", None))
+    if token is not None:
+        if token in seen:
+            raise malformed(what, f"a nextToken it gave before ({token!r})")
+        seen.add(token)
+    return token
 
 
 def _endpoint(settings: Settings) -> tuple[str | None, str]:
@@ -251,9 +292,11 @@ class FcLauncher(Launcher):
 
         found: list[tuple[bool, str]] = []
         token: str | None = None
+        seen: set[str] = set()
+        what = f"ListTriggers of {function}"
         while True:
             page = await self._do(
-                f"ListTriggers of {function}",
+                what,
                 functools.partial(
                     self.client().list_triggers_with_options_async,
                     function,
@@ -262,11 +305,13 @@ class FcLauncher(Launcher):
                     self._options(),
                 ),
             )
-            for trigger in page.body.triggers or []:
-                url = trigger.http_trigger.url_internet if trigger.http_trigger else None
+            body = _body(page, what)
+            for trigger in body.triggers or []:
+                http = getattr(trigger, "http_trigger", None)
+                url = _text(getattr(http, "url_internet", None))
                 if trigger.trigger_type == "http" and url:
                     found.append((trigger.qualifier == self.settings.fc_sandbox_qualifier, url))
-            token = page.body.next_token
+            token = _next_token(body, seen, what)
             if not token:
                 break
         if not found:
@@ -303,6 +348,15 @@ class FcLauncher(Launcher):
 
     # -- the Launcher protocol ---------------------------------------------------------------
 
+    def max_idle_s(self) -> float:
+        """FC ends a session at its TTL (FC_SESSION_TTL_S, at most FC's 21600 s) however
+        busy, and refuses an idle timeout longer than that TTL (CreateSessionInput): no
+        sandbox idles longer."""
+        return float(self._session_ttl())
+
+    def _session_ttl(self) -> int:
+        return max(1, min(self.settings.fc_session_ttl_s, MAX_SESSION_S))
+
     async def start(
         self,
         sandbox_type: str,
@@ -314,43 +368,59 @@ class FcLauncher(Launcher):
 
         if not _SESSION_ID.match(sandbox_id):
             raise LaunchError(f"{sandbox_id!r} cannot be an FC session id")
+        ttl = self._session_ttl()
+        # refused past the TTL, not shortened: FC would end the session sooner than the
+        # caller's ttl_s says (the embedded SDK's handles call here directly)
+        idle = int(self.idle_lifetime(idle_timeout_s, self.settings.sandbox_ttl_s))
         function = self.function_name(sandbox_type)
-        ttl = max(1, min(self.settings.fc_session_ttl_s, MAX_SESSION_S))
-        idle = int(idle_timeout_s or self.settings.sandbox_ttl_s)
         request = models.CreateSessionRequest(
             qualifier=self.settings.fc_sandbox_qualifier,
             body=models.CreateSessionInput(
                 session_id=sandbox_id,
                 session_ttlin_seconds=ttl,
-                session_idle_timeout_in_seconds=max(1, min(ttl, idle)),
+                session_idle_timeout_in_seconds=max(1, idle),
                 allow_internet_access=self.settings.sandbox_internet_access,
                 disable_session_id_reuse=True,  # an expired id must not quietly start afresh
             ),
         )
-        created: Any
-        url: Any
-        created, url = await asyncio.gather(
-            self._do(
-                f"CreateSession on {function}",
-                lambda: self.client().create_session_with_options_async(
-                    function, request, {}, self._options()
-                ),
-                safe=False,
-            ),
-            self.trigger_url(function),
-            return_exceptions=True,
-        )
-        if isinstance(created, BaseException):
-            raise created
-        session_id = created.body.session_id or sandbox_id
-        handle = f"{function}/{session_id}"
-        headers = {SESSION_HEADER: session_id}
+        what = f"CreateSession on {function}"
+        # the id is ours, so the session is known even when FC's answer is not: only FC's own
+        # refusal (a 4xx: throttled, quota, a bad argument, an id in use) made nothing
+        made_nothing = False
+
+        async def create() -> Any:
+            nonlocal made_nothing
+            try:
+                answer = await self._call(
+                    what,
+                    lambda: self.client().create_session_with_options_async(
+                        function, request, {}, self._options()
+                    ),
+                    safe=False,
+                )
+            except _Failed as failed:
+                status = failed.failure.status
+                made_nothing = status is not None and 400 <= status < 500
+                raise fc_error(failed.failure, what) from None
+            _body(answer, what)  # a 200 that is no Session: made, maybe, but unconfirmed
+            return answer
+
+        handle = f"{function}/{sandbox_id}"
+        headers = {SESSION_HEADER: sandbox_id}  # the id asked for: FC keeps a custom one
         try:
-            if isinstance(url, BaseException):
-                raise url
+            # both run to their end (a create must not outlive the cleanup below)
+            created: Any
+            url: Any
+            created, url = await asyncio.gather(
+                create(), self.trigger_url(function), return_exceptions=True
+            )
+            for outcome in (created, url):
+                if isinstance(outcome, BaseException):
+                    raise outcome
             await self._claim(url, token, headers)
-        except BaseException:
-            await asyncio.shield(self._forget(handle))  # never leave a session unusable
+        except BaseException as exc:
+            if not made_nothing:  # never leave a session unrecorded or unusable
+                await asyncio.shield(self._forget(handle, exc))
             raise
         return Launched(handle=handle, endpoint=url, headers=headers)
 
@@ -374,11 +444,13 @@ class FcLauncher(Launcher):
                     raise LaunchError(f"the FC session's tool server could not be claimed: {why}")
                 await asyncio.sleep(_CLAIM_RETRY_S)
 
-    async def _forget(self, handle: str) -> None:
+    async def _forget(self, handle: str, why: BaseException) -> None:
+        """End the session of a start that failed (``why``), best effort."""
+        log.info("FC session %s: start failed (%s); deleting it", handle, type(why).__name__)
         try:
             await self.stop(handle)
-        except Exception:  # the reaper ends it later: it is one of our functions' sessions
-            pass
+        except Exception as exc:  # the reaper ends it later: it is one of our functions'
+            log.warning("FC session %s: could not delete it after a failed start: %s", handle, exc)
 
     async def _session(self, handle: str) -> Any | None:
         from alibabacloud_fc20230330 import models
@@ -401,7 +473,10 @@ class FcLauncher(Launcher):
             if failed.failure.gone or failed.failure.status == 404:
                 return None
             raise fc_error(failed.failure, f"GetSession {session}") from None
-        return found.body
+        body = _body(found, f"GetSession {session}")
+        if _text(body.session_status) is None:  # alive or not: the answer does not say
+            raise malformed(f"GetSession {session}", "a session without its sessionStatus")
+        return body
 
     async def stop(self, handle: str) -> None:
         from alibabacloud_fc20230330 import models
@@ -436,6 +511,7 @@ class FcLauncher(Launcher):
         prefix = self.settings.fc_sandbox_function_prefix
         functions: list[str] = []
         token: str | None = None
+        seen: set[str] = set()
         while True:
             page = await self._do(
                 "ListFunctions",
@@ -446,16 +522,22 @@ class FcLauncher(Launcher):
                     self._options(),
                 ),
             )
-            functions += [f.function_name for f in page.body.functions or [] if f.function_name]
-            token = page.body.next_token
+            body = _body(page, "ListFunctions")
+            for found in body.functions or []:
+                name = _text(found.function_name)
+                if name is not None and name.startswith(prefix):
+                    functions.append(name)
+            token = _next_token(body, seen, "ListFunctions")
             if not token:
                 break
         owned: dict[str, tuple[str, float]] = {}
         for function in functions:
             token = None
+            seen = set()
+            what = f"ListSessions of {function}"
             while True:
                 page = await self._do(
-                    f"ListSessions of {function}",
+                    what,
                     functools.partial(
                         self.client().list_sessions_with_options_async,
                         function,
@@ -468,13 +550,15 @@ class FcLauncher(Launcher):
                         self._options(),
                     ),
                 )
-                for session in page.body.sessions or []:
-                    if session.session_id and session.session_status != "Expired":
-                        owned[f"{function}/{session.session_id}"] = (
-                            session.session_id,
-                            iso_time(session.created_time),
+                body = _body(page, what)
+                for session in body.sessions or []:
+                    session_id = _text(session.session_id)
+                    if session_id and session.session_status != "Expired":
+                        owned[f"{function}/{session_id}"] = (
+                            session_id,
+                            iso_time(_text(session.created_time)),
                         )
-                token = page.body.next_token
+                token = _next_token(body, seen, what)
                 if not token:
                     break
         return owned
