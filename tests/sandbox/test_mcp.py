@@ -447,15 +447,25 @@ def test_without_the_mcp_package_the_mcp_routes_say_so(serve, settings, monkeypa
         assert "mcp package 2.x" in refused.json()["detail"]
 
 
-def test_a_tool_name_longer_than_any_tool_s_is_an_unknown_tool_on_both_doors(serve, settings):
-    """Past what a URL to the tool server holds, a name is no tool's: -32602, not a crash."""
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("a" * 70_000, "70000 characters"),
+        ("..", "no path"),
+        (".", "no path"),
+        ("a/../b", "no path"),
+    ],
+    ids=["long", "dotdot", "dot", "slash"],
+)
+def test_a_name_no_tool_can_have_is_an_unknown_tool_on_both_doors(serve, settings, name, said):
+    """Past what a URL to the tool server holds, or a path, a name is no tool's: -32602."""
     http = serve(settings)
     sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
 
     async def refused(url: str) -> MCPError:
         async with client(url) as mcp:
             with pytest.raises(MCPError) as err:
-                await mcp.call_tool("a" * 70_000, {})
+                await mcp.call_tool(name, {})
             return err.value
 
     for url in (
@@ -464,4 +474,4 @@ def test_a_tool_name_longer_than_any_tool_s_is_an_unknown_tool_on_both_doors(ser
     ):
         error = asyncio.run(refused(url))
         assert error.code == -32602 and error.data["code"] == "unknown_tool"
-        assert "70000 characters" in error.data["detail"]
+        assert said in error.data["detail"]

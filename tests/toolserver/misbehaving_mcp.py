@@ -3,8 +3,9 @@
     python3 misbehaving_mcp.py [TOOLS]
     python3 misbehaving_mcp.py --http PORT   (Streamable HTTP, JSON answers: echo and slow)
 
-``TOOLS`` picks what ``tools/list`` answers: ``good`` (default: ``echo``, ``bad``, ``slow``)
-or ``odd`` (those plus tools whose names or schemas are malformed). Tools:
+``TOOLS`` picks what ``tools/list`` answers: ``good`` (default: ``echo``, ``bad``, ``slow``),
+``odd`` (those plus tools whose names or schemas are malformed) or ``many`` (those plus 1500
+more). Tools:
 
 * ``echo(text)``: the text back.
 * ``bad(how)``: answers as ``how`` says (``HOW`` below): a malformed result or error, a
@@ -163,6 +164,10 @@ def main() -> None:
         ThreadingHTTPServer(("127.0.0.1", int(sys.argv[2])), Http).serve_forever()
         return
     tools = GOOD_TOOLS + (ODD_TOOLS if sys.argv[1:] == ["odd"] else [])
+    if sys.argv[1:] == ["many"]:  # more than a server may offer
+        tools = GOOD_TOOLS + [
+            {"name": f"t{i}", "inputSchema": {"type": "object"}} for i in range(1500)
+        ]
     for line in sys.stdin:
         message = json.loads(line)
         method, ident = message.get("method"), message.get("id")

@@ -406,3 +406,16 @@ def test_tools_with_malformed_schemas_are_listed_with_object_schemas_and_unusabl
     assert sorted(odd["tools"]) == sorted(offered)
     assert odd["server_info"]["odd"] == "\ufffd"
     assert texts(call(toolserver, "odd__echo", text="listed")) == ["listed"]
+
+
+def test_a_server_offers_at_most_1000_tools_and_a_result_1000_blocks(toolserver):
+    """The function checks what a sandbox answers on an event loop all its callers share:
+    an MCP server in the sandbox cannot make that check as long as it likes."""
+    assert add(toolserver, {"many": config("many")}).status_code == 200
+    with toolserver.client() as http:
+        tools = strict(http.get("/tools"))["tools"]
+    assert len([t for t in tools if t["name"].startswith("many__")]) == 1000
+    blocks = {"content": [{"type": "text", "text": ""} for _ in range(1500)]}
+    result = call(toolserver, "many__bad", how="result:" + json.dumps(blocks))
+    assert texts(result)[:1000] == [""] * 1000 and len(result["content"]) == 1001
+    assert "500 content blocks of 'many' past the first 1000 left out" in note(result)

@@ -142,3 +142,23 @@ def test_a_tool_server_refusal_keeps_its_name():
     with pytest.raises(Exception) as err:
         answer(upstream)
     assert (err.value.status, err.value.code) == (404, "unknown_tool")
+
+
+def test_a_list_or_a_result_too_long_to_check_on_a_shared_loop_is_cut_or_refused(serve_bridge):
+    """What a sandbox answers is checked on the event loop every caller of the instance
+    shares: at most 4096 tools are listed, and a result of more than 1024 blocks refused."""
+    many = [{"name": f"t{i}", "parameters": {"type": "object"}} for i in range(5000)]
+    blocks = {"content": [{"type": "text", "text": ""}] * 1025}
+    url = serve_bridge(many, blocks)
+
+    async def session() -> tuple[int, MCPError]:
+        async with Client(url) as mcp:
+            listed = (await mcp.list_tools()).tools
+            with pytest.raises(MCPError) as err:
+                await mcp.call_tool("t0", {})
+            return len(listed), err.value
+
+    count, error = asyncio.run(session())
+    assert count == 4096
+    assert error.error.data["code"] == "sandbox_refused"
+    assert "1025 content blocks, more than 1024" in error.error.message

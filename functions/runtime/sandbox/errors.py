@@ -83,9 +83,13 @@ MAX_TOOL_NAME = 1024
 
 
 def tool_name(name: str) -> str:
-    """``name``, if a tool may have it; ``UnknownTool`` if it is longer than ``MAX_TOOL_NAME``."""
+    """``name``, if a tool may have it; ``UnknownTool`` if it is longer than
+    ``MAX_TOOL_NAME``, holds a ``/`` or is ``.`` or ``..`` (which no tool server's route
+    could name: such a name would be a path)."""
     if len(name) > MAX_TOOL_NAME:
         raise UnknownTool(f"no tool has a name of {len(name)} characters (at most {MAX_TOOL_NAME})")
+    if "/" in name or name in (".", ".."):
+        raise UnknownTool(f"no tool is named {name[:80]!r}: a tool's name is no path")
     return name
 
 

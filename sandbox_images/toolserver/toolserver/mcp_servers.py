@@ -64,7 +64,15 @@ from .mcp_client import (
     Timeout,
     log,
 )
-from .mcp_shapes import Malformed, call_result, clean_json, clean_text, input_schema, tool_name
+from .mcp_shapes import (
+    MAX_TOOLS,
+    Malformed,
+    call_result,
+    clean_json,
+    clean_text,
+    input_schema,
+    tool_name,
+)
 from .output import cut_marker, output_limit
 
 SEPARATOR = "__"
@@ -196,7 +204,9 @@ class McpServer:
         one with no usable name is left out (and logged), never the list of the others."""
         offered: dict[str, str] = {}
         described = []
-        for index, tool in enumerate(tools):
+        if len(tools) > MAX_TOOLS:
+            log(self.name, f"lists {len(tools)} tools: the first {MAX_TOOLS} are offered")
+        for index, tool in enumerate(tools[:MAX_TOOLS]):
             try:
                 own = tool_name(tool)
             except Malformed as exc:

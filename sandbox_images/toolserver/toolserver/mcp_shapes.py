@@ -33,6 +33,11 @@ from typing import Any
 
 MAX_DEPTH = 64  # levels of nesting in one value; MCP's structures need far fewer
 MAX_TOOL_NAME = 128
+# content blocks of one result (its notes aside), and tools of one server: the function
+# checks each answer on an event loop all its callers share (it refuses a result of more
+# than 1024 blocks), and no model has a use for more
+MAX_BLOCKS = 1000
+MAX_TOOLS = 1000
 QUOTED = 80  # characters of a malformed value quoted in a note
 _SURROGATE = re.compile("[\ud800-\udfff]")
 AUDIENCES = ("user", "assistant")
@@ -191,6 +196,10 @@ def call_result(result: dict[str, Any], server: str) -> dict[str, Any]:
     if not isinstance(content, list):
         notes.append(f"the MCP server {server!r} sent content that is {_kind(content)}, no list")
         content = []
+    if len(content) > MAX_BLOCKS:
+        past = len(content) - MAX_BLOCKS
+        notes.append(f"{past} content blocks of {server!r} past the first {MAX_BLOCKS} left out")
+        content = content[:MAX_BLOCKS]
     for index, item in enumerate(content):
         try:
             blocks.append(content_block(item))

@@ -59,6 +59,12 @@ SERVER_META = "agentscope-faas/server"  # a tool's MCP server inside the sandbox
 SERVER_NAME = "agentscope-sandbox"
 # JSON-RPC's implementation-defined server error: a refusal of ours, named in ``data.code``
 SERVER_ERROR = -32000
+# the most tools a list carries and content blocks a result may have: what a sandbox answers
+# is checked on the event loop every request of the instance shares (a list of 60,000 tools
+# held it 10 s), and no client or model has a use for more. The tool server offers at most
+# 1000 of each MCP server's tools and 1000 blocks of a result (and its notes).
+MAX_TOOLS = 4096
+MAX_BLOCKS = 1024
 
 
 def mcp_tool(described: dict[str, Any]) -> dict[str, Any]:
@@ -82,39 +88,71 @@ def misfit(
     method: str,
     version: str,
     result: dict[str, Any],
-) -> str | None:
-    """Why ``result`` is not the ``model`` that ``method`` answers in MCP ``version`` (the
-    SDK checks a handler's result too, but answers ``-32603`` with no reason); None when
-    it is."""
+) -> list[Any]:
+    """Why ``result`` is not the ``model`` that ``method`` answers in MCP ``version``: the
+    pydantic errors (``loc``, ``msg``), empty when it is one. The SDK checks a handler's
+    result too, but answers ``-32603`` with no reason."""
     try:
         dumped = model.model_validate(result).model_dump(
             by_alias=True, mode="json", exclude_none=True
         )
         surfaces.serialize_server_result(method, version, dumped)
     except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"]) or "the result"
-        return f"{where}: {error['msg']}"
+        return list(exc.errors())
     except (KeyError, ValueError):
-        return None  # a version the SDK refuses itself, before any handler runs
-    return None
+        return []  # a version the SDK refuses itself, before any handler runs
+    return []
+
+
+def said(error: Any) -> str:
+    """One pydantic error as ``where: why``."""
+    where = ".".join(str(part) for part in error["loc"]) or "the result"
+    return f"{where}: {error['msg']}"
 
 
 def listed(tools: list[Any], version: str) -> list[types.Tool]:
-    """The tools of the sandbox's list MCP can list in ``version``; each other one left out
-    (and logged), so one odd tool of an MCP server in the sandbox hides no other tool."""
-    entries = [mcp_tool(t) for t in tools if isinstance(t, dict)]
-    whole = {"tools": entries}
-    if len(entries) != len(tools) or misfit(types.ListToolsResult, "tools/list", version, whole):
-        kept = []
-        for entry in entries:
-            problem = misfit(types.ListToolsResult, "tools/list", version, {"tools": [entry]})
-            if problem is None:
-                kept.append(entry)
-            else:
-                log.warning("tool %.80r left out of tools/list: %s", entry.get("name"), problem)
-        entries = kept
+    """The tools of the sandbox's list MCP can list in ``version``, the first ``MAX_TOOLS``
+    of them; each other one left out (and logged), so one odd tool of an MCP server in the
+    sandbox hides no other tool. One check of the whole list finds the odd ones."""
+    if len(tools) > MAX_TOOLS:
+        log.warning("the sandbox listed %d tools; the first %d are listed", len(tools), MAX_TOOLS)
+    entries = [mcp_tool(t) for t in tools[:MAX_TOOLS] if isinstance(t, dict)]
+    # a few checks of the whole list, each leaving out the tools it faults (the model's
+    # check stops a list before the protocol version's does: a second may find more)
+    for _ in range(3):
+        errors = misfit(types.ListToolsResult, "tools/list", version, {"tools": entries})
+        odd = {e["loc"][1] for e in errors if e["loc"][:1] == ("tools",) and len(e["loc"]) > 1}
+        if not errors:
+            break
+        if not odd <= set(range(len(entries))) or not odd:  # not one tool's: one by one
+            odd = {
+                i
+                for i, entry in enumerate(entries)
+                if misfit(types.ListToolsResult, "tools/list", version, {"tools": [entry]})
+            }
+        for i in sorted(odd):
+            why = [said(e) for e in errors if e["loc"][1:2] == (i,)][:1] or ["not an MCP tool"]
+            log.warning("tool %.80r left out of tools/list: %s", entries[i].get("name"), why[0])
+        entries = [entry for i, entry in enumerate(entries) if i not in odd]
+    else:  # still faulted: so is the list (an odd tool each round)
+        entries = [
+            entry
+            for entry in entries
+            if not misfit(types.ListToolsResult, "tools/list", version, {"tools": [entry]})
+        ]
     return [types.Tool.model_validate(entry) for entry in entries]
+
+
+def unfit_result(result: Any, version: str) -> str | None:
+    """Why a tool's ``result`` is not MCP's ``CallToolResult`` in ``version``; None when it
+    is one. More than ``MAX_BLOCKS`` content blocks is refused before any check."""
+    if not isinstance(result, dict):
+        return f"a JSON {type(result).__name__}, not an object"
+    content = result.get("content")
+    if isinstance(content, list) and len(content) > MAX_BLOCKS:
+        return f"{len(content)} content blocks, more than {MAX_BLOCKS}"
+    errors = misfit(types.CallToolResult, "tools/call", version, result)
+    return said(errors[0]) if errors else None
 
 
 def mcp_error(exc: ApiError) -> MCPError:
@@ -151,11 +189,7 @@ def tools_server(
     async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
         try:
             result = await call_tool(params.name, params.arguments or {})
-            problem = (
-                misfit(types.CallToolResult, "tools/call", ctx.protocol_version, result)
-                if isinstance(result, dict)
-                else f"a JSON {type(result).__name__}, not an object"
-            )
+            problem = unfit_result(result, ctx.protocol_version)
             if problem is not None:
                 raise SandboxRefused(
                     f"the sandbox answered tool {params.name[:80]!r} with a result that is "
