@@ -200,7 +200,7 @@ def test_a_docker_start_cancelled_by_an_anyio_scope_leaves_none(settings, docker
         # the thread making the container has ended: what it made is removed after it
         await asyncio.get_running_loop().shutdown_default_executor()
         deadline = time.monotonic() + 30
-        while docker_client.containers.list(all=True, filters=label):
+        while docker_client.containers.list(all=True, filters=label, ignore_removed=True):
             assert time.monotonic() < deadline, "the cancelled start's container stayed"
             await asyncio.sleep(0.05)
 
