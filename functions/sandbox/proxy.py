@@ -30,6 +30,7 @@ from fastapi import Request, Response
 
 from functions.runtime import tracing
 from functions.runtime.auth import Principal
+from functions.runtime.errors import ApiError
 from functions.runtime.json_numbers import json_number_error
 from functions.runtime.sandbox.errors import (
     InvalidPath,
@@ -43,6 +44,7 @@ from functions.runtime.sse import ClientDisconnected, unless_disconnected
 
 from .deps import SandboxInstance, check_owner
 from .registry import SandboxRecord
+from .service import scrubbed
 
 if TYPE_CHECKING:
     import httpx
@@ -175,6 +177,10 @@ async def call(
         )
     failure = launcher.call_error(upstream.status_code, upstream.content)
     if failure is not None:  # the backend's gateway refused, not the tool server
+        if isinstance(failure, ApiError) and isinstance(failure.detail, str):
+            # the gateway's words may name the backend handle, which never reaches a caller
+            failure.detail = scrubbed(failure.detail, record.handle)
+            failure.args = (failure.detail,)
         if isinstance(failure, SandboxGone):
             await service.delete(record.id)  # gone for good: so is its record
         raise failure

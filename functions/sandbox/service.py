@@ -704,8 +704,10 @@ class SandboxService:
             raise NotSupported(
                 f"the {self.launcher.name} backend cannot pause and resume sandboxes"
             )
-        if record.paused == paused:
-            return record
+        # the backend is asked even when the record says so already: a step whose answer
+        # was lost may have left the two apart, and asking again (idempotent on every
+        # backend) is what makes them agree again
+        agreed = record.paused == paused
         try:
             await (self.launcher.pause if paused else self.launcher.resume)(record.handle)
         except (BackendThrottled, BackendUnavailable):
@@ -719,6 +721,8 @@ class SandboxService:
                     f"sandbox {sandbox_id!r} stopped running and was removed"
                 ) from exc
             raise SandboxBackendError(scrubbed(str(exc), record.handle)) from exc
+        if agreed:  # nothing to write, nor to undo if writing failed
+            return record
         try:
             for _ in range(RENEW_ATTEMPTS):  # the flag is compare-and-set, like renewals
                 found = await self.registry.get(sandbox_id)

@@ -31,10 +31,17 @@ Behaviour followed, and where it is written down:
   ``ThrottlingException``), 429 ``ERR_QUOTA_EXCEEDED`` over the sandbox quota.
 
 Choices where no document says (kept small and stated): statuses READY / PAUSED /
-TERMINATED; a paused or terminated sandbox answers data-plane calls with 409; throttling is a
+TERMINATED; PauseSandbox of a sandbox not READY and ResumeSandbox of one not PAUSED (a
+step it has had already too) are 409 ``ERR_CONFLICT``; a paused sandbox answers data-plane
+calls with 409 "is PAUSED", a terminated one with 404; throttling is a
 token bucket per action and a sandbox quota, both off unless configured; one port for both
 planes. Templates must be custom-image ones (``containerConfiguration.image``, port 8000):
 the real service allows only images built on its Code Interpreter/Browser base images.
+
+For tests, ``AgentRunBackend.inject(Fault(...))`` makes the next answers of one action go
+wrong the way a network or the service can: the action is done and its answer lost (500
+``ERR_INTERNAL_SERVER_ERROR``), or its SUCCESS answer comes without the right ``data``, or
+as a body that is no JSON.
 """
 
 from .models import AgentRunBackend

@@ -77,6 +77,13 @@ class QuotaExceeded(AgentRunError):
     code = "ERR_QUOTA_EXCEEDED"
 
 
+class InternalError(AgentRunError):
+    """The service failed (the SDK's documented ``ERR_INTERNAL_SERVER_ERROR``)."""
+
+    status = 500
+    code = "ERR_INTERNAL_SERVER_ERROR"
+
+
 class SandboxEnded(AgentRunError):
     """Data plane: the sandbox has terminated; only its record is left."""
 

@@ -90,6 +90,8 @@ class Sandbox:
     last_updated_at: str = field(default_factory=iso_now)
     ended_at: str | None = None
     last_active: float = field(default_factory=time.monotonic)
+    # PauseSandbox and ResumeSandbox one at a time: racing ones see each other's status
+    steps: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
 
     def to_api(self, region: str, account: str) -> dict[str, Any]:
         out = {
@@ -110,6 +112,25 @@ class Sandbox:
         if status:
             self.status = status
         self.last_updated_at = iso_now()
+
+
+MISSING: Any = object()  # a Fault's ``data``: the answer has no ``data`` field at all
+
+
+@dataclass
+class Fault:
+    """A control-plane answer that goes wrong on purpose, for tests of what a caller does
+    when the network or the service misbehaves: the action is done, then its answer is lost
+    (``lose``: AgentRun's 500 error body in its place, as when a gateway drops the answer
+    after the service did the work) or its ``data`` replaced (``data``; ``MISSING`` drops
+    the field), in the same ``{code: "SUCCESS", requestId, data}`` envelope, or the whole
+    body replaced by ``raw`` (what a gateway or a cut connection may leave of it)."""
+
+    action: str
+    times: int = 1
+    lose: bool = False
+    data: Any = None
+    raw: bytes | None = None
 
 
 class RateLimit:
@@ -151,6 +172,20 @@ class AgentRunBackend:
         self.sandboxes: dict[str, Sandbox] = {}
         self._lock = asyncio.Lock()
         self._starting: set[str] = set()
+        self.faults: list[Fault] = []
+
+    def inject(self, fault: Fault) -> None:
+        """Answer the next ``fault.times`` calls of ``fault.action`` wrongly (``Fault``)."""
+        self.faults.append(fault)
+
+    def take_fault(self, action: str, *, failed: bool = False) -> Fault | None:
+        """The fault for this answer of ``action``, counted; a failed action's answer can
+        only be lost (a wrong ``data`` is a success's)."""
+        for fault in self.faults:
+            if fault.action == action and fault.times > 0 and (fault.lose or not failed):
+                fault.times -= 1
+                return fault
+        return None
 
     def throttle(self, action: str) -> None:
         limit = self.rate_limits.get(action)
@@ -279,20 +314,25 @@ class AgentRunBackend:
         return sandbox
 
     async def pause_sandbox(self, sandbox_id: str) -> Sandbox:
+        """READY -> PAUSED. Any other status is a 409 conflict, PAUSED too: no document
+        says what AgentRun answers to pausing a paused sandbox, so callers must take it."""
         sandbox = await self.get_sandbox(sandbox_id)
-        if sandbox.status != "READY":
-            raise WrongState(f"sandbox {sandbox_id} is {sandbox.status}, not READY")
-        await asyncio.to_thread(sandbox.container.pause)
-        sandbox.touch("PAUSED")
+        async with sandbox.steps:
+            if sandbox.status != "READY":
+                raise WrongState(f"sandbox {sandbox_id} is {sandbox.status}, not READY")
+            await asyncio.to_thread(sandbox.container.pause)
+            sandbox.touch("PAUSED")
         return sandbox
 
     async def resume_sandbox(self, sandbox_id: str) -> Sandbox:
+        """PAUSED -> READY; any other status (READY too) is a 409 conflict, as for pauses."""
         sandbox = await self.get_sandbox(sandbox_id)
-        if sandbox.status != "PAUSED":
-            raise WrongState(f"sandbox {sandbox_id} is {sandbox.status}, not PAUSED")
-        await asyncio.to_thread(sandbox.container.unpause)
-        sandbox.touch("READY")
-        sandbox.last_active = time.monotonic()
+        async with sandbox.steps:
+            if sandbox.status != "PAUSED":
+                raise WrongState(f"sandbox {sandbox_id} is {sandbox.status}, not PAUSED")
+            await asyncio.to_thread(sandbox.container.unpause)
+            sandbox.touch("READY")
+            sandbox.last_active = time.monotonic()
         return sandbox
 
     def access_token(self, resource_id: str | None, resource_type: str | None) -> str:

@@ -25,6 +25,7 @@ from local_emulator.acs_signature import Credential, NonceCache, SignatureError,
 
 from .exceptions import (
     AgentRunError,
+    InternalError,
     SandboxEnded,
     SandboxUnavailable,
     SignatureRefused,
@@ -32,7 +33,7 @@ from .exceptions import (
     ValidationFailed,
     WrongState,
 )
-from .models import AgentRunBackend
+from .models import MISSING, AgentRunBackend
 
 ACCESS_TOKEN_HEADER = "agentrun-access-token"
 # hop-by-hop and gateway headers that are not the sandbox's business
@@ -71,17 +72,46 @@ class AgentRunResponses:
             headers={"x-acs-request-id": request_id, **exc.headers},
         )
 
-    async def control(self, request: Request, action: str) -> JSONResponse:
-        """Authenticate, throttle, then run the action's handler."""
+    async def control(self, request: Request, action: str) -> Response:
+        """Authenticate, throttle, then run the action's handler (and any injected fault)."""
         try:
             try:
                 await verify_request(request, self.credentials, nonces=self.nonces)
             except SignatureError as exc:
                 raise SignatureRefused(exc.status, exc.code, exc.message) from None
             self.backend.throttle(action)
-            return await getattr(self, action)(request)
         except AgentRunError as exc:
             return self.error(exc)
+        try:
+            answer: JSONResponse = await getattr(self, action)(request)
+        except AgentRunError as exc:
+            answer = self.error(exc)
+        return self.faulty(action, answer)
+
+    def faulty(self, action: str, answer: JSONResponse) -> Response:
+        """``answer``, or what an injected ``Fault`` makes of it: a lost answer (whatever it
+        was: a retry's refusal may be lost too), a success whose ``data`` is not right, or a
+        body that is no answer at all."""
+        fault = self.backend.take_fault(action, failed=answer.status_code >= 400)
+        if fault is None:
+            return answer
+        if fault.lose:  # done (or refused), but the caller never learns which
+            return self.error(InternalError(f"{action} failed: the answer was lost"))
+        request_id = answer.headers["x-acs-request-id"]
+        if fault.raw is not None:
+            return Response(
+                fault.raw,
+                status_code=answer.status_code,
+                headers={"x-acs-request-id": request_id},
+                media_type="application/json",  # what it claims to be
+            )
+        body = json.loads(answer.body)
+        body.pop("data", None)
+        if fault.data is not MISSING:
+            body["data"] = fault.data
+        return JSONResponse(
+            body, status_code=answer.status_code, headers={"x-acs-request-id": request_id}
+        )
 
     @staticmethod
     async def json_body(request: Request) -> dict[str, Any]:

@@ -14,13 +14,14 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from functions.runtime.sandbox.errors import LaunchError
+from functions.runtime.sandbox.errors import SandboxBackendError
 from functions.runtime.sandbox.launchers.agentrun import AgentRunLauncher
 from functions.runtime.sandbox.launchers.docker import LABEL_OWNER
 from functions.runtime.settings import Settings
 from local_emulator.acs_signature import Credential
 from local_emulator.agentrun import AgentRunBackend, create_app
 from local_emulator.agentrun.local import deploy_templates
+from local_emulator.agentrun.models import MISSING, Fault
 from tests.fixtures.servers import serve_app
 from tests.sandbox.support import text_of
 
@@ -273,8 +274,8 @@ def test_pause_and_resume_keep_the_interpreter(agentrun, tmp_path):
     httpx.post(cell, json={"code": "kept = 'yes'"}, headers=headers).raise_for_status()
     asyncio.run(launcher.pause(launched.handle))
     assert backend.sandboxes[launched.handle].status == "PAUSED"
-    with pytest.raises(LaunchError, match="not READY"):  # AgentRun's 409: a refusal, no retry
-        asyncio.run(launcher.pause(launched.handle))
+    asyncio.run(launcher.pause(launched.handle))  # AgentRun's 409 "is PAUSED": done already
+    assert backend.sandboxes[launched.handle].status == "PAUSED"
     assert asyncio.run(launcher.alive(launched.handle))  # paused is not gone
     assert httpx.post(cell, json={"code": "kept"}, headers=headers).status_code == 409
     asyncio.run(launcher.resume(launched.handle))
@@ -376,3 +377,202 @@ def test_a_browser_sandbox_s_live_view_goes_through_the_data_plane(agentrun, fun
     assert page.status_code == 200 and "noVNC" in page.text
     with connect(ws_of(desktop_url), open_timeout=30, proxy=None) as ws:
         assert ws.recv(timeout=30)[:4] == b"RFB "
+
+
+# -- control-plane faults: the emulator does the work, then loses or garbles the answer ------
+
+
+def test_the_emulator_loses_or_garbles_an_answer_after_doing_the_work(agentrun, tmp_path):
+    """The emulator's fault hook speaks AgentRun's wire format: a lost answer is its 500
+    error body (the SDK raises as for any 5xx), a garbled one keeps the SUCCESS envelope."""
+    from alibabacloud_agentrun20250910 import models
+    from alibabacloud_tea_openapi.exceptions import ClientException, ServerException
+
+    url, backend = agentrun()
+    launcher = AgentRunLauncher(agentrun_settings(tmp_path, url))
+    launched = asyncio.run(launcher.start("base", "sbx-faults", TOKEN))
+    sdk = sdk_client(url)
+    backend.inject(Fault("PauseSandbox", lose=True))
+    with pytest.raises(ServerException) as lost:
+        sdk.pause_sandbox(launched.handle)
+    assert (lost.value.status_code, lost.value.code) == (500, "ERR_INTERNAL_SERVER_ERROR")
+    assert backend.sandboxes[launched.handle].status == "PAUSED"  # done all the same
+    # no document says what pausing a paused sandbox answers: the emulator refuses it
+    with pytest.raises(ClientException) as again:
+        sdk.pause_sandbox(launched.handle)
+    assert (again.value.status_code, again.value.code) == (409, "ERR_CONFLICT")
+    request = models.GetAccessTokenRequest(resource_id=launched.handle, resource_type="sandbox")
+    backend.inject(Fault("GetAccessToken", data=MISSING))
+    assert sdk.get_access_token(request).body.data is None
+    backend.inject(Fault("GetAccessToken", data={}))
+    assert sdk.get_access_token(request).body.data.access_token is None
+    assert sdk.get_access_token(request).body.data.access_token  # one answer each
+    asyncio.run(launcher.stop(launched.handle))
+
+
+def test_racing_pauses_and_resumes_on_the_emulator_are_done_once_each(agentrun, tmp_path):
+    url, backend = agentrun()
+    launcher = AgentRunLauncher(agentrun_settings(tmp_path, url))
+    launched = asyncio.run(launcher.start("base", "sbx-race", TOKEN))
+
+    async def four(step) -> None:
+        await asyncio.gather(*(step(launched.handle) for _ in range(4)))
+
+    asyncio.run(four(launcher.pause))  # one pauses, the others find it paused: no 500
+    assert backend.sandboxes[launched.handle].status == "PAUSED"
+    asyncio.run(four(launcher.resume))
+    assert backend.sandboxes[launched.handle].status == "READY"
+    asyncio.run(launcher.stop(launched.handle))
+
+
+@pytest.mark.parametrize("lost", [1, 3], ids=["one-answer-lost", "every-answer-lost"])
+def test_a_pause_or_resume_whose_answer_was_lost_is_done_and_recorded(
+    agentrun, function, tmp_path, lost
+):
+    """AgentRun paused (resumed) it but the answer never came: the retry's 409 "is PAUSED,
+    not READY", or no answer at all, leaves the record and the backend agreeing."""
+    url, backend = agentrun()
+    http = function(agentrun_settings(tmp_path, url))
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    http.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "n = 41"})
+    (sandbox,) = backend.sandboxes.values()
+
+    backend.inject(Fault("PauseSandbox", lose=True, times=lost))
+    paused = http.post(f"/v1/sandboxes/{sid}/pause")
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["status"] == "paused" and sandbox.status == "PAUSED"
+    assert http.get(f"/v1/sandboxes/{sid}").json()["status"] == "paused"
+
+    backend.inject(Fault("ResumeSandbox", lose=True, times=lost))
+    resumed = http.post(f"/v1/sandboxes/{sid}/resume")
+    assert resumed.status_code == 200, resumed.text
+    assert resumed.json()["status"] == "running" and sandbox.status == "READY"
+    kept = http.post(f"/v1/sandboxes/{sid}/tools/run_ipython_cell", json={"code": "n + 1"})
+    assert text_of(kept.json()) == "42\n"
+
+
+def test_a_pause_or_resume_heals_a_record_the_backend_disagrees_with(agentrun, function, tmp_path):
+    """Whatever left them apart, asking for what the record says already makes AgentRun
+    agree; a call meanwhile is told the sandbox is paused, without its backend handle."""
+    url, backend = agentrun()
+    http = function(agentrun_settings(tmp_path, url))
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    (handle,) = backend.sandboxes
+    sdk_client(url).pause_sandbox(handle)  # the record says running, AgentRun has it paused
+
+    call = http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json={"command": "echo hi"})
+    assert call.status_code == 409 and call.json()["code"] == "sandbox_paused", call.text
+    assert "asf-" not in call.text and handle not in call.text
+    resumed = http.post(f"/v1/sandboxes/{sid}/resume")  # the record says running already
+    assert resumed.status_code == 200 and resumed.json()["status"] == "running", resumed.text
+    assert backend.sandboxes[handle].status == "READY"
+    call = http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json={"command": "echo hi"})
+    assert text_of(call.json()).strip() == "hi"
+
+    assert http.post(f"/v1/sandboxes/{sid}/pause").json()["status"] == "paused"
+    sdk_client(url).resume_sandbox(handle)  # the record says paused, AgentRun runs it
+    paused = http.post(f"/v1/sandboxes/{sid}/pause")  # the record says paused already
+    assert paused.status_code == 200 and paused.json()["status"] == "paused", paused.text
+    assert backend.sandboxes[handle].status == "PAUSED"
+
+
+@pytest.mark.parametrize("lost", [1, 3], ids=["one-answer-lost", "every-answer-lost"])
+def test_a_create_whose_answer_was_lost_leaves_no_unrecorded_sandbox(
+    agentrun, function, tmp_path, lost
+):
+    """CreateSandbox made it, the answer never came: a retry that meets "already exists"
+    uses it (the id is ours); a create that fails all the same deletes it before it fails."""
+    url, backend = agentrun()
+    http = function(agentrun_settings(tmp_path, url))
+    backend.inject(Fault("CreateSandbox", lose=True, times=lost))
+    created = http.post("/v1/sandboxes", json={"type": "base", "session_id": "retry"})
+    if lost == 1:
+        assert created.status_code == 201, created.text
+        assert len(backend.sandboxes) == 1
+        return
+    assert created.status_code == 503 and created.json()["code"] == "backend_unavailable"
+    assert backend.sandboxes == {}  # deleted before the answer, not left for the reaper
+    again = http.post("/v1/sandboxes", json={"type": "base", "session_id": "retry"})
+    assert again.status_code == 201, again.text
+    assert len(backend.sandboxes) == 1
+
+
+@pytest.mark.parametrize("data", [MISSING, None, {}, [1], {"accessToken": 7}])
+def test_a_get_access_token_answer_without_a_token_is_a_backend_error(
+    agentrun, function, tmp_path, data
+):
+    url, backend = agentrun()
+    http = function(agentrun_settings(tmp_path, url))
+    backend.inject(Fault("GetAccessToken", data=data))
+    answer = http.post("/v1/sandboxes", json={"type": "base"})
+    assert answer.status_code == 502, answer.text
+    assert answer.json()["code"] == "sandbox_backend_error"
+    assert "AgentRun's answer to GetAccessToken is malformed" in answer.json()["detail"]
+    assert backend.sandboxes == {}  # the sandbox it made is deleted
+    assert http.get("/v1/sandboxes").json()["items"] == []
+
+
+@pytest.mark.parametrize("data", [MISSING, None, [1], "x"])
+def test_a_garbled_create_answer_is_not_read(agentrun, function, tmp_path, data):
+    """The launcher chose the sandbox's id: it needs nothing from CreateSandbox's answer."""
+    url, backend = agentrun()
+    http = function(agentrun_settings(tmp_path, url))
+    backend.inject(Fault("CreateSandbox", data=data))
+    answer = http.post("/v1/sandboxes", json={"type": "base"})
+    assert answer.status_code == 201, answer.text
+    assert len(backend.sandboxes) == 1
+
+
+def test_an_answer_that_is_no_json_is_a_backend_error_that_quotes_nothing(
+    agentrun, function, tmp_path
+):
+    """A 200 whose body is no JSON (a cut answer, a gateway's page), on every attempt: the
+    SDK's error quotes the body, here a cut access token, which must reach no caller."""
+    url, backend = agentrun()
+    http = function(agentrun_settings(tmp_path, url))
+    cut = b'{"code": "SUCCESS", "data": {"accessToken": "cut-access-token'
+    backend.inject(Fault("GetAccessToken", raw=cut, times=3))
+    answer = http.post("/v1/sandboxes", json={"type": "base"})
+    assert answer.status_code == 502 and answer.json()["code"] == "sandbox_backend_error"
+    assert answer.json()["detail"] == "AgentRun's answer to GetAccessToken is malformed (no JSON)"
+    assert backend.sandboxes == {}  # the sandbox it made is deleted
+    backend.inject(Fault("CreateSandbox", raw=cut, times=3))  # the retry finds its own
+    assert http.post("/v1/sandboxes", json={"type": "base"}).status_code == 201
+    assert len(backend.sandboxes) == 1
+
+
+def test_malformed_status_and_listing_answers_are_backend_errors(agentrun, tmp_path):
+    url, backend = agentrun()
+    launcher = AgentRunLauncher(agentrun_settings(tmp_path, url))
+    launched = asyncio.run(launcher.start("base", "sbx-malformed", TOKEN))
+    for data in (MISSING, None, {}, [1]):
+        backend.inject(Fault("GetSandbox", data=data))
+        with pytest.raises(SandboxBackendError, match="GetSandbox is malformed"):
+            asyncio.run(launcher._status(launched.handle))
+        backend.inject(Fault("GetSandbox", data=data))
+        assert asyncio.run(launcher.alive(launched.handle))  # cannot tell: kept
+    for data in ([1], {"items": [1]}, {"items": [{"sandboxId": launched.handle, "createdAt": 5}]}):
+        backend.inject(Fault("ListSandboxes", data=data))
+        with pytest.raises(SandboxBackendError, match="ListSandboxes is malformed"):
+            asyncio.run(launcher.owned())
+    backend.inject(Fault("ListSandboxes", times=9, data={"items": [], "nextToken": "0"}))
+    with pytest.raises(SandboxBackendError, match="a nextToken given before"):
+        asyncio.run(launcher.owned())  # a listing that would never end
+    backend.faults.clear()
+    assert set(asyncio.run(launcher.owned())) == {launched.handle}
+    asyncio.run(launcher.stop(launched.handle))
+
+
+def test_a_data_plane_refusal_never_names_the_backend_handle(agentrun, function, tmp_path):
+    url, backend = agentrun()
+    http = function(agentrun_settings(tmp_path, url))
+    sid = http.post("/v1/sandboxes", json={"type": "base"}).json()["sandbox_id"]
+    (handle,) = backend.sandboxes
+    asyncio.run(backend.stop_sandbox(handle))  # AgentRun ended it: "sandbox asf-... is ..."
+    call = http.post(f"/v1/sandboxes/{sid}/tools/run_shell_command", json={"command": "true"})
+    assert call.status_code == 410 and call.json()["code"] == "sandbox_gone", call.text
+    assert "asf-" not in call.text and "<sandbox>" in call.text
+    launcher = AgentRunLauncher(agentrun_settings(tmp_path, url))
+    said = b'{"code": "ERR_CONFLICT", "message": "sandbox %s is busy", "requestId": "r"}'
+    busy = launcher.call_error(409, said % handle.encode())
+    assert busy is not None and str(busy) == "AgentRun: sandbox <sandbox> is busy"

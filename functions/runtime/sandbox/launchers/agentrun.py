@@ -46,6 +46,16 @@ repeat (reads, deletes, pause/resume, and CreateSandbox with our own id), so tra
 5xx and short throttles are retried with backoff; code execution never goes through here (the
 sandbox function's proxy makes one attempt).
 
+An answer can be lost after AgentRun did the work. A lost CreateSandbox answer is met by
+the retry's "already exists" (the sandbox is ours); a create that fails all the same
+deletes the id it chose before it fails, so no sandbox is left that no record knows. A lost
+PauseSandbox/ResumeSandbox answer is met by the retry's 409 ("is PAUSED, not READY"): a
+step that fails is checked against the sandbox's status, and one already there is done.
+A 200 answer without the fields the SDK's models promise (or no JSON at all) is the
+backend's fault, ``SandboxBackendError`` (502), never an internal error; messages that reach
+callers never quote a body the SDK could not read nor name a sandbox's AgentRun id
+(``scrub``).
+
 The SDK takes ``Config(endpoint=..., protocol="http")``: ``AGENTRUN_ENDPOINT`` points it at
 the local emulator (``local_emulator/agentrun``), which then also serves the data plane.
 """
@@ -53,9 +63,13 @@ the local emulator (``local_emulator/agentrun``), which then also serves the dat
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
+import re
 import time
-from typing import Any
+from collections.abc import Iterator
+from typing import Any, NoReturn
 from urllib.parse import quote, urlsplit
 
 from ...retry import RetryPolicy, retry_async
@@ -64,8 +78,10 @@ from ..errors import (
     BackendThrottled,
     BackendUnavailable,
     LaunchError,
+    SandboxBackendError,
     SandboxBusy,
     SandboxGone,
+    SandboxPaused,
     SandboxRefused,
     SandboxUnreachable,
 )
@@ -73,6 +89,8 @@ from .alibaba import alibaba_credentials, iso_time
 from .base import Launched, Launcher
 from .claim import claim
 from .docker import owner_id
+
+log = logging.getLogger("agentscope_faas.sandbox")
 
 HANDLE_PREFIX = "asf-"
 ACCESS_TOKEN_HEADER = "Agentrun-Access-Token"
@@ -93,6 +111,21 @@ class _Exists(Exception):
 
 def _exists(exc: Any) -> bool:
     return "already exist" in str(exc.message).lower()
+
+
+def _malformed(action: str, what: str) -> NoReturn:
+    raise SandboxBackendError(f"AgentRun's answer to {action} is malformed ({what})")
+
+
+@contextlib.contextmanager
+def _reading(action: str) -> Iterator[None]:
+    """Reading a control-plane answer: one without the fields the SDK's models promise
+    (no ``data``, ``data: null``, a list where an object belongs), or that is no JSON at
+    all, is the backend's fault (502 ``sandbox_backend_error``), not an internal error."""
+    try:
+        yield
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        _malformed(action, type(exc).__name__)
 
 
 class AgentRunLauncher(Launcher):
@@ -172,7 +205,8 @@ class AgentRunLauncher(Launcher):
 
         async def once(_: int) -> Any:
             call = getattr(self.client(), f"{method}_with_options_async")
-            return await call(*args, {}, runtime)
+            with _reading(action):  # the SDK reads the answer into its models
+                return await call(*args, {}, runtime)
 
         policy = RetryPolicy(max(1, self.settings.agentrun_retry_attempts), 0.1, 2.0)
         try:
@@ -191,10 +225,16 @@ class AgentRunLauncher(Launcher):
             if status == 429:
                 raise BackendThrottled(1.0, f"AgentRun throttled {action}") from None
             if status < 500:
-                raise LaunchError(f"AgentRun refused {action}: {code} {exc.message}") from None
+                said = self.scrub(str(exc.message))
+                raise LaunchError(f"AgentRun refused {action}: {code} {said}") from None
             raise BackendUnavailable(f"AgentRun failed {action}: {code}") from None
         except UnretryableException as exc:
-            raise BackendUnavailable(f"AgentRun is unreachable ({action}): {exc}") from None
+            inner = exc.inner_exception
+            # darabonba's words for a body that is no JSON (a cut answer, a gateway's page);
+            # they quote the body, which may hold an access token: never passed on
+            if isinstance(inner, RuntimeError) and "as json format" in str(inner):
+                _malformed(action, "no JSON")
+            raise BackendUnavailable(f"AgentRun is unreachable ({action}): {inner}") from None
 
     # -- the Launcher protocol -------------------------------------------------------------
 
@@ -221,23 +261,30 @@ class AgentRunLauncher(Launcher):
         )
         try:
             await self._call("CreateSandbox", "create_sandbox", request)
-        except _Missing as exc:
+        except _Missing as exc:  # nothing was made: no template to make it of
             raise LaunchError(
                 f"AgentRun template {template!r} does not exist in {self.region} ({exc}); "
                 "deploy the sandbox templates or set AGENTRUN_TEMPLATE_PREFIX"
             ) from None
         except _Exists:
             pass  # an earlier attempt of ours created it: the id is ours alone
+        except BaseException:
+            # an attempt may have made it and lost its answer (a 5xx or a dropped connection,
+            # then retries refused as "already exists" or failing too): the id is ours, so
+            # delete it now rather than leave a sandbox no record knows until the reaper
+            await asyncio.shield(self._forget(handle))
+            raise
         try:
             access = await self._call(
                 "GetAccessToken",
                 "get_access_token",
                 models.GetAccessTokenRequest(resource_id=handle, resource_type="sandbox"),
             )
-            headers = {
-                SESSION_HEADER: handle,
-                ACCESS_TOKEN_HEADER: access.body.data.access_token,
-            }
+            with _reading("GetAccessToken"):
+                access_token = access.body.data.access_token
+            if not isinstance(access_token, str) or not access_token:
+                _malformed("GetAccessToken", "no data.accessToken")
+            headers = {SESSION_HEADER: handle, ACCESS_TOKEN_HEADER: access_token}
             endpoint = f"{self.data_endpoint()}/sandboxes/{quote(handle, safe='')}"
             await self._claim(handle, endpoint, token, headers)
         except BaseException:
@@ -246,10 +293,12 @@ class AgentRunLauncher(Launcher):
         return Launched(handle=handle, endpoint=endpoint, headers=headers)
 
     async def _forget(self, handle: str) -> None:
+        """Delete a sandbox a failed start leaves (best effort: the reaper removes it later,
+        as ours by its id)."""
         try:
             await self.stop(handle)
-        except Exception:  # the reaper removes it later: it is ours by its id
-            pass
+        except Exception as exc:
+            log.warning("could not delete the AgentRun sandbox of a failed start: %s", exc)
 
     async def _claim(self, handle: str, endpoint: str, token: str, headers: dict[str, str]) -> None:
         """Claim the tool server through the data plane until it answers; check the
@@ -267,7 +316,7 @@ class AgentRunLauncher(Launcher):
                     status = await self._status(handle)
                     if status is None or status in DEAD:
                         raise LaunchError(
-                            f"AgentRun sandbox {handle} is {status or 'gone'} before it was ready"
+                            f"the AgentRun sandbox is {status or 'gone'} before it was ready"
                         )
                 if time.monotonic() > deadline:
                     raise LaunchError("the AgentRun sandbox's tool server did not become ready")
@@ -278,7 +327,11 @@ class AgentRunLauncher(Launcher):
             found = await self._call("GetSandbox", "get_sandbox", handle)
         except _Missing:
             return None
-        return str(found.body.data.status or "").upper()
+        with _reading("GetSandbox"):
+            status = found.body.data.status
+        if not isinstance(status, str) or not status:
+            _malformed("GetSandbox", "no data.status")
+        return status.upper()
 
     async def stop(self, handle: str) -> None:
         try:
@@ -289,7 +342,7 @@ class AgentRunLauncher(Launcher):
     async def alive(self, handle: str) -> bool:
         try:
             status = await self._status(handle)
-        except (LaunchError, BackendUnavailable, BackendThrottled):
+        except (LaunchError, SandboxBackendError):
             return True  # cannot tell: keep the record, the caller gets a retryable error
         return status is not None and status not in DEAD
 
@@ -298,22 +351,32 @@ class AgentRunLauncher(Launcher):
 
         found: dict[str, tuple[str, float]] = {}
         next_token = None
+        seen: set[str] = set()
         while True:
             page = await self._call(
                 "ListSandboxes",
                 "list_sandboxes",
                 models.ListSandboxesRequest(max_results=100, next_token=next_token),
             )
-            data = page.body.data
-            for item in (data.items if data else None) or []:
-                if item.sandbox_id and item.sandbox_id.startswith(self.prefix):
-                    found[item.sandbox_id] = (
-                        item.sandbox_id.removeprefix(self.prefix),
-                        iso_time(item.created_at),
-                    )
-            next_token = data.next_token if data else None
+            with _reading("ListSandboxes"):
+                data = page.body.data
+                for item in (data.items if data else None) or []:
+                    if isinstance(item.sandbox_id, str) and item.sandbox_id.startswith(self.prefix):
+                        found[item.sandbox_id] = (
+                            item.sandbox_id.removeprefix(self.prefix),
+                            iso_time(item.created_at),
+                        )
+                next_token = data.next_token if data else None
             if not next_token:
                 return found
+            if next_token in seen:  # a page pointing back: the listing would never end
+                _malformed("ListSandboxes", "a nextToken given before")
+            seen.add(next_token)
+
+    def scrub(self, message: str) -> str:
+        """AgentRun's message without our sandboxes' ids (a backend handle never reaches
+        a caller, ``functions/sandbox/registry.py``)."""
+        return re.sub(re.escape(self.prefix) + r"[A-Za-z0-9_-]*", "<sandbox>", message)
 
     def call_error(self, status: int, body: bytes) -> Exception | None:
         """AgentRun's data plane refusing a call (its ``{code: ERR_*, requestId}`` body), as
@@ -328,25 +391,41 @@ class AgentRunLauncher(Launcher):
             return None
         if "requestId" not in answer:
             return None
-        message = str(answer.get("message") or answer["code"])
+        message = self.scrub(str(answer.get("message") or answer["code"]))
         if status == 404:
             return SandboxGone(f"the AgentRun sandbox ended ({message})")
         if status == 429:
             return BackendThrottled(1.0, f"AgentRun throttled the call ({message})")
         if status == 409:
+            if "paused" in message.lower():  # AgentRun's "sandbox ... is PAUSED"
+                return SandboxPaused("the sandbox is paused; resume it first")
             return SandboxBusy(f"AgentRun: {message}")
         if status in (401, 403):
             return SandboxRefused(f"AgentRun refused the call ({message})")
         return SandboxUnreachable(f"AgentRun: {message}; retry")
 
     async def pause(self, handle: str) -> None:
-        try:
-            await self._call("PauseSandbox", "pause_sandbox", handle)
-        except _Missing:
-            raise LaunchError(f"AgentRun sandbox {handle} is gone") from None
+        await self._step("PauseSandbox", "pause_sandbox", handle, "PAUSED")
 
     async def resume(self, handle: str) -> None:
+        await self._step("ResumeSandbox", "resume_sandbox", handle, "READY")
+
+    async def _step(self, action: str, method: str, handle: str, target: str) -> None:
+        """Pause or resume; a sandbox found ``target`` after a failed attempt is done.
+
+        AgentRun refuses a step the sandbox has already had (409 "is PAUSED, not READY");
+        a retry meets that refusal whenever an attempt did the step and its answer was
+        lost; an answer lost on every attempt leaves it unknown. Either way the sandbox's
+        status says whether what was asked holds, so record and backend agree."""
         try:
-            await self._call("ResumeSandbox", "resume_sandbox", handle)
+            await self._call(action, method, handle)
         except _Missing:
-            raise LaunchError(f"AgentRun sandbox {handle} is gone") from None
+            raise LaunchError("the AgentRun sandbox is gone") from None
+        except (LaunchError, SandboxBackendError) as failure:
+            try:
+                status = await self._status(handle)
+            except (_Missing, LaunchError, SandboxBackendError):
+                raise failure from None  # cannot tell: the step's own failure stands
+            if status != target:
+                raise
+            log.info("AgentRun %s: the sandbox is %s already", action, target)
