@@ -7,6 +7,7 @@ on one worker, so no other test's embedded sandbox is ever there to be found or 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import subprocess
@@ -56,6 +57,28 @@ def _line(proc: subprocess.Popen, message: dict) -> None:
     proc.stdin.flush()
 
 
+@contextlib.contextmanager
+def initialized_stdio_server() -> Iterator[subprocess.Popen]:
+    """The stdio server in embedded mode, past MCP's handshake, its stdin kept open; killed
+    on the way out whatever happened."""
+    params = stdio("--type", "base", SANDBOX_URL="")
+    proc = subprocess.Popen(
+        [params.command, *params.args],
+        env=params.env,
+        cwd=params.cwd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        _line(proc, INITIALIZE)
+        assert json.loads(proc.stdout.readline())["id"] == 1
+        _line(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 @pytest.mark.parametrize("sandbox_backend", ["docker"], indirect=True)
 @pytest.mark.parametrize(
     "signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP], ids=lambda s: s.name
@@ -65,18 +88,7 @@ def test_a_stop_signal_ends_the_stdio_server_with_stdin_open_and_removes_its_san
 ):
     """A client (or a terminal) ends its server by a signal without closing stdin first: the
     server must not wait for a line that never comes, and its sandbox goes with it."""
-    params = stdio("--type", "base", SANDBOX_URL="")
-    proc = subprocess.Popen(
-        [params.command, *params.args],
-        env=params.env,
-        cwd=params.cwd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    try:
-        _line(proc, INITIALIZE)
-        assert json.loads(proc.stdout.readline())["id"] == 1
-        _line(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+    with initialized_stdio_server() as proc:
         call = {"name": "run_shell_command", "arguments": {"command": "echo started"}}
         _line(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": call})
         answer = json.loads(proc.stdout.readline())
@@ -85,27 +97,13 @@ def test_a_stop_signal_ends_the_stdio_server_with_stdin_open_and_removes_its_san
         proc.send_signal(signum)
         assert proc.wait(timeout=120) == 0  # stdin is still open
         assert containers_of(docker_client, settings, owner="embedded") == []
-    finally:
-        proc.kill()
-        proc.wait()
 
 
 @pytest.mark.parametrize("sandbox_backend", ["docker"], indirect=True)
 def test_a_stop_while_the_sandbox_is_made_still_removes_it(settings, docker_client):
     """The signal comes after the container exists but before the server has its answer:
     the start runs on, and the container made goes with the process."""
-    params = stdio("--type", "base", SANDBOX_URL="")
-    proc = subprocess.Popen(
-        [params.command, *params.args],
-        env=params.env,
-        cwd=params.cwd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    try:
-        _line(proc, INITIALIZE)
-        assert json.loads(proc.stdout.readline())["id"] == 1
-        _line(proc, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+    with initialized_stdio_server() as proc:
         _line(proc, {"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
         deadline = time.monotonic() + 120
         while not containers_of(docker_client, settings, owner="embedded"):
@@ -114,6 +112,3 @@ def test_a_stop_while_the_sandbox_is_made_still_removes_it(settings, docker_clie
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0
         assert containers_of(docker_client, settings, owner="embedded") == []
-    finally:
-        proc.kill()
-        proc.wait()
